@@ -1,0 +1,1 @@
+"""Versioned message contracts: the only code services share about each other."""

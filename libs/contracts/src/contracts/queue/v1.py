@@ -1,0 +1,94 @@
+"""queue.v1: print jobs, per-order job counts, and commands to printer gateways."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal
+
+from contracts.common import Assignment, FileRef, Frozen, Material
+from contracts.envelope import ContractMessage
+
+JobStatus = Literal["queued", "assigned", "printing", "paused", "completed", "failed", "cancelled"]
+JobPriority = Literal["normal", "low"]
+
+
+class JobChanged(ContractMessage):
+    """Full state of one job after a change; newer `revision` wins."""
+
+    SUBJECT: ClassVar[str] = "queue.v1.job.changed"
+
+    id: str
+    order_id: str
+    order_number: str
+    line_item_id: str
+    sku_id: str
+    part_id: str
+    part_name: str
+    copy_number: int
+    status: JobStatus
+    printer_id: str | None = None
+    material: Material
+    parameters: dict[str, Any] = {}
+    assignment: Assignment
+    priority: JobPriority = "normal"
+    progress_percent: float = 0.0
+    error: str | None = None
+    revision: int
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class JobCounts(Frozen):
+    """Order-facing counts: `queued` includes assigned, `printing` includes paused."""
+
+    queued: int = 0
+    printing: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+class OrderJobsSummarized(ContractMessage):
+    """Job counts of one order per line item after a change; newer `sequence` wins (state transfer)."""
+
+    SUBJECT: ClassVar[str] = "queue.v1.order.jobs_summarized"
+
+    order_id: str
+    sequence: int
+    print_revision: int
+    added: int = 0
+    cancelled: int = 0
+    kept: int = 0
+    line_items: dict[str, JobCounts]
+    totals: JobCounts
+
+
+class StartPrint(ContractMessage):
+    """Ask the printer gateway that owns `printer_id` to print `job_id` (the dispatch)."""
+
+    SUBJECT: ClassVar[str] = "queue.v1.cmd.start_print"
+
+    command_id: str
+    job_id: str
+    printer_id: str
+    order_number: str
+    part_name: str
+    file: FileRef
+    material: Material
+    parameters: dict[str, Any] = {}
+    attempt: int = 1
+    fulfillment_date: date | None = None
+    deadline_seconds: float = 600.0
+    issued_at: datetime
+
+
+class StopPrint(ContractMessage):
+    """Stop `job_id` on `printer_id` (operator cancel of a printing job)."""
+
+    SUBJECT: ClassVar[str] = "queue.v1.cmd.stop_print"
+
+    command_id: str
+    job_id: str
+    printer_id: str
+    issued_at: datetime

@@ -1,0 +1,1 @@
+"""Plumbing every printfarm service shares: settings, database, outbox/inbox, bus, problems, health."""

@@ -1,0 +1,154 @@
+"""Transactional outbox: messages are rows committed with the change, then relayed to JetStream.
+
+The relay publishes every unpublished row with `Nats-Msg-Id` = the envelope id, so a crash between
+publish and marking the row published only yields a duplicate that JetStream's duplicate window
+drops. Several relays (replicas) share the table through `FOR UPDATE SKIP LOCKED`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contracts.envelope import ContractMessage, Envelope
+from servicekit.ids import Clock, IdFactory, new_id, utc_now
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Envelope], Awaitable[None]]
+
+
+class Outbox:
+    """Writes envelopes into the outbox table inside the caller's transaction."""
+
+    def __init__(self, table: sa.Table, source: str, ids: IdFactory = new_id, clock: Clock = utc_now) -> None:
+        self.table, self.source, self.ids, self.clock = table, source, ids, clock
+
+    def envelope(
+        self,
+        message: ContractMessage,
+        *,
+        subject_id: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Envelope:
+        return Envelope(
+            id=self.ids(),
+            type=message.SUBJECT,
+            source=self.source,
+            time=self.clock(),
+            subject=subject_id,
+            data=message.model_dump(mode="json"),
+            correlationid=correlation_id,
+            causationid=causation_id,
+        )
+
+    async def add(self, session: AsyncSession, envelopes: list[Envelope]) -> None:
+        if not envelopes:
+            return
+        rows: list[dict[str, Any]] = [
+            {"message_id": e.id, "subject": e.type, "envelope": e.model_dump(mode="json")} for e in envelopes
+        ]
+        await session.execute(sa.insert(self.table), rows)
+
+
+class OutboxRelay:
+    """Background task that drains the outbox into JetStream; `wake()` after a commit makes it immediate."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        table: sa.Table,
+        publish: Publish,
+        *,
+        batch_size: int = 200,
+        idle_poll_seconds: float = 0.5,
+        keep_published_for: float = 3600.0,
+    ) -> None:
+        self.sessions, self.table, self.publish = sessions, table, publish
+        self.batch_size, self.idle_poll_seconds = batch_size, idle_poll_seconds
+        self.keep_published_for = keep_published_for
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.published = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            await asyncio.wait([self._task], timeout=5)
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        cycles = 0
+        while not self._stopping:
+            try:
+                sent = await self.relay_once()
+                cycles += 1
+                if cycles % 200 == 0:
+                    await self.prune()
+            except Exception:
+                log.exception("outbox relay pass failed; retrying")
+                sent = 0
+                await asyncio.sleep(1.0)
+            if sent < self.batch_size:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll_seconds)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+
+    async def relay_once(self) -> int:
+        """Publish one batch in order; stop at the first failure so order is kept. Returns rows sent."""
+        t = self.table
+        async with self.sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    sa.select(t.c.seq, t.c.envelope)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            sent: list[int] = []
+            for seq, envelope in rows:
+                try:
+                    await self.publish(Envelope.model_validate(envelope))
+                except Exception as exc:
+                    log.warning("publish of outbox row %s failed: %s", seq, exc)
+                    await session.execute(
+                        sa.update(t).where(t.c.seq == seq).values(attempts=t.c.attempts + 1, last_error=str(exc))
+                    )
+                    break
+                sent.append(seq)
+            if sent:
+                await session.execute(sa.update(t).where(t.c.seq.in_(sent)).values(published_at=sa.func.now()))
+        self.published += len(sent)
+        return len(sent)
+
+    async def prune(self) -> None:
+        t = self.table
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                sa.delete(t).where(
+                    t.c.published_at < sa.func.now() - sa.text(f"interval '{int(self.keep_published_for)} seconds'")
+                )
+            )
+
+
+def encode(envelope: Envelope) -> bytes:
+    return json.dumps(envelope.model_dump(mode="json"), separators=(",", ":")).encode()

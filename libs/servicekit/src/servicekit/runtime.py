@@ -1,0 +1,116 @@
+"""Everything a service process runs besides its own code: engine, bus, outbox relay, the FastAPI
+app's lifespan, and the pre-start migration step. Each service's bootstrap builds one of these."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from servicekit.database import create_engine, run_migrations, session_factory
+from servicekit.health import Check, health_router
+from servicekit.inbox import Inbox
+from servicekit.logging import configure_logging
+from servicekit.messaging import Bus
+from servicekit.outbox import Outbox, OutboxRelay
+from servicekit.problems import install_problem_handlers
+from servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(self, name: str, settings: ServiceSettings, outbox_table: sa.Table, inbox_table: sa.Table) -> None:
+        self.name, self.settings = name, settings
+        self.instance = settings.service_instance or name
+        self.engine = create_engine(settings.database_url)
+        self.sessions = session_factory(self.engine)
+        self.bus = Bus(
+            settings.nats_url,
+            name,
+            max_deliver=settings.consumer_max_deliver,
+            ack_wait=settings.consumer_ack_wait_seconds,
+        )
+        self.outbox = Outbox(outbox_table, source=f"/services/{name}")
+        self.inbox = Inbox(inbox_table)
+        self.relay = OutboxRelay(
+            self.sessions,
+            outbox_table,
+            self.bus.publish,
+            batch_size=settings.relay_batch_size,
+            idle_poll_seconds=settings.relay_idle_poll_seconds,
+        )
+        self._on_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+
+    def uow_args(self) -> dict[str, Any]:
+        """Arguments for `SqlUnitOfWork` subclasses: a commit that emitted messages wakes the relay."""
+        return {"sessions": self.sessions, "outbox": self.outbox, "inbox": self.inbox, "on_commit": self.relay.wake}
+
+    def on_start(self, hook: Hook) -> None:
+        """Run after NATS is connected and before consumers start."""
+        self._on_start.append(hook)
+
+    def on_stop(self, hook: Hook) -> None:
+        self._on_stop.append(hook)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        await self.bus.connect()
+        for hook in self._on_start:
+            await hook()
+        self.relay.start()
+        await self.bus.start()
+        log.info("%s started", self.instance)
+        try:
+            yield
+        finally:
+            for hook in reversed(self._on_stop):
+                try:
+                    await hook()
+                except Exception:
+                    log.exception("stop hook failed")
+            await self.bus.close()
+            await self.relay.stop()
+            await self.engine.dispose()
+
+    def create_app(
+        self,
+        *,
+        title: str,
+        routers: Sequence[APIRouter],
+        health_checks: dict[str, Check] | None = None,
+    ) -> FastAPI:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            async with self.running():
+                yield
+
+        app = FastAPI(title=title, lifespan=lifespan)
+        install_problem_handlers(app)
+        app.include_router(health_router(self.engine, self.bus, health_checks))
+        for router in routers:
+            app.include_router(router)
+        return app
+
+
+def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factory: Callable[[], FastAPI]) -> None:
+    """The process entry point: migrate, then serve until SIGTERM/SIGINT."""
+    configure_logging(settings.service_instance or service, settings.log_level)
+    run_migrations(alembic_ini, settings.database_url)
+    uvicorn.run(
+        app_factory(),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

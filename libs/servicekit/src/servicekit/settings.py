@@ -1,0 +1,25 @@
+"""Settings every service reads from its environment (pydantic-settings, no files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Common knobs; each service subclasses it for its own."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    nats_url: str = "nats://127.0.0.1:4222"
+    data_dir: Path = Path(".data")
+    service_instance: str = ""
+    log_level: str = "INFO"
+    relay_batch_size: int = 200
+    relay_idle_poll_seconds: float = 0.5
+    consumer_max_deliver: int = 5
+    consumer_ack_wait_seconds: float = 30.0

@@ -1,0 +1,72 @@
+"""The unit of work: one transaction holding the state change, its outgoing messages and the inbox mark."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contracts.envelope import ContractMessage, Envelope
+from servicekit.inbox import Inbox
+from servicekit.outbox import Outbox
+
+
+class SqlUnitOfWork:
+    """Services subclass it and build their repositories on `self.session` in `_open()`."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        inbox: Inbox,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.sessions, self.outbox, self.inbox, self.on_commit = sessions, outbox, inbox, on_commit
+        self._pending: list[Envelope] = []
+        self._correlation: str | None = None
+        self._causation: str | None = None
+
+    async def __aenter__(self) -> Self:
+        self.session = self.sessions()
+        await self.session.begin()
+        self._pending = []
+        self._open()
+        return self
+
+    def _open(self) -> None:
+        """Hook for subclasses: create repositories bound to `self.session`."""
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.session.in_transaction():
+            await self.session.rollback()
+        await self.session.close()
+
+    def caused_by(self, envelope: Envelope) -> None:
+        self._causation = envelope.id
+        self._correlation = envelope.correlationid or envelope.id
+
+    def emit(self, message: ContractMessage, *, subject_id: str | None = None) -> Envelope:
+        envelope = self.outbox.envelope(
+            message, subject_id=subject_id, correlation_id=self._correlation, causation_id=self._causation
+        )
+        self._pending.append(envelope)
+        return envelope
+
+    async def claim_inbox(self, consumer: str, message_id: str) -> bool:
+        return await self.inbox.claim(self.session, consumer, message_id)
+
+    async def commit(self) -> None:
+        await self.outbox.add(self.session, self._pending)
+        await self.session.commit()
+        had_messages = bool(self._pending)
+        self._pending = []
+        if had_messages:
+            self.on_commit()
+
+    async def rollback(self) -> None:
+        self._pending = []
+        await self.session.rollback()
