@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
@@ -25,6 +25,7 @@ class SqlUnitOfWork:
     ) -> None:
         self.sessions, self.outbox, self.inbox, self.on_commit = sessions, outbox, inbox, on_commit
         self._pending: list[Envelope] = []
+        self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._correlation: str | None = None
         self._causation: str | None = None
 
@@ -32,6 +33,7 @@ class SqlUnitOfWork:
         self.session = self.sessions()
         await self.session.begin()
         self._pending = []
+        self._after_commit = []
         self._open()
         return self
 
@@ -56,6 +58,10 @@ class SqlUnitOfWork:
         self._pending.append(envelope)
         return envelope
 
+    def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Side effects that must not happen unless the transaction commits (e.g. talking to a printer)."""
+        self._after_commit.append(action)
+
     async def claim_inbox(self, consumer: str, message_id: str) -> bool:
         return await self.inbox.claim(self.session, consumer, message_id)
 
@@ -66,7 +72,11 @@ class SqlUnitOfWork:
         self._pending = []
         if had_messages:
             self.on_commit()
+        actions, self._after_commit = self._after_commit, []
+        for action in actions:
+            await action()
 
     async def rollback(self) -> None:
         self._pending = []
+        self._after_commit = []
         await self.session.rollback()

@@ -1,0 +1,3 @@
+from printer_gateway.bootstrap import main
+
+main()

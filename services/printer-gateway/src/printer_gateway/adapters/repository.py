@@ -1,0 +1,153 @@
+"""Printers in PostgreSQL. Writes from a replica whose lease epoch is older than the row's are refused."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from printer_gateway.adapters.orm import printers
+from printer_gateway.domain.lifecycle import PrintTracker
+from printer_gateway.domain.model import Printer
+from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
+
+
+class StaleLease(Exception):
+    """Another replica took the printer over; this one must stop writing for it."""
+
+
+def status_to_record(status: PrinterStatus) -> dict[str, Any]:
+    record = dataclasses.asdict(status)
+    record["hms_codes"] = list(status.hms_codes)
+    record["materials"] = [dataclasses.asdict(m) for m in status.materials]
+    return record
+
+
+def status_from_record(record: dict[str, Any]) -> PrinterStatus:
+    fields = {f.name for f in dataclasses.fields(PrinterStatus)}
+    values = {k: v for k, v in record.items() if k in fields}
+    values["hms_codes"] = tuple(values.get("hms_codes") or ())
+    values["materials"] = tuple(LoadedMaterial(**m) for m in values.get("materials") or ())
+    return PrinterStatus(**values)
+
+
+def _to_domain(row: sa.Row[Any]) -> Printer:
+    return Printer(
+        id=row.id,
+        name=row.name,
+        model=row.model,
+        protocol=row.protocol,
+        host=row.host,
+        port=row.port,
+        ftp_port=row.ftp_port,
+        serial=row.serial,
+        tags=list(row.tags),
+        fabmatic=row.fabmatic,
+        ca_cert=row.ca_cert,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        tracker=PrintTracker.from_record(row.tracker),
+        status=status_from_record(row.status),
+        current_command_id=row.current_command_id,
+        job_sequence=row.job_sequence,
+        revision=row.revision,
+        idle_since=row.idle_since,
+        connection_version=row.connection_version,
+        lease_epoch=row.lease_epoch,
+        owner=row.owner,
+        note=row.note,
+        deleted=row.deleted,
+    )
+
+
+def _values(printer: Printer) -> dict[str, Any]:
+    return {
+        "name": printer.name,
+        "model": printer.model,
+        "protocol": printer.protocol,
+        "host": printer.host,
+        "port": printer.port,
+        "ftp_port": printer.ftp_port,
+        "serial": printer.serial,
+        "ca_cert": printer.ca_cert,
+        "tags": printer.tags,
+        "fabmatic": printer.fabmatic,
+        "tracker": printer.tracker.as_record(),
+        "status": status_to_record(printer.status),
+        "current_command_id": printer.current_command_id,
+        "job_sequence": printer.job_sequence,
+        "revision": printer.revision,
+        "idle_since": printer.idle_since,
+        "connection_version": printer.connection_version,
+        "lease_epoch": printer.lease_epoch,
+        "owner": printer.owner,
+        "note": printer.note,
+        "deleted": printer.deleted,
+        "created_at": printer.created_at,
+        "updated_at": printer.updated_at,
+    }
+
+
+class PrinterRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, printer: Printer, access_code_encrypted: bytes) -> None:
+        await self.session.execute(
+            sa.insert(printers).values(id=printer.id, access_code_encrypted=access_code_encrypted, **_values(printer))
+        )
+
+    async def get(self, printer_id: str, *, for_update: bool = False) -> Printer | None:
+        query = sa.select(printers).where(printers.c.id == printer_id, sa.not_(printers.c.deleted))
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.session.execute(query)).first()
+        return _to_domain(row) if row else None
+
+    async def serial_taken(self, serial: str, except_id: str | None = None) -> str | None:
+        query = sa.select(printers.c.id).where(printers.c.serial == serial, sa.not_(printers.c.deleted))
+        if except_id:
+            query = query.where(printers.c.id != except_id)
+        return (await self.session.execute(query)).scalar()
+
+    async def list(self, *, tag: str | None, after: tuple[str, str] | None, limit: int) -> list[Printer]:
+        query = sa.select(printers).where(sa.not_(printers.c.deleted))
+        if tag:
+            query = query.where(printers.c.tags.contains([tag]))
+        if after:
+            query = query.where(sa.tuple_(printers.c.name, printers.c.id) > sa.tuple_(*after))
+        query = query.order_by(printers.c.name, printers.c.id).limit(limit)
+        return [_to_domain(r) for r in (await self.session.execute(query)).all()]
+
+    async def live_connection_versions(self) -> dict[str, int]:
+        rows = await self.session.execute(
+            sa.select(printers.c.id, printers.c.connection_version).where(sa.not_(printers.c.deleted))
+        )
+        return {r.id: r.connection_version for r in rows}
+
+    async def access_code(self, printer_id: str) -> bytes:
+        token: bytes = (
+            await self.session.execute(sa.select(printers.c.access_code_encrypted).where(printers.c.id == printer_id))
+        ).scalar_one()
+        return token
+
+    async def save(self, printer: Printer, *, access_code_encrypted: bytes | None = None) -> None:
+        values = _values(printer)
+        if access_code_encrypted is not None:
+            values["access_code_encrypted"] = access_code_encrypted
+        await self.session.execute(sa.update(printers).where(printers.c.id == printer.id).values(**values))
+
+    async def save_fenced(self, printer: Printer, epoch: int) -> None:
+        """Save on behalf of the lease holder with `epoch`; a newer holder's row wins."""
+        values = _values(printer)
+        values["lease_epoch"] = epoch
+        result = await self.session.execute(
+            sa.update(printers)
+            .where(printers.c.id == printer.id, printers.c.lease_epoch <= epoch)
+            .values(**values)
+            .returning(printers.c.id)
+        )
+        if result.first() is None:
+            raise StaleLease(printer.id)

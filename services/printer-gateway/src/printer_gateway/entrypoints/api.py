@@ -1,0 +1,225 @@
+"""HTTP routes for printers (API.md "Printers"). The access code goes in, never out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from cryptography import x509
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from printer_gateway.adapters.secrets import AccessCodeCipher
+from printer_gateway.domain.model import Printer, PrinterError
+from printer_gateway.service_layer import handlers
+from printer_gateway.service_layer.handlers import PrinterNotFound, Registration, SerialTaken
+from printer_gateway.service_layer.unit_of_work import UnitOfWork
+from servicekit.ids import Clock, IdFactory
+from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.problems import Conflict, NotFound, Problem
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _check_pem(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        x509.load_pem_x509_certificates(value.encode())
+    except ValueError as exc:
+        raise ValueError("not a PEM certificate (bundle)") from exc
+    return value
+
+
+def _check_tags(tags: list[str] | None) -> list[str] | None:
+    if tags is None:
+        return None
+    cleaned = [t.strip() for t in tags]
+    if any(not t for t in cleaned):
+        raise ValueError("tags must be non-empty strings")
+    return sorted(set(cleaned))
+
+
+class PrinterIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    name: Text
+    model: Text
+    protocol: Literal["bambu_lan"]
+    host: Annotated[str, Field(min_length=1, max_length=255)]
+    port: Port = 8883
+    ftp_port: Port = 990
+    serial: Annotated[str, Field(min_length=1, max_length=64)]
+    access_code: Annotated[str, Field(min_length=1, max_length=64)]
+    ca_cert: str | None = None
+    tags: list[str] = []
+    fabmatic: bool = False
+
+    _pem = field_validator("ca_cert")(_check_pem)
+    _tags = field_validator("tags")(_check_tags)
+
+
+class PrinterPatch(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    name: Text | None = None
+    model: Text | None = None
+    host: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    port: Port | None = None
+    ftp_port: Port | None = None
+    serial: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    access_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    ca_cert: str | None = None
+    tags: list[str] | None = None
+    fabmatic: bool | None = None
+
+    _pem = field_validator("ca_cert")(_check_pem)
+    _tags = field_validator("tags")(_check_tags)
+
+
+class MaterialOut(BaseModel):
+    slot: int
+    type: str
+    color: str | None
+    profile: str | None
+    remain_percent: int | None
+
+
+class PrinterOut(BaseModel):
+    id: str
+    name: str
+    model: str
+    protocol: str
+    host: str
+    port: int
+    ftp_port: int
+    serial: str
+    tags: list[str]
+    fabmatic: bool
+    online: bool
+    state: str
+    error: str | None
+    bed_clear: bool
+    materials: list[MaterialOut]
+    current_job_id: str | None
+    progress_percent: float | None
+    idle_since: datetime | None
+    owner: str | None
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def printer_out(p: Printer) -> PrinterOut:
+    s = p.status
+    return PrinterOut(
+        id=p.id,
+        name=p.name,
+        model=p.model,
+        protocol=p.protocol,
+        host=p.host,
+        port=p.port,
+        ftp_port=p.ftp_port,
+        serial=p.serial,
+        tags=p.tags,
+        fabmatic=p.fabmatic,
+        online=s.online,
+        state=s.state,
+        error=p.error,
+        bed_clear=p.bed_clear,
+        materials=[MaterialOut(**m.__dict__) for m in s.materials],
+        current_job_id=p.current_job_id,
+        progress_percent=float(s.progress_percent) if p.current_job_id and s.progress_percent is not None else None,
+        idle_since=p.idle_since,
+        owner=p.owner,
+        note=p.note,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
+
+
+def router(
+    uow_factory: Callable[[], UnitOfWork],
+    cipher: AccessCodeCipher,
+    clock: Clock,
+    ids: IdFactory,
+    on_change: Callable[[], None],
+) -> APIRouter:
+    api = APIRouter(prefix="/api/v1/printers", tags=["printers"])
+
+    def not_found(printer_id: str) -> NotFound:
+        return NotFound(f"no printer {printer_id}")
+
+    @api.post("", status_code=201, response_model=PrinterOut)
+    async def register(body: PrinterIn) -> PrinterOut:
+        reg = Registration(**body.model_dump())
+        async with uow_factory() as uow:
+            try:
+                printer = await handlers.register_printer(reg, uow, cipher, clock, ids)
+            except SerialTaken as exc:
+                raise Conflict(str(exc), errors=[{"field": "serial", "message": "already registered"}]) from exc
+        on_change()
+        return printer_out(printer)
+
+    @api.get("", response_model=Page[PrinterOut])
+    async def list_printers(
+        tag: Annotated[str | None, Query()] = None, limit: Limit = 50, cursor: Cursor = None
+    ) -> Page[PrinterOut]:
+        position = decode_cursor(cursor)
+        after = (str(position["name"]), str(position["id"])) if position else None
+        async with uow_factory() as uow:
+            printers = await uow.printers.list(tag=tag, after=after, limit=limit + 1)
+        page, more = printers[:limit], len(printers) > limit
+        next_cursor = encode_cursor({"name": page[-1].name, "id": page[-1].id}) if more else None
+        return Page[PrinterOut](items=[printer_out(p) for p in page], next_cursor=next_cursor)
+
+    @api.get("/{printer_id}", response_model=PrinterOut)
+    async def get_printer(printer_id: str) -> PrinterOut:
+        async with uow_factory() as uow:
+            printer = await uow.printers.get(printer_id)
+        if printer is None:
+            raise not_found(printer_id)
+        return printer_out(printer)
+
+    @api.patch("/{printer_id}", response_model=PrinterOut)
+    async def patch_printer(printer_id: str, body: PrinterPatch) -> PrinterOut:
+        changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+        nulls = [k for k, v in changes.items() if v is None and k != "ca_cert"]
+        if nulls:
+            raise Problem.field(nulls[0], "may not be null", status=422, title="Unprocessable content")
+        async with uow_factory() as uow:
+            try:
+                printer = await handlers.update_printer(printer_id, changes, uow, cipher, clock)
+            except PrinterNotFound as exc:
+                raise not_found(printer_id) from exc
+            except SerialTaken as exc:
+                raise Conflict(str(exc), errors=[{"field": "serial", "message": "already registered"}]) from exc
+        on_change()
+        return printer_out(printer)
+
+    @api.delete("/{printer_id}", status_code=204)
+    async def delete_printer(printer_id: str) -> Response:
+        async with uow_factory() as uow:
+            try:
+                await handlers.delete_printer(printer_id, uow, clock)
+            except PrinterNotFound as exc:
+                raise not_found(printer_id) from exc
+            except PrinterError as exc:
+                raise Conflict(str(exc)) from exc
+        on_change()
+        return Response(status_code=204)
+
+    @api.post("/{printer_id}/bed-cleared", response_model=PrinterOut)
+    async def bed_cleared(printer_id: str) -> PrinterOut:
+        async with uow_factory() as uow:
+            try:
+                printer = await handlers.clear_bed(printer_id, uow, clock)
+            except PrinterNotFound as exc:
+                raise not_found(printer_id) from exc
+            except PrinterError as exc:
+                raise Conflict(str(exc)) from exc
+        return printer_out(printer)
+
+    return api
