@@ -1,0 +1,265 @@
+"""The outbox/inbox pair against real NATS JetStream and PostgreSQL (issue 2's messaging promises)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+import sqlalchemy as sa
+from nats.js.api import DeliverPolicy
+
+from contracts.envelope import DEAD_LETTER_PREFIX, Envelope
+from devstack.nats_server import NatsServer
+from devstack.ports import free_ports
+from devstack.postgres import EmbeddedPostgres, database_url, ensure_databases
+from servicekit.database import create_engine, session_factory
+from servicekit.inbox import Inbox
+from servicekit.messaging import Bus
+from servicekit.outbox import Outbox, OutboxRelay
+
+from .messaging_probe import ProbeHappened, ProbeUnitOfWork, effects, metadata, outbox
+
+pytestmark = pytest.mark.integration
+
+
+async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}")
+
+
+@pytest.fixture(scope="module")
+async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[str, str]]:
+    """(nats url, postgres server url): the `*_URL` servers when set, else embedded ones."""
+    root = tmp_path_factory.mktemp("messaging")
+    started: list[Any] = []
+    nats_url = os.environ.get("NATS_URL")
+    if not nats_url:
+        port, monitor = free_ports(2)
+        server = NatsServer(port, monitor, root / "nats", root / "nats.log")
+        await server.start(timeout=30)
+        started.append(server)
+        nats_url = server.url
+    pg_url = os.environ.get("DATABASE_URL")
+    if not pg_url:
+        pg = EmbeddedPostgres(root / "pg", root / "pg.log", fsync=False)
+        await pg.start(timeout=60)
+        started.append(pg)
+        pg_url = pg.server_url
+    yield nats_url, pg_url
+    for server in reversed(started):
+        await server.stop(timeout=20)
+
+
+@pytest.fixture
+async def database(servers: tuple[str, str]) -> str:
+    name = f"probe_{uuid.uuid4().hex[:12]}"
+    await ensure_databases(servers[1], [name])
+    url = database_url(servers[1], name)
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
+    return url
+
+
+class Probe:
+    """A bus, an outbox relay and a consumer around the probe schema, like one service process."""
+
+    def __init__(self, nats_url: str, db_url: str, durable: str) -> None:
+        self.engine = create_engine(db_url)
+        self.sessions = session_factory(self.engine)
+        self.bus = Bus(nats_url, "probe", max_deliver=3, ack_wait=5)
+        self.outbox = Outbox(outbox, source="/probe")
+        self.relay = OutboxRelay(self.sessions, outbox, self.bus.publish, idle_poll_seconds=0.1)
+        self.durable = durable
+        self.calls = 0
+
+    def uow(self) -> ProbeUnitOfWork:
+        return ProbeUnitOfWork(self.sessions, self.outbox, Inbox(metadata.tables["inbox"]), self.relay.wake)
+
+    async def effects(self, probe_id: str) -> list[int]:
+        async with self.sessions() as session:
+            rows = await session.execute(sa.select(effects.c.value).where(effects.c.probe_id == probe_id))
+            return [r[0] for r in rows]
+
+    async def close(self) -> None:
+        await self.bus.close()
+        await self.relay.stop()
+        await self.engine.dispose()
+
+
+@pytest.fixture
+async def probe(servers: tuple[str, str], database: str) -> AsyncIterator[Probe]:
+    p = Probe(servers[0], database, f"probe__{uuid.uuid4().hex[:8]}")
+    await p.bus.connect()
+    yield p
+    await p.close()
+
+
+async def stream_messages(nats_url: str, subject: str, probe_id: str, timeout: float = 1.0) -> list[Any]:
+    """Every message on `subject` whose data names `probe_id`, read from the stream's start."""
+    nc = await nats.connect(nats_url)
+    try:
+        sub = await nc.jetstream().subscribe(subject, deliver_policy=DeliverPolicy.ALL, ordered_consumer=True)
+        found = []
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=timeout)
+            except (TimeoutError, nats.errors.TimeoutError):
+                return found
+            if probe_id.encode() in msg.data:
+                found.append(msg)
+    finally:
+        await nc.close()
+
+
+async def test_committed_message_is_published_after_the_process_died_before_publishing(
+    probe: Probe, database: str, servers: tuple[str, str]
+) -> None:
+    probe_id = uuid.uuid4().hex
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, signal, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from messaging_probe import ProbeHappened, outbox, ProbeUnitOfWork, metadata
+        from servicekit.database import create_engine, session_factory
+        from servicekit.inbox import Inbox
+        from servicekit.outbox import Outbox
+
+        async def main():
+            engine = create_engine({database!r})
+            uow = ProbeUnitOfWork(session_factory(engine), Outbox(outbox, "/probe"), Inbox(metadata.tables["inbox"]))
+            async with uow:
+                await uow.record({probe_id!r}, 1)
+                uow.emit(ProbeHappened(probe_id={probe_id!r}, value=1))
+                await uow.commit()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        asyncio.run(main())
+        """
+    )
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stderr=asyncio.subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(child.communicate(), timeout=60)
+    assert child.returncode == -9, stderr.decode()[-2000:]
+    assert await probe.effects(probe_id) == [1]
+    assert await stream_messages(servers[0], ProbeHappened.SUBJECT, probe_id) == []
+
+    probe.relay.start()
+    published = await wait_until(
+        lambda: stream_messages(servers[0], ProbeHappened.SUBJECT, probe_id), 20, "relay to publish the row"
+    )
+    assert len(published) == 1
+    envelope = Envelope.model_validate_json(published[0].data)
+    assert published[0].headers["Nats-Msg-Id"] == envelope.id
+
+
+async def test_a_second_publish_of_the_same_envelope_is_dropped_by_jetstream(
+    probe: Probe, servers: tuple[str, str]
+) -> None:
+    probe_id = uuid.uuid4().hex
+    envelope = probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=1))
+    await probe.bus.publish(envelope)
+    await probe.bus.publish(envelope)  # the relay crashed after publishing, before marking the row
+    assert len(await stream_messages(servers[0], ProbeHappened.SUBJECT, probe_id)) == 1
+
+
+async def publish_raw(nats_url: str, envelope: Envelope, msg_id: str) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.jetstream().publish(
+            envelope.type, envelope.model_dump_json().encode(), headers={"Nats-Msg-Id": msg_id}
+        )
+    finally:
+        await nc.close()
+
+
+async def test_redelivered_and_duplicated_messages_change_nothing_the_second_time(
+    probe: Probe, servers: tuple[str, str]
+) -> None:
+    probe_id = uuid.uuid4().hex
+
+    async def handle(msg: ProbeHappened, envelope: Envelope, uow: ProbeUnitOfWork) -> None:
+        probe.calls += 1
+        await uow.record(msg.probe_id, msg.value)
+
+    probe.bus.consume(ProbeHappened, probe.durable, handle, probe.uow, deliver_new_only=True)
+    await probe.bus.start()
+    envelope = probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=7))
+    # Two copies JetStream cannot recognise as one (as after the duplicate window): the inbox must.
+    await publish_raw(servers[0], envelope, "a-" + envelope.id)
+    await publish_raw(servers[0], envelope, "b-" + envelope.id)
+    marker = uuid.uuid4().hex
+    await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=marker, value=1)))
+    await wait_until(lambda: probe.effects(marker), 20, "the marker published after both copies")
+    assert await probe.effects(probe_id) == [7]
+    assert probe.calls == 2, "the duplicate must not reach the handler"
+
+
+async def test_a_handler_that_fails_once_is_retried_not_dropped(probe: Probe, servers: tuple[str, str]) -> None:
+    probe_id = uuid.uuid4().hex
+    failures: list[int] = []
+
+    async def flaky(msg: ProbeHappened, envelope: Envelope, uow: ProbeUnitOfWork) -> None:
+        if msg.probe_id != probe_id:
+            return
+        await uow.record(msg.probe_id, msg.value)
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("transient failure")
+
+    probe.bus.consume(ProbeHappened, probe.durable, flaky, probe.uow, deliver_new_only=True)
+    await probe.bus.start()
+    await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=3)))
+    assert await wait_until(lambda: probe.effects(probe_id), 20, "the retry to apply the message") == [3]
+    assert failures == [1]
+
+
+async def test_a_poison_message_ends_on_the_dead_letter_subject(probe: Probe, servers: tuple[str, str]) -> None:
+    probe_id = uuid.uuid4().hex
+
+    async def always_fails(msg: ProbeHappened, envelope: Envelope, uow: ProbeUnitOfWork) -> None:
+        if msg.probe_id == probe_id:
+            probe.calls += 1
+            raise ValueError("cannot apply this")
+
+    probe.bus.consume(ProbeHappened, probe.durable, always_fails, probe.uow, deliver_new_only=True)
+    await probe.bus.start()
+    await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=1)))
+    subject = f"{DEAD_LETTER_PREFIX}.{probe.durable}"
+    dead = await wait_until(lambda: stream_messages(servers[0], subject, probe_id), 30, "a dead letter")
+    assert len(dead) == 1
+    assert dead[0].headers["Printfarm-Original-Subject"] == ProbeHappened.SUBJECT
+    assert "cannot apply this" in dead[0].headers["Printfarm-Error"]
+    assert probe.calls == probe.bus.max_deliver
+    assert await probe.effects(probe_id) == []
+
+
+async def test_a_payload_over_the_nats_limit_travels_by_claim_check(probe: Probe, servers: tuple[str, str]) -> None:
+    probe_id = uuid.uuid4().hex
+    seen: list[ProbeHappened] = []
+
+    async def handle(msg: ProbeHappened, envelope: Envelope, uow: ProbeUnitOfWork) -> None:
+        if msg.probe_id == probe_id:
+            seen.append(msg)
+
+    probe.bus.consume(ProbeHappened, probe.durable, handle, probe.uow, deliver_new_only=True)
+    await probe.bus.start()
+    big = "x" * (3 * 1024 * 1024)
+    await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=1, blob=big)))
+    await wait_until(lambda: asyncio.sleep(0, bool(seen)), 20, "the large message")
+    assert seen[0].blob == big
