@@ -240,7 +240,8 @@ async def test_a_poison_message_ends_on_the_dead_letter_subject(probe: Probe, se
     probe.bus.consume(ProbeHappened, probe.durable, always_fails, probe.uow, deliver_new_only=True)
     await probe.bus.start()
     await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=1)))
-    subject = f"{DEAD_LETTER_PREFIX}.{probe.durable}"
+    subject = probe.bus.dead_letter_subject(probe.durable)
+    assert subject == f"{DEAD_LETTER_PREFIX}.probe.{probe.durable}"
     dead = await wait_until(lambda: stream_messages(servers[0], subject, probe_id), 30, "a dead letter")
     assert len(dead) == 1
     assert dead[0].headers["Printfarm-Original-Subject"] == ProbeHappened.SUBJECT

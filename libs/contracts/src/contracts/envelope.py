@@ -63,4 +63,4 @@ MAX_INLINE_PAYLOAD = 512 * 1024
 """NATS refuses payloads over 1 MB by default; anything larger than this travels by claim check."""
 
 DEAD_LETTER_PREFIX = "deadletter"
-"""Poison messages end on `deadletter.<durable consumer name>` (stream DEADLETTER)."""
+"""Poison messages end on `deadletter.<service>.<durable consumer name>` (stream DEADLETTER)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -45,12 +46,34 @@ def inbox_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def run_migrations(alembic_ini: Path, database_url: str) -> None:
-    """The pre-start step: bring the service's schema to head before it serves anything."""
-    from alembic import command
+def _alembic_config(alembic_ini: Path, database_url: str) -> Any:
     from alembic.config import Config
 
     config = Config(str(alembic_ini))
     config.set_main_option("script_location", str(alembic_ini.parent / "migrations"))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    return config
+
+
+def run_migrations(alembic_ini: Path, database_url: str) -> None:
+    """The pre-start step: bring the service's schema to head before it serves anything."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(alembic_ini, database_url), "head")
+
+
+async def migrations_at_head(alembic_ini: Path, database_url: str) -> bool:
+    """True once the database's schema revision is the newest this code knows."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(_alembic_config(alembic_ini, database_url)).get_heads())
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            current = await conn.run_sync(lambda sync: set(MigrationContext.configure(sync).get_current_heads()))
+    except Exception:
+        return False
+    finally:
+        await engine.dispose()
+    return current == heads

@@ -197,13 +197,17 @@ class Bus:
             ),
         )(on_message)
 
+    def dead_letter_subject(self, durable: str) -> str:
+        """Under the consuming service's own name, so its NATS user needs no one else's prefix."""
+        return f"{DEAD_LETTER_PREFIX}.{self.service}.{durable}"
+
     async def _dead_letter(self, raw: Msg, durable: str, reason: str) -> None:
         headers = {
             "Nats-Msg-Id": f"dl:{durable}:{raw.metadata.sequence.stream}",
             "Printfarm-Original-Subject": raw.subject,
             "Printfarm-Error": reason[:500],
         }
-        await self.js.publish(f"{DEAD_LETTER_PREFIX}.{durable}", raw.data, headers=headers, timeout=10)
+        await self.js.publish(self.dead_letter_subject(durable), raw.data, headers=headers, timeout=10)
         await raw.ack()
         self.dead_lettered += 1
 

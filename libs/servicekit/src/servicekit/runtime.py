@@ -3,8 +3,11 @@ app's lifespan, and the pre-start migration step. Each service's bootstrap build
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ import sqlalchemy as sa
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
-from servicekit.database import create_engine, run_migrations, session_factory
+from servicekit.database import create_engine, migrations_at_head, run_migrations, session_factory
 from servicekit.health import Check, health_router
 from servicekit.inbox import Inbox
 from servicekit.logging import configure_logging
@@ -103,9 +106,20 @@ class ServiceRuntime:
 
 
 def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factory: Callable[[], FastAPI]) -> None:
-    """The process entry point: migrate, then serve until SIGTERM/SIGINT."""
+    """The process entry point. `python -m <svc>` migrates then serves until SIGTERM/SIGINT;
+    `migrate` only migrates (the Kubernetes migration Job); `wait-for-migrations` blocks until another
+    process has migrated (the init container, so a pod never serves an old schema)."""
     configure_logging(settings.service_instance or service, settings.log_level)
-    run_migrations(alembic_ini, settings.database_url)
+    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
+    if command == "wait-for-migrations":
+        asyncio.run(_wait_for_migrations(alembic_ini, settings.database_url))
+        return
+    if command not in ("serve", "migrate"):
+        raise SystemExit(f"usage: python -m {service} [serve|migrate|wait-for-migrations]")
+    if command == "migrate" or settings.migrate_on_start:
+        run_migrations(alembic_ini, settings.database_url)
+    if command == "migrate":
+        return
     uvicorn.run(
         app_factory(),
         host=settings.host,
@@ -114,3 +128,12 @@ def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factor
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+async def _wait_for_migrations(alembic_ini: Path, database_url: str, timeout: float = 600.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await migrations_at_head(alembic_ini, database_url):
+        if time.monotonic() > deadline:
+            raise SystemExit("the database schema did not reach head in time; is the migration Job failing?")
+        log.info("waiting for the migration job to bring the schema to head")
+        await asyncio.sleep(2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,3 +24,14 @@ class ServiceSettings(BaseSettings):
     relay_idle_poll_seconds: float = 0.5
     consumer_max_deliver: int = 5
     consumer_ack_wait_seconds: float = 30.0
+    migrate_on_start: bool = True
+    """Off in Kubernetes, where a migration Job runs `python -m <svc> migrate` before pods start."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_driver(cls, url: str) -> str:
+        """Accept the plain libpq URLs that operators and CloudNativePG secrets hand out."""
+        for scheme in ("postgresql://", "postgres://"):
+            if url.startswith(scheme):
+                return "postgresql+asyncpg://" + url.removeprefix(scheme)
+        return url
