@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 
 from contracts.envelope import Envelope
 from contracts.queue.v1 import StartPrint
-from printer_gateway.adapters.bambu.connection import BambuConnection, BambuPrinterSettings, PrinterCommandError
+from printer_gateway.adapters.bambu.connection import (
+    BambuConnection,
+    BambuPrinterSettings,
+    CommandTimedOut,
+    PrinterCommandError,
+)
 from printer_gateway.adapters.bambu.protocol import MaterialRequirement, NoMatchingTray, build_ams_mapping
 from printer_gateway.adapters.leases import Lease, LeaseTable, rendezvous_owner
 from printer_gateway.adapters.part_files import PartFileMissing, PartFiles
@@ -191,6 +196,12 @@ class Fleet:
                 plate=cmd.file.plate or "1",
                 ams_mapping=mapping,
                 subtask_name=cmd.job_id,
+            )
+        except CommandTimedOut:
+            log.warning(
+                "printer %s did not answer the start of job %s; the dispatch deadline decides",
+                plan.printer_id,
+                cmd.job_id,
             )
         except (PrinterCommandError, PartFileMissing, NoMatchingTray) as exc:
             await self._dispatch_failed(plan, str(exc))

@@ -1,0 +1,402 @@
+"""One Bambu printer over LAN MQTT: connect, keep the merged state, report changes, send commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import aiomqtt
+
+from printer_gateway.adapters.bambu import ftps, protocol
+from printer_gateway.adapters.bambu.report import (
+    CANCELLED_PRINT_ERROR,
+    merge_report,
+    parse_status,
+    print_object,
+)
+from printer_gateway.adapters.bambu.tls import create_ssl_context, is_certificate_rejection
+from printer_gateway.domain.printer_status import PrinterStatus
+
+log = logging.getLogger(__name__)
+
+StatusListener = Callable[[PrinterStatus], Awaitable[None]]
+
+MQTT_USER = "bblp"
+WRONG_ACCESS_CODE = "wrong access code"
+CERTIFICATE_REJECTED = "certificate rejected"
+_AUTH_REFUSED_CODES = frozenset({4, 5, 134, 135})
+"""CONNACK 4/5 in MQTT 3.1.1; paho 2 reports them as reason codes 134/135."""
+_ACTIVE_STATES = frozenset({"PREPARE", "SLICING", "RUNNING", "PAUSE"})
+_ENDED_STATES = frozenset({"IDLE", "FINISH", "FAILED"})
+
+
+@dataclass(frozen=True)
+class BambuPrinterSettings:
+    """Where a printer is and how patient to be with it; the access code never appears in repr."""
+
+    serial: str
+    host: str
+    access_code: str = field(repr=False)
+    mqtt_port: int = 8883
+    ftp_port: int = ftps.DEFAULT_FTPS_PORT
+    ca_pem: str | None = field(default=None, repr=False)
+    verify_serial: bool = True
+    url_template: str = protocol.FTP_URL_TEMPLATE
+    stale_after: float = 60.0
+    reconnect_initial: float = 1.0
+    reconnect_max: float = 30.0
+    refused_retry_interval: float = 120.0
+    connect_timeout: float = 15.0
+    command_timeout: float = 30.0
+    upload_timeout: float = 600.0
+    keepalive: int = 30
+
+
+class PrinterCommandError(Exception):
+    """A command could not be carried out; `reason` is safe to show to operators."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PrinterNotConnected(PrinterCommandError):
+    pass
+
+
+class CommandRejected(PrinterCommandError):
+    pass
+
+
+class DeveloperModeOff(CommandRejected):
+    pass
+
+
+class CommandTimedOut(PrinterCommandError):
+    pass
+
+
+class UploadError(PrinterCommandError):
+    pass
+
+
+class _Stale(Exception):
+    pass
+
+
+class _Refused(Exception):
+    """The printer will not let us in until someone fixes its configuration or ours."""
+
+
+StatusCheck = Callable[[PrinterStatus], bool]
+
+
+@dataclass
+class _PendingCommand:
+    command: str
+    future: asyncio.Future[protocol.CommandReply | None]
+    accepted_by: StatusCheck | None
+
+    def answered_by(self, reply: protocol.CommandReply) -> bool:
+        """Other clients (Bambu Studio, Handy) see the same replies; their ids may collide with ours."""
+        return not self.future.done() and reply.command in (None, self.command)
+
+
+class BambuConnection:
+    """Keeps one printer connected and its normalized status current; see PRINTERS.md for the protocol."""
+
+    def __init__(
+        self,
+        settings: BambuPrinterSettings,
+        on_status: StatusListener,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._settings = settings
+        self._on_status = on_status
+        self._sleep = sleep
+        self._ssl_context = create_ssl_context(settings.ca_pem, settings.serial if settings.verify_serial else None)
+        self._ids = protocol.SequenceIds(start=random.randrange(10_000, 1_000_000))
+        self._task: asyncio.Task[None] | None = None
+        self._client: aiomqtt.Client | None = None
+        self._cache: dict[str, Any] = {}
+        self._status: PrinterStatus | None = None
+        self._config_error: str | None = None
+        self._pending: dict[str, _PendingCommand] = {}
+        self._version: dict[str, Any] | None = None
+        self._reported = False
+
+    @property
+    def serial(self) -> str:
+        return self._settings.serial
+
+    @property
+    def status(self) -> PrinterStatus | None:
+        return self._status
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    @property
+    def version_info(self) -> dict[str, Any] | None:
+        """The last `get_version` answer (`module` list with models and firmware versions)."""
+        return self._version
+
+    async def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"bambu-{self._settings.serial}")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._fail_pending("connection closed")
+
+    async def start_print(
+        self,
+        file_name: str,
+        data: bytes,
+        plate: str,
+        ams_mapping: Sequence[int],
+        subtask_name: str,
+    ) -> None:
+        """Upload then `project_file`; returns once the printer accepted it, else raises with its reason."""
+        self._require_connection()
+        settings = self._settings
+        try:
+            await ftps.upload(
+                host=settings.host,
+                port=settings.ftp_port,
+                access_code=settings.access_code,
+                file_name=file_name,
+                data=data,
+                ssl_context=self._ssl_context,
+                timeout=settings.upload_timeout,
+            )
+        except (ftps.UploadFailed, ValueError) as error:
+            raise UploadError(str(error)) from None
+        except TimeoutError:
+            raise UploadError(f"upload of {file_name!r} timed out") from None
+        except OSError as error:
+            reason = CERTIFICATE_REJECTED if is_certificate_rejection(error) else str(error)
+            raise UploadError(f"upload of {file_name!r} failed: {reason}") from None
+        command = protocol.project_file(
+            self._ids.next(),
+            file_name=file_name,
+            plate=plate,
+            subtask_name=subtask_name,
+            ams_mapping=ams_mapping,
+            url_template=settings.url_template,
+        )
+
+        def started(status: PrinterStatus) -> bool:
+            return status.gcode_state in _ACTIVE_STATES and status.subtask_name == subtask_name
+
+        await self._command(command, started)
+
+    async def stop_print(self) -> None:
+        await self._command(
+            protocol.stop(self._ids.next()),
+            lambda s: s.gcode_state in _ENDED_STATES or s.print_error == CANCELLED_PRINT_ERROR,
+        )
+
+    async def pause(self) -> None:
+        await self._command(protocol.pause(self._ids.next()), lambda s: s.gcode_state == "PAUSE")
+
+    async def resume(self) -> None:
+        await self._command(protocol.resume(self._ids.next()), lambda s: s.gcode_state in {"RUNNING", "PREPARE"})
+
+    async def request_full_report(self) -> None:
+        """Ask for a full report; for a missing field only, P1 printers suffer when polled."""
+        client = self._require_connection()
+        await self._publish(client, protocol.pushall(self._ids.next()))
+
+    def _require_connection(self) -> aiomqtt.Client:
+        if self._client is None:
+            raise PrinterNotConnected("printer is not connected")
+        return self._client
+
+    async def _command(self, command: dict[str, Any], accepted_by: StatusCheck | None) -> None:
+        """Publish and wait for the reply with our sequence id, or for a report showing the effect."""
+        client = self._require_connection()
+        body = next(iter(command.values()))
+        sequence_id = str(body["sequence_id"])
+        future: asyncio.Future[protocol.CommandReply | None] = asyncio.get_running_loop().create_future()
+        self._pending[sequence_id] = _PendingCommand(str(body["command"]), future, accepted_by)
+        try:
+            await self._publish(client, command)
+            async with asyncio.timeout(self._settings.command_timeout):
+                reply = await future
+        except TimeoutError:
+            raise CommandTimedOut("printer did not acknowledge the command") from None
+        except aiomqtt.MqttError as error:
+            raise PrinterNotConnected(f"printer connection failed: {error}") from None
+        finally:
+            self._pending.pop(sequence_id, None)
+        if reply is not None and not reply.ok:
+            if reply.developer_mode_off:
+                raise DeveloperModeOff(reply.failure_reason)
+            raise CommandRejected(reply.failure_reason)
+
+    async def _publish(self, client: aiomqtt.Client, message: dict[str, Any]) -> None:
+        await client.publish(protocol.request_topic(self._settings.serial), json.dumps(message), qos=1)
+
+    async def _run(self) -> None:
+        settings = self._settings
+        delay = settings.reconnect_initial
+        while True:
+            wait = delay
+            self._reported = False
+            try:
+                await self._session()
+            except _Stale:
+                await self._emit_unreachable("offline", f"no report for {settings.stale_after:g} s")
+            except _Refused as refused:
+                wait = settings.refused_retry_interval
+                await self._emit_unreachable("error", str(refused))
+            except (aiomqtt.MqttError, OSError, TimeoutError) as error:
+                log.info("printer %s connection lost: %s", settings.serial, _describe(error))
+                await self._emit_unreachable("offline", f"connection failed: {_describe(error)}")
+            except Exception as error:
+                log.exception("printer %s: unexpected failure in the connection loop", settings.serial)
+                await self._emit_unreachable("offline", f"connection failed: {_describe(error)}")
+            finally:
+                self._fail_pending("printer connection lost")
+            if self._reported:
+                wait = delay = settings.reconnect_initial
+            await self._sleep(wait)
+            delay = min(delay * 2, settings.reconnect_max)
+
+    async def _session(self) -> None:
+        settings = self._settings
+        client = aiomqtt.Client(
+            settings.host,
+            settings.mqtt_port,
+            username=MQTT_USER,
+            password=settings.access_code,
+            identifier=f"printfarm-{uuid.uuid4().hex[:12]}",
+            protocol=aiomqtt.ProtocolVersion.V311,
+            tls_context=self._ssl_context,
+            keepalive=settings.keepalive,
+            timeout=settings.command_timeout,
+        )
+        try:
+            async with asyncio.timeout(settings.connect_timeout):
+                await client.__aenter__()
+        except aiomqtt.MqttCodeError as error:
+            if _code_of(error) in _AUTH_REFUSED_CODES:
+                raise _Refused(WRONG_ACCESS_CODE) from None
+            raise
+        except aiomqtt.MqttError as error:
+            if is_certificate_rejection(error):
+                raise _Refused(CERTIFICATE_REJECTED) from None
+            raise
+        log.info("printer %s connected", settings.serial)
+        try:
+            self._cache = {}
+            self._client = client
+            await client.subscribe(protocol.report_topic(settings.serial))
+            await self._publish(client, protocol.pushall(self._ids.next()))
+            await self._publish(client, protocol.get_version(self._ids.next()))
+            await self._consume(client)
+        finally:
+            self._client = None
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await client.__aexit__(None, None, None)
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        messages = client.messages
+        while True:
+            try:
+                async with asyncio.timeout(self._settings.stale_after):
+                    message = await anext(messages)
+            except TimeoutError:
+                raise _Stale from None
+            await self._handle(message.payload)
+
+    async def _handle(self, payload: Any) -> None:
+        try:
+            message = json.loads(payload)
+        except (TypeError, ValueError):
+            log.debug("printer %s sent a non-JSON message", self._settings.serial)
+            return
+        if not isinstance(message, dict):
+            return
+        reply = protocol.parse_reply(message)
+        if reply is not None:
+            await self._on_reply(reply)
+            info = message.get("info")
+            if reply.command == "get_version" and isinstance(info, dict):
+                self._version = info
+        body = print_object(message)
+        if body is not None:
+            self._reported = True
+            self._cache = merge_report(self._cache, body)
+            await self._publish_status()
+
+    async def _on_reply(self, reply: protocol.CommandReply) -> None:
+        if reply.developer_mode_off:
+            if self._config_error is None:
+                log.warning("printer %s rejects commands: %s", self._settings.serial, reply.failure_reason)
+            self._config_error = reply.failure_reason
+            await self._publish_status()
+        elif reply.message_type == "print" and reply.result is not None and self._config_error is not None:
+            self._config_error = None
+            await self._publish_status()
+        pending = self._pending.get(reply.sequence_id)
+        if pending is not None and pending.answered_by(reply):
+            pending.future.set_result(reply)
+
+    async def _publish_status(self) -> None:
+        if "gcode_state" not in self._cache:
+            return
+        status = parse_status(self._cache)
+        if self._config_error is not None:
+            status = replace(status, state="error", error_reason=self._config_error)
+        await self._emit(status)
+
+    async def _emit_unreachable(self, state: Literal["offline", "error"], reason: str) -> None:
+        """Keep the last known job and materials for display; `online=False` says they may be outdated."""
+        previous = self._status or PrinterStatus.offline()
+        await self._emit(replace(previous, online=False, state=state, error_reason=reason))
+
+    async def _emit(self, status: PrinterStatus) -> None:
+        for pending in self._pending.values():
+            if pending.accepted_by is not None and not pending.future.done() and pending.accepted_by(status):
+                pending.future.set_result(None)
+        if status == self._status:
+            return
+        self._status = status
+        try:
+            await self._on_status(status)
+        except Exception:
+            log.exception("status listener failed for printer %s", self._settings.serial)
+
+    def _fail_pending(self, reason: str) -> None:
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(PrinterNotConnected(reason))
+        self._pending.clear()
+
+
+def _describe(error: BaseException) -> str:
+    return str(error) or type(error).__name__
+
+
+def _code_of(error: aiomqtt.MqttCodeError) -> int | None:
+    rc = error.rc
+    if isinstance(rc, int):
+        return rc
+    value = getattr(rc, "value", None)
+    return value if isinstance(value, int) else None
