@@ -29,6 +29,15 @@ STREAMS: dict[str, str] = {"skus": "SKUS", "orders": "ORDERS", "queue": "QUEUE",
 
 DEAD_LETTER_STREAM = "DEADLETTER"
 
+SERVICE_PREFIXES: dict[str, str | None] = {
+    "skus": "skus",
+    "orders": "orders",
+    "queue": "queue",
+    "printer-gateway": "printers",
+    "api-gateway": None,
+}
+"""Each deployable service and the one subject prefix it may publish events under (None: it publishes none)."""
+
 
 def stream_subjects(owner: str) -> list[str]:
     """Subjects an owner's stream captures: exactly its declared messages, so request/reply

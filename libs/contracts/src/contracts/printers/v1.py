@@ -8,6 +8,13 @@ from typing import ClassVar, Literal
 from contracts.common import Frozen
 from contracts.envelope import ContractMessage
 
+LEASES_BUCKET = "printer-leases"
+"""JetStream key-value bucket: printer id → the gateway replica that holds its connection."""
+REPLICAS_BUCKET = "printer-gateway-replicas"
+"""JetStream key-value bucket: live gateway replicas (heartbeats that expire)."""
+GATEWAY_FORWARD_SUBJECT = "rpc.printers.v1.gateway.{instance}.command"
+"""Core NATS request/reply: a replica hands a queue command to the replica owning the printer."""
+
 PrinterState = Literal["offline", "idle", "printing", "paused", "finished", "error"]
 PrintStatus = Literal["started", "printing", "paused", "completed", "failed", "cancelled", "not_started"]
 

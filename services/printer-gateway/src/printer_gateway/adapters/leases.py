@@ -16,12 +16,11 @@ from typing import Any
 from nats.js.api import KeyValueConfig
 from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
 
+from contracts.printers.v1 import LEASES_BUCKET, REPLICAS_BUCKET
 from servicekit.messaging import Bus
 
 log = logging.getLogger(__name__)
 
-LEASES_BUCKET = "printer-leases"
-REPLICAS_BUCKET = "printer-gateway-replicas"
 
 
 @dataclass

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from contracts.envelope import Envelope
+from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT
 from contracts.queue.v1 import StartPrint
 from printer_gateway.adapters.bambu.connection import (
     BambuConnection,
@@ -40,6 +42,8 @@ class Held:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_status: PrinterStatus | None = None
     dispatching: bool = False
+    renewed_at: float = field(default_factory=time.monotonic)
+    probed_at: float = 0.0
 
 
 class Fleet:
@@ -93,24 +97,65 @@ class Fleet:
             self._wake.clear()
 
     async def supervise_once(self) -> None:
+        """One pass: join/leave printers by rendezvous over the live replicas, renew due leases, and run
+        the dispatch deadlines that fell due. A handful of queries per pass, whatever the fleet size."""
         await self.leases.heartbeat()
         replicas = await self.leases.live_replicas()
+        now = self.clock()
         async with self.uow_factory() as uow:
             versions = await uow.printers.live_connection_versions()
+            overdue = await uow.printers.dispatches_past_deadline(now)
         mine = {pid for pid in versions if rendezvous_owner(pid, replicas) == self.instance}
+        keep: list[tuple[str, Held]] = []
         for printer_id, held in list(self.held.items()):
             gone = printer_id not in versions or versions[printer_id] != held.connection_version
             if gone or (printer_id not in mine and not held.dispatching):
                 await self._let_go(printer_id, release=True)
-            elif not await self.leases.renew(held.lease):
-                log.warning("lease on printer %s lost; disconnecting", printer_id)
-                await self._let_go(printer_id, release=False)
             else:
+                keep.append((printer_id, held))
+        await self._renew_due(keep)
+        for printer_id, held in keep:
+            if printer_id in self.held and printer_id in overdue:
                 await self._check_deadline(printer_id, held)
+            if printer_id in self.held:
+                await self._probe_if_refusing(held)
         for printer_id in sorted(mine - set(self.held)):
             lease = await self.leases.acquire(printer_id)
             if lease is not None:
                 await self._take(printer_id, lease, versions[printer_id])
+
+    async def _renew_due(self, held: list[tuple[str, Held]]) -> None:
+        """Renew leases a third of a TTL old, concurrently: a large fleet must not renew one by one."""
+        due_before = time.monotonic() - self.settings.lease_ttl_seconds / 3
+        due = [(pid, h) for pid, h in held if h.renewed_at <= due_before]
+        if not due:
+            return
+        results = await asyncio.gather(*(self.leases.renew(h.lease) for _, h in due), return_exceptions=True)
+        for (printer_id, h), ok in zip(due, results, strict=True):
+            if ok is True:
+                h.renewed_at = time.monotonic()
+            elif isinstance(ok, BaseException):
+                log.warning("renewing the lease on printer %s failed: %r", printer_id, ok)
+            else:
+                log.warning("lease on printer %s lost; disconnecting", printer_id)
+                await self._let_go(printer_id, release=False)
+
+    async def _probe_if_refusing(self, held: Held) -> None:
+        """A printer that refused control (developer mode off) is asked again now and then, so it
+        leaves `error` once the operator fixed it; nothing else would send it a command."""
+        status = held.connection.status
+        if status is None or not held.connection.refusing_control or status.state != "error":
+            return
+        if time.monotonic() - held.probed_at < self.settings.control_probe_seconds:
+            return
+        held.probed_at = time.monotonic()
+        task = asyncio.create_task(self._probe(held), name=f"probe-{held.lease.printer_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _probe(self, held: Held) -> None:
+        with contextlib.suppress(PrinterCommandError):
+            await held.connection.probe_control()
 
     async def _take(self, printer_id: str, lease: Lease, version: int) -> None:
         async with self.uow_factory() as uow:
@@ -222,7 +267,7 @@ class Fleet:
             await held.connection.stop_print()
 
     def forward_subject(self, owner: str) -> str:
-        return f"rpc.printers.v1.gateway.{owner}.command"
+        return GATEWAY_FORWARD_SUBJECT.format(instance=owner)
 
     async def forward(self, owner: str, envelope: Envelope) -> None:
         """Hand a command to the replica that owns the printer, and wait until it has recorded it."""

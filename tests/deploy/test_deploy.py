@@ -1,0 +1,221 @@
+"""deploy/ is checked like code: rendered manifests against the Kubernetes schemas, Dockerfiles and YAML
+linted, and the NATS subject permissions held against the contracts."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from contracts.envelope import CLAIM_CHECK_BUCKET
+from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT, LEASES_BUCKET, REPLICAS_BUCKET
+from contracts.registry import MESSAGES, SERVICE_PREFIXES
+from contracts.skus.v1 import GET_SKUS_SUBJECT, PART_FILES_BUCKET
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+K8S = ROOT / "deploy" / "k8s"
+OVERLAYS = ["dev", "prod"]
+KUBERNETES_VERSION = "1.33.0"
+CRDS = {("postgresql.cnpg.io/v1", "Cluster")}
+
+
+def render(overlay: str) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        [str(BIN / "kubectl"), "kustomize", str(K8S / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def rendered(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]:
+    return request.param, render(request.param)
+
+
+def test_every_rendered_manifest_is_valid_against_the_kubernetes_schema(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    overlay, docs = rendered
+    problems = []
+    for doc in docs:
+        kind = (doc["apiVersion"], doc["kind"])
+        if kind in CRDS:
+            assert doc["metadata"]["name"] and doc["spec"], doc
+            continue
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            problems.append(f"{overlay} {doc['kind']}/{doc['metadata']['name']}: {exc.message} at {list(exc.path)}")
+    assert problems == []
+
+
+def _by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def test_every_service_has_its_parts_and_runs_locked_down(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    overlay, docs = rendered
+    deployments, jobs = _by_kind(docs, "Deployment"), _by_kind(docs, "Job")
+    for service in SERVICE_PREFIXES:
+        for kind in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"):
+            assert service in _by_kind(docs, kind), f"{overlay}: {kind} {service} missing"
+        assert f"{service}-migrate" in jobs
+        pod = deployments[service]["spec"]["template"]["spec"]
+        assert pod["initContainers"][0]["args"] == ["wait-for-migrations"]
+        for container in pod["containers"] + pod["initContainers"]:
+            sc = container["securityContext"]
+            assert sc["readOnlyRootFilesystem"] and sc["runAsNonRoot"] and not sc["allowPrivilegeEscalation"]
+            assert container["resources"]["requests"] and container["resources"]["limits"]
+        main = pod["containers"][0]
+        assert main["readinessProbe"]["httpGet"]["path"] == "/health"
+        assert main["livenessProbe"]["httpGet"]["path"] == "/health"
+
+
+def test_only_the_api_gateway_is_reachable_from_outside(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    _, docs = rendered
+    ingresses = list(_by_kind(docs, "Ingress").values())
+    assert [i["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] for i in ingresses] == [
+        "api-gateway"
+    ]
+    policies = _by_kind(docs, "NetworkPolicy")
+    assert policies["default-deny-all"]["spec"]["podSelector"] == {}
+    for service in SERVICE_PREFIXES:
+        sources = [peer for rule in policies[service]["spec"]["ingress"] for peer in rule["from"]]
+        if service == "api-gateway":
+            assert all("namespaceSelector" in p for p in sources)
+        else:
+            assert sources == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "api-gateway"}}}]
+
+
+def test_each_database_admits_only_its_own_service(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    _, docs = rendered
+    policies = _by_kind(docs, "NetworkPolicy")
+    for service in SERVICE_PREFIXES:
+        rules = policies[f"{service}-db"]["spec"]["ingress"]
+        on_5432 = [r for r in rules if any(p.get("port") == 5432 for p in r.get("ports", []))]
+        app_peers = [p for r in on_5432 for p in r["from"] if "podSelector" in p]
+        assert app_peers == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": service}}}]
+
+
+def test_prod_runs_three_queue_replicas_and_autoscales_the_gateways() -> None:
+    docs = render("prod")
+    assert _by_kind(docs, "Deployment")["queue"]["spec"]["replicas"] == 3
+    assert set(_by_kind(docs, "HorizontalPodAutoscaler")) == {"printer-gateway", "api-gateway"}
+    assert set(_by_kind(docs, "Cluster")) == {f"{s}-db" for s in SERVICE_PREFIXES}
+
+
+def test_dockerfiles_pass_hadolint() -> None:
+    dockerfiles = sorted(ROOT.glob("services/*/Dockerfile"))
+    assert {d.parent.name for d in dockerfiles} == set(SERVICE_PREFIXES)
+    result = subprocess.run(
+        [str(BIN / "hadolint"), "--config", str(ROOT / ".hadolint.yaml"), *map(str, dockerfiles)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfiles_build_from_the_lock_file_and_run_unprivileged() -> None:
+    for dockerfile in ROOT.glob("services/*/Dockerfile"):
+        text = dockerfile.read_text()
+        assert "uv sync --frozen --no-dev" in text and "COPY pyproject.toml uv.lock" in text, dockerfile
+        assert re.search(r"^USER 10001", text, re.M) and "HEALTHCHECK" in text, dockerfile
+        assert text.count("FROM ") == 2, f"{dockerfile}: multi-stage, no build tools in the final image"
+
+
+def test_yaml_passes_yamllint() -> None:
+    result = subprocess.run(
+        [str(BIN / "yamllint"), "-c", str(ROOT / ".yamllint.yaml"), str(ROOT / "deploy")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+# ---- NATS permissions against the contracts
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS wildcards: `*` is one token, `>` one or more trailing tokens."""
+    p, s = pattern.split("."), subject.split(".")
+    for i, token in enumerate(p):
+        if token == ">":
+            return len(s) > i
+        if i >= len(s) or (token != "*" and token != s[i]):
+            return False
+    return len(p) == len(s)
+
+
+def publishes(service: str) -> list[str]:
+    """Every subject the service's code publishes on, from the contracts it is built on."""
+    prefix = SERVICE_PREFIXES[service]
+    subjects = [m.SUBJECT for m in MESSAGES if m.subject_owner() == prefix]
+    subjects += [
+        f"deadletter.{service}.{service.replace('-', '_')}__handler",
+        f"$O.{CLAIM_CHECK_BUCKET}.C.chunk",
+        "$JS.API.STREAM.INFO.ORDERS",
+        "$JS.ACK.ORDERS.consumer.1.2.3.4.5",
+        "_INBOX.reply",
+    ]
+    if service == "skus":
+        subjects.append(f"$O.{PART_FILES_BUCKET}.C.chunk")
+    if service == "orders":
+        subjects.append(GET_SKUS_SUBJECT)
+    if service == "printer-gateway":
+        subjects += [
+            f"$KV.{LEASES_BUCKET}.printer-1",
+            f"$KV.{REPLICAS_BUCKET}.replica-1",
+            GATEWAY_FORWARD_SUBJECT.format(instance="printer-gateway-7d9f"),
+        ]
+    return subjects
+
+
+def dev_permissions() -> dict[str, list[str]]:
+    text = (K8S / "overlays" / "dev" / "nats" / "nats.conf").read_text()
+    users = re.findall(r"user:\s*(\S+)\s+password:[^\n]*\n\s*permissions:\s*\{\s*publish:\s*\{\s*allow:\s*(\[.*?\])", text)
+    return {user: json.loads(allow) for user, allow in users}
+
+
+def prod_permissions() -> dict[str, list[str]]:
+    values = yaml.safe_load((K8S / "overlays" / "prod" / "nats-values.yaml").read_text())
+    users = values["config"]["merge"]["authorization"]["users"]
+    return {u["user"]: u["permissions"]["publish"]["allow"] for u in users}
+
+
+@pytest.mark.parametrize("source", [dev_permissions, prod_permissions], ids=["dev", "prod"])
+def test_every_service_may_publish_what_it_publishes_and_nothing_under_another_prefix(source: Any) -> None:
+    allowed = source()
+    assert set(allowed) == set(SERVICE_PREFIXES)
+    for service, patterns in allowed.items():
+        denied = [s for s in publishes(service) if not any(subject_matches(p, s) for p in patterns)]
+        assert denied == [], f"{service} publishes on subjects its NATS user may not: {denied}"
+        others = [m.SUBJECT for m in MESSAGES if m.subject_owner() != SERVICE_PREFIXES[service]]
+        trespass = [s for s in others if any(subject_matches(p, s) for p in patterns)]
+        assert trespass == [], f"{service} may publish under another service's prefix: {trespass}"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "expected"),
+    [
+        ("orders.>", "orders.v1.order.changed", True),
+        ("orders.>", "orders", False),
+        ("rpc.printers.v1.gateway.*.command", "rpc.printers.v1.gateway.a.command", True),
+        ("rpc.printers.v1.gateway.*.command", "rpc.printers.v1.gateway.a.b.command", False),
+        ("queue.>", "orders.v1.order.changed", False),
+    ],
+)
+def test_subject_matching(pattern: str, subject: str, expected: bool) -> None:
+    assert subject_matches(pattern, subject) is expected
