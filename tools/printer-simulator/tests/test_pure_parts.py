@@ -1,0 +1,159 @@
+"""Pure parts of the simulator: fleet parsing, project inspection, report deltas, MQTT framing."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from printer_simulator.catalog import default_fleet, model_profile, parse_fleet, parse_printer
+from printer_simulator.mqtt import MqttProtocolError, decode_length, encode_length, topic_matches
+from printer_simulator.project import JobRefused, build_project, inspect_project, parse_duration
+from printer_simulator.report import materials_fields, report_delta
+
+
+def test_default_fleet_has_four_models_and_materials_unique_to_one_printer() -> None:
+    fleet = default_fleet()
+    assert [p.model for p in fleet] == ["X1C", "P1S", "P1P", "A1"]
+    assert [p.full_reports for p in fleet] == [True, False, False, False]
+    holders: dict[str, set[str]] = {}
+    for printer in fleet:
+        for material in printer.materials:
+            holders.setdefault(material.type, set()).add(printer.serial)
+    assert sum(1 for serials in holders.values() if len(serials) == 1) >= 2
+    assert [p.tags for p in fleet if p.tags] == [("big",)]
+    assert [p.fabmatic for p in fleet].count(True) == 1
+
+
+def test_parse_printer_normalises_and_passes_unknown_keys_through() -> None:
+    spec = parse_printer(
+        {
+            "serial": "S1",
+            "model": "a1 mini",
+            "materials": [{"slot": 254, "type": "pla", "color": "#00ae42"}],
+            "shelf": "B2",
+        }
+    )
+    assert spec.profile.code == "A1M" and not spec.full_reports
+    assert len(spec.access_code) == 8 and spec.access_code.isdigit()
+    material = spec.materials[0]
+    assert (material.type, material.color, material.profile, material.remain_percent) == (
+        "PLA",
+        "00AE42FF",
+        "GFL99",
+        100,
+    )
+    assert spec.passthrough == {"shelf": "B2"}
+    assert parse_printer({"serial": "S2", "model": "P1P", "report_mode": "full"}).full_reports
+    assert model_profile("H2D").full_reports is False
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"serial": "a/b"},
+        {"serial": "S", "materials": [{"slot": 17, "type": "PLA"}]},
+        {"serial": "S", "materials": [{"slot": 0, "type": "PLA", "color": "red"}]},
+        {"serial": "S", "materials": [{"slot": 0, "type": "PLA"}, {"slot": 0, "type": "PETG"}]},
+        {"serial": "S", "vt_tray_id": 253},
+    ],
+)
+def test_bad_fleet_entries_are_rejected(entry: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        parse_printer(entry)
+
+
+def test_duplicate_serials_are_rejected() -> None:
+    with pytest.raises(ValueError, match="duplicate"):
+        parse_fleet([{"serial": "S"}, {"serial": "S"}])
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("30m 0s") == 1800
+    assert parse_duration("1d 2h 3m 4s") == 93784
+    assert parse_duration("soon") is None
+
+
+def test_inspect_project_prefers_slice_info_then_the_gcode_header() -> None:
+    plate = inspect_project("a.gcode.3mf", build_project(print_seconds=5400, layers=12), "Metadata/plate_1.gcode")
+    assert (plate.print_seconds, plate.total_layers) == (5400, 12)
+    header_only = build_project(print_seconds=3723, layers=7, plate=3, with_slice_info=False)
+    plate = inspect_project("b.gcode.3mf", header_only, "Metadata/plate_3.gcode")
+    assert (plate.print_seconds, plate.total_layers) == (3723, 7)
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("Metadata/plate_1.gcode", "; model printing time: 30m 0s\nG28\n")
+    plate = inspect_project("c.gcode.3mf", buffer.getvalue(), "Metadata/plate_1.gcode")
+    assert (plate.print_seconds, plate.total_layers) == (1800, 100)
+
+
+def test_inspect_project_refusals_carry_a_print_error() -> None:
+    with pytest.raises(JobRefused) as missing:
+        inspect_project("x.gcode.3mf", None, "Metadata/plate_1.gcode")
+    with pytest.raises(JobRefused) as wrong_plate:
+        inspect_project("x.gcode.3mf", build_project(plate=1), "Metadata/plate_2.gcode")
+    assert (missing.value.print_error, wrong_plate.value.print_error) == (0x05004002, 0x05004003)
+
+
+def test_report_delta_keeps_changed_fields_and_list_elements_by_id() -> None:
+    old = {
+        "command": "push_status",
+        "sequence_id": "1",
+        "mc_percent": 10,
+        "gcode_state": "RUNNING",
+        "hms": [],
+        "ams": {"tray_now": "0", "ams": [{"id": "0", "tray": [{"id": "0", "remain": 50}, {"id": "1", "remain": 9}]}]},
+    }
+    new = {
+        **old,
+        "sequence_id": "2",
+        "mc_percent": 11,
+        "hms": [{"attr": 1, "code": 2}],
+        "ams": {"tray_now": "0", "ams": [{"id": "0", "tray": [{"id": "0", "remain": 49}, {"id": "1", "remain": 9}]}]},
+    }
+    assert report_delta(old, new) == {
+        "mc_percent": 11,
+        "hms": [{"attr": 1, "code": 2}],
+        "ams": {"ams": [{"id": "0", "tray": [{"id": "0", "remain": 49}]}]},
+    }
+    assert report_delta(new, new) == {}
+    units = [{"id": "0", "tray": [{"id": "0", "remain": 49}]}, {"id": "1", "tray": []}]
+    grown = {**new, "ams": {"tray_now": "0", "ams": units}}
+    assert report_delta(new, grown) == {"ams": {"ams": units}}
+
+
+def test_materials_fields_map_global_slots_to_ams_units_and_the_external_spool() -> None:
+    spec = parse_printer(
+        {
+            "serial": "S",
+            "materials": [
+                {"slot": 5, "type": "PETG", "color": "#C12E1F"},
+                {"slot": 128, "type": "PA", "color": "#000000"},
+                {"slot": 254, "type": "TPU", "color": "#FFFFFF"},
+            ],
+        }
+    )
+    fields = materials_fields(spec.materials, ams_units=0, vt_tray_id=255, tray_now=254)
+    units = fields["ams"]["ams"]
+    assert [u["id"] for u in units] == ["1", "128"]
+    assert [t["tray_type"] for t in units[0]["tray"]] == ["", "PETG", "", ""]
+    assert units[1]["tray"][0]["tray_type"] == "PA"
+    assert fields["ams"]["ams_exist_bits"] == "2" and fields["ams"]["tray_exist_bits"] == "20"
+    assert fields["vt_tray"]["id"] == "255" and fields["vt_tray"]["tray_type"] == "TPU"
+    assert fields["ams"]["tray_now"] == "254"
+
+
+def test_mqtt_framing() -> None:
+    for n in (0, 127, 128, 16383, 16384, 268_435_455):
+        encoded = encode_length(n)
+        assert decode_length(b"\x30" + encoded, 1) == (n, 1 + len(encoded))
+    assert decode_length(b"\x30\x80", 1) is None
+    with pytest.raises(MqttProtocolError):
+        decode_length(b"\x30\xff\xff\xff\xff\x01", 1)
+    assert topic_matches("device/+/report", "device/S/report")
+    assert topic_matches("#", "device/S/report")
+    assert topic_matches("device/S/#", "device/S/report")
+    assert not topic_matches("device/S/request", "device/S/report")
+    assert not topic_matches("device/+", "device/S/report")
