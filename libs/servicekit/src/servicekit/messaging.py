@@ -75,7 +75,9 @@ class Bus:
     def __init__(self, nats_url: str, service: str, *, max_deliver: int = 5, ack_wait: float = 30.0) -> None:
         self.nats_url, self.service = nats_url, service
         self.max_deliver, self.ack_wait = max_deliver, ack_wait
-        self.broker = NatsBroker(nats_url, graceful_timeout=10.0)
+        self.broker = NatsBroker(
+            nats_url, graceful_timeout=10.0, logger=logging.getLogger("faststream"), log_level=logging.DEBUG
+        )
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
         self.dead_lettered = 0

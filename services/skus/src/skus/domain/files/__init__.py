@@ -1,0 +1,22 @@
+"""Pure readers for part files (STL, 3MF, G-code 3MF, G-code, OpenSCAD): no I/O beyond the given path."""
+
+from .errors import FileRejected
+from .inspection import inspect_file, kind_from_filename
+from .model import BoundingBox, Filament, FileInfo, FileKind, Option, Parameter, Plate
+from .scad import ScadParameters, parse_scad, parse_scad_text
+
+__all__ = [
+    "BoundingBox",
+    "Filament",
+    "FileInfo",
+    "FileKind",
+    "FileRejected",
+    "Option",
+    "Parameter",
+    "Plate",
+    "ScadParameters",
+    "inspect_file",
+    "kind_from_filename",
+    "parse_scad",
+    "parse_scad_text",
+]

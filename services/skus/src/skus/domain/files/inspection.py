@@ -1,0 +1,41 @@
+"""Which reader a part file needs, decided by its uploaded name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import FileRejected
+from .gcode import read_gcode
+from .model import FileInfo, FileKind
+from .scad import read_scad
+from .stl import read_stl
+from .threemf import read_3mf
+
+_SUFFIXES = (
+    (".gcode.3mf", FileKind.GCODE_3MF),
+    (".3mf", FileKind.THREEMF),
+    (".gcode", FileKind.GCODE),
+    (".stl", FileKind.STL),
+    (".scad", FileKind.SCAD),
+)
+
+
+def kind_from_filename(filename: str) -> FileKind:
+    lowered = filename.strip().lower()
+    for suffix, kind in _SUFFIXES:
+        if lowered.endswith(suffix):
+            return kind
+    raise FileRejected("file", f"unsupported file type {filename!r}: expected .3mf, .gcode.3mf, .gcode, .stl or .scad")
+
+
+def inspect_file(path: Path | str, filename: str) -> FileInfo:
+    """Reads the local file at `path`; `filename` is the uploaded name that decides its kind."""
+    kind = kind_from_filename(filename)
+    path = Path(path)
+    if kind is FileKind.STL:
+        return read_stl(path)
+    if kind is FileKind.GCODE:
+        return read_gcode(path)
+    if kind is FileKind.SCAD:
+        return read_scad(path)
+    return read_3mf(path, kind)
