@@ -1,0 +1,3 @@
+from api_gateway.bootstrap import main
+
+main()

@@ -1,0 +1,88 @@
+"""HTTP to the services: one pooled httpx client, streaming both ways, failures named by service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from typing import Any, Literal
+
+import httpx
+
+ServiceHealth = Literal["ok", "degraded", "unavailable"]
+
+
+class UpstreamUnavailable(Exception):
+    def __init__(self, service: str, reason: str) -> None:
+        super().__init__(f"{service}: {reason}")
+        self.service, self.reason = service, reason
+
+
+class Upstreams:
+    def __init__(
+        self,
+        bases: dict[str, str],
+        *,
+        timeout: float,
+        upload_timeout: float,
+        health_timeout: float,
+        openapi_timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.bases = bases
+        self.timeout = httpx.Timeout(timeout, connect=min(5.0, timeout))
+        self.upload_timeout = httpx.Timeout(upload_timeout, connect=min(5.0, timeout))
+        self.health_timeout, self.openapi_timeout = health_timeout, openapi_timeout
+        self.client = httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=400, max_keepalive_connections=100),
+        )
+
+    @property
+    def services(self) -> list[str]:
+        return list(self.bases)
+
+    async def send(
+        self,
+        service: str,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | AsyncIterable[bytes],
+        *,
+        upload: bool = False,
+    ) -> httpx.Response:
+        """Start the request and return once the response head arrived; the caller closes it."""
+        request = self.client.build_request(
+            method,
+            self.bases[service] + target,
+            headers=headers,
+            content=body,
+            timeout=self.upload_timeout if upload else self.timeout,
+        )
+        try:
+            return await self.client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise UpstreamUnavailable(service, "did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable(service, "is not reachable") from exc
+
+    async def health(self, service: str) -> ServiceHealth:
+        try:
+            reply = await self.client.get(self.bases[service] + "/health", timeout=self.health_timeout)
+        except (TimeoutError, httpx.HTTPError):
+            return "unavailable"
+        return "ok" if reply.status_code == 200 else "degraded"
+
+    async def openapi(self, service: str) -> dict[str, Any] | None:
+        try:
+            reply = await self.client.get(self.bases[service] + "/openapi.json", timeout=self.openapi_timeout)
+            if reply.status_code != 200:
+                return None
+            document = reply.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        return document if isinstance(document, dict) else None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,190 @@
+"""The only wiring: settings → runtime (database, NATS) → idempotency, access, event hub, upstreams → app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from api_gateway.adapters import orm
+from api_gateway.adapters.credentials_file import FirstAdminFile
+from api_gateway.adapters.event_log import JetStreamEventLog
+from api_gateway.adapters.passwords import Argon2Passwords
+from api_gateway.adapters.upstream import Upstreams
+from api_gateway.config import Settings
+from api_gateway.entrypoints import auth, docs, events, health, proxy
+from api_gateway.entrypoints.problems import install_gateway_problems
+from api_gateway.service_layer.access import Access, PasswordHasher
+from api_gateway.service_layer.event_hub import EventHub, EventLog
+from api_gateway.service_layer.idempotency import IdempotencyKeys
+from api_gateway.service_layer.unit_of_work import GatewayUnitOfWork, UnitOfWork
+from servicekit.ids import Clock, IdFactory, new_id, utc_now
+from servicekit.problems import install_problem_handlers
+from servicekit.runtime import ServiceRuntime, serve
+
+log = logging.getLogger(__name__)
+
+SERVICE = "api-gateway"
+TITLE = "printfarm API gateway"
+STATIC = Path(__file__).parent / "static"
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+def _secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def build_app(
+    settings: Settings,
+    *,
+    uow_factory: Callable[[], GatewayUnitOfWork],
+    event_log: EventLog,
+    runtime: ServiceRuntime | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    passwords: PasswordHasher | None = None,
+    clock: Clock = utc_now,
+    ids: IdFactory = new_id,
+) -> FastAPI:
+    """Everything but the process's database/NATS plumbing is built here, so tests inject fakes."""
+    upstreams = Upstreams(
+        settings.upstreams(),
+        timeout=settings.upstream_timeout_seconds,
+        upload_timeout=settings.upload_timeout_seconds,
+        health_timeout=settings.health_timeout_seconds,
+        openapi_timeout=settings.openapi_timeout_seconds,
+        transport=transport,
+    )
+    keys = IdempotencyKeys(
+        uow_factory,
+        clock,
+        wait_seconds=settings.idempotency_wait_seconds,
+        stale_after=timedelta(seconds=settings.idempotency_stale_seconds),
+        ttl=timedelta(hours=settings.idempotency_ttl_hours),
+    )
+    access = Access(
+        uow_factory,
+        passwords or Argon2Passwords(),
+        secrets=_secret,
+        ids=ids,
+        clock=clock,
+        env_token=settings.api_token,
+        session_ttl=timedelta(hours=settings.session_ttl_hours),
+    )
+    hub = EventHub(
+        event_log,
+        client_queue=settings.sse_client_queue,
+        max_replay=settings.sse_max_replay,
+        heartbeat_seconds=settings.sse_heartbeat_seconds,
+    )
+    authenticate = auth.authenticator(access, disabled=settings.auth_disabled)
+    background: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        if not settings.auth_disabled:
+            await access.ensure_first_admin(
+                settings.first_admin_username, FirstAdminFile(settings.data_dir), settings.first_admin_password
+            )
+        await hub.start()
+        background.append(asyncio.create_task(_prune_forever(keys), name="idempotency-prune"))
+
+    async def stop() -> None:
+        for task in background:
+            task.cancel()
+        await hub.stop()
+        await upstreams.aclose()
+
+    def own_document() -> dict[str, Any]:
+        return app.openapi()
+
+    routers = [
+        auth.router(
+            access,
+            authenticate,
+            cookie_secure=settings.cookie_secure,
+            session_seconds=int(settings.session_ttl_hours * 3600),
+        ),
+        health.router(upstreams),
+        events.router(hub, authenticate),
+        docs.router(upstreams, own_document),
+        proxy.router(
+            upstreams,
+            keys,
+            authenticate,
+            max_json_bytes=settings.max_json_bytes,
+            max_upload_bytes=settings.max_upload_bytes,
+        ),
+    ]
+    if runtime is not None:
+        runtime.on_start(start)
+        runtime.on_stop(stop)
+        app = runtime.create_app(title=TITLE, routers=routers)
+    else:
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await start()
+            try:
+                yield
+            finally:
+                await stop()
+
+        app = FastAPI(title=TITLE, lifespan=lifespan)
+        install_problem_handlers(app)
+
+        @app.get("/health", include_in_schema=False)
+        async def own_health() -> JSONResponse:
+            return JSONResponse({"status": "ok"})
+
+        for router in routers:
+            app.include_router(router)
+    install_gateway_problems(app)
+    _point_default_docs_at_the_merged_ones(app)
+    app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
+    app.state.hub, app.state.access, app.state.keys = hub, access, keys
+    return app
+
+
+def _point_default_docs_at_the_merged_ones(app: FastAPI) -> None:
+    """FastAPI's own /docs would describe only the gateway; the whole API is at /api/docs."""
+    defaults = {"/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
+    app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) not in defaults]
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> RedirectResponse:
+        return RedirectResponse("/api/docs")
+
+
+async def _prune_forever(keys: IdempotencyKeys) -> None:
+    while True:
+        try:
+            removed = await keys.prune()
+            if removed:
+                log.info("forgot %s expired idempotency keys", removed)
+        except Exception:
+            log.exception("pruning idempotency keys failed")
+        await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime(SERVICE, settings, orm.outbox, orm.inbox)
+
+    def uow_factory() -> GatewayUnitOfWork:
+        return UnitOfWork(**runtime.uow_args())
+
+    return build_app(settings, uow_factory=uow_factory, event_log=JetStreamEventLog(runtime.bus), runtime=runtime)
+
+
+def main() -> None:
+    settings = Settings()
+    serve(SERVICE, settings, Path(__file__).parents[2] / "alembic.ini", lambda: create_app(settings))

@@ -1,0 +1,72 @@
+"""Live change events: which contract messages become which SSE events, and the resumable position.
+
+A position is one stream sequence per source stream; an SSE `id` is the position right after that
+event, so resuming from it means "everything with a higher sequence, per stream".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+EVENT_NAMES: dict[str, str] = {
+    "orders.v1.order.changed": "order.updated",
+    "orders.v1.order.completed": "order.completed",
+    "queue.v1.job.changed": "job.updated",
+    "printers.v1.printer.changed": "printer.updated",
+}
+
+SOURCE_STREAMS: tuple[str, ...] = ("ORDERS", "QUEUE", "PRINTERS")
+_SHORT = {"ORDERS": "o", "QUEUE": "q", "PRINTERS": "p"}
+_LONG = {v: k for k, v in _SHORT.items()}
+
+Position = dict[str, int]
+
+
+@dataclass(frozen=True)
+class LoggedMessage:
+    """One message read from a stream."""
+
+    stream: str
+    seq: int
+    subject: str
+    data: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    id: str
+    event: str
+    data: dict[str, Any]
+
+    def frame(self) -> str:
+        return f"id: {self.id}\nevent: {self.event}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n"
+
+
+def encode_position(position: Position) -> str:
+    return ".".join(f"{_SHORT[s]}{position.get(s, 0)}" for s in SOURCE_STREAMS)
+
+
+def decode_position(text: str) -> Position | None:
+    """None for anything that is not a position this gateway wrote (the client then starts live)."""
+    position: Position = {}
+    for part in text.strip().split("."):
+        stream = _LONG.get(part[:1])
+        if stream is None or not part[1:].isdigit():
+            return None
+        position[stream] = int(part[1:])
+    if set(position) != set(SOURCE_STREAMS):
+        return None
+    return position
+
+
+def to_event(message: LoggedMessage, position_after: Position) -> LiveEvent | None:
+    name = EVENT_NAMES.get(message.subject)
+    if name is None or message.data is None:
+        return None
+    return LiveEvent(id=encode_position(position_after), event=name, data=message.data)
+
+
+def heartbeat() -> str:
+    return ": heartbeat\n\n"

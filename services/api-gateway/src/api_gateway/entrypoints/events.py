@@ -1,0 +1,37 @@
+"""`GET /api/v1/events`: Server-Sent Events of order, job and printer changes.
+
+The resume point comes from the `Last-Event-ID` header (sent by browsers on reconnect) or the
+`last_event_id` query parameter (for a first connection that wants to catch up).
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import StreamingResponse
+
+from api_gateway.domain.auth import Principal
+from api_gateway.entrypoints.auth import Authenticate
+from api_gateway.service_layer.event_hub import EventHub
+
+
+def router(hub: EventHub, authenticate: Authenticate) -> APIRouter:
+    api = APIRouter(tags=["gateway"])
+
+    @api.get(
+        "/api/v1/events",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}, "description": "order.updated, order.completed, "
+                         "job.updated and printer.updated events; `data` is the resource's new state."}},
+    )
+    async def events(
+        _: Annotated[Principal, Depends(authenticate)],
+        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+        resume_from: Annotated[str | None, Query(alias="last_event_id")] = None,
+    ) -> StreamingResponse:
+        return StreamingResponse(
+            hub.frames(last_event_id or resume_from),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    return api

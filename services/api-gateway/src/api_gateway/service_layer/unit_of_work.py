@@ -1,0 +1,50 @@
+"""The gateway's unit of work: each use is one short transaction (never held across a forward)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol, Self
+
+from api_gateway.adapters.repository import (
+    AccountRepository,
+    IdempotencyRepository,
+    SessionRepository,
+    SqlAccountRepository,
+    SqlIdempotencyRepository,
+    SqlSessionRepository,
+    SqlTokenRepository,
+    TokenRepository,
+)
+from servicekit.unit_of_work import SqlUnitOfWork
+
+
+class GatewayUnitOfWork(Protocol):
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
+    @property
+    def accounts(self) -> AccountRepository: ...
+    @property
+    def tokens(self) -> TokenRepository: ...
+    @property
+    def logins(self) -> SessionRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+class UnitOfWork(SqlUnitOfWork):
+    idempotency: IdempotencyRepository
+    accounts: AccountRepository
+    tokens: TokenRepository
+    logins: SessionRepository
+
+    def _open(self) -> None:
+        self.idempotency = SqlIdempotencyRepository(self.session)
+        self.accounts = SqlAccountRepository(self.session)
+        self.tokens = SqlTokenRepository(self.session)
+        self.logins = SqlSessionRepository(self.session)
