@@ -1,0 +1,3 @@
+from skus.bootstrap import main
+
+main()

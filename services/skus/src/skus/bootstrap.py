@@ -1,0 +1,49 @@
+"""The only wiring of the skus service: settings → runtime → unit of work → consumers, RPC, routes."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from servicekit.runtime import ServiceRuntime, serve
+from skus.adapters import orm
+from skus.adapters.file_store import LocalFileStore
+from skus.adapters.openscad import render_check
+from skus.adapters.part_file_bucket import NatsPartFileBucket
+from skus.config import Settings
+from skus.domain.files import inspect_file
+from skus.entrypoints import api, consumers, rpc
+from skus.service_layer.handlers import PartFiles
+from skus.service_layer.unit_of_work import UnitOfWork
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime("skus", settings, orm.outbox, orm.inbox)
+
+    def uow_factory() -> UnitOfWork:
+        return UnitOfWork(**runtime.uow_args())
+
+    files = PartFiles(
+        store=LocalFileStore(settings.part_files_root),
+        bucket=NatsPartFileBucket(runtime.bus),
+        inspect=inspect_file,
+        render=partial(
+            render_check, timeout=settings.openscad_timeout_seconds, executable=settings.openscad_binary
+        ),
+    )
+    consumers.register(runtime.bus, uow_factory)
+    runtime.on_start(rpc.serve(runtime.bus, uow_factory))
+    app = runtime.create_app(
+        title="printfarm skus",
+        routers=[api.router(uow_factory, files, max_upload_bytes=settings.max_upload_bytes)],
+    )
+    api.install_error_mapping(app)
+    return app
+
+
+def main() -> None:
+    settings = Settings()
+    serve("skus", settings, Path(__file__).parents[2] / "alembic.ini", lambda: create_app(settings))

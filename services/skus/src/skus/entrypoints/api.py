@@ -1,0 +1,242 @@
+"""Thin HTTP routes for /api/v1/parts and /api/v1/skus; domain errors become problem details here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.problems import Conflict, NotFound, Problem, TooLarge, Unavailable, problem_response
+from servicekit.problems import Invalid as InvalidProblem
+from skus.adapters.multipart_upload import receive_upload
+from skus.domain import commands
+from skus.domain.errors import DuplicateSku, InUse, Invalid, SkusError, StorageUnavailable, UploadTooLarge
+from skus.domain.errors import NotFound as NotFoundError
+from skus.domain.files import FileRejected
+from skus.domain.model import Material
+from skus.entrypoints.schemas import PartOut, PartPatch, SkuIn, SkuOut, SkuPatch, sku_body
+from skus.service_layer import handlers
+from skus.service_layer.handlers import Identity, PartFiles
+from skus.service_layer.unit_of_work import UnitOfWork
+
+MULTIPART_SLACK = 1 << 20
+"""Room for the form fields and boundaries around a file of the maximum size."""
+
+MEDIA_TYPES = {"stl": "model/stl", "3mf": "model/3mf", "gcode.3mf": "model/3mf", "gcode": "text/x.gcode"}
+
+UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "name", "material_type"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string"},
+                        "material_type": {"type": "string"},
+                        "material_color": {"type": "string", "description": "#RRGGBB"},
+                        "grams": {"type": "number"},
+                        "print_minutes": {"type": "number"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def as_problem(exc: SkusError | FileRejected) -> Problem:
+    """The one mapping from domain errors to RFC 9457 problem details."""
+    if isinstance(exc, FileRejected):
+        return InvalidProblem.field(exc.field, exc.reason)
+    if isinstance(exc, Invalid):
+        return InvalidProblem.field(exc.field, exc.message)
+    if isinstance(exc, NotFoundError):
+        return NotFound(str(exc))
+    if isinstance(exc, DuplicateSku):
+        return Conflict.field("sku", str(exc), extra={"existing": {"id": exc.existing_id, "sku": exc.existing_code}})
+    if isinstance(exc, InUse):
+        return Conflict(str(exc), extra={"used_by": exc.users})
+    if isinstance(exc, StorageUnavailable):
+        return Unavailable(str(exc))
+    if isinstance(exc, UploadTooLarge):
+        return TooLarge.field("file", f"larger than the upload limit of {exc.limit_bytes} bytes")
+    return Problem(str(exc))
+
+
+def install_error_mapping(app: FastAPI) -> None:
+    async def on_domain_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SkusError | FileRejected)
+        return problem_response(as_problem(exc))
+
+    app.add_exception_handler(SkusError, on_domain_error)
+    app.add_exception_handler(FileRejected, on_domain_error)
+
+
+def _number(fields: dict[str, str], name: str) -> float | None:
+    text = fields.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise Invalid(name, "must be a number") from None
+    if not math.isfinite(value):
+        raise Invalid(name, "must be a finite number")
+    return value
+
+
+def _required(fields: dict[str, str], name: str) -> str:
+    value = fields.get(name, "").strip()
+    if not value:
+        raise Invalid(name, "is required")
+    return value
+
+
+def router(
+    uow_factory: Callable[[], UnitOfWork],
+    files: PartFiles,
+    *,
+    max_upload_bytes: int,
+    ident: Identity | None = None,
+) -> APIRouter:
+    ident = ident or Identity()
+    r = APIRouter(prefix="/api/v1")
+
+    @r.post("/parts", status_code=201, response_model=PartOut, openapi_extra=UPLOAD_FORM)
+    async def upload_part(request: Request) -> PartOut:
+        """Multipart: file, name, material_type, material_color?, grams?, print_minutes?."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_upload_bytes + MULTIPART_SLACK:
+            raise UploadTooLarge(max_upload_bytes)
+        upload = await receive_upload(
+            request.stream(), request.headers.get("content-type", ""), files.store.scratch_dir(), max_upload_bytes
+        )
+        try:
+            if upload.path is None or not upload.filename:
+                raise Invalid("file", "is required: a .3mf, .gcode.3mf, .gcode, .stl or .scad file with its name")
+            cmd = commands.UploadPart(
+                name=_required(upload.fields, "name"),
+                material_type=_required(upload.fields, "material_type"),
+                material_color=upload.fields.get("material_color") or None,
+                grams=_number(upload.fields, "grams"),
+                print_minutes=_number(upload.fields, "print_minutes"),
+                filename=upload.filename,
+                path=upload.path,
+                size_bytes=upload.size_bytes,
+                sha256=upload.sha256,
+            )
+            part = await handlers.upload_part(cmd, uow_factory(), files, ident)
+        finally:
+            upload.discard()
+        return PartOut.of(part)
+
+    @r.get("/parts", response_model=Page[PartOut])
+    async def list_parts(q: str | None = None, limit: Limit = 50, cursor: Cursor = None) -> Page[PartOut]:
+        position = decode_cursor(cursor)
+        after = str(position["after"]) if position and "after" in position else None
+        found = await handlers.list_parts(q, limit + 1, after, uow_factory())
+        page = found[:limit]
+        next_cursor = encode_cursor({"after": page[-1].id}) if len(found) > limit else None
+        return Page[PartOut](items=[PartOut.of(p) for p in page], next_cursor=next_cursor)
+
+    @r.get("/parts/{part_id}", response_model=PartOut)
+    async def get_part(part_id: str) -> PartOut:
+        return PartOut.of(await handlers.get_part(part_id, uow_factory()))
+
+    @r.patch("/parts/{part_id}", response_model=PartOut)
+    async def patch_part(part_id: str, body: PartPatch) -> PartOut:
+        sent = body.model_fields_set
+        changes: dict[str, Any] = {k: getattr(body, k) for k in ("name", "grams", "print_minutes") if k in sent}
+        if "material" in sent:
+            if body.material is None:
+                raise Invalid("material", "must not be null")
+            changes["material"] = body.material.to_domain()
+        elif "material_type" in sent or "material_color" in sent:
+            current = await handlers.get_part(part_id, uow_factory())
+            changes["material"] = Material(
+                body.material_type or current.material.type,
+                body.material_color if "material_color" in sent else current.material.color,
+            )
+        if changes.get("name", "") is None:
+            raise Invalid("name", "must not be null")
+        part = await handlers.update_part(commands.UpdatePart(part_id, changes), uow_factory(), ident)
+        return PartOut.of(part)
+
+    @r.delete("/parts/{part_id}", status_code=204)
+    async def delete_part(part_id: str) -> Response:
+        await handlers.delete_part(commands.DeletePart(part_id), uow_factory(), ident)
+        return Response(status_code=204)
+
+    @r.get("/parts/{part_id}/file", response_class=StreamingResponse)
+    async def part_file(part_id: str) -> StreamingResponse:
+        part = await handlers.get_part(part_id, uow_factory())
+        if not await files.store.exists(part.sha256):
+            raise NotFoundError("file of part", part_id)
+        return StreamingResponse(
+            files.store.read(part.sha256),
+            media_type=MEDIA_TYPES.get(part.kind, "application/octet-stream"),
+            headers={
+                "Content-Length": str(part.size_bytes),
+                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(part.filename)}",
+                "ETag": f'"{part.sha256}"',
+            },
+        )
+
+    @r.post("/skus", status_code=201, response_model=SkuOut)
+    async def create_sku(body: SkuIn) -> JSONResponse:
+        cmd = commands.CreateSku(
+            code=body.sku,
+            name=body.name,
+            description=body.description,
+            lines=tuple(line.to_domain() for line in body.parts),
+        )
+        return JSONResponse(sku_body(await handlers.create_sku(cmd, uow_factory(), ident)), status_code=201)
+
+    @r.get("/skus", response_model=Page[SkuOut])
+    async def list_skus(q: str | None = None, limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+        position = decode_cursor(cursor)
+        after = (str(position["code"]), str(position["id"])) if position and {"code", "id"} <= position.keys() else None
+        found = await handlers.list_skus(q, limit + 1, after, uow_factory())
+        page = found[:limit]
+        next_cursor = (
+            encode_cursor({"code": page[-1].sku.code.lower(), "id": page[-1].sku.id}) if len(found) > limit else None
+        )
+        return JSONResponse({"items": [sku_body(v) for v in page], "next_cursor": next_cursor})
+
+    @r.get("/skus/{sku_id}", response_model=SkuOut)
+    async def get_sku(sku_id: str) -> JSONResponse:
+        return JSONResponse(sku_body(await handlers.get_sku(sku_id, uow_factory())))
+
+    @r.patch("/skus/{sku_id}", response_model=SkuOut)
+    async def patch_sku(sku_id: str, body: SkuPatch) -> JSONResponse:
+        sent = body.model_fields_set
+        changes: dict[str, Any] = {}
+        for field, key in (("sku", "code"), ("name", "name")):
+            if field in sent:
+                value = getattr(body, field)
+                if value is None:
+                    raise Invalid(field, "must not be null")
+                changes[key] = value
+        if "description" in sent:
+            changes["description"] = body.description
+        if "parts" in sent:
+            if body.parts is None:
+                raise Invalid("parts", "must not be null")
+            changes["lines"] = tuple(line.to_domain() for line in body.parts)
+        view = await handlers.update_sku(commands.UpdateSku(sku_id, changes), uow_factory(), ident)
+        return JSONResponse(sku_body(view))
+
+    @r.delete("/skus/{sku_id}", status_code=204)
+    async def delete_sku(sku_id: str) -> Response:
+        await handlers.delete_sku(commands.DeleteSku(sku_id), uow_factory(), ident)
+        return Response(status_code=204)
+
+    return r

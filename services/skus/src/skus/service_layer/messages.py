@@ -1,0 +1,63 @@
+"""Domain state → the skus.v1 contract messages (full state on every change)."""
+
+from __future__ import annotations
+
+from contracts.common import FileRef, Material
+from contracts.skus.v1 import PartChanged, SkuChanged, SkuMaterialTotal, SkuParameter, SkuPart
+from skus.domain.model import Part, SkuView
+
+
+def file_ref(part: Part) -> FileRef:
+    return FileRef.model_validate(
+        {
+            "sha256": part.sha256,
+            "filename": part.filename,
+            "kind": part.kind,
+            "size_bytes": part.size_bytes,
+            "plate": part.details.get("plate"),
+        }
+    )
+
+
+def part_changed(part: Part, *, deleted: bool = False) -> PartChanged:
+    return PartChanged(
+        id=part.id,
+        name=part.name,
+        file=file_ref(part),
+        material=Material(type=part.material.type, color=part.material.color),
+        grams=part.grams,
+        print_minutes=part.print_minutes,
+        revision=part.revision,
+        deleted=deleted,
+        updated_at=part.updated_at,
+    )
+
+
+def sku_changed(view: SkuView) -> SkuChanged:
+    sku = view.sku
+    return SkuChanged(
+        id=sku.id,
+        sku=sku.code,
+        name=sku.name,
+        description=sku.description,
+        parts=[
+            SkuPart(
+                part_id=r.part.id,
+                part_name=r.part.name,
+                quantity=r.line.quantity,
+                material=Material(type=r.material.type, color=r.material.color),
+                file=file_ref(r.part),
+                parameter_values=dict(r.line.parameter_values),
+                sku_params=list(r.line.sku_params),
+                grams=r.part.grams,
+                print_minutes=r.part.print_minutes,
+            )
+            for r in view.lines
+        ],
+        parameters=[SkuParameter.model_validate(p) for p in view.parameters],
+        jobs_per_unit=view.jobs_per_unit,
+        materials=[SkuMaterialTotal(type=m.type, color=m.color, grams=m.grams) for m in view.materials],
+        revision=sku.revision,
+        deleted=sku.deleted,
+        updated_at=sku.updated_at,
+    )

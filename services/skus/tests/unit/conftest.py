@@ -1,0 +1,60 @@
+"""Fixtures for the skus unit tests: the real HTTP edge and service layer over in-memory fakes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from skus_fakes import FakeBucket, FakeRender, FakeUnitOfWork, State, fixed_identity
+
+from contracts.envelope import Envelope
+from servicekit.problems import install_problem_handlers
+from skus.adapters.file_store import LocalFileStore
+from skus.domain.files import inspect_file
+from skus.entrypoints import api
+from skus.service_layer.handlers import Identity, PartFiles
+
+UPLOAD_LIMIT = 256 * 1024
+
+
+@dataclass
+class Service:
+    """One in-memory skus service: its HTTP client and everything behind it, for assertions."""
+
+    client: TestClient
+    state: State
+    published: list[Envelope]
+    store: LocalFileStore
+    bucket: FakeBucket
+    render: FakeRender
+    ident: Identity
+
+    def uow(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.state, self.published)
+
+    def subjects(self) -> list[str]:
+        return [e.type for e in self.published]
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    state, published = State(), list[Envelope]()
+    store = LocalFileStore(tmp_path / "files")
+    bucket, render, ident = FakeBucket(), FakeRender(), fixed_identity()
+    files = PartFiles(store=store, bucket=bucket, inspect=inspect_file, render=render)
+    app = FastAPI()
+    install_problem_handlers(app)
+    api.install_error_mapping(app)
+    app.include_router(
+        api.router(lambda: FakeUnitOfWork(state, published), files, max_upload_bytes=UPLOAD_LIMIT, ident=ident)
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Service(client, state, published, store, bucket, render, ident)

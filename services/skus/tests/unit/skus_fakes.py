@@ -1,0 +1,212 @@
+"""In-memory stand-ins for the database, the bucket and OpenSCAD: the service layer and the HTTP edge
+run unchanged on top of them."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+
+from contracts.envelope import Envelope
+from servicekit.inbox import Inbox
+from servicekit.outbox import Outbox
+from skus.adapters import orm
+from skus.adapters.openscad import RenderResult
+from skus.domain.errors import DuplicateSku
+from skus.domain.model import OPEN_ORDER_STATUSES, Part, Sku
+from skus.service_layer.handlers import Identity
+from skus.service_layer.unit_of_work import UnitOfWork
+
+
+@dataclass
+class KnownOrder:
+    order_number: str
+    status: str
+    revision: int
+    sku_ids: list[str]
+
+
+@dataclass
+class State:
+    parts: dict[str, Part] = field(default_factory=dict)
+    skus: dict[str, Sku] = field(default_factory=dict)
+    orders: dict[str, KnownOrder] = field(default_factory=dict)
+
+
+class FakePartRepository:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def get(self, part_id: str, *, lock: bool = False) -> Part | None:
+        return copy.deepcopy(self.state.parts.get(part_id))
+
+    async def get_many(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, Part]:
+        return {i: copy.deepcopy(self.state.parts[i]) for i in set(ids) if i in self.state.parts}
+
+    async def add(self, part: Part) -> None:
+        self.state.parts[part.id] = copy.deepcopy(part)
+
+    async def update(self, part: Part) -> None:
+        self.state.parts[part.id] = copy.deepcopy(part)
+
+    async def delete(self, part_id: str) -> None:
+        self.state.parts.pop(part_id, None)
+
+    async def search(self, q: str | None, limit: int, after: str | None) -> list[Part]:
+        found = sorted(self.state.parts.values(), key=lambda p: p.id)
+        found = [p for p in found if (not q or q.lower() in p.name.lower()) and (after is None or p.id > after)]
+        return copy.deepcopy(found[:limit])
+
+
+class FakeSkuRepository:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def get(self, sku_id: str, *, lock: bool = False) -> Sku | None:
+        return copy.deepcopy(self.state.skus.get(sku_id))
+
+    async def get_many(self, ids: Iterable[str]) -> list[Sku]:
+        return [copy.deepcopy(self.state.skus[i]) for i in set(ids) if i in self.state.skus]
+
+    async def by_code(self, code: str) -> Sku | None:
+        return next((copy.deepcopy(s) for s in self.state.skus.values() if s.code.lower() == code.lower()), None)
+
+    def _check_unique(self, sku: Sku) -> None:
+        for other in self.state.skus.values():
+            if other.id != sku.id and other.code.lower() == sku.code.lower():
+                raise DuplicateSku(sku.code, other.id, other.code)
+
+    async def add(self, sku: Sku) -> None:
+        self._check_unique(sku)
+        self.state.skus[sku.id] = copy.deepcopy(sku)
+
+    async def update(self, sku: Sku) -> None:
+        self._check_unique(sku)
+        self.state.skus[sku.id] = copy.deepcopy(sku)
+
+    async def delete(self, sku_id: str) -> None:
+        self.state.skus.pop(sku_id, None)
+
+    async def search(self, q: str | None, limit: int, after: tuple[str, str] | None) -> list[Sku]:
+        found = sorted(self.state.skus.values(), key=lambda s: (s.code.lower(), s.id))
+        needle = (q or "").lower()
+        found = [
+            s
+            for s in found
+            if (not needle or needle in s.code.lower() or needle in s.name.lower())
+            and (after is None or (s.code.lower(), s.id) > after)
+        ]
+        return copy.deepcopy(found[:limit])
+
+    async def using_part(self, part_id: str) -> list[Sku]:
+        found = [s for s in self.state.skus.values() if any(line.part_id == part_id for line in s.lines)]
+        return copy.deepcopy(sorted(found, key=lambda s: s.code.lower()))
+
+
+class FakeOrderUsageRepository:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def apply(self, order_id: str, order_number: str, status: str, revision: int, sku_ids: list[str]) -> bool:
+        known = self.state.orders.get(order_id)
+        if known is not None and known.revision >= revision:
+            return False
+        self.state.orders[order_id] = KnownOrder(order_number, status, revision, list(sku_ids))
+        return True
+
+    async def open_orders_using(self, sku_id: str) -> list[tuple[str, str]]:
+        return sorted(
+            ((i, o.order_number) for i, o in self.state.orders.items()
+             if o.status in OPEN_ORDER_STATUSES and sku_id in o.sku_ids),
+            key=lambda pair: pair[1],
+        )
+
+
+class FakeUnitOfWork(UnitOfWork):
+    """Commits swap in the changed state and keep the emitted envelopes; anything else rolls back."""
+
+    def __init__(self, state: State, published: list[Envelope]) -> None:
+        super().__init__(
+            sessions=None,  # type: ignore[arg-type]
+            outbox=Outbox(orm.outbox, source="/services/skus"),
+            inbox=Inbox(orm.inbox),
+        )
+        self.state, self.published = state, published
+        self.claimed: set[tuple[str, str]] = set()
+
+    async def __aenter__(self) -> Self:
+        self._pending = []
+        self._work = copy.deepcopy(self.state)
+        self.parts = FakePartRepository(self._work)
+        self.skus = FakeSkuRepository(self._work)
+        self.orders = FakeOrderUsageRepository(self._work)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._pending = []
+
+    async def commit(self) -> None:
+        self.state.parts, self.state.skus, self.state.orders = self._work.parts, self._work.skus, self._work.orders
+        self._work = copy.deepcopy(self.state)
+        self.parts, self.skus, self.orders = (
+            FakePartRepository(self._work), FakeSkuRepository(self._work), FakeOrderUsageRepository(self._work)
+        )
+        self.published.extend(self._pending)
+        self._pending = []
+
+    async def rollback(self) -> None:
+        self._pending = []
+
+    async def claim_inbox(self, consumer: str, message_id: str) -> bool:
+        if (consumer, message_id) in self.claimed:
+            return False
+        self.claimed.add((consumer, message_id))
+        return True
+
+
+class FakeBucket:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    async def put(self, sha256: str, source: Path) -> None:
+        self.objects[sha256] = await anyio.Path(source).read_bytes()
+
+
+class FakeRender:
+    """OpenSCAD's verdict, chosen by the test."""
+
+    def __init__(self, result: RenderResult | None = None) -> None:
+        self.result = result or RenderResult(rendered=False, ok=True, message="OpenSCAD is not installed")
+        self.calls: list[Path] = []
+
+    async def __call__(self, path: Path) -> RenderResult:
+        self.calls.append(path)
+        return self.result
+
+
+def fixed_identity() -> Identity:
+    """Ascending ids (so ordering by id is creation order) and a clock that ticks a second per call."""
+    counter = itertools.count(1)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    ticks = itertools.count()
+
+    def ids() -> str:
+        return f"00000000-0000-7000-8000-{next(counter):012d}"
+
+    def clock() -> datetime:
+        return start + timedelta(seconds=next(ticks))
+
+    return Identity(ids=ids, clock=clock)
+
+
+def envelope_data(envelopes: list[Envelope], subject: str) -> list[dict[str, Any]]:
+    return [e.data or {} for e in envelopes if e.type == subject]

@@ -1,0 +1,52 @@
+"""rpc.skus.v1.get_skus and the OrderChanged consumer, on the in-memory service."""
+
+from __future__ import annotations
+
+from conftest import Service
+from skus_samples import gcode_3mf
+
+from contracts.envelope import Envelope
+from contracts.orders.v1 import OrderChanged
+from contracts.skus.v1 import GetSkus, GetSkusReply
+from skus.entrypoints import consumers, rpc
+
+
+async def test_get_skus_answers_with_full_state_of_the_known_ids_in_the_order_asked(service: Service) -> None:
+    part = service.client.post(
+        "/api/v1/parts", data={"name": "Cube", "material_type": "PLA"}, files={"file": ("c.gcode.3mf", gcode_3mf())}
+    ).json()
+    a = service.client.post(
+        "/api/v1/skus", json={"sku": "A", "name": "A", "parts": [{"part_id": part["id"], "quantity": 2}]}
+    ).json()
+    b = service.client.post("/api/v1/skus", json={"sku": "B", "name": "B"}).json()
+    answer = rpc.get_skus_answer(service.uow)
+    reply = await answer(GetSkus(ids=[b["id"], "unknown", a["id"], b["id"]]))
+    assert isinstance(reply, GetSkusReply)
+    assert [s.id for s in reply.items] == [b["id"], a["id"]]
+    sku_a = reply.items[1]
+    assert sku_a.revision == 1 and sku_a.jobs_per_unit == 2
+    assert sku_a.parts[0].file.sha256 == part["sha256"] and sku_a.parts[0].file.kind == "gcode.3mf"
+    assert GetSkusReply.model_validate_json(reply.model_dump_json()) == reply
+
+
+async def test_order_changed_consumer_records_usage_and_ignores_older_revisions(service: Service) -> None:
+    sku = service.client.post("/api/v1/skus", json={"sku": "A", "name": "A"}).json()
+
+    async def deliver(status: str, revision: int) -> None:
+        message = OrderChanged.model_validate(
+            {"id": "o1", "order_number": "A-7", "status": status, "is_complete": False, "sku_ids": [sku["id"]],
+             "revision": revision, "updated_at": "2026-01-01T00:00:00Z"}
+        )
+        envelope = Envelope(id=f"m{revision}", type=OrderChanged.SUBJECT, source="/services/orders",
+                            data=message.model_dump(mode="json"))
+        async with service.uow() as uow:
+            await consumers.on_order_changed(message, envelope, uow)
+            await uow.commit()
+
+    await deliver("queued", 2)
+    await deliver("closed", 1)
+    assert service.state.orders["o1"].status == "queued"
+    r = service.client.delete(f"/api/v1/skus/{sku['id']}")
+    assert r.status_code == 409 and "A-7" in r.json()["detail"]
+    await deliver("closed", 3)
+    assert service.client.delete(f"/api/v1/skus/{sku['id']}").status_code == 204
