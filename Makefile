@@ -1,0 +1,73 @@
+# printfarm developer entry points (GNU make). `make help` lists them.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+PY := .venv/bin/python
+
+# Use the Python found here; never let uv download an interpreter of its own.
+export UV_PYTHON_DOWNLOADS := never
+
+empty :=
+space := $(empty) $(empty)
+TEST_PATHS = $(wildcard libs/*/tests services/*/tests tools/*/tests) tests
+SRC_DIRS = $(patsubst %/,%,$(wildcard libs/*/src/ services/*/src/ tools/*/src/))
+PACKAGES = $(notdir $(patsubst %/,%,$(wildcard $(addsuffix /*/,$(SRC_DIRS)))))
+BENCH ?= $(wildcard bench/*.py)
+
+.PHONY: help install run test lint bench clean distclean check-python
+
+help:
+	@echo "make install    create .venv from uv.lock (idempotent; first run also installs uv into .tools)"
+	@echo "make run        start the whole stack locally (API on http://127.0.0.1:8080); ARGS='...' go to devstack"
+	@echo "make test       run every test: libs, services, tools and tests/ (integration starts its own stack)"
+	@echo "make lint       ruff and mypy --strict over every src folder"
+	@echo "make bench      run each bench/*.py script (they print figures); BENCH=bench/x.py runs one"
+	@echo "make clean      remove caches and the dev stack's data (.data)"
+	@echo "make distclean  clean, and remove .venv and .tools too"
+
+check-python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { \
+	  echo "make: '$(PYTHON)' is not on PATH. Install Python 3.11 or newer, or run make PYTHON=/path/to/python3.11" >&2; \
+	  exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "make: printfarm needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) -V 2>&1)." \
+	       "Run make PYTHON=/path/to/python3.11" >&2; \
+	  exit 1; }
+
+$(UV): | check-python
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+install: check-python $(UV)
+	$(UV) sync --all-packages --frozen
+
+run: install
+	$(PY) -m devstack run $(ARGS)
+
+test: install
+	@rc=0; $(PY) -m pytest -q -rfE --tb=short $(TEST_PATHS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests in $(TEST_PATHS)" >&2; fi; \
+	exit $$rc
+
+lint: install
+	$(PY) -m ruff check $(SRC_DIRS)
+	MYPYPATH=$(subst $(space),:,$(SRC_DIRS)) $(PY) -m mypy --strict $(addprefix -p ,$(PACKAGES))
+
+bench: install
+	@if [ -z "$(BENCH)" ]; then echo "make bench: no bench/*.py scripts yet" >&2; exit 1; fi
+	@for script in $(BENCH); do echo "== $$script"; $(PY) $$script; done
+
+clean:
+	@if [ -e .data/devstack.lock ] && ! flock --nonblock .data/devstack.lock true; then \
+	  echo "make clean: a dev stack is running on .data; stop it first (.venv/bin/python -m devstack down)" >&2; \
+	  exit 1; fi
+	rm -rf .data .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -not -path './.venv/*' -not -path './.tools/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf .venv .tools
