@@ -8,6 +8,7 @@ redelivered with backoff up to `max_deliver` times, then the message goes to `de
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -110,10 +111,16 @@ class Bus:
         await self.broker.start()
 
     async def close(self) -> None:
-        await self.broker.stop()
-        if self._nc is not None:
-            await self._nc.drain()
-            self._nc = None
+        nc, self._nc = self._nc, None
+        try:
+            await asyncio.wait_for(self.broker.stop(), timeout=5)
+        except TimeoutError:
+            log.warning("consumers did not stop within 5 s")
+        if nc is not None:
+            try:
+                await asyncio.wait_for(nc.drain(), timeout=5)
+            except Exception:
+                await nc.close()
 
     async def ensure_streams(self) -> None:
         for config in stream_configs():

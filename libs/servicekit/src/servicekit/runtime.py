@@ -77,13 +77,10 @@ class ServiceRuntime:
             yield
         finally:
             for hook in reversed(self._on_stop):
-                try:
-                    await hook()
-                except Exception:
-                    log.exception("stop hook failed")
-            await self.bus.close()
-            await self.relay.stop()
-            await self.engine.dispose()
+                await _bounded(hook(), "stop hook")
+            await _bounded(self.bus.close(), "closing the bus")
+            await _bounded(self.relay.stop(), "stopping the outbox relay")
+            await _bounded(self.engine.dispose(), "closing the database pool")
 
     def create_app(
         self,
@@ -137,3 +134,16 @@ async def _wait_for_migrations(alembic_ini: Path, database_url: str, timeout: fl
             raise SystemExit("the database schema did not reach head in time; is the migration Job failing?")
         log.info("waiting for the migration job to bring the schema to head")
         await asyncio.sleep(2)
+
+
+STOP_STEP_SECONDS = 5.0
+"""A shutdown step that cannot finish (NATS or the database unreachable) must not keep the process alive."""
+
+
+async def _bounded(step: Awaitable[None], what: str) -> None:
+    try:
+        await asyncio.wait_for(step, timeout=STOP_STEP_SECONDS)
+    except TimeoutError:
+        log.warning("%s did not finish within %ss; going on with shutdown", what, STOP_STEP_SECONDS)
+    except Exception:
+        log.exception("%s failed during shutdown", what)
