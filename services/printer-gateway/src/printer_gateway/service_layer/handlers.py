@@ -190,8 +190,8 @@ async def observe_status(
     if printer is None:
         return
     before = printer.snapshot()
-    outcomes = printer.observe(status, clock())
     command_id = printer.current_command_id
+    outcomes = printer.observe(status, clock())
     printer.owner, printer.lease_epoch = owner, epoch
     if printer.snapshot() != before or outcomes:
         _announce(printer, uow, clock)

@@ -1,0 +1,374 @@
+"""Queue figures: reconciling a 20,000-job order (first time and unchanged), one matching pass with 20,000
+queued jobs and 1,000 printers (pure, and through PostgreSQL), and the latency from "printer became ready"
+to "start command sent" with the service running.
+
+    .venv/bin/python bench/bench_queue.py [--jobs 20000] [--printers 1000] [--rounds 100] [--pure-only]
+
+Everything runs on embedded PostgreSQL and NATS started by devstack in a temp folder (the machine's own
+servers are never used). CPU figures are process time; on a shared machine wall time is noisier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from contracts.common import Assignment, FileRef, Material
+from contracts.envelope import Envelope
+from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
+from contracts.printers.v1 import LoadedMaterial, PrinterChanged
+from contracts.queue.v1 import StartPrint
+from printqueue.domain import model
+from printqueue.domain.matching import match
+from printqueue.domain.reconciliation import reconcile_order_jobs
+from printqueue.service_layer import handlers
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+TYPES = ["PLA", "PETG", "ABS", "ASA", "TPU", "PA"]
+COLORS = ["#000000", "#FFFFFF", "#FF0000", "#00FF00", "#0000FF", "#FFFF00", "#888888", None]
+FILE = FileRef(sha256="c" * 64, filename="part.gcode.3mf", kind="gcode.3mf", size_bytes=4096)
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[list[float], list[float], Any]:
+    """(wall ms per run, cpu ms per run, last result)."""
+    walls, cpus, result = [], [], None
+    for _ in range(runs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = fn()
+        walls.append((time.perf_counter() - wall) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+    return walls, cpus, result
+
+
+def line(label: str, walls: list[float], cpus: list[float]) -> None:
+    print(
+        f"  {label:<44} wall min {min(walls):8.1f} ms  median {statistics.median(walls):8.1f} ms"
+        f" | cpu min {min(cpus):8.1f} ms  median {statistics.median(cpus):8.1f} ms"
+    )
+
+
+def big_order(order_id: str, jobs: int, revision: int = 1) -> OrderPrintRequested:
+    lines = 20
+    return OrderPrintRequested(
+        order_id=order_id,
+        order_number="BENCH-1",
+        print_revision=revision,
+        assignment=Assignment(),
+        fulfillment_date=date(2026, 12, 1),
+        order_created_at=T0,
+        line_items=[
+            DesiredLineItem(
+                line_item_id=f"line-{i}",
+                position=i,
+                sku_id=f"sku-{i}",
+                sku=f"SKU{i}",
+                quantity=jobs // lines + (1 if i < jobs % lines else 0),
+                parameters={"size": i},
+                parts=[
+                    DesiredPart(
+                        part_id=f"part-{i}",
+                        part_name=f"part {i}",
+                        quantity=1,
+                        file=FILE,
+                        grams=10,
+                        material=Material(type=TYPES[i % len(TYPES)], color=COLORS[i % len(COLORS)]),
+                    )
+                ],
+            )
+            for i in range(lines)
+        ],
+    )
+
+
+def synthetic_queue(jobs: int, printers: int, seed: int = 1) -> tuple[list[model.Job], list[model.Printer]]:
+    rng = random.Random(seed)
+    assignments = [model.Assignment()] * 8 + [model.Assignment("tags", tags=("big",))]
+    queued = [
+        model.Job(
+            id=f"j{i:06d}",
+            order_id=f"o{i // 20:05d}",
+            order_number=str(i // 20),
+            line_item_id="l",
+            line_position=i % 5,
+            sku_id="s",
+            sku="S",
+            part_id="p",
+            part_index=0,
+            part_name="p",
+            copy_number=i,
+            material=model.Material(rng.choice(TYPES), rng.choice(COLORS)),
+            parameters={},
+            file={},
+            assignment=rng.choice([*assignments, model.Assignment("printer", f"p{rng.randrange(printers)}")]),
+            order_created_at=T0 + timedelta(minutes=i // 20),
+            created_at=T0,
+            updated_at=T0,
+            fulfillment_date=rng.choice([None, date(2026, 2, rng.randint(1, 28))]),
+            priority=rng.choice(["normal", "normal", "normal", "low"]),
+        )
+        for i in range(jobs)
+    ]
+    fleet = [
+        model.Printer(
+            id=f"p{i}",
+            name=f"P{i}",
+            revision=1,
+            online=True,
+            state="idle",
+            bed_clear=True,
+            tags=rng.choice([(), ("big",)]),
+            materials=tuple(
+                model.LoadedMaterial(slot, rng.choice(TYPES), rng.choice(["000000FF", "FFFFFFFF", "FF0000FF"]))
+                for slot in (0, 1, 2, 3, 254)
+            ),
+            idle_since=T0 - timedelta(seconds=rng.randrange(100_000)),
+        )
+        for i in range(printers)
+    ]
+    return queued, fleet
+
+
+def pure_figures(jobs: int, printers: int) -> None:
+    print(f"pure domain (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    message = big_order("bench-order", jobs)
+    desired = handlers.desired_order(message)
+    counter = iter(range(10**9))
+    walls, cpus, result = timed(lambda: reconcile_order_jobs(None, [], desired, T0, lambda: f"{next(counter)}"), 3)
+    assert result is not None and len(result.added) == jobs
+    line(f"reconcile {jobs}-job order, first time", walls, cpus)
+    existing = result.added
+    again = handlers.desired_order(big_order("bench-order", jobs, revision=2))
+    walls, cpus, unchanged = timed(lambda: reconcile_order_jobs(result.order, existing, again, T0, str), 3)
+    assert unchanged is not None and not unchanged.changed and unchanged.kept == jobs
+    line(f"reconcile {jobs}-job order, unchanged", walls, cpus)
+
+    queued, fleet = synthetic_queue(jobs, printers)
+    walls, cpus, dispatches = timed(lambda: match(queued, fleet), 7)
+    line(f"match {jobs} queued x {printers} printers ({len(dispatches)} dispatched)", walls, cpus)
+
+
+async def database_figures(jobs: int, printers: int, rounds: int) -> None:
+    from devstack import Stack, StackConfig, wait_until
+    from printqueue.adapters import orm
+    from printqueue.service_layer.unit_of_work import UnitOfWork
+    from servicekit.database import create_engine, run_migrations, session_factory
+    from servicekit.inbox import Inbox
+    from servicekit.outbox import Outbox
+
+    folder = Path(tempfile.mkdtemp(prefix="printfarm-bench-queue-"))
+    keep = bool(os.environ.get("DEVSTACK_KEEP"))
+    config = StackConfig.for_tests(
+        folder, {}, services=(), start_simulator=False, extra_env={"MATCH_INTERVAL_SECONDS": "1.5"}
+    )
+    try:
+        async with Stack(config) as stack:
+            url = stack.database_urls["queue"]
+            alembic_ini = Path(__file__).parents[1] / "services" / "queue" / "alembic.ini"
+            await asyncio.to_thread(run_migrations, alembic_ini, url)
+            engine = create_engine(url)
+            sessions = session_factory(engine)
+            outbox, inbox = Outbox(orm.outbox, source="/services/queue"), Inbox(orm.inbox)
+            ctx = handlers.Context()
+
+            async def in_uow(action: Callable[[UnitOfWork], Any]) -> float:
+                start = time.perf_counter()
+                async with UnitOfWork(sessions=sessions, outbox=outbox, inbox=inbox) as uow:
+                    await action(uow)
+                    await uow.commit()
+                return (time.perf_counter() - start) * 1000
+
+            print("through PostgreSQL (handlers + repository + outbox, one transaction each)")
+            first = await in_uow(lambda uow: handlers.reconcile_order(big_order("db-order", jobs), uow, ctx))
+            print(f"  {f'reconcile {jobs}-job order, first time':<44} {first:8.1f} ms")
+            again = await in_uow(lambda uow: handlers.reconcile_order(big_order("db-order", jobs, 2), uow, ctx))
+            print(f"  {f'reconcile {jobs}-job order, unchanged':<44} {again:8.1f} ms")
+
+            rng = random.Random(2)
+            fleet = [
+                PrinterChanged(
+                    id=f"bench-printer-{i}",
+                    name=f"B{i}",
+                    model="X1C",
+                    online=True,
+                    state="idle",
+                    bed_clear=True,
+                    materials=[
+                        LoadedMaterial(slot=s, type=rng.choice(TYPES), color=rng.choice(["000000FF", "FFFFFFFF"]))
+                        for s in (0, 1, 2, 3)
+                    ],
+                    idle_since=T0 - timedelta(seconds=i),
+                    revision=1,
+                    updated_at=T0,
+                )
+                for i in range(printers)
+            ]
+
+            async def add_fleet(uow: UnitOfWork) -> None:
+                for printer in fleet:
+                    await handlers.apply_printer_changed(printer, uow, ctx)
+
+            await in_uow(add_fleet)
+            dispatched: list[Any] = []
+
+            async def one_pass(uow: UnitOfWork) -> None:
+                dispatched.extend(await handlers.run_matching_pass(uow, ctx))
+
+            elapsed = await in_uow(one_pass)
+            label = f"matching pass {jobs} queued x {printers} printers"
+            print(f"  {label:<44} {elapsed:8.1f} ms ({len(dispatched)} dispatched)")
+            dispatched.clear()
+            steady = [await in_uow(one_pass) for _ in range(5)]
+            label = "next passes, nothing left to dispatch"
+            print(f"  {label:<44} {statistics.median(steady):8.1f} ms median of 5 ({len(dispatched)} dispatched)")
+            await engine.dispose()
+
+            await latency_figures(stack, rounds, wait_until)
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+async def latency_figures(stack: Any, rounds: int, wait_until: Any) -> None:
+    """A printer becomes ready while jobs wait; measure until its StartPrint is on the bus."""
+    import nats
+
+    await stack.start_service("queue")
+    nc = await nats.connect(stack.nats_url)
+    js = nc.jetstream()
+    seen: dict[str, float] = {}
+
+    async def on_start(msg: Any) -> None:
+        envelope = Envelope.model_validate_json(msg.data)
+        if envelope.data is not None:
+            seen.setdefault(envelope.open(StartPrint).printer_id, time.perf_counter())
+
+    await nc.subscribe(StartPrint.SUBJECT, cb=on_start)
+    kind = f"LAT-{uuid.uuid4().hex[:4]}"
+    order = big_order(f"lat-{uuid.uuid4()}", rounds + 10)
+    order = order.model_copy(
+        update={
+            "line_items": [
+                li.model_copy(
+                    update={"parts": [p.model_copy(update={"material": Material(type=kind)}) for p in li.parts]}
+                )
+                for li in order.line_items
+            ]
+        }
+    )
+
+    async def publish(message: Any, source: str) -> str:
+        envelope = Envelope(
+            id=str(uuid.uuid4()), type=message.SUBJECT, source=source, data=message.model_dump(mode="json")
+        )
+        await js.publish(message.SUBJECT, envelope.model_dump_json().encode(), headers={"Nats-Msg-Id": envelope.id})
+        return envelope.id
+
+    await publish(order, "/services/orders")
+    await wait_until(lambda: _outbox_drained(stack), 600, "the outbox backlog of the earlier stages published")
+    latencies: list[float] = []
+    messages: dict[str, str] = {}
+    for i in range(rounds):
+        printer_id = f"lat-printer-{i}-{uuid.uuid4().hex[:6]}"
+        became_ready = time.perf_counter()
+        messages[printer_id] = await publish(
+            PrinterChanged(
+                id=printer_id,
+                name=printer_id,
+                model="P1S",
+                online=True,
+                state="idle",
+                bed_clear=True,
+                materials=[LoadedMaterial(slot=254, type=kind)],
+                idle_since=datetime.now(UTC),
+                revision=1,
+                updated_at=datetime.now(UTC),
+            ),
+            "/services/printer-gateway",
+        )
+        await wait_until(lambda p=printer_id: p in seen, 30, f"StartPrint for {printer_id}", interval=0.001)
+        latencies.append((seen[printer_id] - became_ready) * 1000)
+    await nc.drain()
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2]
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(f"printer ready -> StartPrint on the bus, {rounds} rounds, service running with ~{len(latencies)} waiting")
+    print(f"  p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   max {latencies[-1]:8.1f} ms")
+    inside = sorted(await _inside_the_queue(stack, messages))
+    if inside:
+        p50 = inside[len(inside) // 2]
+        p99 = inside[min(len(inside) - 1, int(len(inside) * 0.99))]
+        print("  of which inside the queue (consumer transaction start -> relay picks up StartPrint):")
+        print(f"  p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   max {inside[-1]:8.1f} ms")
+
+
+async def _inside_the_queue(stack: Any, messages: dict[str, str]) -> list[float]:
+    """From the queue's own tables: when the consumer took each PrinterChanged (inbox) and when the relay
+    published the StartPrint it caused (outbox); the rest of the end-to-end time is the bus."""
+    import asyncpg
+
+    from devstack.postgres import asyncpg_dsn
+
+    connection = await asyncpg.connect(asyncpg_dsn(stack.database_urls["queue"]))
+    try:
+        consumed = dict(
+            await connection.fetch(
+                "SELECT message_id, processed_at FROM inbox WHERE consumer = 'queue__printer_changed'"
+                " AND message_id = ANY($1::text[])",
+                list(messages.values()),
+            )
+        )
+        published = dict(
+            await connection.fetch(
+                "SELECT envelope->'data'->>'printer_id', published_at FROM outbox"
+                " WHERE subject = 'queue.v1.cmd.start_print' AND envelope->'data'->>'printer_id' = ANY($1::text[])",
+                list(messages),
+            )
+        )
+    finally:
+        await connection.close()
+    return [
+        (published[p] - consumed[m]).total_seconds() * 1000
+        for p, m in messages.items()
+        if p in published and m in consumed and published[p] is not None
+    ]
+
+
+async def _outbox_drained(stack: Any) -> bool:
+    """Earlier stages wrote ~40,000 messages the relay must publish first; measuring behind them says nothing."""
+    import asyncpg
+
+    from devstack.postgres import asyncpg_dsn
+
+    connection = await asyncpg.connect(asyncpg_dsn(stack.database_urls["queue"]))
+    try:
+        waiting = await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    finally:
+        await connection.close()
+    return bool(waiting == 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--printers", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--pure-only", action="store_true")
+    args = parser.parse_args()
+    pure_figures(args.jobs, args.printers)
+    if not args.pure_only:
+        asyncio.run(database_figures(args.jobs, args.printers, args.rounds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from printqueue.bootstrap import main
+
+main()

@@ -1,0 +1,132 @@
+"""An in-memory queue repository with the SQL one's semantics (for unit and property tests, benches).
+
+It enforces the same two partial unique indexes, so a handler bug that would violate them in
+PostgreSQL fails here too.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from datetime import datetime
+
+from printqueue.domain.model import ACTIVE, TERMINAL, Job, OrderRecord, OrderSummary, Printer, summarize
+
+
+class UniqueViolation(Exception):
+    pass
+
+
+class InMemoryQueueRepository:
+    def __init__(self) -> None:
+        self.orders: dict[str, OrderRecord] = {}
+        self.jobs: dict[str, Job] = {}
+        self.printers_by_id: dict[str, Printer] = {}
+
+    def snapshot(self) -> InMemoryQueueRepository:
+        """A deep copy: a unit of work works on one and keeps it only on commit."""
+        other = InMemoryQueueRepository()
+        other.orders = copy.deepcopy(self.orders)
+        other.jobs = copy.deepcopy(self.jobs)
+        other.printers_by_id = copy.deepcopy(self.printers_by_id)
+        return other
+
+    async def lock_order_key(self, order_id: str) -> None:
+        return None
+
+    async def get_order(self, order_id: str) -> OrderRecord | None:
+        found = self.orders.get(order_id)
+        return copy.copy(found) if found else None
+
+    async def save_order(self, order: OrderRecord) -> None:
+        self.orders[order.order_id] = copy.copy(order)
+
+    async def jobs_of_order(self, order_id: str) -> list[Job]:
+        return sorted((copy.deepcopy(j) for j in self.jobs.values() if j.order_id == order_id), key=lambda j: j.id)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        found = self.jobs.get(job_id)
+        return copy.deepcopy(found) if found else None
+
+    async def read_job(self, job_id: str) -> Job | None:
+        return await self.get_job(job_id)
+
+    async def add_jobs(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            if job.id in self.jobs:
+                raise UniqueViolation(f"job {job.id} exists")
+            self.jobs[job.id] = copy.deepcopy(job)
+        self.check_unique()
+
+    async def save_jobs(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            self.jobs[job.id] = copy.deepcopy(job)
+        self.check_unique()
+
+    def check_unique(self) -> None:
+        live: set[tuple[str, str, str, int]] = set()
+        active: set[str] = set()
+        for job in self.jobs.values():
+            if job.live:
+                key = (job.order_id, *job.identity)
+                if key in live:
+                    raise UniqueViolation(f"two live jobs for {key}")
+                live.add(key)
+            if job.status in ACTIVE and job.printer_id is not None:
+                if job.printer_id in active:
+                    raise UniqueViolation(f"two active jobs on printer {job.printer_id}")
+                active.add(job.printer_id)
+
+    async def identity_taken(self, job: Job) -> bool:
+        return any(
+            other.id != job.id and other.live and other.order_id == job.order_id and other.identity == job.identity
+            for other in self.jobs.values()
+        )
+
+    async def order_counts(self, order_id: str) -> OrderSummary:
+        return summarize([j for j in self.jobs.values() if j.order_id == order_id])
+
+    async def get_printer(self, printer_id: str) -> Printer | None:
+        found = self.printers_by_id.get(printer_id)
+        return copy.deepcopy(found) if found else None
+
+    async def save_printer(self, printer: Printer) -> None:
+        self.printers_by_id[printer.id] = copy.deepcopy(printer)
+
+    async def printers(self) -> list[Printer]:
+        return sorted(
+            (copy.deepcopy(p) for p in self.printers_by_id.values() if not p.deleted), key=lambda p: (p.name, p.id)
+        )
+
+    async def occupied_printers(self) -> set[str]:
+        occupied = {j.printer_id for j in self.jobs.values() if j.status in ACTIVE and j.printer_id is not None}
+        for printer in self.printers_by_id.values():
+            current = self.jobs.get(printer.current_job_id) if printer.current_job_id else None
+            if printer.current_job_id is not None and (current is None or current.status not in TERMINAL):
+                occupied.add(printer.id)
+        return occupied
+
+    async def lock_matching(self) -> None:
+        return None
+
+    async def queued_candidates(self, ready: Sequence[Printer]) -> list[Job]:
+        types = {slot.type.strip().casefold() for p in ready for slot in p.materials}
+        return [
+            copy.deepcopy(j)
+            for j in self.jobs.values()
+            if j.status == "queued" and j.material.type.strip().casefold() in types
+        ]
+
+    async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]:
+        wanted = set(job_ids)
+        return sorted(
+            (copy.deepcopy(j) for j in self.jobs.values() if j.id in wanted and j.status == "queued"),
+            key=lambda j: j.id,
+        )
+
+    async def expired_dispatches(self, now: datetime) -> list[str]:
+        return sorted(
+            j.id
+            for j in self.jobs.values()
+            if j.status == "assigned" and j.dispatch_deadline is not None and j.dispatch_deadline < now
+        )

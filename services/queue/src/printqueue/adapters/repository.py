@@ -1,0 +1,465 @@
+"""Repositories: rows ↔ domain objects. Writers lock the rows they change (`FOR UPDATE`, ordered by id so
+concurrent transactions cannot deadlock); the matching pass additionally holds an advisory lock."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from printqueue.adapters import orm
+from printqueue.domain.matching import Requirement, dispatch_limits
+from printqueue.domain.model import (
+    ACTIVE,
+    TERMINAL,
+    Assignment,
+    Job,
+    JobCounts,
+    LoadedMaterial,
+    Material,
+    OrderRecord,
+    OrderSummary,
+    Printer,
+)
+
+_COPY_FROM = 500
+MATCHING_LOCK_KEY = 0x5052_494E_5451  # "PRINTQ": one matching pass at a time across all replicas
+
+
+class QueueRepository(Protocol):
+    async def lock_order_key(self, order_id: str) -> None: ...
+    async def get_order(self, order_id: str) -> OrderRecord | None: ...
+    async def save_order(self, order: OrderRecord) -> None: ...
+    async def jobs_of_order(self, order_id: str) -> list[Job]: ...
+    async def get_job(self, job_id: str) -> Job | None: ...
+    async def read_job(self, job_id: str) -> Job | None: ...
+    async def add_jobs(self, jobs: Sequence[Job]) -> None: ...
+    async def save_jobs(self, jobs: Sequence[Job]) -> None: ...
+    async def identity_taken(self, job: Job) -> bool: ...
+    async def order_counts(self, order_id: str) -> OrderSummary: ...
+    async def get_printer(self, printer_id: str) -> Printer | None: ...
+    async def save_printer(self, printer: Printer) -> None: ...
+    async def printers(self) -> list[Printer]: ...
+    async def occupied_printers(self) -> set[str]: ...
+    async def lock_matching(self) -> None: ...
+    async def queued_candidates(self, ready: Sequence[Printer]) -> list[Job]: ...
+    async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]: ...
+    async def expired_dispatches(self, now: datetime) -> list[str]: ...
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_material(kind: str, color: str | None, profile: str | None) -> Material:
+    """Jobs of one order share a handful of materials and assignments: build each once (they are frozen)."""
+    return Material(type=kind, color=color, profile=profile)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_assignment(mode: str, printer_id: str | None, tags: tuple[str, ...]) -> Assignment:
+    return Assignment(mode=mode, printer_id=printer_id, tags=tags)  # type: ignore[arg-type]
+
+
+def _material(row: Any) -> Material:
+    return _shared_material(row.material_type, row.material_color, row.material_profile)
+
+
+def _assignment(value: dict[str, Any]) -> Assignment:
+    return _shared_assignment(value.get("mode", "next_available"), value.get("printer_id"),
+                              tuple(value.get("tags") or ()))
+
+
+def assignment_json(assignment: Assignment) -> dict[str, Any]:
+    return {"mode": assignment.mode, "printer_id": assignment.printer_id, "tags": list(assignment.tags)}
+
+
+def job_from_row(row: Any) -> Job:
+    return Job(
+        id=row.id,
+        order_id=row.order_id,
+        order_number=row.order_number,
+        line_item_id=row.line_item_id,
+        line_position=row.line_position,
+        sku_id=row.sku_id,
+        sku=row.sku,
+        part_id=row.part_id,
+        part_index=row.part_index,
+        part_name=row.part_name,
+        copy_number=row.copy_number,
+        material=_material(row),
+        parameters=dict(row.parameters),
+        file=dict(row.file),
+        assignment=_assignment(row.assignment),
+        order_created_at=row.order_created_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        fulfillment_date=row.fulfillment_date,
+        grams=row.grams,
+        print_minutes=row.print_minutes,
+        priority=row.priority,
+        status=row.status,
+        wanted=row.wanted,
+        printer_id=row.printer_id,
+        progress_percent=row.progress_percent,
+        error=row.error,
+        revision=row.revision,
+        attempt=row.attempt,
+        dispatch_attempts=row.dispatch_attempts,
+        command_id=row.command_id,
+        dispatch_deadline=row.dispatch_deadline,
+        last_sequence=row.last_sequence,
+        cancel_requested=row.cancel_requested,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def job_values(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "order_id": job.order_id,
+        "order_number": job.order_number,
+        "line_item_id": job.line_item_id,
+        "line_position": job.line_position,
+        "sku_id": job.sku_id,
+        "sku": job.sku,
+        "part_id": job.part_id,
+        "part_index": job.part_index,
+        "part_name": job.part_name,
+        "copy_number": job.copy_number,
+        "status": job.status,
+        "wanted": job.wanted,
+        "printer_id": job.printer_id,
+        "material_type": job.material.type,
+        "material_color": job.material.color,
+        "material_profile": job.material.profile,
+        "parameters": job.parameters,
+        "file": job.file,
+        "assignment": assignment_json(job.assignment),
+        "priority": job.priority,
+        "fulfillment_date": job.fulfillment_date,
+        "order_created_at": job.order_created_at,
+        "grams": job.grams,
+        "print_minutes": job.print_minutes,
+        "progress_percent": job.progress_percent,
+        "error": job.error,
+        "revision": job.revision,
+        "attempt": job.attempt,
+        "dispatch_attempts": job.dispatch_attempts,
+        "command_id": job.command_id,
+        "dispatch_deadline": job.dispatch_deadline,
+        "last_sequence": job.last_sequence,
+        "cancel_requested": job.cancel_requested,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def printer_from_row(row: Any) -> Printer:
+    return Printer(
+        id=row.id,
+        name=row.name,
+        revision=row.revision,
+        model=row.model,
+        tags=tuple(row.tags),
+        fabmatic=row.fabmatic,
+        online=row.online,
+        state=row.state,
+        bed_clear=row.bed_clear,
+        materials=tuple(
+            LoadedMaterial(slot=m["slot"], type=m["type"], color=m.get("color"), profile=m.get("profile"))
+            for m in row.materials
+        ),
+        current_job_id=row.current_job_id,
+        idle_since=row.idle_since,
+        deleted=row.deleted,
+        avoid_until=row.avoid_until,
+        dispatch_misses=row.dispatch_misses,
+        updated_at=row.updated_at,
+    )
+
+
+def printer_values(printer: Printer) -> dict[str, Any]:
+    return {
+        "id": printer.id,
+        "name": printer.name,
+        "model": printer.model,
+        "tags": list(printer.tags),
+        "fabmatic": printer.fabmatic,
+        "online": printer.online,
+        "state": printer.state,
+        "bed_clear": printer.bed_clear,
+        "materials": [
+            {"slot": m.slot, "type": m.type, "color": m.color, "profile": m.profile} for m in printer.materials
+        ],
+        "current_job_id": printer.current_job_id,
+        "idle_since": printer.idle_since,
+        "deleted": printer.deleted,
+        "revision": printer.revision,
+        "avoid_until": printer.avoid_until,
+        "dispatch_misses": printer.dispatch_misses,
+        "updated_at": printer.updated_at,
+    }
+
+
+_MATCHING_COLUMNS = [
+    orm.jobs.c[name]
+    for name in (
+        "id", "order_id", "order_number", "line_item_id", "line_position", "sku_id", "sku", "part_id", "part_index",
+        "part_name", "copy_number", "status", "wanted", "printer_id", "material_type", "material_color",
+        "material_profile", "assignment", "priority", "fulfillment_date", "order_created_at", "grams",
+        "print_minutes", "progress_percent", "error", "revision", "attempt", "dispatch_attempts", "command_id",
+        "dispatch_deadline", "last_sequence", "cancel_requested", "created_at", "updated_at", "started_at",
+        "finished_at",
+    )
+]
+
+
+class SqlQueueRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_order(self, order_id: str) -> OrderRecord | None:
+        t = orm.orders
+        row = (await self.session.execute(sa.select(t).where(t.c.order_id == order_id).with_for_update())).first()
+        if row is None:
+            return None
+        return OrderRecord(
+            order_id=row.order_id,
+            order_number=row.order_number,
+            applied_revision=row.applied_revision,
+            cancelled=row.cancelled,
+            summary_sequence=row.summary_sequence,
+        )
+
+    async def save_order(self, order: OrderRecord) -> None:
+        values = {
+            "order_id": order.order_id,
+            "order_number": order.order_number,
+            "applied_revision": order.applied_revision,
+            "cancelled": order.cancelled,
+            "summary_sequence": order.summary_sequence,
+            "updated_at": sa.func.now(),
+        }
+        stmt = insert(orm.orders).values(**values)
+        await self.session.execute(
+            stmt.on_conflict_do_update(index_elements=[orm.orders.c.order_id], set_={
+                k: stmt.excluded[k] for k in values if k != "order_id"
+            })
+        )
+
+    async def lock_order_key(self, order_id: str) -> None:
+        """Serialises writers of one order even before its row exists."""
+        await self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"order:{order_id}"))))
+
+    async def jobs_of_order(self, order_id: str) -> list[Job]:
+        t = orm.jobs
+        rows = await self.session.execute(
+            sa.select(t).where(t.c.order_id == order_id).order_by(t.c.id).with_for_update()
+        )
+        return [job_from_row(r) for r in rows]
+
+    async def get_job(self, job_id: str) -> Job | None:
+        t = orm.jobs
+        row = (await self.session.execute(sa.select(t).where(t.c.id == job_id).with_for_update())).first()
+        return job_from_row(row) if row is not None else None
+
+    async def read_job(self, job_id: str) -> Job | None:
+        t = orm.jobs
+        row = (await self.session.execute(sa.select(t).where(t.c.id == job_id))).first()
+        return job_from_row(row) if row is not None else None
+
+    async def add_jobs(self, jobs: Sequence[Job]) -> None:
+        """Big orders go in by COPY (tens of thousands of jobs in one transaction), small ones by INSERT."""
+        rows = [job_values(j) for j in jobs]
+        if len(rows) < _COPY_FROM:
+            if rows:
+                await self.session.execute(sa.insert(orm.jobs), rows)
+            return
+        columns = list(rows[0])
+        json_columns = {"parameters", "file", "assignment"}
+        records = [
+            tuple(json.dumps(row[c]) if c in json_columns else row[c] for c in columns) for row in rows
+        ]
+        connection = await self.session.connection()
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        await driver.copy_records_to_table("jobs", records=records, columns=columns)
+
+    async def save_jobs(self, jobs: Sequence[Job]) -> None:
+        if not jobs:
+            return
+        t = orm.jobs
+        rows = [{f"b_{k}": v for k, v in job_values(j).items()} for j in sorted(jobs, key=lambda j: j.id)]
+        names = [name for name in job_values(jobs[0]) if name != "id"]
+        stmt = sa.update(t).where(t.c.id == sa.bindparam("b_id")).values({n: sa.bindparam(f"b_{n}") for n in names})
+        connection = await self.session.connection()
+        await connection.execute(stmt, rows)
+
+    async def identity_taken(self, job: Job) -> bool:
+        t = orm.jobs
+        row = (
+            await self.session.execute(
+                sa.select(t.c.id).where(
+                    t.c.order_id == job.order_id,
+                    t.c.line_item_id == job.line_item_id,
+                    t.c.part_id == job.part_id,
+                    t.c.copy_number == job.copy_number,
+                    t.c.status != "cancelled",
+                    t.c.id != job.id,
+                )
+            )
+        ).first()
+        return row is not None
+
+    async def order_counts(self, order_id: str) -> OrderSummary:
+        """Counts of the current job of every identity (a cancelled job replaced by a newer one is history)."""
+        t = orm.jobs
+        current = (
+            sa.select(t.c.line_item_id, t.c.status)
+            .where(t.c.order_id == order_id)
+            .ext(distinct_on(t.c.line_item_id, t.c.part_id, t.c.copy_number))
+            .order_by(
+                t.c.line_item_id, t.c.part_id, t.c.copy_number, (t.c.status == "cancelled"),
+                t.c.created_at.desc(), t.c.id.desc(),
+            )
+            .subquery()
+        )
+        rows = await self.session.execute(
+            sa.select(current.c.line_item_id, current.c.status, sa.func.count()).group_by(
+                current.c.line_item_id, current.c.status
+            )
+        )
+        summary = OrderSummary()
+        for line_item_id, status, count in rows:
+            summary.line_items.setdefault(line_item_id, JobCounts()).add(status, count)
+            summary.totals.add(status, count)
+        return summary
+
+    async def get_printer(self, printer_id: str) -> Printer | None:
+        t = orm.printers
+        row = (await self.session.execute(sa.select(t).where(t.c.id == printer_id).with_for_update())).first()
+        return printer_from_row(row) if row is not None else None
+
+    async def save_printer(self, printer: Printer) -> None:
+        values = printer_values(printer)
+        stmt = insert(orm.printers).values(**values)
+        await self.session.execute(
+            stmt.on_conflict_do_update(index_elements=[orm.printers.c.id], set_={
+                k: stmt.excluded[k] for k in values if k != "id"
+            })
+        )
+
+    async def printers(self) -> list[Printer]:
+        t = orm.printers
+        rows = await self.session.execute(sa.select(t).where(t.c.deleted.is_(False)).order_by(t.c.name, t.c.id))
+        return [printer_from_row(r) for r in rows]
+
+    async def occupied_printers(self) -> set[str]:
+        """Printers with an active job of ours, or reporting a current job we do not hold as finished."""
+        j, p = orm.jobs, orm.printers
+        active = await self.session.execute(
+            sa.select(j.c.printer_id).where(j.c.status.in_(sorted(ACTIVE)), j.c.printer_id.is_not(None))
+        )
+        occupied = {r.printer_id for r in active}
+        finished = sa.select(j.c.id).where(j.c.id == p.c.current_job_id, j.c.status.in_(sorted(TERMINAL)))
+        reporting = await self.session.execute(
+            sa.select(p.c.id).where(p.c.current_job_id.is_not(None), ~sa.exists(finished))
+        )
+        occupied.update(r.id for r in reporting)
+        return occupied
+
+    async def lock_matching(self) -> None:
+        await self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(MATCHING_LOCK_KEY)))
+
+    async def queued_candidates(self, ready: Sequence[Printer]) -> list[Job]:
+        """The queued jobs one matching pass could dispatch to `ready`: per requirement group, only its first
+        min(count, fitting printers) jobs in queue order. Groups no ready printer fits cost one aggregate row."""
+        t = orm.jobs
+        types = sorted({slot.type.strip().casefold() for p in ready for slot in p.materials if slot.type.strip()})
+        if not types:
+            return []
+        kind = sa.func.lower(sa.func.btrim(t.c.material_type))
+        color = sa.func.coalesce(t.c.material_color, "")
+        profile = sa.func.coalesce(t.c.material_profile, "")
+        rows = (
+            await self.session.execute(
+                sa.select(kind, color, profile, t.c.assignment, sa.func.count())
+                .where(t.c.status == "queued", kind.in_(types))
+                .group_by(kind, color, profile, t.c.assignment)
+            )
+        ).all()
+        groups = [
+            (Requirement.of(Material(k, c or None, p or None), _assignment(a)), int(n)) for k, c, p, a, n in rows
+        ]
+        wanted = [
+            (row, limit) for row, limit in zip(rows, dispatch_limits(groups, ready), strict=True) if limit > 0
+        ]
+        if not wanted:
+            return []
+        result = await self.session.execute(
+            _QUEUE_HEADS,
+            {
+                "types": types,
+                "ts": [row[0] for row, _ in wanted],
+                "cs": [row[1] for row, _ in wanted],
+                "ps": [row[2] for row, _ in wanted],
+                "as": [json.dumps(row[3]) for row, _ in wanted],
+                "ns": [limit for _, limit in wanted],
+            },
+        )
+        return [job_from_row(_Light(row)) for row in result]
+
+    async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]:
+        t = orm.jobs
+        rows = await self.session.execute(
+            sa.select(t).where(t.c.id.in_(list(job_ids)), t.c.status == "queued").order_by(t.c.id).with_for_update()
+        )
+        return [job_from_row(r) for r in rows]
+
+    async def expired_dispatches(self, now: datetime) -> list[str]:
+        t = orm.jobs
+        rows = await self.session.execute(
+            sa.select(t.c.id).where(t.c.status == "assigned", t.c.dispatch_deadline < now).order_by(t.c.id)
+        )
+        return [r.id for r in rows]
+
+
+_COLUMN_LIST = ", ".join(c.name for c in _MATCHING_COLUMNS)
+_QUEUE_HEADS = sa.text(
+    f"""
+    SELECT {_COLUMN_LIST} FROM (
+        SELECT {_COLUMN_LIST}, row_number() OVER (
+            PARTITION BY lower(btrim(material_type)), coalesce(material_color, ''), coalesce(material_profile, ''),
+                assignment
+            ORDER BY (priority <> 'normal'), coalesce(fulfillment_date, DATE '9999-12-31'), order_created_at,
+                order_id COLLATE "C", line_position, part_index, copy_number, id COLLATE "C"
+        ) AS queue_rank
+        FROM jobs
+        WHERE status = 'queued' AND lower(btrim(material_type)) = ANY(CAST(:types AS text[]))
+    ) AS j
+    JOIN unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ps AS text[]), CAST(:as AS text[]),
+                CAST(:ns AS int[])) AS g(t, c, p, a, n)
+      ON g.t = lower(btrim(j.material_type)) AND g.c = coalesce(j.material_color, '')
+     AND g.p = coalesce(j.material_profile, '') AND CAST(g.a AS jsonb) = j.assignment
+    WHERE j.queue_rank <= g.n
+    """
+)
+"""Per requirement group, its first `n` queued jobs in the order `matching.job_order` defines."""
+
+
+class _Light:
+    """A matching row lacks the heavy JSON columns; the jobs the pass dispatches are re-read whole."""
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("parameters", "file"):
+            return {}
+        return getattr(self._row, name)

@@ -1,0 +1,45 @@
+"""The only wiring: settings → runtime → unit of work → consumers, matching loop and routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from printqueue.adapters import orm
+from printqueue.config import Settings
+from printqueue.domain.lifecycle import DispatchPolicy
+from printqueue.entrypoints import api, consumers
+from printqueue.entrypoints.matching_loop import MatchingLoop
+from printqueue.service_layer.handlers import Context
+from printqueue.service_layer.unit_of_work import UnitOfWork
+from servicekit.runtime import ServiceRuntime, serve
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime("queue", settings, orm.outbox, orm.inbox)
+    ctx = Context(
+        policy=DispatchPolicy(
+            deadline_seconds=settings.dispatch_deadline_seconds,
+            max_dispatch_attempts=settings.max_dispatch_attempts,
+            printer_cooldown_seconds=settings.printer_cooldown_seconds,
+            deadline_grace_seconds=settings.dispatch_grace_seconds,
+        )
+    )
+
+    def uow_factory() -> UnitOfWork:
+        return UnitOfWork(wake_matcher=loop.wake, **runtime.uow_args())
+
+    loop = MatchingLoop(uow_factory, ctx, settings.match_interval_seconds, settings.full_match_interval_seconds)
+    consumers.register(runtime.bus, uow_factory, ctx)
+    runtime.on_start(loop.start)
+    runtime.on_stop(loop.stop)
+    app = runtime.create_app(title="printfarm queue", routers=[api.router(uow_factory, ctx)])
+    app.state.matching_loop = loop
+    return app
+
+
+def main() -> None:
+    settings = Settings()
+    serve("queue", settings, Path(__file__).parents[2] / "alembic.ini", lambda: create_app(settings))

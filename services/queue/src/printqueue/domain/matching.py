@@ -1,0 +1,276 @@
+"""Which queued job goes to which ready printer, and why a printer did or did not take a job.
+
+The pass is greedy in job order (normal before low priority, earlier fulfillment date, older
+order, line item position, part, copy); each job takes the fitting printer idle longest. Jobs with
+the same requirements share one candidate list and a cursor into it, so a pass costs about
+(jobs × log jobs) + (distinct requirements × printers holding that material type) instead of
+jobs × printers.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+from printqueue.domain.model import Assignment, Job, Material, Printer, rgb
+
+MatchResult = Literal[
+    "matched", "offline", "busy", "bed_not_clear", "material_mismatch", "tag_mismatch", "not_target_printer"
+]
+Readiness = Literal["ready", "offline", "busy", "bed_not_clear"]
+
+READY_STATES = frozenset({"idle", "finished"})
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    job_id: str
+    printer_id: str
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """Everything about a job that decides which printers fit it."""
+
+    material_type: str
+    color: str | None
+    profile: str | None
+    mode: str
+    printer_id: str | None
+    tags: frozenset[str]
+
+    @classmethod
+    def of(cls, material: Material, assignment: Assignment) -> Requirement:
+        return cls(
+            material_type=material.type.strip().casefold(),
+            color=rgb(material.color),
+            profile=material.profile or None,
+            mode=assignment.mode,
+            printer_id=assignment.printer_id if assignment.mode == "printer" else None,
+            tags=frozenset(t.casefold() for t in assignment.tags) if assignment.mode == "tags" else frozenset(),
+        )
+
+
+QueueKey = tuple[bool, date, datetime, str, int, int, int, str]
+
+
+def job_order(job: Job) -> QueueKey:
+    """The queue order: normal before low, fulfillment date (none last), older order, line item, part, copy."""
+    return (
+        job.priority != "normal",
+        job.fulfillment_date or date.max,
+        job.order_created_at,
+        job.order_id,
+        job.line_position,
+        job.part_index,
+        job.copy_number,
+        job.id,
+    )
+
+
+def readiness(printer: Printer, occupied: bool, now: datetime) -> Readiness:
+    """`occupied`: the queue has an active job on it, or it reports a current job that is not finished."""
+    if printer.deleted or not printer.online or printer.state == "offline":
+        return "offline"
+    if printer.state not in READY_STATES or occupied:
+        return "busy"
+    if printer.avoid_until is not None and printer.avoid_until > now:
+        return "busy"
+    if not printer.bed_clear:
+        return "bed_not_clear"
+    return "ready"
+
+
+def holds_material(printer: Printer, requirement: Requirement) -> bool:
+    """Type case-insensitive; colour by RGB when the job names one; profile only when both sides have one.
+    Every slot counts, the external spool (254/255) included."""
+    for slot in printer.materials:
+        if slot.type.strip().casefold() != requirement.material_type:
+            continue
+        if requirement.color is not None and rgb(slot.color) != requirement.color:
+            continue
+        if requirement.profile and slot.profile and slot.profile != requirement.profile:
+            continue
+        return True
+    return False
+
+
+def assignment_result(printer: Printer, requirement: Requirement) -> MatchResult | None:
+    if requirement.mode == "printer" and printer.id != requirement.printer_id:
+        return "not_target_printer"
+    if requirement.mode == "tags" and not requirement.tags <= {t.casefold() for t in printer.tags}:
+        return "tag_mismatch"
+    return None
+
+
+def fits(printer: Printer, requirement: Requirement) -> bool:
+    return assignment_result(printer, requirement) is None and holds_material(printer, requirement)
+
+
+def idle_order(printer: Printer) -> tuple[float, str]:
+    """Longest idle first; a printer with no idle time known goes last."""
+    since = printer.idle_since
+    return (since.timestamp() if since is not None else float("inf"), printer.id)
+
+
+@dataclass(frozen=True)
+class _Stock:
+    """A ready printer's loaded materials and tags, normalised once per pass so each fit test is a set lookup."""
+
+    printer: Printer
+    types: frozenset[str]
+    colors: frozenset[tuple[str, str | None]]
+    slots: tuple[tuple[str, str | None, str | None], ...]
+    tags: frozenset[str]
+
+    @classmethod
+    def of(cls, printer: Printer) -> _Stock:
+        slots = tuple(
+            (slot.type.strip().casefold(), rgb(slot.color), slot.profile or None)
+            for slot in printer.materials
+            if slot.type.strip()
+        )
+        return cls(
+            printer=printer,
+            types=frozenset(t for t, _, _ in slots),
+            colors=frozenset((t, c) for t, c, _ in slots),
+            slots=slots,
+            tags=frozenset(t.casefold() for t in printer.tags),
+        )
+
+    def fits(self, requirement: Requirement) -> bool:
+        if requirement.mode == "printer" and self.printer.id != requirement.printer_id:
+            return False
+        if requirement.tags and not requirement.tags <= self.tags:
+            return False
+        if requirement.profile is None:
+            if requirement.color is None:
+                return requirement.material_type in self.types
+            return (requirement.material_type, requirement.color) in self.colors
+        return any(
+            t == requirement.material_type
+            and (requirement.color is None or c == requirement.color)
+            and (p is None or p == requirement.profile)
+            for t, c, p in self.slots
+        )
+
+
+def match(queued_jobs: Iterable[Job], ready_printers: Sequence[Printer]) -> list[Dispatch]:
+    """Assign each queued job, in queue order, to the fitting ready printer idle longest; one job per printer.
+
+    Jobs are grouped by requirement, each group a heap in queue order; the groups are merged by their
+    heads. A requirement with no fitting free printer left drops its whole group unvisited, and each
+    group walks its candidate printers with one cursor, so no job is compared with every printer.
+    """
+    if not ready_printers:
+        return []
+    by_type: dict[str, list[_Stock]] = {}
+    by_id: dict[str, _Stock] = {}
+    for printer in sorted(ready_printers, key=idle_order):
+        stock = by_id[printer.id] = _Stock.of(printer)
+        for material_type in stock.types:
+            by_type.setdefault(material_type, []).append(stock)
+    printer_count = len(ready_printers)
+
+    groups: dict[tuple[str, str | None, str | None, str, str | None, tuple[str, ...]], list[tuple[QueueKey, Job]]]
+    groups = {}
+    for job in queued_jobs:
+        if job.status != "queued":
+            continue
+        material, assignment = job.material, job.assignment
+        group = (material.type, material.color, material.profile, assignment.mode, assignment.printer_id,
+                 assignment.tags)
+        entry = (job_order(job), job)
+        entries = groups.get(group)
+        if entries is None:
+            groups[group] = [entry]
+        else:
+            entries.append(entry)
+    heads: list[tuple[QueueKey, int]] = []
+    queues = []
+    requirements: list[Requirement] = []
+    pools: list[list[_Stock]] = []
+    for index, ((kind, color, profile, mode, target_id, tags), entries) in enumerate(groups.items()):
+        heapq.heapify(entries)
+        queues.append(entries)
+        requirement = Requirement.of(Material(kind, color, profile), Assignment(mode, target_id, tags))  # type: ignore[arg-type]
+        requirements.append(requirement)
+        if requirement.printer_id is not None:
+            target = by_id.get(requirement.printer_id)
+            pools.append([target] if target is not None and requirement.material_type in target.types else [])
+        else:
+            pools.append(by_type.get(requirement.material_type, []))
+        heads.append((entries[0][0], index))
+    heapq.heapify(heads)
+    cursors = [0] * len(queues)
+
+    taken: set[str] = set()
+    out: list[Dispatch] = []
+    while heads and len(taken) < printer_count:
+        _, index = heapq.heappop(heads)
+        requirement, pool, cursor = requirements[index], pools[index], cursors[index]
+        while cursor < len(pool) and (pool[cursor].printer.id in taken or not pool[cursor].fits(requirement)):
+            cursor += 1
+        if cursor == len(pool):
+            continue
+        cursors[index] = cursor + 1
+        printer_id = pool[cursor].printer.id
+        taken.add(printer_id)
+        entries = queues[index]
+        _, job = heapq.heappop(entries)
+        out.append(Dispatch(job.id, printer_id))
+        if entries:
+            heapq.heappush(heads, (entries[0][0], index))
+    return out
+
+
+def dispatch_limits(groups: Sequence[tuple[Requirement, int]], ready_printers: Sequence[Printer]) -> list[int]:
+    """For each (requirement, queued count): how many of its jobs one pass could dispatch at most, i.e.
+    min(count, ready printers that fit). Lets the caller load only the head of each group."""
+    by_type: dict[str, list[_Stock]] = {}
+    by_id: dict[str, _Stock] = {}
+    for printer in ready_printers:
+        stock = by_id[printer.id] = _Stock.of(printer)
+        for material_type in stock.types:
+            by_type.setdefault(material_type, []).append(stock)
+    limits: list[int] = []
+    for requirement, count in groups:
+        if requirement.printer_id is not None:
+            target = by_id.get(requirement.printer_id)
+            pool = [target] if target is not None else []
+        else:
+            pool = by_type.get(requirement.material_type, [])
+        fitting = 0
+        for stock in pool:
+            if fitting >= count:
+                break
+            if stock.fits(requirement):
+                fitting += 1
+        limits.append(fitting)
+    return limits
+
+
+@dataclass(frozen=True)
+class PrinterVerdict:
+    printer_id: str
+    printer_name: str
+    result: MatchResult
+
+
+def explain(job: Job, printers: Iterable[tuple[Printer, bool]], now: datetime) -> list[PrinterVerdict]:
+    """Per printer (with its `occupied` flag), why it would or would not take `job` now. The most
+    lasting reason wins: assignment, then material, then the printer's momentary state."""
+    requirement = Requirement.of(job.material, job.assignment)
+    verdicts: list[PrinterVerdict] = []
+    for printer, occupied in printers:
+        result: MatchResult | None = assignment_result(printer, requirement)
+        if result is None and not holds_material(printer, requirement):
+            result = "material_mismatch"
+        if result is None:
+            state = readiness(printer, occupied, now)
+            result = "matched" if state == "ready" else state
+        verdicts.append(PrinterVerdict(printer.id, printer.name, result))
+    return verdicts

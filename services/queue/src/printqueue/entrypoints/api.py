@@ -1,0 +1,148 @@
+"""HTTP routes of the queue: thin wrappers over handlers and views."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy.exc import IntegrityError
+
+from printqueue.adapters import views
+from printqueue.domain.errors import JobNotFound, TransitionForbidden
+from printqueue.domain.matching import explain
+from printqueue.domain.model import Job
+from printqueue.entrypoints.schemas import (
+    JobOut,
+    JobPatch,
+    MatchingItem,
+    MatchingOut,
+    MaterialDemandOut,
+    MaterialsOut,
+)
+from printqueue.service_layer import handlers
+from printqueue.service_layer.handlers import Context
+from printqueue.service_layer.unit_of_work import UnitOfWork
+from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.problems import Conflict, Invalid, NotFound
+
+STATUSES = ("queued", "assigned", "printing", "paused", "completed", "failed", "cancelled")
+
+
+@contextlib.contextmanager
+def problems() -> Iterator[None]:
+    """The one place domain errors become problem details."""
+    try:
+        yield
+    except JobNotFound as exc:
+        raise NotFound(str(exc)) from exc
+    except TransitionForbidden as exc:
+        raise Conflict(str(exc)) from exc
+    except IntegrityError as exc:
+        raise Conflict("another live job already prints this copy of the part") from exc
+
+
+def _statuses(raw: list[str] | None) -> list[str]:
+    wanted = [s.strip() for value in raw or [] for s in value.split(",") if s.strip()]
+    for status in wanted:
+        if status not in STATUSES:
+            raise Invalid.field("status", f"must be one of {', '.join(STATUSES)}")
+    return wanted
+
+
+def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
+    api = APIRouter(prefix="/api/v1", tags=["queue"])
+
+    @api.get("/jobs", response_model=Page[JobOut])
+    async def list_jobs(
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        order_id: str | None = None,
+        order_number: str | None = None,
+        status: Annotated[list[str] | None, Query()] = None,
+        printer_id: str | None = None,
+        sort: views.JobSort = "priority",
+    ) -> Page[JobOut]:
+        position = decode_cursor(cursor)
+        after = None
+        if position is not None:
+            if position.get("sort") != sort or not isinstance(position.get("after"), list):
+                raise Invalid.field("cursor", "not a cursor of this listing and sort")
+            after = position["after"]
+        where = views.JobFilter(order_id, order_number, _statuses(status), printer_id)
+        async with uow_factory() as uow:
+            try:
+                jobs, last = await views.list_jobs(uow.session, where, sort, limit, after)
+            except (ValueError, TypeError) as exc:
+                raise Invalid.field("cursor", "not a cursor of this listing and sort") from exc
+        next_cursor = encode_cursor({"sort": sort, "after": last}) if last is not None else None
+        return Page[JobOut](items=[JobOut.of(j) for j in jobs], next_cursor=next_cursor)
+
+    @api.get("/jobs/{job_id}", response_model=JobOut)
+    async def get_job(job_id: str) -> JobOut:
+        async with uow_factory() as uow:
+            job = await uow.queue.read_job(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist")
+        return JobOut.of(job)
+
+    @api.get("/jobs/{job_id}/matching", response_model=MatchingOut)
+    async def job_matching(job_id: str) -> MatchingOut:
+        async with uow_factory() as uow:
+            job = await uow.queue.read_job(job_id)
+            if job is None:
+                raise NotFound(f"job {job_id} does not exist")
+            occupied = await uow.queue.occupied_printers()
+            printers = await uow.queue.printers()
+        verdicts = explain(job, [(p, p.id in occupied) for p in printers], ctx.clock())
+        return MatchingOut(
+            job_id=job.id,
+            status=job.status,
+            items=[
+                MatchingItem(printer_id=v.printer_id, printer_name=v.printer_name, result=v.result) for v in verdicts
+            ],
+        )
+
+    async def act(action: Callable[[UnitOfWork], Awaitable[Job]]) -> JobOut:
+        with problems():
+            async with uow_factory() as uow:
+                job = await action(uow)
+                await uow.commit()
+        return JobOut.of(job)
+
+    @api.post("/jobs/{job_id}/cancel", response_model=JobOut)
+    async def cancel_job(job_id: str) -> JobOut:
+        return await act(lambda uow: handlers.cancel_job(job_id, uow, ctx))
+
+    @api.post("/jobs/{job_id}/retry", response_model=JobOut)
+    async def retry_job(job_id: str) -> JobOut:
+        return await act(lambda uow: handlers.retry_job(job_id, uow, ctx))
+
+    @api.post("/jobs/{job_id}/fail", response_model=JobOut)
+    async def reject_job(job_id: str) -> JobOut:
+        return await act(lambda uow: handlers.reject_job(job_id, uow, ctx))
+
+    @api.patch("/jobs/{job_id}", response_model=JobOut)
+    async def patch_job(job_id: str, body: JobPatch) -> JobOut:
+        return await act(lambda uow: handlers.set_job_priority(job_id, body.priority, uow, ctx))
+
+    @api.get("/queue/materials", response_model=MaterialsOut)
+    async def queue_materials() -> MaterialsOut:
+        async with uow_factory() as uow:
+            printers = await uow.queue.printers()
+            demand = await views.material_demand(uow.session, printers)
+        return MaterialsOut(
+            items=[
+                MaterialDemandOut(
+                    type=d.type,
+                    color=d.color,
+                    jobs_waiting=d.jobs_waiting,
+                    grams_waiting=round(d.grams_waiting, 3),
+                    printers_loaded=d.printers_loaded,
+                )
+                for d in demand
+            ]
+        )
+
+    return api

@@ -1,0 +1,32 @@
+"""Durable consumers: each message is applied once (inbox) in the transaction the bus commits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from contracts.envelope import Envelope
+from contracts.orders.v1 import OrderCancelled, OrderPrintRequested
+from contracts.printers.v1 import PrinterChanged, PrintUpdated
+from printqueue.service_layer import handlers
+from printqueue.service_layer.handlers import Context
+from printqueue.service_layer.unit_of_work import UnitOfWork
+from servicekit.messaging import Bus
+
+
+def register(bus: Bus, uow_factory: Callable[[], UnitOfWork], ctx: Context) -> None:
+    async def on_print_requested(message: OrderPrintRequested, envelope: Envelope, uow: UnitOfWork) -> None:
+        await handlers.reconcile_order(message, uow, ctx)
+
+    async def on_order_cancelled(message: OrderCancelled, envelope: Envelope, uow: UnitOfWork) -> None:
+        await handlers.cancel_order(message, uow, ctx)
+
+    async def on_printer_changed(message: PrinterChanged, envelope: Envelope, uow: UnitOfWork) -> None:
+        await handlers.apply_printer_changed(message, uow, ctx)
+
+    async def on_print_updated(message: PrintUpdated, envelope: Envelope, uow: UnitOfWork) -> None:
+        await handlers.apply_print_updated(message, uow, ctx)
+
+    bus.consume(OrderPrintRequested, "queue__print_requested", on_print_requested, uow_factory)
+    bus.consume(OrderCancelled, "queue__order_cancelled", on_order_cancelled, uow_factory)
+    bus.consume(PrinterChanged, "queue__printer_changed", on_printer_changed, uow_factory)
+    bus.consume(PrintUpdated, "queue__print_updated", on_print_updated, uow_factory)

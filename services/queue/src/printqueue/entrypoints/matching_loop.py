@@ -1,0 +1,78 @@
+"""Runs the matching pass when woken (after a consumed message that can change the outcome) and on a
+short timer (dispatch deadlines). Every replica runs one; the pass's advisory lock serialises them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from printqueue.domain.matching import Dispatch
+from printqueue.service_layer.handlers import Context, run_matching_pass
+from printqueue.service_layer.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class MatchingLoop:
+    """Woken: a full pass. Timer tick: deadlines only (cheap), and a full pass every `full_pass_seconds` as a
+    safety net (a printer's dispatch cooldown ending, a wake lost to a crash between commit and wake)."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        ctx: Context,
+        interval_seconds: float,
+        full_pass_seconds: float = 10.0,
+    ) -> None:
+        self.uow_factory, self.ctx, self.interval = uow_factory, ctx, interval_seconds
+        self.full_pass_seconds = full_pass_seconds
+        self._last_full = 0.0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.passes = 0
+        self.dispatched = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="matching-loop")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._task, timeout=10)
+            self._task = None
+
+    async def run_once(self, *, assign: bool = True) -> list[Dispatch]:
+        if assign:
+            self._last_full = time.monotonic()
+        async with self.uow_factory() as uow:
+            done = await run_matching_pass(uow, self.ctx, assign=assign)
+            uow.rematch = False
+            await uow.commit()
+        self.passes += 1
+        self.dispatched += len(done)
+        return done
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            woken = False
+            with contextlib.suppress(TimeoutError):
+                woken = await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            self._wake.clear()
+            if self._stopping:
+                break
+            full = woken or time.monotonic() - self._last_full >= self.full_pass_seconds
+            try:
+                await self.run_once(assign=full)
+            except Exception:
+                log.exception("matching pass failed; the next one retries")
+                await asyncio.sleep(min(self.interval, 1.0))

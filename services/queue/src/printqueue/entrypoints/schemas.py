@@ -1,0 +1,118 @@
+"""HTTP shapes of the queue (API.md, "Print queue")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from printqueue.domain.model import Job
+
+
+class MaterialOut(BaseModel):
+    type: str
+    color: str | None = None
+    profile: str | None = None
+
+
+class AssignmentOut(BaseModel):
+    mode: str
+    printer_id: str | None = None
+    tags: list[str] = []
+
+
+class JobOut(BaseModel):
+    id: str
+    order_id: str
+    order_number: str
+    line_item_id: str
+    sku_id: str
+    sku: str
+    part_id: str
+    part_name: str
+    copy_number: int = Field(serialization_alias="copy")
+    status: str
+    printer_id: str | None
+    material: MaterialOut
+    parameters: dict[str, Any]
+    assignment: AssignmentOut
+    priority: str
+    progress_percent: float
+    error: str | None
+    cancel_requested: bool
+    attempt: int
+    dispatch_attempts: int
+    grams: float | None
+    print_minutes: float | None
+    fulfillment_date: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    revision: int
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        return cls(
+            id=job.id,
+            order_id=job.order_id,
+            order_number=job.order_number,
+            line_item_id=job.line_item_id,
+            sku_id=job.sku_id,
+            sku=job.sku,
+            part_id=job.part_id,
+            part_name=job.part_name,
+            copy_number=job.copy_number,
+            status=job.status,
+            printer_id=job.printer_id,
+            material=MaterialOut(type=job.material.type, color=job.material.color, profile=job.material.profile),
+            parameters=job.parameters,
+            assignment=AssignmentOut(
+                mode=job.assignment.mode, printer_id=job.assignment.printer_id, tags=list(job.assignment.tags)
+            ),
+            priority=job.priority,
+            progress_percent=job.progress_percent,
+            error=job.error,
+            cancel_requested=job.cancel_requested,
+            attempt=job.attempt,
+            dispatch_attempts=job.dispatch_attempts,
+            grams=job.grams,
+            print_minutes=job.print_minutes,
+            fulfillment_date=job.fulfillment_date.isoformat() if job.fulfillment_date else None,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            revision=job.revision,
+        )
+
+
+class JobPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    priority: Literal["normal", "low"]
+
+
+class MatchingItem(BaseModel):
+    printer_id: str
+    printer_name: str
+    result: str
+
+
+class MatchingOut(BaseModel):
+    job_id: str
+    status: str
+    items: list[MatchingItem]
+
+
+class MaterialDemandOut(BaseModel):
+    type: str
+    color: str | None
+    jobs_waiting: int
+    grams_waiting: float
+    printers_loaded: list[str]
+
+
+class MaterialsOut(BaseModel):
+    items: list[MaterialDemandOut]

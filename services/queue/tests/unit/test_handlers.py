@@ -1,0 +1,254 @@
+"""Handlers over the in-memory unit of work: the messages the queue emits for each use case."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import pytest
+
+from contracts.common import Assignment, FileRef, Material
+from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
+from contracts.printers.v1 import LoadedMaterial, PrinterChanged, PrintUpdated
+from contracts.queue.v1 import JobChanged, OrderJobsSummarized, StartPrint, StopPrint
+from printqueue.adapters.memory_repository import InMemoryQueueRepository
+from printqueue.domain.errors import TransitionForbidden
+from printqueue.domain.lifecycle import DispatchPolicy
+from printqueue.domain.model import Job
+from printqueue.service_layer import handlers
+from printqueue.service_layer.handlers import Context
+from printqueue.service_layer.unit_of_work import InMemoryUnitOfWork
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+FILE = FileRef(sha256="a" * 64, filename="box.gcode.3mf", kind="gcode.3mf", size_bytes=100)
+R = TypeVar("R")
+
+
+class Queue:
+    def __init__(self) -> None:
+        self.store = InMemoryQueueRepository()
+        self.now = T0
+        self.ids = (f"id-{n:05d}" for n in itertools.count())
+        self.ctx = Context(
+            clock=lambda: self.now,
+            new_id=lambda: next(self.ids),
+            policy=DispatchPolicy(deadline_seconds=60, max_dispatch_attempts=2, deadline_grace_seconds=5),
+        )
+        self.sent: list[Any] = []
+        self.printer_revisions: dict[str, int] = {}
+        self.sequences: dict[str, int] = {}
+
+    async def do(self, action: Callable[[InMemoryUnitOfWork], Awaitable[R]]) -> tuple[R, list[Any]]:
+        uow = InMemoryUnitOfWork(self.store)
+        async with uow:
+            result = await action(uow)
+            await uow.commit()
+        self.sent.extend(uow.published)
+        return result, uow.published
+
+    async def order(self, quantity: int = 1, material: str = "PLA", assignment: Assignment | None = None,
+                    revision: int = 1) -> list[Any]:
+        message = OrderPrintRequested(
+            order_id="o1", order_number="1001", print_revision=revision, assignment=assignment or Assignment(),
+            order_created_at=T0,
+            line_items=[
+                DesiredLineItem(
+                    line_item_id="l1", position=0, sku_id="s1", sku="BOX", quantity=quantity,
+                    parts=[DesiredPart(part_id="p1", part_name="box", quantity=1,
+                                       material=Material(type=material, color="#FF0000"), file=FILE, grams=12.5)],
+                )
+            ],
+        )
+        return (await self.do(lambda uow: handlers.reconcile_order(message, uow, self.ctx)))[1]
+
+    async def printer(self, printer_id: str = "pr1", **state: Any) -> list[Any]:
+        revision = self.printer_revisions[printer_id] = self.printer_revisions.get(printer_id, 0) + 1
+        fields: dict[str, Any] = {
+            "name": printer_id.upper(), "model": "X1C", "online": True, "state": "idle", "bed_clear": True,
+            "materials": [LoadedMaterial(slot=254, type="pla", color="FF0000FF")], "idle_since": T0,
+            "updated_at": self.now, **state,
+        }
+        message = PrinterChanged(id=printer_id, revision=revision, **fields)
+        return (await self.do(lambda uow: handlers.apply_printer_changed(message, uow, self.ctx)))[1]
+
+    async def match(self) -> list[Any]:
+        return (await self.do(lambda uow: handlers.run_matching_pass(uow, self.ctx)))[1]
+
+    async def report(self, job: Job, status: str, **extra: Any) -> list[Any]:
+        sequence = self.sequences[job.id] = self.sequences.get(job.id, 0) + 1
+        message = PrintUpdated(
+            job_id=job.id, printer_id=extra.pop("printer_id", job.printer_id), command_id=job.command_id,
+            status=status, sequence=extra.pop("sequence", sequence), occurred_at=self.now, **extra,
+        )
+        return (await self.do(lambda uow: handlers.apply_print_updated(message, uow, self.ctx)))[1]
+
+    def jobs(self) -> list[Job]:
+        return sorted(self.store.jobs.values(), key=lambda j: j.id)
+
+    def job(self) -> Job:
+        (job,) = [j for j in self.store.jobs.values() if j.live]
+        return job
+
+
+def of(kind: type[R], messages: list[Any]) -> list[R]:
+    return [m for m in messages if isinstance(m, kind)]
+
+
+async def test_a_print_request_emits_each_job_and_one_summary_for_the_order() -> None:
+    queue = Queue()
+    sent = await queue.order(quantity=3)
+    assert len(of(JobChanged, sent)) == 3
+    (summary,) = of(OrderJobsSummarized, sent)
+    assert (summary.sequence, summary.print_revision, summary.added, summary.totals.queued) == (1, 1, 3, 3)
+    assert summary.line_items["l1"].queued == 3
+    assert await queue.order(quantity=3) == []
+    again = await queue.order(quantity=3, revision=2)
+    (summary,) = of(OrderJobsSummarized, again)
+    assert (summary.sequence, summary.added, summary.kept, of(JobChanged, again)) == (2, 0, 3, [])
+
+
+async def test_dispatch_waits_for_the_printer_to_start_then_follows_its_reports() -> None:
+    queue = Queue()
+    await queue.order()
+    await queue.printer()
+    (start,) = of(StartPrint, await queue.match())
+    job = queue.job()
+    assert (job.status, job.printer_id, start.job_id, start.file) == ("assigned", "pr1", job.id, FILE)
+    assert await queue.match() == []
+
+    sent = await queue.report(job, "started", progress_percent=1)
+    assert queue.job().status == "printing" and of(OrderJobsSummarized, sent)[0].totals.printing == 1
+    await queue.printer(online=False, state="offline")
+    assert queue.job().status == "printing"
+    await queue.report(queue.job(), "paused", error="HMS_0700_2000_0002_0001")
+    assert (queue.job().status, queue.job().error) == ("paused", "HMS_0700_2000_0002_0001")
+    await queue.report(queue.job(), "printing", progress_percent=60)
+    assert (queue.job().status, queue.job().progress_percent) == ("printing", 60)
+    sent = await queue.report(queue.job(), "completed")
+    assert queue.job().status == "completed" and of(OrderJobsSummarized, sent)[0].totals.completed == 1
+    assert await queue.report(queue.job(), "printing", sequence=2) == []
+    assert queue.job().status == "completed"
+
+
+async def test_stale_and_duplicate_reports_change_nothing() -> None:
+    queue = Queue()
+    await queue.order()
+    await queue.printer()
+    await queue.match()
+    job = queue.job()
+    await queue.report(job, "started", sequence=5)
+    assert await queue.report(queue.job(), "completed", sequence=4) == []
+    assert await queue.report(queue.job(), "started", sequence=5) == []
+    assert queue.job().status == "printing"
+
+
+async def test_a_printer_that_never_starts_is_flagged_and_the_job_fails_after_bounded_attempts() -> None:
+    queue = Queue()
+    await queue.order()
+    await queue.printer("pr1", idle_since=T0 - timedelta(hours=1))
+    await queue.printer("pr2")
+    (first,) = of(StartPrint, await queue.match())
+    assert first.printer_id == "pr1"
+    queue.now += timedelta(seconds=66)
+    sent = await queue.match()
+    (stop,) = of(StopPrint, sent)
+    (second,) = of(StartPrint, sent)
+    assert (stop.printer_id, second.printer_id, second.attempt) == ("pr1", "pr2", 2)
+    assert queue.store.printers_by_id["pr1"].avoid_until is not None
+    sent = await queue.report(queue.job(), "not_started", error="upload failed")
+    job = queue.job()
+    assert job.status == "failed" and "upload failed" in (job.error or "")
+    assert of(OrderJobsSummarized, sent)[0].totals.failed == 1
+
+
+async def test_a_late_start_on_a_printer_the_job_left_is_stopped() -> None:
+    queue = Queue()
+    await queue.order()
+    await queue.printer()
+    await queue.match()
+    job = queue.job()
+    await queue.report(job, "not_started")
+    assert (queue.job().status, queue.job().printer_id) == ("queued", None)
+    (stop,) = of(StopPrint, await queue.report(job, "started", printer_id="pr1"))
+    assert stop.printer_id == "pr1" and queue.job().status == "queued"
+
+
+async def test_new_tags_and_materials_take_effect_for_waiting_jobs_at_once() -> None:
+    queue = Queue()
+    await queue.order(material="PETG", assignment=Assignment(mode="tags", tags=["big"]))
+    await queue.printer()
+    assert await queue.match() == []
+    await queue.printer(materials=[LoadedMaterial(slot=0, type="PETG", color="FF000080")])
+    assert await queue.match() == []
+    await queue.printer(materials=[LoadedMaterial(slot=0, type="PETG", color="FF000080")], tags=["BIG"])
+    assert len(of(StartPrint, await queue.match())) == 1
+
+
+async def test_older_printer_revisions_are_ignored() -> None:
+    queue = Queue()
+    await queue.printer(bed_clear=False)
+    stale = PrinterChanged(id="pr1", name="PR1", model="X1C", online=True, state="idle", bed_clear=True,
+                           revision=1, updated_at=T0)
+    changed, _ = await queue.do(lambda uow: handlers.apply_printer_changed(stale, uow, queue.ctx))
+    assert not changed and not queue.store.printers_by_id["pr1"].bed_clear
+
+
+async def test_a_finished_printer_waits_for_its_bed_to_be_cleared() -> None:
+    queue = Queue()
+    await queue.order(quantity=2)
+    await queue.printer()
+    await queue.match()
+    (first,) = [j for j in queue.jobs() if j.status == "assigned"]
+    await queue.report(first, "started")
+    await queue.report(first, "completed")
+    await queue.printer(state="finished", bed_clear=False, current_job_id=first.id)
+    assert await queue.match() == []
+    await queue.printer(state="finished", bed_clear=True, current_job_id=first.id)
+    assert len(of(StartPrint, await queue.match())) == 1
+
+
+async def test_operator_cancel_retry_reject_and_priority() -> None:
+    queue = Queue()
+    await queue.order()
+    await queue.printer()
+    await queue.match()
+    job = queue.job()
+    await queue.report(job, "started")
+
+    _, sent = await queue.do(lambda uow: handlers.cancel_job(job.id, uow, queue.ctx))
+    (stop,) = of(StopPrint, sent)
+    assert stop.printer_id == "pr1" and queue.job().status == "printing" and queue.job().cancel_requested
+    await queue.report(queue.job(), "cancelled")
+    stopped = queue.store.jobs[job.id]
+    assert (stopped.status, stopped.error) == ("cancelled", "cancelled by an operator")
+    with pytest.raises(TransitionForbidden):
+        await queue.do(lambda uow: handlers.cancel_job(job.id, uow, queue.ctx))
+
+    await queue.do(lambda uow: handlers.retry_job(job.id, uow, queue.ctx))
+    retried = queue.store.jobs[job.id]
+    assert (retried.status, retried.attempt, retried.printer_id) == ("queued", 2, None)
+    await queue.do(lambda uow: handlers.set_job_priority(job.id, "low", uow, queue.ctx))
+    assert queue.store.jobs[job.id].priority == "low"
+
+    await queue.match()
+    await queue.report(queue.job(), "started")
+    await queue.report(queue.job(), "completed")
+    with pytest.raises(TransitionForbidden):
+        await queue.do(lambda uow: handlers.set_job_priority(job.id, "normal", uow, queue.ctx))
+    await queue.do(lambda uow: handlers.reject_job(job.id, uow, queue.ctx))
+    assert (queue.job().status, queue.job().error) == ("failed", "rejected by an operator")
+    await queue.do(lambda uow: handlers.set_job_priority(job.id, "normal", uow, queue.ctx))
+    assert queue.job().priority == "normal"
+
+
+async def test_retry_never_makes_a_second_live_job_for_one_identity() -> None:
+    queue = Queue()
+    await queue.order(quantity=1)
+    await queue.order(quantity=0, revision=2)
+    (cancelled,) = queue.jobs()
+    await queue.order(quantity=1, revision=3)
+    assert len(queue.jobs()) == 2
+    with pytest.raises(TransitionForbidden):
+        await queue.do(lambda uow: handlers.retry_job(cancelled.id, uow, queue.ctx))

@@ -1,0 +1,243 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from printqueue.domain.matching import Requirement, dispatch_limits, explain, fits, job_order, match
+from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PLA = Material("PLA")
+ANY = Assignment()
+
+
+def job(
+    job_id: str,
+    material: Material = PLA,
+    assignment: Assignment = ANY,
+    *,
+    priority: str = "normal",
+    fulfillment: date | None = None,
+    order_age: int = 0,
+    order_id: str = "o1",
+    line: int = 0,
+    copy: int = 1,
+) -> Job:
+    return Job(
+        id=job_id,
+        order_id=order_id,
+        order_number="1001",
+        line_item_id=f"li{line}",
+        line_position=line,
+        sku_id="s",
+        sku="S",
+        part_id="p",
+        part_index=0,
+        part_name="part",
+        copy_number=copy,
+        material=material,
+        parameters={},
+        file={},
+        assignment=assignment,
+        order_created_at=T0 + timedelta(minutes=order_age),
+        created_at=T0,
+        updated_at=T0,
+        fulfillment_date=fulfillment,
+        priority=priority,  # type: ignore[arg-type]
+    )
+
+
+def printer(
+    printer_id: str,
+    *materials: LoadedMaterial,
+    idle_minutes: int = 0,
+    tags: tuple[str, ...] = (),
+    online: bool = True,
+    state: str = "idle",
+    bed_clear: bool = True,
+) -> Printer:
+    return Printer(
+        id=printer_id,
+        name=printer_id.upper(),
+        revision=1,
+        tags=tags,
+        online=online,
+        state=state,
+        bed_clear=bed_clear,
+        materials=materials or (LoadedMaterial(0, "PLA", "FFFFFFFF"),),
+        idle_since=T0 - timedelta(minutes=idle_minutes),
+    )
+
+
+def test_normal_priority_goes_before_low_then_fulfillment_date_then_order_age_then_line() -> None:
+    jobs = [
+        job("low", priority="low", fulfillment=date(2026, 1, 1)),
+        job("late", fulfillment=date(2026, 3, 1)),
+        job("undated"),
+        job("soon-new-order", fulfillment=date(2026, 2, 1), order_age=10, order_id="o2"),
+        job("soon-old-order-line2", fulfillment=date(2026, 2, 1), line=2),
+        job("soon-old-order-line1", fulfillment=date(2026, 2, 1), line=1),
+    ]
+    ordered = [j.id for j in sorted(jobs, key=job_order)]
+    assert ordered == ["soon-old-order-line1", "soon-old-order-line2", "soon-new-order", "late", "undated", "low"]
+
+
+def test_the_printer_idle_longest_takes_the_first_job() -> None:
+    printers = [printer("recent", idle_minutes=1), printer("longest", idle_minutes=90), printer("mid", idle_minutes=30)]
+    dispatches = match([job("a", order_age=0), job("b", order_age=1)], printers)
+    assert [(d.job_id, d.printer_id) for d in dispatches] == [("a", "longest"), ("b", "mid")]
+
+
+def test_low_priority_runs_only_on_printers_no_normal_job_can_use() -> None:
+    printers = [printer("pla", idle_minutes=10), printer("petg", LoadedMaterial(1, "PETG"), idle_minutes=5)]
+    jobs = [
+        job("low-pla", priority="low"),
+        job("normal-pla", order_age=5),
+        job("low-petg", Material("PETG"), priority="low"),
+    ]
+    assert {(d.job_id, d.printer_id) for d in match(jobs, printers)} == {("normal-pla", "pla"), ("low-petg", "petg")}
+
+
+def test_material_type_is_case_insensitive_and_colour_compares_rgb_ignoring_alpha() -> None:
+    red = printer("red", LoadedMaterial(2, "pla", "FF0000FF"))
+    assert fits(red, Requirement.of(Material("PLA", "#ff0000"), Assignment()))
+    assert fits(red, Requirement.of(Material("PLA"), Assignment()))
+    assert not fits(red, Requirement.of(Material("PLA", "#00FF00"), Assignment()))
+    assert not fits(red, Requirement.of(Material("PETG", "#FF0000"), Assignment()))
+
+
+def test_external_spool_counts_and_profiles_only_compare_when_both_sides_name_one() -> None:
+    external = printer("ext", LoadedMaterial(254, "PETG", "000000FF", "GFG99"))
+    assert fits(external, Requirement.of(Material("PETG", "#000000"), Assignment()))
+    assert fits(external, Requirement.of(Material("PETG", None, "GFG99"), Assignment()))
+    assert not fits(external, Requirement.of(Material("PETG", None, "GFG01"), Assignment()))
+    no_profile = printer("np", LoadedMaterial(0, "PETG", "000000FF", None))
+    assert fits(no_profile, Requirement.of(Material("PETG", None, "GFG01"), Assignment()))
+
+
+def test_assignment_to_a_printer_or_to_tags() -> None:
+    printers = [printer("a", idle_minutes=50, tags=("big",)), printer("b", idle_minutes=10, tags=("big", "Enclosed"))]
+    to_b = job("to-b", assignment=Assignment("printer", "b"))
+    tagged = job("tagged", assignment=Assignment("tags", tags=("enclosed", "BIG")), order_age=1)
+    dispatches = match([to_b, tagged], printers)
+    assert [(d.job_id, d.printer_id) for d in dispatches] == [("to-b", "b")]
+    assert [(d.job_id, d.printer_id) for d in match([tagged], printers)] == [("tagged", "b")]
+    assert match([job("to-z", assignment=Assignment("printer", "z"))], printers) == []
+
+
+def test_explain_names_the_most_lasting_reason_per_printer() -> None:
+    printers = [
+        (printer("ok"), False),
+        (printer("off", online=False, state="offline"), False),
+        (printer("busy", state="printing"), False),
+        (printer("occupied"), True),
+        (printer("dirty", state="finished", bed_clear=False), False),
+        (printer("petg", LoadedMaterial(0, "PETG")), False),
+        (printer("wrong-and-off", LoadedMaterial(0, "PETG"), online=False, state="offline"), False),
+    ]
+    results = {v.printer_id: v.result for v in explain(job("j"), printers, T0)}
+    assert results == {
+        "ok": "matched",
+        "off": "offline",
+        "busy": "busy",
+        "occupied": "busy",
+        "dirty": "bed_not_clear",
+        "petg": "material_mismatch",
+        "wrong-and-off": "material_mismatch",
+    }
+    tagged = job("t", assignment=Assignment("tags", tags=("x",)))
+    assert {v.result for v in explain(tagged, printers, T0)} == {"tag_mismatch"}
+    targeted = job("t", assignment=Assignment("printer", "ok"))
+    verdicts = {v.printer_id: v.result for v in explain(targeted, printers, T0)}
+    assert verdicts["ok"] == "matched" and verdicts["busy"] == "not_target_printer"
+
+
+def test_a_flagged_printer_is_left_alone_until_its_cooldown_ends() -> None:
+    flagged = printer("flagged")
+    flagged.avoid_until = T0 + timedelta(minutes=1)
+    assert explain(job("j"), [(flagged, False)], T0)[0].result == "busy"
+    assert explain(job("j"), [(flagged, False)], T0 + timedelta(minutes=2))[0].result == "matched"
+
+
+TYPES = ["PLA", "PETG", "ABS"]
+COLORS = [None, "#FF0000", "#00FF00"]
+TAGS = ["a", "b"]
+
+materials = st.builds(
+    LoadedMaterial,
+    slot=st.sampled_from([0, 1, 254]),
+    type=st.sampled_from([*TYPES, "pla"]),
+    color=st.sampled_from(["FF0000FF", "00FF0080", "0000FFFF"]),
+)
+printers_strategy = st.lists(
+    st.builds(
+        lambda i, mats, idle, tags: printer(f"p{i}", *mats, idle_minutes=idle, tags=tuple(tags)),
+        st.integers(0, 5),
+        st.lists(materials, min_size=1, max_size=3),
+        st.integers(0, 100),
+        st.sets(st.sampled_from(TAGS)),
+    ),
+    max_size=6,
+    unique_by=lambda p: p.id,
+)
+assignments = st.one_of(
+    st.just(Assignment()),
+    st.builds(lambda i: Assignment("printer", f"p{i}"), st.integers(0, 6)),
+    st.builds(lambda t: Assignment("tags", tags=tuple(t)), st.sets(st.sampled_from(TAGS))),
+)
+jobs_strategy = st.lists(
+    st.builds(
+        lambda i, t, c, a, prio, age, line: job(
+            f"j{i}", Material(t, c), a, priority=prio, order_age=age, line=line
+        ),
+        st.integers(0, 40),
+        st.sampled_from(TYPES),
+        st.sampled_from(COLORS),
+        assignments,
+        st.sampled_from(["normal", "low"]),
+        st.integers(0, 5),
+        st.integers(0, 3),
+    ),
+    max_size=25,
+    unique_by=lambda j: j.id,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(jobs_strategy, printers_strategy)
+def test_match_is_the_greedy_queue_order_assignment(jobs: list[Job], printers: list[Printer]) -> None:
+    """Checked against the naive definition: each job in queue order takes the fitting free printer idle longest."""
+    expected: list[tuple[str, str]] = []
+    free = sorted(printers, key=lambda p: (p.idle_since, p.id))
+    for candidate in sorted(jobs, key=job_order):
+        requirement = Requirement.of(candidate.material, candidate.assignment)
+        chosen = next((p for p in free if fits(p, requirement)), None)
+        if chosen is not None:
+            free.remove(chosen)
+            expected.append((candidate.id, chosen.id))
+    got = [(d.job_id, d.printer_id) for d in match(jobs, printers)]
+    assert got == expected
+    assert len({p for _, p in got}) == len(got)
+    assert len({j for j, _ in got}) == len(got)
+
+
+@settings(max_examples=300, deadline=None)
+@given(jobs_strategy, printers_strategy)
+def test_matching_only_each_groups_dispatchable_head_is_the_same(jobs: list[Job], printers: list[Printer]) -> None:
+    """What the SQL repository does: group queued jobs by requirement, keep each group's first
+    `dispatch_limits` jobs in queue order, and match only those."""
+    groups: dict[tuple[object, ...], list[Job]] = {}
+    for candidate in jobs:
+        key = (candidate.material.type.strip().casefold(), candidate.material.color, candidate.material.profile,
+               candidate.assignment)
+        groups.setdefault(key, []).append(candidate)
+    members = list(groups.values())
+    requirements = [(Requirement.of(g[0].material, g[0].assignment), len(g)) for g in members]
+    heads = [
+        j
+        for group, limit in zip(members, dispatch_limits(requirements, printers), strict=True)
+        for j in sorted(group, key=job_order)[:limit]
+    ]
+    assert match(heads, printers) == match(jobs, printers)
