@@ -29,7 +29,7 @@ def scratch_is_empty(service: Service) -> bool:
     return not any(service.store.scratch_dir().iterdir())
 
 
-def test_sliced_3mf_upload_reads_weight_time_and_colour_and_stores_the_file_once(service: Service) -> None:
+def test_sliced_3mf_upload_reads_weight_time_and_filaments_and_stores_the_file_once(service: Service) -> None:
     content = gcode_3mf()
     r = upload(service, "cube.gcode.3mf", content, name="Cube", material_type="pla")
     assert r.status_code == 201, r.text
@@ -37,7 +37,8 @@ def test_sliced_3mf_upload_reads_weight_time_and_colour_and_stores_the_file_once
     sha = hashlib.sha256(content).hexdigest()
     assert part["kind"] == "gcode.3mf"
     assert part["sha256"] == sha and part["size_bytes"] == len(content)
-    assert part["material"] == {"type": "PLA", "color": "#FF0000"}
+    assert part["material"] == {"type": "PLA", "color": None}, "only the operator's colour is a requirement"
+    assert [(f["type"], f["color"]) for f in part["filaments"]] == [("PLA", "#FF0000")]
     assert part["grams"] == 12.5 and part["print_minutes"] == 65.0
     assert part["parameters"] == [] and part["plates"][0]["gcode"] == "Metadata/plate_1.gcode"
     for key in ("id", "name", "filename", "created_at"):

@@ -70,7 +70,7 @@ def test_create_sku_derives_parameters_jobs_and_materials(service: Service) -> N
     ]
     assert sku["parameters"][0]["min"] == 10 and sku["parameters"][0]["max"] == 50
     assert sku["materials"] == [
-        {"type": "PLA", "color": "#FF0000", "grams": 25.0},
+        {"type": "PLA", "color": None, "grams": 25.0},
         {"type": "PETG", "color": "#00FF00", "grams": 5.0},
         {"type": "PLA", "color": "#0000FF", "grams": 12.5},
     ]

@@ -87,13 +87,9 @@ def part_details(info: FileInfo, render: RenderResult | None) -> dict[str, Any]:
     return details
 
 
-def _file_color(info: FileInfo, material_type: str) -> str | None:
-    """The file's colour when it names exactly one filament of the requested type."""
-    matching = {f.color for f in info.filaments if f.type is None or f.type.upper() == material_type}
-    return next(iter(matching)) if len(info.filaments) == 1 and len(matching) == 1 else None
-
-
 async def upload_part(cmd: commands.UploadPart, uow: UnitOfWork, files: PartFiles, ident: Identity) -> Part:
+    """The part's material is what the operator asked for: a colour the slicer happened to record (shown
+    in `filaments`) is not made a requirement, or a job would wait for a spool nobody meant."""
     name = check_name(cmd.name, "name")
     material_type = check_material_type(cmd.material_type, "material_type")
     color = normalise_color(cmd.material_color, "material_color")
@@ -115,7 +111,7 @@ async def upload_part(cmd: commands.UploadPart, uow: UnitOfWork, files: PartFile
         kind=info.kind.value,
         size_bytes=cmd.size_bytes,
         sha256=cmd.sha256,
-        material=Material(material_type, color or _file_color(info, material_type)),
+        material=Material(material_type, color),
         grams=grams if grams is not None else info.grams,
         print_minutes=minutes if minutes is not None else info.print_minutes,
         parameters=[p.to_dict() for p in info.parameters],
