@@ -1,0 +1,1 @@
+"""Orders service: customer orders, their line items and the job counts the queue reports back."""

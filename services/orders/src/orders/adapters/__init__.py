@@ -1,0 +1,1 @@
+"""PostgreSQL tables, repositories, list queries and the SKU catalogue client."""

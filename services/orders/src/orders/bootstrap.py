@@ -1,0 +1,40 @@
+"""The only place that wires the orders service together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from orders.adapters import orm
+from orders.adapters.sku_catalogue import SkuCatalogueClient
+from orders.config import Settings
+from orders.domain.errors import OrderError
+from orders.entrypoints import api, consumers
+from orders.entrypoints.problems import order_error_handler
+from orders.service_layer.handlers import Deps
+from orders.service_layer.unit_of_work import UnitOfWork
+from servicekit.ids import new_id, utc_now
+from servicekit.runtime import ServiceRuntime, serve
+
+ALEMBIC_INI = Path(__file__).parents[2] / "alembic.ini"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime("orders", settings, orm.outbox, orm.inbox)
+
+    def uow_factory() -> UnitOfWork:
+        return UnitOfWork(**runtime.uow_args())
+
+    catalogue = SkuCatalogueClient(runtime.bus, settings.sku_request_timeout_seconds)
+    deps = Deps(clock=utc_now, ids=new_id, fetch_skus=catalogue.fetch)
+    consumers.register(runtime.bus, uow_factory, utc_now)
+    app = runtime.create_app(title="printfarm orders", routers=[api.router(uow_factory, deps)])
+    app.add_exception_handler(OrderError, order_error_handler)
+    return app
+
+
+def main() -> None:
+    settings = Settings()
+    serve("orders", settings, ALEMBIC_INI, lambda: create_app(settings))

@@ -1,0 +1,324 @@
+"""The order aggregate: line items, the job counts the queue reports, and the status derived from them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from orders.domain.errors import (
+    InvalidField,
+    LineItemNotFound,
+    NotClosable,
+    NotPrintable,
+    OrderClosed,
+    OrderIsCancelled,
+    UnprintableLineItem,
+)
+from orders.domain.parameters import SkuParameter
+
+OrderStatus = Literal["open", "queued", "printing", "completed", "closed", "cancelled"]
+
+
+@dataclass(frozen=True)
+class MaterialGrams:
+    type: str
+    color: str | None
+    grams: float
+
+
+@dataclass(frozen=True)
+class Sku:
+    """The replica of one SKU as the skus service last published it (`deleted` kept for old orders)."""
+
+    id: str
+    sku: str
+    name: str
+    jobs_per_unit: int
+    parameters: tuple[SkuParameter, ...] = ()
+    materials: tuple[MaterialGrams, ...] = ()
+    parts: tuple[Mapping[str, Any], ...] = ()
+    revision: int = 0
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class JobCounts:
+    """Order-facing job counts: `queued` includes assigned jobs, `printing` includes paused ones."""
+
+    queued: int = 0
+    printing: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.queued + self.printing + self.completed + self.failed + self.cancelled
+
+
+@dataclass
+class LineItem:
+    id: str
+    sku_id: str
+    quantity: int
+    parameters: dict[str, Any]
+    position: int
+    jobs: JobCounts = field(default_factory=JobCounts)
+
+
+def job_count(quantity: int, sku: Sku | None) -> int:
+    return quantity * sku.jobs_per_unit if sku is not None else 0
+
+
+def line_item_complete(expected_jobs: int, jobs: JobCounts) -> bool:
+    """Every job of the line item is completed: none waiting, printing or failed (a failed job blocks
+    until it is retried and completes, or its line item is removed)."""
+    return (
+        expected_jobs > 0
+        and jobs.completed >= expected_jobs
+        and jobs.queued == 0
+        and jobs.printing == 0
+        and jobs.failed == 0
+    )
+
+
+def order_complete(line_items: Iterable[tuple[int, JobCounts]]) -> bool:
+    """The green check: at least one line item, and every current line item is complete."""
+    items = list(line_items)
+    return bool(items) and all(line_item_complete(expected, jobs) for expected, jobs in items)
+
+
+def derive_status(*, cancelled: bool, closed: bool, sent: bool, complete: bool, printing: int) -> OrderStatus:
+    if closed:
+        return "closed"
+    if cancelled:
+        return "cancelled"
+    if not sent:
+        return "open"
+    if complete:
+        return "completed"
+    if printing > 0:
+        return "printing"
+    return "queued"
+
+
+@dataclass(frozen=True)
+class SkuLine:
+    sku_id: str
+    sku: str | None
+    quantity: int
+    jobs_per_unit: int
+    job_count: int
+
+
+def sku_breakdown(line_items: Iterable[LineItem], skus: Mapping[str, Sku]) -> list[SkuLine]:
+    """Quantities and jobs per SKU, in the order the SKUs first appear in the order."""
+    totals: dict[str, int] = {}
+    for li in line_items:
+        totals[li.sku_id] = totals.get(li.sku_id, 0) + li.quantity
+    out = []
+    for sku_id, quantity in totals.items():
+        sku = skus.get(sku_id)
+        per_unit = sku.jobs_per_unit if sku is not None else 0
+        out.append(SkuLine(sku_id, sku.sku if sku else None, quantity, per_unit, quantity * per_unit))
+    return out
+
+
+def material_totals(line_items: Iterable[LineItem], skus: Mapping[str, Sku]) -> list[MaterialGrams]:
+    """Filament the order needs: each SKU's per-unit materials times the line's quantity."""
+    grams: dict[tuple[str, str | None], float] = {}
+    for li in line_items:
+        sku = skus.get(li.sku_id)
+        if sku is None:
+            continue
+        for m in sku.materials:
+            key = (m.type, m.color)
+            grams[key] = grams.get(key, 0.0) + m.grams * li.quantity
+    return [
+        MaterialGrams(t, c, round(g, 3))
+        for (t, c), g in sorted(grams.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+    ]
+
+
+@dataclass
+class Order:
+    id: str
+    order_number: str
+    created_at: datetime
+    updated_at: datetime
+    customer_name: str | None = None
+    customer_email: str | None = None
+    fulfillment_date: date | None = None
+    notes: str | None = None
+    line_items: list[LineItem] = field(default_factory=list)
+    status: OrderStatus = "open"
+    is_complete: bool = False
+    cancelled: bool = False
+    closed: bool = False
+    print_revision: int = 0
+    revision: int = 1
+    jobs: JobCounts = field(default_factory=JobCounts)
+    summary_sequence: int = 0
+    queue_print_revision: int = 0
+    assignment: dict[str, Any] | None = None
+    completed_at: datetime | None = None
+
+    # -- guards -----------------------------------------------------------------------------------
+
+    def ensure_open_for_changes(self) -> None:
+        if self.closed:
+            raise OrderClosed(self.id)
+
+    def ensure_printable_state(self, action: str) -> None:
+        self.ensure_open_for_changes()
+        if self.cancelled:
+            raise OrderIsCancelled(self.id, action)
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def line_item(self, line_item_id: str) -> LineItem:
+        for li in self.line_items:
+            if li.id == line_item_id:
+                return li
+        raise LineItemNotFound(self.id, line_item_id)
+
+    def job_count(self, skus: Mapping[str, Sku]) -> int:
+        return sum(job_count(li.quantity, skus.get(li.sku_id)) for li in self.line_items)
+
+    def sku_ids(self) -> list[str]:
+        return sorted({li.sku_id for li in self.line_items})
+
+    # -- changes ----------------------------------------------------------------------------------
+
+    def update_details(self, changes: Mapping[str, Any], now: datetime) -> bool:
+        """Apply the header fields that differ; True when anything changed."""
+        self.ensure_open_for_changes()
+        allowed = {"order_number", "customer_name", "customer_email", "fulfillment_date", "notes"}
+        changed = False
+        for name, value in changes.items():
+            if name not in allowed:
+                raise InvalidField(name, "cannot be changed")
+            if getattr(self, name) != value:
+                setattr(self, name, value)
+                changed = True
+        if changed:
+            self.touch(now)
+        return changed
+
+    def add_line_item(self, item: LineItem, now: datetime) -> None:
+        self.ensure_printable_state("add line items")
+        item.position = max((li.position for li in self.line_items), default=-1) + 1
+        self.line_items.append(item)
+        self.touch(now)
+
+    def change_line_item(
+        self, line_item_id: str, *, sku_id: str, quantity: int, parameters: dict[str, Any], now: datetime
+    ) -> None:
+        self.ensure_printable_state("change line items")
+        li = self.line_item(line_item_id)
+        if li.sku_id != sku_id:
+            li.jobs = JobCounts()
+        li.sku_id, li.quantity, li.parameters = sku_id, quantity, parameters
+        self.touch(now)
+
+    def remove_line_item(self, line_item_id: str, now: datetime) -> None:
+        self.ensure_printable_state("remove line items")
+        li = self.line_item(line_item_id)
+        self.line_items.remove(li)
+        self.touch(now)
+
+    def request_print(self, skus: Mapping[str, Sku], assignment: dict[str, Any] | None, now: datetime) -> int:
+        """Check every line item can be printed, then move to the next print revision."""
+        self.ensure_printable_state("send print jobs")
+        problems = [
+            UnprintableLineItem(li.id, index, reason)
+            for index, li in enumerate(self.line_items)
+            if (reason := unprintable_reason(skus.get(li.sku_id))) is not None
+        ]
+        if problems:
+            raise NotPrintable(self.id, problems)
+        if assignment is not None:
+            self.assignment = assignment
+        self.print_revision += 1
+        self.touch(now)
+        return self.print_revision
+
+    def cancel(self, now: datetime) -> bool:
+        """True when the queue has to be told (the order was sent before)."""
+        self.ensure_open_for_changes()
+        if self.cancelled:
+            return False
+        self.cancelled = True
+        sent = self.print_revision > 0
+        if sent:
+            self.print_revision += 1
+        self.touch(now)
+        return sent
+
+    def close(self, now: datetime) -> None:
+        if self.closed:
+            return
+        if not (self.is_complete or self.cancelled):
+            raise NotClosable(self.id, f"it is {self.status}; only a complete or cancelled order can be closed")
+        self.closed = True
+        self.touch(now)
+
+    def apply_job_summary(
+        self,
+        sequence: int,
+        per_line_item: Mapping[str, JobCounts],
+        totals: JobCounts,
+        now: datetime,
+        print_revision: int = 0,
+    ) -> bool:
+        """Take the queue's counts if they are newer than the ones held; True when anything changed.
+        `print_revision` is the request the queue had applied, so clients can see it caught up."""
+        if sequence <= self.summary_sequence:
+            return False
+        self.summary_sequence = sequence
+        changed = totals != self.jobs or print_revision != self.queue_print_revision
+        self.queue_print_revision = print_revision
+        self.jobs = totals
+        for li in self.line_items:
+            counts = per_line_item.get(li.id, JobCounts())
+            if counts != li.jobs:
+                li.jobs, changed = counts, True
+        if changed:
+            self.touch(now)
+        return changed
+
+    def touch(self, now: datetime) -> None:
+        self.revision += 1
+        self.updated_at = now
+
+    def refresh_status(self, skus: Mapping[str, Sku], now: datetime) -> bool:
+        """Derive status and completeness again; True when the order has just become complete."""
+        was_complete = self.is_complete
+        self.is_complete = order_complete(
+            (job_count(li.quantity, skus.get(li.sku_id)), li.jobs) for li in self.line_items
+        )
+        self.status = derive_status(
+            cancelled=self.cancelled,
+            closed=self.closed,
+            sent=self.print_revision > 0,
+            complete=self.is_complete,
+            printing=self.jobs.printing,
+        )
+        became_complete = self.is_complete and not was_complete
+        if became_complete:
+            self.completed_at = now
+        elif not self.is_complete:
+            self.completed_at = None
+        return became_complete
+
+
+def unprintable_reason(sku: Sku | None) -> str | None:
+    if sku is None:
+        return "its SKU is unknown"
+    if sku.deleted:
+        return f"SKU {sku.sku} was deleted"
+    if not sku.parts:
+        return f"SKU {sku.sku} has no parts"
+    return None

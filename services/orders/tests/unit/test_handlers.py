@@ -1,0 +1,223 @@
+"""The service layer on the in-memory unit of work: what is stored and what is emitted."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderCompleted, OrderPrintRequested
+from contracts.queue.v1 import JobCounts as JobCountsMessage
+from contracts.queue.v1 import OrderJobsSummarized
+from orders.adapters.memory import InMemoryUnitOfWork
+from orders.domain import commands
+from orders.domain.errors import (
+    InvalidField,
+    NotClosable,
+    NotPrintable,
+    OrderClosed,
+    SkuCatalogueUnavailable,
+    StaleRevision,
+)
+from orders.domain.model import MaterialGrams, Sku
+from orders.domain.parameters import SkuParameter
+from orders.service_layer import handlers
+from orders.service_layer.handlers import Deps
+
+PART = {
+    "part_id": "p1",
+    "part_name": "Body",
+    "quantity": 2,
+    "material": {"type": "PLA", "color": "#112233"},
+    "file": {"sha256": "a" * 64, "filename": "body.scad", "kind": "scad", "size_bytes": 10},
+    "parameter_values": {"wall": 2},
+    "sku_params": ["size"],
+}
+SKU = Sku(
+    "sku-1",
+    "MUG",
+    "Mug",
+    jobs_per_unit=2,
+    parameters=(SkuParameter("size", "number", default=10, min=1, max=20),),
+    materials=(MaterialGrams("PLA", "#112233", 5.0),),
+    parts=(PART,),
+    revision=1,
+)
+REMOTE = Sku("sku-remote", "REM", "Remote", jobs_per_unit=1, parts=(PART,), revision=1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture
+def uow() -> InMemoryUnitOfWork:
+    store = InMemoryUnitOfWork()
+    store.committed_skus.rows[SKU.id] = SKU
+    return store
+
+
+@pytest.fixture
+def deps() -> Deps:
+    counter = itertools.count(1)
+
+    async def fetch(ids: list[str]) -> list[Sku]:
+        if "sku-down" in ids:
+            raise SkuCatalogueUnavailable("timeout")
+        return [REMOTE] if REMOTE.id in ids else []
+
+    return Deps(clock=Clock(), ids=lambda: f"id-{next(counter)}", fetch_skus=fetch)
+
+
+def emitted(uow: InMemoryUnitOfWork, kind: type[Any]) -> list[Any]:
+    return [m for m in uow.messages if isinstance(m, kind)]
+
+
+async def create(uow: InMemoryUnitOfWork, deps: Deps, *items: commands.NewLineItem) -> dict[str, Any]:
+    return await handlers.create_order(commands.CreateOrder("A-1", line_items=items), uow, deps)
+
+
+async def summary(
+    uow: InMemoryUnitOfWork, deps: Deps, order_id: str, sequence: int, **per_item: JobCountsMessage
+) -> None:
+    totals = JobCountsMessage(
+        **{f: sum(getattr(c, f) for c in per_item.values()) for f in ("queued", "printing", "completed", "failed")}
+    )
+    message = OrderJobsSummarized(
+        order_id=order_id, sequence=sequence, print_revision=1, line_items=per_item, totals=totals
+    )
+    async with uow:
+        await handlers.apply_jobs_summary(message, uow, deps.clock)
+        await uow.commit()
+
+
+async def test_create_counts_jobs_and_fills_default_parameters(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+    order = await create(uow, deps, commands.NewLineItem("sku-1", 3))
+    assert order["job_count"] == 6
+    assert order["line_items"][0]["parameters"] == {"size": 10}
+    assert order["materials"] == [{"type": "PLA", "color": "#112233", "grams": 15.0}]
+    assert [m.status for m in emitted(uow, OrderChanged)] == ["open"]
+
+
+async def test_an_unknown_sku_is_fetched_from_the_catalogue(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+    order = await create(uow, deps, commands.NewLineItem("sku-remote", 2))
+    assert order["line_items"][0]["sku"] == "REM"
+    assert "sku-remote" in uow.committed_skus.rows
+
+
+async def test_a_sku_nobody_knows_is_422_naming_the_line(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+    with pytest.raises(InvalidField) as caught:
+        await create(uow, deps, commands.NewLineItem("sku-1", 1), commands.NewLineItem("nope", 1))
+    assert caught.value.field == "line_items[1].sku_id"
+    assert uow.messages == []
+
+
+async def test_a_bad_parameter_is_422_naming_it(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+    with pytest.raises(InvalidField) as caught:
+        await create(uow, deps, commands.NewLineItem("sku-1", 1, {"size": 99}))
+    assert caught.value.field == "line_items[0].parameters.size"
+
+
+async def test_print_request_carries_the_whole_desired_state(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+    order = await create(uow, deps, commands.NewLineItem("sku-1", 2, {"size": 12}))
+    result = await handlers.request_print(
+        commands.RequestPrint(order["id"], {"mode": "tags", "tags": ["big"]}), uow, deps
+    )
+    assert result == {"order_id": order["id"], "print_revision": 1}
+    [request] = emitted(uow, OrderPrintRequested)
+    assert request.print_revision == 1 and request.assignment.tags == ["big"]
+    [line] = request.line_items
+    assert (line.quantity, line.parameters) == (2, {"size": 12})
+    assert line.parts[0].parameter_values == {"wall": 2, "size": 12}
+    assert uow.committed_orders.rows[order["id"]].status == "queued"
+
+
+async def test_a_deleted_sku_makes_print_jobs_422_and_sends_nothing(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+    order = await create(uow, deps, commands.NewLineItem("sku-1", 1))
+    uow.committed_skus.rows["sku-1"] = Sku("sku-1", "MUG", "Mug", jobs_per_unit=2, revision=2, deleted=True)
+    with pytest.raises(NotPrintable) as caught:
+        await handlers.request_print(commands.RequestPrint(order["id"]), uow, deps)
+    assert [li.line_item_id for li in caught.value.line_items] == [order["line_items"][0]["id"]]
+    assert emitted(uow, OrderPrintRequested) == []
+
+
+async def test_completion_is_announced_once(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+    order = await create(uow, deps, commands.NewLineItem("sku-1", 1))
+    await handlers.request_print(commands.RequestPrint(order["id"]), uow, deps)
+    li = order["line_items"][0]["id"]
+    await summary(uow, deps, order["id"], 1, **{li: JobCountsMessage(printing=1, queued=1)})
+    assert uow.committed_orders.rows[order["id"]].status == "printing"
+    await summary(uow, deps, order["id"], 2, **{li: JobCountsMessage(completed=2)})
+    await summary(uow, deps, order["id"], 2, **{li: JobCountsMessage(completed=2)})
+    await summary(uow, deps, order["id"], 1, **{li: JobCountsMessage(queued=2)})
+    stored = uow.committed_orders.rows[order["id"]]
+    assert (stored.status, stored.is_complete) == ("completed", True)
+    assert len(emitted(uow, OrderCompleted)) == 1
+
+
+async def test_stale_if_match_is_refused(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+    order = await create(uow, deps)
+    await handlers.update_order(commands.UpdateOrder(order["id"], {"notes": "a"}, f'"{order["revision"]}"'), uow, deps)
+    with pytest.raises(StaleRevision):
+        await handlers.update_order(
+            commands.UpdateOrder(order["id"], {"notes": "b"}, f'"{order["revision"]}"'), uow, deps
+        )
+    assert uow.committed_orders.rows[order["id"]].notes == "a"
+
+
+async def test_close_needs_a_complete_or_cancelled_order_and_then_freezes_it(
+    uow: InMemoryUnitOfWork, deps: Deps
+) -> None:
+    order = await create(uow, deps, commands.NewLineItem("sku-1", 1))
+    with pytest.raises(NotClosable):
+        await handlers.close_order(commands.CloseOrder(order["id"]), uow, deps)
+    await handlers.request_print(commands.RequestPrint(order["id"]), uow, deps)
+    await handlers.cancel_order(commands.CancelOrder(order["id"]), uow, deps)
+    assert [m.print_revision for m in emitted(uow, OrderCancelled)] == [2]
+    closed = await handlers.close_order(commands.CloseOrder(order["id"]), uow, deps)
+    assert closed["status"] == "closed"
+    for attempt in (
+        handlers.update_order(commands.UpdateOrder(order["id"], {"notes": "x"}), uow, deps),
+        handlers.add_line_item(commands.AddLineItem(order["id"], commands.NewLineItem("sku-1", 1)), uow, deps),
+        handlers.remove_line_item(commands.RemoveLineItem(order["id"], order["line_items"][0]["id"]), uow, deps),
+        handlers.request_print(commands.RequestPrint(order["id"]), uow, deps),
+        handlers.cancel_order(commands.CancelOrder(order["id"]), uow, deps),
+    ):
+        with pytest.raises(OrderClosed):
+            await attempt
+
+
+async def test_bulk_close_reports_each_order(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+    open_order = await create(uow, deps, commands.NewLineItem("sku-1", 1))
+    cancelled = await create(uow, deps)
+    await handlers.cancel_order(commands.CancelOrder(cancelled["id"]), uow, deps)
+    result = await handlers.close_orders(commands.CloseOrders((cancelled["id"], open_order["id"], "gone")), uow, deps)
+    assert result["closed"] == [cancelled["id"]]
+    assert [r["id"] for r in result["rejected"]] == [open_order["id"], "gone"]
+
+
+async def test_editing_line_items_resends_only_the_current_state(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+    order = await create(uow, deps, commands.NewLineItem("sku-1", 1), commands.NewLineItem("sku-1", 2))
+    await handlers.request_print(commands.RequestPrint(order["id"]), uow, deps)
+    keep, drop = (li["id"] for li in order["line_items"])
+    await handlers.remove_line_item(commands.RemoveLineItem(order["id"], drop), uow, deps)
+    changed = await handlers.change_line_item(
+        commands.ChangeLineItem(order["id"], keep, quantity=4, parameters={"size": 3}), uow, deps
+    )
+    assert changed["job_count"] == 8
+    await handlers.request_print(commands.RequestPrint(order["id"]), uow, deps)
+    last = emitted(uow, OrderPrintRequested)[-1]
+    assert [(li.line_item_id, li.quantity, li.parameters) for li in last.line_items] == [(keep, 4, {"size": 3})]
+    assert last.print_revision == 2
+
+
+async def test_the_catalogue_being_down_is_not_a_client_error(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+    with pytest.raises(SkuCatalogueUnavailable):
+        await create(uow, deps, commands.NewLineItem("sku-down", 1))
