@@ -14,3 +14,11 @@ class Settings(ServiceSettings):
     stale_after_seconds: float = 60.0
     dispatch_deadline_seconds: float = 600.0
     bambu_url_template: str = "ftp:///{file}"
+    consumer_max_deliver: int = 12
+    """A command for a printer between owners is redelivered with backoff (about a minute in all):
+    longer than a takeover after a replica dies (LEASE_TTL_SECONDS plus a supervision pass)."""
+    progress_write_seconds: float = 5.0
+    """A status that differs only in print progress is written (and published) at most this often
+    per printer; state changes are written at once."""
+    control_probe_seconds: float = 60.0
+    """How often a printer that refused control (developer mode off) is asked again."""

@@ -53,8 +53,8 @@ def status(
     }[gcode_state]
     return PrinterStatus(
         online=online,
-        state=state if online else "offline",
-        gcode_state=gcode_state,  # type: ignore[arg-type]
+        state=state if online else "offline",  # type: ignore[arg-type]
+        gcode_state=gcode_state,
         subtask_name=subtask,
         progress_percent=percent,
         print_error=error,

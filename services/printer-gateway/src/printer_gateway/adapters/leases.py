@@ -22,7 +22,6 @@ from servicekit.messaging import Bus
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class Lease:
     printer_id: str

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -127,11 +129,21 @@ class PrinterRepository:
         )
         return {r.id: r.connection_version for r in rows}
 
-    async def access_code(self, printer_id: str) -> bytes:
-        token: bytes = (
-            await self.session.execute(sa.select(printers.c.access_code_encrypted).where(printers.c.id == printer_id))
-        ).scalar_one()
-        return token
+    async def dispatches_past_deadline(self, now: datetime) -> set[str]:
+        """Printers whose dispatched job has not started and whose start deadline has passed."""
+        job = printers.c.tracker["job"]
+        query = sa.select(printers.c.id).where(
+            sa.not_(printers.c.deleted),
+            job["started"].astext == "false",
+            sa.cast(job["start_deadline"].astext, sa.DateTime(timezone=True)) <= now,
+        )
+        return {str(printer_id) for printer_id in (await self.session.execute(query)).scalars()}
+
+    async def connection_details(self, printer_ids: Sequence[str]) -> dict[str, tuple[Printer, bytes]]:
+        """Live printers with their encrypted access codes, for connecting to them."""
+        query = sa.select(printers).where(printers.c.id.in_(printer_ids), sa.not_(printers.c.deleted))
+        rows = (await self.session.execute(query)).all()
+        return {row.id: (_to_domain(row), row.access_code_encrypted) for row in rows}
 
     async def save(self, printer: Printer, *, access_code_encrypted: bytes | None = None) -> None:
         values = _values(printer)

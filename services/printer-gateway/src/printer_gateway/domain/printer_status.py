@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 PrinterState = Literal["offline", "idle", "printing", "paused", "finished", "error"]
@@ -76,6 +76,16 @@ class PrinterStatus:
     @classmethod
     def offline(cls, reason: str | None = None) -> PrinterStatus:
         return cls(online=False, state="offline", error_reason=reason)
+
+    def differs_only_in_progress(self, other: PrinterStatus) -> bool:
+        """Same printer state but for the progress counters, which move on every report of a print."""
+        return self != other and self == replace(
+            other,
+            progress_percent=self.progress_percent,
+            remaining_minutes=self.remaining_minutes,
+            layer=self.layer,
+            prepare_percent=self.prepare_percent,
+        )
 
     def material_in(self, slot: int) -> LoadedMaterial | None:
         return next((m for m in self.materials if m.slot == slot), None)

@@ -47,25 +47,34 @@ def register(
 
             uow.after_commit(stop)
 
-    async def route(printer_id: str, envelope: Envelope, uow: UnitOfWork) -> bool:
-        """True when this replica must carry the command out itself."""
+    async def carry_out(envelope: Envelope, uow: UnitOfWork) -> None:
+        """Once per command, whichever replica or path it came by: a StartPrint redelivered after its
+        print ended must not print it again."""
+        if not await uow.claim_inbox(OWNER_CONSUMER, envelope.id):
+            return
+        if envelope.type == StartPrint.SUBJECT:
+            await start_print_here(envelope.open(StartPrint), uow)
+        elif envelope.type == StopPrint.SUBJECT:
+            await stop_print_here(envelope.open(StopPrint), uow)
+
+    async def route(printer_id: str, envelope: Envelope, uow: UnitOfWork) -> None:
         if fleet.owns(printer_id):
-            return True
+            await carry_out(envelope, uow)
+            return
         owner = await fleet.owner_of(printer_id)
         if owner is None or owner == fleet.instance:
             if await uow.printers.get(printer_id) is None:
-                return True
+                await carry_out(envelope, uow)
+                return
             raise NoOwnerYet(printer_id)
+        log.info("forwarding %s for printer %s to its owner %s", envelope.type, printer_id, owner)
         await fleet.forward(owner, envelope)
-        return False
 
     async def on_start_print(cmd: StartPrint, envelope: Envelope, uow: UnitOfWork) -> None:
-        if await route(cmd.printer_id, envelope, uow):
-            await start_print_here(cmd, uow)
+        await route(cmd.printer_id, envelope, uow)
 
     async def on_stop_print(cmd: StopPrint, envelope: Envelope, uow: UnitOfWork) -> None:
-        if await route(cmd.printer_id, envelope, uow):
-            await stop_print_here(cmd, uow)
+        await route(cmd.printer_id, envelope, uow)
 
     bus.consume(StartPrint, "printer_gateway__start_print", on_start_print, uow_factory)
     bus.consume(StopPrint, "printer_gateway__stop_print", on_stop_print, uow_factory)
@@ -73,14 +82,14 @@ def register(
     async def on_forwarded(msg: Msg) -> None:
         try:
             envelope = Envelope.model_validate_json(msg.data)
+            printer_id = str((envelope.data or {}).get("printer_id", ""))
+            if not fleet.owns(printer_id):
+                await msg.respond(b"error: not the owner (any more)")
+                return
             async with uow_factory() as uow:
                 uow.caused_by(envelope)
-                if await uow.claim_inbox(OWNER_CONSUMER, envelope.id):
-                    if envelope.type == StartPrint.SUBJECT:
-                        await start_print_here(envelope.open(StartPrint), uow)
-                    elif envelope.type == StopPrint.SUBJECT:
-                        await stop_print_here(envelope.open(StopPrint), uow)
-                    await uow.commit()
+                await carry_out(envelope, uow)
+                await uow.commit()
             await msg.respond(b"ok")
         except Exception as exc:
             log.exception("forwarded command failed")

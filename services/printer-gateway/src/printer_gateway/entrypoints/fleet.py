@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from nats.errors import NoRespondersError
 
 from contracts.envelope import Envelope
 from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT
@@ -33,6 +37,26 @@ from servicekit.ids import Clock
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+
+class OwnerUnreachable(Exception):
+    """The printer's owner cannot take a command now (it died or just let go); retried later."""
+
+
+CONCURRENCY = 32
+"""Printer steps (lease calls, connects, disconnects) in flight at once during one supervision pass."""
+
+
+async def _bounded(steps: Iterable[Awaitable[T]]) -> list[T]:
+    semaphore = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(step: Awaitable[T]) -> T:
+        async with semaphore:
+            return await step
+
+    return list(await asyncio.gather(*(one(step) for step in steps)))
+
 
 @dataclass
 class Held:
@@ -44,6 +68,7 @@ class Held:
     dispatching: bool = False
     renewed_at: float = field(default_factory=time.monotonic)
     probed_at: float = 0.0
+    written_at: float = 0.0
 
 
 class Fleet:
@@ -61,6 +86,7 @@ class Fleet:
         self.leases, self.cipher, self.part_files, self.clock = leases, cipher, part_files, clock
         self.held: dict[str, Held] = {}
         self._task: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -75,16 +101,30 @@ class Fleet:
 
     async def start(self) -> None:
         await self.leases.open()
+        await self.leases.heartbeat()
         self._task = asyncio.create_task(self._run(), name="fleet-supervisor")
+        self._keeper = asyncio.create_task(self._keep_leases(), name="fleet-leases")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for printer_id in list(self.held):
-            await self._let_go(printer_id, release=True)
+        for task in (self._task, self._keeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await _bounded(self._let_go(printer_id, release=True) for printer_id in list(self.held))
         await self.leases.leave()
+
+    async def _keep_leases(self) -> None:
+        """Heartbeat and lease renewal on their own task: slow supervision work (connecting hundreds of
+        printers, a busy database) must never let a lease expire."""
+        interval = self.settings.lease_ttl_seconds / 6
+        while True:
+            try:
+                await self.leases.heartbeat()
+                await self._renew_due(list(self.held.items()))
+            except Exception:
+                log.exception("lease renewal pass failed")
+            await asyncio.sleep(interval)
 
     async def _run(self) -> None:
         while True:
@@ -97,35 +137,40 @@ class Fleet:
             self._wake.clear()
 
     async def supervise_once(self) -> None:
-        """One pass: join/leave printers by rendezvous over the live replicas, renew due leases, and run
-        the dispatch deadlines that fell due. A handful of queries per pass, whatever the fleet size."""
-        await self.leases.heartbeat()
+        """One pass: take or let go of printers by rendezvous over the live replicas (a printer being
+        uploaded to stays until the upload ends), write statuses that are behind, and run the dispatch
+        deadlines that fell due. A few queries per pass whatever the fleet size, and the per-printer
+        steps run concurrently: a takeover of hundreds of printers must not go one by one."""
         replicas = await self.leases.live_replicas()
         now = self.clock()
         async with self.uow_factory() as uow:
             versions = await uow.printers.live_connection_versions()
             overdue = await uow.printers.dispatches_past_deadline(now)
         mine = {pid for pid in versions if rendezvous_owner(pid, replicas) == self.instance}
-        keep: list[tuple[str, Held]] = []
-        for printer_id, held in list(self.held.items()):
-            gone = printer_id not in versions or versions[printer_id] != held.connection_version
-            if gone or (printer_id not in mine and not held.dispatching):
-                await self._let_go(printer_id, release=True)
-            else:
-                keep.append((printer_id, held))
-        await self._renew_due(keep)
+        leaving = [
+            printer_id
+            for printer_id, held in self.held.items()
+            if printer_id not in versions
+            or versions[printer_id] != held.connection_version
+            or (printer_id not in mine and not held.dispatching)
+        ]
+        await _bounded(self._let_go(printer_id, release=True) for printer_id in leaving)
+        keep = list(self.held.items())
+        await self._resync(keep)
         for printer_id, held in keep:
             if printer_id in self.held and printer_id in overdue:
                 await self._check_deadline(printer_id, held)
             if printer_id in self.held:
                 await self._probe_if_refusing(held)
-        for printer_id in sorted(mine - set(self.held)):
-            lease = await self.leases.acquire(printer_id)
-            if lease is not None:
-                await self._take(printer_id, lease, versions[printer_id])
+        wanted = sorted(mine - set(self.held))
+        leases = await _bounded(self.leases.acquire(printer_id) for printer_id in wanted)
+        acquired = [lease for lease in leases if lease is not None]
+        if acquired:
+            await self._take(acquired, versions)
 
     async def _renew_due(self, held: list[tuple[str, Held]]) -> None:
-        """Renew leases a third of a TTL old, concurrently: a large fleet must not renew one by one."""
+        """Renew leases a third of a TTL old, concurrently: a large fleet must not renew one by one.
+        A lease given up meanwhile (its renewal then fails) is not mistaken for a lost one."""
         due_before = time.monotonic() - self.settings.lease_ttl_seconds / 3
         due = [(pid, h) for pid, h in held if h.renewed_at <= due_before]
         if not due:
@@ -136,7 +181,7 @@ class Fleet:
                 h.renewed_at = time.monotonic()
             elif isinstance(ok, BaseException):
                 log.warning("renewing the lease on printer %s failed: %r", printer_id, ok)
-            else:
+            elif self.held.get(printer_id) is h:
                 log.warning("lease on printer %s lost; disconnecting", printer_id)
                 await self._let_go(printer_id, release=False)
 
@@ -149,39 +194,36 @@ class Fleet:
         if time.monotonic() - held.probed_at < self.settings.control_probe_seconds:
             return
         held.probed_at = time.monotonic()
-        task = asyncio.create_task(self._probe(held), name=f"probe-{held.lease.printer_id}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(self._probe(held), f"probe-{held.lease.printer_id}")
 
     async def _probe(self, held: Held) -> None:
         with contextlib.suppress(PrinterCommandError):
             await held.connection.probe_control()
 
-    async def _take(self, printer_id: str, lease: Lease, version: int) -> None:
+    async def _take(self, leases: list[Lease], versions: dict[str, int]) -> None:
+        """Connect to printers whose leases were just acquired: their settings in one query."""
         async with self.uow_factory() as uow:
-            printer = await uow.printers.get(printer_id)
-            if printer is None:
+            found = await uow.printers.connection_details([lease.printer_id for lease in leases])
+        for lease in leases:
+            printer_id = lease.printer_id
+            if printer_id not in found:
                 await self.leases.release(lease)
-                return
-            access_code = self.cipher.decrypt(await uow.printers.access_code(printer_id))
-        settings = BambuPrinterSettings(
-            serial=printer.serial,
-            host=printer.host,
-            access_code=access_code,
-            mqtt_port=printer.port,
-            ftp_port=printer.ftp_port,
-            ca_pem=printer.ca_cert,
-            url_template=self.settings.bambu_url_template,
-            stale_after=self.settings.stale_after_seconds,
-        )
-
-        async def on_status(status: PrinterStatus) -> None:
-            await self._on_status(printer_id, status)
-
-        connection = BambuConnection(settings, on_status)
-        self.held[printer_id] = Held(lease, connection, version)
-        log.info("took printer %s (%s) with lease epoch %s", printer.name, printer_id, lease.epoch)
-        await connection.start()
+                continue
+            printer, token = found[printer_id]
+            settings = BambuPrinterSettings(
+                serial=printer.serial,
+                host=printer.host,
+                access_code=self.cipher.decrypt(token),
+                mqtt_port=printer.port,
+                ftp_port=printer.ftp_port,
+                ca_pem=printer.ca_cert,
+                url_template=self.settings.bambu_url_template,
+                stale_after=self.settings.stale_after_seconds,
+            )
+            connection = BambuConnection(settings, functools.partial(self._on_status, printer_id))
+            self.held[printer_id] = Held(lease, connection, versions.get(printer_id, printer.connection_version))
+            log.info("took printer %s (%s) with lease epoch %s", printer.name, printer_id, lease.epoch)
+            await connection.start()
 
     async def _let_go(self, printer_id: str, *, release: bool) -> None:
         held = self.held.pop(printer_id, None)
@@ -198,13 +240,41 @@ class Fleet:
         async with held.lock:
             if status == held.last_status:
                 return
+            last = held.last_status
+            throttle = self.settings.progress_write_seconds
+            if (
+                last is not None
+                and last.differs_only_in_progress(status)
+                and held.written_at > time.monotonic() - throttle
+            ):
+                return
             try:
                 async with self.uow_factory() as uow:
                     await handlers.observe_status(printer_id, status, held.lease.epoch, self.instance, uow, self.clock)
-                held.last_status = status
+                held.last_status, held.written_at = status, time.monotonic()
             except StaleLease:
                 log.warning("printer %s was taken over by another replica", printer_id)
-                await self._let_go(printer_id, release=False)
+                self._spawn(self._let_go(printer_id, release=False), f"let-go-{printer_id}")
+            except Exception:
+                log.exception("recording the status of printer %s failed; retried on the next pass", printer_id)
+
+    def _spawn(self, step: Awaitable[None], name: str) -> None:
+        """Run beside the caller: a connection's own task must not wait for that connection to close."""
+        task = asyncio.ensure_future(step)
+        task.set_name(name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _resync(self, held: list[tuple[str, Held]]) -> None:
+        """A status not written yet is written now: one whose write failed (database busy or down; the
+        connection only reports changes, so an idle printer would stay wrong), or progress held back
+        by `PROGRESS_WRITE_SECONDS`."""
+        behind = [
+            (printer_id, h.connection.status)
+            for printer_id, h in held
+            if h.connection.status is not None and h.connection.status != h.last_status and not h.lock.locked()
+        ]
+        await _bounded(self._on_status(printer_id, status) for printer_id, status in behind if status is not None)
 
     async def _check_deadline(self, printer_id: str, held: Held) -> None:
         async with held.lock:
@@ -220,9 +290,7 @@ class Fleet:
         if held is None:
             return
         held.dispatching = True
-        task = asyncio.create_task(self._dispatch(plan, held), name=f"dispatch-{plan.command.job_id}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(self._dispatch(plan, held), f"dispatch-{plan.command.job_id}")
 
     async def _dispatch(self, plan: DispatchPlan, held: Held) -> None:
         cmd: StartPrint = plan.command
@@ -270,9 +338,14 @@ class Fleet:
         return GATEWAY_FORWARD_SUBJECT.format(instance=owner)
 
     async def forward(self, owner: str, envelope: Envelope) -> None:
-        """Hand a command to the replica that owns the printer, and wait until it has recorded it."""
-        reply = await self.leases.bus.nc.request(
-            self.forward_subject(owner), envelope.model_dump_json().encode(), timeout=15
-        )
+        """Hand a command to the replica that owns the printer, and wait until it has recorded it.
+        Raises `OwnerUnreachable` while the lease still names a replica that died: the message is
+        redelivered until a survivor owns the printer."""
+        try:
+            reply = await self.leases.bus.nc.request(
+                self.forward_subject(owner), envelope.model_dump_json().encode(), timeout=15
+            )
+        except NoRespondersError:
+            raise OwnerUnreachable(f"owner {owner} of the printer does not answer (gone?)") from None
         if reply.data != b"ok":
-            raise RuntimeError(f"owner {owner} could not take the command: {reply.data[:200]!r}")
+            raise OwnerUnreachable(f"owner {owner} could not take the command: {reply.data[:200]!r}")

@@ -146,6 +146,11 @@ class BambuConnection:
         return self._client is not None
 
     @property
+    def refusing_control(self) -> bool:
+        """The printer answered a command with a configuration refusal (developer mode off)."""
+        return self._config_error is not None
+
+    @property
     def version_info(self) -> dict[str, Any] | None:
         """The last `get_version` answer (`module` list with models and firmware versions)."""
         return self._version
@@ -215,6 +220,11 @@ class BambuConnection:
 
     async def resume(self) -> None:
         await self._command(protocol.resume(self._ids.next()), lambda s: s.gcode_state in {"RUNNING", "PREPARE"})
+
+    async def probe_control(self) -> None:
+        """A command with no effect on the printer, to learn whether it accepts control again; a
+        success clears the refusal, see `_on_reply`."""
+        await self._command(protocol.get_accessories(self._ids.next()), None)
 
     async def request_full_report(self) -> None:
         """Ask for a full report; for a missing field only, P1 printers suffer when polled."""

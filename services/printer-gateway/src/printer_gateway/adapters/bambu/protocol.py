@@ -47,6 +47,12 @@ def get_version(sequence_id: str) -> JsonObject:
     return {"info": {"sequence_id": sequence_id, "command": "get_version"}}
 
 
+def get_accessories(sequence_id: str) -> JsonObject:
+    """A read-only `print` command: answered like any control command, so it shows whether the
+    printer accepts control (developer mode) without changing anything."""
+    return {"print": {"sequence_id": sequence_id, "command": "get_accessories", "accessory_type": "none"}}
+
+
 def pause(sequence_id: str) -> JsonObject:
     return _print_control("pause", sequence_id)
 
