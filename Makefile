@@ -19,13 +19,14 @@ SRC_DIRS = $(patsubst %/,%,$(wildcard libs/*/src/ services/*/src/ tools/*/src/))
 PACKAGES = $(notdir $(patsubst %/,%,$(wildcard $(addsuffix /*/,$(SRC_DIRS)))))
 BENCH ?= $(wildcard bench/*.py)
 
-.PHONY: help install run test lint bench clean distclean check-python
+.PHONY: help install run test lint bench clean distclean check-python browser deploy-check
 
 help:
 	@echo "make install    create .venv from uv.lock (idempotent; first run also installs uv into .tools)"
 	@echo "make run        start the whole stack locally (API on http://127.0.0.1:8080); ARGS='...' go to devstack"
 	@echo "make test       run every test: libs, services, tools and tests/ (integration starts its own stack)"
 	@echo "make lint       ruff and mypy --strict over every src folder"
+	@echo "make deploy-check  render and validate the Kubernetes manifests, lint Dockerfiles and YAML"
 	@echo "make bench      run each bench/*.py script (they print figures); BENCH=bench/x.py runs one"
 	@echo "make clean      remove caches and the dev stack's data (.data)"
 	@echo "make distclean  clean, and remove .venv and .tools too"
@@ -49,7 +50,23 @@ install: check-python $(UV)
 run: install
 	$(PY) -m devstack run $(ARGS)
 
-test: install
+# The browser tests drive the system's Chromium; as root on Debian/Ubuntu `make test` installs it,
+# elsewhere those tests are skipped with a message saying so.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing Chromium for the browser tests (apt-get install chromium)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	      || echo "make: could not install Chromium; the browser tests will be skipped" >&2; \
+	  else \
+	    echo "make: no Chromium on PATH; the browser tests will be skipped (install the chromium package)" >&2; \
+	  fi; \
+	fi
+
+deploy-check: install
+	$(PY) -m pytest -q tests/deploy
+
+test: install browser
 	@rc=0; $(PY) -m pytest -q -rfE --tb=short $(TEST_PATHS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests in $(TEST_PATHS)" >&2; fi; \
 	exit $$rc

@@ -1,6 +1,6 @@
 """Browser tests: the operator's web UI in real headless Chromium (Playwright) against the whole stack.
 
-The stack comes from the integration tests' `stack` fixture (devstack on free ports). Chromium is the
+The stack is the session's one `stack` fixture (tests/conftest.py: devstack on free ports). Chromium is the
 system's (`apt-get install chromium`); Playwright never downloads a browser here. Without Chromium or
 the `playwright` package the tests are skipped, saying which one is missing.
 """
@@ -16,7 +16,6 @@ import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -40,21 +39,6 @@ EXPECT_TIMEOUT_MS = 15_000
 """Generous: CI runs these beside the integration tests' stack on two cores."""
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
-
-
-def _load_integration_conftest() -> ModuleType:
-    path = ROOT / "tests" / "integration" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("printfarm_integration_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_integration = _load_integration_conftest()
-stack = _integration.stack
-api = _integration.api
-wait_until = _integration.wait_until
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -185,7 +185,8 @@ def publishes(service: str) -> list[str]:
 
 def dev_permissions() -> dict[str, list[str]]:
     text = (K8S / "overlays" / "dev" / "nats" / "nats.conf").read_text()
-    users = re.findall(r"user:\s*(\S+)\s+password:[^\n]*\n\s*permissions:\s*\{\s*publish:\s*\{\s*allow:\s*(\[.*?\])", text)
+    user_block = r"user:\s*(\S+)\s+password:[^\n]*\n\s*permissions:\s*\{\s*publish:\s*\{\s*allow:\s*(\[.*?\])"
+    users = re.findall(user_block, text)
     return {user: json.loads(allow) for user, allow in users}
 
 

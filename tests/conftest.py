@@ -1,4 +1,4 @@
-"""Cross-service tests run against one whole stack per session: real PostgreSQL, NATS JetStream,
+"""Cross-service and browser tests share one whole stack per session: real PostgreSQL, NATS JetStream,
 the printer simulator and every service, started by ``devstack`` on free ports in a temp folder.
 
 ``NATS_URL`` / ``DATABASE_URL`` (and ``<SERVICE>_DATABASE_URL``) point the stack at servers that
