@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -83,6 +84,26 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> StackConfi
     if args.no_simulator:
         changes["start_simulator"] = False
     return dataclasses.replace(config, **changes)
+
+
+FIRST_ADMIN_FILE = Path("api_gateway") / "first-admin.json"
+FIRST_ADMIN_SHOWN = Path("api_gateway") / "first-admin.shown"
+
+
+def first_admin_once(data_dir: Path) -> str | None:
+    """The web UI's first admin login, the first time the stack runs on this data folder and never again."""
+    credentials, shown = data_dir / FIRST_ADMIN_FILE, data_dir / FIRST_ADMIN_SHOWN
+    if shown.exists() or not credentials.exists():
+        return None
+    try:
+        first = json.loads(credentials.read_text())
+    except (OSError, ValueError):
+        return None
+    shown.touch()
+    return (
+        f"  web UI login {first.get('username')} / {first.get('password')}   "
+        f"(shown once; kept owner-only in {credentials})"
+    )
 
 
 def describe(state: dict[str, Any]) -> str:
@@ -174,6 +195,9 @@ async def run(config: StackConfig, *, echo: bool) -> int:
             print(f"devstack: {starting.exception()}", file=sys.stderr)
             return 1
         print(describe(stack.state("ready")), flush=True)
+        first_login = first_admin_once(stack.data_dir)
+        if first_login:
+            print(first_login, flush=True)
         print("Ctrl-C stops everything.", flush=True)
         died = asyncio.create_task(stack.wait_for_unexpected_exit())
         await asyncio.wait({died, stopper}, return_when=asyncio.FIRST_COMPLETED)
