@@ -3,13 +3,13 @@ optimistic concurrency. Needs no printing; every name is unique so a shared stac
 
 from __future__ import annotations
 
-import io
 import uuid
-import zipfile
 from typing import Any
 
 import httpx
 import pytest
+
+from .sliced_files import gcode_3mf
 
 pytestmark = pytest.mark.integration
 
@@ -22,29 +22,6 @@ finish = "matte"; // [matte, gloss]
 module box() { cube(size); }
 box();
 """
-
-
-def sliced_project(minutes: int, filament: str) -> bytes:
-    """A one-plate sliced project whose slicer comments give time, weight and filament."""
-    plate = (
-        "; HEADER_BLOCK_START\n"
-        f"; model printing time: {minutes}m 0s; total estimated time: {minutes}m 0s\n"
-        "; total filament weight [g] : 3.5\n"
-        "; HEADER_BLOCK_END\n"
-        f"; filament_type = {filament}\n"
-        "G28\nG1 Z0.3 F600\nG1 X20 Y20 E2 F1200\nM400\n"
-    )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("[Content_Types].xml", '<?xml version="1.0" encoding="UTF-8"?><Types/>')
-        archive.writestr("Metadata/plate_1.gcode", plate)
-        archive.writestr(
-            "Metadata/slice_info.config",
-            '<?xml version="1.0" encoding="UTF-8"?><config><plate><metadata key="index" value="1"/>'
-            f'<metadata key="prediction" value="{minutes * 60}"/><metadata key="weight" value="3.5"/>'
-            f'<filament id="1" type="{filament}" color="#000000" used_g="3.5"/></plate></config>',
-        )
-    return out.getvalue()
 
 
 async def upload(api: httpx.AsyncClient, filename: str, content: bytes, material: str = "PLA") -> dict[str, Any]:
@@ -71,7 +48,7 @@ async def new_sku(api: httpx.AsyncClient, parts: list[dict[str, Any]]) -> dict[s
 async def box_sku(api: httpx.AsyncClient) -> dict[str, Any]:
     """A SKU of two parts: a customizable box (SKU PARAMs size and finish, 2 per unit) and a lid."""
     box = await upload(api, "box.scad", BOX_SCAD.encode())
-    lid = await upload(api, "lid.gcode.3mf", sliced_project(5, "PLA"))
+    lid = await upload(api, "lid.gcode.3mf", gcode_3mf(minutes=5, grams=3.5, filament="PLA"))
     return await new_sku(
         api,
         [

@@ -3,14 +3,14 @@ completed only when the jobs of its current line items are done."""
 
 from __future__ import annotations
 
-import io
 import uuid
-import zipfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+
+from .sliced_files import gcode_3mf
 
 pytestmark = pytest.mark.integration
 
@@ -18,28 +18,6 @@ Wait = Callable[..., Awaitable[Any]]
 LIVE = ("queued", "assigned", "printing", "paused", "completed", "failed")
 PRINT_MINUTES = 120
 """Long enough (simulated) that jobs are still printing while the test edits the order."""
-
-
-def sliced_project(minutes: int, filament: str, color: str) -> bytes:
-    plate = (
-        "; HEADER_BLOCK_START\n"
-        f"; model printing time: {minutes}m 0s; total estimated time: {minutes}m 0s\n"
-        "; total filament weight [g] : 4.0\n"
-        "; HEADER_BLOCK_END\n"
-        f"; filament_type = {filament}\n"
-        "G28\nG1 Z0.3 F600\nG1 X20 Y20 E2 F1200\nM400\n"
-    )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("[Content_Types].xml", '<?xml version="1.0" encoding="UTF-8"?><Types/>')
-        archive.writestr("Metadata/plate_1.gcode", plate)
-        archive.writestr(
-            "Metadata/slice_info.config",
-            '<?xml version="1.0" encoding="UTF-8"?><config><plate><metadata key="index" value="1"/>'
-            f'<metadata key="prediction" value="{minutes * 60}"/><metadata key="weight" value="4.0"/>'
-            f'<filament id="1" type="{filament}" color="{color}" used_g="4.0"/></plate></config>',
-        )
-    return out.getvalue()
 
 
 async def scarcest_material(api: httpx.AsyncClient) -> tuple[str, str, int]:
@@ -62,7 +40,7 @@ async def upload_slab(api: httpx.AsyncClient, kind: str, color: str) -> str:
     part = await api.post(
         "/api/v1/parts",
         data={"name": f"slab {uuid.uuid4().hex[:6]}", "material_type": kind, "material_color": color},
-        files={"file": ("slab.gcode.3mf", sliced_project(PRINT_MINUTES, kind, color))},
+        files={"file": ("slab.gcode.3mf", gcode_3mf(minutes=PRINT_MINUTES, grams=4.0, filament=kind, color=color))},
     )
     assert part.status_code == 201, part.text
     assert part.json()["material"]["type"].upper() == kind

@@ -3,40 +3,18 @@ printer, explained, printed, stopped by an operator, retried, rejected and retri
 
 from __future__ import annotations
 
-import io
 import uuid
-import zipfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from .sliced_files import gcode_3mf
+
 pytestmark = pytest.mark.integration
 
 Wait = Callable[..., Awaitable[Any]]
-
-
-def sliced_project(minutes: int, filament: str) -> bytes:
-    plate = (
-        "; HEADER_BLOCK_START\n"
-        f"; model printing time: {minutes}m 0s; total estimated time: {minutes}m 0s\n"
-        "; total filament weight [g] : 3.0\n"
-        "; HEADER_BLOCK_END\n"
-        f"; filament_type = {filament}\n"
-        "G28\nG1 Z0.3 F600\nG1 X10 Y10 E1 F1200\nM400\n"
-    )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("[Content_Types].xml", '<?xml version="1.0" encoding="UTF-8"?><Types/>')
-        archive.writestr("Metadata/plate_1.gcode", plate)
-        archive.writestr(
-            "Metadata/slice_info.config",
-            '<?xml version="1.0" encoding="UTF-8"?><config><plate><metadata key="index" value="1"/>'
-            f'<metadata key="prediction" value="{minutes * 60}"/><metadata key="weight" value="3.0"/>'
-            f'<filament id="1" type="{filament}" color="#000000" used_g="3.0"/></plate></config>',
-        )
-    return out.getvalue()
 
 
 async def a_loaded_printer(api: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -72,7 +50,9 @@ async def test_a_job_pinned_to_a_printer_is_explained_printed_stopped_and_retrie
     if spool.get("color"):
         fields["material_color"] = "#" + spool["color"].lstrip("#")[:6].upper()
     part = await api.post(
-        "/api/v1/parts", data=fields, files={"file": ("pin.gcode.3mf", sliced_project(180, material))}
+        "/api/v1/parts",
+        data=fields,
+        files={"file": ("pin.gcode.3mf", gcode_3mf(minutes=180, grams=3.0, filament=material))},
     )
     assert part.status_code == 201, part.text
     sku = await api.post(
@@ -118,9 +98,7 @@ async def test_a_job_pinned_to_a_printer_is_explained_printed_stopped_and_retrie
 
     stopping = await api.post(f"/api/v1/jobs/{queued['id']}/cancel")
     assert stopping.status_code == 200, stopping.text
-    cancelled = await wait_until(
-        lambda: _status(api, queued["id"], "cancelled"), 120, "the printer to report the stop"
-    )
+    cancelled = await wait_until(lambda: _status(api, queued["id"], "cancelled"), 120, "the printer to report the stop")
     assert cancelled["printer_id"] == printer["id"]
     assert (await api.post(f"/api/v1/jobs/{queued['id']}/cancel")).status_code == 409
     assert (await api.post(f"/api/v1/jobs/{queued['id']}/fail")).status_code == 409

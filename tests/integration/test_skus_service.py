@@ -109,7 +109,8 @@ async def test_part_upload_puts_the_file_in_the_object_store_and_publishes_part_
     assert r.status_code == 201, r.text
     part = r.json()
     assert (part["grams"], part["print_minutes"]) == (7.25, 30.0)
-    assert part["material"] == {"type": "PETG", "color": "#112233"}
+    assert part["material"] == {"type": "PETG", "color": None}, "no colour was asked for"
+    assert [(f["type"], f["color"]) for f in part["filaments"]] == [("PETG", "#112233")]
     store = await js.object_store(PART_FILES_BUCKET)
     assert (await store.get(part["sha256"])).data == content
 

@@ -4,8 +4,6 @@ print-jobs."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,22 +15,11 @@ from nats.js import JetStreamContext
 from contracts.envelope import Envelope
 from devstack import Stack
 
+from .sliced_files import gcode_3mf
+
 pytestmark = pytest.mark.integration
 
 WaitUntil = Callable[..., Awaitable[Any]]
-
-
-def sliced_project(grams: float) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("Metadata/plate_1.gcode", "; HEADER_BLOCK_START\nG28\nG1 X1 Y1\n")
-        z.writestr(
-            "Metadata/slice_info.config",
-            '<config><plate><metadata key="index" value="1"/><metadata key="prediction" value="600"/>'
-            f'<metadata key="weight" value="{grams}"/><filament id="1" type="PLA" color="#FFFFFF" '
-            f'used_g="{grams}"/></plate></config>',
-        )
-    return out.getvalue()
 
 
 @pytest.fixture
@@ -48,7 +35,7 @@ async def new_part(api: httpx.AsyncClient, name: str, grams: float = 4.0) -> dic
     r = await api.post(
         "/api/v1/parts",
         data={"name": name, "material_type": "PLA"},
-        files={"file": (f"{name}.gcode.3mf", sliced_project(grams))},
+        files={"file": (f"{name}.gcode.3mf", gcode_3mf(minutes=10, grams=grams, filament="PLA", color="#FFFFFF"))},
     )
     assert r.status_code == 201, r.text
     return dict(r.json())
@@ -137,15 +124,13 @@ async def test_a_sku_used_by_an_open_order_cannot_be_deleted_until_the_order_is_
     assert (await api.delete(f"/api/v1/skus/{sku['id']}")).status_code == 204
 
 
-async def test_editing_a_sku_changes_only_the_next_print_jobs(
-    api: httpx.AsyncClient, wait_until: WaitUntil
-) -> None:
+async def test_editing_a_sku_changes_only_the_next_print_jobs(api: httpx.AsyncClient, wait_until: WaitUntil) -> None:
     part = await new_part(api, "edit-part")
     sku = await new_sku(api, "EDIT-1", [{"part_id": part["id"], "quantity": 1}])
     order = (
-        await api.post("/api/v1/orders", json={"order_number": "EDIT-ORDER", "line_items": [
-            {"sku_id": sku["id"], "quantity": 1}
-        ]})
+        await api.post(
+            "/api/v1/orders", json={"order_number": "EDIT-ORDER", "line_items": [{"sku_id": sku["id"], "quantity": 1}]}
+        )
     ).json()
     assert (await api.post(f"/api/v1/orders/{order['id']}/print-jobs", json={})).status_code == 202
 
