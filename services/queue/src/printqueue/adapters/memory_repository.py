@@ -10,6 +10,7 @@ import copy
 from collections.abc import Sequence
 from datetime import datetime
 
+from printqueue.domain.matching import READY_STATES
 from printqueue.domain.model import ACTIVE, TERMINAL, Job, OrderRecord, OrderSummary, Printer, summarize
 
 
@@ -97,6 +98,16 @@ class InMemoryQueueRepository:
         return sorted(
             (copy.deepcopy(p) for p in self.printers_by_id.values() if not p.deleted), key=lambda p: (p.name, p.id)
         )
+
+    async def ready_printer_candidates(self, now: datetime) -> list[Printer]:
+        return [
+            p
+            for p in await self.printers()
+            if p.online
+            and p.bed_clear
+            and p.state in READY_STATES
+            and (p.avoid_until is None or p.avoid_until <= now)
+        ]
 
     async def occupied_printers(self) -> set[str]:
         occupied = {j.printer_id for j in self.jobs.values() if j.status in ACTIVE and j.printer_id is not None}

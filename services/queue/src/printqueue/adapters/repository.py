@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
-from printqueue.domain.matching import Requirement, dispatch_limits
+from printqueue.domain.matching import READY_STATES, Requirement, dispatch_limits
 from printqueue.domain.model import (
     ACTIVE,
     TERMINAL,
@@ -46,6 +46,7 @@ class QueueRepository(Protocol):
     async def get_printer(self, printer_id: str) -> Printer | None: ...
     async def save_printer(self, printer: Printer) -> None: ...
     async def printers(self) -> list[Printer]: ...
+    async def ready_printer_candidates(self, now: datetime) -> list[Printer]: ...
     async def occupied_printers(self) -> set[str]: ...
     async def lock_matching(self) -> None: ...
     async def queued_candidates(self, ready: Sequence[Printer]) -> list[Job]: ...
@@ -360,6 +361,26 @@ class SqlQueueRepository:
         rows = await self.session.execute(sa.select(t).where(t.c.deleted.is_(False)).order_by(t.c.name, t.c.id))
         return [printer_from_row(r) for r in rows]
 
+    async def ready_printer_candidates(self, now: datetime) -> list[Printer]:
+        """The printers that may be ready, filtered in SQL on what `readiness` checks first, so a pass over a
+        large fleet reads the handful that are free rather than every printer."""
+        t, j = orm.printers, orm.jobs
+        rows = await self.session.execute(
+            sa.select(t)
+            .where(
+                t.c.deleted.is_(False),
+                t.c.online.is_(True),
+                t.c.bed_clear.is_(True),
+                t.c.state.in_(sorted(READY_STATES)),
+                sa.or_(t.c.avoid_until.is_(None), t.c.avoid_until <= now),
+                ~sa.exists(
+                    sa.select(j.c.id).where(j.c.printer_id == t.c.id, j.c.status.in_(sorted(ACTIVE)))
+                ),
+            )
+            .order_by(t.c.name, t.c.id)
+        )
+        return [printer_from_row(r) for r in rows]
+
     async def occupied_printers(self) -> set[str]:
         """Printers with an active job of ours, or reporting a current job we do not hold as finished."""
         j, p = orm.jobs, orm.printers
@@ -405,7 +426,6 @@ class SqlQueueRepository:
         result = await self.session.execute(
             _QUEUE_HEADS,
             {
-                "types": types,
                 "ts": [row[0] for row, _ in wanted],
                 "cs": [row[1] for row, _ in wanted],
                 "ps": [row[2] for row, _ in wanted],
@@ -433,21 +453,16 @@ class SqlQueueRepository:
 _COLUMN_LIST = ", ".join(c.name for c in _MATCHING_COLUMNS)
 _QUEUE_HEADS = sa.text(
     f"""
-    SELECT {_COLUMN_LIST} FROM (
-        SELECT {_COLUMN_LIST}, row_number() OVER (
-            PARTITION BY lower(btrim(material_type)), coalesce(material_color, ''), coalesce(material_profile, ''),
-                assignment
-            ORDER BY (priority <> 'normal'), coalesce(fulfillment_date, DATE '9999-12-31'), order_created_at,
-                order_id COLLATE "C", line_position, part_index, copy_number, id COLLATE "C"
-        ) AS queue_rank
-        FROM jobs
-        WHERE status = 'queued' AND lower(btrim(material_type)) = ANY(CAST(:types AS text[]))
+    SELECT j.* FROM unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ps AS text[]), CAST(:as AS text[]),
+                           CAST(:ns AS int[])) AS g(t, c, p, a, n)
+    CROSS JOIN LATERAL (
+        SELECT {_COLUMN_LIST} FROM jobs
+        WHERE status = 'queued' AND lower(btrim(material_type)) = g.t AND coalesce(material_color, '') = g.c
+          AND coalesce(material_profile, '') = g.p AND assignment = CAST(g.a AS jsonb)
+        ORDER BY (priority <> 'normal'), coalesce(fulfillment_date, DATE '9999-12-31'), order_created_at,
+                 order_id COLLATE "C", line_position, part_index, copy_number, id COLLATE "C"
+        LIMIT g.n
     ) AS j
-    JOIN unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ps AS text[]), CAST(:as AS text[]),
-                CAST(:ns AS int[])) AS g(t, c, p, a, n)
-      ON g.t = lower(btrim(j.material_type)) AND g.c = coalesce(j.material_color, '')
-     AND g.p = coalesce(j.material_profile, '') AND CAST(g.a AS jsonb) = j.assignment
-    WHERE j.queue_rank <= g.n
     """
 )
 """Per requirement group, its first `n` queued jobs in the order `matching.job_order` defines."""

@@ -31,6 +31,7 @@ from printqueue.domain.reconciliation import (
     reconcile_order_jobs,
 )
 from printqueue.service_layer.unit_of_work import QueueUnitOfWork
+from servicekit.collector import collector_paused
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
 
 
@@ -292,10 +293,12 @@ async def run_matching_pass(uow: QueueUnitOfWork, ctx: Context, *, assign: bool 
         return []
 
     occupied = await repo.occupied_printers()
-    ready = [p for p in await repo.printers() if readiness(p, p.id in occupied, now) == "ready"]
+    ready = [p for p in await repo.ready_printer_candidates(now) if readiness(p, p.id in occupied, now) == "ready"]
     if not ready:
         return []
-    dispatches = match(await repo.queued_candidates(ready), ready)
+    candidates = await repo.queued_candidates(ready)
+    with collector_paused():
+        dispatches = match(candidates, ready)
     if not dispatches:
         return []
     claimed = {job.id: job for job in await repo.claim_queued([d.job_id for d in dispatches])}
