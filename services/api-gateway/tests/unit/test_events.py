@@ -158,3 +158,10 @@ async def _read_event(lines: AsyncIterator[str]) -> dict[str, str]:
         if line and not line.startswith(":") and ": " in line:
             key, value = line.split(": ", 1)
             block[key] = value
+
+
+def test_job_events_carry_the_api_field_names() -> None:
+    message = LoggedMessage(stream="QUEUE", seq=7, subject="queue.v1.job.changed", data={"id": "j1", "copy_number": 2})
+    event = to_event(message, {"ORDERS": 0, "QUEUE": 7, "PRINTERS": 0})
+    assert event is not None and event.event == "job.updated"
+    assert event.data["copy"] == 2 and event.data["id"] == "j1"

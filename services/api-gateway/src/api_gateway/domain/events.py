@@ -65,7 +65,14 @@ def to_event(message: LoggedMessage, position_after: Position) -> LiveEvent | No
     name = EVENT_NAMES.get(message.subject)
     if name is None or message.data is None:
         return None
-    return LiveEvent(id=encode_position(position_after), event=name, data=message.data)
+    return LiveEvent(id=encode_position(position_after), event=name, data=public_shape(name, message.data))
+
+
+def public_shape(event: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Events speak API.md's field names where a contract's differ (a job's `copy`)."""
+    if event == "job.updated" and "copy_number" in data and "copy" not in data:
+        return {**data, "copy": data["copy_number"]}
+    return data
 
 
 def heartbeat() -> str:
