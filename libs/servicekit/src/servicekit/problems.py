@@ -104,7 +104,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = [
-            {"field": field_path(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in exc.errors()
+            {
+                "field": "body" if e.get("type") == "json_invalid" else field_path(e.get("loc", ())),
+                "message": str(e.get("msg", "invalid")),
+            }
+            for e in exc.errors()
         ]
         status = 400 if any(e.get("type") == "json_invalid" for e in exc.errors()) else 422
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
