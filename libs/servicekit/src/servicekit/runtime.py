@@ -50,6 +50,7 @@ class ServiceRuntime:
             self.bus.publish,
             batch_size=settings.relay_batch_size,
             idle_poll_seconds=settings.relay_idle_poll_seconds,
+            in_flight=settings.relay_in_flight,
         )
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []

@@ -20,7 +20,9 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path(".data")
     service_instance: str = ""
     log_level: str = "INFO"
-    relay_batch_size: int = 200
+    relay_batch_size: int = 500
+    relay_in_flight: int = 64
+    """Publishes the outbox relay keeps awaiting their stream acks at once."""
     relay_idle_poll_seconds: float = 0.5
     consumer_max_deliver: int = 5
     consumer_ack_wait_seconds: float = 30.0
