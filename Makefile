@@ -19,7 +19,7 @@ SRC_DIRS = $(patsubst %/,%,$(wildcard libs/*/src/ services/*/src/ tools/*/src/))
 PACKAGES = $(notdir $(patsubst %/,%,$(wildcard $(addsuffix /*/,$(SRC_DIRS)))))
 BENCH ?= $(wildcard bench/*.py)
 
-.PHONY: help install run test lint bench clean distclean check-python browser deploy-check
+.PHONY: help install run test lint bench clean distclean check-python test-tools deploy-check
 
 help:
 	@echo "make install    create .venv from uv.lock (idempotent; first run also installs uv into .tools)"
@@ -50,23 +50,27 @@ install: check-python $(UV)
 run: install
 	$(PY) -m devstack run $(ARGS)
 
-# The browser tests drive the system's Chromium; as root on Debian/Ubuntu `make test` installs it,
-# elsewhere those tests are skipped with a message saying so.
-browser:
-	@if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then \
+# Two system programs the tests use when present: Chromium (browser tests) and OpenSCAD (the real
+# render check of .scad parts). As root on Debian/Ubuntu `make test` installs what is missing; elsewhere
+# the browser tests are skipped with a message and .scad uploads are accepted as "not rendered".
+SYSTEM_TEST_TOOLS := chromium openscad
+
+test-tools:
+	@missing=""; for tool in $(SYSTEM_TEST_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "make: installing Chromium for the browser tests (apt-get install chromium)"; \
-	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-	      || echo "make: could not install Chromium; the browser tests will be skipped" >&2; \
+	    echo "make: installing$$missing for the tests (apt-get)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+	      || echo "make: could not install$$missing; the tests that need them adapt or are skipped" >&2; \
 	  else \
-	    echo "make: no Chromium on PATH; the browser tests will be skipped (install the chromium package)" >&2; \
+	    echo "make: not on PATH:$$missing; browser tests are skipped and .scad parts are not render-checked" >&2; \
 	  fi; \
 	fi
 
 deploy-check: install
 	$(PY) -m pytest -q tests/deploy
 
-test: install browser
+test: install test-tools
 	@rc=0; $(PY) -m pytest -q -rfE --tb=short $(TEST_PATHS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests in $(TEST_PATHS)" >&2; fi; \
 	exit $$rc
