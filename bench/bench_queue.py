@@ -307,11 +307,13 @@ async def latency_figures(stack: Any, rounds: int, wait_until: Any) -> None:
         await wait_until(lambda p=printer_id: p in seen, 30, f"StartPrint for {printer_id}", interval=0.001)
         latencies.append((seen[printer_id] - became_ready) * 1000)
     await nc.drain()
+    slowest = sorted(enumerate(latencies), key=lambda r: -r[1])[:3]
     latencies.sort()
     p50 = latencies[len(latencies) // 2]
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(f"printer ready -> StartPrint on the bus, {rounds} rounds, service running with ~{len(latencies)} waiting")
     print(f"  p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   max {latencies[-1]:8.1f} ms")
+    print("  slowest rounds: " + ", ".join(f"#{i + 1} {ms:.1f} ms" for i, ms in slowest))
     inside = sorted(await _inside_the_queue(stack, messages))
     if inside:
         p50 = inside[len(inside) // 2]
