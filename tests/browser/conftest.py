@@ -8,17 +8,17 @@ the `playwright` package the tests are skipped, saying which one is missing.
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import os
 import shutil
-import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from ..integration.sliced_files import gcode_3mf
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page, ViewportSize
@@ -132,27 +132,9 @@ def viewports() -> dict[str, ViewportSize]:
     return {"desktop": DESKTOP, "phone": PHONE}
 
 
-def _gcode_3mf(minutes: int, filament: str, grams: float = 6.0) -> bytes:
-    """A Bambu-style sliced project (one plate) the simulator prints in `minutes` of simulated time."""
-    plate = (
-        "; HEADER_BLOCK_START\n"
-        f"; model printing time: {minutes}m 0s; total estimated time: {minutes}m 0s\n"
-        f"; total filament weight [g] : {grams}\n"
-        "; HEADER_BLOCK_END\n"
-        f"; filament_type = {filament}\n"
-        "G28\nG1 Z0.3 F600\nG1 X20 Y20 E2 F1200\nM400\n"
-    )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("[Content_Types].xml", '<?xml version="1.0" encoding="UTF-8"?><Types/>')
-        archive.writestr("Metadata/plate_1.gcode", plate)
-        archive.writestr(
-            "Metadata/slice_info.config",
-            '<?xml version="1.0" encoding="UTF-8"?><config><plate><metadata key="index" value="1"/>'
-            f'<metadata key="prediction" value="{minutes * 60}"/><metadata key="weight" value="{grams}"/>'
-            f'<filament id="1" type="{filament}" color="#000000" used_g="{grams}"/></plate></config>',
-        )
-    return out.getvalue()
+def _gcode_3mf(minutes: int, filament: str) -> bytes:
+    """A sliced project the simulator prints in `minutes` of simulated time, 6 g of filament."""
+    return gcode_3mf(minutes=minutes, grams=6.0, filament=filament)
 
 
 SCAD_BOX = b"""/* [Size] */

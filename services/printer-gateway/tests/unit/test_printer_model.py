@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from printer_gateway.domain.lifecycle import PrintTracker
-from printer_gateway.domain.model import Printer, PrinterError
+from printer_gateway.domain.model import Printer, PrinterError, UnprintableFile
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -121,7 +121,7 @@ def test_stop_reports_cancelled() -> None:
 @pytest.mark.parametrize("kind", ["stl", "scad", "3mf", "gcode"])
 def test_a_bambu_printer_refuses_files_that_are_not_sliced_projects(kind: str) -> None:
     p = printer()
-    with pytest.raises(PrinterError, match="cannot print"):
+    with pytest.raises(UnprintableFile, match="cannot print"):
         p.dispatch("job-1", "cmd-1", kind, T0, timedelta(minutes=10))
     assert p.current_job_id is None
 

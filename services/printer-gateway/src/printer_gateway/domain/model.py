@@ -10,6 +10,7 @@ from typing import Literal
 from printer_gateway.domain.lifecycle import (
     BedNoLongerClear,
     DispatchTimedOut,
+    LifecycleError,
     LifecycleEvent,
     PrintAborted,
     PrintCancelled,
@@ -31,6 +32,10 @@ PRINTABLE_KINDS = {"bambu_lan": frozenset({"gcode.3mf"})}
 
 class PrinterError(Exception):
     """A request the printer's current state forbids; the message is safe to show."""
+
+
+class UnprintableFile(PrinterError):
+    """The job's file can never print on this kind of printer as it is (unlike a busy or offline printer)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ class Printer:
     def dispatch(self, job_id: str, command_id: str, file_kind: str, now: datetime, deadline: timedelta) -> None:
         """Start tracking `job_id`; raises `PrinterError` with the reason it cannot go to this printer."""
         if file_kind not in PRINTABLE_KINDS.get(self.protocol, frozenset()):
-            raise PrinterError(
+            raise UnprintableFile(
                 f"a {self.model} printer cannot print a .{file_kind} file as it is: it needs a sliced .gcode.3mf"
             )
         if not self.status.online:
@@ -132,18 +137,17 @@ class Printer:
             raise PrinterError(f"printer is {self.status.state}")
         try:
             self.tracker = self.tracker.dispatch(job_id, now, now + deadline)
-        except Exception as exc:
+        except LifecycleError as exc:
             raise PrinterError(str(exc)) from exc
         self.current_command_id = command_id
         self.idle_since = None
 
-    def dispatch_failed(self, job_id: str) -> list[PrintOutcome]:
+    def dispatch_failed(self, job_id: str) -> None:
         """The upload or the start command failed: nothing was printed, the queue may retry elsewhere."""
         if self.current_job_id != job_id:
-            return []
+            return
         self.tracker = self.tracker.release()
         self.current_command_id = None
-        return []
 
     def clear_bed(self, now: datetime) -> None:
         if self.current_job_id is not None and self.tracker.job is not None and self.tracker.job.started:

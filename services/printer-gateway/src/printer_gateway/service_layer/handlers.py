@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from contracts.printers.v1 import LoadedMaterial as LoadedMaterialV1
 from contracts.printers.v1 import PrinterChanged, PrintUpdated
 from contracts.queue.v1 import StartPrint, StopPrint
 from printer_gateway.adapters.secrets import AccessCodeCipher
 from printer_gateway.domain.lifecycle import PrintTracker
-from printer_gateway.domain.model import Printer, PrinterError, PrintOutcome
+from printer_gateway.domain.model import Printer, PrinterError, PrintOutcome, UnprintableFile
 from printer_gateway.domain.printer_status import PrinterStatus
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import Clock, IdFactory
@@ -226,16 +227,18 @@ async def start_print(cmd: StartPrint, uow: UnitOfWork, clock: Clock) -> Dispatc
     """Record the dispatch, or answer `not_started`/`failed` at once. The caller commits."""
     printer = await uow.printers.get(cmd.printer_id, for_update=True)
     if printer is None:
-        uow.emit(_not_started(cmd, "unknown printer", clock))
+        uow.emit(_refused(cmd, "unknown printer", "not_started", clock))
         return None
     if printer.current_command_id == cmd.command_id:
         return None
     before = printer.snapshot()
     try:
         printer.dispatch(cmd.job_id, cmd.command_id, cmd.file.kind, clock(), timedelta(seconds=cmd.deadline_seconds))
+    except UnprintableFile as exc:
+        uow.emit(_refused(cmd, str(exc), "failed", clock))
+        return None
     except PrinterError as exc:
-        unprintable = "cannot print" in str(exc)
-        uow.emit(_not_started(cmd, str(exc), clock, status="failed" if unprintable else "not_started"))
+        uow.emit(_refused(cmd, str(exc), "not_started", clock))
         return None
     if printer.snapshot() != before:
         _announce(printer, uow, clock)
@@ -243,12 +246,13 @@ async def start_print(cmd: StartPrint, uow: UnitOfWork, clock: Clock) -> Dispatc
     return DispatchPlan(printer.id, cmd)
 
 
-def _not_started(cmd: StartPrint, reason: str, clock: Clock, status: str = "not_started") -> PrintUpdated:
+def _refused(cmd: StartPrint, reason: str, status: Literal["not_started", "failed"], clock: Clock) -> PrintUpdated:
+    """`not_started`: the queue may send the job elsewhere; `failed`: no printer of this kind can print it."""
     return PrintUpdated(
         job_id=cmd.job_id,
         printer_id=cmd.printer_id,
         command_id=cmd.command_id,
-        status="failed" if status == "failed" else "not_started",
+        status=status,
         error=reason,
         sequence=0,
         occurred_at=clock(),
