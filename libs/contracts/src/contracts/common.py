@@ -20,13 +20,15 @@ class Material(Frozen):
 
 
 class FileRef(Frozen):
-    """A part's file in the skus service's object store bucket `part-files`, keyed by sha256."""
+    """A file in a JetStream object store, keyed by sha256: `bucket` None is the skus service's
+    `part-files` (a part's upload); `sliced-files` holds what the slicer made."""
 
     sha256: str
     filename: str
     kind: Literal["stl", "3mf", "gcode.3mf", "gcode", "scad"]
     size_bytes: int
     plate: str | None = None
+    bucket: str | None = None
 
 
 class Assignment(Frozen):

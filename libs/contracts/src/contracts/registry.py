@@ -6,8 +6,9 @@ from __future__ import annotations
 from contracts.envelope import ContractMessage
 from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderCompleted, OrderPrintRequested
 from contracts.printers.v1 import PrinterChanged, PrintUpdated
-from contracts.queue.v1 import JobChanged, OrderJobsSummarized, StartPrint, StopPrint
+from contracts.queue.v1 import JobChanged, OrderJobsSummarized, SlicePart, StartPrint, StopPrint
 from contracts.skus.v1 import PartChanged, SkuChanged
+from contracts.slicer.v1 import SliceCompleted, SliceFailed
 
 MESSAGES: tuple[type[ContractMessage], ...] = (
     SkuChanged,
@@ -20,11 +21,14 @@ MESSAGES: tuple[type[ContractMessage], ...] = (
     OrderJobsSummarized,
     StartPrint,
     StopPrint,
+    SlicePart,
     PrinterChanged,
     PrintUpdated,
+    SliceCompleted,
+    SliceFailed,
 )
 
-STREAMS: dict[str, str] = {"skus": "SKUS", "orders": "ORDERS", "queue": "QUEUE", "printers": "PRINTERS"}
+STREAMS: dict[str, str] = {"skus": "SKUS", "orders": "ORDERS", "queue": "QUEUE", "printers": "PRINTERS", "slicer": "SLICER"}
 """Owner prefix → its JetStream stream. The printer-gateway service owns the `printers` prefix."""
 
 DEAD_LETTER_STREAM = "DEADLETTER"

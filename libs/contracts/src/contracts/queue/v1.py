@@ -8,8 +8,19 @@ from typing import Any, ClassVar, Literal
 from contracts.common import Assignment, FileRef, Frozen, Material
 from contracts.envelope import ContractMessage
 
-JobStatus = Literal["queued", "assigned", "printing", "paused", "completed", "failed", "cancelled"]
+JobStatus = Literal["queued", "slicing", "assigned", "printing", "paused", "completed", "failed", "cancelled"]
 JobPriority = Literal["normal", "low"]
+
+
+class JobFile(Frozen):
+    """The file a job prints once known: the part's own (pre-sliced) or the slice made for the
+    printer it was assigned to (`profile` then names the slicer profile)."""
+
+    kind: str
+    sha256: str
+    profile: str | None = None
+    print_minutes: float | None = None
+    grams: float | None = None
 
 
 class JobChanged(ContractMessage):
@@ -33,6 +44,7 @@ class JobChanged(ContractMessage):
     priority: JobPriority = "normal"
     progress_percent: float = 0.0
     error: str | None = None
+    file: JobFile | None = None
     revision: int
     created_at: datetime
     started_at: datetime | None = None
@@ -81,6 +93,24 @@ class StartPrint(ContractMessage):
     fulfillment_date: date | None = None
     deadline_seconds: float = 600.0
     issued_at: datetime
+
+
+class SlicePart(ContractMessage):
+    """Ask a slicer replica to make `source` printable on `printer_model` in `material`.
+
+    `slice_key` is the requester's correlation key for these inputs (stable: the same source,
+    parameters, model, FabMatic flag and material give the same key); the answer echoes it.
+    """
+
+    SUBJECT: ClassVar[str] = "queue.v1.cmd.slice_part"
+
+    slice_key: str
+    source: FileRef
+    parameters: dict[str, Any] = {}
+    printer_model: str
+    fabmatic: bool = False
+    material: Material
+    requested_at: datetime
 
 
 class StopPrint(ContractMessage):
