@@ -28,7 +28,13 @@ MESSAGES: tuple[type[ContractMessage], ...] = (
     SliceFailed,
 )
 
-STREAMS: dict[str, str] = {"skus": "SKUS", "orders": "ORDERS", "queue": "QUEUE", "printers": "PRINTERS", "slicer": "SLICER"}
+STREAMS: dict[str, str] = {
+    "skus": "SKUS",
+    "orders": "ORDERS",
+    "queue": "QUEUE",
+    "printers": "PRINTERS",
+    "slicer": "SLICER",
+}
 """Owner prefix → its JetStream stream. The printer-gateway service owns the `printers` prefix."""
 
 DEAD_LETTER_STREAM = "DEADLETTER"
