@@ -27,7 +27,8 @@ from printer_simulator.printer import SimulatedPrinter
 
 pytestmark = pytest.mark.timeout(30)
 
-FIXTURES = Path("/work/shared/fixtures/bambu")
+FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "bambu"
+"""Captured reports of real printers (the repository's `tests/fixtures`): the shapes the simulator copies."""
 WAIT = 5.0
 CANCELLED = 50348044
 FARM_KEYS = (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ from printer_gateway.adapters.bambu.report import (
 )
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
 
-FIXTURES = Path(os.environ.get("BAMBU_FIXTURES", Path(__file__).resolve().parents[1] / "fixtures" / "bambu"))
-"""Copies of ../shared/fixtures/bambu (captured reports of real printers), kept in the repo."""
+FIXTURES = Path(__file__).resolve().parents[4] / "tests" / "fixtures" / "bambu"
+"""Captured reports of real printers, kept once for the whole repo (the simulator's tests read them too)."""
 
 
 def load_print_object(name: str) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from devstack.postgres import (
 
 
 def test_database_url_over_a_unix_socket_has_the_documented_form() -> None:
-    server = "postgresql://postgres@/postgres?host=/work/main/.data/pg/run"
-    assert database_url(server, "orders") == "postgresql+asyncpg://postgres@/orders?host=/work/main/.data/pg/run"
+    server = "postgresql://postgres@/postgres?host=/srv/printfarm/.data/pg/run"
+    assert database_url(server, "orders") == "postgresql+asyncpg://postgres@/orders?host=/srv/printfarm/.data/pg/run"
 
 
 def test_database_url_on_a_tcp_server_keeps_credentials_and_options() -> None:
@@ -38,7 +38,7 @@ def test_redact_hides_passwords_only() -> None:
 
 
 def test_socket_folder_moves_to_tmp_when_the_data_path_is_too_long_for_a_socket() -> None:
-    short = Path("/work/main/.data/pg")
+    short = Path("/srv/printfarm/.data/pg")
     deep = Path("/tmp") / ("d" * 120) / "pg"
     assert socket_dir_for(short) == short / "run"
     fallback = socket_dir_for(deep)

@@ -1,6 +1,7 @@
 """The shape of ``push_status`` reports and ``get_version`` replies, and P1-style deltas between reports.
 
-Field names and value types follow the captured reports in ``/work/shared/fixtures/bambu``.
+Field names and value types follow the captured reports of real printers in the repository's
+``tests/fixtures/bambu``; the simulator's tests compare against them.
 """
 
 from __future__ import annotations
