@@ -19,11 +19,12 @@ SRC_DIRS = $(patsubst %/,%,$(wildcard libs/*/src/ services/*/src/ tools/*/src/))
 PACKAGES = $(notdir $(patsubst %/,%,$(wildcard $(addsuffix /*/,$(SRC_DIRS)))))
 BENCH ?= $(wildcard bench/*.py)
 
-.PHONY: help install run test lint bench clean distclean check-python test-tools deploy-check
+.PHONY: help install run smoke test lint bench clean distclean check-python test-tools deploy-check
 
 help:
 	@echo "make install    create .venv from uv.lock (idempotent; first run also installs uv into .tools)"
 	@echo "make run        start the whole stack locally (API on http://127.0.0.1:8080); ARGS='...' go to devstack"
+	@echo "make smoke      walk one order through a running stack's public API (PORT, API, API_TOKEN as for make run)"
 	@echo "make test       run every test: libs, services, tools and tests/ (integration starts its own stack)"
 	@echo "make lint       ruff and mypy --strict over every src folder"
 	@echo "make deploy-check  render and validate the Kubernetes manifests, lint Dockerfiles and YAML"
@@ -49,6 +50,11 @@ install: check-python $(UV)
 
 run: install
 	$(PY) -m devstack run $(ARGS)
+
+# Our own outside client (standard library only) against a stack that is up: `make run` in another
+# terminal, with the same PORT / DEVSTACK_DATA_DIR, or API=<url> API_TOKEN=<token> for any deployment.
+smoke: install
+	$(PY) tests/smoke/smoke_client.py
 
 # Two system programs the tests use when present: Chromium (browser tests) and OpenSCAD (the real
 # render check of .scad parts). As root on Debian/Ubuntu `make test` installs what is missing; elsewhere
