@@ -22,9 +22,11 @@ from api_gateway.adapters.event_log import JetStreamEventLog
 from api_gateway.adapters.passwords import Argon2Passwords
 from api_gateway.adapters.upstream import Upstreams
 from api_gateway.config import Settings
+from api_gateway.domain.login_throttle import ThrottlePolicy
 from api_gateway.entrypoints import auth, docs, events, health, proxy
+from api_gateway.entrypoints.edge import EdgeMiddleware
 from api_gateway.entrypoints.problems import install_gateway_problems
-from api_gateway.service_layer.access import Access, PasswordHasher
+from api_gateway.service_layer.access import Access, PasswordHasher, TokenLifetimes
 from api_gateway.service_layer.event_hub import EventHub, EventLog
 from api_gateway.service_layer.idempotency import IdempotencyKeys
 from api_gateway.service_layer.unit_of_work import GatewayUnitOfWork, UnitOfWork
@@ -73,27 +75,39 @@ def build_app(
     )
     access = Access(
         uow_factory,
-        passwords or Argon2Passwords(),
+        passwords
+        or Argon2Passwords(concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue),
         secrets=_secret,
         ids=ids,
         clock=clock,
         env_token=settings.api_token,
         session_ttl=timedelta(hours=settings.session_ttl_hours),
+        token_lifetimes=TokenLifetimes(
+            default=timedelta(days=settings.token_default_days), longest=timedelta(days=settings.token_max_days)
+        ),
+        throttle=ThrottlePolicy(
+            max_failures_per_user=settings.login_max_failures_per_user,
+            max_failures_per_address=settings.login_max_failures_per_address,
+            window=timedelta(seconds=settings.login_failure_window_seconds),
+        ),
+        first_admin_file=FirstAdminFile(settings.data_dir),
     )
     hub = EventHub(
         event_log,
         client_queue=settings.sse_client_queue,
         max_replay=settings.sse_max_replay,
         heartbeat_seconds=settings.sse_heartbeat_seconds,
+        recheck_seconds=settings.sse_recheck_seconds,
+        clock=clock,
     )
+    access.on_credentials_ended(hub.end)
     authenticate = auth.authenticator(access, disabled=settings.auth_disabled)
     background: list[asyncio.Task[None]] = []
 
     async def start() -> None:
         if not settings.auth_disabled:
-            await access.ensure_first_admin(
-                settings.first_admin_username, FirstAdminFile(settings.data_dir), settings.first_admin_password
-            )
+            await access.ensure_first_admin(settings.first_admin_username, settings.first_admin_password)
+            await access.prepare()
         await hub.start()
         background.append(asyncio.create_task(_prune_forever(keys), name="idempotency-prune"))
 
@@ -110,9 +124,10 @@ def build_app(
         auth.router(
             access,
             authenticate,
-            cookie_secure=settings.cookie_secure,
+            cookie_secure=settings.secure_cookies(),
             session_seconds=int(settings.session_ttl_hours * 3600),
         ),
+        auth.users_router(access, authenticate),
         health.router(upstreams),
         events.router(hub, authenticate),
         docs.router(upstreams, own_document),
@@ -150,6 +165,7 @@ def build_app(
     install_gateway_problems(app)
     _point_default_docs_at_the_merged_ones(app)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
+    app.add_middleware(EdgeMiddleware, hsts_seconds=settings.hsts_seconds, behind_tls=settings.behind_tls)
     app.state.hub, app.state.access, app.state.keys = hub, access, keys
     return app
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from servicekit.settings import ServiceSettings
+
+LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
 
 class Settings(ServiceSettings):
@@ -19,10 +23,24 @@ class Settings(ServiceSettings):
     first_admin_password: str = ""
     """Optional: the first admin's password (e.g. from a Kubernetes secret) instead of a random one."""
     session_ttl_hours: float = 12.0
-    cookie_secure: bool = False
+    cookie_secure: bool | None = None
+    """Session cookies only over HTTPS. Unset: on, unless the gateway listens on loopback only (`make run`)."""
+    behind_tls: bool = False
+    """Clients reach the gateway over HTTPS (a TLS ingress): send HSTS. Also sent for https requests."""
+    hsts_seconds: int = 31_536_000
+    token_default_days: float = 90.0
+    token_max_days: float = 365.0
+    login_max_failures_per_user: int = 5
+    login_max_failures_per_address: int = 20
+    login_failure_window_seconds: float = 900.0
+    password_hash_concurrency: int = 2
+    """Argon2 hashes at once; each takes 64 MiB."""
+    password_hash_queue: int = 32
+    """Logins that may wait for a hashing slot; more are refused with 503."""
 
     max_json_bytes: int = 10 * 1024 * 1024
-    max_upload_bytes: int = 1024 * 1024 * 1024
+    max_upload_bytes: int = 200 * 1024 * 1024
+    """Part uploads (`POST /api/v1/parts`); every other body is held to MAX_JSON_BYTES."""
     upstream_timeout_seconds: float = 30.0
     upload_timeout_seconds: float = 600.0
     health_timeout_seconds: float = 2.0
@@ -35,6 +53,13 @@ class Settings(ServiceSettings):
     sse_heartbeat_seconds: float = 15.0
     sse_client_queue: int = 1000
     sse_max_replay: int = 10_000
+    sse_recheck_seconds: float = 30.0
+    """How often an open event stream's credential is checked again (revocation through another replica)."""
+
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return not _loopback(self.host)
 
     def upstreams(self) -> dict[str, str]:
         """Service name (as in the health document) → base URL."""
@@ -44,3 +69,12 @@ class Settings(ServiceSettings):
             "queue": self.queue_url.rstrip("/"),
             "printer-gateway": self.printer_gateway_url.rstrip("/"),
         }
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

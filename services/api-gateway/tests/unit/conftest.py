@@ -106,6 +106,15 @@ class FakeAccounts:
     async def get(self, account_id: str) -> Account | None:
         return self.store.accounts.get(account_id)
 
+    async def all_accounts(self) -> list[Account]:
+        return sorted(self.store.accounts.values(), key=lambda a: a.username)
+
+    async def update(self, account: Account) -> None:
+        self.store.accounts[account.id] = account
+
+    async def lock_admins(self) -> list[Account]:
+        return [a for a in self.store.accounts.values() if a.role == "admin" and a.active]
+
 
 class FakeTokens:
     def __init__(self, store: Store) -> None:
@@ -117,8 +126,11 @@ class FakeTokens:
     async def by_digest(self, token_sha256: str) -> ApiToken | None:
         return next((t for t in self.store.tokens.values() if t.token_sha256 == token_sha256), None)
 
-    async def list(self) -> list[ApiToken]:
-        return list(self.store.tokens.values())
+    async def get(self, token_id: str) -> ApiToken | None:
+        return self.store.tokens.get(token_id)
+
+    async def list(self, account_id: str | None = None) -> list[ApiToken]:
+        return [t for t in self.store.tokens.values() if account_id is None or t.account_id == account_id]
 
     async def delete(self, token_id: str) -> bool:
         return self.store.tokens.pop(token_id, None) is not None
@@ -137,9 +149,17 @@ class FakeSessions:
             None,
         )
 
-    async def delete_by_digest(self, session_sha256: str) -> None:
+    async def delete_by_digest(self, session_sha256: str) -> str | None:
         for sid in [s.id for s in self.store.sessions.values() if s.session_sha256 == session_sha256]:
             del self.store.sessions[sid]
+            return sid
+        return None
+
+    async def delete_for_account(self, account_id: str, keep: str | None = None) -> list[str]:
+        ended = [s.id for s in self.store.sessions.values() if s.account_id == account_id and s.id != keep]
+        for sid in ended:
+            del self.store.sessions[sid]
+        return ended
 
     async def prune(self, now: datetime) -> int:
         return 0

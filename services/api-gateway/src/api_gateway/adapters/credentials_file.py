@@ -1,7 +1,9 @@
-"""The first admin's secrets, written once under DATA_DIR with owner-only permissions."""
+"""The first admin's secrets, written once under DATA_DIR with owner-only permissions, and removed
+once that admin's password has been changed (the file's password then no longer works anyway)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -23,3 +25,15 @@ class FirstAdminFile:
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
+
+    def password_changed(self, username: str) -> bool:
+        """Remove the file if it holds `username`'s first password; True if it did."""
+        try:
+            written = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return False
+        if not isinstance(written, dict) or written.get("username") != username:
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        return True

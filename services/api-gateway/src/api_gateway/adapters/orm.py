@@ -1,4 +1,4 @@
-"""The gateway's own tables: idempotency records and credentials (plus the standard outbox/inbox)."""
+"""The gateway's own tables: idempotency records and credentials with roles (plus the standard outbox/inbox)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ accounts = sa.Table(
     sa.Column("username", sa.String(128), nullable=False, unique=True),
     sa.Column("password_hash", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 api_tokens = sa.Table(
@@ -45,6 +48,9 @@ api_tokens = sa.Table(
     sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
     sa.Column("hint", sa.String(32), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_api_tokens_account_id", "account_id"),
 )
 
 sessions = sa.Table(
@@ -56,4 +62,5 @@ sessions = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_sessions_expires_at", "expires_at"),
+    sa.Index("ix_sessions_account_id", "account_id"),
 )

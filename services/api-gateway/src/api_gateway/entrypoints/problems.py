@@ -9,7 +9,17 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
 from api_gateway.adapters.upstream import UpstreamUnavailable
-from api_gateway.domain.auth_errors import BadCredentials, UnknownToken
+from api_gateway.domain.auth_errors import (
+    BadCredentials,
+    HashingBusy,
+    InvalidField,
+    LastAdmin,
+    NotAllowed,
+    TooManyAttempts,
+    UnknownToken,
+    UnknownUser,
+    UsernameTaken,
+)
 from api_gateway.domain.idempotency import KeyReused, StillInFlight
 from servicekit.problems import Conflict, Invalid, NotFound, Problem, Unavailable, problem_response
 
@@ -22,6 +32,14 @@ class Unauthorized(Problem):
 
 class Forbidden(Problem):
     status, title = 403, "Forbidden"
+
+
+class TooManyRequests(Problem):
+    status, title = 429, "Too many requests"
+
+
+class BadPath(Problem):
+    status, title = 400, "Bad request"
 
 
 def as_problem(exc: Exception) -> Problem:
@@ -37,15 +55,45 @@ def as_problem(exc: Exception) -> Problem:
         return Unauthorized(str(exc))
     if isinstance(exc, UnknownToken):
         return NotFound(f"no API token {exc}")
+    if isinstance(exc, UnknownUser):
+        return NotFound(f"no user {exc}")
+    if isinstance(exc, NotAllowed):
+        return Forbidden(str(exc)) if exc.field is None else Forbidden.field(exc.field, str(exc))
+    if isinstance(exc, InvalidField):
+        return Invalid.field(exc.field, exc.message)
+    if isinstance(exc, UsernameTaken):
+        return Conflict.field("username", f"{exc} is taken")
+    if isinstance(exc, LastAdmin):
+        return Conflict(f"{exc} is the last active admin; make another admin first")
+    if isinstance(exc, TooManyAttempts):
+        return TooManyRequests(str(exc), extra={"retry_after": int(exc.retry_after) + 1})
+    if isinstance(exc, HashingBusy):
+        return Unavailable(str(exc))
     raise TypeError(f"not a mapped error: {exc!r}")
 
 
-MAPPED: tuple[type[Exception], ...] = (UpstreamUnavailable, KeyReused, StillInFlight, BadCredentials, UnknownToken)
+MAPPED: tuple[type[Exception], ...] = (
+    UpstreamUnavailable,
+    KeyReused,
+    StillInFlight,
+    BadCredentials,
+    UnknownToken,
+    UnknownUser,
+    NotAllowed,
+    InvalidField,
+    UsernameTaken,
+    LastAdmin,
+    TooManyAttempts,
+    HashingBusy,
+)
 
 
 def install_gateway_problems(app: FastAPI) -> None:
     async def on_mapped(_: Request, exc: Exception) -> JSONResponse:
-        return with_challenge(problem_response(as_problem(exc)))
+        response = with_challenge(problem_response(as_problem(exc)))
+        if isinstance(exc, TooManyAttempts):
+            response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
+        return response
 
     async def on_unauthorized(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)

@@ -1,7 +1,8 @@
 """The forwarding edge: every owned /api/v1 path goes to its service, bodies streamed both ways.
 
-JSON bodies are read (bounded by MAX_JSON_BYTES) and sent in one piece; uploads are streamed
-(bounded by MAX_UPLOAD_BYTES). A POST with an Idempotency-Key is claimed before it is forwarded and
+JSON bodies are read and sent in one piece; uploads are streamed. Whatever its Content-Type, a body
+is held to its route's budget: MAX_UPLOAD_BYTES for a part upload, MAX_JSON_BYTES for anything else.
+A POST with an Idempotency-Key is claimed before it is forwarded and
 its answer recorded after; an upload with a key is spooled to a temporary file while it is hashed.
 """
 
@@ -18,7 +19,7 @@ from api_gateway.adapters.upstream import Upstreams
 from api_gateway.domain.auth import Principal
 from api_gateway.domain.forwarding import request_headers, response_headers
 from api_gateway.domain.idempotency import Fingerprint, StoredResponse, keep_headers, valid_key
-from api_gateway.domain.routing import is_upload, owner_of
+from api_gateway.domain.routing import body_budget, is_upload, owner_of
 from api_gateway.entrypoints.auth import Authenticate
 from api_gateway.service_layer.idempotency import IdempotencyKeys
 from servicekit.problems import Invalid, NotFound, TooLarge
@@ -56,20 +57,22 @@ def router(
             request.headers.get("host", ""),
         )
         upload = is_upload(method, path, request.headers.get("content-type", ""))
+        limit = max_upload_bytes if body_budget(method, path) == "part-upload" else max_json_bytes
+        _refuse_declared_excess(request, limit)
         key = request.headers.get("idempotency-key")
 
         if method == "POST" and key is not None:
             if not valid_key(key):
                 raise Invalid.field("Idempotency-Key", "must be 1–255 printable characters")
-            return await _forward_once(request, principal, key, service, target, headers, upload)
+            return await _forward_once(request, principal, key, service, target, headers, upload, limit)
 
         body: bytes | AsyncIterator[bytes]
         if upload:
-            body = _limited(request, max_upload_bytes)
+            body = _limited(request, limit)
         elif method in BODYLESS and not _declares_body(request):
             body = b""
         else:
-            body = await _read(request, max_json_bytes)
+            body = await _read(request, limit)
         reply = await upstreams.send(service, method, target, headers, body, upload=upload)
         streamed = StreamingResponse(_relay(reply), status_code=reply.status_code)
         streamed.raw_headers = [
@@ -85,13 +88,14 @@ def router(
         target: str,
         headers: list[tuple[str, str]],
         upload: bool,
+        limit: int,
     ) -> Response:
         spool: IO[bytes] | None = None
         try:
             if upload:
-                spool, sha256 = await _spool(request, max_upload_bytes)
+                spool, sha256 = await _spool(request, limit)
             else:
-                data = await _read(request, max_json_bytes)
+                data = await _read(request, limit)
                 digest = BodyDigest(request.headers.get("content-type", ""))
                 digest.update(data)
                 sha256 = digest.hexdigest()
@@ -133,13 +137,18 @@ def _declares_body(request: Request) -> bool:
 
 
 def _too_large(limit: int) -> TooLarge:
-    return TooLarge(f"request body is larger than {limit} bytes")
+    return TooLarge(f"request body is larger than {limit} bytes, this route's limit", extra={"limit": limit})
 
 
-async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
+def _refuse_declared_excess(request: Request, limit: int) -> None:
+    """A body declared too large is refused before a byte of it is read or forwarded."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+
+
+async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
+    _refuse_declared_excess(request, limit)
     size = 0
     async for chunk in request.stream():
         size += len(chunk)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Protocol
 
+from api_gateway.domain.auth import EndedCredentials, Principal
 from api_gateway.domain.events import (
     SOURCE_STREAMS,
     LoggedMessage,
@@ -39,10 +41,16 @@ class EventLog(Protocol):
         ...
 
 
+Recheck = Callable[[], Awaitable[bool]]
+"""Whether the stream's credential still works (asked every `recheck_seconds`: expiry, revocation elsewhere)."""
+
+
 class Subscription:
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, principal: Principal | None = None) -> None:
         self.queue: asyncio.Queue[LoggedMessage | None] = asyncio.Queue(maxsize=size)
+        self.principal = principal
         self.dropped = False
+        self.ended = False
 
     def offer(self, message: LoggedMessage) -> None:
         if self.dropped:
@@ -68,10 +76,14 @@ class EventHub:
         max_replay: int = 10_000,
         heartbeat_seconds: float = 15.0,
         retry_seconds: float = 1.0,
+        recheck_seconds: float = 30.0,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.source = source
         self.client_queue, self.max_replay = client_queue, max_replay
         self.heartbeat_seconds, self.retry_seconds = heartbeat_seconds, retry_seconds
+        self.recheck_seconds = recheck_seconds
+        self.clock = clock
         self.position: Position = dict.fromkeys(SOURCE_STREAMS, 0)
         self.subscriptions: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
@@ -108,10 +120,28 @@ class EventHub:
         for subscription in list(self.subscriptions):
             subscription.offer(message)
 
-    async def frames(self, last_event_id: str | None) -> AsyncGenerator[str, None]:
-        """The SSE body for one client: replay after `last_event_id` if given, then live, with heartbeats."""
-        subscription = Subscription(self.client_queue)
+    def end(self, ended: EndedCredentials) -> None:
+        """Close every stream opened with a credential that just stopped working."""
+        for subscription in list(self.subscriptions):
+            if subscription.principal is not None and ended.covers(subscription.principal):
+                subscription.ended = True
+                subscription.close()
+
+    async def frames(
+        self,
+        last_event_id: str | None,
+        principal: Principal | None = None,
+        recheck: Recheck | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """The SSE body for one client: replay after `last_event_id` if given, then live, with heartbeats.
+
+        The stream ends when its credential does: at once on logout or revocation here, by the
+        credential's expiry time, and within `recheck_seconds` of a revocation through another replica.
+        """
+        subscription = Subscription(self.client_queue, principal)
         self.subscriptions.add(subscription)
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + self.recheck_seconds if recheck is not None else float("inf")
         try:
             until = dict(self.position)
             resumed = decode_position(last_event_id) if last_event_id else None
@@ -124,21 +154,43 @@ class EventHub:
                         yield frame
                 for stream, seq in until.items():
                     seen[stream] = max(seen.get(stream, 0), seq)
+            last_beat = loop.time()
             while True:
+                if self._expired(principal):
+                    return
+                if recheck is not None and loop.time() >= next_check:
+                    if not await recheck():
+                        log.info("closed an event stream whose credential no longer works")
+                        return
+                    next_check = loop.time() + self.recheck_seconds
+                wait = min(self.heartbeat_seconds - (loop.time() - last_beat), next_check - loop.time())
+                wait = min(wait, self._until_expiry(principal))
                 try:
-                    item = await asyncio.wait_for(subscription.queue.get(), timeout=self.heartbeat_seconds)
+                    item = await asyncio.wait_for(subscription.queue.get(), timeout=max(0.0, wait))
                 except TimeoutError:
-                    yield heartbeat()
+                    if loop.time() - last_beat >= self.heartbeat_seconds:
+                        last_beat = loop.time()
+                        yield heartbeat()
                     continue
                 if item is None:
                     if subscription.dropped:
                         log.info("disconnected a slow event stream client")
+                    if subscription.ended:
+                        log.info("closed an event stream: its credential ended")
                     return
                 frame = self._advance(seen, item)
                 if frame:
                     yield frame
         finally:
             self.subscriptions.discard(subscription)
+
+    def _until_expiry(self, principal: Principal | None) -> float:
+        if principal is None or principal.expires_at is None or self.clock is None:
+            return float("inf")
+        return (principal.expires_at - self.clock()).total_seconds()
+
+    def _expired(self, principal: Principal | None) -> bool:
+        return self._until_expiry(principal) <= 0
 
     @staticmethod
     def _advance(seen: Position, message: LoggedMessage) -> str | None:

@@ -184,6 +184,7 @@ let me = null;
 
 function signedOut() {
   me = null;
+  delete document.body.dataset.role;
   live.stop();
   renderUser();
   const here = location.hash.slice(1) || '/orders';
@@ -192,6 +193,8 @@ function signedOut() {
 
 export function signedIn(user) {
   me = user;
+  // What the role cannot do is hidden (styles.css: [data-needs]); the gateway refuses it anyway.
+  document.body.dataset.role = user.role || 'viewer';
   renderUser();
   live.start();
 }

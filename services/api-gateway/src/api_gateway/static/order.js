@@ -143,10 +143,10 @@ export async function render(root, { params: [orderId], scope }) {
         h('div', { class: 'counts' }, `${jobs.completed} of ${jobs.total} sent jobs completed · ${jobs.queued} queued · `
           + `${jobs.printing} printing · ${jobs.failed} failed · ${jobs.cancelled} cancelled`)),
       h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'primary', disabled: readOnly() || !order.line_items.length, onclick: printJobs }, 'Print Jobs'),
+        h('button', { type: 'button', class: 'primary', 'data-needs': 'operator', disabled: readOnly() || !order.line_items.length, onclick: printJobs }, 'Print Jobs'),
         h('a', { class: 'button', href: `#/queue?order_id=${encodeURIComponent(order.id)}&tab=all` }, 'See jobs'),
-        h('button', { type: 'button', disabled: readOnly(), onclick: cancelOrder }, 'Cancel order'),
-        h('button', { type: 'button', disabled: !(order.is_complete || order.status === 'cancelled' || order.status === 'completed') || order.status === 'closed', onclick: closeOrder }, 'Close order')));
+        h('button', { type: 'button', 'data-needs': 'operator', disabled: readOnly(), onclick: cancelOrder }, 'Cancel order'),
+        h('button', { type: 'button', 'data-needs': 'operator', disabled: !(order.is_complete || order.status === 'cancelled' || order.status === 'completed') || order.status === 'closed', onclick: closeOrder }, 'Close order')));
   }
 
   function drawHeader() {
@@ -166,7 +166,7 @@ export async function render(root, { params: [orderId], scope }) {
         field('Customer email', inputs.customer_email), field('Fulfilment date', inputs.fulfillment_date),
         field('Notes', inputs.notes, { wide: true })));
     replace(header, box, h('div', { class: 'actions' },
-      h('button', { type: 'submit', class: 'primary', disabled: order.status === 'closed' }, 'Save details')));
+      h('button', { type: 'submit', class: 'primary', 'data-needs': 'operator', disabled: order.status === 'closed' }, 'Save details')));
     header.oninput = () => { headerDirty = true; };
     header.onsubmit = (e) => {
       e.preventDefault();
@@ -227,8 +227,8 @@ export async function render(root, { params: [orderId], scope }) {
             jobs.printing ? ` · ${jobs.printing} printing` : '', jobs.queued ? ` · ${jobs.queued} queued` : '',
             jobs.failed ? ` · ${jobs.failed} failed` : '', jobs.cancelled ? ` · ${jobs.cancelled} cancelled` : '')),
         cell('', h('div', { class: 'row-actions' },
-          h('button', { type: 'button', class: 'link', disabled: readOnly(), onclick: () => editParameters(li) }, 'Parameters'),
-          h('button', { type: 'button', class: 'link danger', disabled: readOnly(), onclick: () => removeLine(li) }, 'Remove'))));
+          h('button', { type: 'button', class: 'link', 'data-needs': 'operator', disabled: readOnly(), onclick: () => editParameters(li) }, 'Parameters'),
+          h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', disabled: readOnly(), onclick: () => removeLine(li) }, 'Remove'))));
     });
     replace(lineItems, h('h2', { id: 'lines-h' }, 'Line items'),
       table(['SKU', 'Parameters', 'Quantity', 'Progress', ''], rows, { caption: 'Line items', empty: 'No line items yet: add one below.' }));

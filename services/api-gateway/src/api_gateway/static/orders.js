@@ -32,7 +32,7 @@ export async function render(root, { query, scope }) {
     field('Status', status), checkbox('Show closed orders', closed));
   filterForm.addEventListener('submit', (e) => e.preventDefault());
 
-  const menuButton = h('button', { type: 'button', 'aria-haspopup': 'true', 'aria-expanded': 'false',
+  const menuButton = h('button', { type: 'button', 'data-needs': 'operator', 'aria-haspopup': 'true', 'aria-expanded': 'false',
     'aria-controls': 'orders-actions' }, 'Actions ▾');
   const closeSelected = h('button', { type: 'button', role: 'menuitem', onclick: () => closeOrders() }, 'Close selected orders');
   const menu = h('div', { id: 'orders-actions', class: 'menu', role: 'menu', hidden: true }, closeSelected);
@@ -54,7 +54,7 @@ export async function render(root, { query, scope }) {
 
   root.append(
     h('div', { class: 'title-row' }, h('h1', {}, 'Orders'),
-      h('button', { type: 'button', class: 'primary', onclick: newOrder }, 'New order')),
+      h('button', { type: 'button', class: 'primary', 'data-needs': 'operator', onclick: newOrder }, 'New order')),
     filterForm,
     h('div', { class: 'toolbar' }, h('div', { class: 'menu-wrap' }, menuButton, menu), selection),
     result, list, more);

@@ -9,7 +9,7 @@ export async function render(root, { scope }) {
 
   root.append(
     h('div', { class: 'title-row' }, h('h1', {}, 'Printers'),
-      h('button', { type: 'button', class: 'primary', onclick: addPrinter }, 'Add printer')),
+      h('button', { type: 'button', class: 'primary', 'data-needs': 'admin', onclick: addPrinter }, 'Add printer')),
     h('form', { class: 'filters', onsubmit: (e) => e.preventDefault() }, field('Tag', tagFilter)),
     grid);
 
@@ -53,7 +53,7 @@ export async function render(root, { scope }) {
         p.fabmatic ? h('span', { class: 'tag fabmatic', title: 'Clears its own bed after a print' }, 'FabMatic') : null),
       h('div', { class: 'bed' },
         p.bed_clear ? h('span', { class: 'ok' }, 'Bed clear') : h('span', { class: 'warn-text' }, 'Part on the bed'),
-        h('button', { type: 'button', disabled: p.bed_clear || ['printing', 'paused'].includes(state),
+        h('button', { type: 'button', 'data-needs': 'operator', disabled: p.bed_clear || ['printing', 'paused'].includes(state),
           'aria-label': `Bed cleared on ${p.name}`, onclick: () => bedCleared(p) }, 'Bed cleared')));
   }
 

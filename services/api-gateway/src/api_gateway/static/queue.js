@@ -81,7 +81,7 @@ export async function render(root, { query, scope }) {
 
   function row(job) {
     const live = ['queued', 'assigned'].includes(job.status);
-    const priority = h('select', { 'aria-label': `Priority of ${job.part_name} for ${job.order_number}`, disabled: !live },
+    const priority = h('select', { 'data-needs': 'operator', 'aria-label': `Priority of ${job.part_name} for ${job.order_number}`, disabled: !live },
       ['normal', 'low'].map((p) => h('option', { value: p, selected: job.priority === p }, p)));
     priority.addEventListener('change', () => act(job, () => api.patch(`/jobs/${job.id}`, { priority: priority.value })));
     const printer = job.printer_id ? printers.get(job.printer_id)?.name || job.printer_id.slice(0, 8) : '—';
@@ -98,11 +98,11 @@ export async function render(root, { query, scope }) {
       cell('', h('div', { class: 'row-actions' },
         live ? h('button', { type: 'button', class: 'link', onclick: () => why(job) }, 'Why waiting?') : null,
         ['queued', 'assigned', 'printing', 'paused'].includes(job.status)
-          ? h('button', { type: 'button', class: 'link danger', onclick: () => act(job, () => api.post(`/jobs/${job.id}/cancel`)) }, 'Cancel') : null,
+          ? h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', onclick: () => act(job, () => api.post(`/jobs/${job.id}/cancel`)) }, 'Cancel') : null,
         ['failed', 'cancelled'].includes(job.status)
-          ? h('button', { type: 'button', class: 'link', onclick: () => act(job, () => api.post(`/jobs/${job.id}/retry`)) }, 'Retry') : null,
+          ? h('button', { type: 'button', class: 'link', 'data-needs': 'operator', onclick: () => act(job, () => api.post(`/jobs/${job.id}/retry`)) }, 'Retry') : null,
         job.status === 'completed'
-          ? h('button', { type: 'button', class: 'link danger', onclick: () => act(job, () => api.post(`/jobs/${job.id}/fail`)) }, 'Reject print') : null)));
+          ? h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', onclick: () => act(job, () => api.post(`/jobs/${job.id}/fail`)) }, 'Reject print') : null)));
   }
 
   async function act(job, call) {

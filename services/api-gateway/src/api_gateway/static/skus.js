@@ -17,7 +17,7 @@ export function partUploader({ legend = 'Upload a part file', onUploaded } = {})
   picker.addEventListener('input', () => { color.value = picker.value.toUpperCase(); });
   const grams = h('input', { name: 'grams', type: 'number', min: 0, step: 'any' });
   const minutes = h('input', { name: 'print_minutes', type: 'number', min: 0, step: 'any' });
-  const button = h('button', { type: 'button' }, 'Upload part');
+  const button = h('button', { type: 'button', 'data-needs': 'operator', }, 'Upload part');
   file.addEventListener('change', () => {
     const chosen = file.files[0];
     if (chosen && !name.value) name.value = chosen.name.replace(/(\.gcode)?\.(3mf|gcode|stl|scad)$/i, '');
@@ -167,7 +167,7 @@ export async function render(root, { scope }) {
       cell('Material', swatch(p.material?.color), ` ${p.material?.type || '—'}`),
       cell('Grams', fmtNumber(p.grams, 1)), cell('Minutes', fmtNumber(p.print_minutes)),
       cell('Parameters', (p.parameters || []).map((x) => x.name).join(', ') || '—'),
-      cell('', h('button', { type: 'button', class: 'link danger', onclick: () => removePart(p) }, 'Delete')))),
+      cell('', h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', onclick: () => removePart(p) }, 'Delete')))),
     { caption: 'Parts', empty: 'No parts uploaded yet.' }));
   }
 
@@ -180,8 +180,8 @@ export async function render(root, { scope }) {
       cell('Jobs / unit', s.jobs_per_unit),
       cell('SKU PARAMs', (s.parameters || []).map((p) => p.name).join(', ') || '—'),
       cell('Materials', s.materials.map((m) => h('span', { class: 'nowrap' }, swatch(m.color), ` ${m.type} ${fmtNumber(m.grams)} g `))),
-      cell('', h('button', { type: 'button', class: 'link', onclick: () => edit(s) }, 'Edit'),
-        h('button', { type: 'button', class: 'link danger', onclick: () => removeSku(s) }, 'Delete')))),
+      cell('', h('button', { type: 'button', class: 'link', 'data-needs': 'operator', onclick: () => edit(s) }, 'Edit'),
+        h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', onclick: () => removeSku(s) }, 'Delete')))),
     { caption: 'SKUs', empty: 'No SKUs match.' }));
   }
 
@@ -217,7 +217,7 @@ export async function render(root, { scope }) {
     h('h1', {}, 'SKUs and parts'),
     h('section', { 'aria-labelledby': 'skus-h' },
       h('div', { class: 'title-row' }, h('h2', { id: 'skus-h' }, 'SKUs'),
-        h('button', { type: 'button', class: 'primary', onclick: async () => { if (await openSkuDialog()) await loadSkus(); } }, 'New SKU')),
+        h('button', { type: 'button', class: 'primary', 'data-needs': 'operator', onclick: async () => { if (await openSkuDialog()) await loadSkus(); } }, 'New SKU')),
       h('div', { class: 'filters' }, field('Search SKUs', search)), skuList),
     h('section', { 'aria-labelledby': 'parts-h' }, h('h2', { id: 'parts-h' }, 'Parts'), uploadForm, partsList));
   await Promise.all([loadParts(), loadSkus()]);
