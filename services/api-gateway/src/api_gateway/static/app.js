@@ -1,5 +1,5 @@
 // The shell: API client (cookie session + CSRF), live event stream, and the hash router.
-import { h, replace } from './dom.js';
+import { field, h, openDialog, replace, submitting, toast } from './dom.js';
 
 const CSRF_COOKIE = 'pf_csrf';
 const CSRF_HEADER = 'X-CSRF-Token';
@@ -205,8 +205,27 @@ function renderUser() {
     replace(slot);
     return;
   }
-  replace(slot, h('span', { class: 'who' }, me.name),
+  replace(slot, h('span', { class: 'who', title: `Role: ${me.role || 'viewer'}` }, me.name),
+    me.via === 'session' ? h('button', { type: 'button', class: 'link', onclick: changePassword }, 'Password') : null,
     h('button', { type: 'button', class: 'link', onclick: logout }, 'Log out'));
+}
+
+function changePassword() {
+  const current = h('input', { name: 'current_password', type: 'password', autocomplete: 'current-password', required: true });
+  const next = h('input', { name: 'new_password', type: 'password', autocomplete: 'new-password', required: true, minlength: 10 });
+  const form = h('form', { novalidate: true },
+    field('Current password', current),
+    field('New password', next, { hint: 'At least 10 characters. Your other sessions are signed out.' }),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Change password')));
+  const { close } = openDialog('Change your password', form);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    submitting(form, async () => {
+      await api.post('/auth/password', { current_password: current.value, new_password: next.value });
+      close();
+      toast('Password changed.');
+    });
+  });
 }
 
 async function logout() {
