@@ -102,7 +102,7 @@ def first_admin_once(data_dir: Path) -> str | None:
     shown.touch()
     return (
         f"  web UI login {first.get('username')} / {first.get('password')}   "
-        f"(shown once; kept owner-only in {credentials})"
+        f"(shown once; kept owner-only in {credentials} until you change it: \"Password\" in the web UI)"
     )
 
 
