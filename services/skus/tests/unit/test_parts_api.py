@@ -49,7 +49,7 @@ def test_sliced_3mf_upload_reads_weight_time_and_filaments_and_stores_the_file_o
     assert changed["id"] == part["id"] and changed["revision"] == 1 and changed["deleted"] is False
     assert changed["file"] == {
         "sha256": sha, "filename": "cube.gcode.3mf", "kind": "gcode.3mf",
-        "size_bytes": len(content), "plate": "Metadata/plate_1.gcode",
+        "size_bytes": len(content), "plate": "Metadata/plate_1.gcode", "bucket": None,
     }
     again = upload(service, "copy.gcode.3mf", content)
     assert again.status_code == 201 and again.json()["sha256"] == sha
