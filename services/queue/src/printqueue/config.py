@@ -7,8 +7,9 @@ from servicekit.settings import ServiceSettings
 
 class Settings(ServiceSettings):
     port: int = 18083
-    dispatch_deadline_seconds: float = 600.0
-    """How long a printer gateway has to report that a dispatched job started."""
+    dispatch_deadline_seconds: float = 90.0
+    """The dispatch watchdog: how long a printer has to acknowledge (start) a dispatched job before the
+    queue gives the job to another printer. Sent to the gateway as `StartPrint.deadline_seconds`."""
     dispatch_grace_seconds: float = 15.0
     max_dispatch_attempts: int = 3
     printer_cooldown_seconds: float = 60.0

@@ -163,6 +163,54 @@ async def test_a_printer_that_never_starts_is_flagged_and_the_job_fails_after_bo
     assert of(OrderJobsSummarized, sent)[0].totals.failed == 1
 
 
+async def test_a_gateway_refusal_sends_the_job_elsewhere_at_once() -> None:
+    queue = Queue()
+    await queue.order()
+    await queue.printer("pr1", idle_since=T0 - timedelta(hours=1))
+    await queue.printer("pr2")
+    (first,) = of(StartPrint, await queue.match())
+    assert first.printer_id == "pr1" and first.deadline_seconds == 60
+    sent = await queue.report(queue.job(), "not_started", sequence=0, error="unknown printer")
+    assert queue.store.jobs[first.job_id].status == "queued" and of(StopPrint, sent) == []
+    (second,) = of(StartPrint, await queue.match())
+    assert (second.printer_id, second.attempt) == ("pr2", 2)
+    assert queue.store.printers_by_id["pr1"].avoid_until is not None
+    stale = PrintUpdated(job_id=first.job_id, printer_id="pr1", command_id=first.command_id, status="not_started",
+                         sequence=0, error="unknown printer", occurred_at=queue.now)
+    assert (await queue.do(lambda uow: handlers.apply_print_updated(stale, uow, queue.ctx)))[1] == []
+    assert (queue.job().status, queue.job().printer_id) == ("assigned", "pr2")
+    sent = await queue.report(queue.job(), "not_started", sequence=0, error="printer is offline")
+    job = queue.job()
+    assert (job.status, job.printer_id) == ("failed", "pr2")
+    assert job.error == "not started after 2 dispatch attempts: printer is offline"
+    assert of(OrderJobsSummarized, sent)[0].totals.failed == 1
+
+
+async def test_a_failed_refusal_fails_the_job_and_frees_the_printer() -> None:
+    queue = Queue()
+    await queue.order(quantity=2)
+    await queue.printer()
+    (first,) = of(StartPrint, await queue.match())
+    reason = "a X1C printer cannot print a .stl file as it is: it needs a sliced .gcode.3mf"
+    sent = await queue.report(queue.store.jobs[first.job_id], "failed", sequence=0, error=reason)
+    failed = queue.store.jobs[first.job_id]
+    assert (failed.status, failed.error) == ("failed", reason)
+    assert of(OrderJobsSummarized, sent)[0].totals.failed == 1
+    (second,) = of(StartPrint, await queue.match())
+    assert second.printer_id == "pr1" and second.job_id != first.job_id
+
+
+async def test_a_refusal_after_the_printer_started_the_job_changes_nothing() -> None:
+    queue = Queue()
+    await queue.order()
+    await queue.printer()
+    await queue.match()
+    await queue.report(queue.job(), "started")
+    for status in ("not_started", "failed"):
+        assert await queue.report(queue.job(), status, sequence=0, error="printer is printing") == []
+    assert (queue.job().status, queue.job().printer_id) == ("printing", "pr1")
+
+
 async def test_a_late_start_on_a_printer_the_job_left_is_stopped() -> None:
     queue = Queue()
     await queue.order()

@@ -3,6 +3,10 @@
 A job is `printing` only once its printer says it started. Terminal states are sticky except for an
 operator's retry. Reports of a printer about a job that is not (or no longer) dispatched to it never
 change the job; if that printer is actually running the job, it is told to stop.
+
+A gateway that refuses a dispatch before the printer ever saw it (unknown printer, printer busy or
+offline, a file that kind of printer cannot print) answers with `sequence` 0: outside the printer's
+report sequence, so it is matched to the dispatch by its `command_id` instead.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ RUNNING_REPORTS = frozenset({"started", "printing", "paused"})
 
 @dataclass(frozen=True)
 class DispatchPolicy:
-    deadline_seconds: float = 600.0
+    deadline_seconds: float = 90.0
+    """The watchdog: a dispatch the printer has not acknowledged (started) by then is given up."""
     max_dispatch_attempts: int = 3
     printer_cooldown_seconds: float = 60.0
     deadline_grace_seconds: float = 15.0
@@ -79,7 +84,39 @@ def give_back(job: Job, reason: str, now: datetime, policy: DispatchPolicy) -> N
     job.touch(now)
 
 
+def is_refusal(report: PrintReport) -> bool:
+    """The gateway's answer to a dispatch it could not even hand to the printer."""
+    return report.sequence == 0 and report.status in ("not_started", "failed")
+
+
+def apply_refusal(job: Job, report: PrintReport, now: datetime, policy: DispatchPolicy) -> Outcome:
+    """Acts only on the dispatch it answers (same printer and `command_id`) while that dispatch is still
+    unacknowledged: a stale refusal of an earlier dispatch, or one that arrives after the printer
+    reported the job running, changes nothing. `not_started` sends the job elsewhere (the printer is left
+    alone for a while); `failed` means no printer of that kind can print the file: the job fails."""
+    if (
+        job.status != "assigned"
+        or report.command_id is None
+        or report.command_id != job.command_id
+        or report.printer_id != job.printer_id
+    ):
+        return Outcome()
+    if report.status == "not_started":
+        printer_id = job.printer_id
+        give_back(job, report.error or f"printer {printer_id} refused the job", now, policy)
+        return Outcome(changed=True, flag_printer=printer_id)
+    job.status, job.finished_at = "failed", report.occurred_at
+    job.error = report.error or f"printer {job.printer_id} cannot print this job"
+    job.command_id = None
+    job.dispatch_deadline = None
+    job.progress_percent = 0.0
+    job.touch(now)
+    return Outcome(changed=True)
+
+
 def apply_print_report(job: Job, report: PrintReport, now: datetime, policy: DispatchPolicy) -> Outcome:
+    if is_refusal(report):
+        return apply_refusal(job, report, now, policy)
     outcome = Outcome()
     foreign = report.printer_id != job.printer_id or (
         report.command_id is not None and job.command_id is not None and report.command_id != job.command_id
