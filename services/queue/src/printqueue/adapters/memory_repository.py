@@ -11,7 +11,18 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from printqueue.domain.matching import READY_STATES
-from printqueue.domain.model import ACTIVE, TERMINAL, Job, OrderRecord, OrderSummary, Printer, summarize
+from printqueue.domain.model import (
+    ACTIVE,
+    TERMINAL,
+    WAITING,
+    Job,
+    OrderRecord,
+    OrderSummary,
+    Printer,
+    Target,
+    summarize,
+)
+from printqueue.domain.slicing import Slice
 
 
 class UniqueViolation(Exception):
@@ -23,6 +34,7 @@ class InMemoryQueueRepository:
         self.orders: dict[str, OrderRecord] = {}
         self.jobs: dict[str, Job] = {}
         self.printers_by_id: dict[str, Printer] = {}
+        self.slices: dict[str, Slice] = {}
 
     def snapshot(self) -> InMemoryQueueRepository:
         """A deep copy: a unit of work works on one and keeps it only on commit."""
@@ -30,6 +42,7 @@ class InMemoryQueueRepository:
         other.orders = copy.deepcopy(self.orders)
         other.jobs = copy.deepcopy(self.jobs)
         other.printers_by_id = copy.deepcopy(self.printers_by_id)
+        other.slices = copy.deepcopy(self.slices)
         return other
 
     async def lock_order_key(self, order_id: str) -> None:
@@ -141,3 +154,55 @@ class InMemoryQueueRepository:
             for j in self.jobs.values()
             if j.status == "assigned" and j.dispatch_deadline is not None and j.dispatch_deadline < now
         )
+
+    async def lock_slice_bases(self, bases: Sequence[str]) -> None:
+        return None
+
+    async def waiting_bases_of_order(self, order_id: str) -> set[str]:
+        return {
+            j.slice_basis
+            for j in self.jobs.values()
+            if j.order_id == order_id and j.status in WAITING and j.slice_basis is not None
+        }
+
+    async def slices_of(self, bases: Sequence[str]) -> list[Slice]:
+        wanted = set(bases)
+        return [copy.deepcopy(s) for key, s in sorted(self.slices.items()) if s.basis in wanted]
+
+    async def sliced_targets(self, bases: Sequence[str]) -> dict[str, frozenset[Target]]:
+        found: dict[str, set[Target]] = {}
+        for slice_ in await self.slices_of(bases):
+            if slice_.state == "completed":
+                found.setdefault(slice_.basis, set()).add(slice_.target)
+        return {basis: frozenset(targets) for basis, targets in found.items()}
+
+    async def read_slice(self, key: str) -> Slice | None:
+        found = self.slices.get(key)
+        return copy.deepcopy(found) if found else None
+
+    async def get_slice(self, key: str) -> Slice | None:
+        return await self.read_slice(key)
+
+    async def add_slice(self, slice_: Slice) -> None:
+        if slice_.key in self.slices:
+            raise UniqueViolation(f"slice {slice_.key} exists")
+        if any(s.basis == slice_.basis and s.target == slice_.target for s in self.slices.values()):
+            raise UniqueViolation(f"a slice for {slice_.target} of {slice_.basis} exists")
+        self.slices[slice_.key] = copy.deepcopy(slice_)
+
+    async def save_slice(self, slice_: Slice) -> None:
+        self.slices[slice_.key] = copy.deepcopy(slice_)
+
+    async def slicing_jobs_of_bases(self, bases: Sequence[str]) -> list[Job]:
+        wanted = set(bases)
+        return sorted(
+            (copy.deepcopy(j) for j in self.jobs.values() if j.status == "slicing" and j.slice_basis in wanted),
+            key=lambda j: j.id,
+        )
+
+    async def waiting_slice_groups(self) -> list[Job]:
+        groups: dict[tuple[str, object], Job] = {}
+        for job in sorted(self.jobs.values(), key=lambda j: j.id):
+            if job.status in WAITING and job.slice_basis is not None:
+                groups.setdefault((job.slice_basis, job.assignment), copy.deepcopy(job))
+        return list(groups.values())

@@ -64,6 +64,8 @@ jobs = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("slice_basis", sa.String(64), nullable=True),
+    sa.Column("sliced_file", JSONB, nullable=True),
     sa.Index(
         "uq_jobs_live_identity",
         "order_id",
@@ -85,7 +87,35 @@ jobs = sa.Table(
     sa.Index("ix_jobs_printer", "printer_id"),
     sa.Index("ix_jobs_created", "created_at", "id"),
     sa.Index("ix_jobs_order_number", "order_number", "id"),
+    sa.Index(
+        "ix_jobs_waiting_slice_basis", "slice_basis", postgresql_where=sa.text("status IN ('queued', 'slicing')")
+    ),
 )
+
+slices = sa.Table(
+    "slices",
+    metadata,
+    sa.Column("slice_key", sa.String(64), primary_key=True),
+    sa.Column("slice_basis", sa.String(64), nullable=False),
+    sa.Column("printer_model", sa.String(64), nullable=False),
+    sa.Column("fabmatic", sa.Boolean, nullable=False),
+    sa.Column("source", JSONB, nullable=False),
+    sa.Column("parameters", JSONB, nullable=False),
+    sa.Column("material_type", sa.String(64), nullable=False),
+    sa.Column("material_profile", sa.String(64), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("file", JSONB, nullable=True),
+    sa.Column("profile", sa.String(255), nullable=True),
+    sa.Column("print_minutes", sa.Float, nullable=True),
+    sa.Column("grams", sa.Float, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("stage", sa.String(16), nullable=True),
+    sa.Column("requests", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_slices_basis", "slice_basis", "printer_model", "fabmatic", unique=True),
+)
+"""One row per requested slice (`slice_key` = sha256 of its inputs): what the slicer answered."""
 
 printers = sa.Table(
     "printers",

@@ -14,10 +14,11 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
-from printqueue.domain.matching import READY_STATES, Requirement, dispatch_limits
+from printqueue.domain.matching import READY_STATES, Requirement, SlicedTargets, dispatch_limits
 from printqueue.domain.model import (
     ACTIVE,
     TERMINAL,
+    WAITING,
     Assignment,
     Job,
     JobCounts,
@@ -26,7 +27,9 @@ from printqueue.domain.model import (
     OrderRecord,
     OrderSummary,
     Printer,
+    Target,
 )
+from printqueue.domain.slicing import Slice
 
 _COPY_FROM = 500
 MATCHING_LOCK_KEY = 0x5052_494E_5451  # "PRINTQ": one matching pass at a time across all replicas
@@ -52,6 +55,16 @@ class QueueRepository(Protocol):
     async def queued_candidates(self, ready: Sequence[Printer]) -> list[Job]: ...
     async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]: ...
     async def expired_dispatches(self, now: datetime) -> list[str]: ...
+    async def lock_slice_bases(self, bases: Sequence[str]) -> None: ...
+    async def waiting_bases_of_order(self, order_id: str) -> set[str]: ...
+    async def slices_of(self, bases: Sequence[str]) -> list[Slice]: ...
+    async def sliced_targets(self, bases: Sequence[str]) -> dict[str, frozenset[Target]]: ...
+    async def read_slice(self, key: str) -> Slice | None: ...
+    async def get_slice(self, key: str) -> Slice | None: ...
+    async def add_slice(self, slice_: Slice) -> None: ...
+    async def save_slice(self, slice_: Slice) -> None: ...
+    async def slicing_jobs_of_bases(self, bases: Sequence[str]) -> list[Job]: ...
+    async def waiting_slice_groups(self) -> list[Job]: ...
 
 
 @functools.lru_cache(maxsize=4096)
@@ -116,6 +129,8 @@ def job_from_row(row: Any) -> Job:
         cancel_requested=row.cancel_requested,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        slice_basis=row.slice_basis,
+        sliced_file=dict(row.sliced_file) if row.sliced_file is not None else None,
     )
 
 
@@ -159,7 +174,62 @@ def job_values(job: Job) -> dict[str, Any]:
         "updated_at": job.updated_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
+        "slice_basis": job.slice_basis,
+        "sliced_file": job.sliced_file,
     }
+
+
+def slice_from_row(row: Any) -> Slice:
+    return Slice(
+        key=row.slice_key,
+        basis=row.slice_basis,
+        printer_model=row.printer_model,
+        fabmatic=row.fabmatic,
+        source=dict(row.source),
+        parameters=dict(row.parameters),
+        material=_shared_material(row.material_type, None, row.material_profile),
+        requested_at=row.requested_at,
+        state=row.state,
+        file=dict(row.file) if row.file is not None else None,
+        profile=row.profile,
+        print_minutes=row.print_minutes,
+        grams=row.grams,
+        error=row.error,
+        stage=row.stage,
+        answered_at=row.answered_at,
+        requests=row.requests,
+    )
+
+
+def slice_values(slice_: Slice) -> dict[str, Any]:
+    return {
+        "slice_key": slice_.key,
+        "slice_basis": slice_.basis,
+        "printer_model": slice_.printer_model,
+        "fabmatic": slice_.fabmatic,
+        "source": slice_.source,
+        "parameters": slice_.parameters,
+        "material_type": slice_.material.type,
+        "material_profile": slice_.material.profile,
+        "state": slice_.state,
+        "file": slice_.file,
+        "profile": slice_.profile,
+        "print_minutes": slice_.print_minutes,
+        "grams": slice_.grams,
+        "error": slice_.error,
+        "stage": slice_.stage,
+        "requests": slice_.requests,
+        "requested_at": slice_.requested_at,
+        "answered_at": slice_.answered_at,
+    }
+
+
+def sliced_targets_of(slices: Sequence[Slice]) -> dict[str, frozenset[Target]]:
+    found: dict[str, set[Target]] = {}
+    for slice_ in slices:
+        if slice_.state == "completed":
+            found.setdefault(slice_.basis, set()).add(slice_.target)
+    return {basis: frozenset(targets) for basis, targets in found.items()}
 
 
 def printer_from_row(row: Any) -> Printer:
@@ -217,7 +287,7 @@ _MATCHING_COLUMNS = [
         "material_profile", "assignment", "priority", "fulfillment_date", "order_created_at", "grams",
         "print_minutes", "progress_percent", "error", "revision", "attempt", "dispatch_attempts", "command_id",
         "dispatch_deadline", "last_sequence", "cancel_requested", "created_at", "updated_at", "started_at",
-        "finished_at",
+        "finished_at", "slice_basis",
     )
 ]
 
@@ -284,9 +354,10 @@ class SqlQueueRepository:
                 await self.session.execute(sa.insert(orm.jobs), rows)
             return
         columns = list(rows[0])
-        json_columns = {"parameters", "file", "assignment"}
+        json_columns = {"parameters", "file", "assignment", "sliced_file"}
         records = [
-            tuple(json.dumps(row[c]) if c in json_columns else row[c] for c in columns) for row in rows
+            tuple(json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns)
+            for row in rows
         ]
         connection = await self.session.connection()
         driver: Any = (await connection.get_raw_connection()).driver_connection
@@ -408,15 +479,18 @@ class SqlQueueRepository:
         kind = sa.func.lower(sa.func.btrim(t.c.material_type))
         color = sa.func.coalesce(t.c.material_color, "")
         profile = sa.func.coalesce(t.c.material_profile, "")
+        basis = sa.func.coalesce(t.c.slice_basis, "")
         rows = (
             await self.session.execute(
-                sa.select(kind, color, profile, t.c.assignment, sa.func.count())
+                sa.select(kind, color, profile, t.c.assignment, basis, sa.func.count())
                 .where(t.c.status == "queued", kind.in_(types))
-                .group_by(kind, color, profile, t.c.assignment)
+                .group_by(kind, color, profile, t.c.assignment, basis)
             )
         ).all()
+        sliced = await self.sliced_targets(sorted({row[4] for row in rows if row[4]}))
         groups = [
-            (Requirement.of(Material(k, c or None, p or None), _assignment(a)), int(n)) for k, c, p, a, n in rows
+            (Requirement.of(Material(k, c or None, p or None), _assignment(a), _models(b, sliced)), int(n))
+            for k, c, p, a, b, n in rows
         ]
         wanted = [
             (row, limit) for row, limit in zip(rows, dispatch_limits(groups, ready), strict=True) if limit > 0
@@ -430,6 +504,7 @@ class SqlQueueRepository:
                 "cs": [row[1] for row, _ in wanted],
                 "ps": [row[2] for row, _ in wanted],
                 "as": [json.dumps(row[3]) for row, _ in wanted],
+                "bs": [row[4] for row, _ in wanted],
                 "ns": [limit for _, limit in wanted],
             },
         )
@@ -449,16 +524,100 @@ class SqlQueueRepository:
         )
         return [r.id for r in rows]
 
+    async def lock_slice_bases(self, bases: Sequence[str]) -> None:
+        """Serialises writers of the slices of one basis and of the waiting jobs that print them. Taken in
+        sorted order, after the order lock and before any job row."""
+        for basis in sorted(set(bases)):
+            await self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"slice:{basis}"))))
+
+    async def waiting_bases_of_order(self, order_id: str) -> set[str]:
+        t = orm.jobs
+        rows = await self.session.execute(
+            sa.select(t.c.slice_basis)
+            .where(t.c.order_id == order_id, t.c.status.in_(sorted(WAITING)), t.c.slice_basis.is_not(None))
+            .distinct()
+        )
+        return {r.slice_basis for r in rows}
+
+    async def slices_of(self, bases: Sequence[str]) -> list[Slice]:
+        if not bases:
+            return []
+        t = orm.slices
+        rows = await self.session.execute(
+            sa.select(t).where(t.c.slice_basis.in_(sorted(set(bases)))).order_by(t.c.slice_key)
+        )
+        return [slice_from_row(r) for r in rows]
+
+    async def sliced_targets(self, bases: Sequence[str]) -> dict[str, frozenset[Target]]:
+        if not bases:
+            return {}
+        t = orm.slices
+        rows = await self.session.execute(
+            sa.select(t.c.slice_basis, t.c.printer_model, t.c.fabmatic).where(
+                t.c.slice_basis.in_(sorted(set(bases))), t.c.state == "completed"
+            )
+        )
+        found: dict[str, set[Target]] = {}
+        for basis, model, fabmatic in rows:
+            found.setdefault(basis, set()).add((model, fabmatic))
+        return {basis: frozenset(targets) for basis, targets in found.items()}
+
+    async def read_slice(self, key: str) -> Slice | None:
+        t = orm.slices
+        row = (await self.session.execute(sa.select(t).where(t.c.slice_key == key))).first()
+        return slice_from_row(row) if row is not None else None
+
+    async def get_slice(self, key: str) -> Slice | None:
+        t = orm.slices
+        row = (await self.session.execute(sa.select(t).where(t.c.slice_key == key).with_for_update())).first()
+        return slice_from_row(row) if row is not None else None
+
+    async def add_slice(self, slice_: Slice) -> None:
+        await self.session.execute(sa.insert(orm.slices).values(**slice_values(slice_)))
+
+    async def save_slice(self, slice_: Slice) -> None:
+        t = orm.slices
+        values = {k: v for k, v in slice_values(slice_).items() if k != "slice_key"}
+        await self.session.execute(sa.update(t).where(t.c.slice_key == slice_.key).values(values))
+
+    async def slicing_jobs_of_bases(self, bases: Sequence[str]) -> list[Job]:
+        if not bases:
+            return []
+        t = orm.jobs
+        rows = await self.session.execute(
+            sa.select(t)
+            .where(t.c.status == "slicing", t.c.slice_basis.in_(sorted(set(bases))))
+            .order_by(t.c.id)
+            .with_for_update()
+        )
+        return [job_from_row(r) for r in rows]
+
+    async def waiting_slice_groups(self) -> list[Job]:
+        """One waiting job per (slicing inputs, assignment): what a new printer model may need slices for."""
+        t = orm.jobs
+        rows = await self.session.execute(
+            sa.select(t)
+            .where(t.c.status.in_(sorted(WAITING)), t.c.slice_basis.is_not(None))
+            .ext(distinct_on(t.c.slice_basis, t.c.assignment))
+            .order_by(t.c.slice_basis, t.c.assignment, t.c.id)
+        )
+        return [job_from_row(r) for r in rows]
+
+
+def _models(basis: str, sliced: SlicedTargets) -> frozenset[Target] | None:
+    return sliced.get(basis, frozenset()) if basis else None
+
 
 _COLUMN_LIST = ", ".join(c.name for c in _MATCHING_COLUMNS)
 _QUEUE_HEADS = sa.text(
     f"""
     SELECT j.* FROM unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ps AS text[]), CAST(:as AS text[]),
-                           CAST(:ns AS int[])) AS g(t, c, p, a, n)
+                           CAST(:bs AS text[]), CAST(:ns AS int[])) AS g(t, c, p, a, b, n)
     CROSS JOIN LATERAL (
         SELECT {_COLUMN_LIST} FROM jobs
         WHERE status = 'queued' AND lower(btrim(material_type)) = g.t AND coalesce(material_color, '') = g.c
           AND coalesce(material_profile, '') = g.p AND assignment = CAST(g.a AS jsonb)
+          AND coalesce(slice_basis, '') = g.b
         ORDER BY (priority <> 'normal'), coalesce(fulfillment_date, DATE '9999-12-31'), order_created_at,
                  order_id COLLATE "C", line_position, part_index, copy_number, id COLLATE "C"
         LIMIT g.n
@@ -477,4 +636,6 @@ class _Light:
     def __getattr__(self, name: str) -> Any:
         if name in ("parameters", "file"):
             return {}
+        if name == "sliced_file":
+            return None
         return getattr(self._row, name)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from printqueue.adapters import orm
 from printqueue.adapters.repository import job_from_row
 from printqueue.domain.matching import Requirement, holds_material
-from printqueue.domain.model import Assignment, Job, Material, Printer, rgb
+from printqueue.domain.model import WAITING, Assignment, Job, Material, Printer, rgb
 
 JobSort = Literal["priority", "order_number", "created_at", "-created_at"]
 _Kind = Literal["int", "str", "date", "datetime"]
@@ -99,15 +99,17 @@ class MaterialDemand:
 
 
 async def material_demand(session: AsyncSession, printers: Sequence[Printer]) -> list[MaterialDemand]:
-    """Queued jobs per material (type case-insensitive, colour by RGB) against the printers holding it."""
+    """Waiting jobs (queued or slicing) per material (type case-insensitive, colour by RGB) against the
+    printers holding it. A part whose weight is unknown counts its slice's estimate once there is one."""
+    sliced_grams = sa.cast(_t.c.sliced_file["grams"].astext, sa.Float)
     rows = await session.execute(
         sa.select(
             _t.c.material_type,
             _t.c.material_color,
             sa.func.count(),
-            sa.func.coalesce(sa.func.sum(_t.c.grams), 0.0),
+            sa.func.coalesce(sa.func.sum(sa.func.coalesce(_t.c.grams, sliced_grams)), 0.0),
         )
-        .where(_t.c.status == "queued")
+        .where(_t.c.status.in_(sorted(WAITING)))
         .group_by(_t.c.material_type, _t.c.material_color)
     )
     demand: dict[tuple[str, str | None], MaterialDemand] = {}

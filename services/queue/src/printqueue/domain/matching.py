@@ -10,16 +10,20 @@ jobs × printers.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from printqueue.domain.model import Assignment, Job, Material, Printer, rgb
+from printqueue.domain.model import Assignment, Job, Material, Printer, Target, rgb
+from printqueue.domain.slicing import Slice, printer_target
 
 MatchResult = Literal[
-    "matched", "offline", "busy", "bed_not_clear", "material_mismatch", "tag_mismatch", "not_target_printer"
+    "matched", "offline", "busy", "bed_not_clear", "material_mismatch", "tag_mismatch", "not_target_printer",
+    "file_mismatch", "slicing",
 ]
+SlicedTargets = Mapping[str, frozenset[Target]]
+"""Slice basis → the (model, FabMatic) pairs a completed slice exists for."""
 Readiness = Literal["ready", "offline", "busy", "bed_not_clear"]
 
 READY_STATES = frozenset({"idle", "finished"})
@@ -41,9 +45,11 @@ class Requirement:
     mode: str
     printer_id: str | None
     tags: frozenset[str]
+    models: frozenset[Target] | None = None
+    """For a job that prints a slice: the (model, FabMatic) pairs it has one for; None: any printer."""
 
     @classmethod
-    def of(cls, material: Material, assignment: Assignment) -> Requirement:
+    def of(cls, material: Material, assignment: Assignment, models: frozenset[Target] | None = None) -> Requirement:
         return cls(
             material_type=material.type.strip().casefold(),
             color=rgb(material.color),
@@ -51,6 +57,7 @@ class Requirement:
             mode=assignment.mode,
             printer_id=assignment.printer_id if assignment.mode == "printer" else None,
             tags=frozenset(t.casefold() for t in assignment.tags) if assignment.mode == "tags" else frozenset(),
+            models=models,
         )
 
 
@@ -125,6 +132,7 @@ class _Stock:
     colors: frozenset[tuple[str, str | None]]
     slots: tuple[tuple[str, str | None, str | None], ...]
     tags: frozenset[str]
+    target: Target | None
 
     @classmethod
     def of(cls, printer: Printer) -> _Stock:
@@ -139,12 +147,15 @@ class _Stock:
             colors=frozenset((t, c) for t, c, _ in slots),
             slots=slots,
             tags=frozenset(t.casefold() for t in printer.tags),
+            target=printer_target(printer),
         )
 
     def fits(self, requirement: Requirement) -> bool:
         if requirement.mode == "printer" and self.printer.id != requirement.printer_id:
             return False
         if requirement.tags and not requirement.tags <= self.tags:
+            return False
+        if requirement.models is not None and self.target not in requirement.models:
             return False
         if requirement.profile is None:
             if requirement.color is None:
@@ -158,8 +169,11 @@ class _Stock:
         )
 
 
-def match(queued_jobs: Iterable[Job], ready_printers: Sequence[Printer]) -> list[Dispatch]:
+def match(
+    queued_jobs: Iterable[Job], ready_printers: Sequence[Printer], sliced: SlicedTargets | None = None
+) -> list[Dispatch]:
     """Assign each queued job, in queue order, to the fitting ready printer idle longest; one job per printer.
+    A job that prints a slice goes only to a printer of a model it has a completed slice for (`sliced`).
 
     Jobs are grouped by requirement, each group a heap in queue order; the groups are merged by their
     heads. A requirement with no fitting free printer left drops its whole group unvisited, and each
@@ -175,14 +189,17 @@ def match(queued_jobs: Iterable[Job], ready_printers: Sequence[Printer]) -> list
             by_type.setdefault(material_type, []).append(stock)
     printer_count = len(ready_printers)
 
-    groups: dict[tuple[str, str | None, str | None, str, str | None, tuple[str, ...]], list[tuple[QueueKey, Job]]]
+    sliced = sliced or {}
+    groups: dict[
+        tuple[str, str | None, str | None, str, str | None, tuple[str, ...], str | None], list[tuple[QueueKey, Job]]
+    ]
     groups = {}
     for job in queued_jobs:
         if job.status != "queued":
             continue
         material, assignment = job.material, job.assignment
         group = (material.type, material.color, material.profile, assignment.mode, assignment.printer_id,
-                 assignment.tags)
+                 assignment.tags, job.slice_basis)
         entry = (job_order(job), job)
         entries = groups.get(group)
         if entries is None:
@@ -193,10 +210,11 @@ def match(queued_jobs: Iterable[Job], ready_printers: Sequence[Printer]) -> list
     queues = []
     requirements: list[Requirement] = []
     pools: list[list[_Stock]] = []
-    for index, ((kind, color, profile, mode, target_id, tags), entries) in enumerate(groups.items()):
+    for index, ((kind, color, profile, mode, target_id, tags, basis), entries) in enumerate(groups.items()):
         heapq.heapify(entries)
         queues.append(entries)
-        requirement = Requirement.of(Material(kind, color, profile), Assignment(mode, target_id, tags))  # type: ignore[arg-type]
+        models = sliced.get(basis, frozenset()) if basis is not None else None
+        requirement = Requirement.of(Material(kind, color, profile), Assignment(mode, target_id, tags), models)  # type: ignore[arg-type]
         requirements.append(requirement)
         if requirement.printer_id is not None:
             target = by_id.get(requirement.printer_id)
@@ -258,19 +276,39 @@ class PrinterVerdict:
     printer_id: str
     printer_name: str
     result: MatchResult
+    detail: str | None = None
 
 
-def explain(job: Job, printers: Iterable[tuple[Printer, bool]], now: datetime) -> list[PrinterVerdict]:
+def explain(
+    job: Job, printers: Iterable[tuple[Printer, bool]], now: datetime, slices: Mapping[Target, Slice] | None = None
+) -> list[PrinterVerdict]:
     """Per printer (with its `occupied` flag), why it would or would not take `job` now. The most
-    lasting reason wins: assignment, then material, then the printer's momentary state."""
+    lasting reason wins: assignment, then material, then the file (a job that prints a slice needs one
+    made for the printer's model: `slices` by target), then the printer's momentary state."""
     requirement = Requirement.of(job.material, job.assignment)
     verdicts: list[PrinterVerdict] = []
     for printer, occupied in printers:
+        detail: str | None = None
         result: MatchResult | None = assignment_result(printer, requirement)
         if result is None and not holds_material(printer, requirement):
             result = "material_mismatch"
+        if result is None and job.slice_basis is not None:
+            result, detail = _file_result(printer, slices or {})
         if result is None:
             state = readiness(printer, occupied, now)
             result = "matched" if state == "ready" else state
-        verdicts.append(PrinterVerdict(printer.id, printer.name, result))
+        verdicts.append(PrinterVerdict(printer.id, printer.name, result, detail))
     return verdicts
+
+
+def _file_result(printer: Printer, slices: Mapping[Target, Slice]) -> tuple[MatchResult | None, str | None]:
+    target = printer_target(printer)
+    found = slices.get(target) if target is not None else None
+    model = f"{printer.model or 'unknown model'}{' (FabMatic)' if printer.fabmatic else ''}"
+    if found is None:
+        return "file_mismatch", f"no file sliced for {model}"
+    if found.state == "requested":
+        return "slicing", f"the file for {model} is being sliced"
+    if found.state == "failed":
+        return "file_mismatch", f"slicing for {model} failed: {found.error}"
+    return None, None

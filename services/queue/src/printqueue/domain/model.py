@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
-JobStatus = Literal["queued", "assigned", "printing", "paused", "completed", "failed", "cancelled"]
+JobStatus = Literal["queued", "slicing", "assigned", "printing", "paused", "completed", "failed", "cancelled"]
 Priority = Literal["normal", "low"]
 AssignmentMode = Literal["next_available", "printer", "tags"]
 
@@ -15,11 +15,15 @@ ACTIVE: frozenset[str] = frozenset({"assigned", "printing", "paused"})
 """A job in one of these states occupies its printer."""
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 """Sticky: only an operator's retry leaves them."""
-NOT_STARTED: frozenset[str] = frozenset({"queued", "assigned"})
+NOT_STARTED: frozenset[str] = frozenset({"queued", "slicing", "assigned"})
 """What reconciliation and order cancellation may still cancel."""
+WAITING: frozenset[str] = frozenset({"queued", "slicing"})
+"""Waiting for a printer (or for the file a printer needs): what the queue's material plan counts."""
 
 Identity = tuple[str, str, int]
 """(line_item_id, part_id, copy_number): a job's identity within its order."""
+Target = tuple[str, bool]
+"""(printer model, FabMatic): what a sliced file is made for."""
 
 _HEX = re.compile(r"#?([0-9A-Fa-f]{6})(?:[0-9A-Fa-f]{2})?")
 
@@ -89,6 +93,11 @@ class Job:
     cancel_requested: bool = False
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    slice_basis: str | None = None
+    """For a part that must be sliced: the hash of the slicing inputs other than the printer model
+    (source, parameter values, material). Every slice this job can print shares it."""
+    sliced_file: dict[str, Any] | None = None
+    """The slice the job was dispatched with, or the best known one while it waits (`SliceChoice.view`)."""
 
     @property
     def identity(self) -> Identity:
@@ -148,7 +157,7 @@ class Printer:
 
 @dataclass
 class JobCounts:
-    """Order-facing counts: `queued` includes assigned, `printing` includes paused."""
+    """Order-facing counts: `queued` includes slicing and assigned, `printing` includes paused."""
 
     queued: int = 0
     printing: int = 0
@@ -162,7 +171,7 @@ class JobCounts:
 
 
 def count_bucket(status: str) -> str:
-    return {"assigned": "queued", "paused": "printing"}.get(status, status)
+    return {"assigned": "queued", "slicing": "queued", "paused": "printing"}.get(status, status)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from printqueue.domain.model import NOT_STARTED, Assignment, Identity, Job, Material, OrderRecord
+from printqueue.domain.model import NOT_STARTED, WAITING, Assignment, Identity, Job, Material, OrderRecord
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def reconcile_order_jobs(
             result.changed.append(job)
             continue
         result.kept += 1
-        visible = job.status == "queued" and _refresh(job, desired, want)
+        visible = job.status in WAITING and _refresh(job, desired, want)
         if visible:
             job.touch(now)
             result.changed.append(job)
@@ -226,7 +226,8 @@ def _new_job(desired: DesiredOrder, want: DesiredJob, now: datetime, job_id: str
 
 
 def _refresh(job: Job, desired: DesiredOrder, want: DesiredJob) -> bool:
-    """A queued job follows edits of its order (material, parameters, assignment, dates). True if changed."""
+    """A waiting job follows edits of its order (material, parameters, assignment, dates); the file it
+    needs follows the values (the caller re-slices it). True if changed."""
     fresh: dict[str, Any] = {
         "order_number": desired.order_number,
         "assignment": desired.assignment,

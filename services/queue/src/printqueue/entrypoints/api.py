@@ -27,7 +27,7 @@ from printqueue.service_layer.unit_of_work import UnitOfWork
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.problems import Conflict, Invalid, NotFound
 
-STATUSES = ("queued", "assigned", "printing", "paused", "completed", "failed", "cancelled")
+STATUSES = ("queued", "slicing", "assigned", "printing", "paused", "completed", "failed", "cancelled")
 
 
 @contextlib.contextmanager
@@ -95,12 +95,16 @@ def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
                 raise NotFound(f"job {job_id} does not exist")
             occupied = await uow.queue.occupied_printers()
             printers = await uow.queue.printers()
-        verdicts = explain(job, [(p, p.id in occupied) for p in printers], ctx.clock())
+            slices = await uow.queue.slices_of([job.slice_basis]) if job.slice_basis is not None else []
+        verdicts = explain(
+            job, [(p, p.id in occupied) for p in printers], ctx.clock(), {s.target: s for s in slices}
+        )
         return MatchingOut(
             job_id=job.id,
             status=job.status,
             items=[
-                MatchingItem(printer_id=v.printer_id, printer_name=v.printer_name, result=v.result) for v in verdicts
+                MatchingItem(printer_id=v.printer_id, printer_name=v.printer_name, result=v.result, detail=v.detail)
+                for v in verdicts
             ],
         )
 

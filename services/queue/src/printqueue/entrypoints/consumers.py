@@ -7,6 +7,7 @@ from collections.abc import Callable
 from contracts.envelope import Envelope
 from contracts.orders.v1 import OrderCancelled, OrderPrintRequested
 from contracts.printers.v1 import PrinterChanged, PrintUpdated
+from contracts.slicer.v1 import SliceCompleted, SliceFailed
 from printqueue.service_layer import handlers
 from printqueue.service_layer.handlers import Context
 from printqueue.service_layer.unit_of_work import UnitOfWork
@@ -26,7 +27,15 @@ def register(bus: Bus, uow_factory: Callable[[], UnitOfWork], ctx: Context) -> N
     async def on_print_updated(message: PrintUpdated, envelope: Envelope, uow: UnitOfWork) -> None:
         await handlers.apply_print_updated(message, uow, ctx)
 
+    async def on_slice_completed(message: SliceCompleted, envelope: Envelope, uow: UnitOfWork) -> None:
+        await handlers.apply_slice_completed(message, uow, ctx)
+
+    async def on_slice_failed(message: SliceFailed, envelope: Envelope, uow: UnitOfWork) -> None:
+        await handlers.apply_slice_failed(message, uow, ctx)
+
     bus.consume(OrderPrintRequested, "queue__print_requested", on_print_requested, uow_factory)
     bus.consume(OrderCancelled, "queue__order_cancelled", on_order_cancelled, uow_factory)
     bus.consume(PrinterChanged, "queue__printer_changed", on_printer_changed, uow_factory)
     bus.consume(PrintUpdated, "queue__print_updated", on_print_updated, uow_factory)
+    bus.consume(SliceCompleted, "queue__slice_completed", on_slice_completed, uow_factory)
+    bus.consume(SliceFailed, "queue__slice_failed", on_slice_failed, uow_factory)

@@ -8,12 +8,23 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from printqueue.domain.model import Job
+from printqueue.domain.slicing import job_file
 
 
 class MaterialOut(BaseModel):
     type: str
     color: str | None = None
     profile: str | None = None
+
+
+class JobFileOut(BaseModel):
+    """The file the job prints: the part's own, or the slice made for its printer's model."""
+
+    kind: str
+    sha256: str
+    profile: str | None = None
+    print_minutes: float | None = None
+    grams: float | None = None
 
 
 class AssignmentOut(BaseModel):
@@ -45,6 +56,7 @@ class JobOut(BaseModel):
     dispatch_attempts: int
     grams: float | None
     print_minutes: float | None
+    file: JobFileOut | None
     fulfillment_date: str | None
     created_at: datetime
     updated_at: datetime
@@ -79,6 +91,7 @@ class JobOut(BaseModel):
             dispatch_attempts=job.dispatch_attempts,
             grams=job.grams,
             print_minutes=job.print_minutes,
+            file=JobFileOut.model_validate(view) if (view := job_file(job)) is not None else None,
             fulfillment_date=job.fulfillment_date.isoformat() if job.fulfillment_date else None,
             created_at=job.created_at,
             updated_at=job.updated_at,
@@ -98,6 +111,8 @@ class MatchingItem(BaseModel):
     printer_id: str
     printer_name: str
     result: str
+    detail: str | None = None
+    """For `file_mismatch` and `slicing`: which model's file is missing, being made, or failed and why."""
 
 
 class MatchingOut(BaseModel):

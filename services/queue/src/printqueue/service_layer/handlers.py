@@ -15,12 +15,32 @@ from contracts.common import FileRef
 from contracts.common import Material as MaterialMessage
 from contracts.orders.v1 import OrderCancelled, OrderPrintRequested
 from contracts.printers.v1 import PrinterChanged, PrintUpdated
-from contracts.queue.v1 import JobChanged, JobCounts, OrderJobsSummarized, StartPrint, StopPrint
-from printqueue.domain import lifecycle
+from contracts.queue.v1 import (
+    JobChanged,
+    JobCounts,
+    JobFile,
+    OrderJobsSummarized,
+    SlicePart,
+    StartPrint,
+    StopPrint,
+)
+from contracts.slicer.v1 import SliceCompleted, SliceFailed
+from printqueue.domain import lifecycle, slicing
 from printqueue.domain.errors import JobNotFound
 from printqueue.domain.lifecycle import DispatchPolicy, PrintReport
 from printqueue.domain.matching import Dispatch, match, readiness
-from printqueue.domain.model import ACTIVE, Assignment, Job, LoadedMaterial, Material, Printer, Priority, count_bucket
+from printqueue.domain.model import (
+    ACTIVE,
+    WAITING,
+    Assignment,
+    Job,
+    LoadedMaterial,
+    Material,
+    Printer,
+    Priority,
+    Target,
+    count_bucket,
+)
 from printqueue.domain.model import JobCounts as DomainCounts
 from printqueue.domain.reconciliation import (
     DesiredLineItem,
@@ -28,8 +48,10 @@ from printqueue.domain.reconciliation import (
     DesiredPart,
     Reconciliation,
     cancel_order_jobs,
+    desired_jobs,
     reconcile_order_jobs,
 )
+from printqueue.domain.slicing import Slice
 from printqueue.service_layer.unit_of_work import QueueUnitOfWork
 from servicekit.collector import collector_paused
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
@@ -91,15 +113,114 @@ def _assignment(message: AssignmentMessage) -> Assignment:
 
 
 async def reconcile_order(message: OrderPrintRequested, uow: QueueUnitOfWork, ctx: Context) -> Reconciliation | None:
+    """Locks: the order, then the slicing inputs its waiting jobs have and will have (so a slicer answer
+    for them waits until these jobs exist), then its rows."""
     repo = uow.queue
     await repo.lock_order_key(message.order_id)
+    desired = desired_order(message)
+    bases = _desired_bases(desired) | await repo.waiting_bases_of_order(message.order_id)
+    await repo.lock_slice_bases(sorted(bases))
     order = await repo.get_order(message.order_id)
     jobs = await repo.jobs_of_order(message.order_id)
-    result = reconcile_order_jobs(order, jobs, desired_order(message), ctx.clock(), ctx.new_id)
+    result = reconcile_order_jobs(order, jobs, desired, ctx.clock(), ctx.new_id)
     if result is None:
         return None
+    await _slice_reconciled(result, uow, ctx)
     await _apply_reconciliation(result, uow, ctx)
     return result
+
+
+def _desired_bases(desired: DesiredOrder) -> set[str]:
+    bases: set[str] = set()
+    seen: set[tuple[str, int, str]] = set()
+    for want in desired_jobs(desired.line_items):
+        shape = (want.line_item_id, want.part_index, want.part_id)
+        if shape in seen:
+            continue
+        seen.add(shape)
+        basis = slicing.basis_of(want.file, want.parameters, want.material)
+        if basis is not None:
+            bases.add(basis)
+    return bases
+
+
+async def _slice_reconciled(result: Reconciliation, uow: QueueUnitOfWork, ctx: Context) -> None:
+    """New and edited waiting jobs get their slicing inputs; the slices they lack are requested and each
+    job is `slicing` until one of its models has a completed slice."""
+    touched: list[Job] = []
+    for job in result.changed:
+        if job.status not in WAITING:
+            continue
+        basis = slicing.slice_basis(job)
+        if basis != job.slice_basis:
+            job.slice_basis, job.sliced_file = basis, None
+            if basis is None and job.status == "slicing":
+                job.status = "queued"
+        if basis is not None:
+            touched.append(job)
+    if not touched:
+        return
+    printers = await uow.queue.printers()
+    known = await _ensure_slices(uow, touched, printers, ctx)
+    now = ctx.clock()
+    targets = _TargetCache(printers)
+    fresh = {id(job) for job in result.added}
+    for job in touched:
+        outcome = slicing.judge(targets.of(job.assignment), known.get(job.slice_basis or "", {}))
+        if slicing.settle(job, outcome, now) and id(job) in fresh:
+            job.revision = 1
+
+
+class _TargetCache:
+    """`fitting_targets` per assignment: thousands of jobs of one order share a handful of assignments."""
+
+    def __init__(self, printers: list[Printer]) -> None:
+        self.printers = printers
+        self._known: dict[Assignment, frozenset[Target]] = {}
+
+    def of(self, assignment: Assignment) -> frozenset[Target]:
+        found = self._known.get(assignment)
+        if found is None:
+            found = self._known[assignment] = slicing.fitting_targets(assignment, self.printers)
+        return found
+
+
+async def _ensure_slices(
+    uow: QueueUnitOfWork, jobs: list[Job], printers: list[Printer], ctx: Context
+) -> dict[str, dict[Target, Slice]]:
+    """Request every slice `jobs` lack for the models that fit them (their bases are locked by the caller),
+    once per key; returns the slices of their bases by target."""
+    repo = uow.queue
+    bases = sorted({job.slice_basis for job in jobs if job.slice_basis is not None})
+    known: dict[str, dict[Target, Slice]] = {basis: {} for basis in bases}
+    for found in await repo.slices_of(bases):
+        known.setdefault(found.basis, {})[found.target] = found
+    targets = _TargetCache(printers)
+    now = ctx.clock()
+    asked: set[tuple[str, Assignment]] = set()
+    for job in jobs:
+        basis = job.slice_basis
+        if basis is None or job.status not in WAITING or (basis, job.assignment) in asked:
+            continue
+        asked.add((basis, job.assignment))
+        for target in slicing.missing_targets(targets.of(job.assignment), known[basis]):
+            requested = slicing.new_slice(job, target, now)
+            await repo.add_slice(requested)
+            uow.emit(slice_part(requested, ctx), subject_id=requested.key)
+            known[basis][target] = requested
+    return known
+
+
+def slice_part(requested: Slice, ctx: Context) -> SlicePart:
+    return SlicePart(
+        slice_key=requested.key,
+        source=FileRef.model_validate(requested.source),
+        parameters=requested.parameters,
+        printer_model=requested.printer_model,
+        fabmatic=requested.fabmatic,
+        material=MaterialMessage(type=requested.material.type, profile=requested.material.profile),
+        requested_at=requested.requested_at,
+    )
 
 
 async def cancel_order(message: OrderCancelled, uow: QueueUnitOfWork, ctx: Context) -> Reconciliation | None:
@@ -192,7 +313,106 @@ async def apply_printer_changed(message: PrinterChanged, uow: QueueUnitOfWork, c
     )
     await repo.save_printer(printer)
     uow.rematch = uow.rematch or known is None or _matching_view(known) != _matching_view(printer)
+    if known is None or _slicing_view(known) != _slicing_view(printer):
+        await _slice_ahead_for(printer, uow, ctx)
     return True
+
+
+def _slicing_view(printer: Printer) -> tuple[object, ...]:
+    """What decides which slices the printer needs: a new model (or FabMatic, or tags that let it take
+    other jobs) asks for slices for the jobs waiting."""
+    return (slicing.printer_target(printer), printer.tags)
+
+
+async def _slice_ahead_for(printer: Printer, uow: QueueUnitOfWork, ctx: Context) -> None:
+    """Request the slices this printer's model lacks for the waiting jobs it could take; a job still
+    `slicing` whose slice for this model already exists is queued at once."""
+    target = slicing.printer_target(printer)
+    if target is None:
+        return
+    repo = uow.queue
+    groups = [job for job in await repo.waiting_slice_groups() if slicing.fits_assignment(printer, job.assignment)]
+    if not groups:
+        return
+    bases = sorted({job.slice_basis for job in groups if job.slice_basis is not None})
+    await repo.lock_slice_bases(bases)
+    printers = await repo.printers()
+    known = await _ensure_slices(uow, groups, printers, ctx)
+    ready = [basis for basis in bases if known.get(basis, {}).get(target) is not None
+             and known[basis][target].state == "completed"]
+    if ready:
+        await _settle_slicing_jobs(uow, ready, printers, known, ctx)
+
+
+async def _settle_slicing_jobs(
+    uow: QueueUnitOfWork,
+    bases: list[str],
+    printers: list[Printer],
+    known: dict[str, dict[Target, Slice]],
+    ctx: Context,
+) -> None:
+    """Re-judge the `slicing` jobs of `bases` (locked by the caller) against their slices."""
+    repo = uow.queue
+    now = ctx.clock()
+    targets = _TargetCache(printers)
+    summaries: set[str] = set()
+    changed: list[Job] = []
+    for job in await repo.slicing_jobs_of_bases(bases):
+        outcome = slicing.judge(targets.of(job.assignment), known.get(job.slice_basis or "", {}))
+        if slicing.settle(job, outcome, now):
+            changed.append(job)
+            if job.status != "queued":
+                summaries.add(job.order_id)
+    if not changed:
+        return
+    await repo.save_jobs(changed)
+    for job in changed:
+        uow.emit(job_changed(job), subject_id=job.id)
+    await emit_summaries(uow, summaries)
+    uow.rematch = uow.rematch or any(job.status == "queued" for job in changed)
+
+
+async def apply_slice_completed(message: SliceCompleted, uow: QueueUnitOfWork, ctx: Context) -> bool:
+    """A completed slice queues the jobs waiting for it. Duplicates, answers to a request nobody waits
+    for any more, and answers after a completed one change nothing."""
+    repo = uow.queue
+    peek = await repo.read_slice(message.slice_key)
+    if peek is None:
+        return False
+    await repo.lock_slice_bases([peek.basis])
+    found = await repo.get_slice(message.slice_key)
+    if found is None:
+        return False
+    file = message.file.model_dump(mode="json")
+    estimate = message.estimate
+    if not slicing.complete(found, file, message.profile, estimate.print_minutes, estimate.grams, ctx.clock()):
+        return False
+    await repo.save_slice(found)
+    await _settle_after_answer(found, uow, ctx)
+    return True
+
+
+async def apply_slice_failed(message: SliceFailed, uow: QueueUnitOfWork, ctx: Context) -> bool:
+    """A failed slice fails the jobs whose every model's slice failed, with the slicer's message."""
+    repo = uow.queue
+    peek = await repo.read_slice(message.slice_key)
+    if peek is None:
+        return False
+    await repo.lock_slice_bases([peek.basis])
+    found = await repo.get_slice(message.slice_key)
+    if found is None or not slicing.fail(found, message.error, message.stage, ctx.clock()):
+        return False
+    await repo.save_slice(found)
+    await _settle_after_answer(found, uow, ctx)
+    return True
+
+
+async def _settle_after_answer(answered: Slice, uow: QueueUnitOfWork, ctx: Context) -> None:
+    repo = uow.queue
+    known: dict[str, dict[Target, Slice]] = {answered.basis: {}}
+    for found in await repo.slices_of([answered.basis]):
+        known[answered.basis][found.target] = found
+    await _settle_slicing_jobs(uow, [answered.basis], await repo.printers(), known, ctx)
 
 
 def _matching_view(printer: Printer) -> tuple[object, ...]:
@@ -297,16 +517,28 @@ async def run_matching_pass(uow: QueueUnitOfWork, ctx: Context, *, assign: bool 
     if not ready:
         return []
     candidates = await repo.queued_candidates(ready)
+    bases = sorted({job.slice_basis for job in candidates if job.slice_basis is not None})
+    completed = {(s.basis, s.target): s for s in await repo.slices_of(bases) if s.state == "completed"}
+    sliced: dict[str, set[Target]] = {}
+    for basis, target in completed:
+        sliced.setdefault(basis, set()).add(target)
     with collector_paused():
-        dispatches = match(candidates, ready)
+        dispatches = match(candidates, ready, {basis: frozenset(t) for basis, t in sliced.items()})
     if not dispatches:
         return []
     claimed = {job.id: job for job in await repo.claim_queued([d.job_id for d in dispatches])}
+    printers = {p.id: p for p in ready}
     done: list[Dispatch] = []
     for planned in dispatches:
         job = claimed.get(planned.job_id)
         if job is None:
             continue
+        if job.slice_basis is not None:
+            printer_target = slicing.printer_target(printers[planned.printer_id])
+            chosen = completed.get((job.slice_basis, printer_target)) if printer_target is not None else None
+            if chosen is None:
+                continue
+            job.sliced_file = chosen.view()
         lifecycle.dispatch(job, planned.printer_id, ctx.new_id(), now, ctx.policy)
         done.append(planned)
     await repo.save_jobs([claimed[d.job_id] for d in done])
@@ -326,12 +558,33 @@ async def cancel_job(job_id: str, uow: QueueUnitOfWork, ctx: Context) -> Job:
 
 
 async def retry_job(job_id: str, uow: QueueUnitOfWork, ctx: Context) -> Job:
-    job = await _job(uow, job_id)
+    """A retried job that prints a slice is judged again; if every slice it could print has failed, the
+    slicer is asked once more (an operator may have fixed what made it fail)."""
+    job = await _job(uow, job_id, slice_lock=True)
     now, before = ctx.clock(), job.status
     lifecycle.retry_job(job, await uow.queue.identity_taken(job), now)
+    if job.slice_basis is not None:
+        await _reslice_retried(job, uow, ctx)
     await _carry_out(uow, job, before, lifecycle.Outcome(changed=True), now, ctx)
     uow.rematch = True
     return job
+
+
+async def _reslice_retried(job: Job, uow: QueueUnitOfWork, ctx: Context) -> None:
+    repo = uow.queue
+    printers = await repo.printers()
+    known = await _ensure_slices(uow, [job], printers, ctx)
+    slices = known.get(job.slice_basis or "", {})
+    targets = slicing.fitting_targets(job.assignment, printers)
+    now = ctx.clock()
+    if slicing.judge(targets, slices).verdict == "failed":
+        for target in sorted(targets):
+            again = slices[target]
+            if slicing.request_again(again, now):
+                await repo.save_slice(again)
+                uow.emit(slice_part(again, ctx), subject_id=again.key)
+    job.status = "slicing"
+    slicing.settle(job, slicing.judge(targets, slices), now)
 
 
 async def reject_job(job_id: str, uow: QueueUnitOfWork, ctx: Context) -> Job:
@@ -351,19 +604,25 @@ async def set_job_priority(job_id: str, priority: Priority, uow: QueueUnitOfWork
     return job
 
 
-async def _job(uow: QueueUnitOfWork, job_id: str) -> Job:
-    job = await _locked_job(uow, job_id)
+async def _job(uow: QueueUnitOfWork, job_id: str, *, slice_lock: bool = False) -> Job:
+    job = await _locked_job(uow, job_id, slice_lock=slice_lock)
     if job is None:
         raise JobNotFound(job_id)
     return job
 
 
-async def _locked_job(uow: QueueUnitOfWork, job_id: str) -> Job | None:
-    """Every writer takes the order's lock before any job row of it, so writers of one order never deadlock."""
+async def _locked_job(uow: QueueUnitOfWork, job_id: str, *, slice_lock: bool = False) -> Job | None:
+    """Every writer takes the order's lock before any job row of it, so writers of one order never deadlock;
+    one that may touch the job's slices takes their lock in between (the inputs cannot change under the
+    order's lock)."""
     peek = await uow.queue.read_job(job_id)
     if peek is None:
         return None
     await uow.queue.lock_order_key(peek.order_id)
+    if slice_lock:
+        peek = await uow.queue.read_job(job_id)
+        if peek is not None and peek.slice_basis is not None:
+            await uow.queue.lock_slice_bases([peek.slice_basis])
     return await uow.queue.get_job(job_id)
 
 
@@ -387,6 +646,7 @@ def job_changed(job: Job) -> JobChanged:
         priority=job.priority,
         progress_percent=job.progress_percent,
         error=job.error,
+        file=_job_file(job),
         revision=job.revision,
         created_at=job.created_at,
         started_at=job.started_at,
@@ -394,15 +654,23 @@ def job_changed(job: Job) -> JobChanged:
     )
 
 
+def _job_file(job: Job) -> JobFile | None:
+    view = slicing.job_file(job)
+    return JobFile.model_validate(view) if view is not None else None
+
+
 def start_print(job: Job, ctx: Context) -> StartPrint:
+    """The file is the part's own, or for a part that needed slicing the slice made for the printer's model."""
     assert job.printer_id is not None and job.command_id is not None
+    sliced = job.sliced_file if job.slice_basis is not None else None
+    assert job.slice_basis is None or (sliced is not None and sliced.get("file") is not None)
     return StartPrint(
         command_id=job.command_id,
         job_id=job.id,
         printer_id=job.printer_id,
         order_number=job.order_number,
         part_name=job.part_name,
-        file=FileRef.model_validate(job.file),
+        file=FileRef.model_validate(sliced["file"] if sliced is not None else job.file),
         material=MaterialMessage(type=job.material.type, color=job.material.color, profile=job.material.profile),
         parameters=job.parameters,
         attempt=job.dispatch_attempts,

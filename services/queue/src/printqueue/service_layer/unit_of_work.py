@@ -74,5 +74,6 @@ class InMemoryUnitOfWork:
     async def commit(self) -> None:
         self.store.orders, self.store.jobs = self._work.orders, self._work.jobs
         self.store.printers_by_id = self._work.printers_by_id
+        self.store.slices = self._work.slices
         self.published.extend(self._pending)
         self._pending = []
