@@ -1,4 +1,5 @@
-"""Part files come from the skus service's JetStream object store, keyed by sha256."""
+"""The files a dispatch prints, from JetStream object stores keyed by sha256: a part's own upload in the
+skus service's `part-files`, or a slice in the slicer's `sliced-files` (the bucket its `FileRef` names)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ class PartFiles:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
 
-    async def fetch(self, sha256: str) -> bytes:
-        store = await self.bus.object_store(PART_FILES_BUCKET)
+    async def fetch(self, sha256: str, bucket: str | None = None) -> bytes:
+        """`bucket` None is `part-files` (a FileRef without one is a part's upload)."""
+        name = bucket or PART_FILES_BUCKET
+        store = await self.bus.object_store(name)
         try:
             result = await store.get(sha256)
         except Exception as exc:
-            raise PartFileMissing(f"part file {sha256} is not in the file store") from exc
+            raise PartFileMissing(f"file {sha256} is not in the {name} file store") from exc
         data: bytes = result.data
         if hashlib.sha256(data).hexdigest() != sha256:
-            raise PartFileMissing(f"part file {sha256} is corrupt in the file store")
+            raise PartFileMissing(f"file {sha256} is corrupt in the {name} file store")
         return data

@@ -295,7 +295,7 @@ class Fleet:
     async def _dispatch(self, plan: DispatchPlan, held: Held) -> None:
         cmd: StartPrint = plan.command
         try:
-            data = await self.part_files.fetch(cmd.file.sha256)
+            data = await self.part_files.fetch(cmd.file.sha256, cmd.file.bucket)
             status = held.connection.status
             loaded = status.materials if status else ()
             mapping = build_ams_mapping(
