@@ -3,7 +3,7 @@ import { api, setQuery } from './app.js';
 import { badge, cell, debounce, field, fmtNumber, h, openDialog, progress, replace, swatch, table, toast } from './dom.js';
 
 const TABS = [
-  ['queued', 'Queued', ['queued', 'assigned']],
+  ['queued', 'Queued', ['queued', 'slicing', 'assigned']],
   ['progress', 'In progress', ['printing', 'paused']],
   ['completed', 'Completed', ['completed']],
   ['cancelled', 'Cancelled', ['cancelled']],
@@ -19,6 +19,8 @@ const WHY = {
   material_mismatch: 'does not hold the material this job needs',
   tag_mismatch: 'does not carry the tags this job asks for',
   not_target_printer: 'is not the printer this job was sent to',
+  file_mismatch: 'has no file sliced for its model',
+  slicing: 'waits for the file being sliced for its model',
 };
 
 export async function render(root, { query, scope }) {
@@ -80,7 +82,7 @@ export async function render(root, { query, scope }) {
   }
 
   function row(job) {
-    const live = ['queued', 'assigned'].includes(job.status);
+    const live = ['queued', 'slicing', 'assigned'].includes(job.status);
     const priority = h('select', { 'data-needs': 'operator', 'aria-label': `Priority of ${job.part_name} for ${job.order_number}`, disabled: !live },
       ['normal', 'low'].map((p) => h('option', { value: p, selected: job.priority === p }, p)));
     priority.addEventListener('change', () => act(job, () => api.patch(`/jobs/${job.id}`, { priority: priority.value })));
@@ -97,7 +99,7 @@ export async function render(root, { query, scope }) {
       cell('Status', badge(job.status), job.error ? h('div', { class: 'error-text' }, job.error) : null),
       cell('', h('div', { class: 'row-actions' },
         live ? h('button', { type: 'button', class: 'link', onclick: () => why(job) }, 'Why waiting?') : null,
-        ['queued', 'assigned', 'printing', 'paused'].includes(job.status)
+        ['queued', 'slicing', 'assigned', 'printing', 'paused'].includes(job.status)
           ? h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', onclick: () => act(job, () => api.post(`/jobs/${job.id}/cancel`)) }, 'Cancel') : null,
         ['failed', 'cancelled'].includes(job.status)
           ? h('button', { type: 'button', class: 'link', 'data-needs': 'operator', onclick: () => act(job, () => api.post(`/jobs/${job.id}/retry`)) }, 'Retry') : null,
@@ -125,7 +127,8 @@ export async function render(root, { query, scope }) {
         h('p', {}, matched.length ? `${matched.length} printer${matched.length === 1 ? '' : 's'} could take it; it starts on the next matching pass.`
           : 'No printer can take this job right now:'),
         items.length ? h('ul', { class: 'why' }, items.map((i) => h('li', { class: `why-${i.result}` },
-          h('strong', {}, i.printer_name), ` ${WHY[i.result] || i.result}`))) : h('p', {}, 'There are no printers.'),
+          h('strong', {}, i.printer_name), ` ${WHY[i.result] || i.result}`,
+          i.detail ? h('div', { class: 'muted' }, i.detail) : null))) : h('p', {}, 'There are no printers.'),
         h('p', { class: 'muted' }, `Needs ${job.material?.type || 'any material'}${job.material?.color ? ` in ${job.material.color}` : ''}`,
           job.assignment?.mode === 'tags' ? `, tags: ${job.assignment.tags.join(', ')}` : '',
           job.assignment?.mode === 'printer' ? `, printer ${printers.get(job.assignment.printer_id)?.name || job.assignment.printer_id}` : '', '.'));

@@ -45,7 +45,7 @@ class Sku:
 
 @dataclass(frozen=True)
 class JobCounts:
-    """Order-facing job counts: `queued` includes assigned jobs, `printing` includes paused ones."""
+    """Order-facing job counts: `queued` includes slicing and assigned jobs, `printing` includes paused ones."""
 
     queued: int = 0
     printing: int = 0
