@@ -158,6 +158,9 @@ class InMemoryQueueRepository:
     async def lock_slice_bases(self, bases: Sequence[str]) -> None:
         return None
 
+    async def lock_fleet_models(self, *, exclusive: bool) -> None:
+        return None
+
     async def waiting_bases_of_order(self, order_id: str) -> set[str]:
         return {
             j.slice_basis

@@ -33,6 +33,7 @@ from printqueue.domain.slicing import Slice
 
 _COPY_FROM = 500
 MATCHING_LOCK_KEY = 0x5052_494E_5451  # "PRINTQ": one matching pass at a time across all replicas
+FLEET_MODELS_LOCK_KEY = 0x534C_4943_4552  # "SLICER": the printer models slices are made for
 
 
 class QueueRepository(Protocol):
@@ -56,6 +57,7 @@ class QueueRepository(Protocol):
     async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]: ...
     async def expired_dispatches(self, now: datetime) -> list[str]: ...
     async def lock_slice_bases(self, bases: Sequence[str]) -> None: ...
+    async def lock_fleet_models(self, *, exclusive: bool) -> None: ...
     async def waiting_bases_of_order(self, order_id: str) -> set[str]: ...
     async def slices_of(self, bases: Sequence[str]) -> list[Slice]: ...
     async def sliced_targets(self, bases: Sequence[str]) -> dict[str, frozenset[Target]]: ...
@@ -529,6 +531,13 @@ class SqlQueueRepository:
         sorted order, after the order lock and before any job row."""
         for basis in sorted(set(bases)):
             await self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"slice:{basis}"))))
+
+    async def lock_fleet_models(self, *, exclusive: bool) -> None:
+        """Jobs are sliced for the models of the printers known when they are made; a printer model that
+        appears meanwhile must see those jobs. Makers of sliceable jobs hold this shared, a printer
+        changing the models exclusively, so one of the two always sees the other."""
+        lock = sa.func.pg_advisory_xact_lock if exclusive else sa.func.pg_advisory_xact_lock_shared
+        await self.session.execute(sa.select(lock(FLEET_MODELS_LOCK_KEY)))
 
     async def waiting_bases_of_order(self, order_id: str) -> set[str]:
         t = orm.jobs

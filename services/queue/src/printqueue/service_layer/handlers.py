@@ -113,12 +113,15 @@ def _assignment(message: AssignmentMessage) -> Assignment:
 
 
 async def reconcile_order(message: OrderPrintRequested, uow: QueueUnitOfWork, ctx: Context) -> Reconciliation | None:
-    """Locks: the order, then the slicing inputs its waiting jobs have and will have (so a slicer answer
-    for them waits until these jobs exist), then its rows."""
+    """Locks: the order, the fleet's models (shared) when any part needs slicing, then the slicing inputs
+    its waiting jobs have and will have (so a slicer answer for them waits until these jobs exist), then
+    its rows."""
     repo = uow.queue
     await repo.lock_order_key(message.order_id)
     desired = desired_order(message)
     bases = _desired_bases(desired) | await repo.waiting_bases_of_order(message.order_id)
+    if bases:
+        await repo.lock_fleet_models(exclusive=False)
     await repo.lock_slice_bases(sorted(bases))
     order = await repo.get_order(message.order_id)
     jobs = await repo.jobs_of_order(message.order_id)
@@ -331,6 +334,7 @@ async def _slice_ahead_for(printer: Printer, uow: QueueUnitOfWork, ctx: Context)
     if target is None:
         return
     repo = uow.queue
+    await repo.lock_fleet_models(exclusive=True)
     groups = [job for job in await repo.waiting_slice_groups() if slicing.fits_assignment(printer, job.assignment)]
     if not groups:
         return
