@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ftplib
+import hashlib
 import io
 import json
 import os
@@ -717,7 +718,7 @@ async def test_control_api(
         await client.next_print(lambda p: p.get("msg") == 0)
         state = await detail()
         assert state["connected_clients"] == 1
-        assert state["files"] == [{"name": "a.gcode.3mf", "size": 1}]
+        assert state["files"] == [{"name": "a.gcode.3mf", "size": 1, "sha256": hashlib.sha256(b"x").hexdigest()}]
         assert state["last_command"]["command"] == "pushall"
         assert "access_code" not in json.dumps(state)
 

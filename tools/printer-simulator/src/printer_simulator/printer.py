@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import logging
 import math
@@ -811,7 +812,10 @@ class SimulatedPrinter:
             },
             "tray_now": self.tray_now,
             "job": self.job.to_json() if self.job else None,
-            "files": [{"name": name, "size": len(data)} for name, data in sorted(self.files.items())],
+            "files": [
+                {"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                for name, data in sorted(self.files.items())
+            ],
             "last_command": dict(self.commands[-1]) if self.commands else None,
             "commands": [dict(c) for c in self.commands],
             "faults": faults,
