@@ -3,6 +3,7 @@ matching only to sliced models) and the handlers over the in-memory unit of work
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -425,3 +426,69 @@ async def test_a_cancelled_order_cancels_its_slicing_jobs_and_late_answers_chang
     assert queue.jobs()[0].status == "cancelled"
     assert of(JobChanged, await queue.completed(request)) == []
     assert queue.jobs()[0].status == "cancelled"
+
+
+ANSWERS = st.lists(st.tuples(st.integers(0, 20), st.sampled_from(["completed", "failed"]), st.booleans()),
+                   max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    models=st.lists(st.sampled_from(["X1C", "A1", "P1S"]), min_size=0, max_size=3),
+    late_model=st.sampled_from(["X1C", "A1", "P1P", None]),
+    labels=st.lists(st.sampled_from(["Ada", "Bob", "Cy"]), min_size=1, max_size=3),
+    answers=ANSWERS,
+    data=st.data(),
+)
+def test_answers_in_any_order_and_twice_leave_every_job_where_its_slices_say(
+    models: list[str], late_model: str | None, labels: list[str], answers: list[tuple[int, str, bool]],
+    data: st.DataObject,
+) -> None:
+    queue = Queue()
+
+    async def scenario() -> None:
+        for index, model in enumerate(models):
+            await queue.printer(f"p{index}", model)
+        await queue.order({f"l{i}": {"label": label} for i, label in enumerate(labels)})
+        await queue.order({f"m{i}": {"label": label} for i, label in enumerate(labels)}, file=STL, order_id="o2")
+        if late_model is not None:
+            await queue.printer("late", late_model)
+        for pick, kind, twice in answers:
+            requests = queue.requests()
+            if not requests:
+                break
+            request = requests[pick % len(requests)]
+            for _ in range(2 if twice else 1):
+                if kind == "completed":
+                    await queue.completed(request, sha=request.slice_key)
+                else:
+                    await queue.failed(request, f"failed: {request.slice_key}")
+            if data.draw(st.booleans(), label="match"):
+                await queue.match()
+        await queue.match()
+
+    asyncio.run(scenario())
+
+    keys = [r.slice_key for r in queue.requests()]
+    assert len(keys) == len(set(keys)), "a slice key was requested twice"
+    printers = list(queue.store.printers_by_id.values())
+    slices_by_basis: dict[str, dict[Target, Slice]] = {}
+    for found in queue.store.slices.values():
+        slices_by_basis.setdefault(found.basis, {})[found.target] = found
+    for waiting in queue.store.jobs.values():
+        assert waiting.slice_basis is not None
+        targets = slicing.fitting_targets(waiting.assignment, printers)
+        slices = slices_by_basis.get(waiting.slice_basis, {})
+        assert set(targets) <= set(slices), "a fitting model has no slice requested"
+        completed = [slices[t] for t in targets if slices[t].state == "completed"]
+        if waiting.status == "slicing":
+            assert not completed, "a job waits in slicing though a slice for its model exists"
+            assert not targets or any(slices[t].state == "requested" for t in targets), "all failed, not failed"
+        if waiting.status == "failed":
+            assert waiting.error is not None and waiting.error.startswith("failed: ")
+        if waiting.status in ("queued", "assigned"):
+            assert waiting.sliced_file is not None and waiting.sliced_file["file"] is not None
+    for start in of(StartPrint, queue.sent):
+        printer_now = queue.store.printers_by_id[start.printer_id]
+        made = next(s for s in queue.store.slices.values() if s.file and s.file["sha256"] == start.file.sha256)
+        assert made.target == (printer_now.model, printer_now.fabmatic) and made.state == "completed"

@@ -151,10 +151,14 @@ async def _slice_reconciled(result: Reconciliation, uow: QueueUnitOfWork, ctx: C
     """New and edited waiting jobs get their slicing inputs; the slices they lack are requested and each
     job is `slicing` until one of its models has a completed slice."""
     touched: list[Job] = []
+    bases: dict[tuple[str, int, str], str | None] = {}
     for job in result.changed:
         if job.status not in WAITING:
             continue
-        basis = slicing.slice_basis(job)
+        shape = (job.line_item_id, job.part_index, job.part_id)
+        if shape not in bases:
+            bases[shape] = slicing.slice_basis(job)
+        basis = bases[shape]
         if basis != job.slice_basis:
             job.slice_basis, job.sliced_file = basis, None
             if basis is None and job.status == "slicing":
