@@ -630,6 +630,7 @@ async def _locked_job(uow: QueueUnitOfWork, job_id: str, *, slice_lock: bool = F
     if slice_lock:
         peek = await uow.queue.read_job(job_id)
         if peek is not None and peek.slice_basis is not None:
+            await uow.queue.lock_fleet_models(exclusive=False)
             await uow.queue.lock_slice_bases([peek.slice_basis])
     return await uow.queue.get_job(job_id)
 
