@@ -1,0 +1,155 @@
+"""Issue 11 end to end, with the real slicer service (OpenSCAD and PrusaSlicer) in the stack: an OpenSCAD
+SKU with a SKU PARAM on three lines and an STL SKU are printed on the simulated fleet. The two lines whose
+values render print different files, the line whose value OpenSCAD refuses fails with OpenSCAD's own
+message while the printers go on with the rest, and a second print-jobs click slices nothing new."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from contracts.envelope import ContractMessage, Envelope
+from contracts.queue.v1 import SlicePart
+from contracts.slicer.v1 import SliceCompleted, SliceFailed
+from devstack import Stack
+
+from .test_sliced_printing import stl_cube
+
+pytestmark = pytest.mark.integration
+
+Wait = Callable[..., Awaitable[Any]]
+TAG_SCAD = """/* [Text] */
+// the name on the tag (six characters at most)
+label = "Ada";
+assert(len(label) <= 6, "the label is longer than six characters");
+linear_extrude(2) square([6 + 4 * len(label), 12]);
+"""
+
+
+class Recorder:
+    def __init__(self, nc: NatsClient) -> None:
+        self.nc = nc
+        self.seen: set[str] = set()
+        self.messages: list[ContractMessage] = []
+
+    async def start(self) -> None:
+        for kind in (SlicePart, SliceCompleted, SliceFailed):
+            await self.nc.subscribe(kind.SUBJECT, cb=functools.partial(self._received, kind=kind))
+
+    async def _received(self, msg: Msg, *, kind: type[ContractMessage]) -> None:
+        envelope = Envelope.model_validate_json(msg.data)
+        if envelope.id not in self.seen and envelope.data is not None:
+            self.seen.add(envelope.id)
+            self.messages.append(envelope.open(kind))
+
+    def of(self, kind: type[Any], source: str) -> list[Any]:
+        return [m for m in self.messages if isinstance(m, kind) and _source(m) == source]
+
+
+def _source(message: Any) -> str:
+    return str(message.source.sha256 if isinstance(message, SlicePart) else message.source_sha256)
+
+
+@pytest.fixture
+async def wire(stack: Stack) -> AsyncIterator[Recorder]:
+    if "slicer" not in stack.config.services:
+        pytest.skip("this stack runs no slicer service")
+    nc = await nats.connect(stack.nats_url)
+    recorder = Recorder(nc)
+    await recorder.start()
+    try:
+        yield recorder
+    finally:
+        await nc.drain()
+
+
+async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_the_fleet(
+    stack: Stack, api: httpx.AsyncClient, wait_until: Wait, wire: Recorder
+) -> None:
+    assert stack.sim is not None
+    control = httpx.AsyncClient(base_url=stack.sim.control_url, timeout=30)
+
+    async def upload(name: str, data: bytes) -> dict[str, Any]:
+        reply = await api.post("/api/v1/parts", files={"file": (name, data)},
+                               data={"name": f"{name} {uuid.uuid4().hex[:6]}", "material_type": "PLA"})
+        assert reply.status_code == 201, reply.text
+        body: dict[str, Any] = reply.json()
+        return body
+
+    tag, cube = await upload("tag.scad", TAG_SCAD.encode()), await upload("cube.stl", stl_cube(12.0))
+    skus = []
+    for part, params in ((tag, ["label"]), (cube, [])):
+        sku = await api.post("/api/v1/skus", json={
+            "sku": f"E2E-{uuid.uuid4().hex[:8]}", "name": part["name"],
+            "parts": [{"part_id": part["id"], "quantity": 1, "sku_params": params}],
+        })
+        assert sku.status_code == 201, sku.text
+        skus.append(sku.json()["id"])
+    order = await api.post("/api/v1/orders", json={
+        "order_number": f"E2E-{uuid.uuid4().hex[:6]}",
+        "line_items": [
+            {"sku_id": skus[0], "quantity": 1, "parameters": {"label": "Ada"}},
+            {"sku_id": skus[0], "quantity": 1, "parameters": {"label": "Bob"}},
+            {"sku_id": skus[0], "quantity": 1, "parameters": {"label": "Bartholomew"}},
+            {"sku_id": skus[1], "quantity": 1},
+        ],
+    })
+    assert order.status_code == 201, order.text
+    order_id = order.json()["id"]
+    click = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json={})
+    assert click.status_code == 202, click.text
+
+    async def jobs() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = (await api.get(f"/api/v1/jobs?order_id={order_id}")).json()["items"]
+        return items
+
+    async def settled() -> list[dict[str, Any]] | None:
+        """Clears finished beds as an operator would, until every job is completed or failed."""
+        current = await jobs()
+        if len(current) == 4 and all(j["status"] in ("completed", "failed") for j in current):
+            return current
+        for printer in (await api.get("/api/v1/printers?limit=500")).json()["items"]:
+            if printer["online"] and not printer["bed_clear"] and not printer["current_job_id"]:
+                await api.post(f"/api/v1/printers/{printer['id']}/bed-cleared")
+        return None
+
+    done = await wait_until(settled, 600, "every job sliced and printed, or failed by its slice")
+    by_label = {j["parameters"].get("label"): j for j in done}
+    refused = by_label["Bartholomew"]
+    assert refused["status"] == "failed" and "longer than six characters" in refused["error"], refused["error"]
+    printed = [j for j in done if j is not refused]
+    assert all(j["status"] == "completed" for j in printed), [(j["status"], j["error"]) for j in printed]
+
+    files: dict[str, str] = {}
+    for sim_printer in stack.sim.printers:
+        detail = (await control.get(f"/printers/{sim_printer.serial}")).json()
+        files.update({f["name"]: f["sha256"] for f in detail["files"]})
+    at_printer = {j["id"]: files[f"{j['id']}.gcode.3mf"] for j in printed}
+    assert at_printer[by_label["Ada"]["id"]] != at_printer[by_label["Bob"]["id"]], "each value prints its own file"
+    for job in printed:
+        assert job["file"]["sha256"] == at_printer[job["id"]] and job["file"]["kind"] == "gcode.3mf"
+        assert job["file"]["print_minutes"] and job["file"]["grams"]
+
+    asked = len(wire.messages)
+    failures = wire.of(SliceFailed, tag["sha256"])
+    assert failures and all(f.stage == "render" for f in failures)
+    again = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json={})
+    assert again.status_code == 202, again.text
+    revision = again.json()["print_revision"]
+
+    async def applied() -> bool:
+        body = (await api.get(f"/api/v1/orders/{order_id}")).json()
+        return bool(body["queue_print_revision"] == revision)
+
+    await wait_until(applied, 30, "the queue to apply the second click")
+    assert len(wire.messages) == asked, "the second click asked the slicer for nothing"
+    assert len(await jobs()) == 4
+    await control.aclose()
