@@ -11,6 +11,7 @@ from printqueue.config import Settings
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.entrypoints import api, consumers
 from printqueue.entrypoints.matching_loop import MatchingLoop
+from printqueue.service_layer import handlers
 from printqueue.service_layer.handlers import Context
 from printqueue.service_layer.unit_of_work import UnitOfWork
 from servicekit.runtime import ServiceRuntime, serve
@@ -33,6 +34,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     loop = MatchingLoop(uow_factory, ctx, settings.match_interval_seconds, settings.full_match_interval_seconds)
     consumers.register(runtime.bus, uow_factory, ctx)
+
+    async def adopt_unsliced_jobs() -> None:
+        async with uow_factory() as uow:
+            await handlers.adopt_unsliced_jobs(uow, ctx)
+            await uow.commit()
+
+    runtime.on_start(adopt_unsliced_jobs)
     runtime.on_start(loop.start)
     runtime.on_stop(loop.stop)
     app = runtime.create_app(title="printfarm queue", routers=[api.router(uow_factory, ctx)])

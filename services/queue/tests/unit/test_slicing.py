@@ -492,3 +492,17 @@ def test_answers_in_any_order_and_twice_leave_every_job_where_its_slices_say(
         printer_now = queue.store.printers_by_id[start.printer_id]
         made = next(s for s in queue.store.slices.values() if s.file and s.file["sha256"] == start.file.sha256)
         assert made.target == (printer_now.model, printer_now.fabmatic) and made.state == "completed"
+
+
+async def test_jobs_queued_before_the_queue_sliced_are_adopted_once() -> None:
+    queue = Queue()
+    await queue.printer("x1", "X1C")
+    await queue.order({"l1": {"label": "Ada"}}, file=SLICED)
+    old = queue.jobs()[0]
+    old.file, old.slice_basis = STL.model_dump(mode="json"), None
+    queue.store.jobs[old.id] = old
+    adopted, sent = await queue.do(lambda uow: handlers.adopt_unsliced_jobs(uow, queue.ctx))
+    (request,) = of(SlicePart, sent)
+    assert adopted == 1 and request.source == STL and queue.jobs()[0].status == "slicing"
+    assert (await queue.do(lambda uow: handlers.adopt_unsliced_jobs(uow, queue.ctx)))[0] == 0
+    assert await queue.match() == []

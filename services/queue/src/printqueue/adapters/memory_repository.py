@@ -22,7 +22,7 @@ from printqueue.domain.model import (
     Target,
     summarize,
 )
-from printqueue.domain.slicing import Slice
+from printqueue.domain.slicing import Slice, needs_slicing
 
 
 class UniqueViolation(Exception):
@@ -209,3 +209,15 @@ class InMemoryQueueRepository:
             if job.status in WAITING and job.slice_basis is not None:
                 groups.setdefault((job.slice_basis, job.assignment), copy.deepcopy(job))
         return list(groups.values())
+
+    async def unsliced_waiting_jobs(self, job_ids: Sequence[str] | None = None) -> list[Job]:
+        wanted = set(job_ids) if job_ids is not None else None
+        return sorted(
+            (
+                copy.deepcopy(j)
+                for j in self.jobs.values()
+                if j.status in WAITING and j.slice_basis is None and needs_slicing(j.file)
+                and (wanted is None or j.id in wanted)
+            ),
+            key=lambda j: j.id,
+        )

@@ -29,7 +29,7 @@ from printqueue.domain.model import (
     Printer,
     Target,
 )
-from printqueue.domain.slicing import Slice
+from printqueue.domain.slicing import SOURCE_KINDS, Slice
 
 _COPY_FROM = 500
 MATCHING_LOCK_KEY = 0x5052_494E_5451  # "PRINTQ": one matching pass at a time across all replicas
@@ -67,6 +67,7 @@ class QueueRepository(Protocol):
     async def save_slice(self, slice_: Slice) -> None: ...
     async def slicing_jobs_of_bases(self, bases: Sequence[str]) -> list[Job]: ...
     async def waiting_slice_groups(self) -> list[Job]: ...
+    async def unsliced_waiting_jobs(self, job_ids: Sequence[str] | None = None) -> list[Job]: ...
 
 
 @functools.lru_cache(maxsize=4096)
@@ -610,6 +611,20 @@ class SqlQueueRepository:
             .ext(distinct_on(t.c.slice_basis, t.c.assignment))
             .order_by(t.c.slice_basis, t.c.assignment, t.c.id)
         )
+        return [job_from_row(r) for r in rows]
+
+
+    async def unsliced_waiting_jobs(self, job_ids: Sequence[str] | None = None) -> list[Job]:
+        """Waiting jobs holding a file to slice but no slicing inputs (queued before the queue sliced);
+        `job_ids` given: those of them, locked."""
+        t = orm.jobs
+        query = sa.select(t).where(
+            t.c.status.in_(sorted(WAITING)), t.c.slice_basis.is_(None),
+            t.c.file["kind"].astext.in_(sorted(SOURCE_KINDS)),
+        )
+        if job_ids is not None:
+            query = query.where(t.c.id.in_(list(job_ids))).with_for_update()
+        rows = await self.session.execute(query.order_by(t.c.id))
         return [job_from_row(r) for r in rows]
 
 

@@ -48,7 +48,6 @@ from printqueue.domain.reconciliation import (
     DesiredPart,
     Reconciliation,
     cancel_order_jobs,
-    desired_jobs,
     reconcile_order_jobs,
 )
 from printqueue.domain.slicing import Slice
@@ -134,16 +133,17 @@ async def reconcile_order(message: OrderPrintRequested, uow: QueueUnitOfWork, ct
 
 
 def _desired_bases(desired: DesiredOrder) -> set[str]:
+    """The slicing inputs of every part of every line (the values a line's jobs get: `desired_jobs`)."""
     bases: set[str] = set()
-    seen: set[tuple[str, int, str]] = set()
-    for want in desired_jobs(desired.line_items):
-        shape = (want.line_item_id, want.part_index, want.part_id)
-        if shape in seen:
+    for line in desired.line_items:
+        if line.quantity <= 0:
             continue
-        seen.add(shape)
-        basis = slicing.basis_of(want.file, want.parameters, want.material)
-        if basis is not None:
-            bases.add(basis)
+        for part in line.parts:
+            if part.quantity <= 0 or not slicing.needs_slicing(part.file):
+                continue
+            basis = slicing.basis_of(part.file, {**line.parameters, **part.parameter_values}, part.material)
+            if basis is not None:
+                bases.add(basis)
     return bases
 
 
@@ -378,6 +378,35 @@ async def _settle_slicing_jobs(
         uow.emit(job_changed(job), subject_id=job.id)
     await emit_summaries(uow, summaries)
     uow.rematch = uow.rematch or any(job.status == "queued" for job in changed)
+
+
+async def adopt_unsliced_jobs(uow: QueueUnitOfWork, ctx: Context) -> int:
+    """Jobs queued before the queue sliced parts (an upgrade) still hold a mesh or an OpenSCAD source: they
+    get their slicing inputs and are sliced instead of being sent to a printer that cannot print them."""
+    repo = uow.queue
+    await repo.lock_fleet_models(exclusive=True)
+    found = await repo.unsliced_waiting_jobs()
+    if not found:
+        return 0
+    await repo.lock_slice_bases(sorted({basis for job in found if (basis := slicing.slice_basis(job))}))
+    jobs = await repo.unsliced_waiting_jobs([job.id for job in found])
+    for job in jobs:
+        job.slice_basis = slicing.slice_basis(job)
+    printers = await repo.printers()
+    known = await _ensure_slices(uow, jobs, printers, ctx)
+    now, targets = ctx.clock(), _TargetCache(printers)
+    changed, summaries = [], set()
+    for job in jobs:
+        if slicing.settle(job, slicing.judge(targets.of(job.assignment), known.get(job.slice_basis or "", {})), now):
+            changed.append(job)
+            if job.status == "failed":
+                summaries.add(job.order_id)
+    await repo.save_jobs(jobs)
+    for job in changed:
+        uow.emit(job_changed(job), subject_id=job.id)
+    await emit_summaries(uow, summaries)
+    uow.rematch = uow.rematch or bool(jobs)
+    return len(jobs)
 
 
 async def apply_slice_completed(message: SliceCompleted, uow: QueueUnitOfWork, ctx: Context) -> bool:
