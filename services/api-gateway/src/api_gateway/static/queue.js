@@ -23,6 +23,12 @@ const WHY = {
   slicing: 'waits for the file being sliced for its model',
 };
 
+/** What the job prints: the slicer profile (or the file's kind) and the estimate, e.g. "X1C 0.20mm · 42 min · 9.5 g". */
+function fileLabel(file) {
+  return [file.profile || `.${file.kind}`, file.print_minutes ? `${fmtNumber(file.print_minutes)} min` : null,
+    file.grams ? `${fmtNumber(file.grams, 1)} g` : null].filter(Boolean).join(' · ');
+}
+
 export async function render(root, { query, scope }) {
   let tab = TABS.find((t) => t[0] === query.get('tab')) || TABS[0];
   const orderId = query.get('order_id') || '';
@@ -90,7 +96,8 @@ export async function render(root, { query, scope }) {
     const copy = job.copy ?? job.copy_number;
     return h('tr', { dataset: { id: job.id } },
       cell('Order', h('a', { href: `#/orders/${job.order_id}` }, job.order_number)),
-      cell('Part', job.part_name, copy ? h('span', { class: 'muted' }, ` #${copy}`) : null, job.sku ? h('div', { class: 'muted' }, job.sku) : null),
+      cell('Part', job.part_name, copy ? h('span', { class: 'muted' }, ` #${copy}`) : null, job.sku ? h('div', { class: 'muted' }, job.sku) : null,
+        job.file ? h('div', { class: 'muted' }, fileLabel(job.file)) : null),
       cell('Material', swatch(job.material?.color), ` ${job.material?.type || '—'}`),
       cell('Printer', printer),
       cell('Priority', priority),
