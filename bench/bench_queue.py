@@ -24,11 +24,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from contracts.common import Assignment, FileRef, Material
 from contracts.envelope import Envelope
-from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
+from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderCancelled, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged
 from contracts.queue.v1 import StartPrint
+from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceEstimate
+from printqueue.adapters import orm
 from printqueue.domain import model
 from printqueue.domain.matching import match
 from printqueue.domain.reconciliation import reconcile_order_jobs
@@ -39,6 +43,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TYPES = ["PLA", "PETG", "ABS", "ASA", "TPU", "PA"]
 COLORS = ["#000000", "#FFFFFF", "#FF0000", "#00FF00", "#0000FF", "#FFFF00", "#888888", None]
 FILE = FileRef(sha256="c" * 64, filename="part.gcode.3mf", kind="gcode.3mf", size_bytes=4096)
+SCAD = FileRef(sha256="d" * 64, filename="tag.scad", kind="scad", size_bytes=512)
 
 
 def timed(fn: Callable[[], Any], runs: int) -> tuple[list[float], list[float], Any]:
@@ -59,7 +64,7 @@ def line(label: str, walls: list[float], cpus: list[float]) -> None:
     )
 
 
-def big_order(order_id: str, jobs: int, revision: int = 1) -> OrderPrintRequested:
+def big_order(order_id: str, jobs: int, revision: int = 1, file: FileRef = FILE) -> OrderPrintRequested:
     lines = 20
     return OrderPrintRequested(
         order_id=order_id,
@@ -81,7 +86,7 @@ def big_order(order_id: str, jobs: int, revision: int = 1) -> OrderPrintRequeste
                         part_id=f"part-{i}",
                         part_name=f"part {i}",
                         quantity=1,
-                        file=FILE,
+                        file=file,
                         grams=10,
                         material=Material(type=TYPES[i % len(TYPES)], color=COLORS[i % len(COLORS)]),
                     )
@@ -168,7 +173,6 @@ def pure_figures(jobs: int, printers: int) -> None:
 
 async def database_figures(jobs: int, printers: int, rounds: int) -> None:
     from devstack import Stack, StackConfig, wait_until
-    from printqueue.adapters import orm
     from printqueue.service_layer.unit_of_work import UnitOfWork
     from servicekit.database import create_engine, run_migrations, session_factory
     from servicekit.inbox import Inbox
@@ -239,12 +243,47 @@ async def database_figures(jobs: int, printers: int, rounds: int) -> None:
             steady = [await in_uow(one_pass) for _ in range(5)]
             label = "next passes, nothing left to dispatch"
             print(f"  {label:<44} {statistics.median(steady):8.1f} ms median of 5 ({len(dispatched)} dispatched)")
+            await slicing_figures(in_uow, jobs, ctx)
             await engine.dispose()
 
             await latency_figures(stack, rounds, wait_until)
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+async def slicing_figures(in_uow: Callable[[Any], Any], jobs: int, ctx: Any) -> None:
+    """An order of an OpenSCAD part on 20 lines with 20 values: its jobs made `slicing` with one request per
+    (values, model), then the answers that queue them all."""
+    from printqueue.adapters.repository import slice_from_row
+
+    elapsed = await in_uow(lambda uow: handlers.reconcile_order(big_order("db-scad-order", jobs, file=SCAD), uow, ctx))
+    requested: list[Any] = []
+
+    async def read_requests(uow: Any) -> None:
+        rows = await uow.session.execute(sa.select(orm.slices).where(orm.slices.c.state == "requested"))
+        requested.extend(slice_from_row(row) for row in rows)
+
+    await in_uow(read_requests)
+    label = f"reconcile {jobs}-job .scad order (slicing)"
+    print(f"  {label:<44} {elapsed:8.1f} ms ({len(requested)} slices requested)")
+    answers = [
+        SliceCompleted(
+            slice_key=r.key, source_sha256=r.source["sha256"], parameters=r.parameters, printer_model=r.printer_model,
+            fabmatic=r.fabmatic, material={"type": r.material.type, "profile": r.material.profile}, profile="bench",
+            file=FileRef(sha256=r.key, filename="tag.gcode.3mf", kind="gcode.3mf", size_bytes=1,
+                         bucket=SLICED_FILES_BUCKET),
+            estimate=SliceEstimate(print_minutes=30, grams=10), completed_at=T0,
+        )
+        for r in requested
+    ]
+    timings = [await in_uow(lambda uow, a=answer: handlers.apply_slice_completed(a, uow, ctx)) for answer in answers]
+    if timings:
+        label = f"slice completed -> its {jobs // len(timings)} jobs queued"
+        print(f"  {label:<44} {statistics.median(timings):8.1f} ms median of {len(timings)}")
+    # The latency figures that follow expect the queue they had before: these jobs leave it.
+    cancelled = OrderCancelled(order_id="db-scad-order", print_revision=2)
+    await in_uow(lambda uow: handlers.cancel_order(cancelled, uow, ctx))
 
 
 async def latency_figures(stack: Any, rounds: int, wait_until: Any) -> None:

@@ -605,12 +605,12 @@ class SqlQueueRepository:
     async def waiting_slice_groups(self) -> list[Job]:
         """One waiting job per (slicing inputs, assignment): what a new printer model may need slices for."""
         t = orm.jobs
-        rows = await self.session.execute(
-            sa.select(t)
+        firsts = (
+            sa.select(sa.func.min(t.c.id))
             .where(t.c.status.in_(sorted(WAITING)), t.c.slice_basis.is_not(None))
-            .ext(distinct_on(t.c.slice_basis, t.c.assignment))
-            .order_by(t.c.slice_basis, t.c.assignment, t.c.id)
+            .group_by(t.c.slice_basis, t.c.assignment)
         )
+        rows = await self.session.execute(sa.select(t).where(t.c.id.in_(firsts.scalar_subquery())).order_by(t.c.id))
         return [job_from_row(r) for r in rows]
 
 
