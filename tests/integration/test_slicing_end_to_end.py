@@ -21,7 +21,7 @@ from contracts.queue.v1 import SlicePart
 from contracts.slicer.v1 import SliceCompleted, SliceFailed
 from devstack import Stack
 
-from .test_sliced_printing import stl_cube
+from .mesh_files import stl_cube
 
 pytestmark = pytest.mark.integration
 
