@@ -128,7 +128,7 @@ def build_app(
             session_seconds=int(settings.session_ttl_hours * 3600),
         ),
         auth.users_router(access, authenticate),
-        health.router(upstreams),
+        health.router(upstreams, settings.health_probes),
         events.router(hub, authenticate),
         docs.router(upstreams, own_document),
         proxy.router(

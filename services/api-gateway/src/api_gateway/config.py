@@ -44,6 +44,9 @@ class Settings(ServiceSettings):
     upstream_timeout_seconds: float = 30.0
     upload_timeout_seconds: float = 600.0
     health_timeout_seconds: float = 2.0
+    health_probes: dict[str, str] = {}
+    """Further parts `/api/v1/health` includes, name → URL that answers 200 while they are well (JSON in
+    HEALTH_PROBES; devstack names NATS and the printer simulator), so their outage shows as degraded."""
     openapi_timeout_seconds: float = 3.0
 
     idempotency_ttl_hours: float = 24.0

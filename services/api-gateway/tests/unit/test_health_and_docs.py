@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from api_gateway.domain.api_document import merge_documents
 
-from .conftest import Harness
+from .conftest import SERVICES, Harness
 
 
 def test_health_is_ok_when_every_service_is(harness: Harness) -> None:
@@ -83,3 +83,14 @@ def test_root_docs_redirect_to_the_merged_docs(harness: Harness) -> None:
         assert client.get("/openapi.json").status_code == 404
     assert reply.status_code == 307
     assert reply.headers["location"] == "/api/docs"
+
+
+def test_configured_probes_are_listed_beside_the_services(harness: Harness) -> None:
+    probes = {"nats": SERVICES["orders"] + "/health", "simulator": SERVICES["skus"] + "/health"}
+    with harness.client(token=None, health_probes=probes) as client:
+        assert client.get("/api/v1/health").json()["services"]["simulator"] == "ok"
+        harness.transport.down.add("skus")
+        body = client.get("/api/v1/health").json()
+    assert body["status"] == "degraded"
+    assert body["services"]["simulator"] == "unavailable"
+    assert body["services"]["nats"] == "ok"

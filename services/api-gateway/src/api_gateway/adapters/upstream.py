@@ -68,8 +68,12 @@ class Upstreams:
             raise UpstreamUnavailable(service, "is not reachable") from exc
 
     async def health(self, service: str) -> ServiceHealth:
+        return await self.probe(self.bases[service] + "/health")
+
+    async def probe(self, url: str) -> ServiceHealth:
+        """ok on 200, degraded on any other answer, unavailable when nothing answers in time."""
         try:
-            reply = await self.client.get(self.bases[service] + "/health", timeout=self.health_timeout)
+            reply = await self.client.get(url, timeout=self.health_timeout)
         except (TimeoutError, httpx.HTTPError):
             return "unavailable"
         return "ok" if reply.status_code == 200 else "degraded"
