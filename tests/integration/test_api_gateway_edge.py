@@ -16,7 +16,8 @@ from devstack import Stack
 
 pytestmark = pytest.mark.integration
 
-SERVICE_KEYS = {"skus", "orders", "queue", "printer-gateway"}
+SERVICE_KEYS = {"skus", "orders", "queue", "printer-gateway", "nats", "simulator"}
+"""The services, and the parts devstack has the gateway probe besides them."""
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import signal
@@ -32,6 +33,7 @@ from devstack import SERVICES, Stack, StackConfig, StackError, wait_until
 from devstack.postgres import asyncpg_dsn
 from devstack.process import ManagedProcess
 from devstack.statefile import STATE_FILE
+from devstack.supervisor import RestartPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +59,9 @@ FAKE_SERVICE = textwrap.dedent(
     def serve(module):
         if os.environ.get("FAKE_CRASH") == module:
             print("fake migration failed: relation does not exist", flush=True)
+            sys.exit(3)
+        if (Path(os.environ["DATA_DIR"]) / "crash").exists():
+            print("fake crash at start", flush=True)
             sys.exit(3)
         current_db = database_name(os.environ["DATABASE_URL"])
         store = Path(os.environ["DATA_DIR"]) / "printers.json"
@@ -347,6 +352,69 @@ async def test_restart_kill_and_extra_instances(data_dir: Path, fakes: dict[str,
     assert not any(alive(pid) for pid in pids)
 
 
+QUICK_RESTARTS = RestartPolicy(initial_delay=0.1, max_delay=1.0, stable_after=5.0, crash_loop_exits=3)
+
+
+async def test_every_kind_of_child_killed_with_sigkill_is_restarted_and_keeps_its_data(
+    data_dir: Path, fakes: dict[str, str]
+) -> None:
+    config = StackConfig.for_tests(data_dir, extra_env=fakes, restart_policy=QUICK_RESTARTS)
+    async with Stack(config) as stack, httpx.AsyncClient(trust_env=False) as http:
+        assert stack.postgres is not None and stack.nats is not None
+        orders_db = asyncpg_dsn(stack.database_urls["orders"])
+        conn = await asyncpg.connect(orders_db)
+        await conn.execute("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')")
+        await conn.close()
+        by_name = {p.name: p for p in stack.processes()}
+        for name in ("postgres", "nats", "simulator", "orders-1", "api_gateway-1"):
+            process = by_name[name]
+            old_pid = process.pid
+            assert old_pid is not None
+            os.kill(old_pid, signal.SIGKILL)
+
+            def back(name: str = name, old_pid: int = old_pid) -> bool:
+                now = {p.name: p for p in stack.processes()}[name]
+                return now.pid != old_pid and now.running and stack.supervisor.status(name).state == "running"
+
+            await wait_until(back, 30, f"{name} to be restarted")
+            assert stack.supervisor.status(name).last_exit == "killed by SIGKILL"
+            assert not alive(old_pid)
+        conn = await asyncpg.connect(orders_db)
+        try:
+            assert await conn.fetchval("SELECT note FROM kept") == "still here"
+        finally:
+            await conn.close()
+        assert (await http.get(f"{stack.nats.monitor_url}/healthz")).status_code == 200
+        assert (await http.get(f"{stack.instance('orders').url}/health")).status_code == 200
+        state = json.loads((data_dir / STATE_FILE).read_text())
+        assert state["processes"]["postgres"]["restarts"] == 1
+        assert state["processes"]["orders-1"]["pid"] == stack.instance("orders").process.pid
+        assert state["degraded"] == []
+        pids = [p.pid for p in stack.processes()]
+    assert not any(alive(pid) for pid in pids)
+
+
+async def test_a_service_that_keeps_dying_is_reported_as_a_crash_loop_and_heals(
+    data_dir: Path, fakes: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    config = StackConfig.for_tests(data_dir, extra_env=fakes, restart_policy=QUICK_RESTARTS, start_simulator=False)
+    async with Stack(config) as stack:
+        orders = stack.instance("orders")
+        crash = data_dir / "orders" / "crash"  # the stand-in exits with code 3 at start while this exists
+        crash.touch()
+        assert orders.process.pid is not None
+        with caplog.at_level(logging.WARNING, logger="devstack.supervisor"):
+            os.kill(orders.process.pid, signal.SIGKILL)
+            await wait_until(lambda: stack.supervisor.status("orders-1").state == "crash-loop", 30, "a crash loop")
+            state = json.loads((data_dir / STATE_FILE).read_text())
+            assert state["degraded"] == ["orders-1"]
+            assert state["processes"]["orders-1"]["state"] == "crash-loop"
+            assert "orders-1 is in a crash loop" in caplog.text and "fake crash at start" in caplog.text
+            crash.unlink()
+            await wait_until(lambda: stack.supervisor.degraded == [], 30, "orders-1 to run again")
+        assert stack.instance("orders").process.running
+
+
 async def test_a_service_dying_at_start_is_reported_with_its_log_and_everything_stops(
     data_dir: Path, fakes: dict[str, str]
 ) -> None:
@@ -445,6 +513,21 @@ async def test_cli_up_status_down_and_a_killed_launcher_takes_its_children_along
     assert "api_gateway-1" in status.stdout
 
     state = json.loads((data_dir / STATE_FILE).read_text())
+    crashed = state["processes"]["orders-1"]["pid"]
+    os.kill(crashed, signal.SIGKILL)  # the launcher restarts it instead of stopping the farm
+
+    def orders_restarted() -> dict[str, Any] | None:
+        now = json.loads((data_dir / STATE_FILE).read_text())
+        orders = now["processes"]["orders-1"]
+        return now if orders["pid"] != crashed and orders["state"] == "running" and not now["degraded"] else None
+
+    state = await wait_until(orders_restarted, 30, "the launcher to restart orders-1")
+    assert state["processes"]["orders-1"]["restarts"] == 1
+    status = await asyncio.to_thread(_cli, ["status"], env)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "restarted 1x, last: killed by SIGKILL" in status.stdout
+    assert "orders-1 killed by SIGKILL" in (data_dir / "logs" / "devstack.log").read_text()
+
     children = [p["pid"] for p in state["processes"].values()]
     os.kill(state["pid"], signal.SIGKILL)
     await wait_until(lambda: not any(alive(pid) for pid in children), 30, "the orphaned children to exit")

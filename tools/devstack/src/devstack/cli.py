@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -173,8 +174,18 @@ def _prefix(name: str, colour: bool) -> str:
     return f"\033[{_COLOURS[zlib.crc32(name.encode()) % len(_COLOURS)]}m{label}\033[0m"
 
 
+def report_supervision(out: TextIO) -> None:
+    """The supervisor's restarts and crash loops go to the terminal (and to the launcher log under `up`)."""
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("devstack: %(message)s"))
+    logger = logging.getLogger("devstack")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 async def run(config: StackConfig, *, echo: bool) -> int:
-    """Start the stack, print where things are, and stop it on Ctrl-C, SIGTERM or a child's death."""
+    """Start the stack, print where things are, keep its children alive, and stop it on Ctrl-C or SIGTERM."""
+    report_supervision(sys.stderr)
     stack = Stack(config)
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -198,17 +209,11 @@ async def run(config: StackConfig, *, echo: bool) -> int:
         first_login = first_admin_once(stack.data_dir)
         if first_login:
             print(first_login, flush=True)
-        print("Ctrl-C stops everything.", flush=True)
-        died = asyncio.create_task(stack.wait_for_unexpected_exit())
-        await asyncio.wait({died, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        code = 0
-        if died.done() and not died.cancelled() and died.exception() is None:
-            print(f"devstack: {died.result().failure('unexpectedly')}", file=sys.stderr)
-            code = 1
-        died.cancel()
+        print("Ctrl-C stops everything; a process that dies is restarted.", flush=True)
+        await stopper
         print("devstack: stopping", file=sys.stderr, flush=True)
         await stack.stop()
-        return code
+        return 0
     finally:
         stopper.cancel()
         if echoing is not None:
@@ -265,10 +270,15 @@ async def status(config: StackConfig) -> int:
     async with httpx.AsyncClient(timeout=3, trust_env=False) as client:
         for name, process in state["processes"].items():
             verdict = "running" if _alive(process["pid"]) else "NOT RUNNING"
+            if process.get("state", "running") != "running":
+                verdict = str(process["state"])  # restarting, crash-loop
             if verdict == "running" and "url" in process:
                 verdict = await _health(client, f"{process['url']}/health")
             healthy = healthy and verdict in ("running", "ok")
-            print(f"  {name:<20} pid {process['pid']}: {verdict}")
+            restarts = ""
+            if process.get("restarts"):
+                restarts = f" (restarted {process['restarts']}x, last: {process['last_exit']})"
+            print(f"  {name:<20} pid {process['pid']}: {verdict}{restarts}")
         if state["processes"].get("api_gateway-1"):
             print(f"  /api/v1/health: {await _health(client, state['api_url'] + '/api/v1/health')}")
     return 0 if healthy else 1

@@ -13,6 +13,7 @@ from typing import Any
 from devstack.errors import StackError
 from devstack.ports import free_ports
 from devstack.services import API_GATEWAY, SERVICES, service_spec
+from devstack.supervisor import RestartPolicy
 
 DEFAULT_NATS_PORT = 14222
 DEFAULT_NATS_MONITOR_PORT = 18222
@@ -62,6 +63,9 @@ class StackConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
     startup_timeout: float = 120.0
     stop_timeout: float = 10.0
+    supervise: bool = True
+    """Restart a child that dies without being asked to (with backoff) instead of leaving it dead."""
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.expanduser().absolute()

@@ -207,7 +207,9 @@ class EmbeddedPostgres:
                 "-c", "listen_addresses=",
                 "-c", f"max_connections={self.max_connections}",
                 "-c", f"fsync={'on' if self.fsync else 'off'}",
-                "-c", f"synchronous_commit={'on' if self.fsync else 'off'}",
+                # Commits always reach the kernel before they return, so a SIGKILLed server (which the
+                # supervisor restarts) loses nothing even without fsync; only a machine crash could.
+                "-c", "synchronous_commit=on",
                 "-c", f"full_page_writes={'on' if self.fsync else 'off'}",
             ],
             log_path=self.log_path,
@@ -222,6 +224,12 @@ class EmbeddedPostgres:
     async def stop(self, timeout: float) -> None:
         if self.process is not None:
             await self.process.stop(timeout)
+
+    async def restart(self, timeout: float) -> None:
+        """Start again on the same data after a crash, once whatever the dead process left behind is gone."""
+        if self.process is not None:
+            await self.process.stop(0)
+        await self.start(timeout)
 
     def _prepare_folders(self, account: RunAs | None, bin_dir: Path) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

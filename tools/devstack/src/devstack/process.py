@@ -8,6 +8,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,20 @@ def _die_with_launcher(sig: int) -> Callable[[], None]:
             os.kill(os.getpid(), sig)
 
     return set_death_signal
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` still runs (zombies that nobody reaps do not count)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def tail(path: Path, lines: int, *, offset: int = 0) -> str:
@@ -87,6 +102,7 @@ class ManagedProcess:
         self._proc: asyncio.subprocess.Process | None = None
         self._log_offset = 0
         self.stopping = False
+        self.started_at: float | None = None
 
     @property
     def pid(self) -> int | None:
@@ -123,6 +139,7 @@ class ManagedProcess:
                 )
             except OSError as e:
                 raise StackError(f"cannot start {self.name} ({self.argv[0]}): {e}") from e
+        self.started_at = time.monotonic()
 
     async def wait(self) -> int:
         if self._proc is None:
@@ -146,8 +163,12 @@ class ManagedProcess:
             except TimeoutError:
                 self.send_signal(signal.SIGKILL)
                 await self._proc.wait()
+        group = self._proc.pid
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
+            os.killpg(group, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            # A server's orphaned workers (PostgreSQL backends) must be gone before the next start.
+            await wait_until(lambda: not group_alive(group), 5, f"what {self.name} left behind to exit", interval=0.02)
         return self._proc.returncode
 
     def log_tail(self, lines: int = 30) -> str:

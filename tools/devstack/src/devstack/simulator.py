@@ -117,6 +117,11 @@ class Simulator:
     async def stop(self, timeout: float) -> None:
         await self.process.stop(timeout)
 
+    async def restart(self, timeout: float) -> SimulatorInfo:
+        """Start again after a crash: same state folder, so the printers keep their ports, CA and codes."""
+        await self.process.stop(0)
+        return await self.start(timeout)
+
     async def _read_fleet(self) -> SimulatorInfo | None:
         try:
             data = json.loads(self.out_file.read_text())

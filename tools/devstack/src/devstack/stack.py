@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import signal
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,6 +34,7 @@ from devstack.registration import RegistrationReport, register_printers
 from devstack.services import API_GATEWAY, GATEWAY_UPSTREAMS, SERVICES, ServiceSpec, service_spec
 from devstack.simulator import Simulator, SimulatorInfo
 from devstack.statefile import DataDirLock, remove_state, write_state
+from devstack.supervisor import Supervised, Supervisor
 
 LAUNCHER_LOG = "devstack.log"
 API_TOKEN_FILE = "api_token"
@@ -74,6 +77,9 @@ class Stack:
         self._lock = DataDirLock(self.data_dir)
         self._database_server_url: str | None = None
         self._created_databases: list[str] = []
+        self.supervisor = Supervisor(
+            self._supervised, policy=config.restart_policy, on_change=lambda: self._write_state(self._status)
+        )
 
     async def __aenter__(self) -> Stack:
         await self.start()
@@ -148,12 +154,15 @@ class Stack:
                 self.registration = await register_printers(client, self.sim)
         self._status = "ready"
         self._write_state(self._status)
+        if self.config.supervise:
+            self.supervisor.start()
 
     async def stop(self) -> None:
         """Services first (the gateway before the rest), then the simulator, NATS and PostgreSQL.
 
         Each gets ``stop_timeout`` seconds after its stop signal, then it is killed.
         """
+        await self.supervisor.stop()
         timeout = self.config.stop_timeout
         gateways = [i.process for i in self.instances.values() if i.spec.name == API_GATEWAY]
         others = [i.process for i in self.instances.values() if i.spec.name != API_GATEWAY]
@@ -200,6 +209,7 @@ class Stack:
         started = ServiceInstance(spec, instance, port, process)
         self.instances[instance] = started
         await process.start()
+        self.supervisor.notice()
         await self._wait_healthy(started)
         self._write_state(self._status)
         return started
@@ -231,31 +241,44 @@ class Stack:
             raise StackError("PostgreSQL is external to this stack")
         await self.postgres.stop(max(self.config.stop_timeout, 20))
         await self.postgres.start(self.config.startup_timeout)
+        self.supervisor.notice()
 
-    async def wait_for_unexpected_exit(self) -> ManagedProcess:
-        """Returns the first child that exits without having been asked to stop."""
-        while True:
-            watched = {asyncio.ensure_future(p.wait()): p for p in self.processes() if not p.stopping}
-            if not watched:
-                raise StackError("nothing left to watch")
-            try:
-                done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in watched:
-                    task.cancel()
-            for task in done:
-                if not watched[task].stopping:
-                    return watched[task]
+    def _supervised(self) -> Iterator[Supervised]:
+        """Everything the supervisor keeps alive, each with how it is started again (ready, or raise)."""
+        timeout = self.config.startup_timeout
+        postgres, nats, simulator = self.postgres, self.nats, self.simulator
+        if postgres is not None:
+            yield Supervised("postgres", lambda: postgres.process, lambda: postgres.restart(timeout))
+        if nats is not None:
+            yield Supervised("nats", lambda: nats.process, lambda: nats.restart(timeout))
+        if simulator is not None:
+            yield Supervised("simulator", lambda: simulator.process, self._restart_simulator)
+        for name in list(self.instances):
+            yield Supervised(name, partial(self._instance_process, name), partial(self._restart_instance, name))
+
+    def _instance_process(self, name: str) -> ManagedProcess:
+        return self.instances[name].process
+
+    async def _restart_instance(self, name: str) -> None:
+        await self.start_service(self.instances[name].spec.name, instance=name)
+
+    async def _restart_simulator(self) -> None:
+        assert self.simulator is not None
+        self.sim = await self.simulator.restart(self.config.startup_timeout)
 
     def state(self, status: str) -> dict[str, Any]:
         """What `status` and the start-up summary show; database passwords are masked."""
         processes: dict[str, dict[str, Any]] = {}
         for process in self.processes():
-            processes[process.name] = {"pid": process.pid, "log": str(process.log_path)}
+            processes[process.name] = {
+                "pid": process.pid, "log": str(process.log_path),
+                **self.supervisor.status(process.name).as_dict(),
+            }
         for instance in self.instances.values():
             processes[instance.name]["url"] = instance.url
         return {
             "status": status,
+            "degraded": self.supervisor.degraded,
             "pid": os.getpid(),
             "data_dir": str(self.data_dir),
             "log_dir": str(self.log_dir),
@@ -317,7 +340,17 @@ class Stack:
         if spec.name == API_GATEWAY:
             values.update({variable: self.service_url(name) for name, variable in GATEWAY_UPSTREAMS.items()})
             values["API_TOKEN"] = self.api_token
+            values["HEALTH_PROBES"] = json.dumps(self._health_probes())
         return self._child_env(**values)
+
+    def _health_probes(self) -> dict[str, str]:
+        """The parts without a service of their own that `/api/v1/health` asks too, so their outage shows."""
+        probes = {}
+        if self.nats is not None:
+            probes["nats"] = f"{self.nats.monitor_url}/healthz"
+        if self.config.start_simulator:
+            probes["simulator"] = f"http://{HOST}:{self.config.simulator_control_port}/health"
+        return probes
 
     async def _start_databases(self, timeout: float) -> None:
         """Each service gets its own database: given by URL, or created on an external or embedded server."""
