@@ -24,6 +24,7 @@ from servicekit.messaging import Bus
 from servicekit.outbox import Outbox, OutboxRelay
 from servicekit.problems import install_problem_handlers
 from servicekit.settings import ServiceSettings
+from servicekit.storable_text import StorableText
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class ServiceRuntime:
             async with self.running():
                 yield
 
-        app = FastAPI(title=title, lifespan=lifespan)
+        app = FastAPI(title=title, lifespan=lifespan, dependencies=[StorableText])
         install_problem_handlers(app)
         app.include_router(health_router(self.engine, self.bus, health_checks))
         for router in routers:

@@ -33,6 +33,7 @@ from api_gateway.service_layer.unit_of_work import GatewayUnitOfWork, UnitOfWork
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
 from servicekit.problems import install_problem_handlers
 from servicekit.runtime import ServiceRuntime, serve
+from servicekit.storable_text import StorableText
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def build_app(
             finally:
                 await stop()
 
-        app = FastAPI(title=TITLE, lifespan=lifespan)
+        app = FastAPI(title=TITLE, lifespan=lifespan, dependencies=[StorableText])
         install_problem_handlers(app)
 
         @app.get("/health", include_in_schema=False)

@@ -16,6 +16,7 @@ from api_gateway.domain.events import (
     LoggedMessage,
     decode_position,
     encode_position,
+    is_event_id,
     to_event,
 )
 from api_gateway.service_layer.event_hub import EventHub
@@ -33,6 +34,21 @@ def test_foreign_ids_are_not_positions() -> None:
     assert decode_position("o1.q2") is None
     assert decode_position("o1.q2.px") is None
     assert decode_position("hello world") is None
+    assert decode_position("o\u00b2.q1.p1") is None  # isdigit() but not int()
+    assert decode_position("o\u0661.q1.p1") is None  # an Arabic-Indic digit: int() would take it
+
+
+def test_an_event_id_has_ascii_digits_in_range_whatever_its_streams() -> None:
+    assert is_event_id("o1.q2.p3") and is_event_id("o1.q2") and is_event_id(" o0.x9 ")
+    for text in ("", "o\u00b2.q1.p1", "o\u0661.q1.p1", "o1..q2", "o-1", "1.q2", "o99999999999999999999", "a b"):
+        assert not is_event_id(text), text
+    assert is_event_id(f"o{2**63 - 1}") and not is_event_id(f"o{2**63}")
+
+
+@given(st.text())
+def test_whatever_a_client_sends_decoding_it_never_raises(text: str) -> None:
+    position = decode_position(text)
+    assert position is None or is_event_id(text)
 
 
 def test_only_public_changes_become_events() -> None:

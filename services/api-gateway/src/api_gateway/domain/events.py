@@ -7,6 +7,7 @@ event, so resuming from it means "everything with a higher sequence, per stream"
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,12 +49,25 @@ def encode_position(position: Position) -> str:
     return ".".join(f"{_SHORT[s]}{position.get(s, 0)}" for s in SOURCE_STREAMS)
 
 
+_EVENT_ID = re.compile(r"[A-Za-z][0-9]{1,19}(\.[A-Za-z][0-9]{1,19})*")
+_MAX_SEQ = 2**63 - 1
+
+
+def is_event_id(text: str) -> bool:
+    """Whether ``text`` has the shape of an event id (ASCII letter and digits per stream, sequences in
+    range). One of another gateway version (other streams) still has it; made-up text does not."""
+    text = text.strip()
+    return _EVENT_ID.fullmatch(text) is not None and all(int(p[1:]) <= _MAX_SEQ for p in text.split("."))
+
+
 def decode_position(text: str) -> Position | None:
     """None for anything that is not a position this gateway wrote (the client then starts live)."""
+    if not is_event_id(text):
+        return None
     position: Position = {}
     for part in text.strip().split("."):
         stream = _LONG.get(part[:1])
-        if stream is None or not part[1:].isdigit():
+        if stream is None:
             return None
         position[stream] = int(part[1:])
     if set(position) != set(SOURCE_STREAMS):

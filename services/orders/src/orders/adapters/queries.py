@@ -49,7 +49,10 @@ def like_literal(text: str) -> str:
 
 def _key_value(sort: str, raw: Any) -> Any:
     if sort.endswith("created_at"):
-        return datetime.fromisoformat(raw)
+        moment = datetime.fromisoformat(raw)
+        if moment.tzinfo is None:
+            raise ValueError("a cursor's time has its offset")
+        return moment
     if sort.endswith("fulfillment_date"):
         return date.fromisoformat(raw)
     return str(raw)

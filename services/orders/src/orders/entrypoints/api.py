@@ -22,7 +22,7 @@ from orders.entrypoints.schemas import (
 from orders.service_layer import handlers, views
 from orders.service_layer.handlers import Deps
 from orders.service_layer.unit_of_work import UnitOfWork
-from servicekit.pagination import Cursor, Limit, decode_cursor
+from servicekit.pagination import Cursor, Limit, bad_cursor, decode_cursor
 from servicekit.problems import Invalid
 
 IfMatch = Annotated[str | None, Header(description="The order's ETag (its revision); 412 when stale.")]
@@ -90,7 +90,7 @@ def router(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> APIRouter:
         try:
             return JSONResponse(await views.list_orders(uow_factory(), search))
         except BadCursor as exc:
-            raise Invalid.field("cursor", "not a cursor of this query (was the sort changed?)") from exc
+            raise bad_cursor("not a cursor of this query (was the sort changed?)") from exc
 
     @api.post("/orders/close")
     async def close_orders(body: CloseOrdersIn) -> JSONResponse:

@@ -10,7 +10,7 @@ from orders.adapters.queries import OrderSearch, search_customers, search_order_
 from orders.adapters.repository import load_orders
 from orders.domain.model import JobCounts, Order, Sku, job_count, material_totals, sku_breakdown
 from orders.service_layer.unit_of_work import UnitOfWork
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.pagination import cursor_values, encode_cursor
 
 
 def counts_view(counts: JobCounts) -> dict[str, int]:
@@ -83,8 +83,8 @@ async def list_orders(uow: UnitOfWork, search: OrderSearch) -> dict[str, Any]:
 
 
 async def list_customers(uow: UnitOfWork, q: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
-    position = decode_cursor(cursor)
-    after = str(position.get("key")) if position else None
+    position = cursor_values(cursor, "key")
+    after = position[0] if position else None
     async with uow:
         items, last = await search_customers(uow.session, q, limit, after)
     return {"items": items, "next_cursor": encode_cursor({"key": last}) if last else None}

@@ -16,7 +16,7 @@ from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.handlers import PrinterNotFound, Registration, SerialTaken
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import Clock, IdFactory
-from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.pagination import Cursor, Limit, Page, cursor_values, encode_cursor
 from servicekit.problems import Conflict, NotFound, Problem
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -167,8 +167,8 @@ def router(
     async def list_printers(
         tag: Annotated[str | None, Query()] = None, limit: Limit = 50, cursor: Cursor = None
     ) -> Page[PrinterOut]:
-        position = decode_cursor(cursor)
-        after = (str(position["name"]), str(position["id"])) if position else None
+        position = cursor_values(cursor, "name", "id")
+        after = (position[0], position[1]) if position else None
         async with uow_factory() as uow:
             printers = await uow.printers.list(tag=tag, after=after, limit=limit + 1)
         page, more = printers[:limit], len(printers) > limit

@@ -51,14 +51,25 @@ def _encode(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
 
 
+_INT4 = range(-(2**31), 2**31)
+
+
 def _decode(value: Any, kind: _Kind) -> Any:
+    """A cursor's key back in its column's type; ValueError for anything this listing never wrote."""
     if kind == "int":
-        return int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value not in _INT4:
+            raise ValueError("not an integer key of this listing")
+        return value
     if kind == "date":
         return date.fromisoformat(value)
     if kind == "datetime":
-        return datetime.fromisoformat(value)
-    return str(value)
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("a cursor's time has its offset")
+        return moment
+    if not isinstance(value, str):
+        raise ValueError("not a text key of this listing")
+    return value
 
 
 async def list_jobs(

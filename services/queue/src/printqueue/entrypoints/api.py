@@ -24,7 +24,7 @@ from printqueue.entrypoints.schemas import (
 from printqueue.service_layer import handlers
 from printqueue.service_layer.handlers import Context
 from printqueue.service_layer.unit_of_work import UnitOfWork
-from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.pagination import Cursor, Limit, Page, bad_cursor, decode_cursor, encode_cursor
 from servicekit.problems import Conflict, Invalid, NotFound
 
 STATUSES = ("queued", "slicing", "assigned", "printing", "paused", "completed", "failed", "cancelled")
@@ -68,14 +68,14 @@ def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
         after = None
         if position is not None:
             if position.get("sort") != sort or not isinstance(position.get("after"), list):
-                raise Invalid.field("cursor", "not a cursor of this listing and sort")
+                raise bad_cursor("not a cursor of this listing and sort")
             after = position["after"]
         where = views.JobFilter(order_id, order_number, _statuses(status), printer_id)
         async with uow_factory() as uow:
             try:
                 jobs, last = await views.list_jobs(uow.session, where, sort, limit, after)
             except (ValueError, TypeError) as exc:
-                raise Invalid.field("cursor", "not a cursor of this listing and sort") from exc
+                raise bad_cursor("not a cursor of this listing and sort") from exc
         next_cursor = encode_cursor({"sort": sort, "after": last}) if last is not None else None
         return Page[JobOut](items=[JobOut.of(j) for j in jobs], next_cursor=next_cursor)
 

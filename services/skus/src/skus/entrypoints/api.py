@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.pagination import Cursor, Limit, Page, cursor_values, encode_cursor
 from servicekit.problems import Conflict, NotFound, Problem, TooLarge, Unavailable, problem_response
 from servicekit.problems import Invalid as InvalidProblem
 from skus.adapters.multipart_upload import receive_upload
@@ -140,8 +140,8 @@ def router(
 
     @r.get("/parts", response_model=Page[PartOut])
     async def list_parts(q: str | None = None, limit: Limit = 50, cursor: Cursor = None) -> Page[PartOut]:
-        position = decode_cursor(cursor)
-        after = str(position["after"]) if position and "after" in position else None
+        position = cursor_values(cursor, "after")
+        after = position[0] if position else None
         found = await handlers.list_parts(q, limit + 1, after, uow_factory())
         page = found[:limit]
         next_cursor = encode_cursor({"after": page[-1].id}) if len(found) > limit else None
@@ -202,8 +202,8 @@ def router(
 
     @r.get("/skus", response_model=Page[SkuOut])
     async def list_skus(q: str | None = None, limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
-        position = decode_cursor(cursor)
-        after = (str(position["code"]), str(position["id"])) if position and {"code", "id"} <= position.keys() else None
+        position = cursor_values(cursor, "code", "id")
+        after = (position[0], position[1]) if position else None
         found = await handlers.list_skus(q, limit + 1, after, uow_factory())
         page = found[:limit]
         next_cursor = (
