@@ -69,6 +69,18 @@ async def test_a_nul_in_a_path_or_a_new_order_is_422_and_nothing_is_written(api:
     assert found.status_code == 200 and found.json()["items"] == []
 
 
+async def test_a_nul_in_an_uploaded_part_name_or_file_name_is_422_naming_it(api: httpx.AsyncClient) -> None:
+    gcode = b"; model printing time: 30m 0s\nG28\n"
+    reply = await api.post(
+        "/api/v1/parts", files={"file": ("cube.gcode", gcode)}, data={"name": "Cu\x00be", "material_type": "PLA"}
+    )
+    assert problem_fields(reply, 422) == ["name"]
+    reply = await api.post(
+        "/api/v1/parts", files={"file": ("cu\x00be.gcode", gcode)}, data={"name": "Cube", "material_type": "PLA"}
+    )
+    assert problem_fields(reply, 422) == ["file"]
+
+
 @pytest.mark.parametrize(
     ("path", "forged"),
     [

@@ -9,7 +9,7 @@ and the request is a 422 problem naming each offending field.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from fastapi import Depends, Request
@@ -47,6 +47,13 @@ def unstorable_fields(value: Any, path: str = "") -> Iterator[dict[str, str]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from unstorable_fields(item, f"{path}[{index}]")
+
+
+def refuse_unstorable_text(fields: Mapping[str, Any]) -> None:
+    """422 naming each field that cannot be stored: for what a route parses itself (a streamed upload)."""
+    errors = [error for name, value in fields.items() for error in unstorable_fields(value, name)]
+    if errors:
+        raise Invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
 
 
 async def reject_unstorable_text(request: Request) -> None:

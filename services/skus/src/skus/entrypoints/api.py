@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from servicekit.pagination import Cursor, Limit, Page, cursor_values, encode_cursor
 from servicekit.problems import Conflict, NotFound, Problem, TooLarge, Unavailable, problem_response
 from servicekit.problems import Invalid as InvalidProblem
+from servicekit.storable_text import refuse_unstorable_text
 from skus.adapters.multipart_upload import receive_upload
 from skus.domain import commands
 from skus.domain.errors import DuplicateSku, InUse, Invalid, SkusError, StorageUnavailable, UploadTooLarge
@@ -120,6 +121,7 @@ def router(
             request.stream(), request.headers.get("content-type", ""), files.store.scratch_dir(), max_upload_bytes
         )
         try:
+            refuse_unstorable_text({**upload.fields, "file": upload.filename})
             if upload.path is None or not upload.filename:
                 raise Invalid("file", "is required: a .3mf, .gcode.3mf, .gcode, .stl or .scad file with its name")
             cmd = commands.UploadPart(
