@@ -6,11 +6,24 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from orders.domain.commands import NewLineItem
+from servicekit.documented import NOT_BLANK, documented
 
-Quantity = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+
+def _whole_number(value: Any) -> Any:
+    """JSON has one number type: 2.0 is the integer 2 (as JSON Schema says), 2.5 and "2" are not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+Quantity = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=1_000_000)]
 SkuId = Annotated[str, Field(strict=True, min_length=1, max_length=64)]
 Parameters = dict[str, Any]
 
@@ -56,9 +69,11 @@ class LineItemIn(BaseModel):
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    order_number: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+    order_number: Annotated[
+        str, Field(strict=True, min_length=1, max_length=200, json_schema_extra=documented(pattern=NOT_BLANK))
+    ]
     customer_name: Annotated[str | None, Field(max_length=200)] = None
-    customer_email: Annotated[str | None, Field(max_length=320)] = None
+    customer_email: Annotated[str | None, Field(max_length=320, json_schema_extra=documented(format="email"))] = None
     fulfillment_date: date | None = None
     notes: Annotated[str | None, Field(max_length=10_000)] = None
     line_items: Annotated[list[LineItemIn], Field(max_length=10_000)] = Field(default_factory=list)
@@ -73,9 +88,14 @@ class OrderPatch(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    order_number: Annotated[str | None, Field(strict=True, min_length=1, max_length=200)] = None
+    order_number: Annotated[
+        str | None,
+        Field(
+            strict=True, min_length=1, max_length=200, json_schema_extra=documented(not_null=True, pattern=NOT_BLANK)
+        ),
+    ] = None
     customer_name: Annotated[str | None, Field(max_length=200)] = None
-    customer_email: Annotated[str | None, Field(max_length=320)] = None
+    customer_email: Annotated[str | None, Field(max_length=320, json_schema_extra=documented(format="email"))] = None
     fulfillment_date: date | None = None
     notes: Annotated[str | None, Field(max_length=10_000)] = None
 

@@ -8,14 +8,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from skus.domain.model import Material, Part, SkuLine, SkuView
+from servicekit.documented import NOT_BLANK, documented
+from skus.domain.model import HEX_COLOR, Material, Part, SkuLine, SkuView
+
+# What the domain checks, stated in the OpenAPI document too.
+HEX_COLOUR = documented(pattern=HEX_COLOR.pattern)
+PRESENT_TEXT = documented(not_null=True, pattern=NOT_BLANK)
 
 
 class MaterialIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: str = Field(min_length=1, max_length=64)
-    color: str | None = Field(default=None, description="#RRGGBB")
+    type: str = Field(min_length=1, max_length=64, json_schema_extra=documented(pattern=NOT_BLANK))
+    color: str | None = Field(default=None, description="#RRGGBB", json_schema_extra=HEX_COLOUR)
 
     def to_domain(self) -> Material:
         return Material(self.type, self.color)
@@ -43,8 +48,8 @@ class SkuLineIn(BaseModel):
 class SkuIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sku: str = Field(min_length=1, max_length=128)
-    name: str = Field(min_length=1, max_length=500)
+    sku: str = Field(min_length=1, max_length=128, json_schema_extra=documented(pattern=NOT_BLANK))
+    name: str = Field(min_length=1, max_length=500, json_schema_extra=documented(pattern=NOT_BLANK))
     description: str | None = Field(default=None, max_length=10_000)
     parts: list[SkuLineIn] = Field(default=[], max_length=500)
 
@@ -54,10 +59,10 @@ class SkuPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sku: str | None = Field(default=None, min_length=1, max_length=128)
-    name: str | None = Field(default=None, min_length=1, max_length=500)
+    sku: str | None = Field(default=None, min_length=1, max_length=128, json_schema_extra=PRESENT_TEXT)
+    name: str | None = Field(default=None, min_length=1, max_length=500, json_schema_extra=PRESENT_TEXT)
     description: str | None = Field(default=None, max_length=10_000)
-    parts: list[SkuLineIn] | None = Field(default=None, max_length=500)
+    parts: list[SkuLineIn] | None = Field(default=None, max_length=500, json_schema_extra=documented(not_null=True))
 
 
 class PartPatch(BaseModel):
@@ -65,10 +70,10 @@ class PartPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=500)
-    material: MaterialIn | None = None
-    material_type: str | None = Field(default=None, min_length=1, max_length=64)
-    material_color: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=500, json_schema_extra=PRESENT_TEXT)
+    material: MaterialIn | None = Field(default=None, json_schema_extra=documented(not_null=True))
+    material_type: str | None = Field(default=None, min_length=1, max_length=64, json_schema_extra=PRESENT_TEXT)
+    material_color: str | None = Field(default=None, json_schema_extra=HEX_COLOUR)
     grams: float | None = Field(default=None, ge=0)
     print_minutes: float | None = Field(default=None, ge=0)
 
