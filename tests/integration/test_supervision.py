@@ -22,7 +22,14 @@ pytestmark = pytest.mark.integration
 
 Wait = Callable[..., Awaitable[Any]]
 HEAL_SECONDS = 30
+"""The acceptance: healthy again within 30 s on a machine doing only this."""
 COPIES = 3
+
+
+def heal_deadline() -> float:
+    """30 s, stretched by how far other work oversubscribes the cores (shared developer machines): a
+    restart is a CPU-bound Python start-up. CI runs alone, so there it is the plain 30 s."""
+    return HEAL_SECONDS * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
 
 
 async def _order_of_copies(api: httpx.AsyncClient) -> str:
@@ -72,6 +79,7 @@ async def _kill_and_heal(stack: Stack, api: httpx.AsyncClient, wait_until: Wait,
     """SIGKILL one child as an outsider would (`kill -9`), see the outage, and time the way back to ok."""
     process = next(p for p in stack.processes() if p.name == name)
     assert process.pid is not None
+    deadline = heal_deadline()
     killed_at = time.monotonic()
     os.kill(process.pid, signal.SIGKILL)
 
@@ -79,17 +87,19 @@ async def _kill_and_heal(stack: Stack, api: httpx.AsyncClient, wait_until: Wait,
         health = await _health(api)
         return health is None or health["status"] == "degraded"
 
-    await wait_until(outage_seen, HEAL_SECONDS, f"/api/v1/health to show {name} down")
+    await wait_until(outage_seen, deadline, f"/api/v1/health to show {name} down")
 
     async def healed() -> bool:
         health = await _health(api)
         return health is not None and health["status"] == "ok" and stack.supervisor.degraded == []
 
-    await wait_until(healed, HEAL_SECONDS, f"the farm to be healthy again after {name} was killed", interval=0.2)
+    what = f"the farm to be healthy again after {name} was killed (deadline {deadline:.0f}s)"
+    await wait_until(healed, deadline - (time.monotonic() - killed_at), what, interval=0.2)
     assert stack.supervisor.status(name).last_exit == "killed by SIGKILL"
     return time.monotonic() - killed_at
 
 
+@pytest.mark.timeout(900)  # seven kills and the prints: about a minute and a half on idle cores
 async def test_every_kind_of_process_killed_with_sigkill_heals_within_30s_and_no_job_is_lost(
     stack: Stack, api: httpx.AsyncClient, wait_until: Wait
 ) -> None:
