@@ -145,6 +145,7 @@ async def update_printer(
         if taken:
             raise SerialTaken(serial, taken)
     access_code = changes.pop("access_code", None)
+    printer.require_access_code_for(changes, access_code_given=bool(access_code))
     if CONNECTION_FIELDS & (set(changes) | ({"access_code"} if access_code else set())):
         printer.connection_version += 1
     for name, value in changes.items():
