@@ -158,6 +158,20 @@ async def update_printer(
     return printer
 
 
+async def reencrypt_access_codes(uow: UnitOfWork, cipher: AccessCodeCipher) -> int:
+    """Re-encrypt every stored access code not yet under the newest key, so an old key can be retired.
+    Idempotent and safe with several replicas doing it at once; returns how many codes were rewritten."""
+    rewritten = 0
+    async with uow:
+        for printer_id, token in (await uow.printers.encrypted_access_codes()).items():
+            if cipher.is_current(token):
+                continue
+            if await uow.printers.replace_access_code(printer_id, token, cipher.reencrypt(token)):
+                rewritten += 1
+        await uow.commit()
+    return rewritten
+
+
 async def delete_printer(printer_id: str, uow: UnitOfWork, clock: Clock) -> None:
     printer = await uow.printers.get(printer_id, for_update=True)
     if printer is None:
