@@ -525,7 +525,12 @@ async def test_patching_the_connection_settings_reconnects(gw: Harness) -> None:
 
     response = await gw.http.patch(
         f"{gw.api}/api/v1/printers/{printer['id']}",
-        json={"port": other["port"], "ftp_port": other["ftp_port"], "serial": other["serial"]},
+        json={
+            "port": other["port"],
+            "ftp_port": other["ftp_port"],
+            "serial": other["serial"],
+            "access_code": entry["access_code"],
+        },
     )
 
     assert response.status_code == 200

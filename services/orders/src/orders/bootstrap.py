@@ -10,6 +10,7 @@ from orders.adapters import orm
 from orders.adapters.sku_catalogue import SkuCatalogueClient
 from orders.config import Settings
 from orders.domain.errors import OrderError
+from orders.domain.model import OrderLimits
 from orders.entrypoints import api, consumers
 from orders.entrypoints.problems import order_error_handler
 from orders.service_layer.handlers import Deps
@@ -28,7 +29,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return UnitOfWork(**runtime.uow_args())
 
     catalogue = SkuCatalogueClient(runtime.bus, settings.sku_request_timeout_seconds)
-    deps = Deps(clock=utc_now, ids=new_id, fetch_skus=catalogue.fetch)
+    limits = OrderLimits(
+        max_jobs=settings.order_max_jobs,
+        max_line_items=settings.order_max_line_items,
+        max_quantity=settings.line_item_max_quantity,
+    )
+    deps = Deps(clock=utc_now, ids=new_id, fetch_skus=catalogue.fetch, limits=limits)
     consumers.register(runtime.bus, uow_factory, utc_now)
     app = runtime.create_app(title="printfarm orders", routers=[api.router(uow_factory, deps)])
     app.add_exception_handler(OrderError, order_error_handler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from pathlib import Path
@@ -15,11 +16,13 @@ from printer_gateway.adapters.secrets import AccessCodeCipher
 from printer_gateway.config import Settings
 from printer_gateway.entrypoints import api, consumers
 from printer_gateway.entrypoints.fleet import Fleet
+from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import new_id, utc_now
 from servicekit.runtime import ServiceRuntime, serve
 
 SERVICE = "printer-gateway"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,6 +37,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     leases = LeaseTable(runtime.bus, instance, settings.lease_ttl_seconds)
     fleet = Fleet(settings, instance, uow_factory, leases, cipher, PartFiles(runtime.bus), utc_now)
     serve_forwarded = consumers.register(runtime.bus, uow_factory, fleet, utc_now)
+
+    async def reencrypt_access_codes() -> None:
+        rewritten = await handlers.reencrypt_access_codes(uow_factory(), cipher)
+        if rewritten:
+            log.info("re-encrypted %s printer access codes under the newest PRINTER_SECRET_KEY", rewritten)
+
+    runtime.on_start(reencrypt_access_codes)
     runtime.on_start(serve_forwarded)
     runtime.on_start(fleet.start)
     runtime.on_stop(fleet.stop)

@@ -72,6 +72,31 @@ def job_count(quantity: int, sku: Sku | None) -> int:
     return quantity * sku.jobs_per_unit if sku is not None else 0
 
 
+@dataclass(frozen=True)
+class OrderLimits:
+    """How large one order may be. Each job becomes a row in the queue and a line in a message, so an
+    unbounded order (10,000 line items x 1,000,000 copies) would be a denial of service, not a sale."""
+
+    max_jobs: int = 100_000
+    max_line_items: int = 1_000
+    max_quantity: int = 100_000
+
+    def check_line_count(self, count: int) -> None:
+        if count > self.max_line_items:
+            raise InvalidField("line_items", f"{count} line items; an order holds at most {self.max_line_items}")
+
+    def check_quantity(self, field: str, quantity: int) -> None:
+        if quantity > self.max_quantity:
+            raise InvalidField(field, f"{quantity} copies; a line item asks for at most {self.max_quantity}")
+
+    def check_jobs(self, line_items: Iterable[LineItem], skus: Mapping[str, Sku]) -> None:
+        jobs = sum(job_count(li.quantity, skus.get(li.sku_id)) for li in line_items)
+        if jobs > self.max_jobs:
+            raise InvalidField(
+                "line_items", f"the order would make {jobs} print jobs; one order makes at most {self.max_jobs}"
+            )
+
+
 def line_item_complete(expected_jobs: int, jobs: JobCounts) -> bool:
     """Every job of the line item is completed: none waiting, printing or failed (a failed job blocks
     until it is retried and completes, or its line item is removed)."""
@@ -206,6 +231,11 @@ class Order:
         if changed:
             self.touch(now)
         return changed
+
+    def check_size(self, skus: Mapping[str, Sku], limits: OrderLimits) -> None:
+        """Refuse the order as it now stands if it is larger than one order may be."""
+        limits.check_line_count(len(self.line_items))
+        limits.check_jobs(self.line_items, skus)
 
     def add_line_item(self, item: LineItem, now: datetime) -> None:
         self.ensure_printable_state("add line items")

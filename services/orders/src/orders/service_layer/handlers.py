@@ -4,7 +4,7 @@ bus's unit of work (it commits together with the inbox mark)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,7 @@ from orders.domain.errors import (
     ParameterInvalid,
     StaleRevision,
 )
-from orders.domain.model import JobCounts, LineItem, Order, Sku
+from orders.domain.model import JobCounts, LineItem, Order, OrderLimits, Sku
 from orders.domain.parameters import resolve_parameters
 from orders.service_layer.print_request import desired_state
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
@@ -47,6 +47,7 @@ class Deps:
     clock: Clock
     ids: IdFactory
     fetch_skus: FetchSkus
+    limits: OrderLimits = field(default_factory=OrderLimits)
 
 
 # -- shared steps ---------------------------------------------------------------------------------
@@ -91,7 +92,10 @@ def _prefixed(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def build_line_item(new: NewLineItem, prefix: str, skus: Mapping[str, Sku], line_item_id: str) -> LineItem:
+def build_line_item(
+    new: NewLineItem, prefix: str, skus: Mapping[str, Sku], line_item_id: str, limits: OrderLimits
+) -> LineItem:
+    limits.check_quantity(_prefixed(prefix, "quantity"), new.quantity)
     sku = skus.get(new.sku_id)
     if sku is None:
         raise InvalidField(_prefixed(prefix, "sku_id"), f"unknown SKU {new.sku_id}")
@@ -144,9 +148,15 @@ async def _store(uow: OrdersUnitOfWork, order: Order, skus: Mapping[str, Sku], n
 
 
 async def create_order(cmd: CreateOrder, uow: OrdersUnitOfWork, deps: Deps) -> OrderJson:
+    deps.limits.check_line_count(len(cmd.line_items))
+    for i, new in enumerate(cmd.line_items):
+        deps.limits.check_quantity(f"line_items[{i}].quantity", new.quantity)
     async with uow:
         skus = await skus_for(uow, deps, (), fetch=[li.sku_id for li in cmd.line_items])
-        items = [build_line_item(new, f"line_items[{i}]", skus, deps.ids()) for i, new in enumerate(cmd.line_items)]
+        items = [
+            build_line_item(new, f"line_items[{i}]", skus, deps.ids(), deps.limits)
+            for i, new in enumerate(cmd.line_items)
+        ]
         for position, item in enumerate(items):
             item.position = position
         now = deps.clock()
@@ -161,6 +171,7 @@ async def create_order(cmd: CreateOrder, uow: OrdersUnitOfWork, deps: Deps) -> O
             created_at=now,
             updated_at=now,
         )
+        order.check_size(skus, deps.limits)
         order.refresh_status(skus, now)
         await uow.orders.add(order)
         announce(uow, order, False)
@@ -194,9 +205,10 @@ async def add_line_item(cmd: AddLineItem, uow: OrdersUnitOfWork, deps: Deps) -> 
         order = await _load(uow, cmd.order_id, cmd.if_match)
         order.ensure_printable_state("add line items")
         skus = await skus_for(uow, deps, order.sku_ids(), fetch=[cmd.item.sku_id])
-        item = build_line_item(cmd.item, "", skus, deps.ids())
+        item = build_line_item(cmd.item, "", skus, deps.ids(), deps.limits)
         now = deps.clock()
         order.add_line_item(item, now)
+        order.check_size(skus, deps.limits)
         view = await _store(uow, order, skus, now)
         await uow.commit()
         return view
@@ -217,11 +229,12 @@ async def change_line_item(cmd: ChangeLineItem, uow: OrdersUnitOfWork, deps: Dep
             kept = {k: v for k, v in current.parameters.items() if k in declared}
         given = {**kept, **(cmd.parameters or {})}
         quantity = cmd.quantity if cmd.quantity is not None else current.quantity
-        checked = build_line_item(NewLineItem(sku_id, quantity, given), "", skus, current.id)
+        checked = build_line_item(NewLineItem(sku_id, quantity, given), "", skus, current.id, deps.limits)
         now = deps.clock()
         order.change_line_item(
             current.id, sku_id=checked.sku_id, quantity=checked.quantity, parameters=checked.parameters, now=now
         )
+        order.check_size(skus, deps.limits)
         view = await _store(uow, order, skus, now)
         await uow.commit()
         return view
@@ -243,6 +256,7 @@ async def request_print(cmd: RequestPrint, uow: OrdersUnitOfWork, deps: Deps) ->
         order = await _load(uow, cmd.order_id, cmd.if_match)
         order.ensure_printable_state("send print jobs")
         skus = await uow.skus.get_many(order.sku_ids())
+        order.check_size(skus, deps.limits)
         now = deps.clock()
         revision = order.request_print(skus, cmd.assignment, now)
         await _persist(uow, order, skus, now)

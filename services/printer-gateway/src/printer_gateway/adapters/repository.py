@@ -145,6 +145,21 @@ class PrinterRepository:
         rows = (await self.session.execute(query)).all()
         return {row.id: (_to_domain(row), row.access_code_encrypted) for row in rows}
 
+    async def encrypted_access_codes(self) -> dict[str, bytes]:
+        """Every stored access code (deleted printers' too: they are secrets at rest all the same)."""
+        rows = (await self.session.execute(sa.select(printers.c.id, printers.c.access_code_encrypted))).all()
+        return {str(row.id): bytes(row.access_code_encrypted) for row in rows}
+
+    async def replace_access_code(self, printer_id: str, old: bytes, new: bytes) -> bool:
+        """Swap the ciphertext only if it is still `old`: a code set meanwhile by PATCH wins."""
+        result = await self.session.execute(
+            sa.update(printers)
+            .where(printers.c.id == printer_id, printers.c.access_code_encrypted == old)
+            .values(access_code_encrypted=new)
+            .returning(printers.c.id)
+        )
+        return result.first() is not None
+
     async def save(self, printer: Printer, *, access_code_encrypted: bytes | None = None) -> None:
         values = _values(printer)
         if access_code_encrypted is not None:

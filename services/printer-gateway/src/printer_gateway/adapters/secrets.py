@@ -1,4 +1,10 @@
-"""Access codes are encrypted at rest with a key from the environment; they are never returned or logged."""
+"""Access codes are encrypted at rest with keys from the environment; they are never returned or logged.
+
+`PRINTER_SECRET_KEY` is a comma-separated list of Fernet keys, newest first: the first encrypts, every
+one decrypts. Rotation without downtime: put a new key in front of the old one on every replica (codes
+stay readable), let the gateway re-encrypt the stored codes under the new key (it does at start,
+`reencrypt_stale`), then drop the old key.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,18 @@ import logging
 import os
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 log = logging.getLogger(__name__)
 
 
 class AccessCodeCipher:
-    def __init__(self, key: str) -> None:
-        self._fernet = Fernet(key.encode())
+    def __init__(self, keys: str) -> None:
+        fernets = [Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()]
+        if not fernets:
+            raise ValueError("PRINTER_SECRET_KEY holds no Fernet key")
+        self._primary = fernets[0]
+        self._fernet = MultiFernet(fernets)
 
     @classmethod
     def from_settings(cls, key: str, data_dir: Path) -> AccessCodeCipher:
@@ -36,4 +46,19 @@ class AccessCodeCipher:
         try:
             return self._fernet.decrypt(token).decode()
         except InvalidToken as exc:
-            raise ValueError("access code cannot be decrypted: PRINTER_SECRET_KEY changed?") from exc
+            raise ValueError("access code cannot be decrypted: its key is not in PRINTER_SECRET_KEY") from exc
+
+    def is_current(self, token: bytes) -> bool:
+        """Whether `token` was made with the newest key (nothing to re-encrypt)."""
+        try:
+            self._primary.decrypt(token)
+        except InvalidToken:
+            return False
+        return True
+
+    def reencrypt(self, token: bytes) -> bytes:
+        """The same access code under the newest key (raises ValueError if no key reads it)."""
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken as exc:
+            raise ValueError("access code cannot be decrypted: its key is not in PRINTER_SECRET_KEY") from exc

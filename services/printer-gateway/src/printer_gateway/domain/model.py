@@ -38,6 +38,19 @@ class UnprintableFile(PrinterError):
     """The job's file can never print on this kind of printer as it is (unlike a busy or offline printer)."""
 
 
+SECRET_BOUND_FIELDS = ("host", "port", "ftp_port", "serial", "ca_cert")
+"""Where the access code is sent and whom it is trusted to: changing any of them without the code would
+let whoever may edit a printer have the stored code delivered to a broker of their choosing."""
+
+
+class AccessCodeRequired(Exception):
+    """A change of where the gateway connects came without the printer's access code."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(f"changing {', '.join(fields)} requires the printer's access_code in the same request")
+        self.fields = fields
+
+
 @dataclass(frozen=True)
 class PrintOutcome:
     """One step of a dispatched job, as the queue must hear it."""
@@ -78,6 +91,13 @@ class Printer:
     @property
     def bed_clear(self) -> bool:
         return self.tracker.bed_clear
+
+    def require_access_code_for(self, changes: dict[str, object], access_code_given: bool) -> None:
+        """A stored secret is never sent to a new address: a change to a field that decides where the
+        access code goes (or which certificate vouches for the receiver) must bring the code again."""
+        moved = [name for name in SECRET_BOUND_FIELDS if name in changes and changes[name] != getattr(self, name)]
+        if moved and not access_code_given:
+            raise AccessCodeRequired(moved)
 
     @property
     def current_job_id(self) -> str | None:

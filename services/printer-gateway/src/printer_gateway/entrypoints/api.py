@@ -11,13 +11,13 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from printer_gateway.adapters.secrets import AccessCodeCipher
-from printer_gateway.domain.model import Printer, PrinterError
+from printer_gateway.domain.model import AccessCodeRequired, Printer, PrinterError
 from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.handlers import PrinterNotFound, Registration, SerialTaken
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import Clock, IdFactory
 from servicekit.pagination import Cursor, Limit, Page, cursor_values, encode_cursor
-from servicekit.problems import Conflict, NotFound, Problem
+from servicekit.problems import Conflict, Invalid, NotFound, Problem
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -196,6 +196,9 @@ def router(
                 raise not_found(printer_id) from exc
             except SerialTaken as exc:
                 raise Conflict(str(exc), errors=[{"field": "serial", "message": "already registered"}]) from exc
+            except AccessCodeRequired as exc:
+                message = f"required when changing {', '.join(exc.fields)}"
+                raise Invalid(str(exc), errors=[{"field": "access_code", "message": message}]) from exc
         on_change()
         return printer_out(printer)
 

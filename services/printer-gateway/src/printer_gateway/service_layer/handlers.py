@@ -145,6 +145,7 @@ async def update_printer(
         if taken:
             raise SerialTaken(serial, taken)
     access_code = changes.pop("access_code", None)
+    printer.require_access_code_for(changes, access_code_given=bool(access_code))
     if CONNECTION_FIELDS & (set(changes) | ({"access_code"} if access_code else set())):
         printer.connection_version += 1
     for name, value in changes.items():
@@ -155,6 +156,20 @@ async def update_printer(
     await uow.printers.save(printer, access_code_encrypted=cipher.encrypt(str(access_code)) if access_code else None)
     await uow.commit()
     return printer
+
+
+async def reencrypt_access_codes(uow: UnitOfWork, cipher: AccessCodeCipher) -> int:
+    """Re-encrypt every stored access code not yet under the newest key, so an old key can be retired.
+    Idempotent and safe with several replicas doing it at once; returns how many codes were rewritten."""
+    rewritten = 0
+    async with uow:
+        for printer_id, token in (await uow.printers.encrypted_access_codes()).items():
+            if cipher.is_current(token):
+                continue
+            if await uow.printers.replace_access_code(printer_id, token, cipher.reencrypt(token)):
+                rewritten += 1
+        await uow.commit()
+    return rewritten
 
 
 async def delete_printer(printer_id: str, uow: UnitOfWork, clock: Clock) -> None:
