@@ -14,6 +14,8 @@ class Settings(ServiceSettings):
     stale_after_seconds: float = 60.0
     dispatch_deadline_seconds: float = 600.0
     bambu_url_template: str = "ftp:///{file}"
+    http_poll_seconds: float = 1.0
+    """How often printers that only answer requests (PrusaLink, OctoPrint's REST) are asked for their state."""
     consumer_max_deliver: int = 12
     """A command for a printer between owners is redelivered with backoff (about a minute in all):
     longer than a takeover after a replica dies (LEASE_TTL_SECONDS plus a supervision pass)."""

@@ -35,6 +35,9 @@ class PrinterChanged(ContractMessage):
     id: str
     name: str
     model: str
+    protocol: str | None = None
+    """How the gateway talks to it (`bambu_lan`, `moonraker`, `octoprint`, `prusalink`): what the printer
+    can print as it is follows from it (a `.gcode.3mf` only on `bambu_lan`)."""
     tags: list[str] = []
     fabmatic: bool = False
     online: bool

@@ -61,6 +61,7 @@ def _to_domain(row: sa.Row[Any]) -> Printer:
         owner=row.owner,
         note=row.note,
         deleted=row.deleted,
+        operator_materials=tuple(LoadedMaterial(**m) for m in row.operator_materials or ()),
     )
 
 
@@ -87,6 +88,7 @@ def _values(printer: Printer) -> dict[str, Any]:
         "owner": printer.owner,
         "note": printer.note,
         "deleted": printer.deleted,
+        "operator_materials": [dataclasses.asdict(m) for m in printer.operator_materials],
         "created_at": printer.created_at,
         "updated_at": printer.updated_at,
     }

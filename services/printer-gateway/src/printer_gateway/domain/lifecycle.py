@@ -1,5 +1,9 @@
 """Print lifecycle of one printer: turns successive statuses into job events and the bed-clear flag.
 
+It reads `PrinterStatus.gcode_state`, the print phase in Bambu's words (`IDLE`, `PREPARE`, `RUNNING`,
+`PAUSE`, `FINISH`, `FAILED`) plus `CANCELLED` for printers that say so themselves; every driver
+translates its printer's states into these.
+
 Pure and persisted by the service layer after every step, so a restarted gateway resumes exactly where
 it was: it only reports a job finished if it was still tracking that job when the FINISH arrives.
 """
@@ -15,7 +19,7 @@ from printer_gateway.domain.printer_status import PrinterStatus
 ACTIVE_STATES = frozenset({"PREPARE", "SLICING", "RUNNING", "PAUSE"})
 """A dispatch counts as started once the printer is in one of these for our job."""
 STARTING_STATES = frozenset({"PREPARE", "SLICING"})
-PART_LEFT_STATES = frozenset({"FINISH", "FAILED"})
+PART_LEFT_STATES = frozenset({"FINISH", "FAILED", "CANCELLED"})
 IDLE_STATES = frozenset({"IDLE", "INIT"})
 CANCELLED_PRINT_ERROR = 0x0300400C
 
@@ -245,6 +249,8 @@ def _follow_job(
     job_id = job.job_id
     if gcode_state == "FINISH" and ours:
         return None, [*events, PrintCompleted(printer_id, job_id)]
+    if gcode_state == "CANCELLED" and (ours or status.subtask_name is None):
+        return None, [*events, PrintCancelled(printer_id, job_id, status.error_reason or "cancelled on the printer")]
     if _cancelled(status.print_error, previous_error, gcode_state):
         return None, [*events, PrintCancelled(printer_id, job_id, "cancelled (print error 0300_400C)")]
     if not ours and status.subtask_name is not None and gcode_state not in IDLE_STATES:

@@ -22,12 +22,19 @@ from printer_gateway.domain.lifecycle import (
     PrintStarted,
     PrintTracker,
 )
-from printer_gateway.domain.printer_status import PrinterStatus
+from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
 
 PrintOutcomeStatus = Literal["started", "printing", "paused", "completed", "failed", "cancelled", "not_started"]
 
-PRINTABLE_KINDS = {"bambu_lan": frozenset({"gcode.3mf"})}
-"""What each protocol's printers accept as they are: a Bambu printer needs a sliced `.gcode.3mf`."""
+PROTOCOLS = ("bambu_lan", "moonraker", "octoprint", "prusalink")
+PRINTABLE_KINDS = {
+    "bambu_lan": frozenset({"gcode.3mf"}),
+    "moonraker": frozenset({"gcode"}),
+    "octoprint": frozenset({"gcode"}),
+    "prusalink": frozenset({"gcode"}),
+}
+"""What each protocol's printers accept as they are: a Bambu printer needs a sliced `.gcode.3mf`, the
+others plain G-code sliced for them."""
 
 
 class PrinterError(Exception):
@@ -39,16 +46,36 @@ class UnprintableFile(PrinterError):
 
 
 SECRET_BOUND_FIELDS = ("host", "port", "ftp_port", "serial", "ca_cert")
-"""Where the access code is sent and whom it is trusted to: changing any of them without the code would
-let whoever may edit a printer have the stored code delivered to a broker of their choosing."""
+"""Where the access code (or API key) is sent and whom it is trusted to: changing any of them without the
+secret would let whoever may edit a printer have the stored secret delivered to a host of their choosing."""
 
 
 class AccessCodeRequired(Exception):
-    """A change of where the gateway connects came without the printer's access code."""
+    """A change of where the gateway connects came without the printer's secret (access code or API key)."""
 
-    def __init__(self, fields: list[str]) -> None:
-        super().__init__(f"changing {', '.join(fields)} requires the printer's access_code in the same request")
+    def __init__(self, fields: list[str], secret_field: str = "access_code") -> None:
+        super().__init__(f"changing {', '.join(fields)} requires the printer's {secret_field} in the same request")
         self.fields = fields
+        self.secret_field = secret_field
+
+
+def secret_field_of(protocol: str) -> str:
+    """What the printer's secret is called on the API: a Bambu access code, else an API key."""
+    return "access_code" if protocol == "bambu_lan" else "api_key"
+
+
+def unprintable_reason(protocol: str, model: str, file_kind: str) -> str | None:
+    """Why a file of `file_kind` can never print as it is on this kind of printer, or None if it can."""
+    if file_kind in PRINTABLE_KINDS.get(protocol, frozenset()):
+        return None
+    if protocol == "bambu_lan":
+        return f"a {model} printer cannot print a .{file_kind} file as it is: it needs a sliced .gcode.3mf"
+    if file_kind == "gcode.3mf":
+        return (
+            f"a .gcode.3mf is sliced for a Bambu printer and never goes to a {model} ({protocol}) printer: "
+            "it prints plain .gcode sliced for its model"
+        )
+    return f"a {model} ({protocol}) printer cannot print a .{file_kind} file as it is: it needs .gcode sliced for it"
 
 
 @dataclass(frozen=True)
@@ -70,7 +97,7 @@ class Printer:
     host: str
     port: int
     ftp_port: int
-    serial: str
+    serial: str | None
     tags: list[str]
     fabmatic: bool
     ca_cert: str | None
@@ -87,17 +114,29 @@ class Printer:
     owner: str | None = None
     note: str | None = None
     deleted: bool = False
+    operator_materials: tuple[LoadedMaterial, ...] = ()
+    """What the operator says is loaded, for printers that do not report their filament."""
 
     @property
     def bed_clear(self) -> bool:
         return self.tracker.bed_clear
 
+    @property
+    def materials(self) -> tuple[LoadedMaterial, ...]:
+        """What the printer reports (AMS, Spoolman) wins; a printer that reports nothing holds what the
+        operator said."""
+        return self.status.materials or self.operator_materials
+
+    @property
+    def secret_field(self) -> str:
+        return secret_field_of(self.protocol)
+
     def require_access_code_for(self, changes: dict[str, object], access_code_given: bool) -> None:
         """A stored secret is never sent to a new address: a change to a field that decides where the
-        access code goes (or which certificate vouches for the receiver) must bring the code again."""
+        access code or API key goes (or which certificate vouches for the receiver) must bring it again."""
         moved = [name for name in SECRET_BOUND_FIELDS if name in changes and changes[name] != getattr(self, name)]
         if moved and not access_code_given:
-            raise AccessCodeRequired(moved)
+            raise AccessCodeRequired(moved, self.secret_field)
 
     @property
     def current_job_id(self) -> str | None:
@@ -128,7 +167,7 @@ class Printer:
             s.state,
             self.error,
             self.bed_clear,
-            s.materials,
+            self.materials,
             self.current_job_id,
             s.progress_percent if self.current_job_id else None,
             self.deleted,
@@ -147,10 +186,9 @@ class Printer:
 
     def dispatch(self, job_id: str, command_id: str, file_kind: str, now: datetime, deadline: timedelta) -> None:
         """Start tracking `job_id`; raises `PrinterError` with the reason it cannot go to this printer."""
-        if file_kind not in PRINTABLE_KINDS.get(self.protocol, frozenset()):
-            raise UnprintableFile(
-                f"a {self.model} printer cannot print a .{file_kind} file as it is: it needs a sliced .gcode.3mf"
-            )
+        unprintable = unprintable_reason(self.protocol, self.model, file_kind)
+        if unprintable is not None:
+            raise UnprintableFile(unprintable)
         if not self.status.online:
             raise PrinterError("printer is offline")
         if self.status.state not in ("idle", "finished"):

@@ -1,4 +1,4 @@
-"""HTTP routes for printers (API.md "Printers"). The access code goes in, never out."""
+"""HTTP routes for printers (API.md "Printers"). The access code or API key goes in, never out."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from printer_gateway.adapters.secrets import AccessCodeCipher
 from printer_gateway.domain.model import AccessCodeRequired, Printer, PrinterError
+from printer_gateway.domain.printer_status import LoadedMaterial, normalize_color
 from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.handlers import PrinterNotFound, Registration, SerialTaken
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
@@ -42,23 +43,84 @@ def _check_tags(tags: list[str] | None) -> list[str] | None:
     return sorted(set(cleaned))
 
 
+Protocol = Literal["bambu_lan", "moonraker", "octoprint", "prusalink"]
+DEFAULT_PORTS: dict[str, int] = {"bambu_lan": 8883, "moonraker": 7125, "octoprint": 80, "prusalink": 80}
+Secret = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class MaterialIn(BaseModel):
+    """A spool the operator says is loaded, for a printer that does not report its filament."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    type: Annotated[str, Field(min_length=1, max_length=32)]
+    color: str | None = None
+
+    @field_validator("color")
+    @classmethod
+    def _color(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        color = normalize_color(value)
+        if color is None:
+            raise ValueError("must be #RRGGBB")
+        return color
+
+
+def _operator_materials(materials: list[MaterialIn]) -> tuple[LoadedMaterial, ...]:
+    return tuple(
+        LoadedMaterial(slot=i, type=m.type.upper(), color=m.color, profile=None, remain_percent=None)
+        for i, m in enumerate(materials)
+    )
+
+
 class PrinterIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     name: Text
     model: Text
-    protocol: Literal["bambu_lan"]
+    protocol: Protocol
     host: Annotated[str, Field(min_length=1, max_length=255)]
-    port: Port = 8883
+    port: Port | None = None
     ftp_port: Port = 990
-    serial: Annotated[str, Field(min_length=1, max_length=64)]
-    access_code: Annotated[str, Field(min_length=1, max_length=64)]
+    serial: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    access_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    api_key: Secret | None = None
     ca_cert: str | None = None
     tags: list[str] = []
     fabmatic: bool = False
+    materials: Annotated[list[MaterialIn], Field(max_length=64)] = []
 
     _pem = field_validator("ca_cert")(_check_pem)
     _tags = field_validator("tags")(_check_tags)
+
+    def registration(self) -> Registration:
+        """What each protocol needs, as a problem naming the missing field (422)."""
+        if self.protocol == "bambu_lan":
+            for name in ("serial", "access_code"):
+                if getattr(self, name) is None:
+                    raise Invalid.field(name, f"required for protocol {self.protocol}")
+            if self.api_key is not None:
+                raise Invalid.field("api_key", "a Bambu printer takes an access_code, not an api_key")
+        else:
+            if self.access_code is not None:
+                raise Invalid.field("access_code", f"a {self.protocol} printer takes an api_key")
+            if self.api_key is None and self.protocol != "moonraker":
+                raise Invalid.field("api_key", f"required for protocol {self.protocol}")
+        return Registration(
+            name=self.name,
+            model=self.model,
+            protocol=self.protocol,
+            host=self.host,
+            port=self.port or DEFAULT_PORTS[self.protocol],
+            ftp_port=self.ftp_port,
+            serial=self.serial,
+            secret=self.access_code or self.api_key or "",
+            ca_cert=self.ca_cert,
+            tags=self.tags,
+            fabmatic=self.fabmatic,
+            materials=_operator_materials(self.materials),
+        )
 
 
 class PrinterPatch(BaseModel):
@@ -71,9 +133,11 @@ class PrinterPatch(BaseModel):
     ftp_port: Port | None = None
     serial: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     access_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    api_key: Secret | None = None
     ca_cert: str | None = None
     tags: list[str] | None = None
     fabmatic: bool | None = None
+    materials: Annotated[list[MaterialIn], Field(max_length=64)] | None = None
 
     _pem = field_validator("ca_cert")(_check_pem)
     _tags = field_validator("tags")(_check_tags)
@@ -95,7 +159,7 @@ class PrinterOut(BaseModel):
     host: str
     port: int
     ftp_port: int
-    serial: str
+    serial: str | None
     tags: list[str]
     fabmatic: bool
     online: bool
@@ -129,7 +193,7 @@ def printer_out(p: Printer) -> PrinterOut:
         state=s.state,
         error=p.error,
         bed_clear=p.bed_clear,
-        materials=[MaterialOut(**m.__dict__) for m in s.materials],
+        materials=[MaterialOut(**m.__dict__) for m in p.materials],
         current_job_id=p.current_job_id,
         progress_percent=float(s.progress_percent) if p.current_job_id and s.progress_percent is not None else None,
         idle_since=p.idle_since,
@@ -154,7 +218,7 @@ def router(
 
     @api.post("", status_code=201, response_model=PrinterOut)
     async def register(body: PrinterIn) -> PrinterOut:
-        reg = Registration(**body.model_dump())
+        reg = body.registration()
         async with uow_factory() as uow:
             try:
                 printer = await handlers.register_printer(reg, uow, cipher, clock, ids)
@@ -189,8 +253,19 @@ def router(
         nulls = [k for k, v in changes.items() if v is None and k != "ca_cert"]
         if nulls:
             raise Problem.field(nulls[0], "may not be null", status=422, title="Unprocessable content")
+        if body.materials is not None:
+            changes["materials"] = _operator_materials(body.materials)
         async with uow_factory() as uow:
             try:
+                current = await uow.printers.get(printer_id)
+                if current is None:
+                    raise PrinterNotFound(printer_id)
+                wrong = "api_key" if current.secret_field == "access_code" else "access_code"
+                if wrong in changes:
+                    message = f"a {current.protocol} printer takes {current.secret_field}, not {wrong}"
+                    raise Invalid.field(wrong, message)
+                if current.secret_field in changes:
+                    changes["secret"] = changes.pop(current.secret_field)
                 printer = await handlers.update_printer(printer_id, changes, uow, cipher, clock)
             except PrinterNotFound as exc:
                 raise not_found(printer_id) from exc
@@ -198,7 +273,7 @@ def router(
                 raise Conflict(str(exc), errors=[{"field": "serial", "message": "already registered"}]) from exc
             except AccessCodeRequired as exc:
                 message = f"required when changing {', '.join(exc.fields)}"
-                raise Invalid(str(exc), errors=[{"field": "access_code", "message": message}]) from exc
+                raise Invalid(str(exc), errors=[{"field": exc.secret_field, "message": message}]) from exc
         on_change()
         return printer_out(printer)
 

@@ -17,13 +17,14 @@ from nats.errors import NoRespondersError
 from contracts.envelope import Envelope
 from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT
 from contracts.queue.v1 import StartPrint
-from printer_gateway.adapters.bambu.connection import (
-    BambuConnection,
-    BambuPrinterSettings,
+from printer_gateway.adapters.driver import (
     CommandTimedOut,
+    MaterialRequirement,
     PrinterCommandError,
+    PrinterDriver,
+    PrintJob,
 )
-from printer_gateway.adapters.bambu.protocol import MaterialRequirement, NoMatchingTray, build_ams_mapping
+from printer_gateway.adapters.drivers import make_driver
 from printer_gateway.adapters.leases import Lease, LeaseTable, rendezvous_owner
 from printer_gateway.adapters.part_files import PartFileMissing, PartFiles
 from printer_gateway.adapters.repository import StaleLease
@@ -61,7 +62,7 @@ async def _bounded(steps: Iterable[Awaitable[T]]) -> list[T]:
 @dataclass
 class Held:
     lease: Lease
-    connection: BambuConnection
+    connection: PrinterDriver
     connection_version: int
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_status: PrinterStatus | None = None
@@ -210,17 +211,9 @@ class Fleet:
                 await self.leases.release(lease)
                 continue
             printer, token = found[printer_id]
-            settings = BambuPrinterSettings(
-                serial=printer.serial,
-                host=printer.host,
-                access_code=self.cipher.decrypt(token),
-                mqtt_port=printer.port,
-                ftp_port=printer.ftp_port,
-                ca_pem=printer.ca_cert,
-                url_template=self.settings.bambu_url_template,
-                stale_after=self.settings.stale_after_seconds,
+            connection = make_driver(
+                printer, self.cipher.decrypt(token), self.settings, functools.partial(self._on_status, printer_id)
             )
-            connection = BambuConnection(settings, functools.partial(self._on_status, printer_id))
             self.held[printer_id] = Held(lease, connection, versions.get(printer_id, printer.connection_version))
             log.info("took printer %s (%s) with lease epoch %s", printer.name, printer_id, lease.epoch)
             await connection.start()
@@ -296,19 +289,14 @@ class Fleet:
         cmd: StartPrint = plan.command
         try:
             data = await self.part_files.fetch(cmd.file.sha256, cmd.file.bucket)
-            status = held.connection.status
-            loaded = status.materials if status else ()
-            mapping = build_ams_mapping(
-                [MaterialRequirement(cmd.material.type, cmd.material.color, cmd.material.profile)],
-                loaded,
-                status.tray_now if status else None,
-            )
-            await held.connection.start_print(
-                file_name=f"{cmd.job_id}.gcode.3mf",
-                data=data,
-                plate=cmd.file.plate or "1",
-                ams_mapping=mapping,
-                subtask_name=cmd.job_id,
+            await held.connection.print_job(
+                PrintJob(
+                    job_id=cmd.job_id,
+                    file_kind=cmd.file.kind,
+                    data=data,
+                    plate=cmd.file.plate or "1",
+                    material=MaterialRequirement(cmd.material.type, cmd.material.color, cmd.material.profile),
+                )
             )
         except CommandTimedOut:
             log.warning(
@@ -316,7 +304,7 @@ class Fleet:
                 plan.printer_id,
                 cmd.job_id,
             )
-        except (PrinterCommandError, PartFileMissing, NoMatchingTray) as exc:
+        except (PrinterCommandError, PartFileMissing) as exc:
             await self._dispatch_failed(plan, str(exc))
         except Exception as exc:
             log.exception("dispatch of job %s failed", cmd.job_id)

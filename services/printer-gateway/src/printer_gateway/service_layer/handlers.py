@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
@@ -12,7 +12,7 @@ from contracts.queue.v1 import StartPrint, StopPrint
 from printer_gateway.adapters.secrets import AccessCodeCipher
 from printer_gateway.domain.lifecycle import PrintTracker
 from printer_gateway.domain.model import Printer, PrinterError, PrintOutcome, UnprintableFile
-from printer_gateway.domain.printer_status import PrinterStatus
+from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import Clock, IdFactory
 
@@ -35,14 +35,16 @@ class Registration:
     host: str
     port: int
     ftp_port: int
-    serial: str
-    access_code: str
+    serial: str | None
+    secret: str = field(repr=False)
+    """The Bambu access code or the API key; empty for a Moonraker without one."""
     ca_cert: str | None
     tags: list[str]
     fabmatic: bool
+    materials: tuple[LoadedMaterial, ...] = ()
 
 
-CONNECTION_FIELDS = frozenset({"host", "port", "ftp_port", "serial", "ca_cert", "access_code", "model"})
+CONNECTION_FIELDS = frozenset({"host", "port", "ftp_port", "serial", "ca_cert", "secret", "model"})
 
 
 def printer_changed(printer: Printer) -> PrinterChanged:
@@ -51,6 +53,7 @@ def printer_changed(printer: Printer) -> PrinterChanged:
         id=printer.id,
         name=printer.name,
         model=printer.model,
+        protocol=printer.protocol,
         tags=printer.tags,
         fabmatic=printer.fabmatic,
         online=s.online,
@@ -61,7 +64,7 @@ def printer_changed(printer: Printer) -> PrinterChanged:
             LoadedMaterialV1(
                 slot=m.slot, type=m.type, color=m.color, profile=m.profile, remain_percent=m.remain_percent
             )
-            for m in s.materials
+            for m in printer.materials
         ],
         current_job_id=printer.current_job_id,
         progress_percent=float(s.progress_percent)
@@ -104,8 +107,8 @@ def _report(
 async def register_printer(
     reg: Registration, uow: UnitOfWork, cipher: AccessCodeCipher, clock: Clock, ids: IdFactory
 ) -> Printer:
-    taken = await uow.printers.serial_taken(reg.serial)
-    if taken:
+    taken = await uow.printers.serial_taken(reg.serial) if reg.serial else None
+    if reg.serial and taken:
         raise SerialTaken(reg.serial, taken)
     now = clock()
     printer_id = ids()
@@ -125,9 +128,10 @@ async def register_printer(
         updated_at=now,
         tracker=PrintTracker(printer_id=printer_id, bed_clear=True),
         status=PrinterStatus.offline("not connected yet"),
+        operator_materials=reg.materials,
     )
     printer.updated(now)
-    await uow.printers.add(printer, cipher.encrypt(reg.access_code))
+    await uow.printers.add(printer, cipher.encrypt(reg.secret))
     uow.emit(printer_changed(printer), subject_id=printer.id)
     await uow.commit()
     return printer
@@ -144,16 +148,19 @@ async def update_printer(
         taken = await uow.printers.serial_taken(serial, except_id=printer_id)
         if taken:
             raise SerialTaken(serial, taken)
-    access_code = changes.pop("access_code", None)
-    printer.require_access_code_for(changes, access_code_given=bool(access_code))
-    if CONNECTION_FIELDS & (set(changes) | ({"access_code"} if access_code else set())):
+    secret = changes.pop("secret", None)
+    printer.require_access_code_for(changes, access_code_given=bool(secret))
+    if CONNECTION_FIELDS & (set(changes) | ({"secret"} if secret else set())):
         printer.connection_version += 1
+    materials = changes.pop("materials", None)
+    if isinstance(materials, tuple):
+        printer.operator_materials = materials
     for name, value in changes.items():
         setattr(printer, name, value)
     if "fabmatic" in changes:
         printer.note = None
     _announce(printer, uow, clock)
-    await uow.printers.save(printer, access_code_encrypted=cipher.encrypt(str(access_code)) if access_code else None)
+    await uow.printers.save(printer, access_code_encrypted=cipher.encrypt(str(secret)) if secret else None)
     await uow.commit()
     return printer
 

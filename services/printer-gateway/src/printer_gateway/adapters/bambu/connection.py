@@ -22,11 +22,29 @@ from printer_gateway.adapters.bambu.report import (
     print_object,
 )
 from printer_gateway.adapters.bambu.tls import create_ssl_context, is_certificate_rejection
+from printer_gateway.adapters.driver import (
+    CommandRejected,
+    CommandTimedOut,
+    PrinterCommandError,
+    PrinterNotConnected,
+    PrintJob,
+    StatusListener,
+    UploadError,
+)
 from printer_gateway.domain.printer_status import PrinterStatus
 
 log = logging.getLogger(__name__)
 
-StatusListener = Callable[[PrinterStatus], Awaitable[None]]
+__all__ = [
+    "BambuConnection",
+    "BambuPrinterSettings",
+    "CommandRejected",
+    "CommandTimedOut",
+    "DeveloperModeOff",
+    "PrinterCommandError",
+    "PrinterNotConnected",
+    "UploadError",
+]
 
 MQTT_USER = "bblp"
 WRONG_ACCESS_CODE = "wrong access code"
@@ -59,31 +77,7 @@ class BambuPrinterSettings:
     keepalive: int = 30
 
 
-class PrinterCommandError(Exception):
-    """A command could not be carried out; `reason` is safe to show to operators."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class PrinterNotConnected(PrinterCommandError):
-    pass
-
-
-class CommandRejected(PrinterCommandError):
-    pass
-
-
 class DeveloperModeOff(CommandRejected):
-    pass
-
-
-class CommandTimedOut(PrinterCommandError):
-    pass
-
-
-class UploadError(PrinterCommandError):
     pass
 
 
@@ -166,6 +160,19 @@ class BambuConnection:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._fail_pending("connection closed")
+
+    async def print_job(self, job: PrintJob) -> None:
+        """The driver port: a sliced `.gcode.3mf` fed from the tray that holds the job's material."""
+        status = self._status
+        try:
+            mapping = protocol.build_ams_mapping(
+                [job.material], status.materials if status else (), status.tray_now if status else None
+            )
+        except protocol.NoMatchingTray as exc:
+            raise CommandRejected(str(exc)) from None
+        await self.start_print(
+            file_name=job.file_name, data=job.data, plate=job.plate, ams_mapping=mapping, subtask_name=job.job_id
+        )
 
     async def start_print(
         self,

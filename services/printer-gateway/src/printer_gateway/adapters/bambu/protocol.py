@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from printer_gateway.adapters.bambu.report import DEVELOPER_MODE_OFF_REASON
+from printer_gateway.adapters.driver import MaterialRequirement as MaterialRequirement
 from printer_gateway.domain.printer_status import EXTERNAL_SPOOL_SLOT, LoadedMaterial, normalize_color
 
 JsonObject = dict[str, Any]
@@ -166,15 +167,6 @@ def parse_reply(message: Mapping[str, Any]) -> CommandReply | None:
             reason=reason if isinstance(reason, str) and reason else None,
         )
     return None
-
-
-@dataclass(frozen=True)
-class MaterialRequirement:
-    """One filament of a sliced job; colour and profile narrow the match only when given."""
-
-    type: str
-    color: str | None = None
-    profile: str | None = None
 
 
 class NoMatchingTray(Exception):

@@ -1,0 +1,24 @@
+"""printers of other protocols: serial optional, materials the operator declares
+
+Revision ID: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.alter_column("printers", "serial", existing_type=sa.String(64), nullable=True)
+    op.add_column("printers", sa.Column("operator_materials", JSONB, nullable=False, server_default="[]"))
+
+
+def downgrade() -> None:
+    op.drop_column("printers", "operator_materials")
+    op.execute("UPDATE printers SET serial = id WHERE serial IS NULL")
+    op.alter_column("printers", "serial", existing_type=sa.String(64), nullable=False)

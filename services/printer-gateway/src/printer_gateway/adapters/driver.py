@@ -1,0 +1,93 @@
+"""The port every printer driver implements. The fleet drives printers through it alone, so supervision,
+leases, dispatch and the print lifecycle are the same whether a printer speaks Bambu LAN, Moonraker,
+PrusaLink or OctoPrint."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from printer_gateway.domain.printer_status import PrinterStatus
+
+StatusListener = Callable[[PrinterStatus], Awaitable[None]]
+
+
+class PrinterCommandError(Exception):
+    """A command could not be carried out; `reason` is safe to show to operators."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PrinterNotConnected(PrinterCommandError):
+    pass
+
+
+class CommandRejected(PrinterCommandError):
+    pass
+
+
+class CommandTimedOut(PrinterCommandError):
+    """No answer in time: the printer may still have done it, so the dispatch deadline decides."""
+
+
+class UploadError(PrinterCommandError):
+    pass
+
+
+@dataclass(frozen=True)
+class MaterialRequirement:
+    """One filament of a sliced job; colour and profile narrow the match only when given."""
+
+    type: str
+    color: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class PrintJob:
+    """One job to upload and start. `job_id` names the print on the printer, which is how its reports
+    are told apart from anything else it prints."""
+
+    job_id: str
+    file_kind: str
+    data: bytes
+    plate: str
+    material: MaterialRequirement
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.job_id}.{self.file_kind}"
+
+
+class PrinterDriver(Protocol):
+    """One printer kept connected (reconnecting with backoff) and its normalized status reported to the
+    listener it was made with; commands raise `PrinterCommandError` with a reason an operator can read."""
+
+    @property
+    def status(self) -> PrinterStatus | None: ...
+
+    @property
+    def refusing_control(self) -> bool:
+        """The printer answers but refuses commands until someone fixes its configuration."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def print_job(self, job: PrintJob) -> None:
+        """Upload and start; returns once the printer accepted the job."""
+        ...
+
+    async def stop_print(self) -> None: ...
+
+    async def pause(self) -> None: ...
+
+    async def resume(self) -> None: ...
+
+    async def probe_control(self) -> None:
+        """A harmless command, to learn whether a printer that refused control accepts it again."""
+        ...

@@ -1,0 +1,38 @@
+"""Which driver speaks to a printer, by its registered protocol: the one place that knows them all."""
+
+from __future__ import annotations
+
+from printer_gateway.adapters.bambu.connection import BambuConnection, BambuPrinterSettings
+from printer_gateway.adapters.driver import PrinterDriver, StatusListener
+from printer_gateway.adapters.moonraker.connection import MoonrakerConnection
+from printer_gateway.adapters.reconnecting import HttpPrinterSettings
+from printer_gateway.config import Settings
+from printer_gateway.domain.model import Printer
+
+
+def make_driver(printer: Printer, secret: str, settings: Settings, on_status: StatusListener) -> PrinterDriver:
+    """A driver for `printer`, not started yet; `secret` is its decrypted access code or API key."""
+    if printer.protocol == "bambu_lan":
+        return BambuConnection(
+            BambuPrinterSettings(
+                serial=printer.serial or "",
+                host=printer.host,
+                access_code=secret,
+                mqtt_port=printer.port,
+                ftp_port=printer.ftp_port,
+                ca_pem=printer.ca_cert,
+                url_template=settings.bambu_url_template,
+                stale_after=settings.stale_after_seconds,
+            ),
+            on_status,
+        )
+    http = HttpPrinterSettings(
+        host=printer.host,
+        port=printer.port,
+        api_key=secret,
+        stale_after=settings.stale_after_seconds,
+        poll_interval=settings.http_poll_seconds,
+    )
+    if printer.protocol == "moonraker":
+        return MoonrakerConnection(http, on_status)
+    raise ValueError(f"no driver for protocol {printer.protocol!r}")
