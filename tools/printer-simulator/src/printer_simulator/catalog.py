@@ -172,6 +172,10 @@ class PrinterSpec:
     time_scale: float | None = None
     report_interval: float | None = None
     passthrough: dict[str, Any] = field(default_factory=dict)
+    protocol: str = "bambu_lan"
+    api_key: str = field(default="", repr=False)
+    spoolman: bool = False
+    """A Klipper printer whose Moonraker has Spoolman: its first material is the active spool."""
 
     @property
     def profile(self) -> ModelProfile:
@@ -206,7 +210,11 @@ _KNOWN_KEYS = {
     "prepare_seconds",
     "time_scale",
     "report_interval",
+    "protocol",
+    "api_key",
+    "spoolman",
 }
+PROTOCOLS = ("bambu_lan", "moonraker", "prusalink", "octoprint")
 
 
 def _optional_float(raw: dict[str, Any], key: str) -> float | None:
@@ -234,6 +242,11 @@ def parse_printer(raw: Any) -> PrinterSpec:
     tags = raw.get("tags") or []
     if not isinstance(tags, list):
         raise ValueError("tags must be a list")
+    protocol = str(raw.get("protocol") or "bambu_lan")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}")
+    if protocol != "bambu_lan" and "model" not in raw:
+        model = {"moonraker": "Voron 2.4", "prusalink": "Prusa MK4", "octoprint": "Ender 3"}[protocol]
     vt_tray_id = int(raw.get("vt_tray_id", EXTERNAL_SLOT))
     if vt_tray_id not in (254, 255):
         raise ValueError("vt_tray_id must be 254 or 255")
@@ -256,6 +269,9 @@ def parse_printer(raw: Any) -> PrinterSpec:
         time_scale=_optional_float(raw, "time_scale"),
         report_interval=_optional_float(raw, "report_interval"),
         passthrough={k: v for k, v in raw.items() if k not in _KNOWN_KEYS},
+        protocol=protocol,
+        api_key=str(raw.get("api_key") or (secrets.token_hex(16) if protocol in ("prusalink", "octoprint") else "")),
+        spoolman=bool(raw.get("spoolman", False)),
     )
 
 

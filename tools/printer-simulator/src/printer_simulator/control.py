@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from printer_simulator.catalog import parse_materials, parse_printer
-from printer_simulator.fleet import Fleet
-from printer_simulator.printer import FaultError, SimulatedPrinter
+from printer_simulator.fleet import Device, Fleet
+from printer_simulator.printer import FaultError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ async def _json_body(request: web.Request) -> Any:
         raise web.HTTPBadRequest(text=f"body is not JSON: {exc}") from exc
 
 
-def _printer(request: web.Request) -> SimulatedPrinter:
+def _printer(request: web.Request) -> Device:
     serial = request.match_info["serial"]
     try:
         return request.app[FLEET_KEY].get(serial)

@@ -15,7 +15,13 @@ from typing import Any
 
 from printer_simulator.catalog import PrinterSpec
 from printer_simulator.certs import TestCertificateAuthority
+from printer_simulator.http_printer import HttpSimulatedPrinter
+from printer_simulator.moonraker import MoonrakerPrinter
 from printer_simulator.printer import SimulatedPrinter
+
+Device = SimulatedPrinter | HttpSimulatedPrinter
+"""A simulated printer of any protocol: Bambu LAN (MQTT + FTPS) or one of the HTTP ones."""
+HTTP_PRINTERS: dict[str, type[HttpSimulatedPrinter]] = {"moonraker": MoonrakerPrinter}
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +62,7 @@ class Fleet:
         self.time_scale = time_scale
         self.report_interval = report_interval
         self.ca = TestCertificateAuthority(self.state_dir)
-        self.printers: dict[str, SimulatedPrinter] = {}
+        self.printers: dict[str, Device] = {}
         self._ports_path = self.state_dir / "ports.json"
         self._remembered_ports = self._load_ports()
         self._lock = asyncio.Lock()
@@ -78,10 +84,10 @@ class Fleet:
         )
         write_json_atomically(self._ports_path, self._remembered_ports)
 
-    def get(self, serial: str) -> SimulatedPrinter:
+    def get(self, serial: str) -> Device:
         return self.printers[serial]
 
-    async def _start_one(self, spec: PrinterSpec) -> SimulatedPrinter:
+    async def _start_one(self, spec: PrinterSpec) -> Device:
         remembered = self._remembered_ports.get(spec.serial, {})
         wanted = spec.with_ports(
             spec.mqtt_port or int(remembered.get("mqtt", 0)), spec.ftp_port or int(remembered.get("ftp", 0))
@@ -97,7 +103,11 @@ class Fleet:
             await printer.start()
         return printer
 
-    def _make(self, spec: PrinterSpec) -> SimulatedPrinter:
+    def _make(self, spec: PrinterSpec) -> Device:
+        if spec.protocol in HTTP_PRINTERS:
+            return HTTP_PRINTERS[spec.protocol](
+                spec, time_scale=self.time_scale, report_interval=self.report_interval, default_host=self.host
+            )
         return SimulatedPrinter(
             spec,
             ca=self.ca,
@@ -119,7 +129,9 @@ class Fleet:
                     results = await asyncio.gather(
                         *(self._start_one(s) for s in pending[i : i + _START_BATCH]), return_exceptions=True
                     )
-                    self.printers.update((r.serial, r) for r in results if isinstance(r, SimulatedPrinter))
+                    self.printers.update(
+                        (r.serial, r) for r in results if isinstance(r, SimulatedPrinter | HttpSimulatedPrinter)
+                    )
                     failure = next((r for r in results if isinstance(r, BaseException)), None)
                     if failure is not None:
                         raise failure
@@ -128,7 +140,7 @@ class Fleet:
                 raise
             self._save_ports()
 
-    async def add_printer(self, spec: PrinterSpec) -> SimulatedPrinter:
+    async def add_printer(self, spec: PrinterSpec) -> Device:
         async with self._lock:
             if spec.serial in self.printers:
                 raise ValueError(f"printer {spec.serial} already exists")

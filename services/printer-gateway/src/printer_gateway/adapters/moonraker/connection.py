@@ -173,6 +173,8 @@ class MoonrakerConnection(ReconnectingDriver):
                 {waiter, reader}, timeout=None if klippy == "ready" else 2.0, return_when=asyncio.FIRST_COMPLETED
             )
             waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
             if reader in done:
                 reader.result()
                 raise ConnectionResetError("the printer closed the connection")

@@ -62,7 +62,7 @@ def parse_status(objects: Mapping[str, Any], materials: tuple[LoadedMaterial, ..
         return PrinterStatus(
             online=True,
             state="error",
-            gcode_state="FAILED" if raw_state in ("printing", "paused") else None,
+            gcode_state="FAILED" if raw_state in ("printing", "paused", "error") else None,
             subtask_name=filename,
             materials=materials,
             error_reason=f"Klipper {klippy}: {message}",
