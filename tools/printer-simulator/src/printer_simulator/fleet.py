@@ -17,12 +17,17 @@ from printer_simulator.catalog import PrinterSpec
 from printer_simulator.certs import TestCertificateAuthority
 from printer_simulator.http_printer import HttpSimulatedPrinter
 from printer_simulator.moonraker import MoonrakerPrinter
+from printer_simulator.octoprint import OctoPrintPrinter
 from printer_simulator.printer import SimulatedPrinter
 from printer_simulator.prusalink import PrusaLinkPrinter
 
 Device = SimulatedPrinter | HttpSimulatedPrinter
 """A simulated printer of any protocol: Bambu LAN (MQTT + FTPS) or one of the HTTP ones."""
-HTTP_PRINTERS: dict[str, type[HttpSimulatedPrinter]] = {"moonraker": MoonrakerPrinter, "prusalink": PrusaLinkPrinter}
+HTTP_PRINTERS: dict[str, type[HttpSimulatedPrinter]] = {
+    "moonraker": MoonrakerPrinter,
+    "prusalink": PrusaLinkPrinter,
+    "octoprint": OctoPrintPrinter,
+}
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -63,6 +63,13 @@ class HttpSimulatedPrinter(ABC):
         self._unsilenced.set()
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, step: Coroutine[Any, Any, None]) -> None:
+        """Push to clients beside the caller (state changes happen in timer callbacks)."""
+        task = asyncio.get_running_loop().create_task(step)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # serving -------------------------------------------------------------------------------------
     @abstractmethod

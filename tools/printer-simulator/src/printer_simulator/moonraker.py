@@ -127,7 +127,7 @@ class MoonrakerPrinter(HttpSimulatedPrinter):
 
     # pushing -------------------------------------------------------------------------------------
     def state_changed(self) -> None:
-        asyncio.get_running_loop().create_task(self._push_updates())
+        self.spawn(self._push_updates())
 
     async def _push_updates(self) -> None:
         if self.silent or self.klippy_state not in ("ready", "shutdown"):
@@ -183,13 +183,13 @@ class MoonrakerPrinter(HttpSimulatedPrinter):
         self.klippy_state = "shutdown"
         self.error_message = message
         self.machine.fail(message)
-        asyncio.get_running_loop().create_task(self._notify_all("notify_klippy_shutdown"))
+        self.spawn(self._notify_all("notify_klippy_shutdown"))
 
     def recover(self) -> None:
         """`FIRMWARE_RESTART`: Klippy disconnects, starts again and is ready; subscriptions are gone."""
         if self.klippy_state == "ready":
             return
-        asyncio.get_running_loop().create_task(self._restart())
+        self.spawn(self._restart())
 
     async def _restart(self) -> None:
         self.klippy_state = "startup"
@@ -205,9 +205,7 @@ class MoonrakerPrinter(HttpSimulatedPrinter):
     def set_materials(self, materials: Any) -> None:
         super().set_materials(materials)
         if self.spec.spoolman:
-            asyncio.get_running_loop().create_task(
-                self._notify_all("notify_active_spool_set", [{"spool_id": SPOOL_ID if materials else None}])
-            )
+            self.spawn(self._notify_all("notify_active_spool_set", [{"spool_id": SPOOL_ID if materials else None}]))
 
     # HTTP ----------------------------------------------------------------------------------------
     async def _http_info(self, request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from printer_gateway.adapters.bambu.connection import BambuConnection, BambuPrinterSettings
 from printer_gateway.adapters.driver import PrinterDriver, StatusListener
 from printer_gateway.adapters.moonraker.connection import MoonrakerConnection
+from printer_gateway.adapters.octoprint.connection import OctoPrintConnection
 from printer_gateway.adapters.prusalink.connection import PrusaLinkConnection
 from printer_gateway.adapters.reconnecting import HttpPrinterSettings
 from printer_gateway.config import Settings
@@ -38,4 +39,6 @@ def make_driver(printer: Printer, secret: str, settings: Settings, on_status: St
         return MoonrakerConnection(http, on_status)
     if printer.protocol == "prusalink":
         return PrusaLinkConnection(http, on_status)
+    if printer.protocol == "octoprint":
+        return OctoPrintConnection(http, on_status)
     raise ValueError(f"no driver for protocol {printer.protocol!r}")
