@@ -13,15 +13,25 @@ from printer_simulator.project import JobRefused, build_project, inspect_project
 from printer_simulator.report import materials_fields, report_delta
 
 
-def test_default_fleet_has_four_models_and_materials_unique_to_one_printer() -> None:
+def test_default_fleet_mixes_brands_and_materials_unique_to_one_printer() -> None:
     fleet = default_fleet()
-    assert [p.model for p in fleet] == ["X1C", "P1S", "P1P", "A1"]
-    assert [p.full_reports for p in fleet] == [True, False, False, False]
+    assert [(p.model, p.protocol) for p in fleet] == [
+        ("X1C", "bambu_lan"),
+        ("P1S", "bambu_lan"),
+        ("P1P", "bambu_lan"),
+        ("A1", "bambu_lan"),
+        ("Voron 2.4", "moonraker"),
+        ("Prusa MK4", "prusalink"),
+    ]
+    assert [p.full_reports for p in fleet[:4]] == [True, False, False, False]
+    assert [p.spoolman for p in fleet] == [False, False, False, False, True, False]
+    assert all(p.api_key for p in fleet if p.protocol == "prusalink")
     holders: dict[str, set[str]] = {}
     for printer in fleet:
         for material in printer.materials:
             holders.setdefault(material.type, set()).add(printer.serial)
-    assert sum(1 for serials in holders.values() if len(serials) == 1) >= 2
+    assert sum(1 for serials in holders.values() if len(serials) == 1) >= 4
+    assert len(holders["ASA"]) == len(holders["PC"]) == 1
     assert [p.tags for p in fleet if p.tags] == [("big",)]
     assert [p.fabmatic for p in fleet].count(True) == 1
 

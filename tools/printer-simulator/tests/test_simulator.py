@@ -828,8 +828,10 @@ async def test_cli_default_fleet_out_file_and_restart(tmp_path: Path) -> None:
     process, info = await _run_cli(tmp_path / "state", out)
     try:
         printers = info["printers"]
-        assert [p["model"] for p in printers] == ["X1C", "P1S", "P1P", "A1"]
-        assert len({p["port"] for p in printers} | {p["ftp_port"] for p in printers}) == 8
+        assert [p["model"] for p in printers] == ["X1C", "P1S", "P1P", "A1", "Voron 2.4", "Prusa MK4"]
+        assert [p["protocol"] for p in printers[4:]] == ["moonraker", "prusalink"]
+        bambu = printers[:4]
+        assert len({p["port"] for p in bambu} | {p["ftp_port"] for p in bambu} | {p["port"] for p in printers}) == 10
         assert [p["tags"] for p in printers if p["tags"]] == [["big"]]
         assert [p["name"] for p in printers if p["fabmatic"]] == ["p1s-01"]
         types = [m["type"] for p in printers for m in p["materials"]]
@@ -837,7 +839,7 @@ async def test_cli_default_fleet_out_file_and_restart(tmp_path: Path) -> None:
         assert sum(1 for p in printers if any(m["type"] == "TPU" for m in p["materials"])) == 1
         assert {"PLA", "PETG", "ABS", "TPU"} <= set(types)
         async with aiohttp.ClientSession() as http, http.get(f"{info['control_url']}/printers") as response:
-            assert len((await response.json())["printers"]) == 4
+            assert len((await response.json())["printers"]) == 6
         context = ssl.create_default_context(cadata=info["ca_cert"])
         context.check_hostname = False
         _, writer = await asyncio.open_connection(printers[0]["host"], printers[0]["port"], ssl=context)

@@ -24,6 +24,10 @@ class SimPrinter:
     tags: tuple[str, ...] = ()
     fabmatic: bool = False
     materials: tuple[dict[str, Any], ...] = ()
+    protocol: str = "bambu_lan"
+    api_key: str = field(default="", repr=False)
+    reports_materials: bool = True
+    """False: the printer does not report its filament (no Spoolman, no AMS); the operator registers it."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SimPrinter:
@@ -38,10 +42,29 @@ class SimPrinter:
             tags=tuple(data.get("tags") or ()),
             fabmatic=bool(data.get("fabmatic", False)),
             materials=tuple(data.get("materials") or ()),
+            protocol=str(data.get("protocol") or "bambu_lan"),
+            api_key=str(data.get("api_key") or ""),
+            reports_materials=bool(data.get("reports_materials", True)),
         )
 
     def registration(self, ca_cert: str) -> dict[str, Any]:
         """Body of ``POST /api/v1/printers`` for this printer."""
+        if self.protocol != "bambu_lan":
+            body: dict[str, Any] = {
+                "name": self.name,
+                "model": self.model,
+                "protocol": self.protocol,
+                "host": self.host,
+                "port": self.port,
+                "serial": self.serial,
+                "tags": list(self.tags),
+                "fabmatic": self.fabmatic,
+            }
+            if self.api_key:
+                body["api_key"] = self.api_key
+            if not self.reports_materials:
+                body["materials"] = [{"type": m["type"], "color": m.get("color")} for m in self.materials]
+            return body
         return {
             "name": self.name,
             "model": self.model,

@@ -288,7 +288,9 @@ def parse_fleet(raw: Any) -> list[PrinterSpec]:
 
 
 def default_fleet() -> list[PrinterSpec]:
-    """Four models, overlapping and unique materials (ABS only on the P1P, TPU only on the A1)."""
+    """Four Bambu models with overlapping and unique materials (ABS only on the P1P, TPU only on the A1),
+    a Klipper printer whose Spoolman spool is the only ASA, and a Prusa MK4 (PrusaLink) that reports no
+    filament and holds the only PC, as its operator registers it."""
     return parse_fleet(
         [
             {
@@ -333,6 +335,23 @@ def default_fleet() -> list[PrinterSpec]:
                 "materials": [
                     {"slot": 254, "type": "TPU", "color": "#FFFFFF", "profile": "GFU01", "remain_percent": 95},
                 ],
+            },
+            {
+                "name": "voron-01",
+                "serial": "voron24-350-0001",
+                "model": "Voron 2.4",
+                "protocol": "moonraker",
+                "api_key": "5a1e0b7c2d9f4e3a8b6c1d0e9f8a7b6c",
+                "spoolman": True,
+                "materials": [{"slot": 0, "type": "ASA", "color": "#1E90FF", "remain_percent": 65}],
+            },
+            {
+                "name": "mk4-01",
+                "serial": "10589-3742441632141",
+                "model": "Prusa MK4",
+                "protocol": "prusalink",
+                "api_key": "pXtR3kq9WmB2",
+                "materials": [{"slot": 0, "type": "PC", "color": "#F5F5F5"}],
             },
         ]
     )

@@ -1,0 +1,245 @@
+"""Issue 15 through every service: a farm that mixes brands. The default fleet's Klipper printer
+(Moonraker, its spool from Spoolman) and Prusa MK4 (PrusaLink, its filament from the operator) print
+beside the Bambu printers, matched by material; a Bambu project never goes to them; a gateway killed
+mid-print on the Klipper printer loses nothing and prints nothing twice."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
+
+from contracts.printers.v1 import PrintUpdated
+from devstack import Stack
+
+from .sliced_files import gcode_3mf, plain_gcode
+
+pytestmark = pytest.mark.integration
+
+Wait = Callable[..., Awaitable[Any]]
+KLIPPER, PRUSA, BAMBU_ABS = "voron-01", "mk4-01", "p1p-01"
+JOB_STATUSES = ("queued", "slicing", "assigned", "printing", "paused", "completed", "failed", "cancelled")
+
+
+class Farm:
+    """The stack's printers by name, the simulator's switches, and orders of parts."""
+
+    def __init__(self, stack: Stack, api: httpx.AsyncClient, wait_until: Wait) -> None:
+        assert stack.sim is not None
+        self.stack, self.api, self.wait_until, self.sim = stack, api, wait_until, stack.sim
+        self.control = httpx.AsyncClient(base_url=stack.sim.control_url, timeout=30, trust_env=False)
+        self.ids: dict[str, str] = {}
+
+    async def printers(self) -> dict[str, dict[str, Any]]:
+        items = (await self.api.get("/api/v1/printers?limit=500")).json()["items"]
+        return {p["name"]: p for p in items}
+
+    async def printer(self, name: str) -> dict[str, Any]:
+        body: dict[str, Any] = (await self.api.get(f"/api/v1/printers/{self.ids[name]}")).json()
+        return body
+
+    async def faults(self, name: str, **switches: Any) -> dict[str, Any]:
+        reply = await self.control.post(f"/printers/{self.sim.printer(name).serial}/faults", json=switches)
+        assert reply.status_code == 200, reply.text
+        body: dict[str, Any] = reply.json()
+        return body
+
+    async def sim_state(self, name: str) -> dict[str, Any]:
+        body: dict[str, Any] = (await self.control.get(f"/printers/{self.sim.printer(name).serial}")).json()
+        return body
+
+    async def ready(self, *names: str, print_seconds: float = 3) -> None:
+        """Each printer online, idle, its bed clear, and printing for `print_seconds` real seconds."""
+        found = await self.printers()
+        self.ids.update({name: found[name]["id"] for name in names})
+        for name in names:
+            await self.faults(name, print_seconds=print_seconds)
+
+            async def idle_and_clear(name: str = name) -> bool:
+                p = await self.printer(name)
+                if p["online"] and not p["current_job_id"] and not p["bed_clear"]:
+                    await self.api.post(f"/api/v1/printers/{p['id']}/bed-cleared")
+                    p = await self.printer(name)
+                return bool(p["online"] and p["bed_clear"] and not p["current_job_id"] and p["state"] != "error")
+
+            await self.wait_until(idle_and_clear, 60, f"{name} to be idle with a clear bed")
+
+    async def part(self, name: str, data: bytes, file_name: str, material: str) -> str:
+        reply = await self.api.post(
+            "/api/v1/parts",
+            files={"file": (file_name, data)},
+            data={"name": f"{name} {uuid.uuid4().hex[:6]}", "material_type": material},
+        )
+        assert reply.status_code == 201, reply.text
+        part_id: str = reply.json()["id"]
+        return part_id
+
+    async def order(self, part_ids: list[str], assignment: dict[str, Any] | None = None) -> str:
+        sku = await self.api.post(
+            "/api/v1/skus",
+            json={
+                "sku": f"MIX-{uuid.uuid4().hex[:8]}",
+                "name": "Mixed fleet kit",
+                "parts": [{"part_id": part_id, "quantity": 1} for part_id in part_ids],
+            },
+        )
+        assert sku.status_code == 201, sku.text
+        order = await self.api.post(
+            "/api/v1/orders",
+            json={
+                "order_number": f"MIX-{uuid.uuid4().hex[:6]}",
+                "line_items": [{"sku_id": sku.json()["id"], "quantity": 1}],
+            },
+        )
+        assert order.status_code == 201, order.text
+        order_id: str = order.json()["id"]
+        body = {"assignment": assignment} if assignment else {}
+        click = await self.api.post(f"/api/v1/orders/{order_id}/print-jobs", json=body)
+        assert click.status_code == 202, click.text
+        return order_id
+
+    async def jobs(self, order_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = (await self.api.get(f"/api/v1/jobs?order_id={order_id}&limit=500")).json()[
+            "items"
+        ]
+        return items
+
+    async def jobs_in(self, order_id: str, count: int, *statuses: str) -> list[dict[str, Any]] | None:
+        jobs = await self.jobs(order_id)
+        return jobs if len(jobs) == count and all(j["status"] in statuses for j in jobs) else None
+
+    async def clear_beds(self, *names: str) -> None:
+        """Leave the printers as the next test expects to find them: the parts taken off."""
+        for name in names:
+            if name not in self.ids:
+                continue
+
+            async def cleared(name: str = name) -> bool:
+                p = await self.printer(name)
+                if not p["current_job_id"] and not p["bed_clear"]:
+                    await self.api.post(f"/api/v1/printers/{p['id']}/bed-cleared")
+                    p = await self.printer(name)
+                return bool(p["bed_clear"])
+
+            await self.wait_until(cleared, 60, f"{name}'s bed cleared")
+            await self.faults(name, print_seconds=None)
+
+
+@pytest.fixture
+async def farm(stack: Stack, api: httpx.AsyncClient, wait_until: Wait) -> AsyncIterator[Farm]:
+    farm = Farm(stack, api, wait_until)
+    try:
+        yield farm
+    finally:
+        await farm.clear_beds(KLIPPER, PRUSA, BAMBU_ABS)
+        await farm.control.aclose()
+
+
+async def test_klipper_and_prusa_printers_show_brand_appropriate_state_and_materials(farm: Farm) -> None:
+    await farm.ready(KLIPPER, PRUSA)
+    printers = await farm.printers()
+    voron, mk4 = printers[KLIPPER], printers[PRUSA]
+    assert (voron["protocol"], voron["model"], voron["port"]) == (
+        "moonraker",
+        "Voron 2.4",
+        farm.sim.printer(KLIPPER).port,
+    )
+    assert (mk4["protocol"], mk4["model"]) == ("prusalink", "Prusa MK4")
+    assert [(m["type"], m["color"], m["remain_percent"]) for m in voron["materials"]] == [("ASA", "#1E90FF", 65)]
+    assert [(m["type"], m["color"]) for m in mk4["materials"]] == [("PC", "#F5F5F5")]
+    listing = (await farm.api.get("/api/v1/printers?limit=500")).text
+    assert "api_key" not in listing and farm.sim.printer(PRUSA).api_key not in listing
+
+    moved = await farm.api.patch(f"/api/v1/printers/{mk4['id']}", json={"host": "127.0.0.2"})
+    assert moved.status_code == 422 and moved.json()["errors"][0]["field"] == "api_key"
+    refilled = await farm.api.patch(
+        f"/api/v1/printers/{mk4['id']}", json={"materials": [{"type": "pc", "color": "#222222"}]}
+    )
+    assert refilled.status_code == 200, refilled.text
+    assert [(m["type"], m["color"]) for m in refilled.json()["materials"]] == [("PC", "#222222")]
+    restored = await farm.api.patch(
+        f"/api/v1/printers/{mk4['id']}", json={"materials": [{"type": "PC", "color": "#F5F5F5"}]}
+    )
+    assert restored.status_code == 200
+
+
+async def test_one_order_prints_on_a_bambu_a_klipper_and_a_prusa_printer_matched_by_material(farm: Farm) -> None:
+    await farm.ready(KLIPPER, PRUSA, BAMBU_ABS)
+    bambu = await farm.part("Bracket", gcode_3mf(minutes=20, filament="ABS"), "bracket.gcode.3mf", "ABS")
+    klipper = await farm.part("Duct", plain_gcode(minutes=20, filament="ASA"), "duct.gcode", "ASA")
+    prusa = await farm.part("Lens cover", plain_gcode(minutes=20, filament="PC"), "cover.gcode", "PC")
+    prints_before = {name: (await farm.sim_state(name)) for name in (KLIPPER, PRUSA)}
+
+    order_id = await farm.order([bambu, klipper, prusa])
+
+    jobs = await farm.wait_until(lambda: farm.jobs_in(order_id, 3, "completed"), 120, "three jobs completed")
+    where = {j["printer_id"] for j in jobs}
+    assert where == {farm.ids[KLIPPER], farm.ids[PRUSA], farm.ids[BAMBU_ABS]}
+    for name in (KLIPPER, PRUSA):
+        assert (await farm.sim_state(name))["prints_started"] == prints_before[name]["prints_started"] + 1
+    order = await farm.wait_until(
+        lambda: _if(farm.api.get(f"/api/v1/orders/{order_id}"), lambda o: o["is_complete"]), 30, "the green check"
+    )
+    assert order["jobs"]["completed"] == 3
+    for name in (KLIPPER, PRUSA):
+        assert (await farm.printer(name))["bed_clear"] is False, f"the part is still on {name}'s bed"
+
+
+async def test_a_gateway_killed_mid_print_on_the_klipper_printer_loses_nothing(farm: Farm, stack: Stack) -> None:
+    await farm.ready(KLIPPER, print_seconds=12)
+    part = await farm.part("Duct", plain_gcode(minutes=60, filament="ASA"), "duct.gcode", "ASA")
+    started = (await farm.sim_state(KLIPPER))["prints_started"]
+    order_id = await farm.order([part], {"mode": "printer", "printer_id": farm.ids[KLIPPER]})
+    await farm.wait_until(lambda: farm.jobs_in(order_id, 1, "printing"), 60, "the job to start printing")
+
+    gateway = stack.instance("printer_gateway")
+    await stack.kill_service(gateway.name)
+    await stack.start_service("printer_gateway", instance=gateway.name)
+
+    await farm.wait_until(lambda: farm.jobs_in(order_id, 1, "completed"), 90, "the job to complete after the restart")
+    assert (await farm.sim_state(KLIPPER))["prints_started"] == started + 1, (
+        "the restarted gateway must not start it again"
+    )
+    assert (await farm.printer(KLIPPER))["bed_clear"] is False
+
+
+async def test_a_bambu_project_never_goes_to_a_klipper_printer(farm: Farm, stack: Stack) -> None:
+    """Last in this file: a queue that does not act on a gateway's refusal at once keeps the job assigned
+    to the printer until its dispatch deadline."""
+    await farm.ready(KLIPPER)
+    part = await farm.part("Bambu-only", gcode_3mf(minutes=10, filament="ASA"), "bambu.gcode.3mf", "ASA")
+    started = (await farm.sim_state(KLIPPER))["prints_started"]
+    nc = await nats.connect(stack.nats_url)
+    updates: list[dict[str, Any]] = []
+
+    async def on_update(msg: Msg) -> None:
+        updates.append(json.loads(msg.data)["data"])
+
+    subscription = await nc.jetstream().subscribe(PrintUpdated.SUBJECT, cb=on_update, deliver_policy=DeliverPolicy.NEW)
+    try:
+        order_id = await farm.order([part], {"mode": "printer", "printer_id": farm.ids[KLIPPER]})
+        jobs = await farm.wait_until(lambda: farm.jobs_in(order_id, 1, *JOB_STATUSES), 60, "the job")
+
+        def refusal() -> dict[str, Any] | None:
+            return next((u for u in updates if u["job_id"] == jobs[0]["id"] and u["status"] == "failed"), None)
+
+        refused = await farm.wait_until(refusal, 60, "the gateway to refuse the dispatch")
+    finally:
+        await subscription.unsubscribe()
+        await nc.close()
+    assert "sliced for a Bambu printer" in refused["error"] and "Voron 2.4" in refused["error"]
+    assert (await farm.sim_state(KLIPPER))["prints_started"] == started, "nothing was sent to the printer"
+    voron = await farm.printer(KLIPPER)
+    assert voron["bed_clear"] is True and voron["current_job_id"] is None
+
+
+async def _if(value: Awaitable[httpx.Response], check: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    body: dict[str, Any] = (await value).json()
+    return body if check(body) else None
