@@ -170,6 +170,55 @@ async def test_klipper_and_prusa_printers_show_brand_appropriate_state_and_mater
     assert restored.status_code == 200
 
 
+async def test_registering_printers_of_each_protocol(api: httpx.AsyncClient) -> None:
+    """Defaults by protocol, the right secret for each, problems naming the field, the key never shown."""
+    base = {"name": f"reg-{uuid.uuid4().hex[:6]}", "host": "127.0.0.1"}
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"protocol": "prusalink", "model": "Prusa XL"}, "api_key"),
+        ({"protocol": "octoprint", "model": "Ender 3"}, "api_key"),
+        ({"protocol": "moonraker", "model": "Voron 2.4", "access_code": "12345678"}, "access_code"),
+        ({"protocol": "bambu_lan", "model": "X1C", "access_code": "12345678"}, "serial"),
+        ({"protocol": "bambu_lan", "model": "X1C", "serial": "S-1", "api_key": "k"}, "access_code"),
+        ({"protocol": "klipper", "model": "Voron 2.4"}, "protocol"),
+        (
+            {"protocol": "moonraker", "model": "Voron", "materials": [{"type": "PLA", "color": "blue"}]},
+            "materials[0].color",
+        ),
+    ]
+    for body, field in cases:
+        reply = await api.post("/api/v1/printers", json={**base, **body})
+        assert reply.status_code == 422, (body, reply.text)
+        assert reply.headers["content-type"].startswith("application/problem+json")
+        assert field in [e["field"] for e in reply.json()["errors"]], (body, reply.text)
+
+    secret = uuid.uuid4().hex
+    created = []
+    for protocol, port in (("moonraker", 7125), ("octoprint", 80), ("prusalink", 80)):
+        reply = await api.post(
+            "/api/v1/printers",
+            json={
+                **base,
+                "name": f"{base['name']}-{protocol}",
+                "protocol": protocol,
+                "model": "Prusa MK3S",
+                "api_key": secret,
+                "materials": [{"type": "petg", "color": "#00ff00"}],
+            },
+        )
+        assert reply.status_code == 201, reply.text
+        printer = reply.json()
+        created.append(printer["id"])
+        assert (printer["protocol"], printer["port"], printer["serial"]) == (protocol, port, None)
+        assert [(m["type"], m["color"]) for m in printer["materials"]] == [("PETG", "#00FF00")]
+        assert secret not in reply.text and "api_key" not in printer
+    wrong = await api.patch(f"/api/v1/printers/{created[0]}", json={"access_code": "12345678"})
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "access_code"
+    moved = await api.patch(f"/api/v1/printers/{created[0]}", json={"port": 7126, "api_key": secret})
+    assert moved.status_code == 200 and moved.json()["port"] == 7126 and secret not in moved.text
+    for printer_id in created:
+        assert (await api.delete(f"/api/v1/printers/{printer_id}")).status_code == 204
+
+
 async def test_one_order_prints_on_a_bambu_a_klipper_and_a_prusa_printer_matched_by_material(farm: Farm) -> None:
     await farm.ready(KLIPPER, PRUSA, BAMBU_ABS)
     bambu = await farm.part("Bracket", gcode_3mf(minutes=20, filament="ABS"), "bracket.gcode.3mf", "ABS")
