@@ -167,6 +167,8 @@ class PrinterOut(BaseModel):
     error: str | None
     bed_clear: bool
     materials: list[MaterialOut]
+    materials_source: Literal["printer", "operator"] | None
+    """`printer`: reported by the printer (AMS, Spoolman); `operator`: what the operator registered."""
     current_job_id: str | None
     progress_percent: float | None
     idle_since: datetime | None
@@ -194,6 +196,7 @@ def printer_out(p: Printer) -> PrinterOut:
         error=p.error,
         bed_clear=p.bed_clear,
         materials=[MaterialOut(**m.__dict__) for m in p.materials],
+        materials_source="printer" if s.materials else ("operator" if p.operator_materials else None),
         current_job_id=p.current_job_id,
         progress_percent=float(s.progress_percent) if p.current_job_id and s.progress_percent is not None else None,
         idle_since=p.idle_since,
