@@ -99,3 +99,23 @@ async def test_adding_a_klipper_printer_asks_for_its_api_key_not_an_access_code(
     printers = (await api.get("/api/v1/printers?limit=500")).json()["items"]
     printer_id = next(p["id"] for p in printers if p["name"] == name)
     assert (await api.delete(f"/api/v1/printers/{printer_id}")).status_code == 204
+
+
+async def test_the_camera_live_view_of_a_p1s_and_why_an_x1c_shows_none(
+    open_page: Callable[..., Awaitable[Page]], viewports: dict[str, ViewportSize], screenshots: Path
+) -> None:
+    page = await open_page(viewports["desktop"])
+    await page.goto("/#/printers")
+    await card(page, "p1s-01").get_by_role("button", name="Camera of p1s-01").click()
+    dialog = page.get_by_role("dialog", name="Camera: p1s-01")
+    await expect(dialog.get_by_role("status")).to_contain_text("Live", timeout=TIMEOUT)
+    picture = dialog.get_by_role("img", name="Live view of p1s-01")
+    assert await picture.evaluate("img => img.naturalWidth") > 0
+    first = await picture.get_attribute("src")
+    await expect(picture).not_to_have_attribute("src", first or "", timeout=10_000)
+    await page.screenshot(path=str(screenshots / "camera-live-view-1280x800.png"))
+    await dialog.get_by_role("button", name="Close dialog").click()
+
+    await card(page, "x1c-01").get_by_role("button", name="Camera of x1c-01").click()
+    dialog = page.get_by_role("dialog", name="Camera: x1c-01")
+    await expect(dialog.get_by_role("status")).to_contain_text("RTSPS", timeout=TIMEOUT)

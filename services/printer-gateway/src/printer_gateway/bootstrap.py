@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.on_stop(fleet.stop)
     return runtime.create_app(
         title="printfarm printer gateway",
-        routers=[api.router(uow_factory, cipher, utc_now, new_id, fleet.wake)],
+        routers=[api.router(uow_factory, cipher, utc_now, new_id, fleet.wake, fleet.camera_snapshot)],
     )
 
 

@@ -25,6 +25,7 @@ class SimPrinter:
     fabmatic: bool = False
     materials: tuple[dict[str, Any], ...] = ()
     protocol: str = "bambu_lan"
+    camera_port: int | None = None
     api_key: str = field(default="", repr=False)
     reports_materials: bool = True
     """False: the printer does not report its filament (no Spoolman, no AMS); the operator registers it."""
@@ -43,6 +44,7 @@ class SimPrinter:
             fabmatic=bool(data.get("fabmatic", False)),
             materials=tuple(data.get("materials") or ()),
             protocol=str(data.get("protocol") or "bambu_lan"),
+            camera_port=int(data["camera_port"]) if data.get("camera_port") else None,
             api_key=str(data.get("api_key") or ""),
             reports_materials=bool(data.get("reports_materials", True)),
         )
@@ -77,6 +79,7 @@ class SimPrinter:
             "ca_cert": ca_cert,
             "tags": list(self.tags),
             "fabmatic": self.fabmatic,
+            **({"camera_port": self.camera_port} if self.camera_port else {}),
         }
 
 

@@ -173,6 +173,7 @@ class PrinterSpec:
     report_interval: float | None = None
     passthrough: dict[str, Any] = field(default_factory=dict)
     protocol: str = "bambu_lan"
+    camera_port: int = 0
     api_key: str = field(default="", repr=False)
     spoolman: bool = False
     """A Klipper printer whose Moonraker has Spoolman: its first material is the active spool."""
@@ -182,13 +183,18 @@ class PrinterSpec:
         return model_profile(self.model)
 
     @property
+    def has_jpeg_camera(self) -> bool:
+        """P1 and A1 printers stream JPEG frames over TLS (port 6000); X1/H2 stream RTSPS instead."""
+        return self.protocol == "bambu_lan" and not self.profile.code.startswith(("X1", "H2"))
+
+    @property
     def full_reports(self) -> bool:
         if self.report_mode is not None:
             return self.report_mode == "full"
         return self.profile.full_reports
 
-    def with_ports(self, mqtt_port: int, ftp_port: int) -> PrinterSpec:
-        return replace(self, mqtt_port=mqtt_port, ftp_port=ftp_port)
+    def with_ports(self, mqtt_port: int, ftp_port: int, camera_port: int = 0) -> PrinterSpec:
+        return replace(self, mqtt_port=mqtt_port, ftp_port=ftp_port, camera_port=camera_port)
 
 
 _KNOWN_KEYS = {
@@ -211,6 +217,7 @@ _KNOWN_KEYS = {
     "time_scale",
     "report_interval",
     "protocol",
+    "camera_port",
     "api_key",
     "spoolman",
 }
@@ -270,6 +277,7 @@ def parse_printer(raw: Any) -> PrinterSpec:
         report_interval=_optional_float(raw, "report_interval"),
         passthrough={k: v for k, v in raw.items() if k not in _KNOWN_KEYS},
         protocol=protocol,
+        camera_port=int(raw.get("camera_port", 0) or 0),
         api_key=str(raw.get("api_key") or (secrets.token_hex(16) if protocol in ("prusalink", "octoprint") else "")),
         spoolman=bool(raw.get("spoolman", False)),
     )

@@ -86,7 +86,10 @@ class Fleet:
 
     def _save_ports(self) -> None:
         self._remembered_ports.update(
-            {serial: {"mqtt": p.mqtt_port, "ftp": p.ftp_port} for serial, p in self.printers.items()}
+            {
+                serial: {"mqtt": p.mqtt_port, "ftp": p.ftp_port, "camera": getattr(p, "camera_port", 0)}
+                for serial, p in self.printers.items()
+            }
         )
         write_json_atomically(self._ports_path, self._remembered_ports)
 
@@ -96,7 +99,9 @@ class Fleet:
     async def _start_one(self, spec: PrinterSpec) -> Device:
         remembered = self._remembered_ports.get(spec.serial, {})
         wanted = spec.with_ports(
-            spec.mqtt_port or int(remembered.get("mqtt", 0)), spec.ftp_port or int(remembered.get("ftp", 0))
+            spec.mqtt_port or int(remembered.get("mqtt", 0)),
+            spec.ftp_port or int(remembered.get("ftp", 0)),
+            spec.camera_port or int(remembered.get("camera", 0) or 0),
         )
         printer = self._make(wanted)
         try:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from printer_simulator.camera import CameraServer
 from printer_simulator.catalog import EXTERNAL_SLOT, MaterialSpec, PrinterSpec, material_temperatures
 from printer_simulator.certs import TestCertificateAuthority
 from printer_simulator.ftps import FtpsServer
@@ -130,6 +131,7 @@ class SimulatedPrinter:
         self.report_interval = spec.report_interval or report_interval
         self.mqtt_port = spec.mqtt_port
         self.ftp_port = spec.ftp_port
+        self.camera_port = spec.camera_port
         self.report_topic = f"device/{spec.serial}/report"
         self.request_topic = f"device/{spec.serial}/request"
         self.files: dict[str, bytes] = {}
@@ -139,6 +141,7 @@ class SimulatedPrinter:
         self._ca = ca
         self._broker: MqttBroker | None = None
         self._ftps: FtpsServer | None = None
+        self._camera: CameraServer | None = None
         self._device = device_fields()
         self._materials = spec.materials
         self._seq = 0
@@ -160,6 +163,8 @@ class SimulatedPrinter:
         self._ftps = FtpsServer(
             ssl_context=ssl_context, access_code=self.spec.access_code, files=self.files, on_upload=self._on_upload
         )
+        if self.spec.has_jpeg_camera:
+            self._camera = CameraServer(ssl_context, self.spec.access_code)
         await self._listen()
         self._running = True
         loop = asyncio.get_running_loop()
@@ -178,8 +183,11 @@ class SimulatedPrinter:
         self.mqtt_port = await self._broker.start(self.host, self.mqtt_port)
         try:
             self.ftp_port = await self._ftps.start(self.host, self.ftp_port)
+            if self._camera is not None:
+                self.camera_port = await self._camera.start(self.host, self.camera_port)
         except OSError:
             await self._broker.stop()
+            await self._ftps.stop()
             raise
         self.faults.offline = False
 
@@ -188,6 +196,8 @@ class SimulatedPrinter:
             await self._broker.stop()
         if self._ftps is not None:
             await self._ftps.stop()
+        if self._camera is not None:
+            await self._camera.stop()
 
     # state ------------------------------------------------------------------------------------------
     def _reset_job_state(self) -> None:
@@ -613,6 +623,8 @@ class SimulatedPrinter:
             self._broker.drop_clients()
         if self._ftps is not None:
             self._ftps.drop_clients()
+        if self._camera is not None:
+            self._camera.drop_clients()
 
     def set_silent(self, silent: bool) -> None:
         self.faults.silent = silent
@@ -771,6 +783,7 @@ class SimulatedPrinter:
             "host": self.host,
             "port": self.mqtt_port,
             "ftp_port": self.ftp_port,
+            "camera_port": self.camera_port if self._camera is not None else None,
             "access_code": self.spec.access_code,
             "tags": list(self.spec.tags),
             "fabmatic": self.spec.fabmatic,
@@ -816,6 +829,14 @@ class SimulatedPrinter:
                 {"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                 for name, data in sorted(self.files.items())
             ],
+            "camera": None
+            if self._camera is None
+            else {
+                "port": self.camera_port,
+                "clients": self._camera.client_count,
+                "frames_sent": self._camera.frames_sent,
+                "logins_refused": self._camera.logins_refused,
+            },
             "last_command": dict(self.commands[-1]) if self.commands else None,
             "commands": [dict(c) for c in self.commands],
             "faults": faults,

@@ -1,7 +1,7 @@
 // Printers: live state, progress, loaded materials, tags, FabMatic, "bed cleared", adding a printer.
 // Every brand in one list: Bambu Lab (AMS trays), Klipper (Spoolman spool), Prusa and OctoPrint
 // (materials the operator sets).
-import { api } from './app.js';
+import { api, request } from './app.js';
 import { badge, checkbox, field, fmtNumber, h, openDialog, progress, replace, submitting, swatch, toast } from './dom.js';
 
 const BRANDS = {
@@ -82,6 +82,8 @@ export async function render(root, { scope }) {
           : h('li', { class: 'muted' }, operatorSets ? 'No material set: this printer does not report its filament' : 'No material reported')),
       operatorSets ? h('button', { type: 'button', class: 'link', 'aria-label': `Set materials on ${p.name}`,
         onclick: () => setMaterials(p) }, 'Set materials') : null,
+      (p.protocol || 'bambu_lan') === 'bambu_lan' ? h('button', { type: 'button', class: 'link', 'aria-label': `Camera of ${p.name}`,
+        onclick: () => showCamera(p) }, 'Camera') : null,
       h('p', { class: 'tags' }, (p.tags || []).map((t) => h('span', { class: 'tag' }, t)),
         p.fabmatic ? h('span', { class: 'tag fabmatic', title: 'Clears its own bed after a print' }, 'FabMatic') : null),
       h('div', { class: 'bed' },
@@ -108,6 +110,29 @@ export async function render(root, { scope }) {
       printers.push(update);
     }
     draw();
+  }
+
+  // The live view: the newest picture, asked for again a second after each one arrives. The gateway
+  // that holds the printer fetches it; the browser never talks to the printer.
+  function showCamera(p) {
+    const path = `/printers/${p.id}/camera`;
+    const note = h('p', { class: 'muted', role: 'status' }, 'Connecting to the camera…');
+    const img = h('img', { class: 'camera', alt: `Live view of ${p.name}`, width: 640, height: 360 });
+    const { dialog } = openDialog(`Camera: ${p.name}`, h('div', { class: 'camera-view' }, img, note), { wide: true });
+    let timer = null;
+    let open = true;
+    const next = (delay) => { if (open) timer = setTimeout(() => { img.src = `/api/v1${path}?t=${Date.now()}`; }, delay); };
+    img.addEventListener('load', () => { note.textContent = `Live · ${new Date().toLocaleTimeString()}`; next(1000); });
+    img.addEventListener('error', async () => {
+      try {
+        await request('GET', path);
+      } catch (error) {
+        note.textContent = error.message;
+      }
+      next(3000);
+    });
+    dialog.addEventListener('close', () => { open = false; clearTimeout(timer); });
+    next(0);
   }
 
   function materialRow(m = {}) {

@@ -37,6 +37,10 @@ class UploadError(PrinterCommandError):
     pass
 
 
+class CameraUnavailable(Exception):
+    """No picture from this printer's camera now; the message says why and is safe to show."""
+
+
 @dataclass(frozen=True)
 class MaterialRequirement:
     """One filament of a sliced job; colour and profile narrow the match only when given."""
@@ -90,4 +94,8 @@ class PrinterDriver(Protocol):
 
     async def probe_control(self) -> None:
         """A harmless command, to learn whether a printer that refused control accepts it again."""
+        ...
+
+    async def camera_snapshot(self) -> bytes:
+        """The camera's newest JPEG picture; raises `CameraUnavailable`."""
         ...

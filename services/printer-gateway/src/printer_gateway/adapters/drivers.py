@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from typing import Literal
+
+from printer_gateway.adapters.bambu.camera import CAMERA_PORT
 from printer_gateway.adapters.bambu.connection import BambuConnection, BambuPrinterSettings
 from printer_gateway.adapters.driver import PrinterDriver, StatusListener
 from printer_gateway.adapters.moonraker.connection import MoonrakerConnection
@@ -10,6 +14,16 @@ from printer_gateway.adapters.prusalink.connection import PrusaLinkConnection
 from printer_gateway.adapters.reconnecting import HttpPrinterSettings
 from printer_gateway.config import Settings
 from printer_gateway.domain.model import Printer
+
+
+def bambu_camera_kind(model: str) -> Literal["jpeg", "rtsps"] | None:
+    """P1 and A1 printers stream JPEG frames on port 6000; X1, X2, H2 and P2 stream RTSPS on 322."""
+    code = re.sub(r"[^A-Z0-9]", "", model.upper()).removeprefix("BAMBULAB")
+    if code.startswith(("P1", "A1")):
+        return "jpeg"
+    if code.startswith(("X1", "X2", "H2", "P2")):
+        return "rtsps"
+    return None
 
 
 def make_driver(printer: Printer, secret: str, settings: Settings, on_status: StatusListener) -> PrinterDriver:
@@ -25,6 +39,8 @@ def make_driver(printer: Printer, secret: str, settings: Settings, on_status: St
                 ca_pem=printer.ca_cert,
                 url_template=settings.bambu_url_template,
                 stale_after=settings.stale_after_seconds,
+                camera=bambu_camera_kind(printer.model),
+                camera_port=printer.camera_port or CAMERA_PORT,
             ),
             on_status,
         )

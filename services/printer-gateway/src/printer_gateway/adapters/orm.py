@@ -21,6 +21,7 @@ printers = sa.Table(
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("port", sa.Integer, nullable=False),
     sa.Column("ftp_port", sa.Integer, nullable=False),
+    sa.Column("camera_port", sa.Integer, nullable=True),
     sa.Column("serial", sa.String(64), nullable=True),
     sa.Column("access_code_encrypted", sa.LargeBinary, nullable=False),
     sa.Column("ca_cert", sa.Text, nullable=True),

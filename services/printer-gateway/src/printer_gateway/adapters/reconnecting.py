@@ -14,7 +14,7 @@ from typing import Literal
 
 import aiohttp
 
-from printer_gateway.adapters.driver import PrinterNotConnected, PrintJob, StatusListener
+from printer_gateway.adapters.driver import CameraUnavailable, PrinterNotConnected, PrintJob, StatusListener
 from printer_gateway.domain.printer_status import PrinterStatus
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,9 @@ class ReconnectingDriver(ABC):
     async def probe_control(self) -> None:
         """These printers refuse a wrong key at connect time; the loop retries that by itself."""
         return None
+
+    async def camera_snapshot(self) -> bytes:
+        raise CameraUnavailable("the gateway shows no camera for this kind of printer yet")
 
     @abstractmethod
     async def print_job(self, job: PrintJob) -> None: ...

@@ -45,7 +45,7 @@ class UnprintableFile(PrinterError):
     """The job's file can never print on this kind of printer as it is (unlike a busy or offline printer)."""
 
 
-SECRET_BOUND_FIELDS = ("host", "port", "ftp_port", "serial", "ca_cert")
+SECRET_BOUND_FIELDS = ("host", "port", "ftp_port", "camera_port", "serial", "ca_cert")
 """Where the access code (or API key) is sent and whom it is trusted to: changing any of them without the
 secret would let whoever may edit a printer have the stored secret delivered to a host of their choosing."""
 
@@ -116,6 +116,8 @@ class Printer:
     deleted: bool = False
     operator_materials: tuple[LoadedMaterial, ...] = ()
     """What the operator says is loaded, for printers that do not report their filament."""
+    camera_port: int | None = None
+    """A Bambu P1/A1 camera's port when it is not the standard 6000."""
 
     @property
     def bed_clear(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,6 +10,7 @@ from cryptography import x509
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from printer_gateway.adapters.driver import CameraUnavailable
 from printer_gateway.adapters.secrets import AccessCodeCipher
 from printer_gateway.domain.model import AccessCodeRequired, Printer, PrinterError
 from printer_gateway.domain.printer_status import LoadedMaterial, normalize_color
@@ -83,6 +84,7 @@ class PrinterIn(BaseModel):
     host: Annotated[str, Field(min_length=1, max_length=255)]
     port: Port | None = None
     ftp_port: Port = 990
+    camera_port: Port | None = None
     serial: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     access_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     api_key: Secret | None = None
@@ -120,6 +122,7 @@ class PrinterIn(BaseModel):
             tags=self.tags,
             fabmatic=self.fabmatic,
             materials=_operator_materials(self.materials),
+            camera_port=self.camera_port,
         )
 
 
@@ -131,6 +134,7 @@ class PrinterPatch(BaseModel):
     host: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     port: Port | None = None
     ftp_port: Port | None = None
+    camera_port: Port | None = None
     serial: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     access_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     api_key: Secret | None = None
@@ -159,6 +163,7 @@ class PrinterOut(BaseModel):
     host: str
     port: int
     ftp_port: int
+    camera_port: int | None
     serial: str | None
     tags: list[str]
     fabmatic: bool
@@ -188,6 +193,7 @@ def printer_out(p: Printer) -> PrinterOut:
         host=p.host,
         port=p.port,
         ftp_port=p.ftp_port,
+        camera_port=p.camera_port,
         serial=p.serial,
         tags=p.tags,
         fabmatic=p.fabmatic,
@@ -213,6 +219,7 @@ def router(
     clock: Clock,
     ids: IdFactory,
     on_change: Callable[[], None],
+    camera: Callable[[str], Awaitable[bytes]],
 ) -> APIRouter:
     api = APIRouter(prefix="/api/v1/printers", tags=["printers"])
 
@@ -291,6 +298,23 @@ def router(
                 raise Conflict(str(exc)) from exc
         on_change()
         return Response(status_code=204)
+
+    @api.get(
+        "/{printer_id}/camera",
+        response_class=Response,
+        responses={200: {"content": {"image/jpeg": {}}, "description": "the camera's newest picture"}},
+    )
+    async def camera_picture(printer_id: str) -> Response:
+        """The newest picture from the printer's camera, fetched by the gateway that holds the printer."""
+        async with uow_factory() as uow:
+            printer = await uow.printers.get(printer_id)
+        if printer is None:
+            raise not_found(printer_id)
+        try:
+            picture = await camera(printer_id)
+        except CameraUnavailable as exc:
+            raise Problem(f"camera unavailable: {exc}", status=503, title="Camera unavailable") from exc
+        return Response(content=picture, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @api.post("/{printer_id}/bed-cleared", response_model=PrinterOut)
     async def bed_cleared(printer_id: str) -> PrinterOut:

@@ -9,7 +9,7 @@ from nats.aio.msg import Msg
 
 from contracts.envelope import Envelope
 from contracts.queue.v1 import StartPrint, StopPrint
-from printer_gateway.entrypoints.fleet import Fleet
+from printer_gateway.entrypoints.fleet import CAMERA_REQUEST, Fleet
 from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import Clock
@@ -80,6 +80,9 @@ def register(
     bus.consume(StopPrint, "printer_gateway__stop_print", on_stop_print, uow_factory)
 
     async def on_forwarded(msg: Msg) -> None:
+        if msg.headers and msg.headers.get(CAMERA_REQUEST) and msg.reply:
+            await fleet.answer_camera(msg.reply, msg.data.decode(errors="replace"))
+            return
         try:
             envelope = Envelope.model_validate_json(msg.data)
             printer_id = str((envelope.data or {}).get("printer_id", ""))

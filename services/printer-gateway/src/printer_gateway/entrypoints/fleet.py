@@ -18,6 +18,7 @@ from contracts.envelope import Envelope
 from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT
 from contracts.queue.v1 import StartPrint
 from printer_gateway.adapters.driver import (
+    CameraUnavailable,
     CommandTimedOut,
     MaterialRequirement,
     PrinterCommandError,
@@ -39,6 +40,12 @@ from servicekit.ids import Clock
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+CAMERA_REQUEST = "Printfarm-Camera"
+"""Header of a camera request on the owner's forward subject (its body is the printer id)."""
+CAMERA_ERROR = "Printfarm-Camera-Error"
+"""Header of a camera answer that carries no picture, with the reason."""
 
 
 class OwnerUnreachable(Exception):
@@ -321,6 +328,38 @@ class Fleet:
         held = self.held.get(printer_id)
         if held is not None:
             await held.connection.stop_print()
+
+    async def camera_snapshot(self, printer_id: str) -> bytes:
+        """The printer camera's newest picture, from the replica that holds the printer (the access code
+        stays there); raises `CameraUnavailable`."""
+        held = self.held.get(printer_id)
+        if held is not None:
+            return await held.connection.camera_snapshot()
+        owner = await self.owner_of(printer_id)
+        if owner is None or owner == self.instance:
+            raise CameraUnavailable("no gateway holds the printer's connection right now")
+        try:
+            reply = await self.leases.bus.nc.request(
+                self.forward_subject(owner), printer_id.encode(), timeout=15, headers={CAMERA_REQUEST: "1"}
+            )
+        except (NoRespondersError, TimeoutError):
+            raise CameraUnavailable(f"the gateway holding the printer ({owner}) does not answer") from None
+        error = (reply.headers or {}).get(CAMERA_ERROR)
+        if error is not None:
+            raise CameraUnavailable(error)
+        return bytes(reply.data)
+
+    async def answer_camera(self, reply_to: str, printer_id: str) -> None:
+        """Another replica asks for a picture of a printer this one holds."""
+        headers: dict[str, str] | None = None
+        data = b""
+        try:
+            if printer_id not in self.held:
+                raise CameraUnavailable("the printer moved to another gateway; ask again")
+            data = await self.held[printer_id].connection.camera_snapshot()
+        except CameraUnavailable as exc:
+            headers = {CAMERA_ERROR: str(exc).encode("ascii", "replace").decode().replace("\n", " ")[:500]}
+        await self.leases.bus.nc.publish(reply_to, data, headers=headers)
 
     def forward_subject(self, owner: str) -> str:
         return GATEWAY_FORWARD_SUBJECT.format(instance=owner)

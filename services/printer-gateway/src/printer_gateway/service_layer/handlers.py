@@ -42,9 +42,10 @@ class Registration:
     tags: list[str]
     fabmatic: bool
     materials: tuple[LoadedMaterial, ...] = ()
+    camera_port: int | None = None
 
 
-CONNECTION_FIELDS = frozenset({"host", "port", "ftp_port", "serial", "ca_cert", "secret", "model"})
+CONNECTION_FIELDS = frozenset({"host", "port", "ftp_port", "camera_port", "serial", "ca_cert", "secret", "model"})
 
 
 def printer_changed(printer: Printer) -> PrinterChanged:
@@ -129,6 +130,7 @@ async def register_printer(
         tracker=PrintTracker(printer_id=printer_id, bed_clear=True),
         status=PrinterStatus.offline("not connected yet"),
         operator_materials=reg.materials,
+        camera_port=reg.camera_port,
     )
     printer.updated(now)
     await uow.printers.add(printer, cipher.encrypt(reg.secret))

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import aiomqtt
 
 from printer_gateway.adapters.bambu import ftps, protocol
+from printer_gateway.adapters.bambu.camera import CAMERA_PORT, JpegCamera
 from printer_gateway.adapters.bambu.report import (
     CANCELLED_PRINT_ERROR,
     merge_report,
@@ -23,6 +24,7 @@ from printer_gateway.adapters.bambu.report import (
 )
 from printer_gateway.adapters.bambu.tls import create_ssl_context, is_certificate_rejection
 from printer_gateway.adapters.driver import (
+    CameraUnavailable,
     CommandRejected,
     CommandTimedOut,
     PrinterCommandError,
@@ -75,6 +77,9 @@ class BambuPrinterSettings:
     command_timeout: float = 30.0
     upload_timeout: float = 600.0
     keepalive: int = 30
+    camera: Literal["jpeg", "rtsps"] | None = "jpeg"
+    """P1/A1: JPEG frames over TLS on `camera_port`; X1/H2: RTSPS on 322."""
+    camera_port: int = CAMERA_PORT
 
 
 class DeveloperModeOff(CommandRejected):
@@ -126,6 +131,7 @@ class BambuConnection:
         self._pending: dict[str, _PendingCommand] = {}
         self._version: dict[str, Any] | None = None
         self._reported = False
+        self._camera: JpegCamera | None = None
 
     @property
     def serial(self) -> str:
@@ -160,6 +166,20 @@ class BambuConnection:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._fail_pending("connection closed")
+        if self._camera is not None:
+            await self._camera.close()
+
+    async def camera_snapshot(self) -> bytes:
+        settings = self._settings
+        if settings.camera == "rtsps":
+            raise CameraUnavailable(
+                "this model streams its camera over RTSPS (port 322), which the gateway does not show yet"
+            )
+        if settings.camera is None:
+            raise CameraUnavailable("this printer has no camera")
+        if self._camera is None:
+            self._camera = JpegCamera(settings.host, settings.camera_port, settings.access_code, self._ssl_context)
+        return await self._camera.snapshot()
 
     async def print_job(self, job: PrintJob) -> None:
         """The driver port: a sliced `.gcode.3mf` fed from the tray that holds the job's material."""
