@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from printer_gateway.adapters.bambu.camera import frame_size, is_jpeg, login_packet
+from printer_gateway.adapters.drivers import bambu_camera_kind
 from printer_gateway.adapters.moonraker import status as moonraker
 from printer_gateway.adapters.octoprint.status import OctoPrintView
 from printer_gateway.adapters.prusalink import status as prusalink
@@ -230,3 +232,39 @@ def test_no_printer_message_makes_a_parser_raise(first: dict[str, Any], second: 
     assert isinstance(prusalink.parse_status(first, "x.gcode"), PrinterStatus)
     view = OctoPrintView().fold({"current": first}).fold({"event": second})
     assert view.status() is None or isinstance(view.status(), PrinterStatus)
+
+
+# Bambu cameras ------------------------------------------------------------------------------------
+
+
+def test_camera_login_is_80_bytes_with_user_and_code_padded() -> None:
+    packet = login_packet("12345678")
+    assert len(packet) == 80
+    assert packet[:8] == bytes.fromhex("4000000000300000") and packet[8:16] == bytes(8)
+    assert packet[16:48] == b"bblp".ljust(32, b"\0") and packet[48:80] == b"12345678".ljust(32, b"\0")
+    with pytest.raises(ValueError):
+        login_packet("x" * 33)
+
+
+def test_camera_frame_header_gives_the_jpeg_length() -> None:
+    assert frame_size(bytes.fromhex("39300000000000000100000000000000")) == 12345
+    for bad in (bytes(16), bytes.fromhex("ffffffff") + bytes(12), bytes(15)):
+        with pytest.raises(ValueError):
+            frame_size(bad)
+    assert is_jpeg(b"\xff\xd8\xff\xe0 data \xff\xd9") and not is_jpeg(b"<html>")
+
+
+@pytest.mark.parametrize(
+    ("model", "kind"),
+    [
+        ("P1S", "jpeg"),
+        ("A1 mini", "jpeg"),
+        ("Bambu Lab P1P", "jpeg"),
+        ("X1C", "rtsps"),
+        ("X1-Carbon", "rtsps"),
+        ("H2D", "rtsps"),
+        ("Voron 2.4", None),
+    ],
+)
+def test_which_camera_a_bambu_model_has(model: str, kind: str | None) -> None:
+    assert bambu_camera_kind(model) == kind
