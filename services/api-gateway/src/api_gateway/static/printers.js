@@ -80,7 +80,7 @@ export async function render(root, { scope }) {
           ` ${slotLabel(p, m)}: ${m.type || "empty"}`,
           m.remain_percent !== null && m.remain_percent !== undefined && m.remain_percent >= 0 ? h('span', { class: 'muted' }, ` ${m.remain_percent}%`) : null))
           : h('li', { class: 'muted' }, operatorSets ? 'No material set: this printer does not report its filament' : 'No material reported')),
-      operatorSets ? h('button', { type: 'button', class: 'link', 'aria-label': `Set materials on ${p.name}`,
+      operatorSets ? h('button', { type: 'button', class: 'link', 'data-needs': 'admin', 'aria-label': `Set materials on ${p.name}`,
         onclick: () => setMaterials(p) }, 'Set materials') : null,
       (p.protocol || 'bambu_lan') === 'bambu_lan' ? h('button', { type: 'button', class: 'link', 'aria-label': `Camera of ${p.name}`,
         onclick: () => showCamera(p) }, 'Camera') : null,
