@@ -81,7 +81,7 @@ async def test_stored_codes_are_reencrypted_under_the_newest_key_so_the_old_one_
     for n in range(3):
         reg = Registration(
             name=f"p{n}", model="X1C", protocol="bambu_lan", host="127.0.0.1", port=8883, ftp_port=990,
-            serial=f"ROT{n}", access_code=f"code-{n}", ca_cert=None, tags=[], fabmatic=False,
+            serial=f"ROT{n}", secret=f"code-{n}", ca_cert=None, tags=[], fabmatic=False,
         )  # fmt: skip
         async with uow_factory() as uow:
             printer = await handlers.register_printer(reg, uow, old, clock, lambda: f"printer-{next(counter)}")
