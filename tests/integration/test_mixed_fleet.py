@@ -215,6 +215,14 @@ async def test_registering_printers_of_each_protocol(api: httpx.AsyncClient) -> 
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "access_code"
     moved = await api.patch(f"/api/v1/printers/{created[0]}", json={"port": 7126, "api_key": secret})
     assert moved.status_code == 200 and moved.json()["port"] == 7126 and secret not in moved.text
+    keyless = await api.post(
+        "/api/v1/printers",
+        json={**base, "name": f"{base['name']}-keyless", "protocol": "moonraker", "model": "Ender 3"},
+    )
+    assert keyless.status_code == 201, keyless.text
+    created.append(keyless.json()["id"])
+    moved_keyless = await api.patch(f"/api/v1/printers/{created[-1]}", json={"host": "127.0.0.3"})
+    assert moved_keyless.status_code == 200, "a Moonraker without an API key has no secret to protect"
     for printer_id in created:
         assert (await api.delete(f"/api/v1/printers/{printer_id}")).status_code == 204
 

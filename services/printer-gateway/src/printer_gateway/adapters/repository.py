@@ -149,6 +149,12 @@ class PrinterRepository:
         rows = (await self.session.execute(query)).all()
         return {row.id: (_to_domain(row), row.access_code_encrypted) for row in rows}
 
+    async def encrypted_secret(self, printer_id: str) -> bytes | None:
+        """One printer's encrypted access code or API key."""
+        query = sa.select(printers.c.access_code_encrypted).where(printers.c.id == printer_id)
+        token = (await self.session.execute(query)).scalar()
+        return bytes(token) if token is not None else None
+
     async def encrypted_access_codes(self) -> dict[str, bytes]:
         """Every stored access code (deleted printers' too: they are secrets at rest all the same)."""
         rows = (await self.session.execute(sa.select(printers.c.id, printers.c.access_code_encrypted))).all()

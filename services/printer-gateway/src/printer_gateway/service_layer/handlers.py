@@ -151,7 +151,9 @@ async def update_printer(
         if taken:
             raise SerialTaken(serial, taken)
     secret = changes.pop("secret", None)
-    printer.require_access_code_for(changes, access_code_given=bool(secret))
+    stored = await uow.printers.encrypted_secret(printer_id)
+    nothing_to_protect = stored is not None and cipher.decrypt(stored) == ""
+    printer.require_access_code_for(changes, access_code_given=bool(secret) or nothing_to_protect)
     if CONNECTION_FIELDS & (set(changes) | ({"secret"} if secret else set())):
         printer.connection_version += 1
     materials = changes.pop("materials", None)
