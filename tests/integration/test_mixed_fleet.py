@@ -268,8 +268,6 @@ async def test_a_gateway_killed_mid_print_on_the_klipper_printer_loses_nothing(f
 
 
 async def test_a_bambu_project_never_goes_to_a_klipper_printer(farm: Farm, stack: Stack) -> None:
-    """Last in this file: a queue that does not act on a gateway's refusal at once keeps the job assigned
-    to the printer until its dispatch deadline."""
     await farm.ready(KLIPPER)
     part = await farm.part("Bambu-only", gcode_3mf(minutes=10, filament="ASA"), "bambu.gcode.3mf", "ASA")
     started = (await farm.sim_state(KLIPPER))["prints_started"]
@@ -292,6 +290,8 @@ async def test_a_bambu_project_never_goes_to_a_klipper_printer(farm: Farm, stack
         await subscription.unsubscribe()
         await nc.close()
     assert "sliced for a Bambu printer" in refused["error"] and "Voron 2.4" in refused["error"]
+    failed = await farm.wait_until(lambda: farm.jobs_in(order_id, 1, "failed"), 60, "the queue to fail the job")
+    assert "sliced for a Bambu printer" in failed[0]["error"]
     assert (await farm.sim_state(KLIPPER))["prints_started"] == started, "nothing was sent to the printer"
     voron = await farm.printer(KLIPPER)
     assert voron["bed_clear"] is True and voron["current_job_id"] is None

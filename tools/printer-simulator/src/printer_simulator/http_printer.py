@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -259,7 +260,10 @@ class HttpSimulatedPrinter(ABC):
             "progress_percent": round(machine.fraction() * 100, 1),
             "job": None if job is None else {"file": job.file, "print_seconds": job.print_seconds},
             "prints_started": machine.prints_started,
-            "files": [{"name": name, "size": len(data)} for name, data in sorted(self.files.items())],
+            "files": [
+                {"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                for name, data in sorted(self.files.items())
+            ],
             "requests": list(self.requests[-20:]),
             "faults": {
                 "silent": self.silent,
