@@ -13,7 +13,7 @@ from skus.adapters.file_store import LocalFileStore
 from skus.adapters.openscad import render_check
 from skus.adapters.part_file_bucket import NatsPartFileBucket
 from skus.config import Settings
-from skus.domain.files import inspect_file
+from skus.domain.files import InspectionLimits, inspect_file
 from skus.entrypoints import api, consumers, rpc
 from skus.service_layer.handlers import PartFiles
 from skus.service_layer.unit_of_work import UnitOfWork
@@ -29,10 +29,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     files = PartFiles(
         store=LocalFileStore(settings.part_files_root),
         bucket=NatsPartFileBucket(runtime.bus),
-        inspect=inspect_file,
-        render=partial(
-            render_check, timeout=settings.openscad_timeout_seconds, executable=settings.openscad_binary
+        inspect=partial(
+            inspect_file,
+            limits=InspectionLimits(
+                seconds=settings.inspect_timeout_seconds,
+                max_uncompressed_bytes=settings.inspect_max_uncompressed_bytes,
+                max_ratio=settings.inspect_max_ratio,
+                max_members=settings.inspect_max_members,
+                max_xml_depth=settings.inspect_max_xml_depth,
+            ),
         ),
+        render=partial(render_check, timeout=settings.openscad_timeout_seconds, executable=settings.openscad_binary),
     )
     consumers.register(runtime.bus, uow_factory)
     runtime.on_start(rpc.serve(runtime.bus, uow_factory))

@@ -123,14 +123,14 @@ def test_plate_gcode_comments_fill_in_without_slice_info(tmp_path: Path) -> None
     assert info.triangle_count is None
 
 
-def test_slice_info_with_a_dtd_is_ignored_and_gcode_used(tmp_path: Path) -> None:
+def test_slice_info_with_a_dtd_is_refused(tmp_path: Path) -> None:
+    """No slicer writes a DTD into its configs; one that does is an entity-expansion attempt."""
     bomb = '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><config>&lol;</config>'
     path = make_zip(
         tmp_path, {"Metadata/plate_1.gcode": PLATE_GCODE, "Metadata/slice_info.config": bomb}, "p.gcode.3mf"
     )
-    info = inspect_file(path, "p.gcode.3mf")
-    assert info.grams == 3.25
-    assert any("declares a DTD" in w for w in info.warnings)
+    with pytest.raises(FileRejected, match="DTD or entities"):
+        inspect_file(path, "p.gcode.3mf")
 
 
 def test_malformed_slice_info_is_a_warning(tmp_path: Path) -> None:

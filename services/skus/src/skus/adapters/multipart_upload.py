@@ -114,9 +114,7 @@ class _Receiver:
             self.file = None
 
 
-async def receive_upload(
-    chunks: AsyncIterator[bytes], content_type: str, scratch: Path, limit: int
-) -> ReceivedUpload:
+async def receive_upload(chunks: AsyncIterator[bytes], content_type: str, scratch: Path, limit: int) -> ReceivedUpload:
     """Parse the request body; on any error the temp file is removed and the error raised."""
     mime, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")

@@ -18,8 +18,10 @@ from skus.domain.model import OPEN_ORDER_STATUSES, Material, Part, Sku, SkuLine
 class PartRepository(Protocol):
     async def get(self, part_id: str, *, lock: bool = False) -> Part | None:
         """`lock` holds the row (FOR UPDATE) until the transaction ends."""
+
     async def get_many(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, Part]:
         """`lock` shares the rows (FOR SHARE): they cannot be deleted until the transaction ends."""
+
     async def add(self, part: Part) -> None: ...
     async def update(self, part: Part) -> None: ...
     async def delete(self, part_id: str) -> None: ...
@@ -32,6 +34,7 @@ class SkuRepository(Protocol):
     async def by_code(self, code: str) -> Sku | None: ...
     async def add(self, sku: Sku) -> None:
         """Raises DuplicateSku when the code is taken (case-insensitively), also under a race."""
+
     async def update(self, sku: Sku) -> None: ...
     async def delete(self, sku_id: str) -> None: ...
     async def search(self, q: str | None, limit: int, after: tuple[str, str] | None) -> list[Sku]: ...
@@ -41,6 +44,7 @@ class SkuRepository(Protocol):
 class OrderUsageRepository(Protocol):
     async def apply(self, order_id: str, order_number: str, status: str, revision: int, sku_ids: list[str]) -> bool:
         """Record an order's SKUs; False (and nothing changed) when `revision` is not newer."""
+
     async def open_orders_using(self, sku_id: str) -> list[tuple[str, str]]:
         """(order_id, order_number) of the open orders that use the SKU."""
 

@@ -18,7 +18,7 @@ from skus.adapters.multipart_upload import receive_upload
 from skus.domain import commands
 from skus.domain.errors import DuplicateSku, InUse, Invalid, SkusError, StorageUnavailable, UploadTooLarge
 from skus.domain.errors import NotFound as NotFoundError
-from skus.domain.files import FileRejected
+from skus.domain.files import FileRejected, FileTooLarge
 from skus.domain.model import Material
 from skus.entrypoints.schemas import PartOut, PartPatch, SkuIn, SkuOut, SkuPatch, sku_body
 from skus.service_layer import handlers
@@ -55,6 +55,8 @@ UPLOAD_FORM = {
 
 def as_problem(exc: SkusError | FileRejected) -> Problem:
     """The one mapping from domain errors to RFC 9457 problem details."""
+    if isinstance(exc, FileTooLarge):
+        return TooLarge.field(exc.field, exc.reason)
     if isinstance(exc, FileRejected):
         return InvalidProblem.field(exc.field, exc.reason)
     if isinstance(exc, Invalid):

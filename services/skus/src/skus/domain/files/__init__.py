@@ -1,6 +1,7 @@
 """Pure readers for part files (STL, 3MF, G-code 3MF, G-code, OpenSCAD): no I/O beyond the given path."""
 
-from .errors import FileRejected
+from .budget import InspectionLimits
+from .errors import FileRejected, FileTooLarge
 from .inspection import inspect_file, kind_from_filename
 from .model import BoundingBox, Filament, FileInfo, FileKind, Option, Parameter, Plate
 from .scad import ScadParameters, parse_scad, parse_scad_text
@@ -11,6 +12,8 @@ __all__ = [
     "FileInfo",
     "FileKind",
     "FileRejected",
+    "FileTooLarge",
+    "InspectionLimits",
     "Option",
     "Parameter",
     "Plate",

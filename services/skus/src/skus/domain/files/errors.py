@@ -10,3 +10,7 @@ class FileRejected(Exception):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class FileTooLarge(FileRejected):
+    """The file would take more to read than an inspection may spend (the edge answers 413)."""

@@ -1,7 +1,8 @@
 """G-code reading: the slicer's header/footer comments give time, weight and filaments.
 
 Slicers write these summaries at the start (Bambu Studio, Orca, Cura) or at the end (PrusaSlicer,
-Orca), so only the head and the tail of the file are read, however large it is.
+Orca), so only the head and the tail of the file are read, however large it is. Comment lines are split
+with string operations, not a regular expression, so a hostile 2 MiB line costs linear time.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
+from .budget import ByteSource, InspectionBudget, InspectionLimits
 from .errors import FileRejected
 from .model import Filament, FileInfo, FileKind
 
@@ -35,13 +36,15 @@ DENSITY_BY_TYPE = {
 }
 
 _COMMAND = re.compile(rb"^[ \t]*[GMTgmt]\d+", re.MULTILINE)
-_KEY_VALUE = re.compile(r"^;\s*(?P<key>[^:=]+?)\s*[:=]\s*(?P<value>.*?)\s*$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])", re.IGNORECASE)
 _DURATION_FULL = re.compile(r"^(?:\s*\d+(?:\.\d+)?\s*[dhms])+\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _COLOR = re.compile(r"^#([0-9a-fA-F]{6})(?:[0-9a-fA-F]{2})?$")
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _BGCODE_MAGIC = b"GCDE"
+_MAX_VALUE_CHARS = 8192
+"""Longer than any summary value a slicer writes (a list of filament weights or colours); a longer one
+is skipped unread, so hostile values cost no number or duration parsing."""
 
 
 @dataclass
@@ -86,6 +89,21 @@ def _items(text: str) -> list[str]:
     return [item.strip().strip('"') for item in re.split(r"[;,]", text)]
 
 
+def comment_key_value(line: str) -> tuple[str, str] | None:
+    """`; key: value` or `; key = value` → (key, value), both stripped; the first ':' or '=' separates."""
+    if not line.startswith(";"):
+        return None
+    body = line[1:]
+    colon, equals = body.find(":"), body.find("=")
+    cut = min(i for i in (colon, equals, len(body)) if i >= 0)
+    if cut == len(body):
+        return None
+    key = body[:cut].strip()
+    if not key:
+        return None
+    return key, body[cut + 1 :].strip()
+
+
 class _Collector:
     """First value per key wins: the header is authoritative, later repeats are ignored."""
 
@@ -93,17 +111,18 @@ class _Collector:
         self.values: dict[str, str] = {}
 
     def feed(self, line: str) -> None:
-        match = _KEY_VALUE.match(line)
-        if match is None:
+        pair = comment_key_value(line)
+        if pair is None:
             return
-        key = match.group("key").strip().lower()
-        value = match.group("value")
+        key, value = pair[0].lower(), pair[1]
+        if len(value) > _MAX_VALUE_CHARS:
+            return
         if key == "model printing time":
             model, _, rest = value.partition(";")
-            self.values.setdefault(key, model)
-            total = _KEY_VALUE.match(";" + rest)
-            if total and total.group("key").strip().lower() == "total estimated time":
-                self.values.setdefault("total estimated time", total.group("value"))
+            self.values.setdefault(key, model.strip())
+            total = comment_key_value(";" + rest)
+            if total and total[0].lower() == "total estimated time":
+                self.values.setdefault("total estimated time", total[1])
             return
         self.values.setdefault(key, value)
 
@@ -187,7 +206,7 @@ def _total_grams(c: _Collector, per_filament: list[float], types: list[str], war
     return None
 
 
-def _head_and_tail(stream: IO[bytes], size: int) -> tuple[bytes, bytes, bool]:
+def _head_and_tail(stream: ByteSource, size: int) -> tuple[bytes, bytes, bool]:
     """The first and last bytes of a stream; the flag says whether they join up (nothing skipped)."""
     head = stream.read(HEAD_BYTES)
     if len(head) < HEAD_BYTES or size <= HEAD_BYTES:
@@ -206,16 +225,18 @@ def _lines(head: bytes, tail: bytes, joined: bool) -> list[str]:
     return [line.decode("utf-8", "replace").rstrip("\r") for line in raw if line.lstrip().startswith(b";")]
 
 
-def summarise_stream(stream: IO[bytes], size: int) -> tuple[GcodeSummary, bool]:
+def summarise_stream(stream: ByteSource, size: int) -> tuple[GcodeSummary, bool]:
     """Summary of a G-code stream and whether it contains any G-code command at either end."""
     head, tail, joined = _head_and_tail(stream, size)
     has_commands = bool(_COMMAND.search(head) or _COMMAND.search(tail))
     return summarise_lines(_lines(head, tail, joined)), has_commands and b"\x00" not in head
 
 
-def read_gcode(path: Path) -> FileInfo:
-    with path.open("rb") as stream:
-        size = os.fstat(stream.fileno()).st_size
+def read_gcode(path: Path, budget: InspectionBudget | None = None) -> FileInfo:
+    budget = budget or InspectionBudget(InspectionLimits())
+    with path.open("rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        stream = budget.metered(file, compressed=False)
         if size == 0:
             raise FileRejected("file", "not G-code: the file is empty")
         magic = stream.read(4)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from .budget import InspectionBudget, InspectionLimits
 from .errors import FileRejected
 from .gcode import read_gcode
 from .model import FileInfo, FileKind
@@ -28,14 +31,21 @@ def kind_from_filename(filename: str) -> FileKind:
     raise FileRejected("file", f"unsupported file type {filename!r}: expected .3mf, .gcode.3mf, .gcode, .stl or .scad")
 
 
-def inspect_file(path: Path | str, filename: str) -> FileInfo:
-    """Reads the local file at `path`; `filename` is the uploaded name that decides its kind."""
+def inspect_file(
+    path: Path | str,
+    filename: str,
+    limits: InspectionLimits | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> FileInfo:
+    """Reads the local file at `path`; `filename` is the uploaded name that decides its kind. The
+    reading stays within `limits` (time, decompressed bytes, archive members, XML depth)."""
     kind = kind_from_filename(filename)
     path = Path(path)
+    budget = InspectionBudget(limits or InspectionLimits(), clock)
     if kind is FileKind.STL:
-        return read_stl(path)
+        return read_stl(path, budget)
     if kind is FileKind.GCODE:
-        return read_gcode(path)
+        return read_gcode(path, budget)
     if kind is FileKind.SCAD:
-        return read_scad(path)
-    return read_3mf(path, kind)
+        return read_scad(path, budget)
+    return read_3mf(path, kind, budget)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from .budget import InspectionBudget, InspectionLimits
 from .errors import FileRejected
 from .model import FileInfo, FileKind, Option, Parameter, ParameterType, ScalarValue
 
@@ -27,23 +28,24 @@ _TOKEN = re.compile(
       (?P<newline>\n)
     | (?P<space>[ \t\r\f\v\ufeff]+)
     | (?P<line_comment>//[^\n]*)
-    | (?P<block_comment>/\*.*?\*/)
+    | (?P<block_comment>/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/)
     | (?P<open_comment>/\*)
-    | (?P<string>"(?:[^"\\]|\\.)*")
+    | (?P<string>"[^"\\]*+(?:\\.[^"\\]*+)*+")
     | (?P<open_string>")
-    | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+    | (?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
     | (?P<name>\$?[A-Za-z_][A-Za-z0-9_]*)
     | (?P<op>==|!=|<=|>=|&&|\|\||.)
     """,
     re.VERBOSE | re.DOTALL,
 )
-_GROUP = re.compile(r"^/\*\s*\[\s*(?P<name>[^\[\]]*?)\s*\]\s*\*/$", re.DOTALL)
 _ESCAPE = re.compile(r"\\(x[0-7][0-9a-fA-F]|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{6}|.)", re.DOTALL)
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = frozenset(")]}")
 _MAX_SAFE_INT = 2**53
+_MAX_ANNOTATION_CHARS = 16_384
+"""A customizer dropdown or range fits in far less; a longer one is not worth reading."""
 
 
 class _Token(NamedTuple):
@@ -60,9 +62,16 @@ class ScadParameters:
     warnings: tuple[str, ...]
 
 
-def read_scad(path: Path) -> FileInfo:
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as stream:
-        result = parse_scad(iter(lambda: stream.read(_READ_CHARS), ""))
+def read_scad(path: Path, budget: InspectionBudget | None = None) -> FileInfo:
+    budget = budget or InspectionBudget(InspectionLimits())
+
+    def chunks() -> Iterator[str]:
+        with path.open("r", encoding="utf-8", errors="replace", newline="") as stream:
+            while chunk := stream.read(_READ_CHARS):
+                budget.spend(len(chunk))
+                yield chunk
+
+    result = parse_scad(chunks(), may_read_files=mentions_file_access(chunks()))
     return FileInfo(
         kind=FileKind.SCAD,
         parameters=result.parameters,
@@ -72,12 +81,87 @@ def read_scad(path: Path) -> FileInfo:
 
 
 def parse_scad_text(text: str) -> ScadParameters:
-    return parse_scad([text])
+    return parse_scad([text], may_read_files=mentions_file_access([text]))
 
 
-def parse_scad(chunks: Iterable[str]) -> ScadParameters:
-    """Customizer parameters from OpenSCAD source given as consecutive text chunks."""
-    return _Parser(_tokens(_checked(iter(chunks)))).run()
+def parse_scad(chunks: Iterable[str], *, may_read_files: bool = True) -> ScadParameters:
+    """Customizer parameters from OpenSCAD source given as consecutive text chunks. Source that may
+    read files (`mentions_file_access`) is tokenised to its end so file access anywhere is refused;
+    other source is read only up to its first module or function."""
+    tokens = _tokens(_checked(iter(chunks)))
+    if not may_read_files:
+        return _Parser(tokens).run()
+    guarded = _refusing_file_access(tokens)
+    result = _Parser(guarded).run()
+    for _ in guarded:
+        pass
+    return result
+
+
+_FILE_ACCESS_WORDS = ("include", "use", "import", "surface", "dxf_")
+_WORD_OVERLAP = 16
+
+
+def mentions_file_access(chunks: Iterable[str]) -> bool:
+    """A quick scan at C speed: False means the source cannot read a file, whatever its size (True may
+    be a word in a comment: the source is then checked token by token)."""
+    tail = ""
+    for chunk in chunks:
+        window = tail + chunk
+        if any(word in window for word in _FILE_ACCESS_WORDS):
+            return True
+        tail = chunk[-_WORD_OVERLAP:]
+    return False
+
+
+_LIBRARY = frozenset({"include", "use"})
+_FILE_READERS = frozenset({"import", "surface", "dxf_linear_extrude", "dxf_rotate_extrude", "dxf_dim", "dxf_cross"})
+"""Modules that make OpenSCAD read a file. A part is one self-contained file: nothing sits beside it in
+the store, and what it could read on the server is nothing a print needs (and would leak through the
+render's error messages)."""
+_INSIGNIFICANT = frozenset({"space", "newline", "line_comment", "block_comment"})
+
+
+def _refusing_file_access(tokens: Iterator[_Token]) -> Iterator[_Token]:
+    """Passes the tokens through, refusing file readers and library paths that leave the library
+    folders (`include </etc/passwd>`, `use <../../secret.scad>`)."""
+    name: _Token | None = None
+    path: list[str] | None = None
+    for token in tokens:
+        yield token
+        if path is not None:
+            if token.kind == "newline" or (token.kind == "op" and token.text == ">"):
+                _check_library_path(name, "".join(path))
+                name, path = None, None
+            else:
+                path.append(token.text)
+            continue
+        if token.kind in _INSIGNIFICANT:
+            continue
+        if name is not None and token.kind == "op":
+            if name.text in _LIBRARY and token.text == "<":
+                path = []
+                continue
+            if name.text in _FILE_READERS and token.text == "(":
+                raise FileRejected(
+                    "file",
+                    f"line {name.line}: {name.text}() reads another file; upload one self-contained .scad",
+                )
+        name = token if token.kind == "name" and token.text in _LIBRARY | _FILE_READERS else None
+    if path is not None:
+        _check_library_path(name, "".join(path))
+
+
+def _check_library_path(statement: _Token | None, path: str) -> None:
+    line = statement.line if statement is not None else 0
+    keyword = statement.text if statement is not None else "include"
+    parts = path.strip().replace("\\", "/").split("/")
+    if path.strip().startswith(("/", "~", "\\")) or ":" in path or ".." in parts:
+        raise FileRejected(
+            "file",
+            f"line {line}: {keyword} <{path.strip()}> leaves the OpenSCAD library folders; only library "
+            "paths like <MCAD/gears.scad> are accepted",
+        )
 
 
 def _checked(chunks: Iterator[str]) -> Iterator[str]:
@@ -108,14 +192,17 @@ def _tokens(chunks: Iterator[str]) -> Iterator[_Token]:
         if match is None:  # unreachable: the last alternative matches any character
             return
         kind = match.lastgroup or "op"
-        if not eof and (match.end() + _LOOKAHEAD > len(buffer) or kind in ("open_comment", "open_string")):
-            buffer, pos, eof = _refill(buffer, pos, chunks)
-            continue
         text = match.group()
+        if not eof and (match.end() + _LOOKAHEAD > len(buffer) or kind in ("open_comment", "open_string")):
+            pending = len(buffer) - pos
+            buffer, pos, eof = _refill(buffer, pos, chunks)
+            if not eof or len(buffer) != pending:
+                continue
+            # nothing more came: the token stands as matched, no need to scan it again
         end_line = line + text.count("\n") if kind in ("newline", "block_comment", "string") else line
         yield _Token(kind, text, line, end_line)
         line = end_line
-        pos = match.end()
+        pos += len(text)
 
 
 def _refill(buffer: str, pos: int, chunks: Iterator[str]) -> tuple[str, int, bool]:
@@ -132,6 +219,20 @@ def _refill(buffer: str, pos: int, chunks: Iterator[str]) -> tuple[str, int, boo
     if not added:
         return pending, 0, True
     return pending + "".join(added), 0, False
+
+
+def group_name(comment: str) -> str | None:
+    """`/* [Name] */` → 'Name' (a customizer tab); any other block comment → None. String operations, not
+    a regular expression: a hostile megabyte-long comment costs linear time."""
+    if not (comment.startswith("/*") and comment.endswith("*/")):
+        return None
+    inner = comment[2:-2].strip()
+    if len(inner) < 2 or inner[0] != "[" or inner[-1] != "]":
+        return None
+    name = inner[1:-1].strip()
+    if "[" in name or "]" in name:
+        return None
+    return name
 
 
 def _decode_string(literal: str) -> str:
@@ -275,10 +376,9 @@ class _Parser:
         return None
 
     def _group_header(self, text: str) -> None:
-        match = _GROUP.match(text)
-        if match is None or not match.group("name"):
+        name = group_name(text)
+        if not name:
             return
-        name = match.group("name")
         self._hidden = name.lower() == "hidden"
         self._group = None if self._hidden else name
 
@@ -438,6 +538,9 @@ def _annotation_number(text: str) -> int | float | None:
 def _annotate(parameter: Parameter, annotation: str, line: int, warnings: list[str]) -> Parameter:
     """Applies a trailing `// [..]` comment: a range for numbers, otherwise a dropdown."""
     if not annotation.startswith("["):
+        return parameter
+    if len(annotation) > _MAX_ANNOTATION_CHARS:
+        warnings.append(f"line {line}: {parameter.name!r}: annotation over {_MAX_ANNOTATION_CHARS} characters; ignored")
         return parameter
     close = annotation.rfind("]")
     if close < 0:

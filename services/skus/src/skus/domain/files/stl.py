@@ -8,8 +8,8 @@ import struct
 import sys
 from array import array
 from pathlib import Path
-from typing import IO
 
+from .budget import ByteSource, InspectionBudget, InspectionLimits
 from .errors import FileRejected
 from .model import BoundingBox, FileInfo, FileKind
 
@@ -48,9 +48,11 @@ class _Extent:
         return BoundingBox((self.low[0], self.low[1], self.low[2]), (self.high[0], self.high[1], self.high[2]))
 
 
-def read_stl(path: Path) -> FileInfo:
-    with path.open("rb") as stream:
-        size = os.fstat(stream.fileno()).st_size
+def read_stl(path: Path, budget: InspectionBudget | None = None) -> FileInfo:
+    budget = budget or InspectionBudget(InspectionLimits())
+    with path.open("rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        stream = budget.metered(file, compressed=False)
         head = stream.read(_SNIFF)
         if size == 0:
             raise _invalid("the file is empty")
@@ -71,7 +73,7 @@ def read_stl(path: Path) -> FileInfo:
         return _read_binary(stream, declared, [f"{size - expected} bytes after the last triangle ignored"])
 
 
-def _read_binary(stream: IO[bytes], count: int, warnings: list[str]) -> FileInfo:
+def _read_binary(stream: ByteSource, count: int, warnings: list[str]) -> FileInfo:
     if count == 0:
         raise _invalid("it contains no triangles")
     extent = _Extent()
@@ -119,7 +121,7 @@ def _has_top_exponent(floats: bytearray) -> bool:
     return len(top.translate(None, _TOP_EXPONENT_BYTES)) != len(top)
 
 
-def _read_ascii(stream: IO[bytes]) -> FileInfo:
+def _read_ascii(stream: ByteSource) -> FileInfo:
     stream.seek(0)
     reader = _AsciiReader()
     carry = b""

@@ -3,10 +3,15 @@
 Time and weight come from `Metadata/slice_info.config` (what the slicer shows), falling back to the
 comments of each plate's G-code; filament colours from `Metadata/project_settings.config` or a
 PrusaSlicer config when the project is not sliced.
+
+An archive is hostile until read: each member is admitted from its declared sizes before any byte is
+decompressed (ratio, size), every decompressed byte is charged to the inspection's budget, and XML is
+parsed with defusedxml (no DTD, no entities) and a depth limit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import zipfile
@@ -14,9 +19,12 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 from xml.etree import ElementTree
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import XMLParser
+
+from .budget import ByteSource, InspectionBudget, InspectionLimits
 from .errors import FileRejected
 from .gcode import GcodeSummary, normalise_color, summarise_lines, summarise_stream
 from .model import Filament, FileInfo, FileKind, Plate
@@ -28,8 +36,6 @@ _MODEL_SETTINGS = "metadata/model_settings.config"
 _PROJECT_SETTINGS = "metadata/project_settings.config"
 _PRUSA_CONFIG = "metadata/slic3r_pe.config"
 _MAX_CONFIG_BYTES = 32 << 20
-_MAX_MEMBER_BYTES = 4 << 30
-_MAX_RATIO = 200
 _CHUNK = 1 << 20
 _MAX_TAG_BYTES = 1 << 16
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, RuntimeError)
@@ -57,19 +63,37 @@ class _Reading:
         return self.plates.setdefault(number, _PlateData(number))
 
 
-def read_3mf(path: Path, kind: FileKind) -> FileInfo:
+def read_3mf(path: Path, kind: FileKind, budget: InspectionBudget | None = None) -> FileInfo:
+    budget = budget or InspectionBudget(InspectionLimits())
     try:
         archive = zipfile.ZipFile(path)
     except _ZIP_ERRORS:
         raise _not_archive() from None
     with archive:
         try:
-            return _read_archive(archive, kind)
+            return _read_archive(_Archive(archive, budget), kind)
         except _ZIP_ERRORS as exc:
             raise _not_archive(f"a member is damaged ({exc})") from None
 
 
-def _read_archive(archive: zipfile.ZipFile, kind: FileKind) -> FileInfo:
+class _Archive:
+    """The zip with the inspection's budget: members are opened only through `open`, which admits them."""
+
+    def __init__(self, archive: zipfile.ZipFile, budget: InspectionBudget) -> None:
+        self.zip, self.budget = archive, budget
+        budget.admit_members(len(archive.infolist()))
+
+    @contextlib.contextmanager
+    def open(self, info: zipfile.ZipInfo) -> Iterator[ByteSource]:
+        self.budget.admit_member(info.filename, info.file_size, info.compress_size)
+        with self.zip.open(info) as member:
+            yield self.budget.metered(member, compressed=True)
+
+    def infolist(self) -> list[zipfile.ZipInfo]:
+        return self.zip.infolist()
+
+
+def _read_archive(archive: _Archive, kind: FileKind) -> FileInfo:
     members = {info.filename.lower(): info for info in archive.infolist() if not info.is_dir()}
     models = [info for name, info in members.items() if name.endswith(".model")]
     gcodes = {
@@ -123,7 +147,7 @@ def _total(values: Iterator[float | None]) -> float | None:
     return round(sum(v for v in known if v is not None), 2)
 
 
-def _read_small(archive: zipfile.ZipFile, info: zipfile.ZipInfo, warnings: list[str]) -> bytes | None:
+def _read_small(archive: _Archive, info: zipfile.ZipInfo, warnings: list[str]) -> bytes | None:
     if info.file_size > _MAX_CONFIG_BYTES:
         warnings.append(f"{info.filename} is too large to read; ignored")
         return None
@@ -135,16 +159,40 @@ def _read_small(archive: zipfile.ZipFile, info: zipfile.ZipInfo, warnings: list[
     return data
 
 
-def _parse_xml(data: bytes, name: str, warnings: list[str]) -> ElementTree.Element | None:
-    """Slicer configs are small plain XML; anything declaring a DTD is refused (entity expansion)."""
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        warnings.append(f"{name} declares a DTD; ignored")
-        return None
+class _DepthLimitedBuilder(ElementTree.TreeBuilder):
+    def __init__(self, max_depth: int, name: str) -> None:
+        super().__init__()
+        self._depth, self._max_depth, self._name = 0, max_depth, name
+
+    def start(self, tag: str, attrs: dict[str, str]) -> ElementTree.Element:
+        self._depth += 1
+        if self._depth > self._max_depth:
+            raise FileRejected("file", f"{self._name} nests XML deeper than {self._max_depth} levels; refused")
+        return super().start(tag, attrs)
+
+    def end(self, tag: str) -> ElementTree.Element:
+        self._depth -= 1
+        return super().end(tag)
+
+
+def _parse_xml(data: bytes, name: str, budget: InspectionBudget, warnings: list[str]) -> ElementTree.Element | None:
+    """Slicer configs are small plain XML. A DTD, entity or external reference is refused outright
+    (billion laughs, external entities; in any encoding), and so is absurd nesting."""
+    parser = XMLParser(
+        target=_DepthLimitedBuilder(budget.limits.max_xml_depth, name),
+        forbid_dtd=True,
+        forbid_entities=True,
+        forbid_external=True,
+    )
     try:
-        return ElementTree.fromstring(data)
+        parser.feed(data)
+        root: ElementTree.Element = parser.close()
+    except DefusedXmlException:
+        raise FileRejected("file", f"{name} declares a DTD or entities, which are not accepted in a 3MF") from None
     except ElementTree.ParseError:
         warnings.append(f"{name} is not well-formed XML; ignored")
         return None
+    return root
 
 
 def _float(text: str | None) -> float | None:
@@ -168,11 +216,11 @@ def _metadata(element: ElementTree.Element) -> dict[str, str]:
     return {m.get("key", ""): m.get("value", "") for m in element if m.tag.rpartition("}")[2] == "metadata"}
 
 
-def _read_slice_info(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None, reading: _Reading) -> None:
+def _read_slice_info(archive: _Archive, info: zipfile.ZipInfo | None, reading: _Reading) -> None:
     if info is None:
         return
     data = _read_small(archive, info, reading.warnings)
-    root = _parse_xml(data, info.filename, reading.warnings) if data is not None else None
+    root = _parse_xml(data, info.filename, archive.budget, reading.warnings) if data is not None else None
     if root is None:
         return
     for element in root.iter("plate"):
@@ -194,12 +242,12 @@ def _read_slice_info(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None, rea
         )
 
 
-def _read_model_settings(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None, reading: _Reading) -> None:
+def _read_model_settings(archive: _Archive, info: zipfile.ZipInfo | None, reading: _Reading) -> None:
     """Bambu/Orca projects list their plates here even when nothing is sliced."""
     if info is None:
         return
     data = _read_small(archive, info, reading.warnings)
-    root = _parse_xml(data, info.filename, reading.warnings) if data is not None else None
+    root = _parse_xml(data, info.filename, archive.budget, reading.warnings) if data is not None else None
     if root is None:
         return
     for element in root.iter("plate"):
@@ -208,15 +256,9 @@ def _read_model_settings(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None,
             reading.plate(number)
 
 
-def _plausible_size(info: zipfile.ZipInfo) -> bool:
-    """Guards against zip bombs: a member claiming far more than deflate could honestly give."""
-    return info.file_size <= _MAX_MEMBER_BYTES and info.file_size <= max(info.compress_size, 1) * _MAX_RATIO
-
-
-def _fill_from_gcode(archive: zipfile.ZipFile, info: zipfile.ZipInfo, plate: _PlateData, warnings: list[str]) -> None:
-    size = info.file_size if _plausible_size(info) else 0
+def _fill_from_gcode(archive: _Archive, info: zipfile.ZipInfo, plate: _PlateData, warnings: list[str]) -> None:
     with archive.open(info) as member:
-        summary, has_commands = summarise_stream(member, size)
+        summary, has_commands = summarise_stream(member, info.file_size)
     if not has_commands:
         warnings.append(f"{info.filename} contains no G-code commands")
     _apply_summary(plate, summary)
@@ -247,7 +289,7 @@ def _merge_filaments(plates: list[Plate]) -> tuple[Filament, ...]:
 
 
 def _configured_filaments(
-    archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], warnings: list[str]
+    archive: _Archive, members: dict[str, zipfile.ZipInfo], warnings: list[str]
 ) -> tuple[Filament, ...]:
     """Filaments set up in an unsliced project: types and colours, no weights."""
     info = members.get(_PROJECT_SETTINGS)
@@ -295,21 +337,18 @@ def _string_list(value: object) -> list[str]:
     return []
 
 
-def _count_triangles(archive: zipfile.ZipFile, models: list[zipfile.ZipInfo], warnings: list[str]) -> int | None:
+def _count_triangles(archive: _Archive, models: list[zipfile.ZipInfo], warnings: list[str]) -> int | None:
     """Counts `<triangle` tags as bytes; parsing millions of XML elements would cost seconds."""
     if not models:
         return None
     total = 0
     for info in models:
-        if not _plausible_size(info):
-            warnings.append(f"{info.filename} is implausibly large; triangles not counted")
-            return None
         with archive.open(info) as member:
             total += _count_in_stream(member)
     return total
 
 
-def _count_in_stream(stream: IO[bytes]) -> int:
+def _count_in_stream(stream: ByteSource) -> int:
     count = 0
     carry = b""
     while chunk := stream.read(_CHUNK):
