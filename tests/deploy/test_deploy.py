@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from contracts.envelope import CLAIM_CHECK_BUCKET
+from contracts.bus_access import claim_check_bucket, consumers_of
 from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT, LEASES_BUCKET, REPLICAS_BUCKET
 from contracts.registry import MESSAGES, SERVICE_PREFIXES
 from contracts.skus.v1 import GET_SKUS_SUBJECT, PART_FILES_BUCKET
@@ -163,13 +163,11 @@ def publishes(service: str) -> list[str]:
     """Every subject the service's code publishes on, from the contracts it is built on."""
     prefix = SERVICE_PREFIXES[service]
     subjects = [m.SUBJECT for m in MESSAGES if m.subject_owner() == prefix]
-    subjects += [
-        f"deadletter.{service}.{service.replace('-', '_')}__handler",
-        f"$O.{CLAIM_CHECK_BUCKET}.C.chunk",
-        "$JS.API.STREAM.INFO.ORDERS",
-        "$JS.ACK.ORDERS.consumer.1.2.3.4.5",
-        "_INBOX.reply",
-    ]
+    for c in consumers_of(service):
+        subjects += [f"deadletter.{service}.{c.durable}", f"$JS.ACK.{c.stream}.{c.durable}.1.2.3.4.5"]
+        subjects.append(f"$JS.API.CONSUMER.MSG.NEXT.{c.stream}.{c.durable}")
+    if prefix is not None:
+        subjects += [f"$O.{claim_check_bucket(prefix)}.C.chunk", f"$JS.API.STREAM.INFO.{prefix.upper()}"]
     if service == "skus":
         subjects.append(f"$O.{PART_FILES_BUCKET}.C.chunk")
     if service == "orders":

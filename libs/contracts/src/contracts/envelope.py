@@ -30,7 +30,8 @@ class Envelope(BaseModel):
     """What travels on the wire. `id` is a UUIDv7 and is always the `Nats-Msg-Id`.
 
     `dataref` replaces `data` when the payload is too large for one NATS message: the payload then
-    lives in the JetStream object store bucket `CLAIM_CHECK_BUCKET` under that key.
+    lives under that key in the publishing owner's object store bucket
+    (`contracts.bus_access.claim_check_bucket(owner)`, e.g. `claim-checks-orders`).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -55,9 +56,6 @@ class Envelope(BaseModel):
     def with_data(self, data: dict[str, Any]) -> Self:
         return self.model_copy(update={"data": data, "dataref": None})
 
-
-CLAIM_CHECK_BUCKET = "claim-checks"
-"""Object store bucket for payloads over `MAX_INLINE_PAYLOAD` bytes."""
 
 MAX_INLINE_PAYLOAD = 512 * 1024
 """NATS refuses payloads over 1 MB by default; anything larger than this travels by claim check."""

@@ -4,6 +4,10 @@ dead letters and request/reply.
 Consumers use FastStream pull subscriptions with manual acks: a message is acked only after the
 transaction that applied it (and recorded it in the inbox) committed. A handler that raises is
 redelivered with backoff up to `max_deliver` times, then the message goes to `deadletter.<durable>`.
+
+Least privilege (`contracts.bus_access`): a service sets up only its own stream and buckets, waits for
+the streams it consumes to be set up by their owners, replies to itself under a private inbox prefix
+and keeps its claim checks in a bucket of its own.
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import nats
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+from faststream.security import BaseSecurity
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -24,14 +31,14 @@ from nats.js.api import DeliverPolicy, ObjectStoreConfig, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import BaseModel
 
+from contracts.bus_access import claim_check_bucket, consumer, inbox_prefix
 from contracts.envelope import (
-    CLAIM_CHECK_BUCKET,
     DEAD_LETTER_PREFIX,
     MAX_INLINE_PAYLOAD,
     ContractMessage,
     Envelope,
 )
-from contracts.registry import DEAD_LETTER_STREAM, STREAMS, stream_subjects
+from contracts.registry import DEAD_LETTER_STREAM, SERVICE_PREFIXES, STREAMS, stream_subjects
 from servicekit.outbox import encode
 from servicekit.unit_of_work import SqlUnitOfWork
 
@@ -45,43 +52,76 @@ Handler = Callable[[M, Envelope, U], Awaitable[None]]
 
 STREAM_MAX_AGE_SECONDS = 14 * 24 * 3600
 DUPLICATE_WINDOW_SECONDS = 15 * 60
+STREAM_WAIT_SECONDS = 300.0
+"""How long a consumer waits for the owner of a stream it reads to set that stream up."""
+
+
+def owner_stream_config(owner: str) -> StreamConfig:
+    return StreamConfig(
+        name=STREAMS[owner],
+        subjects=stream_subjects(owner),
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        max_age=STREAM_MAX_AGE_SECONDS,
+        max_msg_size=1024 * 1024,
+    )
+
+
+def dead_letter_stream_config() -> StreamConfig:
+    return StreamConfig(
+        name=DEAD_LETTER_STREAM,
+        subjects=[f"{DEAD_LETTER_PREFIX}.>"],
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        max_age=STREAM_MAX_AGE_SECONDS,
+    )
 
 
 def stream_configs() -> list[StreamConfig]:
-    configs = [
-        StreamConfig(
-            name=stream,
-            subjects=stream_subjects(owner),
-            duplicate_window=DUPLICATE_WINDOW_SECONDS,
-            max_age=STREAM_MAX_AGE_SECONDS,
-            max_msg_size=1024 * 1024,
-        )
-        for owner, stream in STREAMS.items()
-    ]
-    configs.append(
-        StreamConfig(
-            name=DEAD_LETTER_STREAM,
-            subjects=[f"{DEAD_LETTER_PREFIX}.>"],
-            duplicate_window=DUPLICATE_WINDOW_SECONDS,
-            max_age=STREAM_MAX_AGE_SECONDS,
-        )
-    )
-    return configs
+    return [owner_stream_config(owner) for owner in STREAMS] + [dead_letter_stream_config()]
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext | None:
+    """TLS to NATS trusting `ca_file` (the cluster's own CA); None: whatever the URL and server say."""
+    return ssl.create_default_context(cafile=ca_file) if ca_file else None
 
 
 class Bus:
     """One per process: a nats-py connection for publishing, object stores and request/reply, and a
     FastStream broker for durable consumers."""
 
-    def __init__(self, nats_url: str, service: str, *, max_deliver: int = 5, ack_wait: float = 30.0) -> None:
+    def __init__(
+        self,
+        nats_url: str,
+        service: str,
+        *,
+        max_deliver: int = 5,
+        ack_wait: float = 30.0,
+        tls_ca_file: str | None = None,
+    ) -> None:
         self.nats_url, self.service = nats_url, service
         self.max_deliver, self.ack_wait = max_deliver, ack_wait
+        self.inbox_prefix = inbox_prefix(service)
+        self._tls = tls_context(tls_ca_file)
         self.broker = NatsBroker(
-            nats_url, graceful_timeout=10.0, logger=logging.getLogger("faststream"), log_level=logging.DEBUG
+            nats_url,
+            graceful_timeout=10.0,
+            logger=logging.getLogger("faststream"),
+            log_level=logging.DEBUG,
+            inbox_prefix=self.inbox_prefix,
+            security=BaseSecurity(ssl_context=self._tls) if self._tls else None,
         )
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
+        self._consumed_streams: set[str] = set()
         self.dead_lettered = 0
+
+    @property
+    def deployed(self) -> bool:
+        """A service of `contracts.registry` (with its own NATS user), not a test probe or a tool."""
+        return self.service in SERVICE_PREFIXES
+
+    @property
+    def owner(self) -> str | None:
+        return SERVICE_PREFIXES.get(self.service)
 
     @property
     def nc(self) -> NatsClient:
@@ -101,14 +141,36 @@ class Bus:
 
     async def connect(self) -> None:
         self._nc = await nats.connect(
-            self.nats_url, name=self.service, max_reconnect_attempts=-1, reconnect_time_wait=1
+            self.nats_url,
+            name=self.service,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            inbox_prefix=self.inbox_prefix,
+            tls=self._tls,
         )
         self._js = self._nc.jetstream(timeout=10)
         await self.ensure_streams()
 
     async def start(self) -> None:
         """Start consumers; call after every `consume`/`serve` was declared."""
+        if self._consumed_streams:
+            await self._ensure_dead_letter_stream()
+        for stream in sorted(self._consumed_streams):
+            await self.wait_for_stream(stream)
         await self.broker.start()
+
+    async def wait_for_stream(self, stream: str, timeout: float = STREAM_WAIT_SECONDS) -> None:
+        """Another service's stream exists once that service has started; until then, wait."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await self.js.stream_info(stream)
+                return
+            except NotFoundError:
+                if time.monotonic() > deadline:
+                    raise
+                log.info("waiting for stream %s (its owner sets it up when it starts)", stream)
+                await asyncio.sleep(1.0)
 
     async def close(self) -> None:
         nc, self._nc = self._nc, None
@@ -123,13 +185,32 @@ class Bus:
                 await nc.close()
 
     async def ensure_streams(self) -> None:
-        for config in stream_configs():
+        """A service sets up (and updates) its own stream only; a process that is not a deployed
+        service (a test probe, a tool) sets up every stream, as an administrator would."""
+        if not self.deployed:
+            configs = stream_configs()
+        elif self.owner is not None:
+            configs = [owner_stream_config(self.owner)]
+        else:
+            configs = []
+        for config in configs:
             try:
                 await self.js.add_stream(config)
             except BadRequestError:
                 await self.js.update_stream(config)
 
+    async def _ensure_dead_letter_stream(self) -> None:
+        """Shared by every consumer; created by whoever comes first, never changed by a service."""
+        try:
+            await self.js.stream_info(DEAD_LETTER_STREAM)
+        except NotFoundError:
+            try:
+                await self.js.add_stream(dead_letter_stream_config())
+            except BadRequestError:
+                await self.js.stream_info(DEAD_LETTER_STREAM)
+
     async def object_store(self, bucket: str, *, ttl_seconds: float | None = None) -> Any:
+        """A bucket this service writes (and so may create)."""
         try:
             return await self.js.object_store(bucket)
         except NotFoundError:
@@ -140,11 +221,16 @@ class Bus:
             except BadRequestError:
                 return await self.js.object_store(bucket)
 
+    async def readable_object_store(self, bucket: str) -> Any:
+        """A bucket another service writes: raises NotFoundError until its writer has made it."""
+        return await self.js.object_store(bucket)
+
     async def publish(self, envelope: Envelope) -> None:
         """Publish to JetStream and wait for the stream's ack. Oversized payloads go by claim check."""
         payload = encode(envelope)
         if len(payload) > MAX_INLINE_PAYLOAD:
-            store = await self.object_store(CLAIM_CHECK_BUCKET, ttl_seconds=STREAM_MAX_AGE_SECONDS)
+            owner = envelope.type.split(".", 1)[0]
+            store = await self.object_store(claim_check_bucket(owner), ttl_seconds=STREAM_MAX_AGE_SECONDS)
             await store.put(envelope.id, json.dumps(envelope.data).encode())
             payload = encode(envelope.model_copy(update={"data": None, "dataref": envelope.id}))
         await self.js.publish(envelope.type, payload, headers={"Nats-Msg-Id": envelope.id}, timeout=10)
@@ -152,7 +238,11 @@ class Bus:
     async def resolve(self, envelope: Envelope) -> Envelope:
         if envelope.dataref is None:
             return envelope
-        store = await self.object_store(CLAIM_CHECK_BUCKET, ttl_seconds=STREAM_MAX_AGE_SECONDS)
+        owner = envelope.type.split(".", 1)[0]
+        if owner == self.owner or not self.deployed:
+            store = await self.object_store(claim_check_bucket(owner), ttl_seconds=STREAM_MAX_AGE_SECONDS)
+        else:
+            store = await self.readable_object_store(claim_check_bucket(owner))
         result = await store.get(envelope.dataref)
         return envelope.with_data(json.loads(result.data))
 
@@ -165,8 +255,12 @@ class Bus:
         *,
         deliver_new_only: bool = False,
     ) -> None:
-        """Apply `message_type` messages exactly once per `durable` consumer, acking after commit."""
+        """Apply `message_type` messages exactly once per `durable` consumer, acking after commit. A
+        deployed service's consumers are declared in `contracts.bus_access` (its NATS user allows those)."""
         owner = message_type.subject_owner()
+        if self.deployed and consumer(self.service, durable).message is not message_type:
+            raise KeyError(f"{durable} is declared for another message in contracts.bus_access.CONSUMERS")
+        self._consumed_streams.add(STREAMS[owner])
 
         async def on_message(msg: NatsMessage) -> None:
             raw: Msg = msg.raw_message
@@ -198,6 +292,7 @@ class Bus:
             stream=JStream(STREAMS[owner], declare=False),
             durable=durable,
             pull_sub=PullSub(batch_size=100, timeout=1.0),
+            inbox_prefix=f"{self.inbox_prefix}.".encode(),
             ack_policy=AckPolicy.MANUAL,
             config=ConsumerConfig(
                 max_deliver=self.max_deliver + 1,

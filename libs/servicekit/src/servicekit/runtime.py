@@ -42,6 +42,7 @@ class ServiceRuntime:
             name,
             max_deliver=settings.consumer_max_deliver,
             ack_wait=settings.consumer_ack_wait_seconds,
+            tls_ca_file=settings.nats_tls_ca_file,
         )
         self.outbox = Outbox(outbox_table, source=f"/services/{name}")
         self.inbox = Inbox(inbox_table)

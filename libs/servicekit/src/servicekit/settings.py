@@ -17,6 +17,10 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     nats_url: str = "nats://127.0.0.1:4222"
+    """`nats://<user>:<password>@host:port`: each service has its own NATS user (deploy/README.md)."""
+    nats_tls_ca_file: str | None = None
+    """CA bundle that NATS's TLS certificate chains to (the prod overlay mounts it); unset: no TLS
+    unless the URL is `tls://` or the server requires it, then the system CAs."""
     data_dir: Path = Path(".data")
     service_instance: str = ""
     log_level: str = "INFO"

@@ -18,10 +18,11 @@ class PartFiles:
         self.bus = bus
 
     async def fetch(self, sha256: str, bucket: str | None = None) -> bytes:
-        """`bucket` None is `part-files` (a FileRef without one is a part's upload)."""
+        """`bucket` None is `part-files` (a FileRef without one is a part's upload). Another service
+        writes these buckets: the gateway only reads them, and never creates one."""
         name = bucket or PART_FILES_BUCKET
-        store = await self.bus.object_store(name)
         try:
+            store = await self.bus.readable_object_store(name)
             result = await store.get(sha256)
         except Exception as exc:
             raise PartFileMissing(f"file {sha256} is not in the {name} file store") from exc
