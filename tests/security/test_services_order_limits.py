@@ -69,7 +69,7 @@ async def test_ten_thousand_line_items_of_a_million_copies_are_refused(
     fields, detail = problem(await api.post("/api/v1/orders", json=body))
 
     assert fields == ["line_items"]
-    assert "at most 1000" in detail
+    assert "at most 5000" in detail
     assert await orders_numbered(api, number) == []
 
 

@@ -78,7 +78,7 @@ class OrderLimits:
     unbounded order (10,000 line items x 1,000,000 copies) would be a denial of service, not a sale."""
 
     max_jobs: int = 100_000
-    max_line_items: int = 1_000
+    max_line_items: int = 5_000
     max_quantity: int = 100_000
 
     def check_line_count(self, count: int) -> None:
