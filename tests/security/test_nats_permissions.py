@@ -55,7 +55,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = list(SERVICE_PREFIXES)
 PASSWORDS = {service: secrets.token_hex(12) for service in SERVICES}
-WAIT = 20.0
+WAIT = 30.0
 
 
 def password_variable(service: str) -> str:
