@@ -160,6 +160,7 @@ def _bucket_writer(bucket: Bucket) -> list[str]:
 def _durable(c: Consumer) -> list[str]:
     return [
         f"$JS.API.STREAM.INFO.{c.stream}",
+        f"$JS.API.STREAM.CREATE.{c.stream}",  # before its owner starts; an existing stream is never changed
         f"$JS.API.CONSUMER.CREATE.{c.stream}.{c.durable}",
         f"$JS.API.CONSUMER.CREATE.{c.stream}.{c.durable}.>",
         f"$JS.API.CONSUMER.DURABLE.CREATE.{c.stream}.{c.durable}",
@@ -188,7 +189,7 @@ def nats_permissions(service: str) -> Permissions:
     for c in consumers_of(service):
         publish += _durable(c)
     for owner in EVENT_READERS.get(service, ()):
-        publish += _stream_reader(STREAMS[owner])
+        publish += [*_stream_reader(STREAMS[owner]), f"$JS.API.STREAM.CREATE.{STREAMS[owner]}"]
     for owner in owners_read_by(service):
         if owner != prefix:
             publish += _stream_reader(f"OBJ_{claim_check_bucket(owner)}")

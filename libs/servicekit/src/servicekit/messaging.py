@@ -5,9 +5,9 @@ Consumers use FastStream pull subscriptions with manual acks: a message is acked
 transaction that applied it (and recorded it in the inbox) committed. A handler that raises is
 redelivered with backoff up to `max_deliver` times, then the message goes to `deadletter.<durable>`.
 
-Least privilege (`contracts.bus_access`): a service sets up only its own stream and buckets, waits for
-the streams it consumes to be set up by their owners, replies to itself under a private inbox prefix
-and keeps its claim checks in a bucket of its own.
+Least privilege (`contracts.bus_access`): a service manages only its own stream and buckets (it may
+create a stream it reads before its owner starts, never change one), replies to itself under a private
+inbox prefix and keeps its claim checks in a bucket of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import ssl
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -31,7 +30,7 @@ from nats.js.api import DeliverPolicy, ObjectStoreConfig, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import BaseModel
 
-from contracts.bus_access import claim_check_bucket, consumer, inbox_prefix
+from contracts.bus_access import claim_check_bucket, consumer, inbox_prefix, owners_read_by
 from contracts.envelope import (
     DEAD_LETTER_PREFIX,
     MAX_INLINE_PAYLOAD,
@@ -52,8 +51,6 @@ Handler = Callable[[M, Envelope, U], Awaitable[None]]
 
 STREAM_MAX_AGE_SECONDS = 14 * 24 * 3600
 DUPLICATE_WINDOW_SECONDS = 15 * 60
-STREAM_WAIT_SECONDS = 300.0
-"""How long a consumer waits for the owner of a stream it reads to set that stream up."""
 
 
 def owner_stream_config(owner: str) -> StreamConfig:
@@ -155,22 +152,7 @@ class Bus:
         """Start consumers; call after every `consume`/`serve` was declared."""
         if self._consumed_streams:
             await self._ensure_dead_letter_stream()
-        for stream in sorted(self._consumed_streams):
-            await self.wait_for_stream(stream)
         await self.broker.start()
-
-    async def wait_for_stream(self, stream: str, timeout: float = STREAM_WAIT_SECONDS) -> None:
-        """Another service's stream exists once that service has started; until then, wait."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                await self.js.stream_info(stream)
-                return
-            except NotFoundError:
-                if time.monotonic() > deadline:
-                    raise
-                log.info("waiting for stream %s (its owner sets it up when it starts)", stream)
-                await asyncio.sleep(1.0)
 
     async def close(self) -> None:
         nc, self._nc = self._nc, None
@@ -185,29 +167,39 @@ class Bus:
                 await nc.close()
 
     async def ensure_streams(self) -> None:
-        """A service sets up (and updates) its own stream only; a process that is not a deployed
-        service (a test probe, a tool) sets up every stream, as an administrator would."""
+        """A service sets up and updates its own stream, and creates a stream it reads if its owner has
+        not started yet (with the owner's configuration, from the contracts; never changing one that
+        exists). A process that is not a deployed service (a test probe, a tool) sets up every stream,
+        as an administrator would."""
         if not self.deployed:
-            configs = stream_configs()
-        elif self.owner is not None:
-            configs = [owner_stream_config(self.owner)]
+            owned, read = list(STREAMS), []
         else:
-            configs = []
-        for config in configs:
+            owned = [self.owner] if self.owner is not None else []
+            read = [owner for owner in owners_read_by(self.service) if owner != self.owner]
+        for owner in owned:
+            config = owner_stream_config(owner)
             try:
                 await self.js.add_stream(config)
             except BadRequestError:
                 await self.js.update_stream(config)
+        if not self.deployed:
+            await self._ensure_dead_letter_stream()
+        for owner in read:
+            await self._create_if_missing(owner_stream_config(owner))
+
+    async def _create_if_missing(self, config: StreamConfig) -> None:
+        assert config.name is not None
+        try:
+            await self.js.stream_info(config.name)
+        except NotFoundError:
+            try:
+                await self.js.add_stream(config)
+            except BadRequestError:
+                await self.js.stream_info(config.name)  # made meanwhile by its owner or another reader
 
     async def _ensure_dead_letter_stream(self) -> None:
         """Shared by every consumer; created by whoever comes first, never changed by a service."""
-        try:
-            await self.js.stream_info(DEAD_LETTER_STREAM)
-        except NotFoundError:
-            try:
-                await self.js.add_stream(dead_letter_stream_config())
-            except BadRequestError:
-                await self.js.stream_info(DEAD_LETTER_STREAM)
+        await self._create_if_missing(dead_letter_stream_config())
 
     async def object_store(self, bucket: str, *, ttl_seconds: float | None = None) -> Any:
         """A bucket this service writes (and so may create)."""
