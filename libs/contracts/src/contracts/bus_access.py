@@ -19,10 +19,10 @@ from typing import Literal
 from contracts.envelope import ContractMessage
 from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderPrintRequested
 from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT, LEASES_BUCKET, REPLICAS_BUCKET, PrinterChanged, PrintUpdated
-from contracts.queue.v1 import OrderJobsSummarized, StartPrint, StopPrint
+from contracts.queue.v1 import OrderJobsSummarized, SlicePart, StartPrint, StopPrint
 from contracts.registry import DEAD_LETTER_STREAM, SERVICE_PREFIXES, STREAMS
 from contracts.skus.v1 import GET_SKUS_SUBJECT, PART_FILES_BUCKET, SkuChanged
-from contracts.slicer.v1 import SLICED_FILES_BUCKET
+from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceFailed
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,9 @@ CONSUMERS: tuple[Consumer, ...] = (
     Consumer("queue", "queue__order_cancelled", OrderCancelled),
     Consumer("queue", "queue__printer_changed", PrinterChanged),
     Consumer("queue", "queue__print_updated", PrintUpdated),
+    Consumer("queue", "queue__slice_completed", SliceCompleted),
+    Consumer("queue", "queue__slice_failed", SliceFailed),
+    Consumer("slicer", "slicer__slice_part", SlicePart),
     Consumer("printer-gateway", "printer_gateway__start_print", StartPrint),
     Consumer("printer-gateway", "printer_gateway__stop_print", StopPrint),
 )
