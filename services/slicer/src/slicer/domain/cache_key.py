@@ -1,0 +1,47 @@
+"""The key that makes "the same part, values, profile and material is sliced once" true.
+
+sha256 over a canonical JSON document of every input that changes the printed file. Parameter values
+keep their JSON type (`1`, `1.0`, `true` and `"1"` are different keys: OpenSCAD may treat them
+differently), names are sorted, the material is normalised. A mesh (STL, 3MF) ignores parameters.
+`FORMAT` is bumped whenever the pipeline's output for the same inputs changes (packaging, header).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+
+from slicer.domain.job import SliceJob
+from slicer.domain.profiles import SelectedProfile, normalise_material
+
+FORMAT = 1
+
+
+def _canonical_value(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": repr(value)}
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return {"repr": repr(value)}
+
+
+def canonical_parameters(parameters: Mapping[str, object]) -> list[list[object]]:
+    return [[str(name), _canonical_value(parameters[name])] for name in sorted(parameters, key=str)]
+
+
+def slice_cache_key(job: SliceJob, profile: SelectedProfile) -> str:
+    document = {
+        "format": FORMAT,
+        "source_sha256": job.source_sha256.lower(),
+        "source_kind": job.source_kind,
+        "parameters": canonical_parameters(job.parameters) if job.source_kind == "scad" else [],
+        "profile": profile.name,
+        "profile_sha256": profile.digest,
+        "material_type": normalise_material(job.material_type),
+        "material_color": (job.material_color or "").strip().upper(),
+        "fabmatic": job.fabmatic,
+    }
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()

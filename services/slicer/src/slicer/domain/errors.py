@@ -1,0 +1,29 @@
+"""Why a part cannot be made printable, in the words of the tool that refused it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+SliceStage = Literal["fetch", "render", "slice", "package", "profile"]
+
+
+class SliceError(Exception):
+    """The same inputs fail the same way: callers record the failure instead of retrying.
+
+    `message` is the tool's own words (OpenSCAD's ERROR lines, PrusaSlicer's refusal) or our rule that
+    was broken, never a path on this server.
+    """
+
+    def __init__(self, stage: SliceStage, message: str) -> None:
+        super().__init__(f"{stage}: {message}")
+        self.stage: SliceStage = stage
+        self.message = message
+
+
+class SourceRefused(SliceError):
+    """The source or its parameter values break a rule before any tool ran (a client's mistake, 4xx)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__("render", message)
+        self.field = field
+        """Where the problem is, e.g. `parameters.label`, when it is one input."""
