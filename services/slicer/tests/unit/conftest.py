@@ -1,0 +1,8 @@
+"""The slicer unit tests: pure domain logic and the pipeline over fakes; samples from slicer_samples."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
