@@ -91,5 +91,5 @@ def openscad_string_value(literal: str) -> str:
             out.append(chr(int(code, 16)))
             i += 4
         else:
-            raise AssertionError(f"escape OpenSCAD does not read the same way: {inner[i:i + 2]!r}")
+            raise AssertionError(f"escape OpenSCAD does not read the same way: {inner[i : i + 2]!r}")
     return "".join(out)

@@ -70,7 +70,9 @@ def test_a_mesh_ignores_parameters() -> None:
     assert key(dataclasses.replace(stl, parameters={"label": "x"})) == key(stl)
 
 
-@given(st.dictionaries(st.text(max_size=8), st.one_of(st.text(), st.integers(), st.floats(), st.booleans()), max_size=4))
+@given(
+    st.dictionaries(st.text(max_size=8), st.one_of(st.text(), st.integers(), st.floats(), st.booleans()), max_size=4)
+)
 def test_any_parameters_give_a_stable_key(parameters: dict[str, object]) -> None:
     job = dataclasses.replace(JOB, parameters=parameters)
     again = dataclasses.replace(JOB, parameters=dict(reversed(list(parameters.items()))))

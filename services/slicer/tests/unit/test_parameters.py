@@ -72,7 +72,7 @@ def test_names_must_be_plain_identifiers(name: object) -> None:
 
 def test_define_arguments_are_sorted_pairs() -> None:
     argv = define_arguments({"size": 5, "label": "Ann", "bold": True})
-    assert argv == ["-D", 'bold=true', "-D", 'label="Ann"', "-D", "size=5"]
+    assert argv == ["-D", "bold=true", "-D", 'label="Ann"', "-D", "size=5"]
 
 
 @settings(max_examples=400)

@@ -82,7 +82,11 @@ async def test_scad_is_rendered_with_the_values_then_sliced_and_packaged(tmp_pat
     assert made.kind == "gcode.3mf" and made.filename == "Name_Tag.gcode.3mf"
     assert made.sha256 == hashlib.sha256(made.content).hexdigest()
     assert (made.profile, made.print_minutes, made.grams, made.layers, made.filament_mm) == (
-        "bambu-p1s/petg", 62.05, 3.68, 10, 1234.56
+        "bambu-p1s/petg",
+        62.05,
+        3.68,
+        10,
+        1234.56,
     )
     archive = zipfile.ZipFile(io.BytesIO(made.content))
     assert b'printer_model_id" value="C12"' in archive.read("Metadata/slice_info.config")

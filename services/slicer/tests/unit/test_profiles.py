@@ -89,7 +89,7 @@ def test_selection_names_and_load_order() -> None:
 @pytest.mark.parametrize("printer_id", BAMBU)
 def test_every_bambu_printer_profile(printer_id: str) -> None:
     printer = LIBRARY.printers[printer_id]
-    keys, meta = parse_ini(printer.file.text)
+    keys, _ = parse_ini(printer.file.text)
     assert printer.output == "gcode.3mf"
     assert printer.model_id and printer.product_name.startswith("Bambu Lab")
     assert keys["gcode_flavor"] == "marlin2"
@@ -133,9 +133,10 @@ def test_an_override_replaces_the_shipped_file_and_changes_the_digest(tmp_path) 
     assert overridden.name == shipped.name
     assert overridden.material.file.text == text
     assert overridden.digest != shipped.digest
-    assert ProfileLibrary(load_profile_files(tmp_path)).select("X1C", "PLA", False).digest == LIBRARY.select(
-        "X1C", "PLA", False
-    ).digest
+    assert (
+        ProfileLibrary(load_profile_files(tmp_path)).select("X1C", "PLA", False).digest
+        == LIBRARY.select("X1C", "PLA", False).digest
+    )
 
 
 def test_an_override_can_add_a_printer_with_plain_gcode(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ REFUSED = [
     "use\n<other.scad>",
     "include>><x.scad>",
     'import("/etc/hostname");',
-    "import (file = \"/etc/x.stl\");",
+    'import (file = "/etc/x.stl");',
     'import /* sneaky */ ("/etc/x.stl");',
     'surface(file = "/etc/heightmap.dat");',
     'surface("/etc/heightmap.dat");',
@@ -33,7 +33,7 @@ REFUSED = [
 ALLOWED = [
     "cube(10);",
     "// include </etc/passwd>\ncube(1);",
-    "/* import(\"/etc/passwd\") */ cube(1);",
+    '/* import("/etc/passwd") */ cube(1);',
     'label = "use <glue> and include </etc/passwd>";',
     'label = "import(\\"x\\")";',
     "fuse = 1; if (fuse < 2) cube(fuse);",
@@ -82,7 +82,7 @@ SAFE_CHUNKS = st.sampled_from(["cube(1);", "x = 2;", " ", "\n", "sphere(r = 3);"
 @given(st.lists(SAFE_CHUNKS, max_size=20), st.text(max_size=40), st.sampled_from(["comment", "block", "string"]))
 def test_anything_inside_comments_and_strings_is_inert(code: list[str], text: str, where: str) -> None:
     """Hostile words inside a comment or a string literal never count as a file read."""
-    payload = f"include </etc/passwd> use <x> import(\"/x\") surface(file=\"/y\") {text}"
+    payload = f'include </etc/passwd> use <x> import("/x") surface(file="/y") {text}'
     if where == "comment":
         wrapped = "// " + payload.replace("\n", " ") + "\n"
     elif where == "block":
