@@ -154,3 +154,15 @@ async def test_a_non_bambu_printer_gets_plain_gcode(tmp_path: Path) -> None:
 )
 def test_output_filenames(source: str, kind: str, expected: str) -> None:
     assert output_filename(source, kind) == expected
+
+
+def test_binary_stl_that_looks_like_text_gets_a_high_byte() -> None:
+    from slicer.adapters.prusa_slicer import readable_stl
+
+    plain = box_stl(12, 12, 3)  # zero normals and small round coordinates: all bytes below 128
+    assert all(b <= 127 for b in plain[80:208])
+    fixed = readable_stl(plain)
+    assert len(fixed) == len(plain) and any(b > 127 for b in fixed[80:208])
+    assert fixed[:132] == plain[:132] and fixed[134:] == plain[134:]  # only the first facet's attribute bytes
+    assert readable_stl(box_stl(20, 15, 4)) == box_stl(20, 15, 4)
+    assert readable_stl(b"solid x\nendsolid x\n") == b"solid x\nendsolid x\n"

@@ -70,6 +70,19 @@ def parse_info(stdout: str) -> MeshInfo:
         raise SliceError("slice", "PrusaSlicer could not measure the mesh") from None
 
 
+def readable_stl(mesh: bytes) -> bytes:
+    """A binary STL PrusaSlicer's reader will not take for ASCII. It guesses from the 128 bytes after the
+    header: when none is above 127 (zero normals and small round coordinates, as simple exporters
+    write) it reads the file as text and fails ("Loading of a model file failed"). The first facet's
+    attribute bytes, which PrusaSlicer ignores, then get one high byte."""
+    if len(mesh) < 134:
+        return mesh
+    triangles = int.from_bytes(mesh[80:84], "little")
+    if len(mesh) != 84 + 50 * triangles or any(byte > 127 for byte in mesh[80:208]):
+        return mesh
+    return mesh[:132] + b"\x80\x00" + mesh[134:]
+
+
 def without_timestamp(gcode: bytes) -> tuple[bytes, str]:
     """(The G-code without the wall-clock time in its first line, which slicer wrote it): the same
     inputs must give the same bytes."""
@@ -129,6 +142,8 @@ class PrusaSlicer:
         binary = self._binary()
         input_name = f"part.{mesh_format}"
         shown = display_name(object_name, input_name)
+        if mesh_format == "stl":
+            mesh = readable_stl(mesh)
         directory = await asyncio.to_thread(make_scratch, work_dir, "slice-", {input_name: mesh})
         try:
             env = tool_environment(directory)
