@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from slicer_samples import box_stl
+from slicer_samples import bambu_style_3mf, box_stl
 
 from printer_simulator.project import inspect_project
 from skus.domain.files import inspect_file
@@ -124,3 +124,11 @@ async def test_fabmatic_clears_the_bed_at_the_end(pipeline: SlicePipeline) -> No
     assert b"FabMatic" in end and b"M190 R28" in end
     assert end.count(b"push towards the front edge") >= 5
     assert end.index(b"M190 R28") < end.index(b"push towards the front edge")
+
+
+async def test_a_bambu_studio_3mf_slices(pipeline: SlicePipeline) -> None:
+    """PrusaSlicer 2.5 alone refuses this layout ("Found component with invalid object id")."""
+    three_mf = bambu_style_3mf(size=20.0)
+    made = await pipeline.make_printable(mesh_job(three_mf, kind="3mf", model="A1", material="PLA"), three_mf)
+    assert made.profile == "bambu-a1/pla"
+    assert made.layers is not None and 95 <= made.layers <= 100  # a 20 mm tetrahedron; its tip may be too thin

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import re
 import struct
+import zipfile
 
 NAME_TAG_SCAD = b"""// A name tag: a plate with the name on it.
 label = "Ann"; // the name
@@ -93,3 +95,46 @@ def openscad_string_value(literal: str) -> str:
         else:
             raise AssertionError(f"escape OpenSCAD does not read the same way: {inner[i : i + 2]!r}")
     return "".join(out)
+
+
+def bambu_style_3mf(size: float = 10.0, at: tuple[float, float] = (128.0, 128.0)) -> bytes:
+    """A 3MF as Bambu Studio and OrcaSlicer write it: the mesh in `3D/Objects/object_1.model`, reached
+    from the root model through a production-extension component (PrusaSlicer 2.5 cannot read these)."""
+    ns = (
+        'xmlns="http://schemas.microsoft.com/3dmanufacturing/core/2015/02" '
+        'xmlns:p="http://schemas.microsoft.com/3dmanufacturing/production/2015/06" requiredextensions="p"'
+    )
+    s = size
+    mesh = (
+        f'<mesh><vertices><vertex x="0" y="0" z="0"/><vertex x="{s}" y="0" z="0"/><vertex x="0" y="{s}" z="0"/>'
+        f'<vertex x="0" y="0" z="{s}"/></vertices><triangles><triangle v1="0" v2="2" v3="1"/>'
+        '<triangle v1="0" v2="1" v3="3"/><triangle v1="0" v2="3" v3="2"/><triangle v1="1" v2="2" v3="3"/>'
+        "</triangles></mesh>"
+    )
+    objects = (
+        f'<?xml version="1.0" encoding="UTF-8"?><model unit="millimeter" {ns}><resources>'
+        f'<object id="1" type="model">{mesh}</object></resources><build/></model>'
+    )
+    root = (
+        f'<?xml version="1.0" encoding="UTF-8"?><model unit="millimeter" {ns}><resources>'
+        '<object id="2" type="model"><components><component p:path="/3D/Objects/object_1.model" objectid="1" '
+        'transform="1 0 0 0 1 0 0 0 1 0 0 0"/></components></object></resources>'
+        f'<build><item objectid="2" transform="1 0 0 0 1 0 0 0 1 {at[0]} {at[1]} 0" printable="1"/></build></model>'
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+            'content-types"><Default Extension="model" ContentType="application/vnd.ms-package.3dmanufacturing-'
+            '3dmodel+xml"/></Types>',
+        )
+        z.writestr(
+            "_rels/.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship '
+            'Target="/3D/3dmodel.model" Id="rel-1" Type="http://schemas.microsoft.com/3dmanufacturing/2013/01/'
+            '3dmodel"/></Relationships>',
+        )
+        z.writestr("3D/3dmodel.model", root)
+        z.writestr("3D/Objects/object_1.model", objects)
+    return buffer.getvalue()

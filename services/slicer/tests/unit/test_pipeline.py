@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from slicer_samples import NAME_TAG_SCAD, box_stl, prusa_gcode
+from slicer_samples import NAME_TAG_SCAD, bambu_style_3mf, box_stl, prusa_gcode
 
 from slicer.adapters.limited_process import ToolLimits
 from slicer.adapters.profile_files import load_profile_files, shipped_profile_files
@@ -93,14 +93,24 @@ async def test_scad_is_rendered_with_the_values_then_sliced_and_packaged(tmp_pat
     assert b'color="#112233"' in archive.read("Metadata/slice_info.config")
 
 
-async def test_meshes_go_straight_to_the_slicer(tmp_path: Path) -> None:
+async def test_meshes_go_straight_to_the_slicer_and_3mf_builds_are_flattened(tmp_path: Path) -> None:
     p = pipeline(tmp_path)
     stl = box_stl(20, 20, 5)
     await p.make_printable(job(stl, "stl"), stl)
-    await p.make_printable(job(b"PK3mf", "3mf"), b"PK3mf")
+    three_mf = bambu_style_3mf()
+    await p.make_printable(job(three_mf, "3mf"), three_mf)
     assert isinstance(p.openscad, FakeRenderer) and not p.openscad.calls
     assert isinstance(p.slicer, FakeSlicer)
-    assert [(c[1], c[2]) for c in p.slicer.calls] == [("stl", "bambu-p1s/petg"), ("3mf", "bambu-p1s/petg")]
+    assert [(c[1], c[2]) for c in p.slicer.calls] == [("stl", "bambu-p1s/petg"), ("stl", "bambu-p1s/petg")]
+    assert p.slicer.calls[0][0] == stl
+    flattened = p.slicer.calls[1][0]
+    assert int.from_bytes(flattened[80:84], "little") == 4 and len(flattened) == 84 + 4 * 50
+
+
+async def test_a_broken_3mf_is_a_slice_error(tmp_path: Path) -> None:
+    with pytest.raises(SliceError, match="not a zip") as error:
+        await pipeline(tmp_path).make_printable(job(b"PK-not-really", "3mf"), b"PK-not-really")
+    assert error.value.stage == "slice"
 
 
 async def test_source_must_match_its_sha256(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The one entry the slicer service calls: a job and its source bytes in, a printable file out.
 
-`.scad` sources are rendered with the order line's values (OpenSCAD), meshes are sliced with the
+`.scad` sources are rendered with the order line's values (OpenSCAD), 3MF builds are flattened into one
+STL (`threemf_mesh`), meshes are sliced with the
 selected profiles (a `MeshSlicer`, PrusaSlicer by default), the estimates are read from the slicer's
 own output and the G-code is packaged for the printer (a Bambu `.gcode.3mf`, or plain `.gcode`).
 Every refusal is a `SliceError` naming its stage; anything else (disk full, a missing work folder) is
@@ -9,6 +10,7 @@ an infrastructure error the caller may retry.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Mapping
@@ -25,6 +27,7 @@ from slicer.domain.errors import SliceError
 from slicer.domain.gcode_estimates import EstimateMissing, read_estimates
 from slicer.domain.job import SlicedFile, SliceJob
 from slicer.domain.profiles import ProfileLibrary, SelectedProfile, parse_ini
+from slicer.domain.threemf_mesh import threemf_to_stl
 
 __all__ = ["MeshSlicer", "ScadRenderer", "SliceError", "SlicePipeline", "ToolLimits", "build_pipeline"]
 
@@ -111,8 +114,10 @@ class SlicePipeline:
                 limits=self.limits,
             )
             mesh_format: Literal["stl", "3mf"] = "stl"
-        elif job.source_kind in ("stl", "3mf"):
-            mesh, mesh_format = source, ("stl" if job.source_kind == "stl" else "3mf")
+        elif job.source_kind == "stl":
+            mesh, mesh_format = source, "stl"
+        elif job.source_kind == "3mf":
+            mesh, mesh_format = await asyncio.to_thread(threemf_to_stl, source), "stl"
         else:
             raise SliceError("slice", f"a {job.source_kind!r} source cannot be sliced (scad, stl or 3mf only)")
         sliced = await self.slicer.slice(
