@@ -69,6 +69,14 @@ async def test_a_syntax_error_fails_with_openscads_message(pipeline: SlicePipeli
     assert "/tmp" not in error.value.message and str(pipeline.work_dir) not in error.value.message
 
 
+async def test_a_failed_assertion_is_reported_in_its_own_words(pipeline: SlicePipeline) -> None:
+    source = b'label = "Ann";\nassert(len(label) <= 10, "the name is too long for the tag");\ncube(1);\n'
+    await pipeline.make_printable(scad_job(source, label="Short"), source)
+    with pytest.raises(SliceError, match="the name is too long for the tag") as error:
+        await pipeline.make_printable(scad_job(source, label="Maximiliane Antonia"), source)
+    assert error.value.stage == "render" and "line 2" in error.value.message
+
+
 async def test_an_empty_part_is_a_render_error(pipeline: SlicePipeline) -> None:
     source = b"show = false;\nif (show) cube(5);\n"
     with pytest.raises(SliceError, match="renders to nothing") as error:

@@ -132,3 +132,19 @@ async def test_a_bambu_studio_3mf_slices(pipeline: SlicePipeline) -> None:
     made = await pipeline.make_printable(mesh_job(three_mf, kind="3mf", model="A1", material="PLA"), three_mf)
     assert made.profile == "bambu-a1/pla"
     assert made.layers is not None and 95 <= made.layers <= 100  # a 20 mm tetrahedron; its tip may be too thin
+
+
+async def test_a_slice_past_its_time_limit_is_killed(tmp_path: Path) -> None:
+    from slicer.adapters.limited_process import ToolLimits
+    from slicer.service_layer.pipeline import build_pipeline
+
+    quick = build_pipeline(None, tmp_path / "work", ToolLimits(time_limit_seconds=0.05))
+    stl = box_stl(20, 20, 20)
+    with pytest.raises(SliceError, match=r"did not finish within 0\.05 s") as error:
+        await quick.make_printable(mesh_job(stl), stl)
+    assert error.value.stage == "slice"
+    assert not leftovers(tmp_path / "work")
+
+
+def leftovers(directory: Path) -> list[Path]:
+    return list(directory.glob("*")) if directory.exists() else []

@@ -27,7 +27,7 @@ class ToolLimits:
     """Address-space limit (RLIMIT_AS) of the tool."""
     cpu_limit_seconds: int | None = None
     """CPU time (RLIMIT_CPU); default: twice the wall clock, which allows two busy threads."""
-    file_size_limit_mb: int = 1024
+    file_size_limit_mb: int = 512
     """Largest file the tool may write (RLIMIT_FSIZE)."""
     output_limit_bytes: int = 256 * 1024
     """Kept of stdout and of stderr each: the first and the last half, the middle dropped."""

@@ -123,7 +123,8 @@ class OpenScad:
         stderr = scrub_paths(result.stderr.decode("utf-8", "replace"), directory, SOURCE_NAME, shown)
         if result.timed_out:
             raise SliceError("render", f"OpenSCAD did not finish within {limits.time_limit_seconds:g} s")
-        if "top level object is empty" in stderr.lower() or "No top level geometry" in stderr:
+        errors = [line for line in stderr.splitlines() if "ERROR" in line or "Can't parse" in line]
+        if not errors and ("top level object is empty" in stderr.lower() or "No top level geometry" in stderr):
             raise SliceError("render", "the part renders to nothing: the top-level object is empty")
         if result.returncode != 0:
             detail = summarise_errors(stderr) or "no error output"

@@ -21,13 +21,21 @@ FILE_READERS = frozenset(
      "dxf_dim", "dxf_cross"}
 )  # fmt: skip
 
-_LIBRARY = re.compile(r"(include|use)[ \t\r\n>]*<([^\t\r\n>]*)>?")
-_NUMBER = re.compile(r"\d+\.\d*(?:[eE][+-]?\d+)?|\d*\.\d+(?:[eE][+-]?\d+)?|\d+(?:[eE][+-]?\d+)?")
-_NAME = re.compile(r"\$?[A-Za-z0-9_]+")
-_SPACE = re.compile(r"[ \t\r\n\f\v\ufeff]+")
-_LINE_COMMENT = re.compile(r"//[^\n]*")
-_BLOCK_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.DOTALL)
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\Z)', re.DOTALL)
+# One pass, in the order that reproduces flex's longest match here: an `include`/`use` rule only when a
+# `<` follows; a number only where it is longer than a name could be (it has a `.` or a signed exponent,
+# so `1.5include <x>` is a number, then an include, while `1include` is one name); then names.
+_TOKEN = re.compile(
+    r"""
+      (?P<space>[ \t\r\n\f\v\ufeff]+)
+    | (?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z))
+    | (?P<string>"(?:[^"\\]|\\.)*(?:"|\Z))
+    | (?P<library>(?P<keyword>include|use)[ \t\r\n>]*<(?P<target>[^\t\r\n>]*)>?)
+    | (?P<number>\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]\d+)
+    | (?P<name>\$?[A-Za-z0-9_]+)
+    | (?P<op>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -46,46 +54,26 @@ def decode_source(source: bytes) -> str:
     return source.decode("utf-8", "replace")
 
 
-def _next_token(text: str, pos: int) -> tuple[str, re.Match[str] | None, int]:
-    """The token at `pos` the way OpenSCAD's flex lexer picks it: the longest match wins, and on a tie
-    the `include`/`use` rule (listed first there) beats a number or a name."""
-    for kind, pattern in (
-        ("space", _SPACE),
-        ("comment", _LINE_COMMENT),
-        ("comment", _BLOCK_COMMENT),
-        ("string", _STRING),
-    ):
-        match = pattern.match(text, pos)
-        if match:
-            return kind, match, match.end()
-    best_kind, best = "op", None
-    for kind, pattern in (("library", _LIBRARY), ("number", _NUMBER), ("name", _NAME)):
-        match = pattern.match(text, pos)
-        if match and match.end() > (best.end() if best else pos):
-            best_kind, best = kind, match
-    return (best_kind, best, best.end()) if best else ("op", None, pos + 1)
-
-
 def file_references(text: str) -> list[FileReference]:
     """Every place the source would make OpenSCAD open another file."""
     found: list[FileReference] = []
-    pos, line = 0, 1
-    recent: list[str] = []  # the last significant tokens: a name, or the op character
-    while pos < len(text):
-        kind, match, end = _next_token(text, pos)
-        token = text[pos:end]
-        if kind == "library" and match is not None:
-            found.append(FileReference(match.group(1), match.group(2), line))
-        elif kind in ("name", "op"):
-            if token == "(" and recent and recent[-1] in FILE_READERS:
+    line = 1
+    recent: list[str] = ["", "", "", ""]  # the last significant tokens: a name, an op character, or a kind
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup
+        token = match.group()
+        if kind == "library":
+            found.append(FileReference(match["keyword"], match["target"], line))
+        elif kind == "name" or kind == "op":
+            if token == "(" and recent[-1] in FILE_READERS:
                 found.append(FileReference(f"{recent[-1]}(...)", "", line))
-            if token == "=" and recent[-2:] in (["(", "file"], [",", "file"]):
+            elif token == "=" and recent[-1] == "file" and recent[-2] in ("(", ","):
                 found.append(FileReference("file=", "", line))
-            recent = [*recent[-3:], token]
-        elif kind in ("string", "number"):
-            recent = [*recent[-3:], kind]
-        line += token.count("\n")
-        pos = end
+            recent = [*recent[1:], token]
+        elif kind == "string" or kind == "number":
+            recent = [*recent[1:], kind]
+        if "\n" in token:
+            line += token.count("\n")
     return found
 
 
