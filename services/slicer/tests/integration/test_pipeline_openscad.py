@@ -63,7 +63,7 @@ async def test_a_syntax_error_fails_with_openscads_message(pipeline: SlicePipeli
     source = b"cube(5);\nsphere(;\n"
     with pytest.raises(SliceError) as error:
         await pipeline.make_printable(scad_job(source), source)
-    assert error.value.stage == "render"
+    assert error.value.stage == "render" and not error.value.transient
     assert "syntax error" in error.value.message and "line 2" in error.value.message
     assert "name-tag.scad" in error.value.message
     assert "/tmp" not in error.value.message and str(pipeline.work_dir) not in error.value.message
@@ -107,7 +107,7 @@ async def test_a_render_past_its_time_limit_is_killed(tmp_path: Path) -> None:
         await OpenScad().render(
             heavy, {}, source_filename="heavy.scad", work_dir=tmp_path, limits=ToolLimits(time_limit_seconds=1)
         )
-    assert error.value.stage == "render"
+    assert error.value.stage == "render" and error.value.transient  # a busy machine may finish it next time
     assert not scratch_left(tmp_path)
 
 

@@ -116,14 +116,14 @@ async def test_a_broken_3mf_is_a_slice_error(tmp_path: Path) -> None:
 async def test_source_must_match_its_sha256(tmp_path: Path) -> None:
     with pytest.raises(SliceError) as error:
         await pipeline(tmp_path).make_printable(job(NAME_TAG_SCAD), NAME_TAG_SCAD + b"// changed")
-    assert error.value.stage == "fetch"
+    assert error.value.stage == "fetch" and error.value.transient
 
 
 async def test_no_profile_fails_before_any_tool(tmp_path: Path) -> None:
     p = pipeline(tmp_path)
     with pytest.raises(SliceError) as error:
         await p.make_printable(job(NAME_TAG_SCAD, printer_model="Ender 3"), NAME_TAG_SCAD)
-    assert error.value.stage == "profile"
+    assert error.value.stage == "profile" and not error.value.transient
     assert isinstance(p.openscad, FakeRenderer) and not p.openscad.calls
     assert p.profile_for(job(NAME_TAG_SCAD, fabmatic=True)) == "bambu-p1s/petg+fabmatic"
     with pytest.raises(SliceError):

@@ -92,7 +92,7 @@ class OpenScad:
     def _binary(self) -> str:
         binary = shutil.which(self.executable)
         if binary is None:
-            raise SliceError("render", "OpenSCAD is not installed on this slicer")
+            raise SliceError("render", "OpenSCAD is not installed on this slicer", transient=True)
         return binary
 
     async def render(
@@ -122,14 +122,17 @@ class OpenScad:
     def _raise_for(self, result: ProcessResult, stl: bytes, directory: Path, shown: str, limits: ToolLimits) -> None:
         stderr = scrub_paths(result.stderr.decode("utf-8", "replace"), directory, SOURCE_NAME, shown)
         if result.timed_out:
-            raise SliceError("render", f"OpenSCAD did not finish within {limits.time_limit_seconds:g} s")
+            raise SliceError(
+                "render", f"OpenSCAD did not finish within {limits.time_limit_seconds:g} s", transient=True
+            )
         errors = [line for line in stderr.splitlines() if "ERROR" in line or "Can't parse" in line]
         if not errors and ("top level object is empty" in stderr.lower() or "No top level geometry" in stderr):
             raise SliceError("render", "the part renders to nothing: the top-level object is empty")
         if result.returncode != 0:
             detail = summarise_errors(stderr) or "no error output"
-            if result.returncode is not None and result.returncode < 0:
-                detail = f"killed by signal {-result.returncode} (memory or CPU limit?); {detail}"
-            raise SliceError("render", f"OpenSCAD failed (exit {result.returncode}): {detail}")
+            killed = result.returncode is not None and result.returncode < 0
+            if killed:
+                detail = f"killed by signal {-(result.returncode or 0)} (memory or CPU limit?); {detail}"
+            raise SliceError("render", f"OpenSCAD failed (exit {result.returncode}): {detail}", transient=killed)
         if len(stl) <= _STL_HEADER:
             raise SliceError("render", "the part renders to nothing: OpenSCAD wrote no triangles")

@@ -124,7 +124,7 @@ class PrusaSlicer:
     def _binary(self) -> str:
         binary = shutil.which(self.executable)
         if binary is None:
-            raise SliceError("slice", "PrusaSlicer is not installed on this slicer")
+            raise SliceError("slice", "PrusaSlicer is not installed on this slicer", transient=True)
         return binary
 
     async def slice(
@@ -181,11 +181,14 @@ class PrusaSlicer:
         self, result: ProcessResult, directory: Path, input_name: str, shown: str, limits: ToolLimits, doing: str
     ) -> None:
         if result.timed_out:
-            raise SliceError("slice", f"PrusaSlicer did not finish within {limits.time_limit_seconds:g} s")
+            raise SliceError(
+                "slice", f"PrusaSlicer did not finish within {limits.time_limit_seconds:g} s", transient=True
+            )
         if result.returncode == 0:
             return
         detail = scrub_paths(tool_messages(result), directory, input_name, shown) or "no error output"
-        if result.returncode is not None and result.returncode < 0:
-            detail = f"killed by signal {-result.returncode} (memory or CPU limit?); {detail}"
+        killed = result.returncode is not None and result.returncode < 0
+        if killed:
+            detail = f"killed by signal {-(result.returncode or 0)} (memory or CPU limit?); {detail}"
         verb = "could not read the mesh" if doing == "read" else "failed"
-        raise SliceError("slice", f"PrusaSlicer {verb} (exit {result.returncode}): {detail}")
+        raise SliceError("slice", f"PrusaSlicer {verb} (exit {result.returncode}): {detail}", transient=killed)

@@ -14,10 +14,14 @@ class SliceError(Exception):
     was broken, never a path on this server.
     """
 
-    def __init__(self, stage: SliceStage, message: str) -> None:
+    def __init__(self, stage: SliceStage, message: str, *, transient: bool = False) -> None:
         super().__init__(f"{stage}: {message}")
         self.stage: SliceStage = stage
         self.message = message
+        self.transient = transient
+        """True when the same inputs may well succeed another time: a tool killed at its time or memory
+        limit (a busy machine), a tool not installed here, a source whose bytes do not match their hash.
+        A caller may answer with it but should not cache it as the inputs' outcome."""
 
 
 class SourceRefused(SliceError):

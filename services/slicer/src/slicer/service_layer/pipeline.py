@@ -104,7 +104,7 @@ class SlicePipeline:
     async def make_printable(self, job: SliceJob, source: bytes) -> SlicedFile:
         profile = self.selected_profile(job)
         if hashlib.sha256(source).hexdigest() != job.source_sha256.lower():
-            raise SliceError("fetch", "the source file's content does not match its sha256")
+            raise SliceError("fetch", "the source file's content does not match its sha256", transient=True)
         if job.source_kind == "scad":
             mesh = await self.openscad.render(
                 source,
