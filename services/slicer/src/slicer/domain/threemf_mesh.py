@@ -29,6 +29,7 @@ DEFAULT_ROOT = "/3D/3dmodel.model"
 UNITS_MM = {"micron": 0.001, "millimeter": 1.0, "centimeter": 10.0, "inch": 25.4, "foot": 304.8, "meter": 1000.0}
 MAX_MEMBER_BYTES = 1024 * 1024 * 1024
 MAX_TRIANGLES = 5_000_000
+MAX_VERTICES = 3 * MAX_TRIANGLES
 MAX_DEPTH = 16
 
 Matrix = tuple[float, float, float, float, float, float, float, float, float, float, float, float]
@@ -126,6 +127,7 @@ def _parse_model(archive: zipfile.ZipFile, path: str, budget: list[int]) -> _Mod
     build: list[tuple[str, Matrix]] = []
     scale = 1.0
     current: _Object | None = None
+    container: ElementTree.Element | None = None
     try:
         with archive.open(info) as stream:
             for event, element in ElementTree.iterparse(stream, events=("start", "end")):
@@ -139,8 +141,13 @@ def _parse_model(archive: zipfile.ZipFile, path: str, budget: list[int]) -> _Mod
                     elif tag == f"{CORE}object":
                         current = _Object()
                         objects[element.get("id", "")] = current
+                    elif tag in (f"{CORE}vertices", f"{CORE}triangles"):
+                        container = element
                     continue
                 if tag == f"{CORE}vertex" and current is not None:
+                    budget[1] -= 1
+                    if budget[1] < 0:
+                        raise _refused(f"more than {MAX_VERTICES} vertices")
                     current.vertices.append(_point(element))
                 elif tag == f"{CORE}triangle" and current is not None:
                     budget[0] -= 1
@@ -159,7 +166,9 @@ def _parse_model(archive: zipfile.ZipFile, path: str, budget: list[int]) -> _Mod
                     if target != path:
                         raise _refused("a build item may only name objects of the root model")
                     build.append((element.get("objectid", ""), parse_transform(element.get("transform"))))
-                if tag in (f"{CORE}vertex", f"{CORE}triangle", f"{CORE}component", f"{CORE}item"):
+                if tag in (f"{CORE}vertex", f"{CORE}triangle") and container is not None:
+                    container.clear()  # what was read is kept as tuples: the tree holds no million elements
+                elif tag in (f"{CORE}component", f"{CORE}item"):
                     element.clear()
     except ElementTree.ParseError as error:
         raise _refused(f"{info.filename} is not well-formed XML ({error})") from None
@@ -187,7 +196,7 @@ class _Flattener:
     def __init__(self, archive: zipfile.ZipFile) -> None:
         self.archive = archive
         self.models: dict[str, _Model] = {}
-        self.budget = [MAX_TRIANGLES]
+        self.budget = [MAX_TRIANGLES, MAX_VERTICES]
 
     def model(self, path: str) -> _Model:
         if path not in self.models:
@@ -204,11 +213,12 @@ class _Flattener:
         unit = model.scale
         to_mm: Matrix = (unit, 0.0, 0.0, 0.0, unit, 0.0, 0.0, 0.0, unit, 0.0, 0.0, 0.0)
         placed = compose(to_mm, transform) if unit != 1.0 else transform
-        count = len(obj.vertices)
+        points = [apply(placed, vertex) for vertex in obj.vertices]  # each vertex once, not per triangle
+        count = len(points)
         for v1, v2, v3 in obj.triangles:
             if not (0 <= v1 < count and 0 <= v2 < count and 0 <= v3 < count):
                 raise _refused(f"a triangle of object {object_id!r} names a vertex it does not have")
-            yield (apply(placed, obj.vertices[v1]), apply(placed, obj.vertices[v2]), apply(placed, obj.vertices[v3]))
+            yield (points[v1], points[v2], points[v3])
         for component_path, component_id, component_transform in obj.components:
             # A component's own unit is its model file's; its transform is in the parent's space.
             yield from self.triangles(component_path, component_id, compose(component_transform, transform), depth + 1)
