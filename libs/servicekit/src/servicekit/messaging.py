@@ -307,6 +307,10 @@ class Bus:
         await raw.ack()
         self.dead_lettered += 1
 
+    async def dead_letter(self, raw: Msg, durable: str, reason: str) -> None:
+        """For consumers that run their own fetch loop (the slicer's work queue): the same dead letters."""
+        await self._dead_letter(raw, durable, reason)
+
     async def request(self, subject: str, request: BaseModel, reply_type: type[R], timeout: float = 5.0) -> R:
         reply = await self.nc.request(subject, request.model_dump_json().encode(), timeout=timeout)
         return reply_type.model_validate_json(reply.data)

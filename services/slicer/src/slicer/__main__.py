@@ -1,0 +1,3 @@
+from slicer.bootstrap import main
+
+main()

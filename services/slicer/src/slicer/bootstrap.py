@@ -1,0 +1,82 @@
+"""The only wiring of the slicer: settings → runtime → unit of work → pipeline, object stores, the
+slice-request work queue and the operators' routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from servicekit.runtime import ServiceRuntime, serve
+from slicer.adapters import orm
+from slicer.adapters.object_store import NatsSlicedFiles, NatsSourceFiles
+from slicer.config import Settings
+from slicer.entrypoints import api
+from slicer.entrypoints.consumers import SliceRequestConsumer
+from slicer.service_layer.handlers import Context
+from slicer.service_layer.ports import SlicePipeline
+from slicer.service_layer.slicing import SliceWorker
+from slicer.service_layer.unit_of_work import UnitOfWork
+
+
+def default_pipeline(settings: Settings) -> SlicePipeline:
+    """OpenSCAD and PrusaSlicer under the configured limits, with the operator's profile overrides."""
+    from slicer.service_layer.pipeline import ToolLimits, build_pipeline
+
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    limits = ToolLimits(
+        seconds=settings.slicer_time_limit_seconds, memory_bytes=settings.slicer_memory_limit_mb * 1024 * 1024
+    )
+    pipeline: SlicePipeline = build_pipeline(settings.slicer_profiles_dir, settings.work_dir, limits)
+    return pipeline
+
+
+def create_app(settings: Settings | None = None, pipeline: SlicePipeline | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime("slicer", settings, orm.outbox, orm.inbox)
+
+    def uow_factory() -> UnitOfWork:
+        return UnitOfWork(**runtime.uow_args())
+
+    def new_owner() -> str:
+        """One token per claim: a restarted replica with the same name never mistakes an old claim for its own."""
+        return f"{runtime.instance}/{uuid.uuid4().hex[:12]}"
+
+    sliced = NatsSlicedFiles(runtime.bus)
+    worker = SliceWorker(
+        uow_factory,
+        pipeline or default_pipeline(settings),
+        NatsSourceFiles(runtime.bus),
+        sliced,
+        Context(lease=timedelta(seconds=settings.slicer_claim_lease_seconds)),
+        new_owner,
+    )
+    consumer = SliceRequestConsumer(
+        runtime.bus,
+        worker,
+        concurrency=settings.slicer_concurrency,
+        ack_wait=settings.consumer_ack_wait_seconds,
+        max_deliver=settings.consumer_max_deliver,
+        fetch_timeout=settings.slicer_fetch_timeout_seconds,
+        wait_poll=settings.slicer_wait_poll_seconds,
+    )
+    runtime.on_start(sliced.ensure_bucket)
+    runtime.on_start(consumer.start)
+    runtime.on_stop(consumer.stop)
+
+    async def consuming() -> bool:
+        return consumer.running
+
+    app = runtime.create_app(
+        title="printfarm slicer", routers=[api.router(uow_factory)], health_checks={"slice_requests": consuming}
+    )
+    app.state.worker = worker
+    app.state.consumer = consumer
+    return app
+
+
+def main() -> None:
+    settings = Settings()
+    serve("slicer", settings, Path(__file__).parents[2] / "alembic.ini", lambda: create_app(settings))

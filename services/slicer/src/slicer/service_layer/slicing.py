@@ -1,0 +1,196 @@
+"""One slice request from start to answer: claim, fetch the source, run the pipeline outside any
+transaction while the claim is renewed, store the file, record the outcome with the answer.
+
+Infrastructure trouble (object store or database unreachable) gives the claim back and is raised as
+`RetryLater`: the message goes back to JetStream with backoff and, after the last delivery, to the
+dead letters. What the tools refuse is an answer (`SliceFailed`), never a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from slicer.domain.model import SliceFailure, SliceResult
+from slicer.service_layer import handlers
+from slicer.service_layer.handlers import Answered, Claimed, Context, SliceRequest, Waiting
+from slicer.service_layer.ports import SlicedFiles, SliceError, SlicePipeline, SourceFiles, SourceNotFound
+from slicer.service_layer.unit_of_work import SlicerUnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class RetryLater(Exception):
+    """Not the inputs' fault: try this request again later (another delivery)."""
+
+
+@dataclass
+class SliceStats:
+    """Counters for health and the bench: how requests were answered."""
+
+    sliced: int = 0
+    cached: int = 0
+    failed: int = 0
+    retried: int = 0
+    slice_seconds: list[float] = field(default_factory=list)
+
+
+class SliceWorker:
+    def __init__(
+        self,
+        uow_factory: Callable[[], SlicerUnitOfWork],
+        pipeline: SlicePipeline,
+        sources: SourceFiles,
+        sliced: SlicedFiles,
+        ctx: Context,
+        new_owner: Callable[[], str],
+    ) -> None:
+        self.uow_factory, self.pipeline, self.sources, self.sliced = uow_factory, pipeline, sources, sliced
+        self.ctx, self.new_owner = ctx, new_owner
+        self.stats = SliceStats()
+
+    async def begin(self, request: SliceRequest) -> Answered | Waiting | Claimed:
+        try:
+            async with self.uow_factory() as uow:
+                begun = await handlers.begin_slice(request, uow, self.pipeline, self.ctx, self.new_owner())
+        except Exception as exc:
+            raise RetryLater(f"could not look the slice up: {exc!r}") from exc
+        if isinstance(begun, Answered):
+            self._count(begun)
+        return begun
+
+    async def slice(self, request: SliceRequest, claimed: Claimed) -> Answered:
+        """Make the file for a claimed slice and answer."""
+        started = time.monotonic()
+        try:
+            return await self._slice(request, claimed, started)
+        except asyncio.CancelledError:
+            # Shutting down mid-slice: give the claim back so another replica need not wait for the lease.
+            await asyncio.shield(self._give_back(claimed, "the worker stopped mid-slice"))
+            raise
+
+    async def _slice(self, request: SliceRequest, claimed: Claimed, started: float) -> Answered:
+        async with self._renewing(claimed):
+            try:
+                source = await self._fetch(request, claimed)
+            except SourceNotFound as exc:
+                error = str(exc)
+                return await self._finish(
+                    claimed, lambda uow: handlers.answer_unfetchable(request, claimed, error, uow, self.ctx)
+                )
+            try:
+                made = await self.pipeline.make_printable(claimed.job, source)
+            except SliceError as exc:
+                failure = SliceFailure(exc.stage, exc.message)
+                return await self._finish(
+                    claimed, lambda uow: handlers.record_outcome(request, claimed, failure, uow, self.ctx)
+                )
+            try:
+                await self.sliced.put(made.sha256, made.content)
+            except Exception as exc:
+                await self._give_back(claimed, f"storing the sliced file failed: {exc!r}")
+                raise RetryLater(f"storing the sliced file failed: {exc!r}") from exc
+        self.stats.slice_seconds.append(time.monotonic() - started)
+        result = SliceResult(
+            sha256=made.sha256,
+            filename=made.filename,
+            kind=made.kind,
+            size_bytes=len(made.content),
+            profile=made.profile,
+            print_minutes=made.print_minutes,
+            grams=made.grams,
+            layers=made.layers,
+            filament_mm=made.filament_mm,
+        )
+        return await self._finish(
+            claimed, lambda uow: handlers.record_outcome(request, claimed, result, uow, self.ctx)
+        )
+
+    async def wait_for(self, waiting: Waiting, poll_seconds: float) -> None:
+        """Until the slice another worker holds is done, given back, or its claim's lease ran out."""
+        while True:
+            if not await self.still_waiting(waiting):
+                return
+            await asyncio.sleep(poll_seconds)
+
+    async def still_waiting(self, waiting: Waiting) -> bool:
+        """False once the slice being waited on is done, released, or its claim's lease ran out."""
+        try:
+            async with self.uow_factory() as uow:
+                item = await uow.slices.get(waiting.key)
+        except Exception:
+            log.warning("could not read slice %s while waiting; looking again", waiting.key, exc_info=True)
+            return True
+        return (
+            item is not None
+            and item.state == "slicing"
+            and item.lease_expires_at is not None
+            and item.lease_expires_at > self.ctx.clock()
+        )
+
+    async def _fetch(self, request: SliceRequest, claimed: Claimed) -> bytes:
+        sha256 = request.message.source.sha256
+        try:
+            source = await self.sources.get(sha256)
+        except SourceNotFound:
+            raise
+        except Exception as exc:
+            await self._give_back(claimed, f"fetching the source failed: {exc!r}")
+            raise RetryLater(f"fetching source {sha256} failed: {exc!r}") from exc
+        actual = hashlib.sha256(source).hexdigest()
+        if actual != sha256:
+            raise SourceNotFound(f"part-files holds {sha256} with content of sha256 {actual}")
+        return source
+
+    async def _finish(self, claimed: Claimed, step: Callable[[SlicerUnitOfWork], Awaitable[Answered]]) -> Answered:
+        try:
+            async with self.uow_factory() as uow:
+                answered = await step(uow)
+        except Exception as exc:
+            await self._give_back(claimed, f"recording the outcome failed: {exc!r}")
+            raise RetryLater(f"recording the outcome failed: {exc!r}") from exc
+        self._count(answered)
+        return answered
+
+    async def _give_back(self, claimed: Claimed, error: str) -> None:
+        self.stats.retried += 1
+        try:
+            async with self.uow_factory() as uow:
+                await handlers.give_back(claimed, error, uow, self.ctx)
+        except Exception:
+            log.warning("could not release the claim on %s; it expires with its lease", claimed.key, exc_info=True)
+
+    @contextlib.asynccontextmanager
+    async def _renewing(self, claimed: Claimed) -> AsyncIterator[None]:
+        async def renew_forever() -> None:
+            interval = self.ctx.lease.total_seconds() / 3
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    async with self.uow_factory() as uow:
+                        if not await handlers.renew_claim(claimed, uow, self.ctx):
+                            log.warning("claim on %s was lost; finishing the slice anyway", claimed.key)
+                            return
+                except Exception:
+                    log.warning("renewing the claim on %s failed; trying again", claimed.key, exc_info=True)
+
+        task = asyncio.create_task(renew_forever(), name=f"renew-{claimed.key[:12]}")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _count(self, answered: Answered) -> None:
+        if answered.how == "sliced":
+            self.stats.sliced += 1
+        elif answered.how == "from the cache":
+            self.stats.cached += 1
+        elif answered.how.startswith("failed") or answered.how in ("source missing", "not sliceable"):
+            self.stats.failed += 1

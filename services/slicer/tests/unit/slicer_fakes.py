@@ -1,0 +1,196 @@
+"""In-memory stand-ins for the slicer's unit of work, pipeline and object stores (unit tests only)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from contracts.common import FileRef, Material
+from contracts.envelope import ContractMessage, Envelope
+from contracts.queue.v1 import SlicePart
+from slicer.domain.model import Slice, SliceInputs, new_slice
+from slicer.service_layer.handlers import SliceRequest
+from slicer.service_layer.ports import SlicedFile, SliceError, SliceJob, SourceNotFound
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class State:
+    slices: dict[str, Slice] = field(default_factory=dict)
+    inbox: set[tuple[str, str]] = field(default_factory=set)
+    published: list[Envelope] = field(default_factory=list)
+
+
+class MemorySliceRepository:
+    def __init__(self, slices: dict[str, Slice]) -> None:
+        self.items = slices
+
+    async def lock(self, key: str, inputs: SliceInputs, now: datetime) -> Slice:
+        if key not in self.items:
+            self.items[key] = new_slice(key, inputs, now)
+        return copy.deepcopy(self.items[key])
+
+    async def get(self, key: str) -> Slice | None:
+        found = self.items.get(key)
+        return copy.deepcopy(found) if found is not None else None
+
+    async def save(self, item: Slice) -> None:
+        self.items[item.key] = copy.deepcopy(item)
+
+
+class FakeUnitOfWork:
+    """Changes, inbox marks and answers become visible in `state` only on commit."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.commits = 0
+
+    async def __aenter__(self) -> Self:
+        self._slices = copy.deepcopy(self.state.slices)
+        self._inbox = set(self.state.inbox)
+        self._pending: list[Envelope] = []
+        self.slices = MemorySliceRepository(self._slices)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._pending = []
+
+    def caused_by(self, envelope: Envelope) -> None:
+        self.cause = envelope.id
+
+    def answer(self, message: ContractMessage, *, envelope_id: str, subject_id: str | None = None) -> Envelope:
+        envelope = Envelope(
+            id=envelope_id, type=message.SUBJECT, source="/services/slicer", subject=subject_id,
+            data=message.model_dump(mode="json"), causationid=self.cause,
+        )
+        self._pending.append(envelope)
+        return envelope
+
+    async def answered(self, consumer: str, message_id: str) -> bool:
+        return (consumer, message_id) in self._inbox
+
+    async def claim_inbox(self, consumer: str, message_id: str) -> bool:
+        if (consumer, message_id) in self._inbox:
+            return False
+        self._inbox.add((consumer, message_id))
+        return True
+
+    async def commit(self) -> None:
+        self.state.slices = copy.deepcopy(self._slices)
+        self.state.inbox = set(self._inbox)
+        self.state.published.extend(self._pending)
+        self._pending = []
+        self.commits += 1
+
+
+class FakePipeline:
+    """Makes a deterministic 'sliced file' from the source; raises `error` instead when set."""
+
+    def __init__(self) -> None:
+        self.calls: list[SliceJob] = []
+        self.error: SliceError | None = None
+        self.profile_error: SliceError | None = None
+
+    def cache_key(self, job: SliceJob) -> str:
+        material = f"{job.material_type}:{job.material_color}"
+        parameters = sorted((k, repr(v)) for k, v in job.parameters.items())
+        text = f"{job.source_sha256}|{parameters}|{job.printer_model}|{job.fabmatic}|{material}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def profile_for(self, job: SliceJob) -> str:
+        if self.profile_error is not None:
+            raise self.profile_error
+        return f"fake-{job.printer_model.lower()}/{job.material_type.lower()}"
+
+    async def make_printable(self, job: SliceJob, source: bytes) -> SlicedFile:
+        self.calls.append(job)
+        if self.error is not None:
+            raise self.error
+        content = b"sliced:" + source + repr(sorted(job.parameters.items())).encode()
+        return SlicedFile(
+            content=content,
+            filename=job.source_filename.rsplit(".", 1)[0] + ".gcode.3mf",
+            kind="gcode.3mf",
+            sha256=hashlib.sha256(content).hexdigest(),
+            profile=self.profile_for(job),
+            print_minutes=12.5,
+            grams=3.25,
+            layers=40,
+            filament_mm=1090.0,
+        )
+
+
+class FakeSources:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.down = False
+
+    def add(self, content: bytes) -> str:
+        sha = hashlib.sha256(content).hexdigest()
+        self.files[sha] = content
+        return sha
+
+    async def get(self, sha256: str) -> bytes:
+        if self.down:
+            raise ConnectionError("object store unreachable")
+        if sha256 not in self.files:
+            raise SourceNotFound(f"source {sha256} is not in the part-files object store")
+        return self.files[sha256]
+
+
+class FakeSliced:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.down = False
+
+    async def put(self, sha256: str, content: bytes) -> None:
+        if self.down:
+            raise ConnectionError("object store unreachable")
+        self.files[sha256] = content
+
+
+SCAD = b'label = "A"; // the text\ncube([10, 10, 2]);\n'
+
+
+def slice_part(sha256: str, *, kind: str = "scad", parameters: dict[str, object] | None = None,
+               model: str = "X1C", key: str = "k-1") -> SlicePart:
+    return SlicePart(
+        slice_key=key,
+        source=FileRef.model_validate(
+            {"sha256": sha256, "filename": f"tag.{kind}", "kind": kind, "size_bytes": 40}
+        ),
+        parameters=dict(parameters or {"label": "A"}),
+        printer_model=model,
+        material=Material(type="PLA", color="#FF0000"),
+        requested_at=datetime(2026, 12, 4, 12, 0, tzinfo=UTC),
+    )
+
+
+_counter = [0]
+
+
+def request(message: SlicePart, envelope_id: str | None = None) -> SliceRequest:
+    _counter[0] += 1
+    envelope = Envelope(
+        id=envelope_id or f"0193a000-0000-7000-8000-{_counter[0]:012d}",
+        type=message.SUBJECT,
+        source="/services/queue",
+        data=message.model_dump(mode="json"),
+    )
+    return SliceRequest(message, envelope)
