@@ -17,14 +17,17 @@ import yaml
 from contracts.bus_access import claim_check_bucket, consumers_of
 from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT, LEASES_BUCKET, REPLICAS_BUCKET
 from contracts.registry import MESSAGES, SERVICE_PREFIXES
+from contracts.queue.v1 import SlicePart
+from contracts.registry import STREAMS
 from contracts.skus.v1 import GET_SKUS_SUBJECT, PART_FILES_BUCKET
+from contracts.slicer.v1 import SLICED_FILES_BUCKET
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ["dev", "prod"]
 KUBERNETES_VERSION = "1.33.0"
-CRDS = {("postgresql.cnpg.io/v1", "Cluster")}
+CRDS = {("postgresql.cnpg.io/v1", "Cluster"), ("keda.sh/v1alpha1", "ScaledObject")}
 
 
 def render(overlay: str) -> list[dict[str, Any]]:
@@ -115,6 +118,21 @@ def test_prod_runs_three_queue_replicas_and_autoscales_the_gateways() -> None:
     assert set(_by_kind(docs, "Cluster")) == {f"{s}-db" for s in SERVICE_PREFIXES}
 
 
+def test_prod_scales_the_slicer_on_its_pending_slice_requests() -> None:
+    """KEDA's nats-jetstream trigger watches the one durable consumer every slicer replica shares."""
+    from slicer.service_layer.handlers import SLICE_PART_DURABLE
+
+    docs = render("prod")
+    scaled = _by_kind(docs, "ScaledObject")["slicer"]["spec"]
+    assert scaled["scaleTargetRef"]["name"] == "slicer" and scaled["minReplicaCount"] >= 1
+    [trigger] = scaled["triggers"]
+    assert trigger["type"] == "nats-jetstream"
+    assert trigger["metadata"]["stream"] == STREAMS[SlicePart.subject_owner()]
+    assert trigger["metadata"]["consumer"] == SLICE_PART_DURABLE
+    pod = _by_kind(docs, "Deployment")["slicer"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["requests"]["cpu"] == "1", "a slice keeps one core busy"
+
+
 def test_dockerfiles_pass_hadolint() -> None:
     dockerfiles = sorted(ROOT.glob("services/*/Dockerfile"))
     assert {d.parent.name for d in dockerfiles} == set(SERVICE_PREFIXES)
@@ -172,6 +190,8 @@ def publishes(service: str) -> list[str]:
         subjects.append(f"$O.{PART_FILES_BUCKET}.C.chunk")
     if service == "orders":
         subjects.append(GET_SKUS_SUBJECT)
+    if service == "slicer":
+        subjects.append(f"$O.{SLICED_FILES_BUCKET}.C.chunk")
     if service == "printer-gateway":
         subjects += [
             f"$KV.{LEASES_BUCKET}.printer-1",

@@ -44,6 +44,7 @@ SERVICE_PREFIXES: dict[str, str | None] = {
     "orders": "orders",
     "queue": "queue",
     "printer-gateway": "printers",
+    "slicer": "slicer",
     "api-gateway": None,
 }
 """Each deployable service and the one subject prefix it may publish events under (None: it publishes none)."""
