@@ -19,7 +19,7 @@ SRC_DIRS = $(patsubst %/,%,$(wildcard libs/*/src/ services/*/src/ tools/*/src/))
 PACKAGES = $(notdir $(patsubst %/,%,$(wildcard $(addsuffix /*/,$(SRC_DIRS)))))
 BENCH ?= $(wildcard bench/*.py)
 
-.PHONY: help install run smoke test lint bench clean distclean check-python test-tools deploy-check
+.PHONY: help install run smoke test lint bench clean distclean check-python test-tools run-tools deploy-check
 
 help:
 	@echo "make install    create .venv from uv.lock (idempotent; first run also installs uv into .tools)"
@@ -48,7 +48,7 @@ $(UV): | check-python
 install: check-python $(UV)
 	$(UV) sync --all-packages --frozen
 
-run: install
+run: install run-tools
 	$(PY) -m devstack run $(ARGS)
 
 # Our own outside client (standard library only) against a stack that is up: `make run` in another
@@ -56,22 +56,35 @@ run: install
 smoke: install
 	$(PY) tests/smoke/smoke_client.py
 
-# Two system programs the tests use when present: Chromium (browser tests) and OpenSCAD (the real
-# render check of .scad parts). As root on Debian/Ubuntu `make test` installs what is missing; elsewhere
-# the browser tests are skipped with a message and .scad uploads are accepted as "not rendered".
-SYSTEM_TEST_TOOLS := chromium openscad
-
-test-tools:
-	@missing=""; for tool in $(SYSTEM_TEST_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+# System programs installed with apt-get as root on Debian/Ubuntu when missing; elsewhere the missing ones
+# are named once, with what that costs. $(1): the programs (Debian package = command name), $(2): for what,
+# $(3): what happens without them.
+define system_tools
+	@missing=""; for tool in $(1); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "make: installing$$missing for the tests (apt-get)"; \
+	    echo "make: installing$$missing for $(2) (apt-get)"; \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
-	      || echo "make: could not install$$missing; the tests that need them adapt or are skipped" >&2; \
+	      || echo "make: could not install$$missing; $(3)" >&2; \
 	  else \
-	    echo "make: not on PATH:$$missing; browser tests are skipped and .scad parts are not render-checked" >&2; \
+	    echo "make: not on PATH:$$missing; $(3) (install them with your package manager)" >&2; \
 	  fi; \
 	fi
+endef
+
+# The slicer renders OpenSCAD parts and slices STL/3MF with PrusaSlicer (Debian: `openscad`, `prusa-slicer`).
+SLICER_TOOLS := openscad prusa-slicer
+
+run-tools:
+	$(call system_tools,$(SLICER_TOOLS),the slicer,the slicer answers slice requests that need them with the tool's error)
+
+# What the tests use when present: Chromium (browser tests), OpenSCAD (the real render check of .scad
+# parts) and PrusaSlicer (the slicer's pipeline and service tests). Without them those tests are skipped
+# with a message and .scad uploads are accepted as "not rendered".
+SYSTEM_TEST_TOOLS := chromium openscad prusa-slicer
+
+test-tools:
+	$(call system_tools,$(SYSTEM_TEST_TOOLS),the tests,the tests that need them adapt or are skipped)
 
 deploy-check: install
 	$(PY) -m pytest -q tests/deploy
