@@ -15,6 +15,8 @@ class Settings(ServiceSettings):
     orders_url: str = "http://127.0.0.1:18082"
     queue_url: str = "http://127.0.0.1:18083"
     printer_gateway_url: str = "http://127.0.0.1:18084"
+    slicer_url: str = "http://127.0.0.1:18086"
+    """Health only: the slicer has no public routes."""
 
     api_token: str = ""
     """A bearer token accepted besides the stored ones, so launchers and tests can use a known token."""
@@ -71,6 +73,7 @@ class Settings(ServiceSettings):
             "orders": self.orders_url.rstrip("/"),
             "queue": self.queue_url.rstrip("/"),
             "printer-gateway": self.printer_gateway_url.rstrip("/"),
+            "slicer": self.slicer_url.rstrip("/"),
         }
 
 

@@ -28,7 +28,7 @@ from api_gateway.domain.idempotency import IdempotencyRecord, StoredResponse
 
 TOKEN = "test-env-token"
 SERVICES = {"skus": "http://skus.test", "orders": "http://orders.test", "queue": "http://queue.test",
-            "printer-gateway": "http://printers.test"}
+            "printer-gateway": "http://printers.test", "slicer": "http://slicer.test"}
 
 
 class FakeClock:
@@ -265,6 +265,7 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
         "orders_url": SERVICES["orders"],
         "queue_url": SERVICES["queue"],
         "printer_gateway_url": SERVICES["printer-gateway"],
+        "slicer_url": SERVICES["slicer"],
         "api_token": TOKEN,
         "data_dir": tmp_path,
         "idempotency_wait_seconds": 0.5,

@@ -17,7 +17,7 @@ def test_health_is_ok_when_every_service_is(harness: Harness) -> None:
     assert reply.status_code == 200
     assert reply.json() == {
         "status": "ok",
-        "services": {"skus": "ok", "orders": "ok", "queue": "ok", "printer-gateway": "ok"},
+        "services": {"skus": "ok", "orders": "ok", "queue": "ok", "printer-gateway": "ok", "slicer": "ok"},
     }
 
 
@@ -29,7 +29,9 @@ def test_health_is_degraded_naming_the_failing_services(harness: Harness, upstre
     assert reply.status_code == 200
     body = reply.json()
     assert body["status"] == "degraded"
-    assert body["services"] == {"skus": "unavailable", "orders": "ok", "queue": "degraded", "printer-gateway": "ok"}
+    assert body["services"] == {
+        "skus": "unavailable", "orders": "ok", "queue": "degraded", "printer-gateway": "ok", "slicer": "ok"
+    }
 
 
 def test_merged_openapi_prefixes_components_and_tolerates_a_missing_service(harness: Harness) -> None:

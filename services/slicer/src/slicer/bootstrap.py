@@ -16,6 +16,7 @@ from slicer.config import Settings
 from slicer.entrypoints import api
 from slicer.entrypoints.consumers import SliceRequestConsumer
 from slicer.service_layer.handlers import Context
+from slicer.service_layer.pipeline import ToolLimits, build_pipeline
 from slicer.service_layer.ports import SlicePipeline
 from slicer.service_layer.slicing import SliceWorker
 from slicer.service_layer.unit_of_work import UnitOfWork
@@ -23,14 +24,11 @@ from slicer.service_layer.unit_of_work import UnitOfWork
 
 def default_pipeline(settings: Settings) -> SlicePipeline:
     """OpenSCAD and PrusaSlicer under the configured limits, with the operator's profile overrides."""
-    from slicer.service_layer.pipeline import ToolLimits, build_pipeline
-
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     limits = ToolLimits(
-        seconds=settings.slicer_time_limit_seconds, memory_bytes=settings.slicer_memory_limit_mb * 1024 * 1024
+        time_limit_seconds=settings.slicer_time_limit_seconds, memory_limit_mb=settings.slicer_memory_limit_mb
     )
-    pipeline: SlicePipeline = build_pipeline(settings.slicer_profiles_dir, settings.work_dir, limits)
-    return pipeline
+    return build_pipeline(settings.slicer_profiles_dir, settings.work_dir, limits)
 
 
 def create_app(settings: Settings | None = None, pipeline: SlicePipeline | None = None) -> FastAPI:

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, help="API gateway port (default $PORT or 8080)")
     parser.add_argument(
         "--service-port", action="append", default=[], metavar="SERVICE=PORT",
-        help="port of one service, e.g. orders=18092 (default $<SERVICE>_PORT or 18081-18084)",
+        help="port of one service, e.g. orders=18092 (default $<SERVICE>_PORT, 18081-18084 and 18086 for the slicer)",
     )
     parser.add_argument("--nats-port", type=int, help="embedded NATS client port (default $NATS_PORT or 14222)")
     parser.add_argument("--nats-monitor-port", type=int, help="NATS monitoring port (default 18222)")

@@ -25,6 +25,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("orders", "orders", "orders", 18082),
     ServiceSpec("queue", "printqueue", "queue", 18083),
     ServiceSpec("printer_gateway", "printer_gateway", "printer_gateway", 18084),
+    ServiceSpec("slicer", "slicer", "slicer", 18086),
     ServiceSpec("api_gateway", "api_gateway", "api_gateway", 8080),
 )
 API_GATEWAY = "api_gateway"
@@ -35,6 +36,7 @@ GATEWAY_UPSTREAMS: dict[str, str] = {
     "orders": "ORDERS_URL",
     "queue": "QUEUE_URL",
     "printer_gateway": "PRINTER_GATEWAY_URL",
+    "slicer": "SLICER_URL",
 }
 
 

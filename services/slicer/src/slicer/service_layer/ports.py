@@ -6,49 +6,27 @@ The pipeline (render OpenSCAD, slice, package for the printer) is pure work on b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-SourceKind = Literal["scad", "stl", "3mf"]
-SliceStage = Literal["fetch", "render", "slice", "package", "profile"]
+from slicer.domain.errors import SliceError, SliceStage
+from slicer.domain.job import SlicedFile, SliceJob, SourceKind
 
-
-@dataclass(frozen=True)
-class SliceJob:
-    source_sha256: str
-    source_kind: SourceKind
-    source_filename: str
-    parameters: Mapping[str, object]
-    printer_model: str
-    fabmatic: bool
-    material_type: str
-    material_color: str | None
-
-
-@dataclass(frozen=True)
-class SlicedFile:
-    content: bytes
-    filename: str
-    kind: Literal["gcode.3mf", "gcode"]
-    sha256: str
-    profile: str
-    print_minutes: float
-    grams: float
-    layers: int | None
-    filament_mm: float | None
-
-
-class SliceError(Exception):
-    """The tools refused these inputs; `message` is their own words."""
-
-    def __init__(self, stage: SliceStage, message: str) -> None:
-        super().__init__(f"{stage}: {message}")
-        self.stage: SliceStage = stage
-        self.message = message
+__all__ = [
+    "SliceError",
+    "SliceJob",
+    "SlicePipeline",
+    "SliceStage",
+    "SlicedFile",
+    "SlicedFiles",
+    "SourceFiles",
+    "SourceKind",
+    "SourceNotFound",
+]
 
 
 class SlicePipeline(Protocol):
+    """`slicer.service_layer.pipeline.SlicePipeline` (OpenSCAD, PrusaSlicer) or a test's stand-in."""
+
     def cache_key(self, job: SliceJob) -> str: ...
 
     def profile_for(self, job: SliceJob) -> str: ...

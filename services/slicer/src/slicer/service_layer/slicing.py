@@ -90,6 +90,10 @@ class SliceWorker:
                 return await self._finish(
                     claimed, lambda uow: handlers.record_outcome(request, claimed, failure, uow, self.ctx)
                 )
+            except Exception as exc:
+                # Not the inputs' fault (disk full, a work folder gone): another try may well succeed.
+                await self._give_back(claimed, f"the pipeline broke: {exc!r}")
+                raise RetryLater(f"the pipeline broke: {exc!r}") from exc
             try:
                 await self.sliced.put(made.sha256, made.content)
             except Exception as exc:
