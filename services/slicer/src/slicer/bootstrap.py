@@ -3,6 +3,8 @@ slice-request work queue and the operators' routes."""
 
 from __future__ import annotations
 
+import logging
+import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +23,8 @@ from slicer.service_layer.ports import SlicePipeline
 from slicer.service_layer.slicing import SliceWorker
 from slicer.service_layer.unit_of_work import UnitOfWork
 
+log = logging.getLogger(__name__)
+
 
 def default_pipeline(settings: Settings) -> SlicePipeline:
     """OpenSCAD and PrusaSlicer under the configured limits, with the operator's profile overrides."""
@@ -29,6 +33,13 @@ def default_pipeline(settings: Settings) -> SlicePipeline:
         time_limit_seconds=settings.slicer_time_limit_seconds, memory_limit_mb=settings.slicer_memory_limit_mb
     )
     return build_pipeline(settings.slicer_profiles_dir, settings.work_dir, limits)
+
+
+SLICING_TOOLS = ("openscad", "prusa-slicer")
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in SLICING_TOOLS if shutil.which(tool) is None]
 
 
 def create_app(settings: Settings | None = None, pipeline: SlicePipeline | None = None) -> FastAPI:
@@ -50,6 +61,7 @@ def create_app(settings: Settings | None = None, pipeline: SlicePipeline | None 
         sliced,
         Context(lease=timedelta(seconds=settings.slicer_claim_lease_seconds)),
         new_owner,
+        missing_tools if pipeline is None else list,
     )
     consumer = SliceRequestConsumer(
         runtime.bus,
@@ -60,6 +72,8 @@ def create_app(settings: Settings | None = None, pipeline: SlicePipeline | None 
         fetch_timeout=settings.slicer_fetch_timeout_seconds,
         wait_poll=settings.slicer_wait_poll_seconds,
     )
+    if pipeline is None and (missing := missing_tools()):
+        log.warning("not on PATH: %s; slices that need them are answered failed (and not cached)", ", ".join(missing))
     runtime.on_start(sliced.ensure_bucket)
     runtime.on_start(consumer.start)
     runtime.on_stop(consumer.stop)

@@ -145,18 +145,18 @@ async def record_outcome(
     return Answered(how)
 
 
-async def answer_unfetchable(
-    request: SliceRequest, claimed: Claimed, error: str, uow: SlicerUnitOfWork, ctx: Context
+async def answer_uncached(
+    request: SliceRequest, claimed: Claimed, failure: SliceFailure, uow: SlicerUnitOfWork, ctx: Context
 ) -> Answered:
-    """The source is not in `part-files`: answer failed at `fetch` and leave nothing cached, since the
-    file may yet be uploaded."""
+    """Answer failed but cache nothing, when the cause is not the inputs and may go away: the source is
+    not (yet) in `part-files`, or this replica lacks a tool."""
     uow.caused_by(request.envelope)
     now = ctx.clock()
     item = await uow.slices.lock(claimed.key, messages.inputs_of(request.message), now)
-    item.release(claimed.owner, error, now)
+    item.release(claimed.owner, failure.error, now)
     await uow.slices.save(item)
-    await _answer(uow, request, ctx, messages.failed(request.message, SliceFailure("fetch", error), at=now))
-    return Answered("source missing")
+    await _answer(uow, request, ctx, messages.failed(request.message, failure, at=now))
+    return Answered(f"failed at {failure.stage}, not cached")
 
 
 async def give_back(claimed: Claimed, error: str, uow: SlicerUnitOfWork, ctx: Context) -> None:

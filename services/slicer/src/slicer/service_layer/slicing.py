@@ -49,9 +49,13 @@ class SliceWorker:
         sliced: SlicedFiles,
         ctx: Context,
         new_owner: Callable[[], str],
+        missing_tools: Callable[[], list[str]] = list,
     ) -> None:
         self.uow_factory, self.pipeline, self.sources, self.sliced = uow_factory, pipeline, sources, sliced
         self.ctx, self.new_owner = ctx, new_owner
+        self.missing_tools = missing_tools
+        """Programs the pipeline needs that this replica lacks: their refusals are not the inputs' fault,
+        so they are answered but not cached (another replica, or this one once installed, can slice)."""
         self.stats = SliceStats()
 
     async def begin(self, request: SliceRequest) -> Answered | Waiting | Claimed:
@@ -79,14 +83,13 @@ class SliceWorker:
             try:
                 source = await self._fetch(request, claimed)
             except SourceNotFound as exc:
-                error = str(exc)
-                return await self._finish(
-                    claimed, lambda uow: handlers.answer_unfetchable(request, claimed, error, uow, self.ctx)
-                )
+                return await self._answer_uncached(request, claimed, SliceFailure("fetch", str(exc)))
             try:
                 made = await self.pipeline.make_printable(claimed.job, source)
             except SliceError as exc:
                 failure = SliceFailure(exc.stage, exc.message)
+                if self.missing_tools():
+                    return await self._answer_uncached(request, claimed, failure)
                 return await self._finish(
                     claimed, lambda uow: handlers.record_outcome(request, claimed, failure, uow, self.ctx)
                 )
@@ -151,6 +154,11 @@ class SliceWorker:
             raise SourceNotFound(f"part-files holds {sha256} with content of sha256 {actual}")
         return source
 
+    async def _answer_uncached(self, request: SliceRequest, claimed: Claimed, failure: SliceFailure) -> Answered:
+        return await self._finish(
+            claimed, lambda uow: handlers.answer_uncached(request, claimed, failure, uow, self.ctx)
+        )
+
     async def _finish(self, claimed: Claimed, step: Callable[[SlicerUnitOfWork], Awaitable[Answered]]) -> Answered:
         try:
             async with self.uow_factory() as uow:
@@ -196,5 +204,5 @@ class SliceWorker:
             self.stats.sliced += 1
         elif answered.how == "from the cache":
             self.stats.cached += 1
-        elif answered.how.startswith("failed") or answered.how in ("source missing", "not sliceable"):
+        elif answered.how.startswith("failed") or answered.how == "not sliceable":
             self.stats.failed += 1
