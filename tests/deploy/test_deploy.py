@@ -16,11 +16,11 @@ import yaml
 
 from contracts.bus_access import claim_check_bucket, consumers_of
 from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT, LEASES_BUCKET, REPLICAS_BUCKET
-from contracts.registry import MESSAGES, SERVICE_PREFIXES
 from contracts.queue.v1 import SlicePart
-from contracts.registry import STREAMS
+from contracts.registry import MESSAGES, SERVICE_PREFIXES, STREAMS
 from contracts.skus.v1 import GET_SKUS_SUBJECT, PART_FILES_BUCKET
 from contracts.slicer.v1 import SLICED_FILES_BUCKET
+from slicer.service_layer.handlers import SLICE_PART_DURABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -120,8 +120,6 @@ def test_prod_runs_three_queue_replicas_and_autoscales_the_gateways() -> None:
 
 def test_prod_scales_the_slicer_on_its_pending_slice_requests() -> None:
     """KEDA's nats-jetstream trigger watches the one durable consumer every slicer replica shares."""
-    from slicer.service_layer.handlers import SLICE_PART_DURABLE
-
     docs = render("prod")
     scaled = _by_kind(docs, "ScaledObject")["slicer"]["spec"]
     assert scaled["scaleTargetRef"]["name"] == "slicer" and scaled["minReplicaCount"] >= 1

@@ -35,6 +35,7 @@ from contracts.skus.v1 import PART_FILES_BUCKET
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceFailed
 from devstack import Stack, StackConfig, wait_until
 from servicekit.ids import new_id
+from servicekit.pagination import encode_cursor
 
 pytestmark = [
     pytest.mark.integration,
@@ -242,3 +243,39 @@ async def test_a_replica_killed_mid_slice_leaves_the_slice_to_the_other(
         assert len(queue.answers["killed/1"]) == 1
     finally:
         await slicer_stack.start_service("slicer", instance=victim)
+
+
+async def test_operators_page_through_slices_and_get_problems_for_bad_input(
+    slicer_stack: Stack, queue: QueueStandIn
+) -> None:
+    sha = await queue.put_source(NAME_TAG)
+    for label in ("P1", "P2", "P3"):
+        await queue.ask(sha, f"page/{label}", parameters={"label": label})
+    for label in ("P1", "P2", "P3"):
+        await queue.answer(f"page/{label}")
+    base = slicer_stack.instance("slicer").url
+    async with httpx.AsyncClient(base_url=base, trust_env=False, timeout=5) as client:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params = {"limit": "2", "state": "completed", **({"cursor": cursor} if cursor else {})}
+            page = (await client.get("/slices", params=params)).json()
+            assert len(page["items"]) <= 2 and all(i["state"] == "completed" for i in page["items"])
+            seen += [i["key"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert len(seen) == len(set(seen)) >= 3
+        one = (await client.get(f"/slices/{seen[0]}")).json()
+        assert one["key"] == seen[0] and one["file"]["bucket"] == SLICED_FILES_BUCKET
+        counts = (await client.get("/slices/counts")).json()["counts"]
+        assert counts["completed"] >= 3
+
+        missing = await client.get("/slices/no-such-key")
+        assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+        not_a_cursor = await client.get("/slices", params={"cursor": "bm90IGEgY3Vyc29y"})
+        assert not_a_cursor.status_code == 400 and not_a_cursor.json()["errors"][0]["field"] == "cursor"
+        other_cursor = await client.get("/slices", params={"cursor": encode_cursor({"sort": "priority"})})
+        assert other_cursor.status_code == 422 and other_cursor.json()["errors"][0]["field"] == "cursor"
+        bad_state = await client.get("/slices", params={"state": "lost"})
+        assert bad_state.status_code == 422 and bad_state.json()["errors"][0]["field"] == "state"

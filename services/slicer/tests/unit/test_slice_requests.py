@@ -3,6 +3,7 @@ and infrastructure trouble."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -22,7 +23,7 @@ from slicer_fakes import (
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceFailed
 from slicer.service_layer import messages
 from slicer.service_layer.handlers import Answered, Claimed, Context, Waiting
-from slicer.service_layer.ports import SliceError
+from slicer.service_layer.ports import SlicedFile, SliceError, SliceJob
 from slicer.service_layer.slicing import RetryLater, SliceWorker
 
 LEASE = timedelta(seconds=30)
@@ -258,3 +259,29 @@ async def test_the_answer_id_is_the_same_for_a_redelivery_and_new_for_a_new_requ
     assert messages.answer_id(a) != messages.answer_id(b)
     derived = uuid.UUID(messages.answer_id(a))
     assert derived.version == 7 and derived.int >> 80 == uuid.UUID(a).int >> 80
+
+
+async def test_a_slice_cancelled_at_shutdown_gives_its_claim_back_at_once(rig: Rig) -> None:
+    sha = rig.sources.add(SCAD)
+    started, release = asyncio.Event(), asyncio.Event()
+    real = rig.pipeline.make_printable
+
+    async def blocking(job: SliceJob, source: bytes) -> SlicedFile:
+        started.set()
+        await release.wait()
+        return await real(job, source)
+
+    rig.pipeline.make_printable = blocking  # type: ignore[method-assign]
+    req = request(slice_part(sha))
+    claimed = await rig.worker.begin(req)
+    assert isinstance(claimed, Claimed)
+    task = asyncio.create_task(rig.worker.slice(req, claimed))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [item] = rig.state.slices.values()
+    assert item.state == "requested" and item.claim_owner is None and "stopped" in (item.last_error or "")
+    assert rig.state.published == []
+    rig.pipeline.make_printable = real  # type: ignore[method-assign]
+    assert isinstance(await rig.worker.begin(request(slice_part(sha, key="next"))), Claimed)
