@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -34,6 +35,8 @@ from contracts.skus.v1 import PART_FILES_BUCKET
 from contracts.slicer.v1 import SliceCompleted
 from devstack import Stack, StackConfig
 from servicekit.ids import new_id
+from slicer.domain.job import SliceJob
+from slicer.service_layer.pipeline import build_pipeline
 
 NAME_TAG = (
     b'label = "Ann"; // the name on the tag\n'
@@ -99,10 +102,25 @@ def row(name: str, workers: int, count: int, elapsed: float, cached: int) -> str
     )
 
 
+async def pipeline_alone(folder: Path, runs: int) -> float:
+    """Median seconds of the pipeline itself in this process (no bus, no database): the floor per slice."""
+    pipeline = build_pipeline(None, folder / "pipeline-work")
+    (folder / "pipeline-work").mkdir(parents=True, exist_ok=True)
+    sha256 = hashlib.sha256(NAME_TAG).hexdigest()
+    times = []
+    for n in range(runs):
+        job = SliceJob(sha256, "scad", "name-tag.scad", {"label": f"Alone {n}"}, "X1C", False, "PLA", "#FFFFFF")
+        started = time.perf_counter()
+        await pipeline.make_printable(job, NAME_TAG)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 async def main(slices: int) -> None:
     if shutil.which("openscad") is None or shutil.which("prusa-slicer") is None:
         raise SystemExit("bench_slicer needs openscad and prusa-slicer on PATH (make run installs them as root)")
     folder = Path(tempfile.mkdtemp(prefix="printfarm-bench-slicer-"))
+    alone = await pipeline_alone(folder, 3)
     config = StackConfig.for_tests(
         folder, os.environ, services=("slicer",), start_simulator=False, extra_env={"SLICER_CONCURRENCY": "1"}
     )
@@ -143,8 +161,10 @@ async def main(slices: int) -> None:
     header = ("round", "workers", "slices", "seconds", "per minute", "per worker/min", "cached")
     widths = (-22, 7, 6, 9, 11, 13, 7)
     print(" ".join(f"{h:<{-w}}" if w < 0 else f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
+    print(row("pipeline alone (floor)", 1, 1, alone, 0))
     for line in results:
         print(line)
+    print(f"load average while measuring: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
