@@ -39,6 +39,7 @@ SLICING_TOOLS = ("openscad", "prusa-slicer")
 
 
 def missing_tools() -> list[str]:
+    """Said once at start: without them every slice that needs them fails (answered, not cached)."""
     return [tool for tool in SLICING_TOOLS if shutil.which(tool) is None]
 
 
@@ -61,7 +62,6 @@ def create_app(settings: Settings | None = None, pipeline: SlicePipeline | None 
         sliced,
         Context(lease=timedelta(seconds=settings.slicer_claim_lease_seconds)),
         new_owner,
-        missing_tools if pipeline is None else list,
     )
     consumer = SliceRequestConsumer(
         runtime.bus,
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, pipeline: SlicePipeline | None 
         wait_poll=settings.slicer_wait_poll_seconds,
     )
     if pipeline is None and (missing := missing_tools()):
-        log.warning("not on PATH: %s; slices that need them are answered failed (and not cached)", ", ".join(missing))
+        log.warning("not on PATH: %s; slices that need them are answered failed (not cached)", ", ".join(missing))
     runtime.on_start(sliced.ensure_bucket)
     runtime.on_start(consumer.start)
     runtime.on_stop(consumer.stop)

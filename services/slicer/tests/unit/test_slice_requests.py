@@ -37,7 +37,6 @@ class Rig:
         self.sources = FakeSources()
         self.sliced = FakeSliced()
         self.owners = 0
-        self.missing: list[str] = []
         self.worker = SliceWorker(
             lambda: FakeUnitOfWork(self.state),
             self.pipeline,
@@ -45,7 +44,6 @@ class Rig:
             self.sliced,
             Context(lease=LEASE, clock=self.clock),
             self.new_owner,
-            lambda: self.missing,
         )
 
     def new_owner(self) -> str:
@@ -191,16 +189,15 @@ async def test_a_tool_refusal_is_answered_as_failed_and_cached(rig: Rig) -> None
     assert item.state == "failed" and item.failure is not None and item.failure.stage == "render"
 
 
-async def test_a_refusal_on_a_replica_missing_a_tool_is_answered_but_not_cached(rig: Rig) -> None:
+async def test_a_refusal_that_may_pass_another_time_is_answered_but_not_cached(rig: Rig) -> None:
     sha = rig.sources.add(SCAD)
-    rig.missing = ["prusa-slicer"]
-    rig.pipeline.error = SliceError("slice", "PrusaSlicer is not installed on this slicer")
+    rig.pipeline.error = SliceError("slice", "PrusaSlicer is not installed on this slicer", transient=True)
     await rig.handle(request(slice_part(sha, key="a")))
     [answer] = rig.answers()
     assert isinstance(answer, SliceFailed) and answer.stage == "slice" and "not installed" in answer.error
     [item] = rig.state.slices.values()
     assert item.state == "requested" and item.failure is None
-    rig.missing, rig.pipeline.error = [], None
+    rig.pipeline.error = None
     await rig.handle(request(slice_part(sha, key="b")))
     last = rig.answers()[-1]
     assert isinstance(last, SliceCompleted) and last.cached is False

@@ -49,13 +49,9 @@ class SliceWorker:
         sliced: SlicedFiles,
         ctx: Context,
         new_owner: Callable[[], str],
-        missing_tools: Callable[[], list[str]] = list,
     ) -> None:
         self.uow_factory, self.pipeline, self.sources, self.sliced = uow_factory, pipeline, sources, sliced
         self.ctx, self.new_owner = ctx, new_owner
-        self.missing_tools = missing_tools
-        """Programs the pipeline needs that this replica lacks: their refusals are not the inputs' fault,
-        so they are answered but not cached (another replica, or this one once installed, can slice)."""
         self.stats = SliceStats()
 
     async def begin(self, request: SliceRequest) -> Answered | Waiting | Claimed:
@@ -88,7 +84,9 @@ class SliceWorker:
                 made = await self.pipeline.make_printable(claimed.job, source)
             except SliceError as exc:
                 failure = SliceFailure(exc.stage, exc.message)
-                if self.missing_tools():
+                if exc.transient:
+                    # A tool missing here or stopped at its limit on a busy machine: answered, not cached,
+                    # so a later request (or an operator's retry) slices it afresh.
                     return await self._answer_uncached(request, claimed, failure)
                 return await self._finish(
                     claimed, lambda uow: handlers.record_outcome(request, claimed, failure, uow, self.ctx)
