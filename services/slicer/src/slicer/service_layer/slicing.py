@@ -12,9 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 
 from slicer.domain.model import SliceFailure, SliceResult
 from slicer.service_layer import handlers
@@ -29,17 +27,6 @@ class RetryLater(Exception):
     """Not the inputs' fault: try this request again later (another delivery)."""
 
 
-@dataclass
-class SliceStats:
-    """Counters for health and the bench: how requests were answered."""
-
-    sliced: int = 0
-    cached: int = 0
-    failed: int = 0
-    retried: int = 0
-    slice_seconds: list[float] = field(default_factory=list)
-
-
 class SliceWorker:
     def __init__(
         self,
@@ -52,7 +39,6 @@ class SliceWorker:
     ) -> None:
         self.uow_factory, self.pipeline, self.sources, self.sliced = uow_factory, pipeline, sources, sliced
         self.ctx, self.new_owner = ctx, new_owner
-        self.stats = SliceStats()
 
     async def begin(self, request: SliceRequest) -> Answered | Waiting | Claimed:
         try:
@@ -60,21 +46,18 @@ class SliceWorker:
                 begun = await handlers.begin_slice(request, uow, self.pipeline, self.ctx, self.new_owner())
         except Exception as exc:
             raise RetryLater(f"could not look the slice up: {exc!r}") from exc
-        if isinstance(begun, Answered):
-            self._count(begun)
         return begun
 
     async def slice(self, request: SliceRequest, claimed: Claimed) -> Answered:
         """Make the file for a claimed slice and answer."""
-        started = time.monotonic()
         try:
-            return await self._slice(request, claimed, started)
+            return await self._slice(request, claimed)
         except asyncio.CancelledError:
             # Shutting down mid-slice: give the claim back so another replica need not wait for the lease.
             await asyncio.shield(self._give_back(claimed, "the worker stopped mid-slice"))
             raise
 
-    async def _slice(self, request: SliceRequest, claimed: Claimed, started: float) -> Answered:
+    async def _slice(self, request: SliceRequest, claimed: Claimed) -> Answered:
         async with self._renewing(claimed):
             try:
                 source = await self._fetch(request, claimed)
@@ -100,7 +83,6 @@ class SliceWorker:
             except Exception as exc:
                 await self._give_back(claimed, f"storing the sliced file failed: {exc!r}")
                 raise RetryLater(f"storing the sliced file failed: {exc!r}") from exc
-        self.stats.slice_seconds.append(time.monotonic() - started)
         result = SliceResult(
             sha256=made.sha256,
             filename=made.filename,
@@ -164,11 +146,9 @@ class SliceWorker:
         except Exception as exc:
             await self._give_back(claimed, f"recording the outcome failed: {exc!r}")
             raise RetryLater(f"recording the outcome failed: {exc!r}") from exc
-        self._count(answered)
         return answered
 
     async def _give_back(self, claimed: Claimed, error: str) -> None:
-        self.stats.retried += 1
         try:
             async with self.uow_factory() as uow:
                 await handlers.give_back(claimed, error, uow, self.ctx)
@@ -196,11 +176,3 @@ class SliceWorker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    def _count(self, answered: Answered) -> None:
-        if answered.how == "sliced":
-            self.stats.sliced += 1
-        elif answered.how == "from the cache":
-            self.stats.cached += 1
-        elif answered.how.startswith("failed") or answered.how == "not sliceable":
-            self.stats.failed += 1
