@@ -11,7 +11,7 @@ from slicer.adapters.openscad import display_name, scrub_paths, summarise_errors
 from slicer.adapters.prusa_slicer import parse_info, tool_messages, without_timestamp
 from slicer.domain.errors import SliceError
 
-SCRATCH = Path("/var/lib/slicer/work/render-abc123")
+SCRATCH = Path("/var/lib/slicer/scratch/render-abc123")
 
 
 def test_scratch_paths_become_the_users_file_name() -> None:
