@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from pathlib import Path
 from typing import Literal
@@ -87,10 +88,35 @@ async def test_a_part_taller_than_the_a1_mini(pipeline: SlicePipeline) -> None:
         await pipeline.make_printable(mesh_job(stl, model="A1 mini", material="PLA"), stl)
 
 
+def print_bounds(gcode: bytes) -> tuple[float, float, float, float]:
+    """min x, min y, max x, max y of the part's extruding moves: from the second layer (the first has the
+    skirt around the part) to the last layer change."""
+    text = gcode.decode()
+    second = text.index(";LAYER_CHANGE", text.index(";LAYER_CHANGE") + 1)
+    body = text[second : text.rindex(";LAYER_CHANGE")]
+    xs: list[float] = []
+    ys: list[float] = []
+    for match in re.finditer(r"^G1 X(-?[\d.]+) Y(-?[\d.]+) E[\d.]", body, re.MULTILINE):
+        xs.append(float(match[1]))
+        ys.append(float(match[2]))
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+async def test_parts_are_centred_on_the_bed(pipeline: SlicePipeline) -> None:
+    stl = box_stl(40, 20, 2)
+    made = await pipeline.make_printable(mesh_job(stl), stl)
+    min_x, min_y, max_x, max_y = print_bounds(plate(made.content))
+    assert (min_x + max_x) / 2 == pytest.approx(128, abs=1) and (min_y + max_y) / 2 == pytest.approx(128, abs=1)
+    assert max_x - min_x == pytest.approx(40, abs=1) and max_y - min_y == pytest.approx(20, abs=1)
+
+
 async def test_a_part_that_fits_only_turned_is_turned(pipeline: SlicePipeline) -> None:
-    stl = box_stl(310, 20, 2)  # the H2D's single-nozzle area is 300 wide and 320 deep
+    stl = box_stl(310, 20, 2)  # the H2D's single-nozzle area is x 25-325 (300 wide) and 320 deep
     made = await pipeline.make_printable(mesh_job(stl, model="H2D", material="PLA"), stl)
     assert made.profile == "bambu-h2d/pla" and made.layers == 10
+    min_x, min_y, max_x, max_y = print_bounds(plate(made.content))
+    assert max_y - min_y == pytest.approx(310, abs=1) and max_x - min_x == pytest.approx(20, abs=1)
+    assert 25 <= min_x and max_x <= 325 and 0 <= min_y and max_y <= 320
 
 
 @pytest.mark.parametrize("mesh", [b"", b"solid empty\nendsolid empty\n", b"\0" * 84, b"not a mesh at all" * 10])
