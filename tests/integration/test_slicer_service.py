@@ -281,3 +281,27 @@ async def test_operators_page_through_slices_and_get_problems_for_bad_input(
         assert other_cursor.status_code == 422 and other_cursor.json()["errors"][0]["field"] == "cursor"
         bad_state = await client.get("/slices", params={"state": "lost"})
         assert bad_state.status_code == 422 and bad_state.json()["errors"][0]["field"] == "state"
+
+
+async def test_a_replica_stopped_mid_slice_hands_its_slice_over_without_waiting_for_the_lease(
+    slicer_stack: Stack, queue: QueueStandIn
+) -> None:
+    await second_replica(slicer_stack)
+    sha = await queue.put_source(HEAVY)
+    await queue.ask(sha, "stopped/1", parameters={"detail": 52})
+
+    async def claimed_by() -> str | None:
+        rows = [s for s in await slices(slicer_stack, state="slicing") if s["source_sha256"] == sha]
+        return rows[0]["claim_owner"] if rows else None
+
+    owner = await wait_until(claimed_by, 60, "a replica to claim the slice")
+    victim = owner.split("/", 1)[0]
+    await slicer_stack.stop_service(victim)  # SIGTERM, as a rollout or a scale-down does
+    try:
+        answer = (await queue.answer("stopped/1", timeout=120)).open(SliceCompleted)
+        assert answer.cached is False
+        [row] = [s for s in await slices(slicer_stack) if s["source_sha256"] == sha]
+        assert row["attempts"] == 2 and "stopped mid-slice" in (row["last_error"] or ""), row
+        assert len(queue.answers["stopped/1"]) == 1
+    finally:
+        await slicer_stack.start_service("slicer", instance=victim)
