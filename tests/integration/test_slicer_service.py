@@ -216,7 +216,7 @@ async def test_the_same_slice_asked_twice_at_once_on_two_replicas_is_made_once(
     second = (await queue.answer("twice/b")).open(SliceCompleted)
     assert sorted([first.cached, second.cached]) == [False, True]
     assert first.file == second.file
-    [row] = [s for s in await slices(slicer_stack) if s["source_sha256"] == sha]
+    [row] = [s for s in await slices(slicer_stack) if s["source_sha256"] == sha and s["parameters"] == {"detail": 40}]
     assert row["attempts"] == 1, "one claim, so one pipeline run"
     logs = "".join((slicer_stack.log_dir / f"{name}.log").read_text() for name in ("slicer-1", "slicer-2"))
     assert "waits for" in logs, "the second request waited on the first's claim instead of being queued behind it"
@@ -229,8 +229,11 @@ async def test_a_replica_killed_mid_slice_leaves_the_slice_to_the_other(
     sha = await queue.put_source(HEAVY)
     await queue.ask(sha, "killed/1", parameters={"detail": 56})
 
+    def ours(row: dict[str, Any]) -> bool:
+        return bool(row["source_sha256"] == sha and row["parameters"] == {"detail": 56})
+
     async def claimed_by() -> str | None:
-        rows = [s for s in await slices(slicer_stack, state="slicing") if s["source_sha256"] == sha]
+        rows = [s for s in await slices(slicer_stack, state="slicing") if ours(s)]
         return rows[0]["claim_owner"] if rows else None
 
     owner = await wait_until(claimed_by, 60, "a replica to claim the slice")
@@ -240,8 +243,8 @@ async def test_a_replica_killed_mid_slice_leaves_the_slice_to_the_other(
     try:
         answer = (await queue.answer("killed/1", timeout=120)).open(SliceCompleted)
         assert answer.cached is False
-        rows = [s for s in await slices(slicer_stack) if s["source_sha256"] == sha]
-        assert rows[0]["state"] == "completed" and rows[0]["attempts"] == 2, "taken over once, after the lease"
+        [row] = [s for s in await slices(slicer_stack) if ours(s)]
+        assert row["state"] == "completed" and row["attempts"] == 2, "taken over once, after the lease"
         assert len(queue.answers["killed/1"]) == 1
     finally:
         await slicer_stack.start_service("slicer", instance=victim)
@@ -290,8 +293,11 @@ async def test_a_replica_stopped_mid_slice_hands_its_slice_over_without_waiting_
     sha = await queue.put_source(HEAVY)
     await queue.ask(sha, "stopped/1", parameters={"detail": 52})
 
+    def ours(row: dict[str, Any]) -> bool:
+        return bool(row["source_sha256"] == sha and row["parameters"] == {"detail": 52})
+
     async def claimed_by() -> str | None:
-        rows = [s for s in await slices(slicer_stack, state="slicing") if s["source_sha256"] == sha]
+        rows = [s for s in await slices(slicer_stack, state="slicing") if ours(s)]
         return rows[0]["claim_owner"] if rows else None
 
     owner = await wait_until(claimed_by, 60, "a replica to claim the slice")
@@ -300,7 +306,7 @@ async def test_a_replica_stopped_mid_slice_hands_its_slice_over_without_waiting_
     try:
         answer = (await queue.answer("stopped/1", timeout=120)).open(SliceCompleted)
         assert answer.cached is False
-        [row] = [s for s in await slices(slicer_stack) if s["source_sha256"] == sha]
+        [row] = [s for s in await slices(slicer_stack) if ours(s)]
         assert row["attempts"] == 2 and "stopped mid-slice" in (row["last_error"] or ""), row
         assert len(queue.answers["stopped/1"]) == 1
     finally:
