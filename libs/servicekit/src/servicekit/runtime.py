@@ -21,10 +21,12 @@ from servicekit.health import Check, health_router
 from servicekit.inbox import Inbox
 from servicekit.logging import configure_logging
 from servicekit.messaging import Bus
+from servicekit.metrics import HttpMetricsMiddleware, ServiceMetrics
 from servicekit.outbox import Outbox, OutboxRelay
 from servicekit.problems import install_problem_handlers
 from servicekit.settings import ServiceSettings
 from servicekit.storable_text import StorableText
+from servicekit.tracing import configure_tracing, instrument_app, instrument_engine, shutdown_tracing, tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,11 @@ class ServiceRuntime:
     def __init__(self, name: str, settings: ServiceSettings, outbox_table: sa.Table, inbox_table: sa.Table) -> None:
         self.name, self.settings = name, settings
         self.instance = settings.service_instance or name
+        self.metrics = ServiceMetrics(name, self.instance)
+        """Services add their domain metrics here (`metrics.gauge(...)`, `metrics.on_scrape(...)`)."""
         self.engine = create_engine(settings.database_url)
+        if tracing_enabled():
+            instrument_engine(self.engine)
         self.sessions = session_factory(self.engine)
         self.bus = Bus(
             settings.nats_url,
@@ -43,6 +49,7 @@ class ServiceRuntime:
             max_deliver=settings.consumer_max_deliver,
             ack_wait=settings.consumer_ack_wait_seconds,
             tls_ca_file=settings.nats_tls_ca_file,
+            metrics=self.metrics,
         )
         self.outbox = Outbox(outbox_table, source=f"/services/{name}")
         self.inbox = Inbox(inbox_table)
@@ -53,7 +60,9 @@ class ServiceRuntime:
             batch_size=settings.relay_batch_size,
             idle_poll_seconds=settings.relay_idle_poll_seconds,
             in_flight=settings.relay_in_flight,
+            metrics=self.metrics,
         )
+        self.metrics.on_scrape("outbox", lambda: self.relay.refresh_backlog(self.metrics))
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
 
@@ -100,6 +109,10 @@ class ServiceRuntime:
         app = FastAPI(title=title, lifespan=lifespan, dependencies=[StorableText])
         install_problem_handlers(app)
         app.include_router(health_router(self.engine, self.bus, health_checks))
+        app.include_router(self.metrics.router())
+        app.add_middleware(HttpMetricsMiddleware, metrics=self.metrics)
+        if tracing_enabled():
+            instrument_app(app)
         for router in routers:
             app.include_router(router)
         return app
@@ -109,7 +122,8 @@ def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factor
     """The process entry point. `python -m <svc>` migrates then serves until SIGTERM/SIGINT;
     `migrate` only migrates (the Kubernetes migration Job); `wait-for-migrations` blocks until another
     process has migrated (the init container, so a pod never serves an old schema)."""
-    configure_logging(settings.service_instance or service, settings.log_level)
+    instance = settings.service_instance or service
+    configure_logging(service, settings.log_level, instance=instance, fmt=settings.log_format)
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "wait-for-migrations":
         asyncio.run(_wait_for_migrations(alembic_ini, settings.database_url))
@@ -120,6 +134,7 @@ def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factor
         run_migrations(alembic_ini, settings.database_url)
     if command == "migrate":
         return
+    configure_tracing(service, instance)
     uvicorn.run(
         app_factory(),
         host=settings.host,
@@ -128,6 +143,7 @@ def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factor
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+    shutdown_tracing()
 
 
 async def _wait_for_migrations(alembic_ini: Path, database_url: str, timeout: float = 600.0) -> None:
