@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from datetime import UTC, datetime
 
+import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -21,9 +23,12 @@ from prometheus_client import generate_latest
 
 from contracts.envelope import Envelope
 from contracts.queue.v1 import StopPrint
+from servicekit.database import inbox_table, outbox_table
 from servicekit.logging import JsonLines, RedactSecrets, correlation_id
 from servicekit.metrics import HttpMetricsMiddleware, ServiceMetrics, set_labelled
 from servicekit.outbox import Outbox
+from servicekit.runtime import ServiceRuntime
+from servicekit.settings import ServiceSettings
 from servicekit.tracing import _NoOrphanClientSpans, context_from, current_traceparent
 
 tracer = TracerProvider().get_tracer("test")
@@ -144,3 +149,34 @@ def test_json_log_lines_keep_secrets_out() -> None:
     assert RedactSecrets().filter(record)
     assert "12345678" not in formatter.format(record)
 
+
+
+async def test_a_separate_metrics_port_takes_metrics_off_the_public_port() -> None:
+    port = _free_port()
+    settings = ServiceSettings(metrics_port=port, database_url="postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    metadata = sa.MetaData()
+    runtime = ServiceRuntime("api-gateway", settings, outbox_table(metadata), inbox_table(metadata))
+    app = runtime.create_app(title="t", routers=[])
+    assert "/metrics" not in {getattr(r, "path", "") for r in app.routes}
+    started = runtime._start_metrics_listener()
+    assert started is not None
+    server, task = started
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            for _ in range(100):
+                if server.started:
+                    break
+                await asyncio.sleep(0.05)
+            reply = await client.get(f"http://127.0.0.1:{port}/metrics")
+        assert reply.status_code == 200
+        assert 'printfarm_service_info{instance="api-gateway",service="api-gateway"} 1.0' in reply.text
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        await runtime.engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,15 +84,32 @@ class ServiceRuntime:
             await hook()
         self.relay.start()
         await self.bus.start()
+        metrics_server = self._start_metrics_listener()
         log.info("%s started", self.instance)
         try:
             yield
         finally:
+            if metrics_server is not None:
+                server, task = metrics_server
+                server.should_exit = True
+                await _bounded(task, "stopping the metrics listener")
             for hook in reversed(self._on_stop):
                 await _bounded(hook(), "stop hook")
             await _bounded(self.bus.close(), "closing the bus")
             await _bounded(self.relay.stop(), "stopping the outbox relay")
             await _bounded(self.engine.dispose(), "closing the database pool")
+
+    def _start_metrics_listener(self) -> tuple[uvicorn.Server, asyncio.Task[None]] | None:
+        if not self.settings.metrics_port:
+            return None
+        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        app.include_router(self.metrics.router())
+        config = uvicorn.Config(
+            app, host=self.settings.host, port=self.settings.metrics_port, log_config=None, access_log=False,
+            lifespan="off",
+        )
+        server = _SideServer(config)
+        return server, asyncio.create_task(server.serve(), name="metrics-listener")
 
     def create_app(
         self,
@@ -109,13 +126,22 @@ class ServiceRuntime:
         app = FastAPI(title=title, lifespan=lifespan, dependencies=[StorableText])
         install_problem_handlers(app)
         app.include_router(health_router(self.engine, self.bus, health_checks))
-        app.include_router(self.metrics.router())
+        if not self.settings.metrics_port:
+            app.include_router(self.metrics.router())
         app.add_middleware(HttpMetricsMiddleware, metrics=self.metrics)
         if tracing_enabled():
             instrument_app(app)
         for router in routers:
             app.include_router(router)
         return app
+
+
+class _SideServer(uvicorn.Server):
+    """A second listener in the same process and event loop; the main server keeps the signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factory: Callable[[], FastAPI]) -> None:

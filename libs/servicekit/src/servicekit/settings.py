@@ -25,6 +25,9 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path(".data")
     service_instance: str = ""
     log_level: str = "INFO"
+    metrics_port: int = 0
+    """0: `/metrics` on the service's own port. Otherwise a separate listener, and the main port has no
+    `/metrics` (the API gateway's port is public; its metrics are not)."""
     log_format: Literal["json", "text"] = "json"
     """JSON lines for log stores; `text` is the human format (`make run` sets it)."""
     relay_batch_size: int = 500
