@@ -56,20 +56,23 @@ run: install
 smoke: install
 	$(PY) tests/smoke/smoke_client.py
 
-# Two system programs the tests use when present: Chromium (browser tests) and OpenSCAD (the real
+# System programs the tests use when present: Chromium (browser tests) and OpenSCAD (the real
 # render check of .scad parts). As root on Debian/Ubuntu `make test` installs what is missing; elsewhere
 # the browser tests are skipped with a message and .scad uploads are accepted as "not rendered".
-SYSTEM_TEST_TOOLS := chromium openscad
+# promtool (Debian package prometheus) checks and unit-tests the alert rules in deploy/k8s/monitoring.
+# Each entry is <command>:<Debian package>.
+SYSTEM_TEST_TOOLS := chromium:chromium openscad:openscad promtool:prometheus
 
 test-tools:
-	@missing=""; for tool in $(SYSTEM_TEST_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for pair in $(SYSTEM_TEST_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "make: installing$$missing for the tests (apt-get)"; \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
 	      || echo "make: could not install$$missing; the tests that need them adapt or are skipped" >&2; \
 	  else \
-	    echo "make: not on PATH:$$missing; browser tests are skipped and .scad parts are not render-checked" >&2; \
+	    echo "make: not installed:$$missing; browser tests, the .scad render check and promtool's rule tests are skipped" >&2; \
 	  fi; \
 	fi
 

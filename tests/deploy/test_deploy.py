@@ -24,7 +24,11 @@ BIN = Path(sys.executable).parent
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ["dev", "prod"]
 KUBERNETES_VERSION = "1.33.0"
-CRDS = {("postgresql.cnpg.io/v1", "Cluster")}
+CRDS = {
+    ("postgresql.cnpg.io/v1", "Cluster"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
 
 
 def render(overlay: str) -> list[dict[str, Any]]:

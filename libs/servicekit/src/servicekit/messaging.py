@@ -117,6 +117,8 @@ class Bus:
         self._js: JetStreamContext | None = None
         self._consumed_streams: set[str] = set()
         self.dead_lettered = 0
+        self.durables: dict[str, str] = {}
+        """Durable consumer name → its stream, for the lag gauges."""
 
     @property
     def deployed(self) -> bool:
@@ -346,6 +348,13 @@ class Bus:
             return "retry"
         await raw.ack()
         return "applied" if applied else "duplicate"
+
+    async def refresh_consumer_lag(self) -> None:
+        """What each durable consumer still has to do, as JetStream counts it (shared by the replicas)."""
+        for durable, stream in self.durables.items():
+            info = await self.js.consumer_info(stream, durable)
+            self.metrics.consumer_pending.labels(durable).set(info.num_pending or 0)
+            self.metrics.consumer_ack_pending.labels(durable).set(info.num_ack_pending or 0)
 
     def dead_letter_subject(self, durable: str) -> str:
         """Under the consuming service's own name, so its NATS user needs no one else's prefix."""

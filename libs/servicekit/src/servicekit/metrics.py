@@ -56,6 +56,14 @@ class ServiceMetrics:
             "printfarm_consumer_handler_duration_seconds",
             "Time from delivery to commit of one message, per durable consumer.", ["durable"],
         )
+        self.consumer_pending = self.gauge(
+            "printfarm_consumer_pending_messages", "Messages in the stream a durable consumer has not been given yet.",
+            ["durable"],
+        )
+        self.consumer_ack_pending = self.gauge(
+            "printfarm_consumer_ack_pending_messages", "Messages a durable consumer was given and has not acked.",
+            ["durable"],
+        )
         self.inbox_duplicates = self.counter(
             "printfarm_inbox_duplicates_total", "Deliveries skipped because the inbox had applied them already.",
             ["durable"],

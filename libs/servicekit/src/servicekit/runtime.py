@@ -63,6 +63,7 @@ class ServiceRuntime:
             metrics=self.metrics,
         )
         self.metrics.on_scrape("outbox", lambda: self.relay.refresh_backlog(self.metrics))
+        self.metrics.on_scrape("consumers", self.bus.refresh_consumer_lag)
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
 
