@@ -124,7 +124,9 @@ async def test_metrics_move_as_an_order_is_printed(stack: Stack, api: httpx.Asyn
     assert any(durable in key for key in queue if key.startswith("printfarm_consumer_handler_duration_seconds")), (
         "handler latency is recorded per durable consumer"
     )
-    assert f'printfarm_consumer_pending_messages{{durable="{durable}"}}' in queue, "JetStream lag per durable"
+    assert f'printfarm_consumer_pending_messages{{durable="{durable}"}}' in queue, (
+        "JetStream lag per durable", {k: v for k, v in queue.items() if "refresh" in k or "pending" in k}
+    )
 
     orders = await scrape(stack, "orders")
     route = 'route="/api/v1/orders/{order_id}/print-jobs"'

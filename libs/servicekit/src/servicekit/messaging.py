@@ -265,8 +265,8 @@ class Bus:
         if self.deployed and consumer(self.service, durable).message is not message_type:
             raise KeyError(f"{durable} is declared for another message in contracts.bus_access.CONSUMERS")
         self._consumed_streams.add(STREAMS[owner])
-
         metrics = self.metrics
+        self.durables[durable] = STREAMS[owner]
 
         async def on_message(msg: NatsMessage) -> None:
             raw: Msg = msg.raw_message
