@@ -57,10 +57,11 @@ smoke: install
 	$(PY) tests/smoke/smoke_client.py
 
 # System programs installed with apt-get as root on Debian/Ubuntu when missing; elsewhere the missing ones
-# are named once, with what that costs. $(1): the programs (Debian package = command name), $(2): for what,
-# $(3): what happens without them.
+# are named once, with what that costs. $(1): the programs as <command>:<Debian package> (or one name when
+# both are the same), $(2): for what, $(3): what happens without them.
 define system_tools
-	@missing=""; for tool in $(1); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for pair in $(1); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "make: installing$$missing for $(2) (apt-get)"; \
@@ -79,9 +80,11 @@ run-tools:
 	$(call system_tools,$(SLICER_TOOLS),the slicer,the slicer answers slice requests that need them with the tool's error)
 
 # What the tests use when present: Chromium (browser tests), OpenSCAD (the real render check of .scad
-# parts) and PrusaSlicer (the slicer's pipeline and service tests). Without them those tests are skipped
-# with a message and .scad uploads are accepted as "not rendered".
-SYSTEM_TEST_TOOLS := chromium openscad prusa-slicer
+# parts), PrusaSlicer (the slicer's pipeline and service tests), strace (the OpenSCAD sandbox test watches
+# which files the real binary opens) and promtool (Debian package prometheus: the alert rules' checks and
+# unit tests). Without them those tests are skipped with a message and .scad uploads are accepted as
+# "not rendered".
+SYSTEM_TEST_TOOLS := chromium openscad prusa-slicer strace promtool:prometheus
 
 test-tools:
 	$(call system_tools,$(SYSTEM_TEST_TOOLS),the tests,the tests that need them adapt or are skipped)

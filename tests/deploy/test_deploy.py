@@ -27,7 +27,12 @@ BIN = Path(sys.executable).parent
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ["dev", "prod"]
 KUBERNETES_VERSION = "1.33.0"
-CRDS = {("postgresql.cnpg.io/v1", "Cluster"), ("keda.sh/v1alpha1", "ScaledObject")}
+CRDS = {
+    ("postgresql.cnpg.io/v1", "Cluster"),
+    ("keda.sh/v1alpha1", "ScaledObject"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
 
 
 def render(overlay: str) -> list[dict[str, Any]]:

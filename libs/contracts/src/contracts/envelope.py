@@ -32,6 +32,8 @@ class Envelope(BaseModel):
     `dataref` replaces `data` when the payload is too large for one NATS message: the payload then
     lives under that key in the publishing owner's object store bucket
     (`contracts.bus_access.claim_check_bucket(owner)`, e.g. `claim-checks-orders`).
+    `traceparent` carries the trace through the outbox row, the relay and redeliveries, so a consumer
+    continues the sender's trace.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -47,6 +49,8 @@ class Envelope(BaseModel):
     dataref: str | None = None
     correlationid: str | None = None
     causationid: str | None = None
+    traceparent: str | None = None
+    """W3C trace context of the span that emitted the message (CloudEvents distributed-tracing extension)."""
 
     def open(self, message_type: builtins.type[ContractMessageT]) -> ContractMessageT:
         if self.data is None:

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -28,6 +29,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy, ObjectStoreConfig, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from contracts.bus_access import claim_check_bucket, consumer, inbox_prefix, owners_read_by
@@ -38,6 +40,9 @@ from contracts.envelope import (
     Envelope,
 )
 from contracts.registry import DEAD_LETTER_STREAM, SERVICE_PREFIXES, STREAMS, stream_subjects
+from servicekit import tracing
+from servicekit.logging import correlation_id
+from servicekit.metrics import ServiceMetrics
 from servicekit.outbox import encode
 from servicekit.unit_of_work import SqlUnitOfWork
 
@@ -93,8 +98,10 @@ class Bus:
         max_deliver: int = 5,
         ack_wait: float = 30.0,
         tls_ca_file: str | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.nats_url, self.service = nats_url, service
+        self.metrics = metrics or ServiceMetrics(service, service)
         self.max_deliver, self.ack_wait = max_deliver, ack_wait
         self.inbox_prefix = inbox_prefix(service)
         self._tls = tls_context(tls_ca_file)
@@ -110,6 +117,8 @@ class Bus:
         self._js: JetStreamContext | None = None
         self._consumed_streams: set[str] = set()
         self.dead_lettered = 0
+        self.durables: dict[str, str] = {}
+        """Durable consumer name → its stream, for the lag gauges."""
 
     @property
     def deployed(self) -> bool:
@@ -225,7 +234,10 @@ class Bus:
             store = await self.object_store(claim_check_bucket(owner), ttl_seconds=STREAM_MAX_AGE_SECONDS)
             await store.put(envelope.id, json.dumps(envelope.data).encode())
             payload = encode(envelope.model_copy(update={"data": None, "dataref": envelope.id}))
-        await self.js.publish(envelope.type, payload, headers={"Nats-Msg-Id": envelope.id}, timeout=10)
+        headers = {"Nats-Msg-Id": envelope.id}
+        if envelope.traceparent:
+            headers["traceparent"] = envelope.traceparent
+        await self.js.publish(envelope.type, payload, headers=headers, timeout=10)
 
     async def resolve(self, envelope: Envelope) -> Envelope:
         if envelope.dataref is None:
@@ -253,31 +265,45 @@ class Bus:
         if self.deployed and consumer(self.service, durable).message is not message_type:
             raise KeyError(f"{durable} is declared for another message in contracts.bus_access.CONSUMERS")
         self._consumed_streams.add(STREAMS[owner])
+        metrics = self.metrics
+        self.durables[durable] = STREAMS[owner]
 
         async def on_message(msg: NatsMessage) -> None:
             raw: Msg = msg.raw_message
+            started = time.perf_counter()
+            if raw.metadata.num_delivered > 1:
+                metrics.redeliveries.labels(durable).inc()
             try:
                 envelope = await self.resolve(Envelope.model_validate_json(raw.data))
                 message = envelope.open(message_type)
             except Exception as exc:
                 await self._dead_letter(raw, durable, f"undecodable: {exc}")
+                metrics.deliveries.labels(durable, "dead_letter").inc()
                 return
+            correlation = correlation_id.set(envelope.correlationid or envelope.id)
             try:
-                async with uow_factory() as uow:
-                    uow.caused_by(envelope)
-                    if await uow.claim_inbox(durable, envelope.id):
-                        await handler(message, envelope, uow)
-                        await uow.commit()
-            except Exception as exc:
-                delivered = raw.metadata.num_delivered
-                if delivered >= self.max_deliver:
-                    log.exception("%s gave up on %s after %s deliveries", durable, envelope.id, delivered)
-                    await self._dead_letter(raw, durable, repr(exc))
-                else:
-                    log.warning("%s failed on %s (delivery %s): %r", durable, envelope.id, delivered, exc)
-                    await raw.nak(delay=min(0.2 * 2**delivered, 10.0))
-                return
-            await raw.ack()
+                with tracing.span(
+                    f"process {envelope.type}",
+                    kind=SpanKind.CONSUMER,
+                    parent=envelope.traceparent or (raw.headers or {}).get("traceparent") or "",
+                    attributes={
+                        "messaging.system": "nats",
+                        "messaging.destination.name": raw.subject,
+                        "messaging.consumer.group.name": durable,
+                        "messaging.message.id": envelope.id,
+                        "messaging.message.conversation_id": envelope.correlationid or envelope.id,
+                    },
+                ) as span:
+                    outcome = await self._apply(raw, envelope, message, durable, handler, uow_factory)
+                    span.set_attribute("printfarm.outcome", outcome)
+                    if outcome in ("retry", "dead_letter"):
+                        tracing.mark_failed(span, outcome)
+            finally:
+                correlation_id.reset(correlation)
+            metrics.deliveries.labels(durable, outcome).inc()
+            if outcome == "duplicate":
+                metrics.inbox_duplicates.labels(durable).inc()
+            metrics.handler_duration.labels(durable).observe(time.perf_counter() - started)
 
         self.broker.subscriber(
             message_type.SUBJECT,
@@ -293,6 +319,43 @@ class Bus:
             ),
         )(on_message)
 
+    async def _apply(
+        self,
+        raw: Msg,
+        envelope: Envelope,
+        message: M,
+        durable: str,
+        handler: Handler[M, U],
+        uow_factory: Callable[[], U],
+    ) -> str:
+        """Apply one delivery in its own transaction and settle it; returns the outcome for the metrics."""
+        applied = False
+        try:
+            async with uow_factory() as uow:
+                uow.caused_by(envelope)
+                if await uow.claim_inbox(durable, envelope.id):
+                    await handler(message, envelope, uow)
+                    await uow.commit()
+                    applied = True
+        except Exception as exc:
+            delivered = raw.metadata.num_delivered
+            if delivered >= self.max_deliver:
+                log.exception("%s gave up on %s after %s deliveries", durable, envelope.id, delivered)
+                await self._dead_letter(raw, durable, repr(exc))
+                return "dead_letter"
+            log.warning("%s failed on %s (delivery %s): %r", durable, envelope.id, delivered, exc)
+            await raw.nak(delay=min(0.2 * 2**delivered, 10.0))
+            return "retry"
+        await raw.ack()
+        return "applied" if applied else "duplicate"
+
+    async def refresh_consumer_lag(self) -> None:
+        """What each durable consumer still has to do, as JetStream counts it (shared by the replicas)."""
+        for durable, stream in self.durables.items():
+            info = await self.js.consumer_info(stream, durable)
+            self.metrics.consumer_pending.labels(durable).set(info.num_pending or 0)
+            self.metrics.consumer_ack_pending.labels(durable).set(info.num_ack_pending or 0)
+
     def dead_letter_subject(self, durable: str) -> str:
         """Under the consuming service's own name, so its NATS user needs no one else's prefix."""
         return f"{DEAD_LETTER_PREFIX}.{self.service}.{durable}"
@@ -306,6 +369,7 @@ class Bus:
         await self.js.publish(self.dead_letter_subject(durable), raw.data, headers=headers, timeout=10)
         await raw.ack()
         self.dead_lettered += 1
+        self.metrics.dead_letters.labels(durable).inc()
 
     async def dead_letter(self, raw: Msg, durable: str, reason: str) -> None:
         """For consumers that run their own fetch loop (the slicer's work queue): the same dead letters."""

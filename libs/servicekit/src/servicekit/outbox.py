@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.envelope import ContractMessage, Envelope
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
+from servicekit.metrics import ServiceMetrics
+from servicekit.tracing import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class Outbox:
             data=message.model_dump(mode="json"),
             correlationid=correlation_id,
             causationid=causation_id,
+            traceparent=current_traceparent(),
         )
 
     async def add(self, session: AsyncSession, envelopes: list[Envelope]) -> None:
@@ -71,11 +74,13 @@ class OutboxRelay:
         idle_poll_seconds: float = 0.5,
         keep_published_for: float = 3600.0,
         in_flight: int = 64,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.sessions, self.table, self.publish = sessions, table, publish
         self.batch_size, self.idle_poll_seconds = batch_size, idle_poll_seconds
         self.keep_published_for = keep_published_for
         self.in_flight = in_flight
+        self.metrics = metrics
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -143,11 +148,30 @@ class OutboxRelay:
                         sa.update(t).where(t.c.seq == seq).values(attempts=t.c.attempts + 1, last_error=str(exc))
                     )
                 if failed:
+                    if self.metrics is not None:
+                        self.metrics.outbox_publish_failures.inc(len(failed))
                     break
             if sent:
                 await session.execute(sa.update(t).where(t.c.seq.in_(sent)).values(published_at=sa.func.now()))
         self.published += len(sent)
+        if self.metrics is not None:
+            self.metrics.outbox_published.inc(len(sent))
         return len(sent)
+
+    async def refresh_backlog(self, metrics: ServiceMetrics) -> None:
+        """Backlog and oldest unpublished row's age, for the gauges (the partial index makes this cheap)."""
+        t = self.table
+        async with self.sessions() as session:
+            count, age = (
+                await session.execute(
+                    sa.select(
+                        sa.func.count(),
+                        sa.func.coalesce(sa.func.extract("epoch", sa.func.now() - sa.func.min(t.c.created_at)), 0),
+                    ).where(t.c.published_at.is_(None))
+                )
+            ).one()
+        metrics.outbox_backlog.set(count)
+        metrics.outbox_oldest_age.set(max(0.0, float(age)))
 
     async def prune(self) -> None:
         t = self.table

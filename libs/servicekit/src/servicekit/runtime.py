@@ -8,7 +8,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,12 @@ from servicekit.health import Check, health_router
 from servicekit.inbox import Inbox
 from servicekit.logging import configure_logging
 from servicekit.messaging import Bus
+from servicekit.metrics import HttpMetricsMiddleware, ServiceMetrics
 from servicekit.outbox import Outbox, OutboxRelay
 from servicekit.problems import install_problem_handlers
 from servicekit.settings import ServiceSettings
 from servicekit.storable_text import StorableText
+from servicekit.tracing import configure_tracing, instrument_app, instrument_engine, shutdown_tracing, tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,11 @@ class ServiceRuntime:
     def __init__(self, name: str, settings: ServiceSettings, outbox_table: sa.Table, inbox_table: sa.Table) -> None:
         self.name, self.settings = name, settings
         self.instance = settings.service_instance or name
+        self.metrics = ServiceMetrics(name, self.instance)
+        """Services add their domain metrics here (`metrics.gauge(...)`, `metrics.on_scrape(...)`)."""
         self.engine = create_engine(settings.database_url)
+        if tracing_enabled():
+            instrument_engine(self.engine)
         self.sessions = session_factory(self.engine)
         self.bus = Bus(
             settings.nats_url,
@@ -43,6 +49,7 @@ class ServiceRuntime:
             max_deliver=settings.consumer_max_deliver,
             ack_wait=settings.consumer_ack_wait_seconds,
             tls_ca_file=settings.nats_tls_ca_file,
+            metrics=self.metrics,
         )
         self.outbox = Outbox(outbox_table, source=f"/services/{name}")
         self.inbox = Inbox(inbox_table)
@@ -53,7 +60,10 @@ class ServiceRuntime:
             batch_size=settings.relay_batch_size,
             idle_poll_seconds=settings.relay_idle_poll_seconds,
             in_flight=settings.relay_in_flight,
+            metrics=self.metrics,
         )
+        self.metrics.on_scrape("outbox", lambda: self.relay.refresh_backlog(self.metrics))
+        self.metrics.on_scrape("consumers", self.bus.refresh_consumer_lag)
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
 
@@ -75,15 +85,32 @@ class ServiceRuntime:
             await hook()
         self.relay.start()
         await self.bus.start()
+        metrics_server = self._start_metrics_listener()
         log.info("%s started", self.instance)
         try:
             yield
         finally:
+            if metrics_server is not None:
+                server, task = metrics_server
+                server.should_exit = True
+                await _bounded(task, "stopping the metrics listener")
             for hook in reversed(self._on_stop):
                 await _bounded(hook(), "stop hook")
             await _bounded(self.bus.close(), "closing the bus")
             await _bounded(self.relay.stop(), "stopping the outbox relay")
             await _bounded(self.engine.dispose(), "closing the database pool")
+
+    def _start_metrics_listener(self) -> tuple[uvicorn.Server, asyncio.Task[None]] | None:
+        if not self.settings.metrics_port:
+            return None
+        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        app.include_router(self.metrics.router())
+        config = uvicorn.Config(
+            app, host=self.settings.host, port=self.settings.metrics_port, log_config=None, access_log=False,
+            lifespan="off",
+        )
+        server = _SideServer(config)
+        return server, asyncio.create_task(server.serve(), name="metrics-listener")
 
     def create_app(
         self,
@@ -100,16 +127,30 @@ class ServiceRuntime:
         app = FastAPI(title=title, lifespan=lifespan, dependencies=[StorableText])
         install_problem_handlers(app)
         app.include_router(health_router(self.engine, self.bus, health_checks))
+        if not self.settings.metrics_port:
+            app.include_router(self.metrics.router())
+        app.add_middleware(HttpMetricsMiddleware, metrics=self.metrics)
+        if tracing_enabled():
+            instrument_app(app)
         for router in routers:
             app.include_router(router)
         return app
+
+
+class _SideServer(uvicorn.Server):
+    """A second listener in the same process and event loop; the main server keeps the signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factory: Callable[[], FastAPI]) -> None:
     """The process entry point. `python -m <svc>` migrates then serves until SIGTERM/SIGINT;
     `migrate` only migrates (the Kubernetes migration Job); `wait-for-migrations` blocks until another
     process has migrated (the init container, so a pod never serves an old schema)."""
-    configure_logging(settings.service_instance or service, settings.log_level)
+    instance = settings.service_instance or service
+    configure_logging(service, settings.log_level, instance=instance, fmt=settings.log_format)
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "wait-for-migrations":
         asyncio.run(_wait_for_migrations(alembic_ini, settings.database_url))
@@ -120,6 +161,7 @@ def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factor
         run_migrations(alembic_ini, settings.database_url)
     if command == "migrate":
         return
+    configure_tracing(service, instance)
     uvicorn.run(
         app_factory(),
         host=settings.host,
@@ -128,6 +170,7 @@ def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factor
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+    shutdown_tracing()
 
 
 async def _wait_for_migrations(alembic_ini: Path, database_url: str, timeout: float = 600.0) -> None:

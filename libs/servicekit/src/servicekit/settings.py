@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,11 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path(".data")
     service_instance: str = ""
     log_level: str = "INFO"
+    metrics_port: int = 0
+    """0: `/metrics` on the service's own port. Otherwise a separate listener, and the main port has no
+    `/metrics` (the API gateway's port is public; its metrics are not)."""
+    log_format: Literal["json", "text"] = "json"
+    """JSON lines for log stores; `text` is the human format (`make run` sets it)."""
     relay_batch_size: int = 500
     relay_in_flight: int = 64
     """Publishes the outbox relay keeps awaiting their stream acks at once."""

@@ -16,6 +16,7 @@ from printer_gateway.adapters.secrets import AccessCodeCipher
 from printer_gateway.config import Settings
 from printer_gateway.entrypoints import api, consumers
 from printer_gateway.entrypoints.fleet import Fleet
+from printer_gateway.entrypoints.metrics import GatewayMetrics
 from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import new_id, utc_now
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     cipher = AccessCodeCipher.from_settings(settings.printer_secret_key, settings.data_dir)
     leases = LeaseTable(runtime.bus, instance, settings.lease_ttl_seconds)
     fleet = Fleet(settings, instance, uow_factory, leases, cipher, PartFiles(runtime.bus), utc_now)
+    GatewayMetrics(runtime.metrics, runtime.sessions, lambda: len(fleet.held))
     serve_forwarded = consumers.register(runtime.bus, uow_factory, fleet, utc_now)
 
     async def reencrypt_access_codes() -> None:

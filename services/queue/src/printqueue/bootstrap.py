@@ -11,6 +11,7 @@ from printqueue.config import Settings
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.entrypoints import api, consumers
 from printqueue.entrypoints.matching_loop import MatchingLoop
+from printqueue.entrypoints.metrics import QueueMetrics
 from printqueue.service_layer import handlers
 from printqueue.service_layer.handlers import Context
 from printqueue.service_layer.unit_of_work import UnitOfWork
@@ -32,7 +33,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def uow_factory() -> UnitOfWork:
         return UnitOfWork(wake_matcher=loop.wake, **runtime.uow_args())
 
-    loop = MatchingLoop(uow_factory, ctx, settings.match_interval_seconds, settings.full_match_interval_seconds)
+    loop = MatchingLoop(
+        uow_factory,
+        ctx,
+        settings.match_interval_seconds,
+        settings.full_match_interval_seconds,
+        metrics=QueueMetrics(runtime.metrics, runtime.sessions),
+    )
     consumers.register(runtime.bus, uow_factory, ctx)
 
     async def adopt_unsliced_jobs() -> None:

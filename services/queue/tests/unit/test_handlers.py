@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
 from contracts.common import Assignment, FileRef, Material
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
@@ -300,3 +301,23 @@ async def test_retry_never_makes_a_second_live_job_for_one_identity() -> None:
     assert len(queue.jobs()) == 2
     with pytest.raises(TransitionForbidden):
         await queue.do(lambda uow: handlers.retry_job(cancelled.id, uow, queue.ctx))
+
+
+async def test_a_dispatch_continues_the_trace_of_the_print_request_not_the_matching_pass() -> None:
+    """One print-jobs click is one trace: the StartPrint a later matching pass sends carries the trace
+    the reconciliation ran in, whatever span the pass itself runs in."""
+    tracer = TracerProvider().get_tracer("test")
+    queue = Queue()
+    with tracer.start_as_current_span("process orders.v1.order.print_requested") as request:
+        await queue.order(quantity=1)
+        click = request.get_span_context().trace_id
+    await queue.printer()
+    uow = InMemoryUnitOfWork(queue.store)
+    with tracer.start_as_current_span("matching pass") as matching:
+        async with uow:
+            await handlers.run_matching_pass(uow, queue.ctx)
+            await uow.commit()
+    (start,) = [e for e in uow.envelopes if e.type == StartPrint.SUBJECT]
+    assert start.traceparent is not None
+    assert start.traceparent.split("-")[1] == f"{click:032x}"
+    assert matching.get_span_context().trace_id != click

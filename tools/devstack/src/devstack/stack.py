@@ -326,7 +326,7 @@ class Stack:
 
     def _child_env(self, **values: str) -> dict[str, str]:
         return {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": self.config.log_level,
-                **values, **self.config.extra_env}
+                "LOG_FORMAT": os.environ.get("LOG_FORMAT") or "text", **values, **self.config.extra_env}
 
     def _service_env(self, spec: ServiceSpec, instance: str, port: int) -> dict[str, str]:
         values = {

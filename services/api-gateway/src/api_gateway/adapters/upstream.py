@@ -7,7 +7,17 @@ from typing import Any, Literal
 
 import httpx
 
+from servicekit.tracing import inject
+
 ServiceHealth = Literal["ok", "degraded", "unavailable"]
+
+
+def with_trace_context(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The service's span continues the gateway's (which continued the client's, if it sent one)."""
+    context = inject({})
+    if not context:
+        return headers
+    return [(k, v) for k, v in headers if k.lower() not in context] + list(context.items())
 
 
 class UpstreamUnavailable(Exception):
@@ -56,7 +66,7 @@ class Upstreams:
         request = self.client.build_request(
             method,
             self.bases[service] + target,
-            headers=headers,
+            headers=with_trace_context(headers),
             content=body,
             timeout=self.upload_timeout if upload else self.timeout,
         )

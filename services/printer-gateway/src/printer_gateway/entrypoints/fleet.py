@@ -36,6 +36,7 @@ from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.handlers import DispatchPlan
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import Clock
+from servicekit.tracing import span
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +294,11 @@ class Fleet:
         self._spawn(self._dispatch(plan, held), f"dispatch-{plan.command.job_id}")
 
     async def _dispatch(self, plan: DispatchPlan, held: Held) -> None:
+        attributes = {"printfarm.job_id": plan.command.job_id, "printfarm.printer_id": plan.printer_id}
+        with span("printer dispatch", attributes=attributes):
+            await self._dispatch_traced(plan, held)
+
+    async def _dispatch_traced(self, plan: DispatchPlan, held: Held) -> None:
         cmd: StartPrint = plan.command
         try:
             data = await self.part_files.fetch(cmd.file.sha256, cmd.file.bucket)

@@ -7,7 +7,7 @@ PostgreSQL fails here too.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from printqueue.domain.matching import READY_STATES
@@ -35,6 +35,7 @@ class InMemoryQueueRepository:
         self.jobs: dict[str, Job] = {}
         self.printers_by_id: dict[str, Printer] = {}
         self.slices: dict[str, Slice] = {}
+        self.traces: dict[str, str] = {}
 
     def snapshot(self) -> InMemoryQueueRepository:
         """A deep copy: a unit of work works on one and keeps it only on commit."""
@@ -43,10 +44,18 @@ class InMemoryQueueRepository:
         other.jobs = copy.deepcopy(self.jobs)
         other.printers_by_id = copy.deepcopy(self.printers_by_id)
         other.slices = copy.deepcopy(self.slices)
+        other.traces = dict(self.traces)
         return other
 
     async def lock_order_key(self, order_id: str) -> None:
         return None
+
+    async def remember_trace(self, order_id: str, traceparent: str) -> None:
+        if order_id in self.orders:
+            self.traces[order_id] = traceparent
+
+    async def order_traces(self, order_ids: Iterable[str]) -> dict[str, str]:
+        return {order_id: self.traces[order_id] for order_id in set(order_ids) if order_id in self.traces}
 
     async def get_order(self, order_id: str) -> OrderRecord | None:
         found = self.orders.get(order_id)

@@ -21,6 +21,7 @@ orders = sa.Table(
     sa.Column("cancelled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("summary_sequence", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("trace_parent", sa.String(64), nullable=True),
 )
 
 jobs = sa.Table(

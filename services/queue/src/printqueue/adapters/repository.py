@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -68,6 +68,8 @@ class QueueRepository(Protocol):
     async def slicing_jobs_of_bases(self, bases: Sequence[str]) -> list[Job]: ...
     async def waiting_slice_groups(self) -> list[Job]: ...
     async def unsliced_waiting_jobs(self, job_ids: Sequence[str] | None = None) -> list[Job]: ...
+    async def remember_trace(self, order_id: str, traceparent: str) -> None: ...
+    async def order_traces(self, order_ids: Iterable[str]) -> dict[str, str]: ...
 
 
 @functools.lru_cache(maxsize=4096)
@@ -327,6 +329,20 @@ class SqlQueueRepository:
                 k: stmt.excluded[k] for k in values if k != "order_id"
             })
         )
+
+    async def remember_trace(self, order_id: str, traceparent: str) -> None:
+        t = orm.orders
+        await self.session.execute(sa.update(t).where(t.c.order_id == order_id).values(trace_parent=traceparent))
+
+    async def order_traces(self, order_ids: Iterable[str]) -> dict[str, str]:
+        t = orm.orders
+        wanted = sorted(set(order_ids))
+        if not wanted:
+            return {}
+        rows = await self.session.execute(
+            sa.select(t.c.order_id, t.c.trace_parent).where(t.c.order_id.in_(wanted), t.c.trace_parent.is_not(None))
+        )
+        return {row.order_id: row.trace_parent for row in rows}
 
     async def lock_order_key(self, order_id: str) -> None:
         """Serialises writers of one order even before its row exists."""

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 from printqueue.domain.matching import Dispatch
+from printqueue.entrypoints.metrics import QueueMetrics
 from printqueue.service_layer.handlers import Context, run_matching_pass
 from printqueue.service_layer.unit_of_work import UnitOfWork
 
@@ -26,9 +27,11 @@ class MatchingLoop:
         ctx: Context,
         interval_seconds: float,
         full_pass_seconds: float = 10.0,
+        metrics: QueueMetrics | None = None,
     ) -> None:
         self.uow_factory, self.ctx, self.interval = uow_factory, ctx, interval_seconds
         self.full_pass_seconds = full_pass_seconds
+        self.metrics = metrics
         self._last_full = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -54,12 +57,15 @@ class MatchingLoop:
     async def run_once(self, *, assign: bool = True) -> list[Dispatch]:
         if assign:
             self._last_full = time.monotonic()
+        started = time.perf_counter()
         async with self.uow_factory() as uow:
             done = await run_matching_pass(uow, self.ctx, assign=assign)
             uow.rematch = False
             await uow.commit()
         self.passes += 1
         self.dispatched += len(done)
+        if self.metrics is not None:
+            self.metrics.observe_pass(time.perf_counter() - started, len(done), full=assign)
         return done
 
     async def _run(self) -> None:
@@ -75,4 +81,6 @@ class MatchingLoop:
                 await self.run_once(assign=full)
             except Exception:
                 log.exception("matching pass failed; the next one retries")
+                if self.metrics is not None:
+                    self.metrics.failed_passes.inc()
                 await asyncio.sleep(min(self.interval, 1.0))

@@ -54,6 +54,7 @@ from printqueue.domain.slicing import Slice
 from printqueue.service_layer.unit_of_work import QueueUnitOfWork
 from servicekit.collector import collector_paused
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
+from servicekit.tracing import current_traceparent, span
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,9 @@ async def reconcile_order(message: OrderPrintRequested, uow: QueueUnitOfWork, ct
         return None
     await _slice_reconciled(result, uow, ctx)
     await _apply_reconciliation(result, uow, ctx)
+    traceparent = current_traceparent()
+    if traceparent is not None:
+        await repo.remember_trace(message.order_id, traceparent)
     return result
 
 
@@ -579,10 +583,17 @@ async def run_matching_pass(uow: QueueUnitOfWork, ctx: Context, *, assign: bool 
         lifecycle.dispatch(job, planned.printer_id, ctx.new_id(), now, ctx.policy)
         done.append(planned)
     await repo.save_jobs([claimed[d.job_id] for d in done])
+    traces = await repo.order_traces(claimed[d.job_id].order_id for d in done)
     for planned in done:
         job = claimed[planned.job_id]
-        uow.emit(job_changed(job), subject_id=job.id)
-        uow.emit(start_print(job, ctx), subject_id=job.id)
+        # The dispatch continues the trace of the print-jobs click that made the job, not the matching pass.
+        with span(
+            "queue dispatch",
+            parent=traces.get(job.order_id),
+            attributes={"printfarm.job_id": job.id, "printfarm.printer_id": planned.printer_id},
+        ):
+            uow.emit(job_changed(job), subject_id=job.id)
+            uow.emit(start_print(job, ctx), subject_id=job.id)
     return done
 
 

@@ -9,6 +9,7 @@ from contracts.envelope import ContractMessage, Envelope
 from printqueue.adapters.memory_repository import InMemoryQueueRepository
 from printqueue.adapters.repository import QueueRepository, SqlQueueRepository
 from servicekit.ids import new_id
+from servicekit.tracing import current_traceparent
 from servicekit.unit_of_work import SqlUnitOfWork
 
 
@@ -47,18 +48,22 @@ class InMemoryUnitOfWork:
     def __init__(self, store: InMemoryQueueRepository) -> None:
         self.store = store
         self.published: list[ContractMessage] = []
+        self.envelopes: list[Envelope] = []
         self.rematch = False
         self._work = store
         self._pending: list[ContractMessage] = []
+        self._pending_envelopes: list[Envelope] = []
 
     async def __aenter__(self) -> InMemoryUnitOfWork:
         self._work = self.store.snapshot()
         self._pending = []
+        self._pending_envelopes = []
         self.rematch = False
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._pending = []
+        self._pending_envelopes = []
 
     @property
     def queue(self) -> InMemoryQueueRepository:
@@ -66,14 +71,18 @@ class InMemoryUnitOfWork:
 
     def emit(self, message: ContractMessage, *, subject_id: str | None = None) -> Envelope:
         self._pending.append(message)
-        return Envelope(
+        envelope = Envelope(
             id=new_id(), type=message.SUBJECT, source="/services/queue", subject=subject_id,
-            data=message.model_dump(mode="json"),
+            data=message.model_dump(mode="json"), traceparent=current_traceparent(),
         )
+        self._pending_envelopes.append(envelope)
+        return envelope
 
     async def commit(self) -> None:
         self.store.orders, self.store.jobs = self._work.orders, self._work.jobs
         self.store.printers_by_id = self._work.printers_by_id
-        self.store.slices = self._work.slices
+        self.store.slices, self.store.traces = self._work.slices, self._work.traces
         self.published.extend(self._pending)
+        self.envelopes.extend(self._pending_envelopes)
         self._pending = []
+        self._pending_envelopes = []

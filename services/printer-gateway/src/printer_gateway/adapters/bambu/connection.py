@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import aiomqtt
+from opentelemetry.trace import SpanKind
 
 from printer_gateway.adapters.bambu import ftps, protocol
 from printer_gateway.adapters.bambu.camera import CAMERA_PORT, JpegCamera
@@ -34,6 +35,7 @@ from printer_gateway.adapters.driver import (
     UploadError,
 )
 from printer_gateway.domain.printer_status import PrinterStatus
+from servicekit.tracing import span
 
 log = logging.getLogger(__name__)
 
@@ -206,15 +208,20 @@ class BambuConnection:
         self._require_connection()
         settings = self._settings
         try:
-            await ftps.upload(
-                host=settings.host,
-                port=settings.ftp_port,
-                access_code=settings.access_code,
-                file_name=file_name,
-                data=data,
-                ssl_context=self._ssl_context,
-                timeout=settings.upload_timeout,
-            )
+            with span(
+                "ftps upload",
+                kind=SpanKind.CLIENT,
+                attributes={"server.address": settings.host, "printfarm.file": file_name, "printfarm.bytes": len(data)},
+            ):
+                await ftps.upload(
+                    host=settings.host,
+                    port=settings.ftp_port,
+                    access_code=settings.access_code,
+                    file_name=file_name,
+                    data=data,
+                    ssl_context=self._ssl_context,
+                    timeout=settings.upload_timeout,
+                )
         except (ftps.UploadFailed, ValueError) as error:
             raise UploadError(str(error)) from None
         except TimeoutError:
@@ -234,7 +241,8 @@ class BambuConnection:
         def started(status: PrinterStatus) -> bool:
             return status.gcode_state in _ACTIVE_STATES and status.subtask_name == subtask_name
 
-        await self._command(command, started)
+        with span("mqtt project_file", kind=SpanKind.CLIENT, attributes={"server.address": settings.host}):
+            await self._command(command, started)
 
     async def stop_print(self) -> None:
         await self._command(
