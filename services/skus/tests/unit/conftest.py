@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,35 +12,14 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from skus_fakes import FakeBucket, FakeRender, FakeUnitOfWork, State, fixed_identity
+from skus_fakes import UPLOAD_LIMIT, FakeBucket, FakeRender, FakeUnitOfWork, Service, State, fixed_identity
 
 from contracts.envelope import Envelope
 from servicekit.problems import install_problem_handlers
 from skus.adapters.file_store import LocalFileStore
 from skus.domain.files import inspect_file
 from skus.entrypoints import api
-from skus.service_layer.handlers import Identity, PartFiles
-
-UPLOAD_LIMIT = 256 * 1024
-
-
-@dataclass
-class Service:
-    """One in-memory skus service: its HTTP client and everything behind it, for assertions."""
-
-    client: TestClient
-    state: State
-    published: list[Envelope]
-    store: LocalFileStore
-    bucket: FakeBucket
-    render: FakeRender
-    ident: Identity
-
-    def uow(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self.state, self.published)
-
-    def subjects(self) -> list[str]:
-        return [e.type for e in self.published]
+from skus.service_layer.handlers import PartFiles
 
 
 @pytest.fixture

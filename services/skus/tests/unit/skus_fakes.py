@@ -13,11 +13,13 @@ from types import TracebackType
 from typing import Any, Self
 
 import anyio
+from fastapi.testclient import TestClient
 
 from contracts.envelope import Envelope
 from servicekit.inbox import Inbox
 from servicekit.outbox import Outbox
 from skus.adapters import orm
+from skus.adapters.file_store import LocalFileStore
 from skus.adapters.openscad import RenderResult
 from skus.domain.errors import DuplicateSku
 from skus.domain.model import OPEN_ORDER_STATUSES, Part, Sku
@@ -210,3 +212,25 @@ def fixed_identity() -> Identity:
 
 def envelope_data(envelopes: list[Envelope], subject: str) -> list[dict[str, Any]]:
     return [e.data or {} for e in envelopes if e.type == subject]
+
+
+UPLOAD_LIMIT = 256 * 1024
+
+
+@dataclass
+class Service:
+    """One in-memory skus service: its HTTP client and everything behind it, for assertions."""
+
+    client: TestClient
+    state: State
+    published: list[Envelope]
+    store: LocalFileStore
+    bucket: FakeBucket
+    render: FakeRender
+    ident: Identity
+
+    def uow(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.state, self.published)
+
+    def subjects(self) -> list[str]:
+        return [e.type for e in self.published]

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from conftest import UPLOAD_LIMIT, Service
-from skus_fakes import envelope_data
+from skus_fakes import UPLOAD_LIMIT, Service, envelope_data
 from skus_samples import ASCII_STL, GCODE, SCAD, binary_stl, gcode_3mf, model_3mf
 
 from skus.adapters.file_store import LocalFileStore

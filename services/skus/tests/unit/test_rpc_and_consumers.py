@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Service
+from skus_fakes import Service
 from skus_samples import gcode_3mf
 
 from contracts.envelope import Envelope

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Service
-from skus_fakes import envelope_data
+from skus_fakes import Service, envelope_data
 from skus_samples import SCAD, gcode_3mf
 
 from contracts.orders.v1 import OrderChanged
