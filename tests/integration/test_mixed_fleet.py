@@ -1,6 +1,7 @@
 """Issue 15 through every service: a farm that mixes brands. The default fleet's Klipper printer
 (Moonraker, its spool from Spoolman) and Prusa MK4 (PrusaLink, its filament from the operator) print
-beside the Bambu printers, matched by material; a Bambu project never goes to them; a gateway killed
+beside the Bambu printers, matched by material and by the kind of printer a pre-sliced file is for (a
+Bambu project never goes to them, plain G-code never to a Bambu printer); a gateway killed
 mid-print on the Klipper printer loses nothing and prints nothing twice."""
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.integration
 
 Wait = Callable[..., Awaitable[Any]]
 KLIPPER, PRUSA, BAMBU_ABS = "voron-01", "mk4-01", "p1p-01"
+BAMBU_ABS_MATERIALS = [{"slot": 254, "type": "ABS", "color": "#000000", "profile": "GFB00", "remain_percent": 70}]
+"""The default fleet's load of the P1P, as the simulator's control API takes it."""
 JOB_STATUSES = ("queued", "slicing", "assigned", "printing", "paused", "completed", "failed", "cancelled")
 
 
@@ -267,9 +270,12 @@ async def test_a_gateway_killed_mid_print_on_the_klipper_printer_loses_nothing(f
     assert (await farm.printer(KLIPPER))["bed_clear"] is False
 
 
-async def test_a_bambu_project_never_goes_to_a_klipper_printer(farm: Farm, stack: Stack) -> None:
+async def test_a_bambu_project_assigned_to_a_klipper_printer_waits_and_says_why(farm: Farm, stack: Stack) -> None:
+    """The queue never sends a `.gcode.3mf` to a G-code printer (the gateway would refuse it and the job
+    fail for good): it waits, its matching says why, and the plain G-code part behind it prints."""
     await farm.ready(KLIPPER)
-    part = await farm.part("Bambu-only", gcode_3mf(minutes=10, filament="ASA"), "bambu.gcode.3mf", "ASA")
+    project = await farm.part("Bambu-only", gcode_3mf(minutes=10, filament="ASA"), "bambu.gcode.3mf", "ASA")
+    plain = await farm.part("Duct", plain_gcode(minutes=10, filament="ASA"), "duct.gcode", "ASA")
     started = (await farm.sim_state(KLIPPER))["prints_started"]
     nc = await nats.connect(stack.nats_url)
     updates: list[dict[str, Any]] = []
@@ -279,22 +285,65 @@ async def test_a_bambu_project_never_goes_to_a_klipper_printer(farm: Farm, stack
 
     subscription = await nc.jetstream().subscribe(PrintUpdated.SUBJECT, cb=on_update, deliver_policy=DeliverPolicy.NEW)
     try:
-        order_id = await farm.order([part], {"mode": "printer", "printer_id": farm.ids[KLIPPER]})
-        jobs = await farm.wait_until(lambda: farm.jobs_in(order_id, 1, *JOB_STATUSES), 60, "the job")
-
-        def refusal() -> dict[str, Any] | None:
-            return next((u for u in updates if u["job_id"] == jobs[0]["id"] and u["status"] == "failed"), None)
-
-        refused = await farm.wait_until(refusal, 60, "the gateway to refuse the dispatch")
+        # The project is first in queue order: a pass that looked only at material would send it.
+        order_id = await farm.order([project, plain], {"mode": "printer", "printer_id": farm.ids[KLIPPER]})
+        jobs = await farm.wait_until(lambda: farm.jobs_in(order_id, 2, *JOB_STATUSES), 60, "the jobs")
+        by_kind = {j["file"]["kind"]: j for j in jobs}
+        waiting, printed = by_kind["gcode.3mf"], by_kind["gcode"]
+        await farm.wait_until(
+            lambda: _job_in(farm, printed["id"], "completed"), 90, "the plain G-code part to print on the Klipper"
+        )
     finally:
         await subscription.unsubscribe()
         await nc.close()
-    assert "sliced for a Bambu printer" in refused["error"] and "Voron 2.4" in refused["error"]
-    failed = await farm.wait_until(lambda: farm.jobs_in(order_id, 1, "failed"), 60, "the queue to fail the job")
-    assert "sliced for a Bambu printer" in failed[0]["error"]
-    assert (await farm.sim_state(KLIPPER))["prints_started"] == started, "nothing was sent to the printer"
-    voron = await farm.printer(KLIPPER)
-    assert voron["bed_clear"] is True and voron["current_job_id"] is None
+    assert not [u for u in updates if u["job_id"] == waiting["id"]], "the project was never dispatched"
+    assert (await farm.api.get(f"/api/v1/jobs/{waiting['id']}")).json()["status"] == "queued"
+    assert (await farm.sim_state(KLIPPER))["prints_started"] == started + 1
+    verdicts = (await farm.api.get(f"/api/v1/jobs/{waiting['id']}/matching")).json()["items"]
+    voron = next(v for v in verdicts if v["printer_id"] == farm.ids[KLIPPER])
+    assert voron["result"] == "file_mismatch"
+    assert voron["detail"] == "a Bambu project file (.gcode.3mf) cannot print on a Klipper printer"
+    cancel = await farm.api.post(f"/api/v1/orders/{order_id}/cancel")
+    assert cancel.status_code in (200, 202), cancel.text
+
+
+async def test_a_bambu_project_and_plain_gcode_of_one_material_each_print_on_their_kind_of_printer(
+    farm: Farm,
+) -> None:
+    """A Bambu printer and the Klipper printer both hold ASA: the `.gcode.3mf` prints on the Bambu one,
+    the `.gcode` on the Klipper one, whichever has been idle longer, and neither job fails."""
+    serial = farm.sim.printer(BAMBU_ABS).serial
+    asa = [{"slot": 254, "type": "ASA", "color": "#1E90FF", "profile": "GFB98", "remain_percent": 80}]
+    loaded = await farm.control.put(f"/printers/{serial}/materials", json=asa)
+    assert loaded.status_code == 200, loaded.text
+    try:
+        await farm.ready(KLIPPER, BAMBU_ABS)
+        await farm.wait_until(
+            lambda: _if(farm.api.get(f"/api/v1/printers/{farm.ids[BAMBU_ABS]}"),
+                        lambda p: any(m["type"] == "ASA" for m in p["materials"])),
+            60, "the Bambu printer to report its ASA",
+        )
+        project = await farm.part("Clip", gcode_3mf(minutes=10, filament="ASA"), "clip.gcode.3mf", "ASA")
+        plain = await farm.part("Duct", plain_gcode(minutes=10, filament="ASA"), "duct.gcode", "ASA")
+        for first, second in ((project, plain), (plain, project)):
+            order_id = await farm.order([first, second])
+            jobs = await farm.wait_until(
+                lambda order_id=order_id: farm.jobs_in(order_id, 2, "completed", "failed"), 120, "both jobs done"
+            )
+            where = {j["file"]["kind"]: (j["status"], j["printer_id"]) for j in jobs}
+            assert where == {
+                "gcode.3mf": ("completed", farm.ids[BAMBU_ABS]),
+                "gcode": ("completed", farm.ids[KLIPPER]),
+            }, jobs
+            await farm.ready(KLIPPER, BAMBU_ABS)
+    finally:
+        restored = await farm.control.put(f"/printers/{serial}/materials", json=BAMBU_ABS_MATERIALS)
+        assert restored.status_code == 200, restored.text
+
+
+async def _job_in(farm: Farm, job_id: str, status: str) -> dict[str, Any] | None:
+    job: dict[str, Any] = (await farm.api.get(f"/api/v1/jobs/{job_id}")).json()
+    return job if job["status"] == status else None
 
 
 async def _if(value: Awaitable[httpx.Response], check: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:

@@ -5,7 +5,17 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from printqueue.domain.matching import Requirement, dispatch_limits, explain, fits, job_order, match
+from printqueue.domain.matching import (
+    Dispatch,
+    Requirement,
+    dispatch_limits,
+    explain,
+    fits,
+    job_family,
+    job_order,
+    match,
+    printer_family,
+)
 from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -24,6 +34,7 @@ def job(
     order_id: str = "o1",
     line: int = 0,
     copy: int = 1,
+    kind: str | None = None,
 ) -> Job:
     return Job(
         id=job_id,
@@ -39,7 +50,7 @@ def job(
         copy_number=copy,
         material=material,
         parameters={},
-        file={},
+        file={"kind": kind, "sha256": "0" * 64} if kind else {},
         assignment=assignment,
         order_created_at=T0 + timedelta(minutes=order_age),
         created_at=T0,
@@ -57,11 +68,13 @@ def printer(
     online: bool = True,
     state: str = "idle",
     bed_clear: bool = True,
+    protocol: str = "bambu_lan",
 ) -> Printer:
     return Printer(
         id=printer_id,
         name=printer_id.upper(),
         revision=1,
+        protocol=protocol,
         tags=tags,
         online=online,
         state=state,
@@ -154,6 +167,56 @@ def test_explain_names_the_most_lasting_reason_per_printer() -> None:
     assert verdicts["ok"] == "matched" and verdicts["busy"] == "not_target_printer"
 
 
+def test_a_pre_sliced_file_goes_only_to_printers_of_its_kind() -> None:
+    # The Klipper printer is idle longest: by idle time alone the Bambu project file would go there.
+    klipper = printer("klipper", idle_minutes=90, protocol="moonraker")
+    bambu = printer("bambu", idle_minutes=60)
+    prusa = printer("prusa", idle_minutes=30, protocol="prusalink")
+    jobs = [
+        job("project", kind="gcode.3mf"),
+        job("plain", kind="gcode", order_age=1),
+        job("mesh", kind="stl", order_age=2),
+    ]
+    got = {(d.job_id, d.printer_id) for d in match(jobs, [bambu, klipper, prusa])}
+    assert got == {("project", "bambu"), ("plain", "klipper"), ("mesh", "prusa")}
+    # Only the wrong kind of printer free: the job waits rather than fail at the gateway.
+    assert match([job("project", kind="gcode.3mf")], [klipper, prusa]) == []
+    assert match([job("plain", kind="gcode")], [bambu]) == []
+
+
+def test_a_job_that_prints_a_slice_is_bound_by_its_slices_not_by_its_source_kind() -> None:
+    sliced = job("s", kind="gcode")
+    sliced.slice_basis = "basis"
+    assert job_family(sliced) is None
+    klipper = printer("k", protocol="moonraker")
+    klipper.model = "Voron"
+    assert match([sliced], [klipper], {"basis": frozenset({("Voron", False)})}) == [Dispatch("s", "k")]
+
+
+def test_a_printer_of_an_older_gateway_without_a_protocol_is_a_bambu_one() -> None:
+    assert printer_family(Printer(id="p", name="P", revision=1)) == "bambu"
+    assert printer_family(printer("o", protocol="octoprint")) == "gcode"
+
+
+def test_explain_says_which_kind_of_printer_a_pre_sliced_file_is_for() -> None:
+    printers = [
+        (printer("bambu"), False),
+        (printer("klipper", protocol="moonraker"), False),
+        (printer("klipper-petg", LoadedMaterial(0, "PETG"), protocol="moonraker"), False),
+    ]
+    project = {v.printer_id: v for v in explain(job("j", kind="gcode.3mf"), printers, T0)}
+    assert project["bambu"].result == "matched"
+    assert project["klipper"].result == "file_mismatch"
+    assert project["klipper"].detail == "a Bambu project file (.gcode.3mf) cannot print on a Klipper printer"
+    # Loading PETG would not help: the kind of printer is the lasting reason.
+    assert project["klipper-petg"].result == "file_mismatch"
+    plain = {v.printer_id: v for v in explain(job("j", kind="gcode"), printers, T0)}
+    assert plain["bambu"].result == "file_mismatch"
+    assert plain["bambu"].detail == "a plain G-code file cannot print on a Bambu printer"
+    assert plain["klipper"].result == "matched"
+    assert plain["klipper-petg"].result == "material_mismatch"
+
+
 def test_a_flagged_printer_is_left_alone_until_its_cooldown_ends() -> None:
     flagged = printer("flagged")
     flagged.avoid_until = T0 + timedelta(minutes=1)
@@ -164,6 +227,8 @@ def test_a_flagged_printer_is_left_alone_until_its_cooldown_ends() -> None:
 TYPES = ["PLA", "PETG", "ABS"]
 COLORS = [None, "#FF0000", "#00FF00"]
 TAGS = ["a", "b"]
+KINDS = [None, "gcode", "gcode.3mf", "stl"]
+PROTOCOLS = ["bambu_lan", "moonraker", "prusalink", "octoprint"]
 
 materials = st.builds(
     LoadedMaterial,
@@ -173,11 +238,14 @@ materials = st.builds(
 )
 printers_strategy = st.lists(
     st.builds(
-        lambda i, mats, idle, tags: printer(f"p{i}", *mats, idle_minutes=idle, tags=tuple(tags)),
+        lambda i, mats, idle, tags, protocol: printer(
+            f"p{i}", *mats, idle_minutes=idle, tags=tuple(tags), protocol=protocol
+        ),
         st.integers(0, 5),
         st.lists(materials, min_size=1, max_size=3),
         st.integers(0, 100),
         st.sets(st.sampled_from(TAGS)),
+        st.sampled_from(PROTOCOLS),
     ),
     max_size=6,
     unique_by=lambda p: p.id,
@@ -189,8 +257,8 @@ assignments = st.one_of(
 )
 jobs_strategy = st.lists(
     st.builds(
-        lambda i, t, c, a, prio, age, line: job(
-            f"j{i}", Material(t, c), a, priority=prio, order_age=age, line=line
+        lambda i, t, c, a, prio, age, line, kind: job(
+            f"j{i}", Material(t, c), a, priority=prio, order_age=age, line=line, kind=kind
         ),
         st.integers(0, 40),
         st.sampled_from(TYPES),
@@ -199,6 +267,7 @@ jobs_strategy = st.lists(
         st.sampled_from(["normal", "low"]),
         st.integers(0, 5),
         st.integers(0, 3),
+        st.sampled_from(KINDS),
     ),
     max_size=25,
     unique_by=lambda j: j.id,
@@ -212,7 +281,7 @@ def test_match_is_the_greedy_queue_order_assignment(jobs: list[Job], printers: l
     expected: list[tuple[str, str]] = []
     free = sorted(printers, key=lambda p: (p.idle_since, p.id))
     for candidate in sorted(jobs, key=job_order):
-        requirement = Requirement.of(candidate.material, candidate.assignment)
+        requirement = Requirement.of_job(candidate)
         chosen = next((p for p in free if fits(p, requirement)), None)
         if chosen is not None:
             free.remove(chosen)
@@ -227,17 +296,42 @@ def test_match_is_the_greedy_queue_order_assignment(jobs: list[Job], printers: l
 @given(jobs_strategy, printers_strategy)
 def test_matching_only_each_groups_dispatchable_head_is_the_same(jobs: list[Job], printers: list[Printer]) -> None:
     """What the SQL repository does: group queued jobs by requirement, keep each group's first
-    `dispatch_limits` jobs in queue order, and match only those."""
+    `dispatch_limits` jobs in queue order, and match only those. Like its SQL, the groups split by the
+    kind of an unsliced job's file (finer than its family: the limits must hold for any finer grouping)."""
     groups: dict[tuple[object, ...], list[Job]] = {}
     for candidate in jobs:
         key = (candidate.material.type.strip().casefold(), candidate.material.color, candidate.material.profile,
-               candidate.assignment)
+               candidate.assignment, candidate.file.get("kind") if candidate.slice_basis is None else None)
         groups.setdefault(key, []).append(candidate)
     members = list(groups.values())
-    requirements = [(Requirement.of(g[0].material, g[0].assignment), len(g)) for g in members]
+    requirements = [(Requirement.of_job(g[0]), len(g)) for g in members]
     heads = [
         j
         for group, limit in zip(members, dispatch_limits(requirements, printers), strict=True)
         for j in sorted(group, key=job_order)[:limit]
     ]
     assert match(heads, printers) == match(jobs, printers)
+
+
+@settings(max_examples=300, deadline=None)
+@given(jobs_strategy, printers_strategy)
+def test_matching_never_sends_a_pre_sliced_file_to_the_wrong_kind_of_printer(
+    jobs: list[Job], printers: list[Printer]
+) -> None:
+    by_job = {j.id: j for j in jobs}
+    by_printer = {p.id: p for p in printers}
+    for dispatch in match(jobs, printers):
+        family = job_family(by_job[dispatch.job_id])
+        assert family is None or family == printer_family(by_printer[dispatch.printer_id])
+
+
+@settings(max_examples=300, deadline=None)
+@given(jobs_strategy, printers_strategy)
+def test_explain_says_matched_exactly_for_the_printers_match_would_use(
+    jobs: list[Job], printers: list[Printer]
+) -> None:
+    for candidate in jobs:
+        explained = {v.printer_id for v in explain(candidate, [(p, False) for p in printers], T0)
+                     if v.result == "matched"}
+        usable = {p.id for p in printers if match([candidate], [p])}
+        assert explained == usable

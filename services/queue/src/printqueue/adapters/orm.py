@@ -124,6 +124,7 @@ printers = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("model", sa.String(64), nullable=False, server_default=""),
+    sa.Column("protocol", sa.String(32), nullable=False, server_default="bambu_lan"),
     sa.Column("tags", JSONB, nullable=False),
     sa.Column("fabmatic", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("online", sa.Boolean, nullable=False),

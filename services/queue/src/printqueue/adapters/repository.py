@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
-from printqueue.domain.matching import READY_STATES, Requirement, SlicedTargets, dispatch_limits
+from printqueue.domain.matching import READY_STATES, Requirement, SlicedTargets, dispatch_limits, file_family
 from printqueue.domain.model import (
     ACTIVE,
     TERMINAL,
@@ -243,6 +243,7 @@ def printer_from_row(row: Any) -> Printer:
         name=row.name,
         revision=row.revision,
         model=row.model,
+        protocol=row.protocol,
         tags=tuple(row.tags),
         fabmatic=row.fabmatic,
         online=row.online,
@@ -266,6 +267,7 @@ def printer_values(printer: Printer) -> dict[str, Any]:
         "id": printer.id,
         "name": printer.name,
         "model": printer.model,
+        "protocol": printer.protocol,
         "tags": list(printer.tags),
         "fabmatic": printer.fabmatic,
         "online": printer.online,
@@ -499,17 +501,21 @@ class SqlQueueRepository:
         color = sa.func.coalesce(t.c.material_color, "")
         profile = sa.func.coalesce(t.c.material_profile, "")
         basis = sa.func.coalesce(t.c.slice_basis, "")
+        file_kind: sa.ColumnClause[str] = sa.literal_column(_FILE_KIND, sa.String)
         rows = (
             await self.session.execute(
-                sa.select(kind, color, profile, t.c.assignment, basis, sa.func.count())
+                sa.select(kind, color, profile, t.c.assignment, basis, file_kind, sa.func.count())
                 .where(t.c.status == "queued", kind.in_(types))
-                .group_by(kind, color, profile, t.c.assignment, basis)
+                .group_by(kind, color, profile, t.c.assignment, basis, file_kind)
             )
         ).all()
         sliced = await self.sliced_targets(sorted({row[4] for row in rows if row[4]}))
         groups = [
-            (Requirement.of(Material(k, c or None, p or None), _assignment(a), _models(b, sliced)), int(n))
-            for k, c, p, a, b, n in rows
+            (
+                Requirement.of(Material(k, c or None, p or None), _assignment(a), _models(b, sliced), file_family(f)),
+                int(n),
+            )
+            for k, c, p, a, b, f, n in rows
         ]
         wanted = [
             (row, limit) for row, limit in zip(rows, dispatch_limits(groups, ready), strict=True) if limit > 0
@@ -524,6 +530,7 @@ class SqlQueueRepository:
                 "ps": [row[2] for row, _ in wanted],
                 "as": [json.dumps(row[3]) for row, _ in wanted],
                 "bs": [row[4] for row, _ in wanted],
+                "fs": [row[5] for row, _ in wanted],
                 "ns": [limit for _, limit in wanted],
             },
         )
@@ -648,16 +655,19 @@ def _models(basis: str, sliced: SlicedTargets) -> frozenset[Target] | None:
     return sliced.get(basis, frozenset()) if basis else None
 
 
+_FILE_KIND = "coalesce(CASE WHEN slice_basis IS NULL THEN file ->> 'kind' END, '')"
+"""The kind of the pre-sliced file a job prints as it is ('' for one that prints a slice): it decides the
+job's `matching.file_family`. Spelt as in the `ix_jobs_queue_order` index (migration 0005)."""
 _COLUMN_LIST = ", ".join(c.name for c in _MATCHING_COLUMNS)
 _QUEUE_HEADS = sa.text(
     f"""
     SELECT j.* FROM unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ps AS text[]), CAST(:as AS text[]),
-                           CAST(:bs AS text[]), CAST(:ns AS int[])) AS g(t, c, p, a, b, n)
+                           CAST(:bs AS text[]), CAST(:fs AS text[]), CAST(:ns AS int[])) AS g(t, c, p, a, b, f, n)
     CROSS JOIN LATERAL (
-        SELECT {_COLUMN_LIST} FROM jobs
+        SELECT {_COLUMN_LIST}, {_FILE_KIND} AS file_kind FROM jobs
         WHERE status = 'queued' AND lower(btrim(material_type)) = g.t AND coalesce(material_color, '') = g.c
           AND coalesce(material_profile, '') = g.p AND assignment = CAST(g.a AS jsonb)
-          AND coalesce(slice_basis, '') = g.b
+          AND coalesce(slice_basis, '') = g.b AND {_FILE_KIND} = g.f
         ORDER BY (priority <> 'normal'), coalesce(fulfillment_date, DATE '9999-12-31'), order_created_at,
                  order_id COLLATE "C", line_position, part_index, copy_number, id COLLATE "C"
         LIMIT g.n
@@ -668,14 +678,17 @@ _QUEUE_HEADS = sa.text(
 
 
 class _Light:
-    """A matching row lacks the heavy JSON columns; the jobs the pass dispatches are re-read whole."""
+    """A matching row lacks the heavy JSON columns (of the file only its kind, which matching reads); the
+    jobs the pass dispatches are re-read whole."""
 
     def __init__(self, row: Any) -> None:
         self._row = row
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("parameters", "file"):
+        if name == "parameters":
             return {}
+        if name == "file":
+            return {"kind": self._row.file_kind} if self._row.file_kind else {}
         if name == "sliced_file":
             return None
         return getattr(self._row, name)

@@ -25,6 +25,14 @@ MatchResult = Literal[
 SlicedTargets = Mapping[str, frozenset[Target]]
 """Slice basis → the (model, FabMatic) pairs a completed slice exists for."""
 Readiness = Literal["ready", "offline", "busy", "bed_not_clear"]
+FileFamily = Literal["bambu", "gcode"]
+"""What a pre-sliced file prints on: a Bambu project (`.gcode.3mf`) only on a `bambu_lan` printer, plain
+G-code only on the others (Klipper, PrusaLink, OctoPrint)."""
+
+FILE_FAMILIES: Mapping[str, FileFamily] = {"gcode.3mf": "bambu", "gcode": "gcode"}
+BAMBU_PROTOCOL = "bambu_lan"
+_FAMILY_NAMES: Mapping[FileFamily, str] = {"bambu": "a Bambu project file (.gcode.3mf)", "gcode": "a plain G-code file"}
+_PROTOCOL_NAMES = {"bambu_lan": "Bambu", "moonraker": "Klipper", "prusalink": "PrusaLink", "octoprint": "OctoPrint"}
 
 READY_STATES = frozenset({"idle", "finished"})
 
@@ -47,9 +55,17 @@ class Requirement:
     tags: frozenset[str]
     models: frozenset[Target] | None = None
     """For a job that prints a slice: the (model, FabMatic) pairs it has one for; None: any printer."""
+    family: FileFamily | None = None
+    """For a job that prints its part's pre-sliced file: the printers that file is for; None: any."""
 
     @classmethod
-    def of(cls, material: Material, assignment: Assignment, models: frozenset[Target] | None = None) -> Requirement:
+    def of(
+        cls,
+        material: Material,
+        assignment: Assignment,
+        models: frozenset[Target] | None = None,
+        family: FileFamily | None = None,
+    ) -> Requirement:
         return cls(
             material_type=material.type.strip().casefold(),
             color=rgb(material.color),
@@ -58,7 +74,27 @@ class Requirement:
             printer_id=assignment.printer_id if assignment.mode == "printer" else None,
             tags=frozenset(t.casefold() for t in assignment.tags) if assignment.mode == "tags" else frozenset(),
             models=models,
+            family=family,
         )
+
+    @classmethod
+    def of_job(cls, job: Job, models: frozenset[Target] | None = None) -> Requirement:
+        return cls.of(job.material, job.assignment, models, job_family(job))
+
+
+def file_family(kind: object) -> FileFamily | None:
+    """The family of a file `kind` that prints as it is; None for sources the slicer turns into files."""
+    return FILE_FAMILIES.get(kind) if isinstance(kind, str) else None
+
+
+def job_family(job: Job) -> FileFamily | None:
+    """A job that prints a slice is bound by the models it has slices for instead (`Requirement.models`)."""
+    return file_family(job.file.get("kind")) if job.slice_basis is None else None
+
+
+def printer_family(printer: Printer) -> FileFamily:
+    """An older gateway sends no protocol: its printers are Bambu ones (the replica's default)."""
+    return "bambu" if printer.protocol == BAMBU_PROTOCOL else "gcode"
 
 
 QueueKey = tuple[bool, date, datetime, str, int, int, int, str]
@@ -114,7 +150,11 @@ def assignment_result(printer: Printer, requirement: Requirement) -> MatchResult
 
 
 def fits(printer: Printer, requirement: Requirement) -> bool:
-    return assignment_result(printer, requirement) is None and holds_material(printer, requirement)
+    return (
+        assignment_result(printer, requirement) is None
+        and holds_material(printer, requirement)
+        and (requirement.family is None or requirement.family == printer_family(printer))
+    )
 
 
 def idle_order(printer: Printer) -> tuple[float, str]:
@@ -133,6 +173,7 @@ class _Stock:
     slots: tuple[tuple[str, str | None, str | None], ...]
     tags: frozenset[str]
     target: Target | None
+    family: FileFamily
 
     @classmethod
     def of(cls, printer: Printer) -> _Stock:
@@ -148,6 +189,7 @@ class _Stock:
             slots=slots,
             tags=frozenset(t.casefold() for t in printer.tags),
             target=printer_target(printer),
+            family=printer_family(printer),
         )
 
     def fits(self, requirement: Requirement) -> bool:
@@ -156,6 +198,8 @@ class _Stock:
         if requirement.tags and not requirement.tags <= self.tags:
             return False
         if requirement.models is not None and self.target not in requirement.models:
+            return False
+        if requirement.family is not None and requirement.family != self.family:
             return False
         if requirement.profile is None:
             if requirement.color is None:
@@ -173,7 +217,8 @@ def match(
     queued_jobs: Iterable[Job], ready_printers: Sequence[Printer], sliced: SlicedTargets | None = None
 ) -> list[Dispatch]:
     """Assign each queued job, in queue order, to the fitting ready printer idle longest; one job per printer.
-    A job that prints a slice goes only to a printer of a model it has a completed slice for (`sliced`).
+    A job that prints a slice goes only to a printer of a model it has a completed slice for (`sliced`);
+    one that prints its part's pre-sliced file only to a printer of that file's family (`job_family`).
 
     Jobs are grouped by requirement, each group a heap in queue order; the groups are merged by their
     heads. A requirement with no fitting free printer left drops its whole group unvisited, and each
@@ -191,7 +236,8 @@ def match(
 
     sliced = sliced or {}
     groups: dict[
-        tuple[str, str | None, str | None, str, str | None, tuple[str, ...], str | None], list[tuple[QueueKey, Job]]
+        tuple[str, str | None, str | None, str, str | None, tuple[str, ...], str | None, FileFamily | None],
+        list[tuple[QueueKey, Job]],
     ]
     groups = {}
     for job in queued_jobs:
@@ -199,7 +245,7 @@ def match(
             continue
         material, assignment = job.material, job.assignment
         group = (material.type, material.color, material.profile, assignment.mode, assignment.printer_id,
-                 assignment.tags, job.slice_basis)
+                 assignment.tags, job.slice_basis, job_family(job))
         entry = (job_order(job), job)
         entries = groups.get(group)
         if entries is None:
@@ -210,11 +256,13 @@ def match(
     queues = []
     requirements: list[Requirement] = []
     pools: list[list[_Stock]] = []
-    for index, ((kind, color, profile, mode, target_id, tags, basis), entries) in enumerate(groups.items()):
+    for index, ((kind, color, profile, mode, target_id, tags, basis, family), entries) in enumerate(groups.items()):
         heapq.heapify(entries)
         queues.append(entries)
         models = sliced.get(basis, frozenset()) if basis is not None else None
-        requirement = Requirement.of(Material(kind, color, profile), Assignment(mode, target_id, tags), models)  # type: ignore[arg-type]
+        requirement = Requirement.of(
+            Material(kind, color, profile), Assignment(mode, target_id, tags), models, family  # type: ignore[arg-type]
+        )
         requirements.append(requirement)
         if requirement.printer_id is not None:
             target = by_id.get(requirement.printer_id)
@@ -283,13 +331,16 @@ def explain(
     job: Job, printers: Iterable[tuple[Printer, bool]], now: datetime, slices: Mapping[Target, Slice] | None = None
 ) -> list[PrinterVerdict]:
     """Per printer (with its `occupied` flag), why it would or would not take `job` now. The most
-    lasting reason wins: assignment, then material, then the file (a job that prints a slice needs one
-    made for the printer's model: `slices` by target), then the printer's momentary state."""
-    requirement = Requirement.of(job.material, job.assignment)
+    lasting reason wins: assignment, then the kind of printer a pre-sliced file is for (no spool change
+    helps), then material, then the slice (a job that prints one needs it made for the printer's model:
+    `slices` by target), then the printer's momentary state."""
+    requirement = Requirement.of_job(job)
     verdicts: list[PrinterVerdict] = []
     for printer, occupied in printers:
         detail: str | None = None
         result: MatchResult | None = assignment_result(printer, requirement)
+        if result is None and requirement.family is not None and requirement.family != printer_family(printer):
+            result, detail = "file_mismatch", _family_detail(requirement.family, printer)
         if result is None and not holds_material(printer, requirement):
             result = "material_mismatch"
         if result is None and job.slice_basis is not None:
@@ -299,6 +350,11 @@ def explain(
             result = "matched" if state == "ready" else state
         verdicts.append(PrinterVerdict(printer.id, printer.name, result, detail))
     return verdicts
+
+
+def _family_detail(family: FileFamily, printer: Printer) -> str:
+    kind = _PROTOCOL_NAMES.get(printer.protocol, printer.protocol or "this")
+    return f"{_FAMILY_NAMES[family]} cannot print on a {kind} printer"
 
 
 def _file_result(printer: Printer, slices: Mapping[Target, Slice]) -> tuple[MatchResult | None, str | None]:

@@ -140,6 +140,9 @@ class Printer:
     name: str
     revision: int
     model: str = ""
+    protocol: str = "bambu_lan"
+    """How the gateway drives it (`bambu_lan`, `moonraker`, `octoprint`, `prusalink`): which pre-sliced
+    files it can print (`matching.printer_family`)."""
     tags: tuple[str, ...] = ()
     fabmatic: bool = False
     online: bool = False

@@ -307,6 +307,7 @@ async def apply_printer_changed(message: PrinterChanged, uow: QueueUnitOfWork, c
         name=message.name,
         revision=message.revision,
         model=message.model,
+        protocol=message.protocol or "bambu_lan",
         tags=tuple(message.tags),
         fabmatic=message.fabmatic,
         online=message.online,
@@ -459,7 +460,7 @@ async def _settle_after_answer(answered: Slice, uow: QueueUnitOfWork, ctx: Conte
 def _matching_view(printer: Printer) -> tuple[object, ...]:
     """What a matching pass reads of a printer; progress-only updates leave it alone."""
     return (printer.online, printer.state, printer.bed_clear, printer.materials, printer.tags,
-            printer.current_job_id, printer.idle_since, printer.deleted)
+            printer.protocol, printer.current_job_id, printer.idle_since, printer.deleted)
 
 
 async def apply_print_updated(message: PrintUpdated, uow: QueueUnitOfWork, ctx: Context) -> None:
