@@ -21,15 +21,18 @@ from api_gateway.adapters.credentials_file import FirstAdminFile
 from api_gateway.adapters.event_log import JetStreamEventLog
 from api_gateway.adapters.passwords import Argon2Passwords
 from api_gateway.adapters.upstream import Upstreams
+from api_gateway.adapters.webhook_sender import HttpWebhookSender
 from api_gateway.config import Settings
 from api_gateway.domain.login_throttle import ThrottlePolicy
-from api_gateway.entrypoints import auth, docs, events, health, proxy
+from api_gateway.domain.webhooks import RetryPolicy
+from api_gateway.entrypoints import auth, docs, events, health, proxy, webhook_consumers, webhooks
 from api_gateway.entrypoints.edge import EdgeMiddleware
 from api_gateway.entrypoints.problems import install_gateway_problems
 from api_gateway.service_layer.access import Access, PasswordHasher, TokenLifetimes
 from api_gateway.service_layer.event_hub import EventHub, EventLog
 from api_gateway.service_layer.idempotency import IdempotencyKeys
 from api_gateway.service_layer.unit_of_work import GatewayUnitOfWork, UnitOfWork
+from api_gateway.service_layer.webhooks import WebhookDispatcher, Webhooks, WebhookUnitOfWork
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
 from servicekit.problems import install_problem_handlers
 from servicekit.runtime import ServiceRuntime, serve
@@ -57,6 +60,8 @@ def build_app(
     passwords: PasswordHasher | None = None,
     clock: Clock = utc_now,
     ids: IdFactory = new_id,
+    webhook_uow_factory: Callable[[], WebhookUnitOfWork] | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """Everything but the process's database/NATS plumbing is built here, so tests inject fakes."""
     upstreams = Upstreams(
@@ -104,6 +109,23 @@ def build_app(
     access.on_credentials_ended(hub.end)
     authenticate = auth.authenticator(access, disabled=settings.auth_disabled)
     background: list[asyncio.Task[None]] = []
+    dispatcher: WebhookDispatcher | None = None
+    sender: HttpWebhookSender | None = None
+    hooks: Webhooks | None = None
+    if webhook_uow_factory is not None:
+        sender = HttpWebhookSender(timeout_seconds=settings.webhook_timeout_seconds, transport=webhook_transport)
+        dispatcher = WebhookDispatcher(
+            webhook_uow_factory,
+            sender,
+            clock=clock,
+            policy=RetryPolicy(
+                base=timedelta(seconds=settings.webhook_retry_base_seconds),
+                longest=timedelta(seconds=settings.webhook_retry_max_seconds),
+                max_attempts=settings.webhook_max_attempts,
+            ),
+            lease=timedelta(seconds=settings.webhook_timeout_seconds * 3),
+        )
+        hooks = Webhooks(webhook_uow_factory, clock=clock, ids=ids, wake=dispatcher.wake)
 
     async def start() -> None:
         if not settings.auth_disabled:
@@ -111,12 +133,16 @@ def build_app(
             await access.prepare()
         await hub.start()
         background.append(asyncio.create_task(_prune_forever(keys), name="idempotency-prune"))
+        if dispatcher is not None:
+            background.append(asyncio.create_task(dispatcher.run_forever(), name="webhook-dispatch"))
 
     async def stop() -> None:
         for task in background:
             task.cancel()
         await hub.stop()
         await upstreams.aclose()
+        if sender is not None:
+            await sender.aclose()
 
     def own_document() -> dict[str, Any]:
         return app.openapi()
@@ -131,6 +157,7 @@ def build_app(
         auth.users_router(access, authenticate),
         health.router(upstreams, settings.health_probes),
         events.router(hub, authenticate),
+        *([webhooks.router(hooks, authenticate)] if hooks is not None else []),
         docs.router(upstreams, own_document),
         proxy.router(
             upstreams,
@@ -168,6 +195,7 @@ def build_app(
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
     app.add_middleware(EdgeMiddleware, hsts_seconds=settings.hsts_seconds, behind_tls=settings.behind_tls)
     app.state.hub, app.state.access, app.state.keys = hub, access, keys
+    app.state.webhook_dispatcher = dispatcher
     return app
 
 
@@ -196,10 +224,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(SERVICE, settings, orm.outbox, orm.inbox)
 
-    def uow_factory() -> GatewayUnitOfWork:
+    def uow_factory() -> UnitOfWork:
         return UnitOfWork(**runtime.uow_args())
 
-    return build_app(settings, uow_factory=uow_factory, event_log=JetStreamEventLog(runtime.bus), runtime=runtime)
+    app = build_app(
+        settings,
+        uow_factory=uow_factory,
+        event_log=JetStreamEventLog(runtime.bus),
+        runtime=runtime,
+        webhook_uow_factory=uow_factory,
+    )
+    dispatcher: WebhookDispatcher = app.state.webhook_dispatcher
+    webhook_consumers.register(runtime.bus, uow_factory, utc_now, new_id, dispatcher.wake)
+    return app
 
 
 def main() -> None:

@@ -59,6 +59,12 @@ class Settings(ServiceSettings):
     sse_client_queue: int = 1000
     sse_max_replay: int = 10_000
     sse_recheck_seconds: float = 30.0
+    webhook_timeout_seconds: float = 10.0
+    """How long one webhook POST may take before it counts as failed."""
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 3600.0
+    webhook_max_attempts: int = 12
+    """Then the delivery is `failed`: 5 s, 10 s, 20 s … doubling up to an hour, about 2.5 hours in all."""
     """How often an open event stream's credential is checked again (revocation through another replica)."""
 
     def secure_cookies(self) -> bool:

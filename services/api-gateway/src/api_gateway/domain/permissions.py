@@ -32,6 +32,8 @@ RULES: tuple[Rule, ...] = (
     Rule(ALL_METHODS, "/api/v1/auth/**", Role.VIEWER),
     # people and printers are the admins'
     Rule(ALL_METHODS, "/api/v1/users/**", Role.ADMIN),
+    # where farm events are sent, with a signing secret: the admins'
+    Rule(ALL_METHODS, "/api/v1/webhooks/**", Role.ADMIN),
     Rule(frozenset({"POST"}), "/api/v1/printers", Role.ADMIN),
     Rule(frozenset({"PUT", "PATCH", "DELETE"}), "/api/v1/printers/*", Role.ADMIN),
     Rule(frozenset({"POST"}), "/api/v1/printers/*/bed-cleared", Role.OPERATOR),

@@ -15,6 +15,7 @@ from api_gateway.adapters.repository import (
     SqlTokenRepository,
     TokenRepository,
 )
+from api_gateway.adapters.webhook_store import SqlWebhookRepository, WebhookRepository
 from servicekit.unit_of_work import SqlUnitOfWork
 
 
@@ -42,9 +43,11 @@ class UnitOfWork(SqlUnitOfWork):
     accounts: AccountRepository
     tokens: TokenRepository
     logins: SessionRepository
+    webhooks: WebhookRepository
 
     def _open(self) -> None:
         self.idempotency = SqlIdempotencyRepository(self.session)
         self.accounts = SqlAccountRepository(self.session)
         self.tokens = SqlTokenRepository(self.session)
         self.logins = SqlSessionRepository(self.session)
+        self.webhooks = SqlWebhookRepository(self.session)

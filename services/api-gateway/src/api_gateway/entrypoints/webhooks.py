@@ -1,0 +1,160 @@
+"""Admins' /api/v1/webhooks: where farm events are POSTed, their deliveries and a test ping."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import AwareDatetime, BaseModel, Field
+
+from api_gateway.domain.auth import Principal
+from api_gateway.domain.webhooks import MAX_SECRET_LENGTH, WEBHOOK_EVENTS, Webhook, WebhookInvalid, WebhookNotFound
+from api_gateway.entrypoints.auth import Authenticate
+from api_gateway.service_layer.webhooks import WebhookChange, Webhooks, public_delivery
+from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.problems import Invalid, NotFound, Problem
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    description: str
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class NewWebhook(BaseModel):
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=MAX_SECRET_LENGTH, description="Write-only: never returned.")
+    events: list[str] | None = Field(default=None, description=f"Any of {', '.join(WEBHOOK_EVENTS)}; all by default.")
+    enabled: bool = True
+    description: str = Field(default="", max_length=500)
+
+
+class WebhookPatch(BaseModel):
+    url: str | None = Field(default=None, max_length=2000)
+    secret: str | None = Field(default=None, max_length=MAX_SECRET_LENGTH)
+    events: list[str] | None = None
+    enabled: bool | None = None
+    description: str | None = Field(default=None, max_length=500)
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    started_at: AwareDatetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+    ok: bool
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    webhook_id: str
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: AwareDatetime | None
+    created_at: AwareDatetime
+    delivered_at: AwareDatetime | None
+    last_status_code: int | None
+    last_error: str | None
+    envelope: dict[str, Any] | None
+    history: list[AttemptOut]
+
+
+def _out(webhook: Webhook) -> WebhookOut:
+    return WebhookOut(
+        id=webhook.id,
+        url=webhook.url,
+        events=list(webhook.events),
+        enabled=webhook.enabled,
+        description=webhook.description,
+        created_at=webhook.created_at,
+        updated_at=webhook.updated_at,
+    )
+
+
+def _problem(exc: Exception) -> Problem:
+    if isinstance(exc, WebhookInvalid):
+        return Invalid.field(exc.field, exc.message)
+    return NotFound(f"no webhook {exc}")
+
+
+def router(webhooks: Webhooks, authenticate: Authenticate) -> APIRouter:
+    api = APIRouter(prefix="/api/v1/webhooks", tags=["gateway: webhooks"])
+    Caller = Annotated[Principal, Depends(authenticate)]
+
+    @api.get("", response_model=Page[WebhookOut])
+    async def list_webhooks(_: Caller) -> Page[WebhookOut]:
+        """Admins only, like every /webhooks route. The secret is never shown."""
+        return Page(items=[_out(w) for w in await webhooks.list_webhooks()])
+
+    @api.post("", status_code=201, response_model=WebhookOut)
+    async def create_webhook(body: NewWebhook, _: Caller, response: Response) -> WebhookOut:
+        """Events are POSTed to `url` as CloudEvents envelopes, signed with `secret` (HMAC-SHA256)."""
+        try:
+            created = await webhooks.create(body.url, body.secret, body.events, body.enabled, body.description)
+        except WebhookInvalid as exc:
+            raise _problem(exc) from exc
+        response.headers["Location"] = f"/api/v1/webhooks/{created.id}"
+        return _out(created)
+
+    @api.get("/{webhook_id}", response_model=WebhookOut)
+    async def get_webhook(webhook_id: str, _: Caller) -> WebhookOut:
+        try:
+            return _out(await webhooks.get(webhook_id))
+        except WebhookNotFound as exc:
+            raise _problem(exc) from exc
+
+    @api.patch("/{webhook_id}", response_model=WebhookOut)
+    async def update_webhook(webhook_id: str, body: WebhookPatch, _: Caller) -> WebhookOut:
+        """Only the fields sent change; a new `secret` signs every later attempt."""
+        change = WebhookChange(body.url, body.secret, body.events, body.enabled, body.description)
+        try:
+            return _out(await webhooks.update(webhook_id, change))
+        except (WebhookInvalid, WebhookNotFound) as exc:
+            raise _problem(exc) from exc
+
+    @api.delete("/{webhook_id}", status_code=204)
+    async def delete_webhook(webhook_id: str, _: Caller) -> Response:
+        try:
+            await webhooks.delete(webhook_id)
+        except WebhookNotFound as exc:
+            raise _problem(exc) from exc
+        return Response(status_code=204)
+
+    @api.get("/{webhook_id}/deliveries", response_model=Page[DeliveryOut])
+    async def list_deliveries(
+        webhook_id: str, _: Caller, limit: Limit = 50, cursor: Cursor = None
+    ) -> Page[DeliveryOut]:
+        """Newest first, each with every attempt (status code or error, duration)."""
+        position = decode_cursor(cursor)
+        before = None
+        if position is not None:
+            try:
+                before = (datetime.fromisoformat(str(position["t"])), str(position["id"]))
+            except (KeyError, ValueError) as exc:
+                raise Problem.field("cursor", "not a cursor returned by this API") from exc
+        try:
+            items = await webhooks.deliveries(webhook_id, limit, before)
+        except WebhookNotFound as exc:
+            raise _problem(exc) from exc
+        next_cursor = None
+        if len(items) == limit:
+            last = items[-1]
+            next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": last.id})
+        return Page(items=[DeliveryOut.model_validate(public_delivery(d)) for d in items], next_cursor=next_cursor)
+
+    @api.post("/{webhook_id}/ping", status_code=202, response_model=DeliveryOut)
+    async def ping_webhook(webhook_id: str, _: Caller) -> DeliveryOut:
+        """Queues a `ping` delivery, sent and retried like any other: checks the receiver and its signature check."""
+        try:
+            delivery = await webhooks.ping(webhook_id)
+        except WebhookNotFound as exc:
+            raise _problem(exc) from exc
+        return DeliveryOut.model_validate(public_delivery(delivery))
+
+    return api

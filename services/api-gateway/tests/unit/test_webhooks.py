@@ -1,0 +1,299 @@
+"""Outbound webhooks without I/O: signing, what may be configured, the backoff schedule, and the
+dispatcher's attempts against a fake store, a fake receiver and a fake clock."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from api_gateway.domain.webhooks import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Delivery,
+    DeliveryAttempt,
+    Outcome,
+    RetryPolicy,
+    Webhook,
+    WebhookInvalid,
+    check_events,
+    check_secret,
+    check_url,
+    sign,
+    verify,
+    webhook_event,
+)
+from api_gateway.service_layer.webhooks import WebhookChange, WebhookDispatcher, Webhooks, enqueue_event
+
+T0 = datetime(2026, 12, 4, 12, tzinfo=UTC)
+SECRET = "s3cret-s3cret-s3cret"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Ids:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self) -> str:
+        self.n += 1
+        return f"id-{self.n}"
+
+
+class FakeWebhookStore:
+    def __init__(self) -> None:
+        self.hooks: dict[str, Webhook] = {}
+        self.deliveries: dict[str, Delivery] = {}
+        self.leases: dict[str, datetime] = {}
+
+    async def add(self, webhook: Webhook) -> None:
+        self.hooks[webhook.id] = webhook
+
+    async def get(self, webhook_id: str) -> Webhook | None:
+        return self.hooks.get(webhook_id)
+
+    async def all_webhooks(self) -> list[Webhook]:
+        return list(self.hooks.values())
+
+    async def update(self, webhook: Webhook) -> None:
+        self.hooks[webhook.id] = webhook
+
+    async def delete(self, webhook_id: str) -> bool:
+        return self.hooks.pop(webhook_id, None) is not None
+
+    async def add_delivery(self, delivery: Delivery) -> bool:
+        if any(
+            d.webhook_id == delivery.webhook_id and d.event_id == delivery.event_id for d in self.deliveries.values()
+        ):
+            return False
+        self.deliveries[delivery.id] = delivery
+        return True
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[tuple[Delivery, Webhook]]:
+        due = [
+            d
+            for d in self.deliveries.values()
+            if d.status == "pending"
+            and d.next_attempt_at is not None
+            and d.next_attempt_at <= now
+            and self.leases.get(d.id, now - timedelta(seconds=1)) < now
+            and self.hooks[d.webhook_id].enabled
+        ][:limit]
+        for d in due:
+            self.leases[d.id] = lease_until
+        return [(d, self.hooks[d.webhook_id]) for d in due]
+
+    async def record_attempt(self, delivery: Delivery, attempt: DeliveryAttempt, outcome: Outcome) -> None:
+        current = self.deliveries[delivery.id]
+        self.leases.pop(delivery.id, None)
+        self.deliveries[delivery.id] = replace(
+            current,
+            status=outcome.status,
+            attempts=attempt.attempt,
+            next_attempt_at=outcome.next_attempt_at,
+            delivered_at=outcome.delivered_at,
+            last_status_code=attempt.status_code,
+            last_error=attempt.error,
+            history=(*current.history, attempt),
+        )
+
+    async def deliveries(self, webhook_id: str, limit: int, before: tuple[datetime, str] | None) -> list[Delivery]:
+        return [d for d in self.deliveries.values() if d.webhook_id == webhook_id][:limit]
+
+
+class FakeUow:
+    def __init__(self, store: FakeWebhookStore) -> None:
+        self.webhooks = store
+        self.committed = 0
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+    async def commit(self) -> None:
+        self.committed += 1
+
+
+class Receiver:
+    """Answers each POST with the next status of `answers` (None: the connection fails)."""
+
+    def __init__(self, answers: list[int | None]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, bytes, dict[str, str]]] = []
+
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
+        self.calls.append((url, body, headers))
+        answer = self.answers.pop(0) if self.answers else 200
+        return (None, "connection refused") if answer is None else (answer, None)
+
+
+def parts() -> tuple[FakeWebhookStore, Clock, Ids, Webhooks]:
+    store, clock, ids = FakeWebhookStore(), Clock(), Ids()
+    return store, clock, ids, Webhooks(lambda: FakeUow(store), clock=clock, ids=ids)
+
+
+# ---------------------------------------------------------------- pure rules
+
+
+@given(st.binary(max_size=500), st.integers(min_value=0, max_value=2**40))
+def test_a_signature_verifies_only_with_the_same_secret_timestamp_and_body(body: bytes, timestamp: int) -> None:
+    signature = sign(SECRET, timestamp, body)
+    assert signature.startswith("sha256=") and len(signature) == 7 + 64
+    assert verify(SECRET, timestamp, body, signature)
+    assert not verify(SECRET + "x", timestamp, body, signature)
+    assert not verify(SECRET, timestamp + 1, body, signature)
+    assert not verify(SECRET, timestamp, body + b"x", signature)
+
+
+def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
+    import hashlib
+    import hmac
+
+    expected = hmac.new(SECRET.encode(), b"1700000000.{}", hashlib.sha256).hexdigest()
+    assert sign(SECRET, 1_700_000_000, b"{}") == f"sha256={expected}"
+
+
+@given(st.integers(min_value=1, max_value=40))
+def test_backoff_doubles_up_to_the_longest_wait_then_gives_up(attempts: int) -> None:
+    policy = RetryPolicy(base=timedelta(seconds=5), longest=timedelta(hours=1), max_attempts=12)
+    delay = policy.delay_after(attempts)
+    assert delay == min(timedelta(seconds=5 * 2 ** (attempts - 1)), timedelta(hours=1))
+    assert policy.delay_after(attempts + 1) >= delay
+    retry_at = policy.next_attempt(attempts, T0)
+    assert (retry_at is None) == (attempts >= 12)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("ftp://shop.example/hook", "http"),
+        ("https:///hook", "host"),
+        ("https://user:pw@shop.example/hook", "credentials"),
+        ("https://shop.example/hook#x", "fragment"),
+    ],
+)
+def test_bad_addresses_are_refused_naming_the_url(url: str, problem: str) -> None:
+    with pytest.raises(WebhookInvalid) as refused:
+        check_url(url)
+    assert refused.value.field == "url" and problem in refused.value.message
+    assert check_url(" https://shop.example/hooks/printfarm?x=1 ") == "https://shop.example/hooks/printfarm?x=1"
+
+
+def test_secrets_and_events_are_checked() -> None:
+    with pytest.raises(WebhookInvalid, match="between"):
+        check_secret("short")
+    with pytest.raises(WebhookInvalid) as unknown:
+        check_events(["order.completed", "order.exploded"])
+    assert unknown.value.field == "events"
+    with pytest.raises(WebhookInvalid):
+        check_events([])
+    assert check_events(["job.failed", "order.completed", "job.failed"]) == ("order.completed", "job.failed")
+
+
+def test_which_messages_are_webhook_events() -> None:
+    assert webhook_event("orders.v1.order.completed", {"id": "o"}) == "order.completed"
+    assert webhook_event("queue.v1.job.changed", {"status": "failed"}) == "job.failed"
+    assert webhook_event("queue.v1.job.changed", {"status": "printing"}) is None
+    assert webhook_event("orders.v1.order.changed", {"status": "completed"}) is None
+
+
+# ---------------------------------------------------------------- use cases and the dispatcher
+
+
+async def test_the_secret_is_kept_but_changes_are_checked() -> None:
+    store, _, _, hooks = parts()
+    created = await hooks.create("https://shop.example/h", SECRET, None, True, " shop ")
+    assert created.events == ("order.completed", "job.failed") and created.description == "shop"
+    with pytest.raises(WebhookInvalid):
+        await hooks.update(created.id, WebhookChange(url="nope"))
+    assert store.hooks[created.id].url == "https://shop.example/h", "a refused change changes nothing"
+    changed = await hooks.update(created.id, WebhookChange(events=["job.failed"], secret="another-secret-value"))
+    assert changed.events == ("job.failed",) and store.hooks[created.id].secret == "another-secret-value"
+
+
+async def test_an_event_becomes_one_delivery_per_interested_webhook_and_a_duplicate_none() -> None:
+    store, clock, ids, hooks = parts()
+    wants = await hooks.create("https://a.example/h", SECRET, ["order.completed"], True, "")
+    await hooks.create("https://b.example/h", SECRET, ["job.failed"], True, "")
+    await hooks.create("https://c.example/h", SECRET, ["order.completed"], False, "")
+    uow = FakeUow(store)
+    assert await enqueue_event(uow, "order.completed", "evt-1", b"{}", clock(), ids) == 1
+    assert await enqueue_event(uow, "order.completed", "evt-1", b"{}", clock(), ids) == 0
+    (delivery,) = store.deliveries.values()
+    assert delivery.webhook_id == wants.id and delivery.status == "pending" and delivery.next_attempt_at == T0
+
+
+async def test_failed_attempts_are_recorded_and_retried_with_backoff_until_delivered() -> None:
+    store, clock, ids, hooks = parts()
+    hook = await hooks.create("https://shop.example/h", SECRET, None, True, "")
+    body = json.dumps({"id": "evt-1", "type": "orders.v1.order.completed"}).encode()
+    await enqueue_event(FakeUow(store), "order.completed", "evt-1", body, clock(), ids)
+    receiver = Receiver([500, None, 200])
+    policy = RetryPolicy(base=timedelta(seconds=5), longest=timedelta(minutes=1), max_attempts=5)
+    dispatcher = WebhookDispatcher(lambda: FakeUow(store), receiver, clock=clock, policy=policy)
+
+    assert await dispatcher.run_due() == 1
+    (delivery,) = store.deliveries.values()
+    assert delivery.status == "pending" and delivery.attempts == 1 and delivery.last_status_code == 500
+    assert delivery.next_attempt_at == T0 + timedelta(seconds=5)
+    assert await dispatcher.run_due() == 0, "not due before its backoff ends"
+
+    clock.now = T0 + timedelta(seconds=5)
+    assert await dispatcher.run_due() == 1
+    delivery = store.deliveries[delivery.id]
+    assert delivery.attempts == 2 and delivery.last_error == "connection refused"
+    assert delivery.next_attempt_at == clock.now + timedelta(seconds=10)
+
+    clock.now += timedelta(seconds=10)
+    assert await dispatcher.run_due() == 1
+    delivery = store.deliveries[delivery.id]
+    assert delivery.status == "delivered" and delivery.delivered_at == clock.now and delivery.next_attempt_at is None
+    assert [a.status_code for a in delivery.history] == [500, None, 200]
+
+    url, sent, headers = receiver.calls[-1]
+    assert url == hook.url and sent == body
+    assert verify(SECRET, int(headers[TIMESTAMP_HEADER]), sent, headers[SIGNATURE_HEADER])
+    assert headers["X-Printfarm-Event"] == "order.completed" and headers["X-Printfarm-Delivery"] == delivery.id
+
+
+async def test_a_delivery_that_never_succeeds_ends_failed_after_the_last_attempt() -> None:
+    store, clock, ids, hooks = parts()
+    await hooks.create("https://shop.example/h", SECRET, None, True, "")
+    await enqueue_event(FakeUow(store), "job.failed", "evt-2", b"{}", clock(), ids)
+    policy = RetryPolicy(base=timedelta(seconds=1), longest=timedelta(seconds=4), max_attempts=3)
+    dispatcher = WebhookDispatcher(lambda: FakeUow(store), Receiver([503, 503, 503, 200]), clock=clock, policy=policy)
+    for _ in range(3):
+        assert await dispatcher.run_due() == 1
+        clock.now += timedelta(seconds=10)
+    (delivery,) = store.deliveries.values()
+    assert delivery.status == "failed" and delivery.attempts == 3 and delivery.next_attempt_at is None
+    assert await dispatcher.run_due() == 0
+
+
+async def test_a_sender_that_raises_is_recorded_as_a_failed_attempt() -> None:
+    store, clock, ids, hooks = parts()
+    await hooks.create("https://shop.example/h", SECRET, None, True, "")
+    await enqueue_event(FakeUow(store), "job.failed", "evt-3", b"{}", clock(), ids)
+
+    async def broken(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
+        raise RuntimeError("bug")
+
+    await WebhookDispatcher(lambda: FakeUow(store), broken, clock=clock, policy=RetryPolicy()).run_due()
+    (delivery,) = store.deliveries.values()
+    assert delivery.status == "pending" and delivery.attempts == 1 and "RuntimeError" in (delivery.last_error or "")
