@@ -109,6 +109,10 @@ async def open_page(browser: Browser, stack: Any, admin: dict[str, str]) -> Asyn
         contexts.append(context)
         opened = await context.new_page()
         opened.on("pageerror", lambda error: errors.append(str(error)))
+        opened.on(
+            "console",
+            lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None,
+        )
         if signed_in:
             await sign_in(opened, stack.api_url, admin)
         return opened

@@ -96,3 +96,18 @@ def test_configured_probes_are_listed_beside_the_services(harness: Harness) -> N
     assert body["status"] == "degraded"
     assert body["services"]["simulator"] == "unavailable"
     assert body["services"]["nats"] == "ok"
+
+
+def test_the_web_ui_runs_under_a_strict_content_security_policy(harness: Harness) -> None:
+    with harness.client(token=None) as client:
+        page = client.get("/")
+        script = client.get("/app.js")
+        docs = client.get("/api/docs")
+    policy = page.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["default-src"] == "'none'" and directives["frame-ancestors"] == "'none'"
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert script.headers["content-security-policy"] == policy
+    assert docs.headers["content-security-policy"] != policy, "the API docs keep their own policy"
+    assert "<script>" not in page.text and " style=" not in page.text

@@ -9,7 +9,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api_gateway.domain.routing import path_refusal
 from servicekit.problems import Problem, problem_response
 
+UI_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; manifest-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
+"""The web UI's: its own files only, no inline script or style (a route with other needs sets its own)."""
+
 BASELINE_HEADERS = {
+    "content-security-policy": UI_CONTENT_SECURITY_POLICY,
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",

@@ -1,15 +1,19 @@
 // Small DOM toolkit shared by the screens: element builder, labelled fields, dialogs, problem display.
 
+const SVG = 'http://www.w3.org/2000/svg';
+const SVG_TAGS = new Set(['svg', 'circle', 'rect']);
+
 let counter = 0;
 export const uid = (prefix = 'el') => `${prefix}-${++counter}`;
 
 /** h('button', {class: 'primary', onclick: fn}, 'Save') — strings become text nodes, null/false are skipped. */
 export function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
+  const node = SVG_TAGS.has(tag) ? document.createElementNS(SVG, tag) : document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null || value === false) continue;
+    if (key === 'style') throw new Error('inline styles are refused by the Content-Security-Policy; use a class');
     if (key.startsWith('on') && typeof value === 'function') node.addEventListener(key.slice(2), value);
-    else if (key === 'class') node.className = value;
+    else if (key === 'class') node.setAttribute('class', value);
     else if (key === 'dataset') Object.assign(node.dataset, value);
     else if (key === 'value' || key === 'checked' || key === 'selected') node[key] = value;
     else if (value === true) node.setAttribute(key, '');
@@ -64,15 +68,17 @@ export function debounce(fn, ms) {
   return wrapped;
 }
 
+/** A colour chip drawn as SVG (its fill is an attribute, not an inline style the CSP would refuse). */
 export function swatch(color, label) {
   const text = label || (color ? `colour ${color}` : 'no colour');
-  return h('span', { class: 'swatch', style: color ? `background:${safeColor(color)}` : null,
-    role: 'img', 'aria-label': text, title: text });
+  const fill = safeColor(color);
+  return h('svg', { class: fill ? 'swatch' : 'swatch none', viewBox: '0 0 16 16', role: 'img', 'aria-label': text },
+    h('rect', { x: 0.5, y: 0.5, width: 15, height: 15, rx: 3, fill: fill || 'none' }));
 }
 
 function safeColor(color) {
-  const hex = String(color).match(/^#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$/);
-  return hex ? `#${hex[1]}` : 'transparent';
+  const hex = String(color || '').match(/^#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$/);
+  return hex ? `#${hex[1]}` : null;
 }
 
 export function badge(status) {
@@ -83,10 +89,10 @@ export function completeMark(isComplete) {
   return isComplete ? h('span', { class: 'complete-mark', role: 'img', 'aria-label': 'complete', title: 'complete' }, '✔') : null;
 }
 
+/** A native <progress>: its width comes from the stylesheet, so no inline style is needed. */
 export function progress(done, total, label) {
   const pct = total > 0 ? Math.round((100 * done) / total) : 0;
-  return h('span', { class: 'progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100,
-    'aria-valuenow': pct, 'aria-label': label || 'progress' }, h('span', { style: `width:${pct}%` }));
+  return h('progress', { class: 'progress', max: 100, value: pct, 'aria-label': label || 'progress' }, `${pct}%`);
 }
 
 export function fmtDate(value) {
@@ -200,11 +206,20 @@ export function confirmDialog(title, text, okLabel) {
   });
 }
 
+/** A short message in the corner; errors stay longer and are announced at once. */
 export function toast(message, kind = 'info') {
   const region = document.getElementById('toasts');
-  const note = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message);
+  const note = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message,
+    h('button', { type: 'button', class: 'icon', 'aria-label': 'Dismiss', onclick: () => note.remove() }, '✕'));
   region.append(note);
-  setTimeout(() => note.remove(), 6000);
+  setTimeout(() => note.remove(), kind === 'error' ? 12000 : 6000);
+}
+
+/** Shows a failed background call; a cancelled one (its screen was left) is not a failure. */
+export function showError(error) {
+  if (error && error.name === 'AbortError') return;
+  console.error(error);
+  toast(error && error.message ? error.message : String(error), 'error');
 }
 
 /** A table whose cells carry their column name, so the phone layout can show label: value rows. */

@@ -1,6 +1,8 @@
 // Login page: username + password → session cookie (the CSRF cookie comes with it).
-import { api, go, signedIn } from './app.js';
-import { field, h, submitting } from './dom.js';
+import { api } from '../api.js';
+import { go } from '../router.js';
+import { signedIn } from '../session.js';
+import { field, h, submitting } from '../dom.js';
 
 export async function render(root, { query }) {
   const username = h('input', { name: 'username', autocomplete: 'username', required: true });

@@ -1,14 +1,23 @@
 // Orders list: search and filters (kept in the address), the green check, bulk close, new order.
-import { api, go, setQuery } from './app.js';
+import { path } from '../api.js';
 import {
-  badge, cell, checkbox, completeMark, debounce, field, fmtDate, h, openDialog, progress, replace, select,
-  submitting, table, toast,
-} from './dom.js';
+  badge, cell, checkbox, completeMark, field, fmtDate, h, openDialog, progress, replace, select, showError,
+  submitting, table,
+} from '../dom.js';
+import { DUE_LABELS, DUE_SOON_DAYS, addDays, atRisk, dueState, localToday } from '../fulfilment.js';
+import { go, setQuery } from '../router.js';
 
 const STATUSES = [['', 'Any status'], ['open', 'Open'], ['queued', 'Queued'], ['printing', 'Printing'],
   ['completed', 'Completed'], ['cancelled', 'Cancelled'], ['closed', 'Closed']];
 
+const SORTS = [['-created_at', 'Newest first'], ['created_at', 'Oldest first'], ['fulfillment_date', 'Fulfilment date, soonest first'],
+  ['-fulfillment_date', 'Fulfilment date, latest first'], ['order_number', 'Order number']];
+
+/** Orders still to make: the statuses an at-risk order can have. */
+const UNFINISHED = ['open', 'queued', 'printing'];
+
 export async function render(root, { query, scope }) {
+  const { api } = scope;
   const filters = {
     q: query.get('q') || '',
     customer: query.get('customer') || '',
@@ -16,6 +25,8 @@ export async function render(root, { query, scope }) {
     fulfillment_to: query.get('to') || '',
     status: query.get('status') || '',
     include_closed: query.get('closed') === '1',
+    sort: SORTS.some(([v]) => v === query.get('sort')) ? query.get('sort') : '-created_at',
+    at_risk: query.get('risk') === '1',
   };
   let orders = [];
   let nextCursor = null;
@@ -27,9 +38,12 @@ export async function render(root, { query, scope }) {
   const to = h('input', { name: 'fulfillment_to', type: 'date', value: filters.fulfillment_to });
   const status = select('status', STATUSES, filters.status);
   const closed = h('input', { name: 'include_closed', type: 'checkbox', checked: filters.include_closed });
+  const sort = select('sort', SORTS, filters.sort);
+  const risk = h('input', { name: 'at_risk', type: 'checkbox', checked: filters.at_risk });
   const filterForm = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter orders' },
     field('Order number', q), field('Customer', customer), field('Fulfilment from', from), field('Fulfilment to', to),
-    field('Status', status), checkbox('Show closed orders', closed));
+    field('Status', status), field('Sort by', sort), checkbox('Show closed orders', closed),
+    checkbox(`At risk only (late or due within ${DUE_SOON_DAYS} days, not complete)`, risk));
   filterForm.addEventListener('submit', (e) => e.preventDefault());
 
   const menuButton = h('button', { type: 'button', 'data-needs': 'operator', 'aria-haspopup': 'true', 'aria-expanded': 'false',
@@ -50,7 +64,7 @@ export async function render(root, { query, scope }) {
   const selection = h('span', { class: 'muted', 'aria-live': 'polite' });
   const result = h('div', { 'aria-live': 'polite' });
   const list = h('div', {});
-  const more = h('button', { type: 'button', hidden: true, onclick: () => load(true) }, 'Load more');
+  const more = h('button', { type: 'button', hidden: true, onclick: () => scope.run(load(true), showError) }, 'Load more');
 
   root.append(
     h('div', { class: 'title-row' }, h('h1', {}, 'Orders'),
@@ -66,25 +80,40 @@ export async function render(root, { query, scope }) {
     filters.fulfillment_to = to.value;
     filters.status = status.value;
     filters.include_closed = closed.checked || status.value === 'closed';
+    filters.sort = sort.value;
+    filters.at_risk = risk.checked;
     setQuery({ q: filters.q, customer: filters.customer, from: filters.fulfillment_from, to: filters.fulfillment_to,
-      status: filters.status, closed: closed.checked ? '1' : '' });
+      status: filters.status, closed: closed.checked ? '1' : '', sort: filters.sort === '-created_at' ? '' : filters.sort,
+      risk: filters.at_risk ? '1' : '' });
   }
 
   let generation = 0;
   async function load(append = false) {
     const mine = ++generation;
-    const page = await api.get('/orders', { ...filters, include_closed: filters.include_closed ? 'true' : '',
-      cursor: append ? nextCursor : null });
+    const asked = query_();
+    const page = asked ? await api.get('/orders', { ...asked, cursor: append ? nextCursor : null }) : { items: [], next_cursor: null };
     if (mine !== generation || !scope.alive) return;
-    orders = append ? [...orders, ...page.items] : page.items;
+    const items = filters.at_risk ? page.items.filter((o) => atRisk(o, localToday())) : page.items;
+    orders = append ? [...orders, ...items] : items;
     nextCursor = page.next_cursor;
     for (const id of [...selected]) if (!orders.some((o) => o.id === id)) selected.delete(id);
     draw();
   }
 
-  const reload = debounce(() => load().catch((e) => toast(e.message, 'error')), 250);
+  /** The list's query (null: nothing can match); at risk narrows it on the server (unfinished, due by the soon horizon) and here (not complete). */
+  function query_() {
+    const { at_risk: onlyAtRisk, ...rest } = filters;
+    const asked = { ...rest, include_closed: filters.include_closed ? 'true' : '' };
+    if (!onlyAtRisk) return asked;
+    const horizon = addDays(localToday(), DUE_SOON_DAYS);
+    const to_ = asked.fulfillment_to && asked.fulfillment_to < horizon ? asked.fulfillment_to : horizon;
+    const statuses = asked.status ? UNFINISHED.filter((s) => s === asked.status) : UNFINISHED;
+    return statuses.length ? { ...asked, fulfillment_to: to_, status: statuses.join(',') } : null;
+  }
+
+  const reload = scope.debounce(() => scope.run(load(), showError), 250);
   for (const input of [q, customer]) input.addEventListener('input', () => { readFilters(); reload(); });
-  for (const input of [from, to, status, closed]) input.addEventListener('change', () => { readFilters(); reload(); });
+  for (const input of [from, to, status, closed, sort, risk]) input.addEventListener('change', () => { readFilters(); reload(); });
 
   function draw() {
     const all = h('input', { type: 'checkbox', 'aria-label': 'Select all orders shown',
@@ -111,13 +140,18 @@ export async function render(root, { query, scope }) {
     const jobs = order.jobs || { total: 0, completed: 0 };
     return h('tr', { dataset: { id: order.id } },
       h('td', { class: 'select' }, pick),
-      cell('Order', h('a', { href: `#/orders/${order.id}` }, order.order_number), ' ', completeMark(order.is_complete)),
+      cell('Order', h('a', { href: `#${path`/orders/${order.id}`}` }, order.order_number), ' ', completeMark(order.is_complete)),
       cell('Customer', order.customer_name || order.customer_email || '—'),
-      cell('Fulfilment', fmtDate(order.fulfillment_date)),
+      cell('Fulfilment', fmtDate(order.fulfillment_date), ' ', dueBadge(order)),
       cell('Status', badge(order.status)),
       cell('Jobs', jobs.total ? [progress(jobs.completed, jobs.total, `jobs of ${order.order_number}`),
         ` ${jobs.completed}/${jobs.total}`] : `${order.job_count ?? 0} planned`),
       cell('Updated', new Date(order.updated_at).toLocaleString()));
+  }
+
+  function dueBadge(order) {
+    const due = dueState(order, localToday());
+    return due ? h('span', { class: `due due-${due}` }, DUE_LABELS[due]) : null;
   }
 
   async function closeOrders() {
@@ -136,6 +170,7 @@ export async function render(root, { query, scope }) {
       reply.closed.forEach((id) => selected.delete(id));
       await load();
     } catch (error) {
+      if (error.name === 'AbortError') return;
       replace(result, h('div', { class: 'notice warn', role: 'alert' }, error.message));
     }
   }
@@ -155,7 +190,7 @@ export async function render(root, { query, scope }) {
         const body = Object.fromEntries([...new FormData(form)].filter(([, v]) => v !== ''));
         const order = await api.create('/orders', body);
         close();
-        go(`/orders/${order.id}`);
+        go(path`/orders/${order.id}`);
       });
     });
   }
@@ -163,18 +198,17 @@ export async function render(root, { query, scope }) {
   const refetchOne = new Map();
   function refreshOrder(id) {
     if (!refetchOne.has(id)) {
-      refetchOne.set(id, debounce(async () => {
-        try {
-          const fresh = await api.get(`/orders/${id}`);
-          const i = orders.findIndex((o) => o.id === id);
-          if (i >= 0 && scope.alive) {
-            orders[i] = fresh;
-            draw();
-          }
-        } catch {
-          // The list reload on the next change brings it right.
+      refetchOne.set(id, scope.debounce(() => scope.run((async () => {
+        const fresh = await api.get(path`/orders/${id}`);
+        const i = orders.findIndex((o) => o.id === id);
+        if (i >= 0 && scope.alive) {
+          orders[i] = fresh;
+          draw();
         }
-      }, 400));
+      })(), (error) => {
+        if (error.status === 404) reload();
+        else showError(error);
+      }), 400));
     }
     refetchOne.get(id)();
   }

@@ -1,8 +1,9 @@
 // Printers: live state, progress, loaded materials, tags, FabMatic, "bed cleared", adding a printer.
 // Every brand in one list: Bambu Lab (AMS trays), Klipper (Spoolman spool), Prusa and OctoPrint
 // (materials the operator sets).
-import { api, request } from './app.js';
-import { badge, checkbox, field, fmtNumber, h, openDialog, progress, replace, submitting, swatch, toast } from './dom.js';
+import { path } from '../api.js';
+import { badge, checkbox, field, fmtNumber, h, openDialog, progress, replace, showError, submitting, swatch, toast } from '../dom.js';
+import { slotLabel } from '../printer_slots.js';
 
 const BRANDS = {
   bambu_lan: { name: 'Bambu Lab', via: 'LAN' },
@@ -22,15 +23,9 @@ function brandOf(p) {
   return BRANDS[p.protocol] || { name: p.protocol || 'Printer', via: p.protocol || '' };
 }
 
-function slotLabel(p, m) {
-  if (p.protocol === 'bambu_lan' || !p.protocol) {
-    return m.slot === 254 ? 'External spool' : m.slot >= 128 ? `AMS HT ${m.slot - 127}` : `AMS ${Math.floor(m.slot / 4) + 1}-${(m.slot % 4) + 1}`;
-  }
-  if (p.materials_source === 'printer') return p.protocol === 'moonraker' ? 'Spoolman spool' : 'Loaded';
-  return (p.materials || []).length > 1 ? `Extruder ${m.slot + 1} (set by operator)` : 'Loaded (set by operator)';
-}
 
 export async function render(root, { scope }) {
+  const { api } = scope;
   let printers = [];
   const grid = h('div', { class: 'printer-grid' });
   const tagFilter = h('select', { name: 'tag' });
@@ -67,13 +62,13 @@ export async function render(root, { scope }) {
     const brand = brandOf(p);
     const operatorSets = p.protocol && p.protocol !== 'bambu_lan' && p.materials_source !== 'printer';
     return h('article', { class: `printer panel state-${state} brand-${p.protocol || 'bambu_lan'}`, 'aria-labelledby': headingId, dataset: { id: p.id } },
-      h('header', {}, h('h2', { id: headingId }, p.name), badge(state)),
+      h('header', {}, h('h2', { id: headingId }, h('a', { href: `#${path`/printers/${p.id}`}` }, p.name)), badge(state)),
       h('p', { class: 'muted' }, h('span', { class: 'brand' }, brand.name), ` · ${p.model}`,
         h('span', { class: 'via', title: `Connected through ${brand.via}` }, ` · ${brand.via}`), p.host ? ` · ${p.host}` : ''),
       p.error ? h('p', { class: 'error-text', role: 'note' }, p.error) : null,
       ['printing', 'paused'].includes(state) || p.current_job_id
         ? h('div', { class: 'job' }, progress(pct, 100, `progress on ${p.name}`), ` ${fmtNumber(pct)}%`,
-          p.current_job_id ? h('div', {}, h('a', { href: `#/queue?tab=progress` }, 'Current job')) : null)
+          p.current_job_id ? h('div', {}, h('a', { href: `#${path`/printers/${p.id}`}` }, 'Current job and history')) : null)
         : null,
       h('ul', { class: 'materials', 'aria-label': 'Loaded materials' },
         (p.materials || []).length ? p.materials.map((m) => h('li', {}, swatch(m.color),
@@ -94,9 +89,9 @@ export async function render(root, { scope }) {
 
   async function bedCleared(p) {
     try {
-      merge(await api.post(`/printers/${p.id}/bed-cleared`));
+      merge(await api.post(path`/printers/${p.id}/bed-cleared`));
     } catch (error) {
-      toast(error.message, 'error');
+      showError(error);
     }
   }
 
@@ -115,17 +110,17 @@ export async function render(root, { scope }) {
   // The live view: the newest picture, asked for again a second after each one arrives. The gateway
   // that holds the printer fetches it; the browser never talks to the printer.
   function showCamera(p) {
-    const path = `/printers/${p.id}/camera`;
+    const camera = path`/printers/${p.id}/camera`;
     const note = h('p', { class: 'muted', role: 'status' }, 'Connecting to the camera…');
     const img = h('img', { class: 'camera', alt: `Live view of ${p.name}`, width: 640, height: 360 });
     const { dialog } = openDialog(`Camera: ${p.name}`, h('div', { class: 'camera-view' }, img, note), { wide: true });
     let timer = null;
     let open = true;
-    const next = (delay) => { if (open) timer = setTimeout(() => { img.src = `/api/v1${path}?t=${Date.now()}`; }, delay); };
+    const next = (delay) => { if (open) timer = setTimeout(() => { img.src = `/api/v1${camera}?t=${Date.now()}`; }, delay); };
     img.addEventListener('load', () => { note.textContent = `Live · ${new Date().toLocaleTimeString()}`; next(1000); });
     img.addEventListener('error', async () => {
       try {
-        await request('GET', path);
+        await api.request('GET', camera);
       } catch (error) {
         note.textContent = error.message;
       }
@@ -159,7 +154,7 @@ export async function render(root, { scope }) {
         const materials = [...rows.querySelectorAll('.material-row')]
           .map((row) => ({ type: row.querySelector('[name=type]').value.trim(), color: row.querySelector('[name=color]').value }))
           .filter((m) => m.type);
-        merge(await api.patch(`/printers/${p.id}`, { materials }));
+        merge(await api.patch(path`/printers/${p.id}`, { materials }));
         close();
         toast(`Materials on ${p.name} saved.`);
       });
@@ -233,6 +228,6 @@ export async function render(root, { scope }) {
 
   tagFilter.addEventListener('change', draw);
   scope.on('printer.updated', merge);
-  scope.on('resync', () => load().catch(() => {}));
+  scope.on('resync', () => scope.run(load(), showError));
   await load();
 }

@@ -1,10 +1,10 @@
 // One order: header fields, line items with SKU PARAM forms, live job counts, Print Jobs, cancel, close.
-import { ApiError, api, request } from './app.js';
+import { ApiError, path } from '../api.js';
 import {
-  badge, cell, checkbox, completeMark, confirmDialog, debounce, field, fmtNumber, h, openDialog, progress, replace,
-  submitting, swatch, table, toast,
-} from './dom.js';
-import { openSkuDialog } from './skus.js';
+  badge, cell, checkbox, completeMark, confirmDialog, field, fmtNumber, h, openDialog, progress, replace,
+  showError, submitting, swatch, table, toast,
+} from '../dom.js';
+import { openSkuDialog } from '../sku_dialog.js';
 
 const HEADER_FIELDS = ['order_number', 'customer_name', 'customer_email', 'fulfillment_date', 'notes'];
 
@@ -50,6 +50,9 @@ function describeParameters(parameters) {
 }
 
 export async function render(root, { params: [orderId], scope }) {
+  const { api } = scope;
+  const { request } = api;
+  const here = path`/orders/${orderId}`;
   let order = null;
   let etag = null;
   let headerDirty = false;
@@ -74,7 +77,7 @@ export async function render(root, { params: [orderId], scope }) {
   // ------------------------------------------------------------ loading and drawing
 
   async function load() {
-    const reply = await request('GET', `/orders/${orderId}`);
+    const reply = await request('GET', here);
     if (!scope.alive) return;
     accept(reply);
   }
@@ -143,7 +146,7 @@ export async function render(root, { params: [orderId], scope }) {
         h('div', { class: 'counts' }, `${jobs.completed} of ${jobs.total} sent jobs completed · ${jobs.queued} queued · `
           + `${jobs.printing} printing · ${jobs.failed} failed · ${jobs.cancelled} cancelled`)),
       h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'primary', 'data-needs': 'operator', disabled: readOnly() || !order.line_items.length, onclick: printJobs }, 'Print Jobs'),
+        h('button', { type: 'button', class: 'primary', 'data-needs': 'operator', disabled: readOnly() || !order.line_items.length, onclick: () => scope.run(printJobs(), showError) }, 'Print Jobs'),
         h('a', { class: 'button', href: `#/queue?order_id=${encodeURIComponent(order.id)}&tab=all` }, 'See jobs'),
         h('button', { type: 'button', 'data-needs': 'operator', disabled: readOnly(), onclick: cancelOrder }, 'Cancel order'),
         h('button', { type: 'button', 'data-needs': 'operator', disabled: !(order.is_complete || order.status === 'cancelled' || order.status === 'completed') || order.status === 'closed', onclick: closeOrder }, 'Close order')));
@@ -182,7 +185,7 @@ export async function render(root, { params: [orderId], scope }) {
           headerDirty = false;
           return;
         }
-        if (await change('PATCH', `/orders/${orderId}`, body)) {
+        if (await change('PATCH', here, body)) {
           headerDirty = false;
           drawHeader();
           toast('Order details saved.');
@@ -211,7 +214,7 @@ export async function render(root, { params: [orderId], scope }) {
       const saveQuantity = () => {
         if (Number(quantity.value) === li.quantity) return;
         submitting(form, async () => {
-          await change('PATCH', `/orders/${orderId}/line-items/${li.id}`, { quantity: Number(quantity.value) });
+          await change('PATCH', `${here}${path`/line-items/${li.id}`}`, { quantity: Number(quantity.value) });
         });
       };
       quantity.addEventListener('change', saveQuantity);
@@ -227,8 +230,8 @@ export async function render(root, { params: [orderId], scope }) {
             jobs.printing ? ` · ${jobs.printing} printing` : '', jobs.queued ? ` · ${jobs.queued} queued` : '',
             jobs.failed ? ` · ${jobs.failed} failed` : '', jobs.cancelled ? ` · ${jobs.cancelled} cancelled` : '')),
         cell('', h('div', { class: 'row-actions' },
-          h('button', { type: 'button', class: 'link', 'data-needs': 'operator', disabled: readOnly(), onclick: () => editParameters(li) }, 'Parameters'),
-          h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', disabled: readOnly(), onclick: () => removeLine(li) }, 'Remove'))));
+          h('button', { type: 'button', class: 'link', 'data-needs': 'operator', disabled: readOnly(), onclick: () => scope.run(editParameters(li), showError) }, 'Parameters'),
+          h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', disabled: readOnly(), onclick: () => scope.run(removeLine(li), showError) }, 'Remove'))));
     });
     replace(lineItems, h('h2', { id: 'lines-h' }, 'Line items'),
       table(['SKU', 'Parameters', 'Quantity', 'Progress', ''], rows, { caption: 'Line items', empty: 'No line items yet: add one below.' }));
@@ -250,7 +253,8 @@ export async function render(root, { params: [orderId], scope }) {
       h('div', { class: 'filters' }, field('Find a SKU', search)), results, chosenSlot);
   }
 
-  const findSkus = debounce(async () => {
+  const findSkus = scope.debounce(() => scope.run(findSkusNow(), showError), 250);
+  async function findSkusNow() {
     const text = search.value.trim();
     if (!text) {
       replace(results);
@@ -260,12 +264,12 @@ export async function render(root, { params: [orderId], scope }) {
     if (!scope.alive || text !== search.value.trim()) return;
     const exact = found.some((s) => s.sku.toLowerCase() === text.toLowerCase());
     replace(results, h('ul', { class: 'choices' },
-      found.map((s) => h('li', {}, h('button', { type: 'button', onclick: () => choose(s) },
+      found.map((s) => h('li', {}, h('button', { type: 'button', onclick: () => scope.run(choose(s), showError) },
         h('strong', {}, s.sku), ` ${s.name} · ${s.jobs_per_unit} job${s.jobs_per_unit === 1 ? '' : 's'} per unit`))),
-      exact ? null : h('li', {}, h('button', { type: 'button', class: 'create', onclick: () => createSku(text) },
+      exact ? null : h('li', {}, h('button', { type: 'button', class: 'create', onclick: () => scope.run(createSku(text), showError) },
         `Create SKU “${text}”`))),
     found.length ? null : h('p', { class: 'muted' }, 'No SKU matches.'));
-  }, 250);
+  }
   search.addEventListener('input', findSkus);
 
   async function createSku(text) {
@@ -274,7 +278,7 @@ export async function render(root, { params: [orderId], scope }) {
   }
 
   async function choose(sku) {
-    chosen = sku.parameters ? sku : await api.get(`/skus/${sku.id}`);
+    chosen = sku.parameters ? sku : await api.get(path`/skus/${sku.id}`);
     skus.set(chosen.id, chosen);
     replace(results);
     search.value = '';
@@ -293,7 +297,7 @@ export async function render(root, { params: [orderId], scope }) {
       e.preventDefault();
       submitting(form, async () => {
         const body = { sku_id: chosen.id, quantity: Number(quantity.value), parameters: inputs.read() };
-        if (await change('POST', `/orders/${orderId}/line-items`, body)) {
+        if (await change('POST', `${here}/line-items`, body)) {
           chosen = null;
           replace(chosenSlot);
           drawCounter();
@@ -306,7 +310,7 @@ export async function render(root, { params: [orderId], scope }) {
   }
 
   async function editParameters(li) {
-    const sku = skus.get(li.sku_id)?.parameters ? skus.get(li.sku_id) : await api.get(`/skus/${li.sku_id}`);
+    const sku = skus.get(li.sku_id)?.parameters ? skus.get(li.sku_id) : await api.get(path`/skus/${li.sku_id}`);
     skus.set(sku.id, sku);
     const inputs = parameterInputs(sku.parameters || [], li.parameters);
     const form = h('form', { class: 'grid', novalidate: true },
@@ -316,7 +320,7 @@ export async function render(root, { params: [orderId], scope }) {
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       submitting(form, async () => {
-        if (await change('PATCH', `/orders/${orderId}/line-items/${li.id}`, { parameters: inputs.read() })) close();
+        if (await change('PATCH', `${here}${path`/line-items/${li.id}`}`, { parameters: inputs.read() })) close();
       });
     });
   }
@@ -324,9 +328,9 @@ export async function render(root, { params: [orderId], scope }) {
   async function removeLine(li) {
     if (!(await confirmDialog('Remove line item', `Remove ${li.quantity}× ${li.sku} from this order?`, 'Remove'))) return;
     try {
-      await change('DELETE', `/orders/${orderId}/line-items/${li.id}`);
+      await change('DELETE', `${here}${path`/line-items/${li.id}`}`);
     } catch (error) {
-      toast(error.message, 'error');
+      showError(error);
     }
   }
 
@@ -373,7 +377,7 @@ export async function render(root, { params: [orderId], scope }) {
         const assignment = { mode: chosenMode };
         if (chosenMode === 'printer') assignment.printer_id = printer.value;
         if (chosenMode === 'tags') assignment.tags = [...form.querySelectorAll('input[name=tag]:checked')].map((c) => c.value);
-        const reply = await api.post(`/orders/${orderId}/print-jobs`, { assignment }, ifMatch());
+        const reply = await api.post(`${here}/print-jobs`, { assignment }, ifMatch());
         close();
         toast(`Sent to the queue (print revision ${reply.print_revision}).`);
         await load();
@@ -384,22 +388,22 @@ export async function render(root, { params: [orderId], scope }) {
   async function cancelOrder() {
     if (!(await confirmDialog('Cancel order', 'Queued jobs are cancelled; jobs already printing finish.', 'Cancel order'))) return;
     try {
-      await change('POST', `/orders/${orderId}/cancel`);
+      await change('POST', `${here}/cancel`);
     } catch (error) {
-      toast(error.message, 'error');
+      showError(error);
     }
   }
 
   async function closeOrder() {
     try {
-      await change('POST', `/orders/${orderId}/close`);
+      await change('POST', `${here}/close`);
       toast(`Order ${order.order_number} closed.`);
     } catch (error) {
-      toast(error.message, 'error');
+      showError(error);
     }
   }
 
-  const refresh = debounce(() => load().catch(() => {}), 200);
+  const refresh = scope.debounce(() => scope.run(load(), showError), 200);
   scope.on('order.updated', (e) => { if (e.id === orderId) refresh(); });
   scope.on('order.completed', (e) => { if (e.id === orderId) refresh(); });
   scope.on('job.updated', (j) => { if (j.order_id === orderId) refresh(); });

@@ -1,6 +1,7 @@
 // Print queue: jobs by state in tabs, filter by order, cancel / retry / priority, "why is this waiting".
-import { api, setQuery } from './app.js';
-import { badge, cell, debounce, field, fmtNumber, h, openDialog, progress, replace, swatch, table, toast } from './dom.js';
+import { path } from '../api.js';
+import { badge, cell, field, fmtNumber, h, openDialog, progress, replace, showError, swatch, table } from '../dom.js';
+import { setQuery } from '../router.js';
 
 const TABS = [
   ['queued', 'Queued', ['queued', 'slicing', 'assigned']],
@@ -30,6 +31,7 @@ function fileLabel(file) {
 }
 
 export async function render(root, { query, scope }) {
+  const { api } = scope;
   let tab = TABS.find((t) => t[0] === query.get('tab')) || TABS[0];
   const orderId = query.get('order_id') || '';
   const orderFilter = h('input', { name: 'order_number', type: 'search', value: query.get('order') || '', autocomplete: 'off',
@@ -40,18 +42,18 @@ export async function render(root, { query, scope }) {
 
   const tabs = h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Job states' });
   const panel = h('div', { role: 'tabpanel', id: 'queue-panel' });
-  const more = h('button', { type: 'button', hidden: true, onclick: () => load(true) }, 'Load more');
+  const more = h('button', { type: 'button', hidden: true, onclick: () => scope.run(load(true), showError) }, 'Load more');
 
   function drawTabs() {
     replace(tabs, TABS.map((t) => {
       const selected = t === tab;
       const button = h('button', { type: 'button', role: 'tab', id: `tab-${t[0]}`, 'aria-selected': String(selected),
-        'aria-controls': 'queue-panel', tabindex: selected ? 0 : -1, onclick: () => pick(t) }, t[1]);
+        'aria-controls': 'queue-panel', tabindex: selected ? 0 : -1, onclick: () => scope.run(pick(t), showError) }, t[1]);
       button.addEventListener('keydown', (e) => {
         const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
         if (!step) return;
         const next = TABS[(TABS.indexOf(tab) + step + TABS.length) % TABS.length];
-        pick(next).then(() => document.getElementById(`tab-${next[0]}`).focus());
+        scope.run(pick(next), showError).then(() => document.getElementById(`tab-${next[0]}`).focus());
       });
       return button;
     }));
@@ -91,11 +93,12 @@ export async function render(root, { query, scope }) {
     const live = ['queued', 'slicing', 'assigned'].includes(job.status);
     const priority = h('select', { 'data-needs': 'operator', 'aria-label': `Priority of ${job.part_name} for ${job.order_number}`, disabled: !live },
       ['normal', 'low'].map((p) => h('option', { value: p, selected: job.priority === p }, p)));
-    priority.addEventListener('change', () => act(job, () => api.patch(`/jobs/${job.id}`, { priority: priority.value })));
-    const printer = job.printer_id ? printers.get(job.printer_id)?.name || job.printer_id.slice(0, 8) : '—';
+    priority.addEventListener('change', () => act(job, () => api.patch(path`/jobs/${job.id}`, { priority: priority.value })));
+    const printer = job.printer_id
+      ? h('a', { href: `#${path`/printers/${job.printer_id}`}` }, printers.get(job.printer_id)?.name || job.printer_id.slice(0, 8)) : '—';
     const copy = job.copy ?? job.copy_number;
     return h('tr', { dataset: { id: job.id } },
-      cell('Order', h('a', { href: `#/orders/${job.order_id}` }, job.order_number)),
+      cell('Order', h('a', { href: `#${path`/orders/${job.order_id}`}` }, job.order_number)),
       cell('Part', job.part_name, copy ? h('span', { class: 'muted' }, ` #${copy}`) : null, job.sku ? h('div', { class: 'muted' }, job.sku) : null,
         job.file ? h('div', { class: 'muted' }, fileLabel(job.file)) : null),
       cell('Material', swatch(job.material?.color), ` ${job.material?.type || '—'}`),
@@ -107,19 +110,19 @@ export async function render(root, { query, scope }) {
       cell('', h('div', { class: 'row-actions' },
         live ? h('button', { type: 'button', class: 'link', onclick: () => why(job) }, 'Why waiting?') : null,
         ['queued', 'slicing', 'assigned', 'printing', 'paused'].includes(job.status)
-          ? h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', onclick: () => act(job, () => api.post(`/jobs/${job.id}/cancel`)) }, 'Cancel') : null,
+          ? h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', onclick: () => act(job, () => api.post(path`/jobs/${job.id}/cancel`)) }, 'Cancel') : null,
         ['failed', 'cancelled'].includes(job.status)
-          ? h('button', { type: 'button', class: 'link', 'data-needs': 'operator', onclick: () => act(job, () => api.post(`/jobs/${job.id}/retry`)) }, 'Retry') : null,
+          ? h('button', { type: 'button', class: 'link', 'data-needs': 'operator', onclick: () => act(job, () => api.post(path`/jobs/${job.id}/retry`)) }, 'Retry') : null,
         job.status === 'completed'
-          ? h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', onclick: () => act(job, () => api.post(`/jobs/${job.id}/fail`)) }, 'Reject print') : null)));
+          ? h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', onclick: () => act(job, () => api.post(path`/jobs/${job.id}/fail`)) }, 'Reject print') : null)));
   }
 
   async function act(job, call) {
     try {
       apply(await call());
     } catch (error) {
-      toast(error.message, 'error');
-      await load();
+      showError(error);
+      await scope.run(load(), showError);
     }
   }
 
@@ -127,7 +130,7 @@ export async function render(root, { query, scope }) {
     const body = h('div', {}, h('p', {}, 'Loading…'));
     openDialog(`Why is ${job.part_name} (${job.order_number}) waiting?`, body);
     try {
-      const reply = await api.get(`/jobs/${job.id}/matching`);
+      const reply = await api.get(path`/jobs/${job.id}/matching`);
       const items = reply.items || [];
       const matched = items.filter((i) => i.result === 'matched');
       replace(body,
@@ -158,8 +161,8 @@ export async function render(root, { query, scope }) {
     if (fits && (!filter || job.order_number === filter) && (!orderId || job.order_id === orderId)) reloadSoon();
   }
 
-  const reloadSoon = debounce(() => load().catch(() => {}), 300);
-  orderFilter.addEventListener('input', debounce(() => { remember(); load(); }, 250));
+  const reloadSoon = scope.debounce(() => scope.run(load(), showError), 300);
+  orderFilter.addEventListener('input', scope.debounce(() => { remember(); scope.run(load(), showError); }, 250));
   scope.on('job.updated', apply);
   scope.on('printer.updated', (p) => { printers.set(p.id, { ...(printers.get(p.id) || {}), ...p }); });
   scope.on('resync', reloadSoon);
