@@ -232,3 +232,38 @@ async def test_a_print_ends_in_toasts_and_signed_webhooks_the_ui_lists(
             await expect(deliveries.filter(has_text="job.failed")).to_contain_text("HTTP 200")
         finally:
             await api.delete(f"/api/v1/webhooks/{hook_id}")
+
+
+PLAN = """async () => {
+  const { suggestLoads } = await import('/load_plan.js');
+  const needs = [
+    {type: 'PETG', color: '#FF0000', jobs_waiting: 2, grams_waiting: 50, printers_loaded: []},
+    {type: 'PLA', color: null, jobs_waiting: 5, grams_waiting: 90, printers_loaded: []},
+    {type: 'ABS', color: null, jobs_waiting: 1, grams_waiting: 10, printers_loaded: ['busy']},
+    {type: 'TPU', color: null, jobs_waiting: 0, grams_waiting: 0, printers_loaded: []},
+  ];
+  const printers = [
+    {id: 'busy', name: 'a', online: true, state: 'printing',
+     materials: [{slot: 0, type: 'ABS'}, {slot: 1, type: null}]},
+    {id: 'idle', name: 'b', online: true, state: 'idle', materials: [{slot: 0, type: 'ASA', color: '#000000'}]},
+    {id: 'off', name: 'c', online: false, state: 'offline', materials: [{slot: 0, type: null}]},
+  ];
+  return suggestLoads(needs, printers).map((s) => [s.need.type, s.printer && s.printer.id, s.slot && s.slot.slot]);
+}"""
+
+DUE = """async () => {
+  const { dueState } = await import('/fulfilment.js');
+  const today = '2026-12-31';
+  const at = (fulfillment_date, extra = {}) => dueState({ fulfillment_date, status: 'open', ...extra }, today);
+  return [at('2026-12-30'), at('2026-12-31'), at('2027-01-03'), at('2027-01-04'), at(null),
+          at('2026-12-01', { is_complete: true }), at('2026-12-01', { status: 'closed' })];
+}"""
+
+
+async def test_the_load_plan_and_due_dates_in_the_browser(page: Page) -> None:
+    """The pure modules the screens draw from, run as the browser runs them."""
+    # Most waiting jobs first; the idle printer's only slot holds what nobody waits for, so PLA goes
+    # there; PETG takes the busy printer's empty slot; nothing is suggested for offline printers, for
+    # a material already loaded somewhere, or for one no job waits for.
+    assert await page.evaluate(PLAN) == [["PLA", "idle", 0], ["PETG", "busy", 1]]
+    assert await page.evaluate(DUE) == ["late", "today", "soon", None, None, None, None]

@@ -53,7 +53,7 @@ export async function render(root, { query, scope }) {
         const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
         if (!step) return;
         const next = TABS[(TABS.indexOf(tab) + step + TABS.length) % TABS.length];
-        scope.run(pick(next), showError).then(() => document.getElementById(`tab-${next[0]}`).focus());
+        scope.run(pick(next), showError).then(() => document.getElementById(`tab-${next[0]}`)?.focus());
       });
       return button;
     }));
