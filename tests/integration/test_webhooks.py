@@ -18,19 +18,21 @@ from .webhook_receiver import webhook_receiver
 pytestmark = pytest.mark.integration
 Wait = Callable[..., Awaitable[Any]]
 SECRET = "shop-webhook-secret-0123"
+LOCAL = "http://127.0.0.1:9/hooks"
+"""The discard port: nothing listens, and devstack lets webhooks go only to loopback."""
 
 
 async def test_settings_are_checked_and_the_secret_is_never_returned(api: httpx.AsyncClient) -> None:
     bad = await api.post("/api/v1/webhooks", json={"url": "ftp://shop.example/x", "secret": SECRET})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "url"
-    short = await api.post("/api/v1/webhooks", json={"url": "https://shop.example/x", "secret": "short"})
+    elsewhere = await api.post("/api/v1/webhooks", json={"url": "https://shop.example/x", "secret": SECRET})
+    assert elsewhere.status_code == 422 and "only to" in elsewhere.json()["errors"][0]["message"]
+    short = await api.post("/api/v1/webhooks", json={"url": LOCAL, "secret": "short"})
     assert short.status_code == 422 and short.json()["errors"][0]["field"] == "secret"
-    unknown = await api.post(
-        "/api/v1/webhooks", json={"url": "https://shop.example/x", "secret": SECRET, "events": ["order.shipped"]}
-    )
+    unknown = await api.post("/api/v1/webhooks", json={"url": LOCAL, "secret": SECRET, "events": ["order.shipped"]})
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "events"
 
-    created = await api.post("/api/v1/webhooks", json={"url": "https://shop.example/x", "secret": SECRET})
+    created = await api.post("/api/v1/webhooks", json={"url": LOCAL, "secret": SECRET})
     assert created.status_code == 201, created.text
     hook = created.json()
     assert hook["events"] == ["order.completed", "job.failed"] and "secret" not in hook
@@ -50,7 +52,7 @@ async def test_only_admins_manage_webhooks(api: httpx.AsyncClient, stack: Any) -
     assert operator.status_code == 201, operator.text
     headers = {"Authorization": f"Bearer {operator.json()['token']}"}
     async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, trust_env=False) as as_operator:
-        refused = await as_operator.post("/api/v1/webhooks", json={"url": "https://shop.example/x", "secret": SECRET})
+        refused = await as_operator.post("/api/v1/webhooks", json={"url": LOCAL, "secret": SECRET})
         assert refused.status_code == 403 and refused.json()["required_role"] == "admin"
         assert (await as_operator.get("/api/v1/webhooks")).status_code == 403
 

@@ -24,7 +24,7 @@ from api_gateway.adapters.upstream import Upstreams
 from api_gateway.adapters.webhook_sender import HttpWebhookSender
 from api_gateway.config import Settings
 from api_gateway.domain.login_throttle import ThrottlePolicy
-from api_gateway.domain.webhooks import RetryPolicy
+from api_gateway.domain.webhooks import RetryPolicy, parse_allowed_hosts
 from api_gateway.entrypoints import auth, docs, events, health, proxy, webhook_consumers, webhooks
 from api_gateway.entrypoints.edge import EdgeMiddleware
 from api_gateway.entrypoints.problems import install_gateway_problems
@@ -124,8 +124,15 @@ def build_app(
                 max_attempts=settings.webhook_max_attempts,
             ),
             lease=timedelta(seconds=settings.webhook_timeout_seconds * 3),
+            allowed_hosts=parse_allowed_hosts(settings.webhook_allowed_hosts),
         )
-        hooks = Webhooks(webhook_uow_factory, clock=clock, ids=ids, wake=dispatcher.wake)
+        hooks = Webhooks(
+            webhook_uow_factory,
+            clock=clock,
+            ids=ids,
+            wake=dispatcher.wake,
+            allowed_hosts=parse_allowed_hosts(settings.webhook_allowed_hosts),
+        )
 
     async def start() -> None:
         if not settings.auth_disabled:

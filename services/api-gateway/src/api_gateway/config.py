@@ -59,6 +59,8 @@ class Settings(ServiceSettings):
     sse_client_queue: int = 1000
     sse_max_replay: int = 10_000
     sse_recheck_seconds: float = 30.0
+    webhook_allowed_hosts: str = ""
+    """Comma-separated hosts webhooks may be sent to; empty: any (devstack sets loopback only)."""
     webhook_timeout_seconds: float = 10.0
     """How long one webhook POST may take before it counts as failed."""
     webhook_retry_base_seconds: float = 5.0

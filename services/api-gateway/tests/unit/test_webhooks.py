@@ -297,3 +297,25 @@ async def test_a_sender_that_raises_is_recorded_as_a_failed_attempt() -> None:
     await WebhookDispatcher(lambda: FakeUow(store), broken, clock=clock, policy=RetryPolicy()).run_due()
     (delivery,) = store.deliveries.values()
     assert delivery.status == "pending" and delivery.attempts == 1 and "RuntimeError" in (delivery.last_error or "")
+
+
+async def test_only_allowed_hosts_are_accepted_and_sent_to() -> None:
+    store, clock, ids = FakeWebhookStore(), Clock(), Ids()
+    loopback = frozenset({"127.0.0.1", "localhost"})
+    hooks = Webhooks(lambda: FakeUow(store), clock=clock, ids=ids, allowed_hosts=loopback)
+    with pytest.raises(WebhookInvalid) as refused:
+        await hooks.create("https://shop.example/h", SECRET, None, True, "")
+    assert refused.value.field == "url" and "127.0.0.1" in refused.value.message
+    await hooks.create("http://LOCALHOST:8000/h", SECRET, None, True, "")
+    # Set while any host was allowed, then the gateway was narrowed: recorded as refused, never sent.
+    wide = Webhooks(lambda: FakeUow(store), clock=clock, ids=ids)
+    await wide.create("https://shop.example/h", SECRET, None, True, "")
+    await enqueue_event(FakeUow(store), "job.failed", "evt-4", b"{}", clock(), ids)
+    receiver = Receiver([])
+    dispatcher = WebhookDispatcher(
+        lambda: FakeUow(store), receiver, clock=clock, policy=RetryPolicy(), allowed_hosts=loopback
+    )
+    assert await dispatcher.run_due() == 2
+    assert [url for url, _, _ in receiver.calls] == ["http://LOCALHOST:8000/h"]
+    refused_delivery = next(d for d in store.deliveries.values() if d.last_status_code is None)
+    assert (refused_delivery.last_error or "").startswith("not sent:")

@@ -341,6 +341,8 @@ class Stack:
             values.update({variable: self.service_url(name) for name, variable in GATEWAY_UPSTREAMS.items()})
             values["API_TOKEN"] = self.api_token
             values["HEALTH_PROBES"] = json.dumps(self._health_probes())
+            # A local farm sends webhooks only to receivers on this machine unless told otherwise.
+            values["WEBHOOK_ALLOWED_HOSTS"] = os.environ.get("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1,localhost,::1")
         return self._child_env(**values)
 
     def _health_probes(self) -> dict[str, str]:

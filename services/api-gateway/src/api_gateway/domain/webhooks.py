@@ -82,7 +82,8 @@ class Delivery:
     history: tuple[DeliveryAttempt, ...] = field(default=())
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, allowed_hosts: frozenset[str] = frozenset()) -> str:
+    """`allowed_hosts` empty: any host; else only those (e.g. loopback in tests, a shop's domain in production)."""
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         raise WebhookInvalid("url", f"at most {MAX_URL_LENGTH} characters")
@@ -95,7 +96,14 @@ def check_url(url: str) -> str:
         raise WebhookInvalid("url", "put no credentials in the address; the signature authenticates the call")
     if parts.fragment:
         raise WebhookInvalid("url", "an address without a #fragment")
+    if allowed_hosts and parts.hostname.lower() not in allowed_hosts:
+        raise WebhookInvalid("url", f"this gateway sends webhooks only to {', '.join(sorted(allowed_hosts))}")
     return url
+
+
+def parse_allowed_hosts(text: str) -> frozenset[str]:
+    """`WEBHOOK_ALLOWED_HOSTS`: comma-separated host names or addresses."""
+    return frozenset(h.strip().strip("[]").lower() for h in text.split(",") if h.strip())
 
 
 def check_secret(secret: str) -> str:

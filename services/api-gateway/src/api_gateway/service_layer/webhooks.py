@@ -22,6 +22,7 @@ from api_gateway.domain.webhooks import (
     DeliveryAttempt,
     RetryPolicy,
     Webhook,
+    WebhookInvalid,
     WebhookNotFound,
     check_events,
     check_secret,
@@ -92,8 +93,10 @@ class Webhooks:
         clock: Clock,
         ids: IdFactory,
         wake: Callable[[], None] = lambda: None,
+        allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.uow_factory, self.clock, self.ids, self.wake = uow_factory, clock, ids, wake
+        self.allowed_hosts = allowed_hosts
 
     async def list_webhooks(self) -> list[Webhook]:
         async with self.uow_factory() as uow:
@@ -110,7 +113,7 @@ class Webhooks:
         now = self.clock()
         webhook = Webhook(
             id=self.ids(),
-            url=check_url(url),
+            url=check_url(url, self.allowed_hosts),
             secret=check_secret(secret),
             events=check_events(list(WEBHOOK_EVENTS) if events is None else events),
             enabled=enabled,
@@ -130,7 +133,7 @@ class Webhooks:
                 raise WebhookNotFound(webhook_id)
             changed = replace(
                 webhook,
-                url=webhook.url if change.url is None else check_url(change.url),
+                url=webhook.url if change.url is None else check_url(change.url, self.allowed_hosts),
                 secret=webhook.secret if change.secret is None else check_secret(change.secret),
                 events=webhook.events if change.events is None else check_events(change.events),
                 enabled=webhook.enabled if change.enabled is None else change.enabled,
@@ -195,7 +198,9 @@ class WebhookDispatcher:
         lease: timedelta = timedelta(seconds=60),
         batch: int = 20,
         idle_seconds: float = 1.0,
+        allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
+        self.allowed_hosts = allowed_hosts
         self.uow_factory, self.send, self.clock, self.policy = uow_factory, send, clock, policy
         self.lease, self.batch, self.idle_seconds = lease, batch, idle_seconds
         self._wake = asyncio.Event()
@@ -216,9 +221,12 @@ class WebhookDispatcher:
         started = self.clock()
         began = time.perf_counter()
         try:
+            check_url(webhook.url, self.allowed_hosts)  # the allowed hosts may have narrowed since it was set
             status, error = await self.send(
                 webhook.url, delivery.body, delivery_headers(delivery, webhook.secret, started)
             )
+        except WebhookInvalid as refused:
+            status, error = None, f"not sent: {refused.message}"
         except Exception as exc:  # a sender bug must not stop the dispatcher; it is recorded as the attempt's error
             log.exception("webhook %s: sending delivery %s failed", webhook.id, delivery.id)
             status, error = None, f"{type(exc).__name__}: {exc}"
