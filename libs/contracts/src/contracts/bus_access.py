@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Literal
 
 from contracts.envelope import ContractMessage
-from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderPrintRequested
+from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderCompleted, OrderPrintRequested
 from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT, LEASES_BUCKET, REPLICAS_BUCKET, PrinterChanged, PrintUpdated
-from contracts.queue.v1 import OrderJobsSummarized, SlicePart, StartPrint, StopPrint
+from contracts.queue.v1 import JobChanged, OrderJobsSummarized, SlicePart, StartPrint, StopPrint
 from contracts.registry import DEAD_LETTER_STREAM, SERVICE_PREFIXES, STREAMS
 from contracts.skus.v1 import GET_SKUS_SUBJECT, PART_FILES_BUCKET, SkuChanged
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceFailed
@@ -74,6 +74,9 @@ CONSUMERS: tuple[Consumer, ...] = (
     Consumer("slicer", "slicer__slice_part", SlicePart),
     Consumer("printer-gateway", "printer_gateway__start_print", StartPrint),
     Consumer("printer-gateway", "printer_gateway__stop_print", StopPrint),
+    # outbound webhooks: completed orders and failed jobs become signed deliveries
+    Consumer("api-gateway", "api_gateway__webhook_order_completed", OrderCompleted),
+    Consumer("api-gateway", "api_gateway__webhook_job_changed", JobChanged),
 )
 
 BUCKETS: tuple[Bucket, ...] = (
