@@ -89,8 +89,8 @@ async def test_the_live_view_comes_through_the_api_without_the_access_code(
     assert reply.headers["cache-control"] == "no-store"
 
     rtsps = await api.get(f"/api/v1/printers/{x1c['id']}/camera")
-    assert rtsps.status_code == 503 and "RTSPS" in rtsps.json()["detail"]
+    assert rtsps.status_code == 409 and "RTSPS" in rtsps.json()["detail"]
     klipper = await api.get(f"/api/v1/printers/{voron['id']}/camera")
-    assert klipper.status_code == 503 and rtsps.headers["content-type"].startswith("application/problem+json")
+    assert klipper.status_code == 409 and klipper.headers["content-type"].startswith("application/problem+json")
     missing = await api.get("/api/v1/printers/00000000-0000-0000-0000-000000000000/camera")
     assert missing.status_code == 404

@@ -302,7 +302,10 @@ def router(
     @api.get(
         "/{printer_id}/camera",
         response_class=Response,
-        responses={200: {"content": {"image/jpeg": {}}, "description": "the camera's newest picture"}},
+        responses={
+            200: {"content": {"image/jpeg": {}}, "description": "the camera's newest picture"},
+            409: {"description": "no picture now: the printer is unreachable or has no camera the gateway shows"},
+        },
     )
     async def camera_picture(printer_id: str) -> Response:
         """The newest picture from the printer's camera, fetched by the gateway that holds the printer."""
@@ -313,7 +316,9 @@ def router(
         try:
             picture = await camera(printer_id)
         except CameraUnavailable as exc:
-            raise Problem(f"camera unavailable: {exc}", status=503, title="Camera unavailable") from exc
+            # The printer's state (unreachable, no camera the gateway can show) forbids a picture now: a
+            # 409 with the reason, like any action the current state forbids; the gateway itself is fine.
+            raise Problem(f"camera unavailable: {exc}", status=409, title="Camera unavailable") from exc
         return Response(content=picture, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @api.post("/{printer_id}/bed-cleared", response_model=PrinterOut)
