@@ -186,6 +186,7 @@ function signedOut() {
   me = null;
   delete document.body.dataset.role;
   live.stop();
+  stopWatchingDeadLetters();
   renderUser();
   const here = location.hash.slice(1) || '/orders';
   if (!here.startsWith('/login')) go(`/login?next=${encodeURIComponent(here)}`);
@@ -197,6 +198,7 @@ export function signedIn(user) {
   document.body.dataset.role = user.role || 'viewer';
   renderUser();
   live.start();
+  watchDeadLetters();
 }
 
 function renderUser() {
@@ -236,8 +238,39 @@ async function logout() {
   }
   me = null;
   live.stop();
+  stopWatchingDeadLetters();
   renderUser();
   go('/login');
+}
+
+// ---------------------------------------------------------------- dead-letter badge
+
+const DEAD_LETTER_POLL_MS = 30000;
+let deadLetterTimer = null;
+
+/** Dead letters have no live event: the badge asks every 30 s (and when a screen says it changed). */
+export async function refreshDeadLetters() {
+  const badge = document.getElementById('dead-letters');
+  try {
+    const { items } = await api.get('/dead-letters');
+    badge.hidden = items.length === 0;
+    badge.textContent = `${items.length} dead letter${items.length === 1 ? '' : 's'}`;
+    badge.title = items.length ? `Messages a service gave up on; the newest: ${items[0].error}` : '';
+  } catch {
+    // The badge is a hint; the dead-letters page shows the error if the bus is unreachable.
+  }
+}
+
+function watchDeadLetters() {
+  stopWatchingDeadLetters();
+  refreshDeadLetters();
+  deadLetterTimer = setInterval(refreshDeadLetters, DEAD_LETTER_POLL_MS);
+}
+
+function stopWatchingDeadLetters() {
+  clearInterval(deadLetterTimer);
+  deadLetterTimer = null;
+  document.getElementById('dead-letters').hidden = true;
 }
 
 // ---------------------------------------------------------------- router
@@ -248,6 +281,7 @@ const ROUTES = [
   [/^\/queue$/, './queue.js'],
   [/^\/printers$/, './printers.js'],
   [/^\/skus$/, './skus.js'],
+  [/^\/dead-letters$/, './dead-letters.js'],
   [/^\/login$/, './login.js'],
 ];
 
