@@ -66,6 +66,17 @@ async def list_printers(request: web.Request) -> web.Response:
     return web.json_response({"printers": request.app[FLEET_KEY].summaries()})
 
 
+async def list_starts(request: web.Request) -> web.Response:
+    """Every print the fleet accepted, oldest first per printer: {serial, name, subtask_name, file, at, outcome}."""
+    fleet = request.app[FLEET_KEY]
+    starts = [
+        {"serial": p.serial, "name": p.spec.name, **start}
+        for p in fleet.printers.values()
+        for start in p.starts
+    ]
+    return web.json_response({"starts": starts})
+
+
 async def get_printer(request: web.Request) -> web.Response:
     return web.json_response(_printer(request).snapshot())
 
@@ -129,6 +140,7 @@ def build_app(fleet: Fleet, on_change: Callable[[], None] | None = None) -> web.
     app.router.add_get("/health", health)
     app.router.add_get("/printers", list_printers)
     app.router.add_post("/printers", add_printer)
+    app.router.add_get("/starts", list_starts)
     app.router.add_get("/printers/{serial}", get_printer)
     app.router.add_delete("/printers/{serial}", delete_printer)
     app.router.add_get("/printers/{serial}/report", get_report)
