@@ -52,6 +52,7 @@ class Farm:
         self.counters = Counters()
         self.background: set[asyncio.Task[Any]] = set()
         self.order_id = ""
+        self.killed: dict[str, int] = {}
 
     async def close(self) -> None:
         for task in list(self.background):
@@ -168,16 +169,21 @@ class Farm:
         log.info("did %s", action.describe())
 
     async def _running(self, name: str, process: Callable[[], ManagedProcess | None]) -> int:
-        """The pid of `name` once the supervisor has it running again (a kill of a dead process kills nothing)."""
+        """The pid of `name` once the supervisor has it running again: not the one killed last (a kill of
+        a dead process, not yet reaped, kills nothing)."""
 
         async def pid() -> int | None:
             current = process()
             if current is None or current.pid is None or current.returncode is not None:
                 return None
-            return current.pid if self.stack.supervisor.status(name).state == "running" else None
+            if current.pid == self.killed.get(name) or self.stack.supervisor.status(name).state != "running":
+                return None
+            return current.pid
 
         running = cast(Callable[[], Awaitable[int]], pid)  # wait_until returns only a truthy pid
-        return await wait_until(running, 120, f"{name} to be running before the next fault", interval=0.1)
+        found = await wait_until(running, 120, f"{name} to be running before the next fault", interval=0.1)
+        self.killed[name] = found
+        return found
 
     async def _kill(self, action: Action) -> None:
         pid = await self._running(action.target, lambda: self.stack.instance(action.target).process)

@@ -109,10 +109,12 @@ async def _shake(
 
     operating = asyncio.create_task(operator(), name="chaos-operator")
     try:
+        previous_at = 0.0
         for action in plan:
-            delay = sent + action.at - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)  # the plan's schedule
+            # The plan's gaps, counted from when the previous fault was done (waiting for a process to be
+            # back may take a while; faults do not then fire in a burst).
+            await asyncio.sleep(action.at - previous_at)
+            previous_at = action.at
             if time.monotonic() > deadline:
                 farm.counters.skipped.append(f"{action.describe()}: past the time budget")
                 continue
