@@ -212,7 +212,20 @@ class Farm:
         self._spawn(plug_back())
 
     async def _power_cycle(self, action: Action) -> None:
+        """Cut the power once a printer gateway is watching the printer. A print that finishes while no
+        gateway watches and is then wiped by a power cut leaves no evidence it printed: it is reported
+        failed, and only an operator looking at the bed could tell (the API has no "it did print")."""
+        await wait_until(lambda: self._watched(action.target), 120, f"a gateway watching {action.target}", interval=0.2)
         self._spawn(self._faults(action.target, {"power_cycle": {"down_seconds": action.amount}}))
+
+    async def _watched(self, serial: str) -> bool:
+        replicas = [i for i in self.stack.instances.values() if i.spec.name == "printer_gateway"]
+        if any(self.stack.supervisor.status(i.name).state != "running" for i in replicas):
+            return False
+        with contextlib.suppress(*API_ERRORS, RuntimeError):
+            printers = (await self._ok(self.api.get("/api/v1/printers", params={"limit": 500})))["items"]
+            return any(p.get("serial") == serial and p["online"] for p in printers)
+        return False
 
     def _spawn(self, step: Awaitable[None]) -> None:
         async def logged() -> None:

@@ -25,8 +25,8 @@ log = logging.getLogger("chaos")
 T = TypeVar("T")
 
 TIME_SCALE = 600.0
-PRINT_MINUTES = 60
-"""Printer minutes per print: 6 real seconds at the time scale, so faults land on prints under way."""
+PRINT_MINUTES = 90
+"""Printer minutes per print: 9 real seconds at the time scale, so faults land on prints under way."""
 OPERATOR_EVERY = 1.0
 
 
