@@ -108,3 +108,21 @@ def test_an_unreachable_bus_is_503_not_500(harness: Harness) -> None:
         reply = client.get("/api/v1/dead-letters")
     assert reply.status_code == 503
     assert reply.headers["Retry-After"] == "2"
+
+
+def test_operators_see_dead_letters_and_only_admins_replay_them(harness: Harness) -> None:
+    harness.dead_letters.add(entry(1))
+    with harness.client() as admin:
+        tokens = {
+            role: admin.post("/api/v1/auth/tokens", json={"name": role, "role": role}).json()["token"]
+            for role in ("viewer", "operator")
+        }
+    with harness.client(token=tokens["viewer"]) as viewer:
+        assert viewer.get("/api/v1/dead-letters").status_code == 403, "errors carry internals"
+    with harness.client(token=tokens["operator"]) as operator:
+        assert operator.get("/api/v1/dead-letters").status_code == 200
+        refused = operator.post("/api/v1/dead-letters/m-1/replay")
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["required_role"] == "admin"
+    assert harness.dead_letters.published == []
+    assert list(harness.dead_letters.stored) == [1]
