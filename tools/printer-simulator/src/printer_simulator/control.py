@@ -11,7 +11,7 @@ from aiohttp import web
 
 from printer_simulator.catalog import parse_materials, parse_printer
 from printer_simulator.fleet import Device, Fleet
-from printer_simulator.printer import FaultError
+from printer_simulator.printer import FaultError, SimulatedPrinter
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +67,13 @@ async def list_printers(request: web.Request) -> web.Response:
 
 
 async def list_starts(request: web.Request) -> web.Response:
-    """Every print the fleet accepted, oldest first per printer: {serial, name, subtask_name, file, at, outcome}."""
+    """Every print the Bambu printers accepted, oldest first per printer: {serial, name, subtask_name, file,
+    at, outcome}. (The G-code printers do not keep this record yet.)"""
     fleet = request.app[FLEET_KEY]
     starts = [
         {"serial": p.serial, "name": p.spec.name, **start}
         for p in fleet.printers.values()
+        if isinstance(p, SimulatedPrinter)
         for start in p.starts
     ]
     return web.json_response({"starts": starts})
