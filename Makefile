@@ -19,7 +19,7 @@ SRC_DIRS = $(patsubst %/,%,$(wildcard libs/*/src/ services/*/src/ tools/*/src/))
 PACKAGES = $(notdir $(patsubst %/,%,$(wildcard $(addsuffix /*/,$(SRC_DIRS)))))
 BENCH ?= $(wildcard bench/*.py)
 
-.PHONY: help install run smoke test lint bench clean distclean check-python test-tools run-tools deploy-check
+.PHONY: help install run smoke test lint bench chaos clean distclean check-python test-tools run-tools deploy-check
 
 help:
 	@echo "make install    create .venv from uv.lock (idempotent; first run also installs uv into .tools)"
@@ -29,6 +29,7 @@ help:
 	@echo "make lint       ruff and mypy --strict over every src folder"
 	@echo "make deploy-check  render and validate the Kubernetes manifests, lint Dockerfiles and YAML"
 	@echo "make bench      run each bench/*.py script (they print figures); BENCH=bench/x.py runs one"
+	@echo "make chaos      60 jobs on 8 printers while every process is killed (tools/chaos); SEED=\"1 2 3\" runs those seeds"
 	@echo "make clean      remove caches and the dev stack's data (.data)"
 	@echo "make distclean  clean, and remove .venv and .tools too"
 
@@ -104,6 +105,10 @@ lint: install
 bench: install
 	@if [ -z "$(BENCH)" ]; then echo "make bench: no bench/*.py scripts yet" >&2; exit 1; fi
 	@for script in $(BENCH); do echo "== $$script"; $(PY) $$script; done
+
+# One summary line per seed; without SEED a random one (printed, so `make chaos SEED=n` replays it).
+chaos: install
+	$(PY) -m chaos $(foreach seed,$(SEED),--seed $(seed)) $(ARGS)
 
 clean:
 	@if [ -e .data/devstack.lock ] && ! flock --nonblock .data/devstack.lock true; then \

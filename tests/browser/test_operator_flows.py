@@ -389,3 +389,45 @@ async def test_lost_event_stream_shows_a_banner_and_recovers(page: Page, stack: 
     await expect(banner).to_be_hidden(timeout=LIVE_TIMEOUT)
     await expect(page.locator("#live-state")).to_have_text("Live")
     await assert_not_reloaded(page)
+
+
+async def test_a_dead_letter_shows_in_the_header_and_is_replayed_from_its_page(
+    page: Page, stack: Any, screenshots: Path
+) -> None:
+    import nats
+
+    from contracts.envelope import Envelope
+    from contracts.orders.v1 import OrderCancelled
+
+    message_id = str(uuid.uuid4())
+    poison = Envelope(id=message_id, type=OrderCancelled.SUBJECT, source="/tests/browser", data={"nonsense": 1})
+    nc = await nats.connect(stack.nats_url)
+    try:
+        await nc.jetstream().publish(
+            OrderCancelled.SUBJECT, poison.model_dump_json().encode(), headers={"Nats-Msg-Id": message_id}
+        )
+    finally:
+        await nc.close()
+
+    badge = page.locator("#dead-letters")
+
+    async def listed() -> bool:
+        await page.reload()
+        await expect(page.get_by_role("heading").first).to_be_visible()
+        return await page.locator(f'tr[data-message-id="{message_id}"]').count() > 0
+
+    await page.goto("/#/dead-letters")
+    deadline = asyncio.get_running_loop().time() + 30
+    while not await listed():
+        assert asyncio.get_running_loop().time() < deadline, "the dead letter never showed"
+        await asyncio.sleep(0.5)
+    await expect(badge).to_be_visible()
+    await expect(badge).to_contain_text("dead letter")
+    row = page.locator(f'tr[data-message-id="{message_id}"]')
+    await expect(row).to_contain_text("queue__order_cancelled")
+    await expect(row).to_contain_text("undecodable")
+    await page.screenshot(path=str(screenshots / "dead-letters-1280x800.png"), full_page=True)
+
+    await row.get_by_role("button", name=f"Replay {message_id}").click()
+    await page.get_by_role("dialog", name="Replay this message?").get_by_role("button", name="Replay").click()
+    await expect(page.get_by_role("status").filter(has_text=f"Replayed {message_id}")).to_be_visible()

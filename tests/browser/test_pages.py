@@ -81,6 +81,7 @@ async def test_every_page_fits_is_labelled_and_is_captured(
         "queue": ("/#/queue", "Print queue"),
         "printers": ("/#/printers", "Printers"),
         "skus": ("/#/skus", "SKUs and parts"),
+        "dead-letters": ("/#/dead-letters", "Dead letters"),
     }
     for name, (path, heading) in pages.items():
         await page.goto(path)

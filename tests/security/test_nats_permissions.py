@@ -33,6 +33,7 @@ from nats.js.api import DeliverPolicy, KeyValueConfig
 from contracts.bus_access import (
     BUCKETS,
     CONSUMERS,
+    DEAD_LETTER_REPLAYERS,
     EVENT_READERS,
     REQUESTS,
     claim_check_bucket,
@@ -41,6 +42,7 @@ from contracts.bus_access import (
     inbox_prefix,
     nats_permissions,
     owners_read_by,
+    replayable_subjects,
 )
 from contracts.envelope import Envelope
 from contracts.registry import DEAD_LETTER_STREAM, MESSAGES, SERVICE_PREFIXES, STREAMS
@@ -158,6 +160,18 @@ async def test_every_service_can_do_what_its_contracts_need(server: int) -> None
             expected = len([c for c in consumers_of(service) if c.message.subject_owner() in SERVICE_PREFIXES.values()])
             await wait_until(lambda b=bus, n=expected: b.dead_lettered >= n, WAIT, f"{service} to consume")  # type: ignore[misc]
 
+        # dead-letter replay: the replayer reads DEADLETTER, republishes to a dead letter's subject, deletes it
+        for service in DEAD_LETTER_REPLAYERS:
+            bus = buses[service]
+            sub = await bus.js.subscribe(
+                "deadletter.>", stream=DEAD_LETTER_STREAM, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+            )
+            dead = await sub.next_msg(timeout=5)
+            await sub.unsubscribe()
+            for subject in replayable_subjects():
+                await bus.replay(subject, b"not an envelope", {"Nats-Msg-Id": f"replay-{service}-{subject}"})
+            await bus.js.delete_msg(DEAD_LETTER_STREAM, dead.metadata.sequence.stream)
+
         # claim checks: the owner writes its own bucket, the readers of its messages resolve them
         for service, prefix in SERVICE_PREFIXES.items():
             if prefix is None:
@@ -229,6 +243,10 @@ def forbidden_publishes(service: str) -> list[str]:
     streams = [*STREAMS.values(), DEAD_LETTER_STREAM, *(b.stream for b in BUCKETS)]
     streams += [f"OBJ_{claim_check_bucket(p)}" for p in STREAMS]
     subjects = [m.SUBJECT for m in MESSAGES if m.subject_owner() != prefix]
+    if service in DEAD_LETTER_REPLAYERS:  # republishes a dead letter to its subject, only those
+        subjects = [s for s in subjects if s not in replayable_subjects()]
+    else:
+        subjects += [f"$JS.API.STREAM.MSG.DELETE.{DEAD_LETTER_STREAM}"]
     subjects += [f"$JS.API.STREAM.DELETE.{s}" for s in streams]
     subjects += [f"$JS.API.STREAM.PURGE.{s}" for s in STREAMS.values()]
     subjects += [f"$JS.API.STREAM.UPDATE.{s}" for s in [*STREAMS.values(), DEAD_LETTER_STREAM] if s != own_stream]

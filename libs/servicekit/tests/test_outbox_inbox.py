@@ -21,6 +21,7 @@ from contracts.envelope import DEAD_LETTER_PREFIX, Envelope
 from devstack.nats_server import NatsServer
 from devstack.ports import free_ports
 from devstack.postgres import EmbeddedPostgres, database_url, ensure_databases
+from servicekit import dead_letters
 from servicekit.database import create_engine, session_factory
 from servicekit.inbox import Inbox
 from servicekit.messaging import Bus
@@ -248,6 +249,78 @@ async def test_a_poison_message_ends_on_the_dead_letter_subject(probe: Probe, se
     assert "cannot apply this" in dead[0].headers["Printfarm-Error"]
     assert probe.calls == probe.bus.max_deliver
     assert await probe.effects(probe_id) == []
+
+
+async def test_a_dead_letter_replayed_after_the_fix_is_applied_once_by_the_consumer_that_gave_up(
+    probe: Probe, servers: tuple[str, str]
+) -> None:
+    """Inside the duplicate window (JetStream would drop the original `Nats-Msg-Id`), with a second
+    consumer that had applied the message: it skips the replay by its inbox."""
+    probe_id = uuid.uuid4().hex
+    fixed = asyncio.Event()
+    other_calls: list[str] = []
+
+    async def broken_until_fixed(msg: ProbeHappened, envelope: Envelope, uow: ProbeUnitOfWork) -> None:
+        if msg.probe_id == probe_id and not fixed.is_set():
+            raise LookupError("no such sku yet")
+        await uow.record(msg.probe_id, msg.value)
+
+    async def fine(msg: ProbeHappened, envelope: Envelope, uow: ProbeUnitOfWork) -> None:
+        other_calls.append(msg.probe_id)
+
+    probe.bus.consume(ProbeHappened, probe.durable, broken_until_fixed, probe.uow, deliver_new_only=True)
+    probe.bus.consume(ProbeHappened, probe.durable + "_other", fine, probe.uow, deliver_new_only=True)
+    await probe.bus.start()
+    envelope = probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=5))
+    await probe.bus.publish(envelope)
+    subject = probe.bus.dead_letter_subject(probe.durable)
+    dead = await wait_until(lambda: stream_messages(servers[0], subject, probe_id), 30, "a dead letter")
+    headers = dead[0].headers
+    assert headers[dead_letters.CONSUMER] == probe.durable
+    assert headers[dead_letters.MESSAGE_ID] == envelope.id
+    assert headers[dead_letters.DEAD_LETTERS] == "1"
+    assert headers[dead_letters.DELIVERIES] == str(probe.bus.max_deliver)
+    assert other_calls == [probe_id]
+
+    fixed.set()
+    seq = dead[0].metadata.sequence.stream
+    assert await probe.bus.replay(ProbeHappened.SUBJECT, dead[0].data, dead_letters.replay_headers(seq, 1))
+    assert await wait_until(lambda: probe.effects(probe_id), 20, "the replay to be applied") == [5]
+    assert not await probe.bus.replay(ProbeHappened.SUBJECT, dead[0].data, dead_letters.replay_headers(seq, 1))
+    marker = uuid.uuid4().hex
+    await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=marker, value=1)))
+    await wait_until(lambda: probe.effects(marker), 20, "a marker published after the replays")
+    assert await probe.effects(probe_id) == [5]
+    await wait_until(lambda: asyncio.sleep(0, marker in other_calls), 20, "the other consumer to see the marker")
+    assert other_calls == [probe_id, marker], "the consumer that had applied it must skip the replay"
+    assert len(await stream_messages(servers[0], subject, probe_id)) == 1
+
+
+async def test_a_replay_that_fails_again_is_dead_lettered_again_with_its_count(
+    probe: Probe, servers: tuple[str, str]
+) -> None:
+    probe_id = uuid.uuid4().hex
+
+    async def always_fails(msg: ProbeHappened, envelope: Envelope, uow: ProbeUnitOfWork) -> None:
+        if msg.probe_id == probe_id:
+            raise LookupError("still broken")
+
+    probe.bus.consume(ProbeHappened, probe.durable, always_fails, probe.uow, deliver_new_only=True)
+    await probe.bus.start()
+    await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=1)))
+    subject = probe.bus.dead_letter_subject(probe.durable)
+    first = (await wait_until(lambda: stream_messages(servers[0], subject, probe_id), 30, "a dead letter"))[0]
+    headers = dead_letters.replay_headers(first.metadata.sequence.stream, 1)
+    await probe.bus.replay(ProbeHappened.SUBJECT, first.data, headers)
+
+    async def two() -> list[Any]:
+        found = await stream_messages(servers[0], subject, probe_id)
+        return found if len(found) == 2 else []
+
+    second = (await wait_until(two, 30, "the replay dead-lettered again"))[1]
+    assert second.headers[dead_letters.DEAD_LETTERS] == "2"
+    assert second.headers[dead_letters.MESSAGE_ID] == first.headers[dead_letters.MESSAGE_ID]
+    assert "still broken" in second.headers[dead_letters.ERROR]
 
 
 async def test_a_payload_over_the_nats_limit_travels_by_claim_check(probe: Probe, servers: tuple[str, str]) -> None:

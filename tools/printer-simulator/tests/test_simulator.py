@@ -485,6 +485,7 @@ async def test_print_from_ftps_upload_to_finish(
     snapshot = printer.snapshot()
     assert snapshot["job"]["ams_mapping"] == [1]
     assert snapshot["tray_now"] == 1
+    assert [(s["subtask_name"], s["outcome"]) for s in snapshot["starts"]] == [("Benchy", "finished")]
 
 
 def _stor_without_tls_shutdown(
@@ -600,6 +601,7 @@ async def test_stop_fails_with_0300_400c_then_idles(
     idle = await client.next_print(lambda p: p.get("gcode_state") == "IDLE")
     assert idle["print_error"] == 0
     assert printer.full_report()["subtask_name"] == "long"
+    assert [(s["subtask_name"], s["outcome"]) for s in printer.starts] == [("long", "failed")]
 
 
 async def test_developer_mode_off_refuses_commands_but_keeps_reporting(
@@ -785,6 +787,9 @@ async def test_control_api(
             state = await response.json()
         assert (state["gcode_state"], state["subtask_name"], state["online"]) == ("IDLE", "", True)
         assert state["files"]  # the SD card keeps its files
+        async with http.get(f"{url}/starts") as response:
+            starts = [s for s in (await response.json())["starts"] if s["serial"] == "CTRL0001"]
+        assert [s["outcome"] for s in starts][-1:] == ["power_lost"], "the print it lost power in"
         await asyncio.wait_for(client.closed.wait(), WAIT)
         client = await connect(printer)
         assert (await client.next_print())["gcode_state"] == "IDLE"

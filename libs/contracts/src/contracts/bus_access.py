@@ -94,6 +94,16 @@ REQUESTS: tuple[Request, ...] = (
 EVENT_READERS: dict[str, tuple[str, ...]] = {"api-gateway": ("orders", "queue", "printers")}
 """Services that follow whole owners' streams through ephemeral ordered consumers (the live event feed)."""
 
+DEAD_LETTER_REPLAYERS: tuple[str, ...] = ("api-gateway",)
+"""Services that list and replay dead letters (an admin's action): they read the DEADLETTER stream, remove
+the dead letters they replayed, and publish a dead letter again to its subject, the subject of a message
+a durable consumer takes (`replayable_subjects`), nothing else under another service's prefix."""
+
+
+def replayable_subjects() -> list[str]:
+    """The subjects a dead letter can have: those of the messages the declared durable consumers take."""
+    return list(dict.fromkeys(c.message.SUBJECT for c in CONSUMERS))
+
 
 def claim_check_bucket(owner: str) -> str:
     """Payloads too large for one message, per publishing owner: only the owner writes its bucket and
@@ -194,6 +204,9 @@ def nats_permissions(service: str) -> Permissions:
         publish += [f"$JS.API.STREAM.INFO.{DEAD_LETTER_STREAM}"]
     for c in consumers_of(service):
         publish += _durable(c)
+    if service in DEAD_LETTER_REPLAYERS:
+        publish += [*_stream_reader(DEAD_LETTER_STREAM), f"$JS.API.STREAM.MSG.DELETE.{DEAD_LETTER_STREAM}"]
+        publish += replayable_subjects()
     for owner in EVENT_READERS.get(service, ()):
         publish += [*_stream_reader(STREAMS[owner]), f"$JS.API.STREAM.CREATE.{STREAMS[owner]}"]
     for owner in owners_read_by(service):

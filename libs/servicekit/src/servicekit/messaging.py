@@ -3,7 +3,8 @@ dead letters and request/reply.
 
 Consumers use FastStream pull subscriptions with manual acks: a message is acked only after the
 transaction that applied it (and recorded it in the inbox) committed. A handler that raises is
-redelivered with backoff up to `max_deliver` times, then the message goes to `deadletter.<durable>`.
+redelivered with backoff up to `max_deliver` times, then the message goes to
+`deadletter.<service>.<durable>` with the error (see `dead_letters`).
 
 Least privilege (`contracts.bus_access`): a service manages only its own stream and buckets (it may
 create a stream it reads before its owner starts, never change one), replies to itself under a private
@@ -41,6 +42,7 @@ from contracts.envelope import (
 )
 from contracts.registry import DEAD_LETTER_STREAM, SERVICE_PREFIXES, STREAMS, stream_subjects
 from servicekit import tracing
+from servicekit.dead_letters import dead_letter_headers
 from servicekit.logging import correlation_id
 from servicekit.metrics import ServiceMetrics
 from servicekit.outbox import encode
@@ -361,11 +363,15 @@ class Bus:
         return f"{DEAD_LETTER_PREFIX}.{self.service}.{durable}"
 
     async def _dead_letter(self, raw: Msg, durable: str, reason: str) -> None:
-        headers = {
-            "Nats-Msg-Id": f"dl:{durable}:{raw.metadata.sequence.stream}",
-            "Printfarm-Original-Subject": raw.subject,
-            "Printfarm-Error": reason[:500],
-        }
+        headers = dead_letter_headers(
+            consumer=durable,
+            original_subject=raw.subject,
+            original_stream_seq=raw.metadata.sequence.stream,
+            original_headers=raw.headers,
+            data=raw.data,
+            error=reason,
+            deliveries=raw.metadata.num_delivered,
+        )
         await self.js.publish(self.dead_letter_subject(durable), raw.data, headers=headers, timeout=10)
         await raw.ack()
         self.dead_lettered += 1
@@ -374,6 +380,11 @@ class Bus:
     async def dead_letter(self, raw: Msg, durable: str, reason: str) -> None:
         """For consumers that run their own fetch loop (the slicer's work queue): the same dead letters."""
         await self._dead_letter(raw, durable, reason)
+
+    async def replay(self, subject: str, data: bytes, headers: dict[str, str]) -> bool:
+        """Publish stored bytes again (a dead letter's replay); False when JetStream kept it as a duplicate."""
+        ack = await self.js.publish(subject, data, headers=headers, timeout=10)
+        return not ack.duplicate
 
     async def request(self, subject: str, request: BaseModel, reply_type: type[R], timeout: float = 5.0) -> R:
         reply = await self.nc.request(subject, request.model_dump_json().encode(), timeout=timeout)

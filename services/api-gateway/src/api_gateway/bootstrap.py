@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api_gateway.adapters import orm
 from api_gateway.adapters.credentials_file import FirstAdminFile
+from api_gateway.adapters.dead_letter_stream import JetStreamDeadLetters
 from api_gateway.adapters.event_log import JetStreamEventLog
 from api_gateway.adapters.passwords import Argon2Passwords
 from api_gateway.adapters.upstream import Upstreams
@@ -25,10 +26,11 @@ from api_gateway.adapters.webhook_sender import HttpWebhookSender
 from api_gateway.config import Settings
 from api_gateway.domain.login_throttle import ThrottlePolicy
 from api_gateway.domain.webhooks import RetryPolicy, parse_allowed_hosts
-from api_gateway.entrypoints import auth, docs, events, health, proxy, webhook_consumers, webhooks
+from api_gateway.entrypoints import auth, dead_letters, docs, events, health, proxy, webhook_consumers, webhooks
 from api_gateway.entrypoints.edge import EdgeMiddleware
 from api_gateway.entrypoints.problems import install_gateway_problems
 from api_gateway.service_layer.access import Access, PasswordHasher, TokenLifetimes
+from api_gateway.service_layer.dead_letters import DeadLetterArchive, DeadLetters
 from api_gateway.service_layer.event_hub import EventHub, EventLog
 from api_gateway.service_layer.idempotency import IdempotencyKeys
 from api_gateway.service_layer.unit_of_work import GatewayUnitOfWork, UnitOfWork
@@ -55,6 +57,7 @@ def build_app(
     *,
     uow_factory: Callable[[], GatewayUnitOfWork],
     event_log: EventLog,
+    dead_letter_archive: DeadLetterArchive,
     runtime: ServiceRuntime | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     passwords: PasswordHasher | None = None,
@@ -164,6 +167,7 @@ def build_app(
         auth.users_router(access, authenticate),
         health.router(upstreams, settings.health_probes),
         events.router(hub, authenticate),
+        dead_letters.router(DeadLetters(dead_letter_archive), authenticate),
         *([webhooks.router(hooks, authenticate)] if hooks is not None else []),
         docs.router(upstreams, own_document),
         proxy.router(
@@ -238,6 +242,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         uow_factory=uow_factory,
         event_log=JetStreamEventLog(runtime.bus),
+        dead_letter_archive=JetStreamDeadLetters(runtime.bus),
         runtime=runtime,
         webhook_uow_factory=uow_factory,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from starlette.testclient import TestClient
 from api_gateway.bootstrap import build_app
 from api_gateway.config import Settings
 from api_gateway.domain.auth import Account, ApiToken, Session
+from api_gateway.domain.dead_letters import ArchiveUnavailable, DeadLetter, Replay
 from api_gateway.domain.events import SOURCE_STREAMS, LoggedMessage, Position
 from api_gateway.domain.idempotency import IdempotencyRecord, StoredResponse
 
@@ -234,6 +235,36 @@ class MemoryEventLog:
                     yield message
 
 
+class MemoryDeadLetters:
+    """The DEADLETTER stream: entries by sequence, replays as JetStream would store them (deduplicated
+    by replay id)."""
+
+    def __init__(self) -> None:
+        self.stored: dict[int, DeadLetter] = {}
+        self.published: list[tuple[str, bytes]] = []
+        self.replay_ids: set[int] = set()
+        self.down = False
+
+    def add(self, entry: DeadLetter) -> None:
+        self.stored[entry.seq] = entry
+
+    async def entries(self) -> list[DeadLetter]:
+        if self.down:
+            raise ArchiveUnavailable("did not answer")
+        return [self.stored[seq] for seq in sorted(self.stored)]
+
+    async def republish(self, replay: Replay) -> bool:
+        if replay.from_seq in self.replay_ids:
+            return False
+        self.replay_ids.add(replay.from_seq)
+        self.published.append((replay.subject, replay.data))
+        return True
+
+    async def forget(self, seqs: Sequence[int]) -> None:
+        for seq in seqs:
+            self.stored.pop(seq, None)
+
+
 class Recorder:
     """What a fake upstream received."""
 
@@ -279,6 +310,7 @@ class Harness:
         self.tmp_path = tmp_path
         self.store = Store()
         self.events = MemoryEventLog()
+        self.dead_letters = MemoryDeadLetters()
         self.transport = UpstreamTransport(apps)
         self.clock = FakeClock()
 
@@ -287,6 +319,7 @@ class Harness:
             settings_for(self.tmp_path, **overrides),
             uow_factory=lambda: FakeUnitOfWork(self.store),
             event_log=self.events,
+            dead_letter_archive=self.dead_letters,
             transport=self.transport,
             passwords=PlainPasswords(),
             clock=self.clock,

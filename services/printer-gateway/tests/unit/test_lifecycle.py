@@ -221,6 +221,29 @@ def test_restart_while_printing_completes_when_finish_arrives() -> None:
     assert [type(e) for e in events] == [PrintCompleted, BedNoLongerClear]
 
 
+def test_a_print_that_ran_entirely_while_the_gateway_was_down_completes_its_job() -> None:
+    """Killed right after sending `project_file`: the restarted gateway first sees our print finished."""
+    restored = PrintTracker.from_record(dispatched("FINISH", "older-job").as_record())
+    tracker, events = run(restored, report("FINISH", percent=100))
+    assert kinds(events) == ["PrintStarted", "PrintCompleted", "BedNoLongerClear"]
+    assert tracker.job is None and not tracker.bed_clear
+    _, later = tracker.check_deadline(T0 + timedelta(hours=1))
+    assert later == (), "no dispatch deadline left to call it not started"
+
+
+def test_a_print_of_ours_that_failed_unseen_fails_the_job_without_calling_it_refused() -> None:
+    _, events = run(dispatched(), report("FAILED", print_error=0x07008011))
+    failed = [e for e in events if isinstance(e, PrintFailed)]
+    assert kinds(events)[:1] == ["PrintStarted"] and len(failed) == 1 and not failed[0].refused
+
+
+def test_a_retried_job_is_not_ended_by_the_failed_attempt_the_printer_still_shows() -> None:
+    tracker, events = run(dispatched("FAILED", JOB), report("FAILED"), report("FAILED"))
+    assert events == [] and tracker.job is not None and not tracker.job.started
+    _, events = run(tracker, report("PREPARE"), report("RUNNING"), report("FINISH"))
+    assert "PrintCompleted" in kinds(events)
+
+
 def test_fresh_tracker_does_not_react_to_the_first_report() -> None:
     tracker, events = run(PrintTracker(P, bed_clear=True), report("FINISH", subtask="something"))
     assert events == [] and tracker.bed_clear

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from printer_simulator.catalog import parse_materials, parse_printer
 from printer_simulator.fleet import Device, Fleet
-from printer_simulator.printer import FaultError
+from printer_simulator.printer import FaultError, SimulatedPrinter
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,19 @@ async def health(request: web.Request) -> web.Response:
 
 async def list_printers(request: web.Request) -> web.Response:
     return web.json_response({"printers": request.app[FLEET_KEY].summaries()})
+
+
+async def list_starts(request: web.Request) -> web.Response:
+    """Every print the Bambu printers accepted, oldest first per printer: {serial, name, subtask_name, file,
+    at, outcome}. (The G-code printers do not keep this record yet.)"""
+    fleet = request.app[FLEET_KEY]
+    starts = [
+        {"serial": p.serial, "name": p.spec.name, **start}
+        for p in fleet.printers.values()
+        if isinstance(p, SimulatedPrinter)
+        for start in p.starts
+    ]
+    return web.json_response({"starts": starts})
 
 
 async def get_printer(request: web.Request) -> web.Response:
@@ -129,6 +142,7 @@ def build_app(fleet: Fleet, on_change: Callable[[], None] | None = None) -> web.
     app.router.add_get("/health", health)
     app.router.add_get("/printers", list_printers)
     app.router.add_post("/printers", add_printer)
+    app.router.add_get("/starts", list_starts)
     app.router.add_get("/printers/{serial}", get_printer)
     app.router.add_delete("/printers/{serial}", delete_printer)
     app.router.add_get("/printers/{serial}/report", get_report)

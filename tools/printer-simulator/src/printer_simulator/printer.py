@@ -137,6 +137,8 @@ class SimulatedPrinter:
         self.files: dict[str, bytes] = {}
         self.faults = FaultSwitches(print_seconds=spec.print_seconds)
         self.commands: deque[dict[str, Any]] = deque(maxlen=50)
+        self.starts: list[dict[str, Any]] = []
+        """Every accepted `project_file`, never trimmed: what a test counts to find a print started twice."""
         self.reports_sent = 0
         self._ca = ca
         self._broker: MqttBroker | None = None
@@ -295,6 +297,7 @@ class SimulatedPrinter:
             elif self.gcode_state == RUNNING:
                 self._run_elapsed = self._run_duration
                 self.gcode_state = FINISH
+                self._record_outcome("finished")
                 log.info("%s finished %s", self.serial, job.file if job else "?")
             elif self.gcode_state == FAILED:
                 self._idle_at = None
@@ -318,12 +321,17 @@ class SimulatedPrinter:
         self._set_tray_now(tray)
 
     def _fail(self, print_error: int, at: float, *, idle_after: float | None) -> None:
+        self._record_outcome("failed")
         self._frozen = self._progress(at)
         self.gcode_state = FAILED
         self.print_error = print_error
         self.hms = []
         self._hms_at = None
         self._idle_at = at + idle_after if idle_after is not None else None
+
+    def _record_outcome(self, outcome: str) -> None:
+        if self.starts and self.starts[-1]["outcome"] is None:
+            self.starts[-1]["outcome"] = outcome
 
     def _set_tray_now(self, tray: int) -> None:
         if tray != self.tray_now:
@@ -574,6 +582,7 @@ class SimulatedPrinter:
         self._run_duration = max(0.01, self.faults.print_seconds or print_seconds / self.time_scale)
         self._hms_at = self.faults.hms_pause_at
         self.faults.hms_pause_at = None
+        self.starts.append({"subtask_name": self.job.subtask_name, "file": path, "at": _now_iso(), "outcome": None})
         log.info("%s starts %s (%s)", self.serial, path, param)
         self._reply("print", "project_file", sequence_id, True, param=param)
         self._state_changed()
@@ -706,6 +715,9 @@ class SimulatedPrinter:
 
     async def power_cycle(self, down_seconds: float = 0.5) -> None:
         """Off for ``down_seconds``, back in IDLE with the last job forgotten; files on the SD card stay."""
+        self._tick()
+        if self.gcode_state in ACTIVE_STATES:
+            self._record_outcome("power_lost")
         await self.go_offline()
         if self._transition_handle is not None:
             self._transition_handle.cancel()
@@ -839,6 +851,7 @@ class SimulatedPrinter:
             },
             "last_command": dict(self.commands[-1]) if self.commands else None,
             "commands": [dict(c) for c in self.commands],
+            "starts": [dict(s) for s in self.starts],
             "faults": faults,
             "materials": [m.to_json() for m in self._materials],
         }

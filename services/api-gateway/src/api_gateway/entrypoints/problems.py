@@ -20,6 +20,7 @@ from api_gateway.domain.auth_errors import (
     UnknownUser,
     UsernameTaken,
 )
+from api_gateway.domain.dead_letters import ArchiveUnavailable, UnknownDeadLetter
 from api_gateway.domain.idempotency import KeyReused, StillInFlight
 from servicekit.problems import Conflict, Invalid, NotFound, Problem, Unavailable, problem_response
 
@@ -69,6 +70,10 @@ def as_problem(exc: Exception) -> Problem:
         return TooManyRequests(str(exc), extra={"retry_after": int(exc.retry_after) + 1})
     if isinstance(exc, HashingBusy):
         return Unavailable(str(exc))
+    if isinstance(exc, UnknownDeadLetter):
+        return NotFound(f"no dead letter holds message {exc} (never dead-lettered, or already replayed)")
+    if isinstance(exc, ArchiveUnavailable):
+        return Unavailable(f"the message bus {exc}; try again shortly", extra={"service": "nats"})
     raise TypeError(f"not a mapped error: {exc!r}")
 
 
@@ -85,6 +90,8 @@ MAPPED: tuple[type[Exception], ...] = (
     LastAdmin,
     TooManyAttempts,
     HashingBusy,
+    UnknownDeadLetter,
+    ArchiveUnavailable,
 )
 
 

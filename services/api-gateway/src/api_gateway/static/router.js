@@ -15,6 +15,7 @@ const ROUTES = [
   [/^\/account$/, './screens/account.js'],
   [/^\/users$/, './screens/users.js'],
   [/^\/webhooks$/, './screens/webhooks.js'],
+  [/^\/dead-letters$/, './screens/dead_letters.js'],
   [/^\/login$/, './screens/login.js'],
 ];
 

@@ -1,5 +1,6 @@
 // Who is signed in: the header's name, role, Password and Log out; the role hides what it cannot do.
 import { api, isAbort, onUnauthorized } from './api.js';
+import { stopWatchingDeadLetters, watchDeadLetters } from './dead_letters_badge.js';
 import { field, h, openDialog, replace, submitting, toast } from './dom.js';
 import { live } from './live.js';
 import { go } from './router.js';
@@ -12,6 +13,7 @@ function signedOut() {
   me = null;
   delete document.body.dataset.role;
   live.stop();
+  stopWatchingDeadLetters();
   renderUser();
   const here = location.hash.slice(1) || '/orders';
   if (!here.startsWith('/login')) go(`/login?next=${encodeURIComponent(here)}`);
@@ -25,6 +27,7 @@ export function signedIn(user) {
   document.body.dataset.role = user.role || 'viewer';
   renderUser();
   live.start();
+  watchDeadLetters(document.body.dataset.role);
 }
 
 function renderUser() {
@@ -65,6 +68,7 @@ async function logout() {
   }
   me = null;
   live.stop();
+  stopWatchingDeadLetters();
   renderUser();
   go('/login');
 }

@@ -164,7 +164,10 @@ class PrintTracker:
         events: list[LifecycleEvent] = []
         tracker = self
         if tracker.job is not None:
-            job, job_events = _follow_job(self.printer_id, tracker.job, status, gcode_state, self.last_print_error)
+            ended_unseen = self._print_ended_unseen(gcode_state, status.subtask_name)
+            job, job_events = _follow_job(
+                self.printer_id, tracker.job, status, gcode_state, self.last_print_error, ended_unseen
+            )
             tracker = replace(tracker, job=job)
             events.extend(job_events)
         job_ended = next((e for e in events if isinstance(e, JobEnded)), None)
@@ -179,6 +182,12 @@ class PrintTracker:
         )
         tracker, timed_out = tracker.check_deadline(now)
         return tracker, (*events, *timed_out)
+
+    def _print_ended_unseen(self, gcode_state: str, subtask: str | None) -> bool:
+        """The printer shows a print ended that this tracker never saw running: it began and ended while the
+        gateway was away (killed right after sending `project_file`) or between two reports. Not the end
+        it already saw (after a retry, the printer still shows the failed attempt until the new one starts)."""
+        return gcode_state in PART_LEFT_STATES and (self.last_gcode_state, self.last_subtask) != (gcode_state, subtask)
 
     def _print_ended(self, gcode_state: str, subtask: str | None) -> bool:
         """Any end of any print, ours or not: also one that happened entirely while we were away."""
@@ -237,12 +246,19 @@ class PrintTracker:
 
 
 def _follow_job(
-    printer_id: str, job: TrackedJob, status: PrinterStatus, gcode_state: str, previous_error: int | None
+    printer_id: str,
+    job: TrackedJob,
+    status: PrinterStatus,
+    gcode_state: str,
+    previous_error: int | None,
+    ended_unseen: bool,
 ) -> tuple[TrackedJob | None, list[LifecycleEvent]]:
     events: list[LifecycleEvent] = []
     ours = status.subtask_name == job.job_id
     if not job.started:
-        if not (ours and gcode_state in ACTIVE_STATES):
+        # Our print already over when first seen still started: left waiting, the dispatch deadline
+        # would call it "not started" and the queue would print it a second time.
+        if not (ours and (gcode_state in ACTIVE_STATES or ended_unseen)):
             return job, events
         job = replace(job, started=True)
         events.append(PrintStarted(printer_id, job.job_id))
