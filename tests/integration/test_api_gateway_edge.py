@@ -16,7 +16,7 @@ from devstack import Stack
 
 pytestmark = pytest.mark.integration
 
-SERVICE_KEYS = {"skus", "orders", "queue", "printer-gateway", "nats", "simulator"}
+SERVICE_KEYS = {"skus", "orders", "queue", "printer-gateway", "slicer", "nats", "simulator"}
 """The services, and the parts devstack has the gateway probe besides them."""
 
 

@@ -291,10 +291,10 @@ async def test_a_replica_stopped_mid_slice_hands_its_slice_over_without_waiting_
 ) -> None:
     await second_replica(slicer_stack)
     sha = await queue.put_source(HEAVY)
-    await queue.ask(sha, "stopped/1", parameters={"detail": 52})
+    await queue.ask(sha, "stopped/1", parameters={"detail": 96})
 
     def ours(row: dict[str, Any]) -> bool:
-        return bool(row["source_sha256"] == sha and row["parameters"] == {"detail": 52})
+        return bool(row["source_sha256"] == sha and row["parameters"] == {"detail": 96})
 
     async def claimed_by() -> str | None:
         rows = [s for s in await slices(slicer_stack, state="slicing") if ours(s)]

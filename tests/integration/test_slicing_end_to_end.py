@@ -97,7 +97,7 @@ async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_t
         "order_number": f"E2E-{uuid.uuid4().hex[:6]}",
         "line_items": [
             {"sku_id": skus[0], "quantity": 1, "parameters": {"label": "Ada"}},
-            {"sku_id": skus[0], "quantity": 1, "parameters": {"label": "Bob"}},
+            {"sku_id": skus[0], "quantity": 1, "parameters": {"label": "Grace"}},
             {"sku_id": skus[0], "quantity": 1, "parameters": {"label": "Bartholomew"}},
             {"sku_id": skus[1], "quantity": 1},
         ],
@@ -137,7 +137,7 @@ async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_t
         detail = (await control.get(f"/printers/{sim_printer.serial}")).json()
         files.update({f["name"]: f["sha256"] for f in detail["files"]})
     at_printer = {j["id"]: files[f"{j['id']}.gcode.3mf"] for j in printed}
-    assert at_printer[by_label["Ada"]["id"]] != at_printer[by_label["Bob"]["id"]], "each value prints its own file"
+    assert at_printer[by_label["Ada"]["id"]] != at_printer[by_label["Grace"]["id"]], "each value prints its own file"
     for job in printed:
         assert job["file"]["sha256"] == at_printer[job["id"]] and job["file"]["kind"] == "gcode.3mf"
         assert job["file"]["print_minutes"] and job["file"]["grams"]

@@ -104,7 +104,7 @@ async def test_every_kind_of_process_killed_with_sigkill_heals_within_30s_and_no
     stack: Stack, api: httpx.AsyncClient, wait_until: Wait
 ) -> None:
     assert (await _health(api)) == {"status": "ok", "services": {
-        "skus": "ok", "orders": "ok", "queue": "ok", "printer-gateway": "ok", "nats": "ok", "simulator": "ok",
+        "skus": "ok", "orders": "ok", "queue": "ok", "printer-gateway": "ok", "slicer": "ok", "nats": "ok", "simulator": "ok",
     }}
     order_id = await _order_of_copies(api)
     jobs = await wait_until(
