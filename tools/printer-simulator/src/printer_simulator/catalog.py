@@ -188,6 +188,11 @@ class PrinterSpec:
         return self.protocol == "bambu_lan" and not self.profile.code.startswith(("X1", "H2"))
 
     @property
+    def has_rtsps_camera(self) -> bool:
+        """X1 and H2 printers stream H.264 over RTSPS (port 322)."""
+        return self.protocol == "bambu_lan" and self.profile.code.startswith(("X1", "H2"))
+
+    @property
     def full_reports(self) -> bool:
         if self.report_mode is not None:
             return self.report_mode == "full"

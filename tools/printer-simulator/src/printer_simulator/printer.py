@@ -31,6 +31,7 @@ from printer_simulator.report import (
     report_delta,
     version_modules,
 )
+from printer_simulator.rtsps import RtspsCameraServer
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class SimulatedPrinter:
         self._ca = ca
         self._broker: MqttBroker | None = None
         self._ftps: FtpsServer | None = None
-        self._camera: CameraServer | None = None
+        self._camera: CameraServer | RtspsCameraServer | None = None
         self._device = device_fields()
         self._materials = spec.materials
         self._seq = 0
@@ -167,6 +168,8 @@ class SimulatedPrinter:
         )
         if self.spec.has_jpeg_camera:
             self._camera = CameraServer(ssl_context, self.spec.access_code)
+        elif self.spec.has_rtsps_camera:
+            self._camera = RtspsCameraServer(ssl_context, self.spec.access_code)
         await self._listen()
         self._running = True
         loop = asyncio.get_running_loop()
