@@ -24,3 +24,6 @@ class Settings(ServiceSettings):
     per printer; state changes are written at once."""
     control_probe_seconds: float = 60.0
     """How often a printer that refused control (developer mode off) is asked again."""
+    camera_decoders: int = 4
+    """At most this many X1/H2 camera streams decoded at once by this replica (one ffmpeg process each,
+    running while someone watches); one more viewer of another camera gets a 409 saying so."""

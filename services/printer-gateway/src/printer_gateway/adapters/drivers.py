@@ -7,11 +7,13 @@ from typing import Literal
 
 from printer_gateway.adapters.bambu.camera import CAMERA_PORT
 from printer_gateway.adapters.bambu.connection import BambuConnection, BambuPrinterSettings
+from printer_gateway.adapters.bambu.rtsps_camera import RTSPS_PORT
 from printer_gateway.adapters.driver import PrinterDriver, StatusListener
 from printer_gateway.adapters.moonraker.connection import MoonrakerConnection
 from printer_gateway.adapters.octoprint.connection import OctoPrintConnection
 from printer_gateway.adapters.prusalink.connection import PrusaLinkConnection
 from printer_gateway.adapters.reconnecting import HttpPrinterSettings
+from printer_gateway.adapters.video import H264Decoders
 from printer_gateway.config import Settings
 from printer_gateway.domain.model import Printer
 
@@ -26,9 +28,17 @@ def bambu_camera_kind(model: str) -> Literal["jpeg", "rtsps"] | None:
     return None
 
 
-def make_driver(printer: Printer, secret: str, settings: Settings, on_status: StatusListener) -> PrinterDriver:
-    """A driver for `printer`, not started yet; `secret` is its decrypted access code or API key."""
+def make_driver(
+    printer: Printer,
+    secret: str,
+    settings: Settings,
+    on_status: StatusListener,
+    decoders: H264Decoders | None = None,
+) -> PrinterDriver:
+    """A driver for `printer`, not started yet; `secret` is its decrypted access code or API key;
+    `decoders` turn an X1/H2 camera's video into pictures."""
     if printer.protocol == "bambu_lan":
+        camera = bambu_camera_kind(printer.model)
         return BambuConnection(
             BambuPrinterSettings(
                 serial=printer.serial or "",
@@ -39,10 +49,11 @@ def make_driver(printer: Printer, secret: str, settings: Settings, on_status: St
                 ca_pem=printer.ca_cert,
                 url_template=settings.bambu_url_template,
                 stale_after=settings.stale_after_seconds,
-                camera=bambu_camera_kind(printer.model),
-                camera_port=printer.camera_port or CAMERA_PORT,
+                camera=camera,
+                camera_port=printer.camera_port or (RTSPS_PORT if camera == "rtsps" else CAMERA_PORT),
             ),
             on_status,
+            decoders=decoders,
         )
     http = HttpPrinterSettings(
         host=printer.host,

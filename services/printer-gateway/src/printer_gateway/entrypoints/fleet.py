@@ -30,6 +30,7 @@ from printer_gateway.adapters.leases import Lease, LeaseTable, rendezvous_owner
 from printer_gateway.adapters.part_files import PartFileMissing, PartFiles
 from printer_gateway.adapters.repository import StaleLease
 from printer_gateway.adapters.secrets import AccessCodeCipher
+from printer_gateway.adapters.video import FfmpegDecoders, H264Decoders
 from printer_gateway.config import Settings
 from printer_gateway.domain.printer_status import PrinterStatus
 from printer_gateway.service_layer import handlers
@@ -90,9 +91,12 @@ class Fleet:
         cipher: AccessCodeCipher,
         part_files: PartFiles,
         clock: Clock,
+        decoders: H264Decoders | None = None,
     ) -> None:
         self.settings, self.instance, self.uow_factory = settings, instance, uow_factory
         self.leases, self.cipher, self.part_files, self.clock = leases, cipher, part_files, clock
+        self.decoders = decoders if decoders is not None else FfmpegDecoders(settings.camera_decoders)
+        """Shared by every held printer's X1/H2 camera: the bound on decoder processes is per replica."""
         self.held: dict[str, Held] = {}
         self._task: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
@@ -220,7 +224,11 @@ class Fleet:
                 continue
             printer, token = found[printer_id]
             connection = make_driver(
-                printer, self.cipher.decrypt(token), self.settings, functools.partial(self._on_status, printer_id)
+                printer,
+                self.cipher.decrypt(token),
+                self.settings,
+                functools.partial(self._on_status, printer_id),
+                self.decoders,
             )
             self.held[printer_id] = Held(lease, connection, versions.get(printer_id, printer.connection_version))
             log.info("took printer %s (%s) with lease epoch %s", printer.name, printer_id, lease.epoch)

@@ -45,8 +45,77 @@ def is_jpeg(data: bytes) -> bool:
     return data.startswith(_JPEG_START) and data.rstrip(b"\0").endswith(_JPEG_END)
 
 
-class JpegCamera:
-    """One camera stream, opened on the first request and closed after `idle_after` seconds unwatched."""
+class LiveCamera:
+    """A camera stream opened on the first request and closed after `idle_after` seconds unwatched; it
+    keeps the newest picture. Subclasses say how pictures arrive (`_run`, calling `_publish`)."""
+
+    def __init__(self, name: str, *, connect_timeout: float = 10.0, idle_after: float = 30.0) -> None:
+        self._name = name
+        self._connect_timeout, self._idle_after = connect_timeout, idle_after
+        self._frame: bytes | None = None
+        self._frame_at = 0.0
+        self._wanted_at = 0.0
+        self._error: str | None = None
+        self._fresh = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def streaming(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def snapshot(self, timeout: float = 10.0) -> bytes:
+        """The newest frame, at most a second old; raises `CameraUnavailable` with the reason."""
+        self._wanted_at = time.monotonic()
+        if self._task is None or self._task.done():
+            self._frame, self._error = None, None
+            self._fresh.clear()
+            self._task = asyncio.create_task(self._stream(), name=f"camera-{self._name}")
+        if self._frame is not None and time.monotonic() - self._frame_at < 1.0:
+            return self._frame
+        self._fresh.clear()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._fresh.wait()
+        except TimeoutError:
+            raise CameraUnavailable(self._error or "the camera sent no picture in time") from None
+        if self._frame is None:
+            raise CameraUnavailable(self._error or "the camera stream ended")
+        self._wanted_at = time.monotonic()  # idle counts from the last picture handed out, not the ask
+        return self._frame
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _watched(self) -> bool:
+        return time.monotonic() - self._wanted_at < self._idle_after
+
+    def _publish(self, picture: bytes) -> None:
+        self._frame, self._frame_at = picture, time.monotonic()
+        self._fresh.set()
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+    async def _stream(self) -> None:
+        try:
+            await self._run()
+        except CameraUnavailable as error:
+            self._error = str(error)
+            log.info("camera %s: %s", self._name, self._error)
+        except (OSError, TimeoutError, ValueError) as error:
+            self._error = f"camera: {error or type(error).__name__}"
+            log.info("camera %s: %s", self._name, self._error)
+        finally:
+            self._frame = None
+            self._fresh.set()
+
+
+class JpegCamera(LiveCamera):
+    """The P1/A1 stream: one TLS connection, JPEG frames as they come."""
 
     def __init__(
         self,
@@ -58,42 +127,10 @@ class JpegCamera:
         connect_timeout: float = 10.0,
         idle_after: float = 30.0,
     ) -> None:
+        super().__init__(f"{host}:{port}", connect_timeout=connect_timeout, idle_after=idle_after)
         self._host, self._port, self._access_code, self._ssl = host, port, access_code, ssl_context
-        self._connect_timeout, self._idle_after = connect_timeout, idle_after
-        self._frame: bytes | None = None
-        self._frame_at = 0.0
-        self._wanted_at = 0.0
-        self._error: str | None = None
-        self._fresh = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    async def snapshot(self, timeout: float = 10.0) -> bytes:
-        """The newest frame, at most a second old; raises `CameraUnavailable` with the reason."""
-        self._wanted_at = time.monotonic()
-        if self._task is None or self._task.done():
-            self._frame, self._error = None, None
-            self._fresh.clear()
-            self._task = asyncio.create_task(self._stream(), name=f"camera-{self._host}:{self._port}")
-        if self._frame is not None and time.monotonic() - self._frame_at < 1.0:
-            return self._frame
-        self._fresh.clear()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._fresh.wait()
-        except TimeoutError:
-            raise CameraUnavailable(self._error or "the camera sent no picture in time") from None
-        if self._frame is None:
-            raise CameraUnavailable(self._error or "the camera stream ended")
-        return self._frame
-
-    async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _stream(self) -> None:
+    async def _run(self) -> None:
         writer: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(self._connect_timeout):
@@ -103,21 +140,15 @@ class JpegCamera:
                 check_peer_serial(writer.get_extra_info("peercert"), expected_serial)
             writer.write(login_packet(self._access_code))
             await writer.drain()
-            while time.monotonic() - self._wanted_at < self._idle_after:
+            while self._watched():
                 async with asyncio.timeout(self._connect_timeout):
                     header = await reader.readexactly(FRAME_HEADER_SIZE)
                     image = await reader.readexactly(frame_size(header))
                 if not is_jpeg(image):
                     raise ValueError("the camera sent something that is not a JPEG picture")
-                self._frame, self._frame_at = image, time.monotonic()
-                self._fresh.set()
+                self._publish(image)
         except asyncio.IncompleteReadError:
             self._error = "the camera closed the stream (wrong access code?)"
-        except (OSError, TimeoutError, ValueError) as error:
-            self._error = f"camera: {error or type(error).__name__}"
-            log.info("camera %s:%s: %s", self._host, self._port, self._error)
         finally:
-            self._frame = None
-            self._fresh.set()
             if writer is not None:
                 writer.transport.abort()

@@ -16,13 +16,14 @@ import aiomqtt
 from opentelemetry.trace import SpanKind
 
 from printer_gateway.adapters.bambu import ftps, protocol
-from printer_gateway.adapters.bambu.camera import CAMERA_PORT, JpegCamera
+from printer_gateway.adapters.bambu.camera import CAMERA_PORT, JpegCamera, LiveCamera
 from printer_gateway.adapters.bambu.report import (
     CANCELLED_PRINT_ERROR,
     merge_report,
     parse_status,
     print_object,
 )
+from printer_gateway.adapters.bambu.rtsps_camera import RtspsCamera
 from printer_gateway.adapters.bambu.tls import create_ssl_context, is_certificate_rejection
 from printer_gateway.adapters.driver import (
     CameraUnavailable,
@@ -34,6 +35,7 @@ from printer_gateway.adapters.driver import (
     StatusListener,
     UploadError,
 )
+from printer_gateway.adapters.video import H264Decoders
 from printer_gateway.domain.printer_status import PrinterStatus
 from servicekit.tracing import span
 
@@ -80,7 +82,7 @@ class BambuPrinterSettings:
     upload_timeout: float = 600.0
     keepalive: int = 30
     camera: Literal["jpeg", "rtsps"] | None = "jpeg"
-    """P1/A1: JPEG frames over TLS on `camera_port`; X1/H2: RTSPS on 322."""
+    """P1/A1: JPEG frames over TLS on `camera_port` (6000); X1/H2: RTSPS on `camera_port` (322)."""
     camera_port: int = CAMERA_PORT
 
 
@@ -119,8 +121,10 @@ class BambuConnection:
         on_status: StatusListener,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        decoders: H264Decoders | None = None,
     ) -> None:
         self._settings = settings
+        self._decoders = decoders
         self._on_status = on_status
         self._sleep = sleep
         self._ssl_context = create_ssl_context(settings.ca_pem, settings.serial if settings.verify_serial else None)
@@ -133,7 +137,7 @@ class BambuConnection:
         self._pending: dict[str, _PendingCommand] = {}
         self._version: dict[str, Any] | None = None
         self._reported = False
-        self._camera: JpegCamera | None = None
+        self._camera: LiveCamera | None = None
 
     @property
     def serial(self) -> str:
@@ -173,13 +177,15 @@ class BambuConnection:
 
     async def camera_snapshot(self) -> bytes:
         settings = self._settings
-        if settings.camera == "rtsps":
-            raise CameraUnavailable(
-                "this model streams its camera over RTSPS (port 322), which the gateway does not show yet"
-            )
         if settings.camera is None:
             raise CameraUnavailable("this printer has no camera")
-        if self._camera is None:
+        if self._camera is None and settings.camera == "rtsps":
+            if self._decoders is None:
+                raise CameraUnavailable("this gateway has no H.264 decoder for the model's RTSPS camera")
+            self._camera = RtspsCamera(
+                settings.host, settings.camera_port, settings.access_code, self._ssl_context, self._decoders
+            )
+        elif self._camera is None:
             self._camera = JpegCamera(settings.host, settings.camera_port, settings.access_code, self._ssl_context)
         return await self._camera.snapshot()
 
