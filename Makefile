@@ -76,16 +76,19 @@ endef
 
 # The slicer renders OpenSCAD parts and slices STL/3MF with PrusaSlicer (Debian: `openscad`, `prusa-slicer`).
 SLICER_TOOLS := openscad prusa-slicer
+# The printer gateway decodes X1/H2 cameras' H.264 video with the ffmpeg CLI (Debian: `ffmpeg`).
+GATEWAY_TOOLS := ffmpeg
 
 run-tools:
 	$(call system_tools,$(SLICER_TOOLS),the slicer,the slicer answers slice requests that need them with the tool's error)
+	$(call system_tools,$(GATEWAY_TOOLS),the printer gateway,X1/H2 camera views answer 409 saying no decoder is installed)
 
 # What the tests use when present: Chromium (browser tests), OpenSCAD (the real render check of .scad
 # parts), PrusaSlicer (the slicer's pipeline and service tests), strace (the OpenSCAD sandbox test watches
-# which files the real binary opens) and promtool (Debian package prometheus: the alert rules' checks and
-# unit tests). Without them those tests are skipped with a message and .scad uploads are accepted as
-# "not rendered".
-SYSTEM_TEST_TOOLS := chromium openscad prusa-slicer strace promtool:prometheus
+# which files the real binary opens), promtool (Debian package prometheus: the alert rules' checks and
+# unit tests) and ffmpeg (the X1/H2 camera tests decode the simulator's RTSPS stream). Without them those
+# tests are skipped with a message and .scad uploads are accepted as "not rendered".
+SYSTEM_TEST_TOOLS := chromium openscad prusa-slicer strace promtool:prometheus ffmpeg
 
 test-tools:
 	$(call system_tools,$(SYSTEM_TEST_TOOLS),the tests,the tests that need them adapt or are skipped)

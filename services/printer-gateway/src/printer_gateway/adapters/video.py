@@ -47,7 +47,7 @@ def jpeg_end(data: bytes | bytearray, start: int = 0) -> int | None:
         raise ValueError("not the start of a JPEG picture")
     i = start + 2
     while True:
-        if i + 4 > len(data):
+        if i + 2 > len(data):
             return None
         if data[i] != 0xFF:
             raise ValueError("broken JPEG marker")
@@ -60,6 +60,8 @@ def jpeg_end(data: bytes | bytearray, start: int = 0) -> int | None:
         if marker in _RST or marker == 0x01:
             i += 2
             continue
+        if i + 4 > len(data):
+            return None
         length = int.from_bytes(data[i + 2 : i + 4], "big")
         i += 2 + length
         if marker != 0xDA:

@@ -55,6 +55,7 @@ class LiveCamera:
         self._frame: bytes | None = None
         self._frame_at = 0.0
         self._wanted_at = 0.0
+        self._waiting = 0
         self._error: str | None = None
         self._fresh = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -73,11 +74,14 @@ class LiveCamera:
         if self._frame is not None and time.monotonic() - self._frame_at < 1.0:
             return self._frame
         self._fresh.clear()
+        self._waiting += 1
         try:
             async with asyncio.timeout(timeout):
                 await self._fresh.wait()
         except TimeoutError:
             raise CameraUnavailable(self._error or "the camera sent no picture in time") from None
+        finally:
+            self._waiting -= 1
         if self._frame is None:
             raise CameraUnavailable(self._error or "the camera stream ended")
         self._wanted_at = time.monotonic()  # idle counts from the last picture handed out, not the ask
@@ -91,7 +95,8 @@ class LiveCamera:
                 await task
 
     def _watched(self) -> bool:
-        return time.monotonic() - self._wanted_at < self._idle_after
+        """Someone waits for a picture, or had one less than `idle_after` seconds ago."""
+        return self._waiting > 0 or time.monotonic() - self._wanted_at < self._idle_after
 
     def _publish(self, picture: bytes) -> None:
         self._frame, self._frame_at = picture, time.monotonic()
