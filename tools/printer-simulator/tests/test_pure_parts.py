@@ -1,4 +1,5 @@
-"""Pure parts of the simulator: fleet parsing, project inspection, report deltas, MQTT framing."""
+"""Pure parts of the simulator: fleet parsing, project inspection, report deltas, MQTT framing, the RTSPS
+camera's clip and RTP packets."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from printer_simulator.catalog import default_fleet, model_profile, parse_fleet,
 from printer_simulator.mqtt import MqttProtocolError, decode_length, encode_length, topic_matches
 from printer_simulator.project import JobRefused, build_project, inspect_project, parse_duration
 from printer_simulator.report import materials_fields, report_delta
+from printer_simulator.rtsps import MAX_RTP_PAYLOAD, access_units, rtp_payloads, camera_clip
 
 
 def test_default_fleet_mixes_brands_and_materials_unique_to_one_printer() -> None:
@@ -167,3 +169,21 @@ def test_mqtt_framing() -> None:
     assert topic_matches("device/S/#", "device/S/report")
     assert not topic_matches("device/S/request", "device/S/report")
     assert not topic_matches("device/+", "device/S/report")
+
+
+def test_the_camera_clip_is_whole_frames_each_loop_starting_with_a_key_frame() -> None:
+    frames = access_units(camera_clip())
+    assert len(frames) == 10, "2 s at 5 frames per second"
+    kinds = [[unit[0] & 0x1F for unit in frame] for frame in frames]
+    assert kinds[0][:2] == [7, 8] and kinds[0][-1] == 5, "SPS, PPS, ..., IDR first"
+    assert all(frame[-1] in (1, 5) for frame in kinds), "each frame ends with its one slice"
+
+
+def test_large_nal_units_go_as_fu_a_fragments_that_fit_a_packet() -> None:
+    unit = bytes([0x65]) + bytes(range(256)) * 20
+    payloads = rtp_payloads(unit)
+    assert len(payloads) > 1 and all(len(p) <= MAX_RTP_PAYLOAD for p in payloads)
+    assert all(p[0] == (0x65 & 0xE0) | 28 for p in payloads)
+    assert payloads[0][1] == 0x80 | 5 and payloads[-1][1] == 0x40 | 5
+    assert b"".join(p[2:] for p in payloads) == unit[1:]
+    assert rtp_payloads(b"\x41small") == [b"\x41small"]

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from printer_gateway.adapters.bambu import rtsp
-from printer_gateway.adapters.video import jpeg_end, split_jpegs
+from printer_gateway.adapters.driver import CameraUnavailable
+from printer_gateway.adapters.video import FfmpegDecoders, jpeg_end, split_jpegs
 
 
 def rtp(payload: bytes, sequence: int, *, marker: bool = False) -> bytes:
@@ -159,3 +160,12 @@ def test_a_picture_not_all_there_waits_and_a_broken_one_is_refused() -> None:
     assert jpeg_end(picture[:-1]) is None
     with pytest.raises(ValueError):
         jpeg_end(b"\x00\x00")
+
+
+async def test_without_ffmpeg_or_a_free_slot_there_is_no_decoder_and_the_reason_says_why() -> None:
+    with pytest.raises(CameraUnavailable, match="ffmpeg is not installed"):
+        async with FfmpegDecoders(1, binary="printfarm-no-such-ffmpeg").open():
+            pass
+    with pytest.raises(CameraUnavailable, match="already decoding 0 cameras"):
+        async with FfmpegDecoders(0).open():
+            pass

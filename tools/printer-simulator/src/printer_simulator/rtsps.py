@@ -42,7 +42,7 @@ MAX_REQUEST_BYTES = 16 * 1024
 _AUTH_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]+))')
 
 
-def test_clip() -> bytes:
+def camera_clip() -> bytes:
     return resources.files("printer_simulator").joinpath("camera_test_clip.h264").read_bytes()
 
 
@@ -182,7 +182,7 @@ class RtspsCameraServer:
         self._access_code = access_code
         self._auth = auth
         self._interval = 1 / frame_rate
-        self._frames = access_units(test_clip())
+        self._frames = access_units(camera_clip())
         self._server: asyncio.Server | None = None
         self._host = "127.0.0.1"
         self._writers: set[asyncio.StreamWriter] = set()

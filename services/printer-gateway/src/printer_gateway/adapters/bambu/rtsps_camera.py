@@ -69,6 +69,8 @@ class RtspsCamera(LiveCamera):
                     await writer.drain()
         except asyncio.IncompleteReadError:
             raise CameraUnavailable("the camera closed the stream") from None
+        except asyncio.LimitOverrunError:
+            raise CameraUnavailable("the camera sent an RTSP answer too long to be one") from None
         finally:
             if writer is not None:
                 writer.transport.abort()
