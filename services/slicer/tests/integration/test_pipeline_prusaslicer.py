@@ -13,7 +13,7 @@ from typing import Literal
 import pytest
 from slicer_samples import bambu_style_3mf, box_stl
 
-from printer_simulator.project import inspect_project
+from printer_simulator.project import JobRefused, inspect_gcode, inspect_project
 from skus.domain.files import inspect_file
 from slicer.domain.errors import SliceError
 from slicer.domain.job import SliceJob
@@ -117,6 +117,40 @@ async def test_a_part_that_fits_only_turned_is_turned(pipeline: SlicePipeline) -
     min_x, min_y, max_x, max_y = print_bounds(plate(made.content))
     assert max_y - min_y == pytest.approx(310, abs=1) and max_x - min_x == pytest.approx(20, abs=1)
     assert 25 <= min_x and max_x <= 325 and 0 <= min_y and max_y <= 320
+
+
+@pytest.mark.parametrize(
+    ("model", "material", "profile", "centre"),
+    [
+        ("Prusa MK4", "PC", "prusa-mk4/pc", (125, 105)),
+        ("Prusa MK3S", "PETG", "prusa-mk3s/petg", (125, 105)),
+        ("Prusa XL", "PLA", "prusa-xl/pla", (180, 180)),
+        ("Prusa MINI", "PLA", "prusa-mini/pla", (90, 90)),
+        ("Voron 2.4", "ASA", "voron-24-350/asa", (175, 175)),
+        ("Creality K1", "ABS", "creality-k1/abs", (110, 110)),
+        ("Ender 3", "PLA", "creality-ender-3/pla", (110, 110)),
+    ],
+)
+async def test_plain_gcode_printers_get_gcode_they_print(
+    pipeline: SlicePipeline, model: str, material: str, profile: str, centre: tuple[float, float]
+) -> None:
+    """Plain G-code, centred on that printer's bed, with the printer's own start G-code (the Prusa model
+    check), which a G-code printer (the simulator's reading of it) prints for the sliced time."""
+    stl = box_stl(30, 20, 3)
+    made = await pipeline.make_printable(mesh_job(stl, model=model, material=material), stl)
+    assert (made.kind, made.filename, made.profile) == ("gcode", "bracket.gcode", profile)
+    assert not made.content.startswith(b"PK"), "not a zip: plain G-code"
+    min_x, min_y, max_x, max_y = print_bounds(made.content)
+    assert ((min_x + max_x) / 2, (min_y + max_y) / 2) == pytest.approx(centre, abs=1)
+    text = made.content.decode()
+    assert "G28" in text and "M620" not in text and "M991" not in text
+    if model.startswith("Prusa"):
+        assert f'M862.3 P "{model.removeprefix("Prusa ")}"' in text
+    plate_read = inspect_gcode(made.filename, made.content)
+    assert plate_read.total_layers == made.layers == 15
+    assert plate_read.print_seconds == pytest.approx(made.print_minutes * 60, abs=1)
+    with pytest.raises(JobRefused):
+        inspect_project("bracket.gcode.3mf", made.content, "Metadata/plate_1.gcode")
 
 
 @pytest.mark.parametrize("mesh", [b"", b"solid empty\nendsolid empty\n", b"\0" * 84, b"not a mesh at all" * 10])

@@ -122,7 +122,7 @@ async def test_source_must_match_its_sha256(tmp_path: Path) -> None:
 async def test_no_profile_fails_before_any_tool(tmp_path: Path) -> None:
     p = pipeline(tmp_path)
     with pytest.raises(SliceError) as error:
-        await p.make_printable(job(NAME_TAG_SCAD, printer_model="Ender 3"), NAME_TAG_SCAD)
+        await p.make_printable(job(NAME_TAG_SCAD, printer_model="Ender 5"), NAME_TAG_SCAD)
     assert error.value.stage == "profile" and not error.value.transient
     assert isinstance(p.openscad, FakeRenderer) and not p.openscad.calls
     assert p.profile_for(job(NAME_TAG_SCAD, fabmatic=True)) == "bambu-p1s/petg+fabmatic"
@@ -140,16 +140,16 @@ async def test_gcode_without_estimates_is_a_slice_error(tmp_path: Path) -> None:
 async def test_a_non_bambu_printer_gets_plain_gcode(tmp_path: Path) -> None:
     profiles = tmp_path / "profiles" / "printer"
     profiles.mkdir(parents=True)
-    (profiles / "klipper-voron.ini").write_text(
-        "; printfarm.product_name = Voron 2.4\n; printfarm.models = Voron\n; printfarm.output = gcode\n"
+    (profiles / "klipper-trident.ini").write_text(
+        "; printfarm.product_name = Voron Trident\n; printfarm.models = Trident\n; printfarm.output = gcode\n"
         "; printfarm.max_nozzle_temperature = 300\n; printfarm.max_bed_temperature = 120\n"
         "bed_shape = 0x0,300x0,300x300,0x300\nmax_print_height = 280\nnozzle_diameter = 0.4\n"
     )
     library = ProfileLibrary(load_profile_files(tmp_path / "profiles"))
-    made = await pipeline(tmp_path, library).make_printable(job(NAME_TAG_SCAD, printer_model="voron"), NAME_TAG_SCAD)
+    made = await pipeline(tmp_path, library).make_printable(job(NAME_TAG_SCAD, printer_model="trident"), NAME_TAG_SCAD)
     assert made.kind == "gcode" and made.filename == "Name_Tag.gcode"
     assert made.content == prusa_gcode(layers=10)
-    assert made.profile == "klipper-voron/petg"
+    assert made.profile == "klipper-trident/petg"
 
 
 @pytest.mark.parametrize(

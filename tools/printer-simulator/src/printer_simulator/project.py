@@ -150,7 +150,11 @@ def inspect_gcode(file_name: str, data: bytes | None) -> SlicedPlate:
     if seconds is None and (cura := _CURA_TIME.search(header)) is not None:
         seconds = float(cura.group(1))
     layers_match = _LAYERS_PATTERN.search(header) or _CURA_LAYERS.search(header)
-    layers = int(layers_match.group(1)) if layers_match else DEFAULT_LAYERS
+    if layers_match:
+        layers = int(layers_match.group(1))
+    else:
+        # PrusaSlicer writes no layer total into plain G-code, but one `;LAYER_CHANGE` comment per layer.
+        layers = data.count(b"\n;LAYER_CHANGE") or DEFAULT_LAYERS
     return SlicedPlate(print_seconds=seconds if seconds else DEFAULT_PRINT_SECONDS, total_layers=max(1, layers))
 
 

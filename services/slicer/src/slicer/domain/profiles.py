@@ -26,7 +26,11 @@ OutputKind = Literal["gcode.3mf", "gcode"]
 
 _META = re.compile(r"^\s*;\s*printfarm\.(?P<key>[a-z_]+)\s*=\s*(?P<value>.*?)\s*$")
 _KEY = re.compile(r"^\s*(?P<key>[a-z0-9_]+)\s*=\s?(?P<value>.*?)\s*$")
-_VENDOR_PREFIX = re.compile(r"^(BAMBU\s*LAB|BAMBULAB|BAMBU|BBL)[\s_-]*", re.IGNORECASE)
+_VENDOR_PREFIX = re.compile(
+    r"^(BAMBU\s*LAB|BAMBULAB|BAMBU|BBL|ORIGINAL\s*PRUSA|PRUSA\s*RESEARCH|PRUSA|CREALITY)[\s_-]*", re.IGNORECASE
+)
+"""Brand words operators write or leave out ("Bambu Lab X1C", "Original Prusa MK4", "Creality K1"); a model
+is known by what follows them. "Voron" is part of the model's name, not a brand prefix."""
 
 
 class ProfileConfigError(Exception):
@@ -34,7 +38,8 @@ class ProfileConfigError(Exception):
 
 
 def normalise_model(model: str) -> str:
-    """`"Bambu Lab X1-Carbon"` and `"x1 carbon"` → `"X1CARBON"`: the key model spellings are compared by."""
+    """`"Bambu Lab X1-Carbon"` and `"x1 carbon"` → `"X1CARBON"`, `"Original Prusa MK4"` → `"MK4"`: the key
+    model spellings are compared by."""
     text = _VENDOR_PREFIX.sub("", model.strip())
     return re.sub(r"[\s_-]+", "", text).upper()
 
