@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from printqueue.domain.matching import (
     Dispatch,
     Requirement,
+    completed_slices,
     dispatch_limits,
     explain,
     fits,
@@ -17,6 +18,7 @@ from printqueue.domain.matching import (
     printer_family,
 )
 from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer
+from printqueue.domain.slicing import Slice, SliceState
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PLA = Material("PLA")
@@ -190,7 +192,104 @@ def test_a_job_that_prints_a_slice_is_bound_by_its_slices_not_by_its_source_kind
     assert job_family(sliced) is None
     klipper = printer("k", protocol="moonraker")
     klipper.model = "Voron"
-    assert match([sliced], [klipper], {"basis": frozenset({("Voron", False)})}) == [Dispatch("s", "k")]
+    assert match([sliced], [klipper], {"basis": frozenset({("Voron", False, "gcode")})}) == [Dispatch("s", "k")]
+
+
+def sliced_job(job_id: str, material: Material = PLA, *, basis: str = "basis", order_age: int = 0) -> Job:
+    made = job(job_id, material, kind="stl", order_age=order_age)
+    made.slice_basis = basis
+    return made
+
+
+def mixed_fleet() -> dict[str, Printer]:
+    """A Bambu X1C, a Klipper Voron 2.4 and a PrusaLink MK4, idle longest in that order, all with PLA."""
+    fleet = {
+        "x1c": printer("x1c", idle_minutes=10),
+        "voron": printer("voron", idle_minutes=90, protocol="moonraker"),
+        "mk4": printer("mk4", idle_minutes=60, protocol="prusalink"),
+    }
+    for printer_id, model in (("x1c", "X1C"), ("voron", "Voron 2.4"), ("mk4", "Prusa MK4")):
+        fleet[printer_id].model = model
+    return fleet
+
+
+def made_slice(model: str, kind: str | None, state: SliceState = "completed", basis: str = "basis") -> Slice:
+    return Slice(
+        key=f"{basis}-{model}",
+        basis=basis,
+        printer_model=model,
+        fabmatic=False,
+        source={"kind": "stl", "sha256": "0" * 64},
+        parameters={},
+        material=PLA,
+        requested_at=T0,
+        state=state,
+        file={"kind": kind, "sha256": "1" * 64, "bucket": "sliced-files"} if kind else None,
+    )
+
+
+def test_a_sliced_part_goes_to_each_model_it_has_a_file_for_and_no_other() -> None:
+    fleet = mixed_fleet()
+    slices = [
+        made_slice("X1C", "gcode.3mf"), made_slice("Voron 2.4", "gcode"), made_slice("Prusa MK4", None, "requested")
+    ]
+    sliced = completed_slices(slices)
+    assert sliced == {"basis": frozenset({("X1C", False, "bambu"), ("Voron 2.4", False, "gcode")})}
+    jobs = [sliced_job("a"), sliced_job("b", order_age=1), sliced_job("c", order_age=2)]
+    # The MK4 has no file yet: two jobs print, on the Voron (idle longest) and the X1C; the third waits.
+    got = {(d.job_id, d.printer_id) for d in match(jobs, list(fleet.values()), sliced)}
+    assert got == {("a", "voron"), ("b", "x1c")}
+    assert match(jobs, [fleet["mk4"]], sliced) == []
+    sliced_too = completed_slices([*slices[:2], made_slice("Prusa MK4", "gcode")])
+    assert match(jobs, [fleet["mk4"]], sliced_too) == [Dispatch("a", "mk4")]
+    # Another part's slices (another basis) print nothing of this one.
+    assert match([sliced_job("d", basis="other")], list(fleet.values()), sliced_too) == []
+
+
+def test_a_bambu_project_sliced_for_a_model_never_goes_to_a_gcode_printer_of_that_name() -> None:
+    """An operator registered a Klipper printer with a Bambu model's name: the X1C slice is a `.gcode.3mf`,
+    which it cannot print; likewise plain G-code made for a model never goes to a Bambu printer."""
+    fleet = mixed_fleet()
+    fleet["voron"].model = "X1C"
+    sliced = completed_slices([made_slice("X1C", "gcode.3mf")])
+    assert match([sliced_job("a")], [fleet["voron"]], sliced) == []
+    assert match([sliced_job("a")], [fleet["voron"], fleet["x1c"]], sliced) == [Dispatch("a", "x1c")]
+    fleet["x1c"].model = "Prusa MK4"
+    plain = completed_slices([made_slice("Prusa MK4", "gcode")])
+    assert match([sliced_job("a")], [fleet["x1c"]], plain) == []
+    assert match([sliced_job("a")], [fleet["x1c"], fleet["mk4"]], plain) == [Dispatch("a", "mk4")]
+    # A completed slice whose file is of no printable kind prints nowhere.
+    assert completed_slices([made_slice("X1C", "stl")]) == {}
+    assert completed_slices([made_slice("X1C", "gcode.3mf", "failed")]) == {}
+
+
+def test_explain_says_why_a_sliced_part_does_not_go_to_a_printer() -> None:
+    fleet = mixed_fleet()
+    rogue = printer("rogue", protocol="octoprint")
+    rogue.model = "X1C"
+    slices = {
+        ("X1C", False): made_slice("X1C", "gcode.3mf"),
+        ("Voron 2.4", False): made_slice("Voron 2.4", None, "requested"),
+    }
+    failed = made_slice("Prusa MK4", None, "failed")
+    failed.error = "no printer profile for model 'Prusa MK4'"
+    verdicts = {v.printer_id: v for v in explain(
+        sliced_job("a"), [(p, False) for p in (*fleet.values(), rogue)], T0, slices
+    )}
+    assert (verdicts["x1c"].result, verdicts["x1c"].detail) == ("matched", None)
+    assert (verdicts["voron"].result, verdicts["voron"].detail) == (
+        "slicing", "the file for Voron 2.4 is being sliced"
+    )
+    assert (verdicts["mk4"].result, verdicts["mk4"].detail) == ("file_mismatch", "no file sliced for Prusa MK4")
+    assert (verdicts["rogue"].result, verdicts["rogue"].detail) == (
+        "file_mismatch",
+        "the file sliced for X1C: a Bambu project file (.gcode.3mf) cannot print on an OctoPrint printer",
+    )
+    slices[("Prusa MK4", False)] = failed
+    mk4 = explain(sliced_job("a"), [(fleet["mk4"], False)], T0, slices)[0]
+    assert (mk4.result, mk4.detail) == (
+        "file_mismatch", "slicing for Prusa MK4 failed: no printer profile for model 'Prusa MK4'"
+    )
 
 
 def test_a_printer_of_an_older_gateway_without_a_protocol_is_a_bambu_one() -> None:
@@ -335,3 +434,53 @@ def test_explain_says_matched_exactly_for_the_printers_match_would_use(
                      if v.result == "matched"}
         usable = {p.id for p in printers if match([candidate], [p])}
         assert explained == usable
+
+
+MODELS = ["X1C", "P1S", "Voron 2.4", "Prusa MK4"]
+sliced_strategy = st.dictionaries(
+    st.sampled_from(["b0", "b1"]),
+    st.frozensets(st.tuples(st.sampled_from(MODELS), st.booleans(), st.sampled_from(["bambu", "gcode"]))),
+)
+modelled_printers = st.lists(
+    st.builds(
+        lambda i, idle, protocol, model, fabmatic: _modelled(printer(f"p{i}", idle_minutes=idle, protocol=protocol),
+                                                             model, fabmatic),
+        st.integers(0, 5),
+        st.integers(0, 100),
+        st.sampled_from(PROTOCOLS),
+        st.sampled_from(MODELS),
+        st.booleans(),
+    ),
+    max_size=6,
+    unique_by=lambda p: p.id,
+)
+
+
+def _modelled(made: Printer, model: str, fabmatic: bool) -> Printer:
+    made.model, made.fabmatic = model, fabmatic
+    return made
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.builds(lambda i, b: sliced_job(f"j{i}", basis=b, order_age=i), st.integers(0, 9),
+                       st.sampled_from(["b0", "b1"])), max_size=8, unique_by=lambda j: j.id),
+    modelled_printers,
+    sliced_strategy,
+)
+def test_a_sliced_job_goes_only_where_a_slice_of_its_model_and_family_exists(
+    jobs: list[Job], printers: list[Printer], sliced: dict[str, frozenset[tuple[str, bool, str]]]
+) -> None:
+    by_job = {j.id: j for j in jobs}
+    by_printer = {p.id: p for p in printers}
+    got = match(jobs, printers, sliced)  # type: ignore[arg-type]
+    for dispatch in got:
+        chosen = by_printer[dispatch.printer_id]
+        basis = by_job[dispatch.job_id].slice_basis or ""
+        assert (chosen.model, chosen.fabmatic, printer_family(chosen)) in sliced.get(basis, frozenset())
+    # And nothing that could go is left: every idle printer not taken has no slice for any waiting job.
+    taken = {d.printer_id for d in got}
+    waiting = [j for j in jobs if j.id not in {d.job_id for d in got}]
+    for idle in (p for p in printers if p.id not in taken):
+        takes = (idle.model, idle.fabmatic, printer_family(idle))
+        assert not [j for j in waiting if takes in sliced.get(j.slice_basis or "", frozenset())]

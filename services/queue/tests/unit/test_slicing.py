@@ -170,7 +170,8 @@ def test_a_sliced_job_goes_only_to_a_printer_of_a_model_it_has_a_slice_for(
         queued = job(SLICED if basis is None else STL, job_id=f"j{index}")
         queued.slice_basis = basis
         jobs.append(queued)
-    dispatches = match(jobs, printers, sliced)
+    # These printers are all Bambu ones, and so are the files sliced for their models.
+    dispatches = match(jobs, printers, {b: frozenset((m, f, "bambu") for m, f in ts) for b, ts in sliced.items()})
     by_id = {p.id: p for p in printers}
     jobs_by_id = {j.id: j for j in jobs}
     for d in dispatches:

@@ -10,7 +10,7 @@ import copy
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from printqueue.domain.matching import READY_STATES
+from printqueue.domain.matching import READY_STATES, SlicedFor, completed_slices
 from printqueue.domain.model import (
     ACTIVE,
     TERMINAL,
@@ -19,7 +19,6 @@ from printqueue.domain.model import (
     OrderRecord,
     OrderSummary,
     Printer,
-    Target,
     summarize,
 )
 from printqueue.domain.slicing import Slice, needs_slicing
@@ -181,12 +180,8 @@ class InMemoryQueueRepository:
         wanted = set(bases)
         return [copy.deepcopy(s) for key, s in sorted(self.slices.items()) if s.basis in wanted]
 
-    async def sliced_targets(self, bases: Sequence[str]) -> dict[str, frozenset[Target]]:
-        found: dict[str, set[Target]] = {}
-        for slice_ in await self.slices_of(bases):
-            if slice_.state == "completed":
-                found.setdefault(slice_.basis, set()).add(slice_.target)
-        return {basis: frozenset(targets) for basis, targets in found.items()}
+    async def sliced_targets(self, bases: Sequence[str]) -> dict[str, frozenset[SlicedFor]]:
+        return completed_slices(await self.slices_of(bases))
 
     async def read_slice(self, key: str) -> Slice | None:
         found = self.slices.get(key)

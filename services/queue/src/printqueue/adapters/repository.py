@@ -14,7 +14,15 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
-from printqueue.domain.matching import READY_STATES, Requirement, SlicedTargets, dispatch_limits, file_family
+from printqueue.domain.matching import (
+    READY_STATES,
+    Requirement,
+    SlicedFor,
+    SlicedTargets,
+    dispatch_limits,
+    file_family,
+    sliced_for,
+)
 from printqueue.domain.model import (
     ACTIVE,
     TERMINAL,
@@ -27,7 +35,6 @@ from printqueue.domain.model import (
     OrderRecord,
     OrderSummary,
     Printer,
-    Target,
 )
 from printqueue.domain.slicing import SOURCE_KINDS, Slice
 
@@ -60,7 +67,7 @@ class QueueRepository(Protocol):
     async def lock_fleet_models(self, *, exclusive: bool) -> None: ...
     async def waiting_bases_of_order(self, order_id: str) -> set[str]: ...
     async def slices_of(self, bases: Sequence[str]) -> list[Slice]: ...
-    async def sliced_targets(self, bases: Sequence[str]) -> dict[str, frozenset[Target]]: ...
+    async def sliced_targets(self, bases: Sequence[str]) -> dict[str, frozenset[SlicedFor]]: ...
     async def read_slice(self, key: str) -> Slice | None: ...
     async def get_slice(self, key: str) -> Slice | None: ...
     async def add_slice(self, slice_: Slice) -> None: ...
@@ -227,14 +234,6 @@ def slice_values(slice_: Slice) -> dict[str, Any]:
         "requested_at": slice_.requested_at,
         "answered_at": slice_.answered_at,
     }
-
-
-def sliced_targets_of(slices: Sequence[Slice]) -> dict[str, frozenset[Target]]:
-    found: dict[str, set[Target]] = {}
-    for slice_ in slices:
-        if slice_.state == "completed":
-            found.setdefault(slice_.basis, set()).add(slice_.target)
-    return {basis: frozenset(targets) for basis, targets in found.items()}
 
 
 def printer_from_row(row: Any) -> Printer:
@@ -581,18 +580,20 @@ class SqlQueueRepository:
         )
         return [slice_from_row(r) for r in rows]
 
-    async def sliced_targets(self, bases: Sequence[str]) -> dict[str, frozenset[Target]]:
+    async def sliced_targets(self, bases: Sequence[str]) -> dict[str, frozenset[SlicedFor]]:
         if not bases:
             return {}
         t = orm.slices
         rows = await self.session.execute(
-            sa.select(t.c.slice_basis, t.c.printer_model, t.c.fabmatic).where(
+            sa.select(t.c.slice_basis, t.c.printer_model, t.c.fabmatic, t.c.file["kind"].astext).where(
                 t.c.slice_basis.in_(sorted(set(bases))), t.c.state == "completed"
             )
         )
-        found: dict[str, set[Target]] = {}
-        for basis, model, fabmatic in rows:
-            found.setdefault(basis, set()).add((model, fabmatic))
+        found: dict[str, set[SlicedFor]] = {}
+        for basis, model, fabmatic, kind in rows:
+            usable = sliced_for((model, fabmatic), {"kind": kind})
+            if usable is not None:
+                found.setdefault(basis, set()).add(usable)
         return {basis: frozenset(targets) for basis, targets in found.items()}
 
     async def read_slice(self, key: str) -> Slice | None:
@@ -651,7 +652,7 @@ class SqlQueueRepository:
         return [job_from_row(r) for r in rows]
 
 
-def _models(basis: str, sliced: SlicedTargets) -> frozenset[Target] | None:
+def _models(basis: str, sliced: SlicedTargets) -> frozenset[SlicedFor] | None:
     return sliced.get(basis, frozenset()) if basis else None
 
 

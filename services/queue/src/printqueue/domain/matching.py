@@ -13,7 +13,7 @@ import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from printqueue.domain.model import Assignment, Job, Material, Printer, Target, rgb
 from printqueue.domain.slicing import Slice, printer_target
@@ -22,12 +22,16 @@ MatchResult = Literal[
     "matched", "offline", "busy", "bed_not_clear", "material_mismatch", "tag_mismatch", "not_target_printer",
     "file_mismatch", "slicing",
 ]
-SlicedTargets = Mapping[str, frozenset[Target]]
-"""Slice basis → the (model, FabMatic) pairs a completed slice exists for."""
 Readiness = Literal["ready", "offline", "busy", "bed_not_clear"]
 FileFamily = Literal["bambu", "gcode"]
-"""What a pre-sliced file prints on: a Bambu project (`.gcode.3mf`) only on a `bambu_lan` printer, plain
-G-code only on the others (Klipper, PrusaLink, OctoPrint)."""
+"""What a file prints on: a Bambu project (`.gcode.3mf`) only on a `bambu_lan` printer, plain G-code only
+on the others (Klipper, PrusaLink, OctoPrint). Holds for pre-sliced files and for slices alike."""
+SlicedFor = tuple[str, bool, FileFamily]
+"""A completed slice as matching sees it: the printer model and FabMatic flag it was made for, and the
+family of the file the slicer made (a model spelling shared by a Bambu and a G-code printer still never
+sends a `.gcode.3mf` to the G-code one)."""
+SlicedTargets = Mapping[str, frozenset[SlicedFor]]
+"""Slice basis → what completed slices exist for it."""
 
 FILE_FAMILIES: Mapping[str, FileFamily] = {"gcode.3mf": "bambu", "gcode": "gcode"}
 BAMBU_PROTOCOL = "bambu_lan"
@@ -53,8 +57,8 @@ class Requirement:
     mode: str
     printer_id: str | None
     tags: frozenset[str]
-    models: frozenset[Target] | None = None
-    """For a job that prints a slice: the (model, FabMatic) pairs it has one for; None: any printer."""
+    models: frozenset[SlicedFor] | None = None
+    """For a job that prints a slice: the (model, FabMatic, file family) it has one for; None: any printer."""
     family: FileFamily | None = None
     """For a job that prints its part's pre-sliced file: the printers that file is for; None: any."""
 
@@ -63,7 +67,7 @@ class Requirement:
         cls,
         material: Material,
         assignment: Assignment,
-        models: frozenset[Target] | None = None,
+        models: frozenset[SlicedFor] | None = None,
         family: FileFamily | None = None,
     ) -> Requirement:
         return cls(
@@ -78,13 +82,29 @@ class Requirement:
         )
 
     @classmethod
-    def of_job(cls, job: Job, models: frozenset[Target] | None = None) -> Requirement:
+    def of_job(cls, job: Job, models: frozenset[SlicedFor] | None = None) -> Requirement:
         return cls.of(job.material, job.assignment, models, job_family(job))
 
 
 def file_family(kind: object) -> FileFamily | None:
     """The family of a file `kind` that prints as it is; None for sources the slicer turns into files."""
     return FILE_FAMILIES.get(kind) if isinstance(kind, str) else None
+
+
+def sliced_for(target: Target, file: Mapping[str, Any] | None) -> SlicedFor | None:
+    """A completed slice's `SlicedFor`; None when its file is of no kind a printer prints."""
+    family = file_family(file.get("kind")) if file else None
+    return (target[0], target[1], family) if family is not None else None
+
+
+def completed_slices(slices: Iterable[Slice]) -> dict[str, frozenset[SlicedFor]]:
+    """Per slice basis, what its completed slices print on (`match`'s `sliced`)."""
+    found: dict[str, set[SlicedFor]] = {}
+    for slice_ in slices:
+        usable = sliced_for(slice_.target, slice_.file) if slice_.state == "completed" else None
+        if usable is not None:
+            found.setdefault(slice_.basis, set()).add(usable)
+    return {basis: frozenset(made) for basis, made in found.items()}
 
 
 def job_family(job: Job) -> FileFamily | None:
@@ -175,6 +195,11 @@ class _Stock:
     target: Target | None
     family: FileFamily
 
+    @property
+    def takes(self) -> SlicedFor | None:
+        """The slice this printer prints: made for its model and FabMatic flag, of its family of file."""
+        return (self.target[0], self.target[1], self.family) if self.target is not None else None
+
     @classmethod
     def of(cls, printer: Printer) -> _Stock:
         slots = tuple(
@@ -197,7 +222,7 @@ class _Stock:
             return False
         if requirement.tags and not requirement.tags <= self.tags:
             return False
-        if requirement.models is not None and self.target not in requirement.models:
+        if requirement.models is not None and self.takes not in requirement.models:
             return False
         if requirement.family is not None and requirement.family != self.family:
             return False
@@ -217,8 +242,9 @@ def match(
     queued_jobs: Iterable[Job], ready_printers: Sequence[Printer], sliced: SlicedTargets | None = None
 ) -> list[Dispatch]:
     """Assign each queued job, in queue order, to the fitting ready printer idle longest; one job per printer.
-    A job that prints a slice goes only to a printer of a model it has a completed slice for (`sliced`);
-    one that prints its part's pre-sliced file only to a printer of that file's family (`job_family`).
+    A job that prints a slice goes only to a printer of a model it has a completed slice for (`sliced`)
+    whose file is of the printer's family; one that prints its part's pre-sliced file only to a printer of
+    that file's family (`job_family`).
 
     Jobs are grouped by requirement, each group a heap in queue order; the groups are merged by their
     heads. A requirement with no fitting free printer left drops its whole group unvisited, and each
@@ -354,7 +380,8 @@ def explain(
 
 def _family_detail(family: FileFamily, printer: Printer) -> str:
     kind = _PROTOCOL_NAMES.get(printer.protocol, printer.protocol or "this")
-    return f"{_FAMILY_NAMES[family]} cannot print on a {kind} printer"
+    article = "an" if kind[:1].upper() in "AEIOU" else "a"
+    return f"{_FAMILY_NAMES[family]} cannot print on {article} {kind} printer"
 
 
 def _file_result(printer: Printer, slices: Mapping[Target, Slice]) -> tuple[MatchResult | None, str | None]:
@@ -367,4 +394,9 @@ def _file_result(printer: Printer, slices: Mapping[Target, Slice]) -> tuple[Matc
         return "slicing", f"the file for {model} is being sliced"
     if found.state == "failed":
         return "file_mismatch", f"slicing for {model} failed: {found.error}"
+    family = file_family((found.file or {}).get("kind"))
+    if family is None:
+        return "file_mismatch", f"the file sliced for {model} is of no kind a printer prints"
+    if family != printer_family(printer):
+        return "file_mismatch", f"the file sliced for {model}: {_family_detail(family, printer)}"
     return None, None

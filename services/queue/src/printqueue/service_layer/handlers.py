@@ -28,7 +28,7 @@ from contracts.slicer.v1 import SliceCompleted, SliceFailed
 from printqueue.domain import lifecycle, slicing
 from printqueue.domain.errors import JobNotFound
 from printqueue.domain.lifecycle import DispatchPolicy, PrintReport
-from printqueue.domain.matching import Dispatch, match, readiness
+from printqueue.domain.matching import Dispatch, completed_slices, match, readiness
 from printqueue.domain.model import (
     ACTIVE,
     WAITING,
@@ -561,11 +561,8 @@ async def run_matching_pass(uow: QueueUnitOfWork, ctx: Context, *, assign: bool 
     candidates = await repo.queued_candidates(ready)
     bases = sorted({job.slice_basis for job in candidates if job.slice_basis is not None})
     completed = {(s.basis, s.target): s for s in await repo.slices_of(bases) if s.state == "completed"}
-    sliced: dict[str, set[Target]] = {}
-    for basis, target in completed:
-        sliced.setdefault(basis, set()).add(target)
     with collector_paused():
-        dispatches = match(candidates, ready, {basis: frozenset(t) for basis, t in sliced.items()})
+        dispatches = match(candidates, ready, completed_slices(completed.values()))
     if not dispatches:
         return []
     claimed = {job.id: job for job in await repo.claim_queued([d.job_id for d in dispatches])}
