@@ -158,6 +158,34 @@ def inspect_gcode(file_name: str, data: bytes | None) -> SlicedPlate:
     return SlicedPlate(print_seconds=seconds if seconds else DEFAULT_PRINT_SECONDS, total_layers=max(1, layers))
 
 
+_MODEL_CHECK = re.compile(rb'^M862\.3\s+P\s*"?(?P<model>[A-Za-z0-9.+_-]+)"?', re.MULTILINE)
+_PRUSA_BRAND = re.compile(r"^(ORIGINAL\s*)?PRUSA(\s*I3)?[\s_-]*", re.IGNORECASE)
+
+
+def gcode_model_check(data: bytes) -> str | None:
+    """The printer type a Prusa G-code asks for (`M862.3 P "MK4"`, the start G-code's model check), None
+    when it asks for none (other slicers' and other printers' G-code)."""
+    match = _MODEL_CHECK.search(data[:_HEADER_BYTES])
+    return match["model"].decode("ascii").upper() if match else None
+
+
+def prusa_printer_type(model: str) -> str:
+    """`"Original Prusa MK4"` → `"MK4"`: the printer type a Prusa firmware compares `M862.3` with."""
+    return re.sub(r"[\s_-]+", "", _PRUSA_BRAND.sub("", model.strip())).upper()
+
+
+def check_printer_type(file_name: str, data: bytes | None, model: str) -> None:
+    """A Prusa printer in its strict printer-type check refuses G-code sliced for another model (an MK4
+    also takes its input-shaper variant `MK4IS`, a MINI+ or MK3S+ the G-code for the MINI or MK3S)."""
+    wanted = gcode_model_check(data or b"")
+    own = prusa_printer_type(model)
+    if wanted is not None and wanted.rstrip("+").removesuffix("IS") != own.rstrip("+").removesuffix("IS"):
+        raise JobRefused(
+            PRINT_ERROR_FILE_UNSUPPORTED,
+            f"{file_name!r} was sliced for a different printer type ({wanted}; the printer is {own}): re-slice it",
+        )
+
+
 _CURA_TIME = re.compile(r"^;TIME:(\d+(?:\.\d+)?)", re.MULTILINE)
 _CURA_LAYERS = re.compile(r"^;LAYER_COUNT:(\d+)", re.MULTILINE)
 

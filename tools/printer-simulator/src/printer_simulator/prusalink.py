@@ -14,7 +14,7 @@ from aiohttp import web
 
 from printer_simulator.gcode_machine import CANCELLED, COMPLETE, ERROR, PAUSED, PRINTING, Busy
 from printer_simulator.http_printer import HttpSimulatedPrinter
-from printer_simulator.project import JobRefused
+from printer_simulator.project import JobRefused, check_printer_type
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,8 @@ class PrusaLinkPrinter(HttpSimulatedPrinter):
         if self.error_message is not None:
             raise web.HTTPConflict(text="printer is in an error state")
         try:
+            if self.machine.state not in (PRINTING, PAUSED):
+                check_printer_type(name, self.files.get(name), self.spec.model)
             self.machine.start(name)
         except Busy:
             raise web.HTTPConflict(text="printer is busy") from None
