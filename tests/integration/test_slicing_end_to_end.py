@@ -124,9 +124,9 @@ async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_t
     done = await wait_until(settled, 600, "every job sliced and printed, or failed by its slice")
     by_label = {j["parameters"].get("label"): j for j in done}
     refused = by_label["Bartholomew"]
-    # The mixed fleet's Klipper and Prusa models have no slicer profile: those requests are refused at
-    # "profile" for every value; only OpenSCAD refuses a value, and only the one it cannot render.
-    failures = [f for f in wire.of(SliceFailed, tag["sha256"]) if f.stage != "profile"]
+    # Every model of the mixed fleet (Bambu, Klipper, Prusa) has a profile that takes PLA: only OpenSCAD
+    # refuses a value, and only the one it cannot render.
+    failures = wire.of(SliceFailed, tag["sha256"])
     assert failures and {f.stage for f in failures} == {"render"}
     assert refused["status"] == "failed" and refused["error"] in {f.error for f in failures}, refused["error"]
     printed = [j for j in done if j is not refused]
