@@ -3,7 +3,8 @@
 and max over ROUNDS runs with a different name each. Pure steps on larger inputs: the sandbox scan of a
 1 MB OpenSCAD source, flattening a 100,000-triangle 3MF, packaging a 20 MB G-code as a `.gcode.3mf`.
 
-    .venv/bin/python bench/bench_slicer.py            # ROUNDS=5
+    .venv/bin/python bench/bench_slicer.py            # ROUNDS=5, MODEL=X1C
+    MODEL="Prusa MK4" .venv/bin/python bench/bench_slicer.py   # a plain G-code printer's profile
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ linear_extrude(1.2) text(label, size = size, halign = "center", valign = "center
 translate([-(len(label) * size * 0.4 + 3), -(size / 2 + 2), -1]) cube([len(label) * size * 0.8 + 6, size + 4, 1]);
 """
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
+MODEL = os.environ.get("MODEL", "X1C")
 
 
 async def main() -> None:
@@ -40,13 +42,14 @@ async def main() -> None:
         slice_s: list[float] = []
         total_s: list[float] = []
         sizes: list[int] = []
+        kind = profile = ""
         for n in range(ROUNDS):
             job = SliceJob(
                 source_sha256=hashlib.sha256(NAME_TAG).hexdigest(),
                 source_kind="scad",
                 source_filename="name-tag.scad",
                 parameters={"label": f"Name {n}"},
-                printer_model="X1C",
+                printer_model=MODEL,
                 fabmatic=False,
                 material_type="PLA",
                 material_color="#FFFFFF",
@@ -68,15 +71,16 @@ async def main() -> None:
             slice_s.append(sliced - rendered)
             total_s.append(done - sliced)
             sizes.append(len(made.content))
+            kind, profile = made.kind, made.profile
 
     def figure(name: str, values: list[float]) -> None:
         print(f"{name:<38} median {statistics.median(values):6.2f} s   max {max(values):6.2f} s")
 
-    print(f"name tag, X1C/PLA, {ROUNDS} rounds ({os.cpu_count()} CPUs on this machine)")
+    print(f"name tag, {profile}, {ROUNDS} rounds ({os.cpu_count()} CPUs on this machine)")
     figure("OpenSCAD render (binary STL)", render_s)
     figure("PrusaSlicer slice (one CPU)", slice_s)
     figure("make_printable end to end", total_s)
-    print(f"{'sliced .gcode.3mf size':<38} median {statistics.median(sizes) / 1024:6.1f} KiB")
+    print(f"{f'sliced .{kind} size':<38} median {statistics.median(sizes) / 1024:6.1f} KiB")
 
 
 def timed(step: object, *args: object) -> float:
