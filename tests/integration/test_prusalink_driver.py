@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,24 @@ async def test_a_start_while_printing_is_refused_with_a_409(harness: Harness) ->
     with pytest.raises(CommandRejected, match="409"):
         await driver.print_job(gcode_job("job-2"))
     assert printer.machine.job is not None and printer.machine.job.file == "job-1.gcode"
+
+
+async def test_gcode_sliced_for_another_prusa_model_is_refused_and_its_own_prints(harness: Harness) -> None:
+    """As the firmware's strict printer-type check: the start G-code's `M862.3 P "MK3S"` on an MK4 is a
+    409 naming why, nothing starts; the same part sliced for the MK4 prints."""
+    printer = await harness.printer(MK4)
+    await printer.apply_faults({"print_seconds": 0.6})
+    driver, recorder = await harness.connect(printer)
+    await recorder.wait_for(ready)
+    for_mk3s = gcode_job("for-mk3s")
+    for_mk3s = replace(for_mk3s, data=b'M862.3 P "MK3S" ; printer model check\n' + for_mk3s.data)
+    with pytest.raises(CommandRejected, match="sliced for a different printer type"):
+        await driver.print_job(for_mk3s)
+    assert printer.machine.prints_started == 0 and printer.gcode_state == "IDLE"
+    for_mk4 = gcode_job("for-mk4")
+    await driver.print_job(replace(for_mk4, data=b'M862.3 P "MK4" ; printer model check\n' + for_mk4.data))
+    finished = await recorder.wait_for(lambda s: s.gcode_state == "FINISH")
+    assert finished.subtask_name == "for-mk4" and printer.machine.prints_started == 1
 
 
 async def test_pause_resume_from_the_gateway_and_a_run_out_that_needs_attention(harness: Harness) -> None:
