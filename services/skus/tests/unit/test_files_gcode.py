@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skus.domain.files import Filament, FileKind, FileRejected, inspect_file
-from skus.domain.files.gcode import HEAD_BYTES, TAIL_BYTES, normalise_color, parse_duration
+from skus.domain.files.gcode import HEAD_BYTES, TAIL_BYTES, parse_duration
 
 MOVES = "G28\nG1 X10 Y10 Z0.2 F3000\nG1 X20 E1.5\n"
 
@@ -142,14 +142,6 @@ def test_files_without_gcode_are_rejected(tmp_path: Path, data: bytes, why: str)
 )
 def test_parse_duration(text: str, seconds: float | None) -> None:
     assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize(
-    ("text", "colour"),
-    [("#ff00aa", "#FF00AA"), ("#FF00AA80", "#FF00AA"), (" #000000 ", "#000000"), ("red", None), ("#FFF", None)],
-)
-def test_normalise_color(text: str, colour: str | None) -> None:
-    assert normalise_color(text) == colour
 
 
 @settings(max_examples=100, deadline=None)

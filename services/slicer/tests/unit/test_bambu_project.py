@@ -20,7 +20,7 @@ from slicer.domain.bambu_project import (
     build_bambu_project,
     format_duration,
     mark_layers,
-    normalise_color,
+    project_color,
 )
 
 INFO = PlateInfo(
@@ -137,10 +137,10 @@ def test_same_input_same_bytes_and_any_change_shows() -> None:
 
 
 def test_colours() -> None:
-    assert normalise_color("#abcdef") == "#ABCDEF"
-    assert normalise_color("abcdefFF") == "#ABCDEF"
-    assert normalise_color(None) == "#FFFFFF"
-    assert normalise_color("red") == "#FFFFFF"
+    assert project_color("#abcdef") == "#ABCDEF"
+    assert project_color("abcdefFF") == "#ABCDEF"
+    assert project_color(None) == "#FFFFFF"
+    assert project_color("red") == "#FFFFFF"
 
 
 @given(st.integers(0, 10**7))

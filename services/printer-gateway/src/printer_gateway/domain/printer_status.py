@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -10,19 +9,6 @@ PrinterState = Literal["offline", "idle", "printing", "paused", "finished", "err
 
 EXTERNAL_SPOOL_SLOT = 254
 """The external spool is always reported as slot 254, whatever id the model uses for it."""
-
-_HEX_COLOR = re.compile(r"#?([0-9A-Fa-f]{6})([0-9A-Fa-f]{2})?")
-
-
-def normalize_color(raw: object) -> str | None:
-    """`RRGGBB`, `RRGGBBAA` or `#RRGGBB` → `#RRGGBB` upper case; alpha is ignored for matching."""
-    if not isinstance(raw, str):
-        return None
-    match = _HEX_COLOR.fullmatch(raw.strip())
-    if match is None:
-        return None
-    return "#" + match.group(1).upper()
-
 
 def format_print_error(code: int) -> str:
     """Bambu shows `print_error` as two 16-bit halves: `MMMM_EEEE`."""

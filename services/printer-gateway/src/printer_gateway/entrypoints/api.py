@@ -10,10 +10,11 @@ from cryptography import x509
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contracts.colours import canonical_color
 from printer_gateway.adapters.driver import CameraUnavailable
 from printer_gateway.adapters.secrets import AccessCodeCipher
 from printer_gateway.domain.model import AccessCodeRequired, Printer, PrinterError
-from printer_gateway.domain.printer_status import LoadedMaterial, normalize_color
+from printer_gateway.domain.printer_status import LoadedMaterial
 from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.handlers import PrinterNotFound, Registration, SerialTaken
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
@@ -62,7 +63,7 @@ class MaterialIn(BaseModel):
     def _color(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        color = normalize_color(value)
+        color = canonical_color(value)
         if color is None:
             raise ValueError("must be #RRGGBB")
         return color

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
+
+from contracts.colours import canonical_color
 
 JobStatus = Literal["queued", "slicing", "assigned", "printing", "paused", "completed", "failed", "cancelled"]
 Priority = Literal["normal", "low"]
@@ -25,15 +26,13 @@ Identity = tuple[str, str, int]
 Target = tuple[str, bool]
 """(printer model, FabMatic): what a sliced file is made for."""
 
-_HEX = re.compile(r"#?([0-9A-Fa-f]{6})(?:[0-9A-Fa-f]{2})?")
-
-
 def rgb(color: str | None) -> str | None:
-    """`#RRGGBB`, `RRGGBBAA`, ... → `RRGGBB` upper case: colours compare by RGB, alpha ignored."""
+    """The contracts' canonical colour without its `#` (`RRGGBB`): colours compare by RGB, alpha ignored.
+    Text that is no hex colour stays itself (upper case), so it matches only the same text."""
     if not color:
         return None
-    found = _HEX.fullmatch(color.strip())
-    return found.group(1).upper() if found else color.strip().upper()
+    canonical = canonical_color(color)
+    return canonical[1:] if canonical is not None else color.strip().upper()
 
 
 @dataclass(frozen=True)

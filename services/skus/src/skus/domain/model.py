@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from contracts.colours import canonical_color
 from skus.domain.errors import Invalid
 
 HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -96,12 +97,14 @@ class SkuView:
     materials: tuple[MaterialTotal, ...]
 
 
-def normalise_color(color: str | None, field_name: str) -> str | None:
+def check_color(color: str | None, field_name: str) -> str | None:
+    """An operator's `#RRGGBB` (any case) in the contracts' canonical form; empty is no colour."""
     if color is None or color == "":
         return None
-    if not HEX_COLOR.match(color):
+    canonical = canonical_color(color) if HEX_COLOR.match(color) else None
+    if canonical is None:
         raise Invalid(field_name, "must be a hex colour #RRGGBB")
-    return color.upper()
+    return canonical
 
 
 def check_material_type(value: str, field_name: str) -> str:
@@ -166,7 +169,7 @@ def check_lines(lines: Sequence[SkuLine], parts: Mapping[str, Part]) -> list[Sku
                 line,
                 material=Material(
                     check_material_type(line.material.type, f"{at}.material.type"),
-                    normalise_color(line.material.color, f"{at}.material.color"),
+                    check_color(line.material.color, f"{at}.material.color"),
                 ),
             )
         checked.append(line)

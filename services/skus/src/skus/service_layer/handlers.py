@@ -25,11 +25,11 @@ from skus.domain.model import (
     Sku,
     SkuView,
     check_amount,
+    check_color,
     check_lines,
     check_material_type,
     check_name,
     describe,
-    normalise_color,
     revise_sku,
 )
 from skus.service_layer.messages import part_changed, sku_changed
@@ -92,7 +92,7 @@ async def upload_part(cmd: commands.UploadPart, uow: UnitOfWork, files: PartFile
     in `filaments`) is not made a requirement, or a job would wait for a spool nobody meant."""
     name = check_name(cmd.name, "name")
     material_type = check_material_type(cmd.material_type, "material_type")
-    color = normalise_color(cmd.material_color, "material_color")
+    color = check_color(cmd.material_color, "material_color")
     grams = check_amount(cmd.grams, "grams")
     minutes = check_amount(cmd.print_minutes, "print_minutes")
     if cmd.size_bytes == 0:
@@ -161,7 +161,7 @@ async def update_part(cmd: commands.UpdatePart, uow: UnitOfWork, ident: Identity
     if "material" in cmd.changes:
         material: Material = cmd.changes["material"]
         changes["material"] = Material(
-            check_material_type(material.type, "material.type"), normalise_color(material.color, "material.color")
+            check_material_type(material.type, "material.type"), check_color(material.color, "material.color")
         )
     for key in ("grams", "print_minutes"):
         if key in cmd.changes:

@@ -20,11 +20,12 @@ import zipfile
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
+from contracts.colours import canonical_color
+
 PLATE_GCODE = "Metadata/plate_1.gcode"
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 _LAYER_CHANGE = re.compile(rb"^;LAYER_CHANGE[ \t]*\r?\n", re.MULTILINE)
 _HAS_LAYER_MARKS = re.compile(rb"^M991 S0 P\d+", re.MULTILINE)
-_COLOR = re.compile(r"^#?([0-9A-Fa-f]{6})(?:[0-9A-Fa-f]{2})?$")
 DEFAULT_COLOR = "#FFFFFF"
 
 
@@ -50,9 +51,9 @@ class PlateInfo:
     generator: str = "printfarm slicer"
 
 
-def normalise_color(color: str | None) -> str:
-    match = _COLOR.match(color.strip()) if color else None
-    return f"#{match.group(1).upper()}" if match else DEFAULT_COLOR
+def project_color(color: str | None) -> str:
+    """A project always names a filament colour: the canonical one, else white."""
+    return canonical_color(color) or DEFAULT_COLOR
 
 
 def format_duration(seconds: float) -> str:
@@ -177,7 +178,7 @@ def _slice_info(info: PlateInfo) -> str:
         + _metadata("label_object_enabled", "false")
         + f'    <object identify_id="1" name={quoteattr(info.object_name)} skipped="false"/>\n'
         + f'    <filament id="1" type={quoteattr(info.filament_type)} '
-        f"color={quoteattr(normalise_color(info.filament_color))} "
+        f"color={quoteattr(project_color(info.filament_color))} "
         f'used_m="{used_m:.2f}" used_g="{info.weight_g:.2f}"/>\n'
         "  </plate>\n"
         "</config>\n"
@@ -207,7 +208,7 @@ def _project_settings(info: PlateInfo) -> str:
         "nozzle_diameter": [f"{info.nozzle_diameter:g}"],
         "layer_height": f"{info.layer_height:g}",
         "filament_type": [info.filament_type],
-        "filament_colour": [normalise_color(info.filament_color)],
+        "filament_colour": [project_color(info.filament_color)],
         "filament_density": [f"{info.filament_density:g}"],
         "filament_diameter": [f"{info.filament_diameter:g}"],
         "version": info.generator,
@@ -228,7 +229,7 @@ def _plate_json(info: PlateInfo) -> str:
                 "name": info.object_name,
             }
         ],
-        "filament_colors": [normalise_color(info.filament_color)],
+        "filament_colors": [project_color(info.filament_color)],
         "filament_ids": [0],
         "first_extruder": 0,
         "is_seq_print": False,

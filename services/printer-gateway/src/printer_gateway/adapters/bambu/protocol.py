@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.colours import canonical_color
 from printer_gateway.adapters.bambu.report import DEVELOPER_MODE_OFF_REASON
 from printer_gateway.adapters.driver import MaterialRequirement as MaterialRequirement
-from printer_gateway.domain.printer_status import EXTERNAL_SPOOL_SLOT, LoadedMaterial, normalize_color
+from printer_gateway.domain.printer_status import EXTERNAL_SPOOL_SLOT, LoadedMaterial
 
 JsonObject = dict[str, Any]
 
@@ -181,7 +182,7 @@ def tray_matches(requirement: MaterialRequirement, material: LoadedMaterial) -> 
     """Type always; colour as RGB when the job names one; profile only where both sides have one."""
     if requirement.type.strip().upper() != material.type.strip().upper():
         return False
-    wanted_color = normalize_color(requirement.color) if requirement.color else None
+    wanted_color = canonical_color(requirement.color) if requirement.color else None
     if requirement.color and wanted_color is None:
         return False
     if wanted_color is not None and wanted_color != material.color:

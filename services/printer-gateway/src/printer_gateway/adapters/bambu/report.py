@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from contracts.colours import canonical_color
 from printer_gateway.domain.printer_status import (
     EXTERNAL_SPOOL_SLOT,
     LoadedMaterial,
@@ -13,7 +14,6 @@ from printer_gateway.domain.printer_status import (
     PrinterStatus,
     format_hms,
     format_print_error,
-    normalize_color,
 )
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def _material(slot: int, tray: Mapping[str, Any]) -> LoadedMaterial | None:
     return LoadedMaterial(
         slot=slot,
         type=tray_type,
-        color=normalize_color(tray.get("tray_color")),
+        color=canonical_color(tray.get("tray_color")),
         profile=_text(tray.get("tray_info_idx")),
         remain_percent=min(remain, 100) if remain is not None and remain > 0 else None,
     )

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from printer_gateway.domain.printer_status import LoadedMaterial, PrinterState, PrinterStatus, normalize_color
+from contracts.colours import canonical_color
+from printer_gateway.domain.printer_status import LoadedMaterial, PrinterState, PrinterStatus
 
 JsonObject = dict[str, Any]
 
@@ -113,7 +114,7 @@ def spool_material(spool: Mapping[str, Any]) -> tuple[LoadedMaterial, ...]:
         LoadedMaterial(
             slot=0,
             type=material.upper(),
-            color=normalize_color(filament.get("color_hex")),
+            color=canonical_color(filament.get("color_hex")),
             profile=None,
             remain_percent=remain,
         ),

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contracts.colours import canonical_color
+
 from .budget import ByteSource, InspectionBudget, InspectionLimits
 from .errors import FileRejected
 from .model import Filament, FileInfo, FileKind
@@ -39,7 +41,6 @@ _COMMAND = re.compile(rb"^[ \t]*[GMTgmt]\d+", re.MULTILINE)
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])", re.IGNORECASE)
 _DURATION_FULL = re.compile(r"^(?:\s*\d+(?:\.\d+)?\s*[dhms])+\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
-_COLOR = re.compile(r"^#([0-9a-fA-F]{6})(?:[0-9a-fA-F]{2})?$")
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _BGCODE_MAGIC = b"GCDE"
 _MAX_VALUE_CHARS = 8192
@@ -71,12 +72,6 @@ def parse_duration(text: str) -> float | None:
     else:
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def normalise_color(text: str) -> str | None:
-    """'#rrggbb' or '#rrggbbaa' → '#RRGGBB'; anything else → None."""
-    match = _COLOR.match(text.strip())
-    return f"#{match.group(1).upper()}" if match else None
 
 
 def _numbers(text: str) -> list[float]:
@@ -157,7 +152,7 @@ def _summarise(c: _Collector) -> GcodeSummary:
             break
 
     types = [t for t in _items(c.get("filament_type") or "") if t]
-    colours = [normalise_color(t) for t in _items(c.get("filament_colour", "filament_color") or "")]
+    colours = [canonical_color(t) for t in _items(c.get("filament_colour", "filament_color") or "")]
     colours = colours if any(colours) else []
     per_filament = _numbers(c.get("filament used [g]") or "")
     count = max(len(types), len(colours), len(per_filament))

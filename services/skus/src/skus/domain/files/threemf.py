@@ -24,9 +24,11 @@ from xml.etree import ElementTree
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import XMLParser
 
+from contracts.colours import canonical_color
+
 from .budget import ByteSource, InspectionBudget, InspectionLimits
 from .errors import FileRejected
-from .gcode import GcodeSummary, normalise_color, summarise_lines, summarise_stream
+from .gcode import GcodeSummary, summarise_lines, summarise_stream
 from .model import Filament, FileInfo, FileKind, Plate
 
 _PLATE_GCODE = re.compile(r"^Metadata/plate_(\d+)\.gcode$", re.IGNORECASE)
@@ -235,7 +237,7 @@ def _read_slice_info(archive: _Archive, info: zipfile.ZipInfo | None, reading: _
         plate.filaments = tuple(
             Filament(
                 type=f.get("type") or None,
-                color=normalise_color(f.get("color", "")),
+                color=canonical_color(f.get("color", "")),
                 grams=_float(f.get("used_g")),
             )
             for f in element.iter("filament")
@@ -304,7 +306,7 @@ def _configured_filaments(
                 return tuple(
                     Filament(
                         type=types[i] if i < len(types) and types[i] else None,
-                        color=normalise_color(colours[i]) if i < len(colours) else None,
+                        color=canonical_color(colours[i]) if i < len(colours) else None,
                     )
                     for i in range(count)
                 )
