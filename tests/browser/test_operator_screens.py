@@ -267,3 +267,21 @@ async def test_the_load_plan_and_due_dates_in_the_browser(page: Page) -> None:
     # a material already loaded somewhere, or for one no job waits for.
     assert await page.evaluate(PLAN) == [["PLA", "idle", 0], ["PETG", "busy", 1]]
     assert await page.evaluate(DUE) == ["late", "today", "soon", None, None, None, None]
+
+
+CLOSE_COLOUR_PLAN = """async () => {
+  const { suggestLoads } = await import('/load_plan.js');
+  const printers = [{id: 'p', name: 'a', online: true, state: 'idle', materials: [{slot: 0, type: 'PLA', color: '#F01010'}]}];
+  const red = {type: 'PLA', color: '#FF0000', jobs_waiting: 3, grams_waiting: 30, printers_loaded: ['p']};
+  const petg = {type: 'PETG', color: null, jobs_waiting: 1, grams_waiting: 5, printers_loaded: [], slots_loaded: []};
+  const plan = (needs) => suggestLoads(needs, printers).map((s) => [s.need.type, s.printer && s.printer.id]);
+  return [plan([red, petg]), plan([{...red, slots_loaded: [{printer_id: 'p', slot: 0}]}, petg])];
+}"""
+
+
+async def test_the_load_plan_keeps_a_close_colour_the_queue_says_serves(page: Page) -> None:
+    """Within the farm's colour tolerance a #F01010 spool serves #FF0000 jobs (`slots_loaded`): the plan
+    must not suggest unloading it; without that list it compares exact colours, as before."""
+    exact, tolerant = await page.evaluate(CLOSE_COLOUR_PLAN)
+    assert exact == [["PETG", "p"]]
+    assert tolerant == [["PETG", None]]

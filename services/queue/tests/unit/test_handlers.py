@@ -17,7 +17,7 @@ from contracts.queue.v1 import JobChanged, OrderJobsSummarized, StartPrint, Stop
 from printqueue.adapters.memory_repository import InMemoryQueueRepository
 from printqueue.domain.errors import TransitionForbidden
 from printqueue.domain.lifecycle import DispatchPolicy
-from printqueue.domain.model import Job
+from printqueue.domain.model import FarmSettings, Job
 from printqueue.service_layer import handlers
 from printqueue.service_layer.handlers import Context
 from printqueue.service_layer.unit_of_work import InMemoryUnitOfWork
@@ -321,3 +321,23 @@ async def test_a_dispatch_continues_the_trace_of_the_print_request_not_the_match
     assert start.traceparent is not None
     assert start.traceparent.split("-")[1] == f"{click:032x}"
     assert matching.get_span_context().trace_id != click
+
+
+async def test_the_farms_colour_tolerance_lets_a_close_red_spool_take_a_red_job() -> None:
+    queue = Queue()
+    await queue.order(quantity=1)
+    await queue.printer(materials=[LoadedMaterial(slot=0, type="PLA", color="F01010FF")])
+    assert of(StartPrint, await queue.match()) == []
+
+    uow = InMemoryUnitOfWork(queue.store)
+    async with uow:
+        await handlers.set_farm_settings(FarmSettings(color_tolerance=5), uow, queue.ctx)
+        assert uow.rematch
+        await uow.commit()
+    assert queue.store.settings == FarmSettings(color_tolerance=5)
+
+    (start,) = of(StartPrint, await queue.match())
+    assert start.printer_id == "pr1"
+    async with uow:
+        await handlers.set_farm_settings(FarmSettings(color_tolerance=5), uow, queue.ctx)
+        assert not uow.rematch

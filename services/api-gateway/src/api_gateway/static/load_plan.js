@@ -9,10 +9,17 @@ export function holds(slot, need) {
   return !need.color || norm(slot.color).replace('#', '').slice(0, 6) === norm(need.color).replace('#', '').slice(0, 6);
 }
 
+/** Whether the queue says this slot serves the need (`slots_loaded`: a close colour within the farm's
+ * tolerance too); without that list, the exact colour. */
+function serves(printer, slot, need) {
+  if (need.slots_loaded) return need.slots_loaded.some((s) => s.printer_id === printer.id && s.slot === slot.slot);
+  return holds(slot, need);
+}
+
 /** Slots no waiting job needs: empty ones first, then ones holding a material nobody is waiting for. */
 function spareSlots(printer, needs) {
   return (printer.materials || [])
-    .filter((slot) => !slot.type || !needs.some((need) => need.jobs_waiting > 0 && holds(slot, need)))
+    .filter((slot) => !slot.type || !needs.some((need) => need.jobs_waiting > 0 && serves(printer, slot, need)))
     .sort((a, b) => Number(Boolean(a.type)) - Number(Boolean(b.type)));
 }
 

@@ -15,6 +15,7 @@ from printqueue.domain.model import (
     ACTIVE,
     TERMINAL,
     WAITING,
+    FarmSettings,
     Job,
     OrderRecord,
     OrderSummary,
@@ -35,6 +36,7 @@ class InMemoryQueueRepository:
         self.printers_by_id: dict[str, Printer] = {}
         self.slices: dict[str, Slice] = {}
         self.traces: dict[str, str] = {}
+        self.settings = FarmSettings()
 
     def snapshot(self) -> InMemoryQueueRepository:
         """A deep copy: a unit of work works on one and keeps it only on commit."""
@@ -44,6 +46,7 @@ class InMemoryQueueRepository:
         other.printers_by_id = copy.deepcopy(self.printers_by_id)
         other.slices = copy.deepcopy(self.slices)
         other.traces = dict(self.traces)
+        other.settings = self.settings
         return other
 
     async def lock_order_key(self, order_id: str) -> None:
@@ -141,7 +144,13 @@ class InMemoryQueueRepository:
     async def lock_matching(self) -> None:
         return None
 
-    async def queued_candidates(self, ready: Sequence[Printer]) -> list[Job]:
+    async def farm_settings(self) -> FarmSettings:
+        return self.settings
+
+    async def save_farm_settings(self, settings: FarmSettings, now: datetime) -> None:
+        self.settings = settings
+
+    async def queued_candidates(self, ready: Sequence[Printer], color_tolerance: float = 0.0) -> list[Job]:
         types = {slot.type.strip().casefold() for p in ready for slot in p.materials}
         return [
             copy.deepcopy(j)

@@ -118,6 +118,17 @@ slices = sa.Table(
 )
 """One row per requested slice (`slice_key` = sha256 of its inputs): what the slicer answered."""
 
+farm_settings = sa.Table(
+    "farm_settings",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, server_default="1"),
+    sa.Column("color_tolerance", sa.Float, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("id = 1", name="ck_farm_settings_one_row"),
+    sa.CheckConstraint("color_tolerance >= 0", name="ck_farm_settings_color_tolerance"),
+)
+"""The operator's settings for the farm's matching: one row (absent until first set: the defaults)."""
+
 printers = sa.Table(
     "printers",
     metadata,

@@ -28,6 +28,7 @@ from printqueue.domain.model import (
     TERMINAL,
     WAITING,
     Assignment,
+    FarmSettings,
     Job,
     JobCounts,
     LoadedMaterial,
@@ -60,7 +61,9 @@ class QueueRepository(Protocol):
     async def ready_printer_candidates(self, now: datetime) -> list[Printer]: ...
     async def occupied_printers(self) -> set[str]: ...
     async def lock_matching(self) -> None: ...
-    async def queued_candidates(self, ready: Sequence[Printer]) -> list[Job]: ...
+    async def queued_candidates(self, ready: Sequence[Printer], color_tolerance: float = 0.0) -> list[Job]: ...
+    async def farm_settings(self) -> FarmSettings: ...
+    async def save_farm_settings(self, settings: FarmSettings, now: datetime) -> None: ...
     async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]: ...
     async def expired_dispatches(self, now: datetime) -> list[str]: ...
     async def lock_slice_bases(self, bases: Sequence[str]) -> None: ...
@@ -489,9 +492,20 @@ class SqlQueueRepository:
     async def lock_matching(self) -> None:
         await self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(MATCHING_LOCK_KEY)))
 
-    async def queued_candidates(self, ready: Sequence[Printer]) -> list[Job]:
+    async def farm_settings(self) -> FarmSettings:
+        t = orm.farm_settings
+        row = (await self.session.execute(sa.select(t.c.color_tolerance).where(t.c.id == 1))).first()
+        return FarmSettings(color_tolerance=row.color_tolerance) if row is not None else FarmSettings()
+
+    async def save_farm_settings(self, settings: FarmSettings, now: datetime) -> None:
+        values = {"color_tolerance": settings.color_tolerance, "updated_at": now}
+        stmt = insert(orm.farm_settings).values(id=1, **values)
+        await self.session.execute(stmt.on_conflict_do_update(index_elements=[orm.farm_settings.c.id], set_=values))
+
+    async def queued_candidates(self, ready: Sequence[Printer], color_tolerance: float = 0.0) -> list[Job]:
         """The queued jobs one matching pass could dispatch to `ready`: per requirement group, only its first
-        min(count, fitting printers) jobs in queue order. Groups no ready printer fits cost one aggregate row."""
+        min(count, fitting printers) jobs in queue order (a colour fits within `color_tolerance`). Groups no
+        ready printer fits cost one aggregate row."""
         t = orm.jobs
         types = sorted({slot.type.strip().casefold() for p in ready for slot in p.materials if slot.type.strip()})
         if not types:
@@ -511,7 +525,10 @@ class SqlQueueRepository:
         sliced = await self.sliced_targets(sorted({row[4] for row in rows if row[4]}))
         groups = [
             (
-                Requirement.of(Material(k, c or None, p or None), _assignment(a), _models(b, sliced), file_family(f)),
+                Requirement.of(
+                    Material(k, c or None, p or None), _assignment(a), _models(b, sliced), file_family(f),
+                    color_tolerance,
+                ),
                 int(n),
             )
             for k, c, p, a, b, f, n in rows

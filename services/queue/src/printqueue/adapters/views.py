@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
 from printqueue.adapters.repository import job_from_row
-from printqueue.domain.matching import Requirement, holds_material
+from printqueue.domain.matching import Requirement, fitting_slots
 from printqueue.domain.model import WAITING, Assignment, Job, Material, Printer, rgb
 
 JobSort = Literal["priority", "order_number", "created_at", "-created_at"]
@@ -107,11 +107,16 @@ class MaterialDemand:
     jobs_waiting: int = 0
     grams_waiting: float = 0.0
     printers_loaded: list[str] = field(default_factory=list)
+    slots_loaded: list[tuple[str, int]] = field(default_factory=list)
+    """(printer id, slot) of every spool that serves these jobs: what a load plan must not unload."""
 
 
-async def material_demand(session: AsyncSession, printers: Sequence[Printer]) -> list[MaterialDemand]:
+async def material_demand(
+    session: AsyncSession, printers: Sequence[Printer], color_tolerance: float = 0.0
+) -> list[MaterialDemand]:
     """Waiting jobs (queued or slicing) per material (type case-insensitive, colour by RGB) against the
-    printers holding it. A part whose weight is unknown counts its slice's estimate once there is one."""
+    printers holding it, a colour within `color_tolerance` (ΔE) as matching does. A part whose weight is
+    unknown counts its slice's estimate once there is one."""
     sliced_grams = sa.cast(_t.c.sliced_file["grams"].astext, sa.Float)
     rows = await session.execute(
         sa.select(
@@ -133,6 +138,9 @@ async def material_demand(session: AsyncSession, printers: Sequence[Printer]) ->
         item.jobs_waiting += int(count)
         item.grams_waiting += float(grams)
     for item in demand.values():
-        requirement = Requirement.of(Material(item.type, item.color), Assignment())
-        item.printers_loaded = [p.id for p in printers if not p.deleted and holds_material(p, requirement)]
+        requirement = Requirement.of(Material(item.type, item.color), Assignment(), color_tolerance=color_tolerance)
+        item.slots_loaded = [
+            (p.id, slot) for p in printers if not p.deleted for slot in fitting_slots(p, requirement)
+        ]
+        item.printers_loaded = list(dict.fromkeys(printer_id for printer_id, _ in item.slots_loaded))
     return sorted(demand.values(), key=lambda d: (-d.jobs_waiting, d.type.casefold(), d.color or ""))

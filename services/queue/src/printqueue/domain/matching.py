@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
+from printqueue.domain.colour_distance import color_distance, colors_match
 from printqueue.domain.model import Assignment, Job, Material, Printer, Target, rgb
 from printqueue.domain.slicing import Slice, printer_target
 
@@ -61,6 +62,8 @@ class Requirement:
     """For a job that prints a slice: the (model, FabMatic, file family) it has one for; None: any printer."""
     family: FileFamily | None = None
     """For a job that prints its part's pre-sliced file: the printers that file is for; None: any."""
+    color_tolerance: float = 0.0
+    """The farm's colour tolerance (CIEDE2000 ΔE): 0 matches the exact colour only."""
 
     @classmethod
     def of(
@@ -69,6 +72,7 @@ class Requirement:
         assignment: Assignment,
         models: frozenset[SlicedFor] | None = None,
         family: FileFamily | None = None,
+        color_tolerance: float = 0.0,
     ) -> Requirement:
         return cls(
             material_type=material.type.strip().casefold(),
@@ -79,11 +83,18 @@ class Requirement:
             tags=frozenset(t.casefold() for t in assignment.tags) if assignment.mode == "tags" else frozenset(),
             models=models,
             family=family,
+            color_tolerance=max(color_tolerance, 0.0),
         )
 
     @classmethod
-    def of_job(cls, job: Job, models: frozenset[SlicedFor] | None = None) -> Requirement:
-        return cls.of(job.material, job.assignment, models, job_family(job))
+    def of_job(
+        cls, job: Job, models: frozenset[SlicedFor] | None = None, color_tolerance: float = 0.0
+    ) -> Requirement:
+        return cls.of(job.material, job.assignment, models, job_family(job), color_tolerance)
+
+    def color_fits(self, loaded: str | None) -> bool:
+        """Whether a spool of colour `loaded` (as `rgb` gives it) serves this requirement's colour."""
+        return colors_match(self.color, loaded, self.color_tolerance)
 
 
 def file_family(kind: object) -> FileFamily | None:
@@ -148,17 +159,28 @@ def readiness(printer: Printer, occupied: bool, now: datetime) -> Readiness:
 
 
 def holds_material(printer: Printer, requirement: Requirement) -> bool:
-    """Type case-insensitive; colour by RGB when the job names one; profile only when both sides have one.
-    Every slot counts, the external spool (254/255) included."""
+    """Type case-insensitive; colour by RGB (within the farm's ΔE tolerance) when the job names one; profile
+    only when both sides have one. Every slot counts, the external spool (254/255) included."""
     for slot in printer.materials:
         if slot.type.strip().casefold() != requirement.material_type:
             continue
-        if requirement.color is not None and rgb(slot.color) != requirement.color:
+        if requirement.color is not None and not requirement.color_fits(rgb(slot.color)):
             continue
         if requirement.profile and slot.profile and slot.profile != requirement.profile:
             continue
         return True
     return False
+
+
+def fitting_slots(printer: Printer, requirement: Requirement) -> list[int]:
+    """The slots of `printer` whose spool serves `requirement` by `holds_material`'s rules."""
+    return [
+        slot.slot
+        for slot in printer.materials
+        if slot.type.strip().casefold() == requirement.material_type
+        and (requirement.color is None or requirement.color_fits(rgb(slot.color)))
+        and not (requirement.profile and slot.profile and slot.profile != requirement.profile)
+    ]
 
 
 def assignment_result(printer: Printer, requirement: Requirement) -> MatchResult | None:
@@ -229,22 +251,29 @@ class _Stock:
         if requirement.profile is None:
             if requirement.color is None:
                 return requirement.material_type in self.types
-            return (requirement.material_type, requirement.color) in self.colors
+            if (requirement.material_type, requirement.color) in self.colors:
+                return True
+            if requirement.color_tolerance <= 0:
+                return False
         return any(
             t == requirement.material_type
-            and (requirement.color is None or c == requirement.color)
+            and (requirement.color is None or requirement.color_fits(c))
             and (p is None or p == requirement.profile)
             for t, c, p in self.slots
         )
 
 
 def match(
-    queued_jobs: Iterable[Job], ready_printers: Sequence[Printer], sliced: SlicedTargets | None = None
+    queued_jobs: Iterable[Job],
+    ready_printers: Sequence[Printer],
+    sliced: SlicedTargets | None = None,
+    color_tolerance: float = 0.0,
 ) -> list[Dispatch]:
     """Assign each queued job, in queue order, to the fitting ready printer idle longest; one job per printer.
     A job that prints a slice goes only to a printer of a model it has a completed slice for (`sliced`)
     whose file is of the printer's family; one that prints its part's pre-sliced file only to a printer of
-    that file's family (`job_family`).
+    that file's family (`job_family`). A job that names a colour takes a spool within `color_tolerance`
+    (CIEDE2000 ΔE) of it.
 
     Jobs are grouped by requirement, each group a heap in queue order; the groups are merged by their
     heads. A requirement with no fitting free printer left drops its whole group unvisited, and each
@@ -287,7 +316,8 @@ def match(
         queues.append(entries)
         models = sliced.get(basis, frozenset()) if basis is not None else None
         requirement = Requirement.of(
-            Material(kind, color, profile), Assignment(mode, target_id, tags), models, family  # type: ignore[arg-type]
+            Material(kind, color, profile), Assignment(mode, target_id, tags), models, family,  # type: ignore[arg-type]
+            color_tolerance,
         )
         requirements.append(requirement)
         if requirement.printer_id is not None:
@@ -351,31 +381,56 @@ class PrinterVerdict:
     printer_name: str
     result: MatchResult
     detail: str | None = None
+    color_distance: float | None = None
+    """ΔE00 from the job's colour to the closest loaded spool of its type; None if either has no hex colour."""
+
+
+def closest_color(printer: Printer, requirement: Requirement) -> float | None:
+    """The smallest ΔE00 between the requirement's colour and a spool of its type on `printer`."""
+    distances = [
+        d
+        for slot in printer.materials
+        if slot.type.strip().casefold() == requirement.material_type
+        and (d := color_distance(requirement.color, rgb(slot.color))) is not None
+    ]
+    return min(distances, default=None)
 
 
 def explain(
-    job: Job, printers: Iterable[tuple[Printer, bool]], now: datetime, slices: Mapping[Target, Slice] | None = None
+    job: Job,
+    printers: Iterable[tuple[Printer, bool]],
+    now: datetime,
+    slices: Mapping[Target, Slice] | None = None,
+    color_tolerance: float = 0.0,
 ) -> list[PrinterVerdict]:
     """Per printer (with its `occupied` flag), why it would or would not take `job` now. The most
     lasting reason wins: assignment, then the kind of printer a pre-sliced file is for (no spool change
     helps), then material, then the slice (a job that prints one needs it made for the printer's model:
-    `slices` by target), then the printer's momentary state."""
-    requirement = Requirement.of_job(job)
+    `slices` by target), then the printer's momentary state. A job that names a colour gets, per printer, the
+    distance to its closest spool of the type (what the farm's colour tolerance is compared with)."""
+    requirement = Requirement.of_job(job, color_tolerance=color_tolerance)
     verdicts: list[PrinterVerdict] = []
     for printer, occupied in printers:
         detail: str | None = None
         result: MatchResult | None = assignment_result(printer, requirement)
         if result is None and requirement.family is not None and requirement.family != printer_family(printer):
             result, detail = "file_mismatch", _family_detail(requirement.family, printer)
+        distance = closest_color(printer, requirement) if requirement.color is not None else None
         if result is None and not holds_material(printer, requirement):
             result = "material_mismatch"
+            if distance is not None:
+                detail = _color_detail(job.material, distance, requirement.color_tolerance)
         if result is None and job.slice_basis is not None:
             result, detail = _file_result(printer, slices or {})
         if result is None:
             state = readiness(printer, occupied, now)
             result = "matched" if state == "ready" else state
-        verdicts.append(PrinterVerdict(printer.id, printer.name, result, detail))
+        verdicts.append(PrinterVerdict(printer.id, printer.name, result, detail, distance))
     return verdicts
+
+
+def _color_detail(material: Material, distance: float, tolerance: float) -> str:
+    return f"the closest {material.type} spool is ΔE {distance:g} from {material.color} (tolerance {tolerance:g})"
 
 
 def _family_detail(family: FileFamily, printer: Printer) -> str:

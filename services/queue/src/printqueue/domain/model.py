@@ -35,6 +35,18 @@ def rgb(color: str | None) -> str | None:
     return canonical[1:] if canonical is not None else color.strip().upper()
 
 
+MAX_COLOR_TOLERANCE = 100.0
+"""CIEDE2000 ΔE between sRGB colours stays below about 120; past 100 every spool of a type would match."""
+
+
+@dataclass(frozen=True)
+class FarmSettings:
+    """What the operator sets for the whole farm's matching."""
+
+    color_tolerance: float = 0.0
+    """How far (CIEDE2000 ΔE) a loaded spool's colour may be from a job's and still match; 0: exact."""
+
+
 @dataclass(frozen=True)
 class Material:
     type: str

@@ -12,10 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from printqueue.adapters import views
 from printqueue.domain.errors import JobNotFound, TransitionForbidden
 from printqueue.domain.matching import explain
-from printqueue.domain.model import Job
+from printqueue.domain.model import FarmSettings, Job
 from printqueue.entrypoints.schemas import (
+    FarmSettingsIn,
+    FarmSettingsOut,
     JobOut,
     JobPatch,
+    LoadedSlotOut,
     MatchingItem,
     MatchingOut,
     MaterialDemandOut,
@@ -96,14 +99,19 @@ def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
             occupied = await uow.queue.occupied_printers()
             printers = await uow.queue.printers()
             slices = await uow.queue.slices_of([job.slice_basis]) if job.slice_basis is not None else []
+            tolerance = (await uow.queue.farm_settings()).color_tolerance
         verdicts = explain(
-            job, [(p, p.id in occupied) for p in printers], ctx.clock(), {s.target: s for s in slices}
+            job, [(p, p.id in occupied) for p in printers], ctx.clock(), {s.target: s for s in slices}, tolerance
         )
         return MatchingOut(
             job_id=job.id,
             status=job.status,
+            color_tolerance=tolerance,
             items=[
-                MatchingItem(printer_id=v.printer_id, printer_name=v.printer_name, result=v.result, detail=v.detail)
+                MatchingItem(
+                    printer_id=v.printer_id, printer_name=v.printer_name, result=v.result, detail=v.detail,
+                    color_distance=v.color_distance,
+                )
                 for v in verdicts
             ],
         )
@@ -131,11 +139,27 @@ def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
     async def patch_job(job_id: str, body: JobPatch) -> JobOut:
         return await act(lambda uow: handlers.set_job_priority(job_id, body.priority, uow, ctx))
 
+    @api.get("/queue/settings", response_model=FarmSettingsOut)
+    async def farm_settings() -> FarmSettingsOut:
+        """The farm's matching settings (defaults until an operator sets them)."""
+        async with uow_factory() as uow:
+            settings = await uow.queue.farm_settings()
+        return FarmSettingsOut(color_tolerance=settings.color_tolerance)
+
+    @api.put("/queue/settings", response_model=FarmSettingsOut)
+    async def set_farm_settings(body: FarmSettingsIn) -> FarmSettingsOut:
+        """Operators: a wider colour tolerance lets waiting jobs take close colours at once."""
+        async with uow_factory() as uow:
+            settings = await handlers.set_farm_settings(FarmSettings(color_tolerance=body.color_tolerance), uow, ctx)
+            await uow.commit()
+        return FarmSettingsOut(color_tolerance=settings.color_tolerance)
+
     @api.get("/queue/materials", response_model=MaterialsOut)
     async def queue_materials() -> MaterialsOut:
         async with uow_factory() as uow:
             printers = await uow.queue.printers()
-            demand = await views.material_demand(uow.session, printers)
+            tolerance = (await uow.queue.farm_settings()).color_tolerance
+            demand = await views.material_demand(uow.session, printers, tolerance)
         return MaterialsOut(
             items=[
                 MaterialDemandOut(
@@ -144,6 +168,7 @@ def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
                     jobs_waiting=d.jobs_waiting,
                     grams_waiting=round(d.grams_waiting, 3),
                     printers_loaded=d.printers_loaded,
+                    slots_loaded=[LoadedSlotOut(printer_id=p, slot=s) for p, s in d.slots_loaded],
                 )
                 for d in demand
             ]

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from printqueue.domain.model import Job
+from printqueue.domain.model import MAX_COLOR_TOLERANCE, Job
 from printqueue.domain.slicing import job_file
 
 
@@ -112,13 +112,40 @@ class MatchingItem(BaseModel):
     printer_name: str
     result: str
     detail: str | None = None
-    """For `file_mismatch` and `slicing`: which model's file is missing, being made, or failed and why."""
+    """For `file_mismatch` and `slicing`: which model's file is missing, being made, or failed and why; for
+    `material_mismatch` of a colour: how far the closest spool is."""
+    color_distance: float | None = Field(
+        default=None,
+        description="CIEDE2000 ΔE from the job's colour to this printer's closest spool of the job's material "
+        "type (0: the same colour); null when the job names no colour or no such spool has a hex colour.",
+    )
 
 
 class MatchingOut(BaseModel):
     job_id: str
     status: str
+    color_tolerance: float = Field(description="The farm's colour tolerance (ΔE) the verdicts were made with.")
     items: list[MatchingItem]
+
+
+class FarmSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    color_tolerance: float = Field(
+        ge=0,
+        le=MAX_COLOR_TOLERANCE,
+        description="How far (CIEDE2000 ΔE) a loaded spool's colour may be from a job's and still match: 0 "
+        "matches the exact colour only; about 1 is a just-noticeable difference, 2-5 a close shade.",
+    )
+
+
+class FarmSettingsOut(BaseModel):
+    color_tolerance: float = Field(description="CIEDE2000 ΔE; 0: exact colour matching (the default).")
+
+
+class LoadedSlotOut(BaseModel):
+    printer_id: str
+    slot: int
 
 
 class MaterialDemandOut(BaseModel):
@@ -127,6 +154,10 @@ class MaterialDemandOut(BaseModel):
     jobs_waiting: int
     grams_waiting: float
     printers_loaded: list[str]
+    slots_loaded: list[LoadedSlotOut] = Field(
+        default=[],
+        description="Each loaded spool that serves these jobs (the colour within the farm's tolerance).",
+    )
 
 
 class MaterialsOut(BaseModel):

@@ -33,6 +33,7 @@ from printqueue.domain.model import (
     ACTIVE,
     WAITING,
     Assignment,
+    FarmSettings,
     Job,
     LoadedMaterial,
     Material,
@@ -558,11 +559,12 @@ async def run_matching_pass(uow: QueueUnitOfWork, ctx: Context, *, assign: bool 
     ready = [p for p in await repo.ready_printer_candidates(now) if readiness(p, p.id in occupied, now) == "ready"]
     if not ready:
         return []
-    candidates = await repo.queued_candidates(ready)
+    tolerance = (await repo.farm_settings()).color_tolerance
+    candidates = await repo.queued_candidates(ready, tolerance)
     bases = sorted({job.slice_basis for job in candidates if job.slice_basis is not None})
     completed = {(s.basis, s.target): s for s in await repo.slices_of(bases) if s.state == "completed"}
     with collector_paused():
-        dispatches = match(candidates, ready, completed_slices(completed.values()))
+        dispatches = match(candidates, ready, completed_slices(completed.values()), tolerance)
     if not dispatches:
         return []
     claimed = {job.id: job for job in await repo.claim_queued([d.job_id for d in dispatches])}
@@ -648,6 +650,14 @@ async def set_job_priority(job_id: str, priority: Priority, uow: QueueUnitOfWork
         await _carry_out(uow, job, before, lifecycle.Outcome(changed=True), now, ctx)
         uow.rematch = True
     return job
+
+
+async def set_farm_settings(settings: FarmSettings, uow: QueueUnitOfWork, ctx: Context) -> FarmSettings:
+    """The operator's matching settings; a wider colour tolerance may let waiting jobs match now."""
+    if await uow.queue.farm_settings() != settings:
+        await uow.queue.save_farm_settings(settings, ctx.clock())
+        uow.rematch = True
+    return settings
 
 
 async def _job(uow: QueueUnitOfWork, job_id: str, *, slice_lock: bool = False) -> Job:

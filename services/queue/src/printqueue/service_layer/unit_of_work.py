@@ -82,6 +82,7 @@ class InMemoryUnitOfWork:
         self.store.orders, self.store.jobs = self._work.orders, self._work.jobs
         self.store.printers_by_id = self._work.printers_by_id
         self.store.slices, self.store.traces = self._work.slices, self._work.traces
+        self.store.settings = self._work.settings
         self.published.extend(self._pending)
         self.envelopes.extend(self._pending_envelopes)
         self._pending = []

@@ -1,6 +1,6 @@
 // Material planning: what the queue needs against what is loaded, per printer, and what to load where.
 import { path } from '../api.js';
-import { badge, cell, fmtNumber, h, replace, showError, swatch, table } from '../dom.js';
+import { badge, cell, field, fmtNumber, h, replace, showError, submitting, swatch, table, toast } from '../dom.js';
 import { byPrinter, suggestLoads } from '../load_plan.js';
 import { slotLabel } from '../printer_slots.js';
 
@@ -12,16 +12,29 @@ export async function render(root, { scope }) {
   const plan = h('section', { 'aria-labelledby': 'plan-h' });
   const needed = h('section', { 'aria-labelledby': 'needs-h' });
   const perPrinter = h('section', { 'aria-labelledby': 'per-printer-h' });
+  const tolerance = h('input', { type: 'number', name: 'color_tolerance', min: '0', max: '100', step: '0.5', required: true, inputmode: 'decimal' });
+  const settings = h('form', { class: 'filters', 'aria-label': 'Colour matching', onsubmit: (e) => { e.preventDefault(); scope.run(saveTolerance(), showError); } },
+    field('Colour tolerance (ΔE)', tolerance, { hint: '0 matches the exact colour only; 2–5 lets a close shade of the same colour match.' }),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', 'data-needs': 'operator' }, 'Save')));
   root.append(h('h1', {}, 'Material planning'),
     h('p', { class: 'muted' }, 'What the waiting jobs need against what the printers hold. Load what is suggested to unblock the most jobs.'),
-    plan, needed, perPrinter);
+    settings, plan, needed, perPrinter);
+
+  async function saveTolerance() {
+    const saved = await submitting(settings, () => api.put('/queue/settings', { color_tolerance: Number(tolerance.value) }));
+    if (!saved || !scope.alive) return;
+    tolerance.value = String(saved.color_tolerance);
+    toast(`Colour tolerance set to ΔE ${saved.color_tolerance}`);
+    await load();
+  }
 
   let needs = [];
   let printers = [];
 
   async function load() {
-    const [materials, fleet] = await Promise.all([api.get('/queue/materials'), api.get('/printers', { limit: 500 })]);
+    const [materials, fleet, farm] = await Promise.all([api.get('/queue/materials'), api.get('/printers', { limit: 500 }), api.get('/queue/settings')]);
     if (!scope.alive) return;
+    if (document.activeElement !== tolerance) tolerance.value = String(farm.color_tolerance);
     needs = materials.items;
     printers = fleet.items.sort((a, b) => a.name.localeCompare(b.name));
     draw();

@@ -138,7 +138,8 @@ export async function render(root, { query, scope }) {
           : 'No printer can take this job right now:'),
         items.length ? h('ul', { class: 'why' }, items.map((i) => h('li', { class: `why-${i.result}` },
           h('strong', {}, i.printer_name), ` ${WHY[i.result] || i.result}`,
-          i.detail ? h('div', { class: 'muted' }, i.detail) : null))) : h('p', {}, 'There are no printers.'),
+          i.detail ? h('div', { class: 'muted' }, i.detail)
+            : i.color_distance != null ? h('div', { class: 'muted' }, `closest colour ΔE ${i.color_distance} (tolerance ${reply.color_tolerance})`) : null))) : h('p', {}, 'There are no printers.'),
         h('p', { class: 'muted' }, `Needs ${job.material?.type || 'any material'}${job.material?.color ? ` in ${job.material.color}` : ''}`,
           job.assignment?.mode === 'tags' ? `, tags: ${job.assignment.tags.join(', ')}` : '',
           job.assignment?.mode === 'printer' ? `, printer ${printers.get(job.assignment.printer_id)?.name || job.assignment.printer_id}` : '', '.'));
