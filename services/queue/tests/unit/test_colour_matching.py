@@ -15,19 +15,19 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RED, CLOSE_RED, BLUE = "#FF0000", "#F01010", "#0000FF"
 
 
-def job(job_id: str, color: str | None, *, kind: str = "PLA", age: int = 0) -> Job:
+def job(job_id: str, color: str | None, *, kind: str = "PLA", age: int = 0, profile: str | None = None) -> Job:
     return Job(
         id=job_id, order_id="o1", order_number="1001", line_item_id="li", line_position=0, sku_id="s", sku="S",
-        part_id="p", part_index=0, part_name="part", copy_number=age + 1, material=Material(kind, color),
+        part_id="p", part_index=0, part_name="part", copy_number=age + 1, material=Material(kind, color, profile),
         parameters={}, file={}, assignment=Assignment(), order_created_at=T0 + timedelta(minutes=age),
         created_at=T0, updated_at=T0,
     )  # fmt: skip
 
 
-def printer(printer_id: str, *colors: str, kind: str = "PLA", idle: int = 0) -> Printer:
+def printer(printer_id: str, *colors: str, kind: str = "PLA", idle: int = 0, profile: str | None = None) -> Printer:
     return Printer(
         id=printer_id, name=printer_id.upper(), revision=1, online=True, state="idle", bed_clear=True,
-        materials=tuple(LoadedMaterial(i, kind, f"{c.lstrip('#')}FF") for i, c in enumerate(colors)),
+        materials=tuple(LoadedMaterial(i, kind, f"{c.lstrip('#')}FF", profile) for i, c in enumerate(colors)),
         idle_since=T0 - timedelta(minutes=idle),
     )  # fmt: skip
 
@@ -51,6 +51,16 @@ def test_the_pass_dispatches_to_a_close_colour_only_with_a_tolerance() -> None:
     assert match(jobs, printers, color_tolerance=1) == []
 
 
+def test_a_close_colour_matches_whatever_profile_the_spool_reports() -> None:
+    """A job without a profile takes a spool with one (as the exact colour does): Bambu spools report theirs."""
+    spool = printer("p", CLOSE_RED, profile="GFA00")
+    assert fits(spool, Requirement.of(Material("PLA", RED), Assignment(), color_tolerance=5))
+    assert [(d.job_id, d.printer_id) for d in match([job("red", RED)], [spool], color_tolerance=5)] == [("red", "p")]
+    assert dispatch_limits([(Requirement.of(Material("PLA", RED), Assignment(), color_tolerance=5), 3)], [spool]) == [1]
+    other = Requirement.of(Material("PLA", RED, "GFL99"), Assignment(), color_tolerance=5)
+    assert not fits(spool, other) and dispatch_limits([(other, 3)], [spool]) == [0]
+
+
 def test_the_explanation_shows_the_distance_to_the_closest_spool() -> None:
     printers = [(printer("near", BLUE, CLOSE_RED), False), (printer("far", BLUE), False),
                 (printer("petg", RED, kind="PETG"), False)]
@@ -66,16 +76,17 @@ def test_the_explanation_shows_the_distance_to_the_closest_spool() -> None:
     assert [v.color_distance for v in explain(job("any", None), printers, T0)] == [None, None, None]
 
 
+PROFILES = st.sampled_from([None, "GFA00", "GFL99"])
 PALETTE = ["#FF0000", "#F01010", "#E02020", "#FF3300", "#0000FF", "#1010F0", "#00FF00"]
 jobs_strategy = st.lists(
-    st.builds(lambda i, c, k, a: job(f"j{i}", c, kind=k, age=a), st.integers(0, 30),
-              st.sampled_from([None, *PALETTE]), st.sampled_from(["PLA", "PETG"]), st.integers(0, 5)),
+    st.builds(lambda i, c, k, a, pr: job(f"j{i}", c, kind=k, age=a, profile=pr), st.integers(0, 30),
+              st.sampled_from([None, *PALETTE]), st.sampled_from(["PLA", "PETG"]), st.integers(0, 5), PROFILES),
     max_size=20, unique_by=lambda j: j.id,
 )  # fmt: skip
 printers_strategy = st.lists(
-    st.builds(lambda i, cs, k, idle: printer(f"p{i}", *cs, kind=k, idle=idle), st.integers(0, 6),
+    st.builds(lambda i, cs, k, idle, pr: printer(f"p{i}", *cs, kind=k, idle=idle, profile=pr), st.integers(0, 6),
               st.lists(st.sampled_from(PALETTE), min_size=1, max_size=3), st.sampled_from(["PLA", "PETG"]),
-              st.integers(0, 100)),
+              st.integers(0, 100), PROFILES),
     max_size=6, unique_by=lambda p: p.id,
 )  # fmt: skip
 tolerances = st.sampled_from([0.0, 1.0, 5.0, 12.0, 40.0])
@@ -103,9 +114,10 @@ def test_with_a_tolerance_matching_only_the_dispatchable_heads_is_the_same(
     jobs: list[Job], printers: list[Printer], tolerance: float
 ) -> None:
     """What the SQL repository does with the farm's tolerance: load each group's first `dispatch_limits` jobs."""
-    groups: dict[tuple[str, str | None], list[Job]] = {}
+    groups: dict[tuple[str, str | None, str | None], list[Job]] = {}
     for candidate in jobs:
-        groups.setdefault((candidate.material.type, candidate.material.color), []).append(candidate)
+        material = candidate.material
+        groups.setdefault((material.type, material.color, material.profile), []).append(candidate)
     members = list(groups.values())
     requirements = [(Requirement.of_job(g[0], color_tolerance=tolerance), len(g)) for g in members]
     heads = [

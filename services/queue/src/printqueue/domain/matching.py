@@ -258,7 +258,7 @@ class _Stock:
         return any(
             t == requirement.material_type
             and (requirement.color is None or requirement.color_fits(c))
-            and (p is None or p == requirement.profile)
+            and (requirement.profile is None or p is None or p == requirement.profile)
             for t, c, p in self.slots
         )
 
