@@ -17,13 +17,13 @@ from cryptography.fernet import Fernet
 from devstack import Stack
 from devstack.postgres import database_url, drop_databases, ensure_databases
 from printer_gateway.adapters import orm
-from printer_gateway.adapters.secrets import AccessCodeCipher
 from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.handlers import Registration
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.database import create_engine, run_migrations, session_factory
 from servicekit.inbox import Inbox
 from servicekit.outbox import Outbox
+from servicekit.secrets import SecretCipher
 
 pytestmark = pytest.mark.integration
 
@@ -32,18 +32,18 @@ OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 
 
 def test_a_key_list_encrypts_with_the_first_key_and_decrypts_with_any() -> None:
-    old = AccessCodeCipher(OLD)
-    rotating = AccessCodeCipher(f"{NEW}, {OLD}")
+    old = SecretCipher(OLD, setting="PRINTER_SECRET_KEY")
+    rotating = SecretCipher(f"{NEW}, {OLD}", setting="PRINTER_SECRET_KEY")
 
     token = old.encrypt("12345678")
 
     assert rotating.decrypt(token) == "12345678"
     assert not rotating.is_current(token)
-    assert AccessCodeCipher(NEW).decrypt(rotating.encrypt("87654321")) == "87654321"
+    assert SecretCipher(NEW, setting="PRINTER_SECRET_KEY").decrypt(rotating.encrypt("87654321")) == "87654321"
     with pytest.raises(ValueError, match="PRINTER_SECRET_KEY"):
-        AccessCodeCipher(NEW).decrypt(token)
+        SecretCipher(NEW, setting="PRINTER_SECRET_KEY").decrypt(token)
     with pytest.raises(ValueError, match="no Fernet key"):
-        AccessCodeCipher(" , ")
+        SecretCipher(" , ", setting="PRINTER_SECRET_KEY")
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ async def test_stored_codes_are_reencrypted_under_the_newest_key_so_the_old_one_
     def clock() -> datetime:
         return datetime(2026, 1, 1, tzinfo=UTC)
 
-    old = AccessCodeCipher(OLD)
+    old = SecretCipher(OLD, setting="PRINTER_SECRET_KEY")
     codes = {}
     for n in range(3):
         reg = Registration(
@@ -87,11 +87,11 @@ async def test_stored_codes_are_reencrypted_under_the_newest_key_so_the_old_one_
             printer = await handlers.register_printer(reg, uow, old, clock, lambda: f"printer-{next(counter)}")
         codes[printer.id] = f"code-{n}"
 
-    rotating = AccessCodeCipher(f"{NEW},{OLD}")
+    rotating = SecretCipher(f"{NEW},{OLD}", setting="PRINTER_SECRET_KEY")
     assert await handlers.reencrypt_access_codes(uow_factory(), rotating) == 3
     assert await handlers.reencrypt_access_codes(uow_factory(), rotating) == 0
 
-    new_only = AccessCodeCipher(NEW)
+    new_only = SecretCipher(NEW, setting="PRINTER_SECRET_KEY")
     async with uow_factory() as uow:
         stored = await uow.printers.encrypted_access_codes()
     assert {printer_id: new_only.decrypt(token) for printer_id, token in stored.items()} == codes

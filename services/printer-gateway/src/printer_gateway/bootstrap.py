@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from printer_gateway.adapters import orm
 from printer_gateway.adapters.leases import LeaseTable
 from printer_gateway.adapters.part_files import PartFiles
-from printer_gateway.adapters.secrets import AccessCodeCipher
 from printer_gateway.config import Settings
 from printer_gateway.entrypoints import api, consumers
 from printer_gateway.entrypoints.fleet import Fleet
@@ -21,6 +20,7 @@ from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import new_id, utc_now
 from servicekit.runtime import ServiceRuntime, serve
+from servicekit.secrets import SecretCipher
 
 SERVICE = "printer-gateway"
 log = logging.getLogger(__name__)
@@ -34,7 +34,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def uow_factory() -> UnitOfWork:
         return UnitOfWork(**runtime.uow_args())
 
-    cipher = AccessCodeCipher.from_settings(settings.printer_secret_key, settings.data_dir)
+    cipher = SecretCipher.from_settings(
+        settings.printer_secret_key, settings.data_dir, setting="PRINTER_SECRET_KEY", key_file="printer-secret.key"
+    )
     leases = LeaseTable(runtime.bus, instance, settings.lease_ttl_seconds)
     fleet = Fleet(settings, instance, uow_factory, leases, cipher, PartFiles(runtime.bus), utc_now)
     GatewayMetrics(runtime.metrics, runtime.sessions, lambda: len(fleet.held))

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.colours import canonical_color
 from printer_gateway.adapters.driver import CameraUnavailable
-from printer_gateway.adapters.secrets import AccessCodeCipher
 from printer_gateway.domain.model import AccessCodeRequired, Printer, PrinterError
 from printer_gateway.domain.printer_status import LoadedMaterial
 from printer_gateway.service_layer import handlers
@@ -21,6 +20,7 @@ from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import Clock, IdFactory
 from servicekit.pagination import Cursor, Limit, Page, cursor_values, encode_cursor
 from servicekit.problems import Conflict, Invalid, NotFound, Problem
+from servicekit.secrets import SecretCipher
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -216,7 +216,7 @@ def printer_out(p: Printer) -> PrinterOut:
 
 def router(
     uow_factory: Callable[[], UnitOfWork],
-    cipher: AccessCodeCipher,
+    cipher: SecretCipher,
     clock: Clock,
     ids: IdFactory,
     on_change: Callable[[], None],

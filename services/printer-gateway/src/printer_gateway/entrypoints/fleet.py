@@ -29,7 +29,6 @@ from printer_gateway.adapters.drivers import make_driver
 from printer_gateway.adapters.leases import Lease, LeaseTable, rendezvous_owner
 from printer_gateway.adapters.part_files import PartFileMissing, PartFiles
 from printer_gateway.adapters.repository import StaleLease
-from printer_gateway.adapters.secrets import AccessCodeCipher
 from printer_gateway.adapters.video import FfmpegDecoders, H264Decoders
 from printer_gateway.config import Settings
 from printer_gateway.domain.printer_status import PrinterStatus
@@ -37,6 +36,7 @@ from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.handlers import DispatchPlan
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import Clock
+from servicekit.secrets import SecretCipher
 from servicekit.tracing import span
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class Fleet:
         instance: str,
         uow_factory: Callable[[], UnitOfWork],
         leases: LeaseTable,
-        cipher: AccessCodeCipher,
+        cipher: SecretCipher,
         part_files: PartFiles,
         clock: Clock,
         decoders: H264Decoders | None = None,

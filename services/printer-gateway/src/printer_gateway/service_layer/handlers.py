@@ -9,12 +9,12 @@ from typing import Literal
 from contracts.printers.v1 import LoadedMaterial as LoadedMaterialV1
 from contracts.printers.v1 import PrinterChanged, PrintUpdated
 from contracts.queue.v1 import StartPrint, StopPrint
-from printer_gateway.adapters.secrets import AccessCodeCipher
 from printer_gateway.domain.lifecycle import PrintTracker
 from printer_gateway.domain.model import Printer, PrinterError, PrintOutcome, UnprintableFile
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import Clock, IdFactory
+from servicekit.secrets import SecretCipher
 
 
 class PrinterNotFound(Exception):
@@ -106,7 +106,7 @@ def _report(
 
 
 async def register_printer(
-    reg: Registration, uow: UnitOfWork, cipher: AccessCodeCipher, clock: Clock, ids: IdFactory
+    reg: Registration, uow: UnitOfWork, cipher: SecretCipher, clock: Clock, ids: IdFactory
 ) -> Printer:
     taken = await uow.printers.serial_taken(reg.serial) if reg.serial else None
     if reg.serial and taken:
@@ -140,7 +140,7 @@ async def register_printer(
 
 
 async def update_printer(
-    printer_id: str, changes: dict[str, object], uow: UnitOfWork, cipher: AccessCodeCipher, clock: Clock
+    printer_id: str, changes: dict[str, object], uow: UnitOfWork, cipher: SecretCipher, clock: Clock
 ) -> Printer:
     printer = await uow.printers.get(printer_id, for_update=True)
     if printer is None:
@@ -169,7 +169,7 @@ async def update_printer(
     return printer
 
 
-async def reencrypt_access_codes(uow: UnitOfWork, cipher: AccessCodeCipher) -> int:
+async def reencrypt_access_codes(uow: UnitOfWork, cipher: SecretCipher) -> int:
     """Re-encrypt every stored access code not yet under the newest key, so an old key can be retired.
     Idempotent and safe with several replicas doing it at once; returns how many codes were rewritten."""
     rewritten = 0
