@@ -34,10 +34,11 @@ from api_gateway.service_layer.dead_letters import DeadLetterArchive, DeadLetter
 from api_gateway.service_layer.event_hub import EventHub, EventLog
 from api_gateway.service_layer.idempotency import IdempotencyKeys
 from api_gateway.service_layer.unit_of_work import GatewayUnitOfWork, UnitOfWork
-from api_gateway.service_layer.webhooks import WebhookDispatcher, Webhooks, WebhookUnitOfWork
+from api_gateway.service_layer.webhooks import WebhookDispatcher, Webhooks, WebhookUnitOfWork, seal_secrets
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
 from servicekit.problems import install_problem_handlers
 from servicekit.runtime import ServiceRuntime, serve
+from servicekit.secrets import SecretCipher
 from servicekit.storable_text import StorableText
 
 log = logging.getLogger(__name__)
@@ -234,9 +235,19 @@ async def _prune_forever(keys: IdempotencyKeys) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(SERVICE, settings, orm.outbox, orm.inbox)
+    secrets = SecretCipher.from_settings(
+        settings.webhook_secret_key, settings.data_dir, setting="WEBHOOK_SECRET_KEY", key_file="webhook-secret.key"
+    )
 
     def uow_factory() -> UnitOfWork:
-        return UnitOfWork(**runtime.uow_args())
+        return UnitOfWork(secrets=secrets, **runtime.uow_args())
+
+    async def seal_webhook_secrets() -> None:
+        sealed = await seal_secrets(uow_factory())
+        if sealed:
+            log.info("encrypted %s webhook secrets under the newest WEBHOOK_SECRET_KEY", sealed)
+
+    runtime.on_start(seal_webhook_secrets)
 
     app = build_app(
         settings,

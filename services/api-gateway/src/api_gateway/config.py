@@ -59,6 +59,10 @@ class Settings(ServiceSettings):
     sse_client_queue: int = 1000
     sse_max_replay: int = 10_000
     sse_recheck_seconds: float = 30.0
+    webhook_secret_key: str = ""
+    """Fernet keys that encrypt webhook signing secrets at rest, comma-separated, newest first (the first
+    encrypts, any decrypts; stored secrets are re-encrypted under the first at start). Empty: a key is made
+    once under DATA_DIR (dev only)."""
     webhook_allowed_hosts: str = ""
     """Comma-separated hosts webhooks may be sent to; empty: any (devstack sets loopback only)."""
     webhook_timeout_seconds: float = 10.0

@@ -67,6 +67,9 @@ class FakeWebhookStore:
     async def all_webhooks(self) -> list[Webhook]:
         return list(self.hooks.values())
 
+    async def seal_secrets(self) -> int:
+        return 0
+
     async def update(self, webhook: Webhook) -> None:
         self.hooks[webhook.id] = webhook
 

@@ -70,12 +70,16 @@ webhooks = sa.Table(
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("url", sa.Text, nullable=False),
-    sa.Column("secret", sa.Text, nullable=False),
+    # the signing secret, Fernet-encrypted under WEBHOOK_SECRET_KEY; a row written before secrets were
+    # encrypted (migration 0004) holds it in plain `secret` only until the gateway next starts
+    sa.Column("secret", sa.Text, nullable=True),
+    sa.Column("secret_token", sa.Text, nullable=True),
     sa.Column("events", JSONB, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("secret IS NOT NULL OR secret_token IS NOT NULL", name="ck_webhooks_secret"),
 )
 
 webhook_deliveries = sa.Table(

@@ -1,4 +1,5 @@
-"""Webhooks, their deliveries and attempts in the gateway's database."""
+"""Webhooks, their deliveries and attempts in the gateway's database. Signing secrets are stored only
+encrypted (`secret_token`); the domain sees them in the clear, the database never does."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api_gateway.adapters import orm
 from api_gateway.domain.webhooks import Delivery, DeliveryAttempt, Outcome, Webhook
+from servicekit.secrets import SecretCipher
 
 
 class WebhookRepository(Protocol):
@@ -30,13 +32,16 @@ class WebhookRepository(Protocol):
 
     async def record_attempt(self, delivery: Delivery, attempt: DeliveryAttempt, outcome: Outcome) -> None: ...
     async def deliveries(self, webhook_id: str, limit: int, before: tuple[datetime, str] | None) -> list[Delivery]: ...
+    async def seal_secrets(self) -> int:
+        """Encrypts every secret stored in the clear and re-encrypts those not under the newest key; how many."""
+        ...
 
 
-def _webhook(row: Any) -> Webhook:
+def _webhook(row: Any, secret: str) -> Webhook:
     return Webhook(
         id=row.id,
         url=row.url,
-        secret=row.secret,
+        secret=secret,
         events=tuple(row.events),
         enabled=row.enabled,
         created_at=row.created_at,
@@ -64,24 +69,55 @@ def _delivery(row: Any, history: tuple[DeliveryAttempt, ...] = ()) -> Delivery:
 
 
 class SqlWebhookRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, cipher: SecretCipher) -> None:
         self.session = session
+        self.cipher = cipher
+
+    def _secret(self, token: str | None, plain: str | None) -> str:
+        """A row not yet sealed (written before secrets were encrypted) still signs with its plain secret."""
+        if token is not None:
+            return self.cipher.decrypt(token.encode())
+        if plain is None:
+            raise ValueError("a webhook row holds no secret")
+        return plain
+
+    def _row(self, webhook: Webhook) -> dict[str, Any]:
+        return _row(webhook) | {"secret": None, "secret_token": self.cipher.encrypt(webhook.secret).decode()}
 
     async def add(self, webhook: Webhook) -> None:
-        await self.session.execute(sa.insert(orm.webhooks).values(**_row(webhook)))
+        await self.session.execute(sa.insert(orm.webhooks).values(**self._row(webhook)))
 
     async def get(self, webhook_id: str) -> Webhook | None:
         row = (await self.session.execute(sa.select(orm.webhooks).where(orm.webhooks.c.id == webhook_id))).first()
-        return _webhook(row) if row else None
+        return _webhook(row, self._secret(row.secret_token, row.secret)) if row else None
 
     async def all_webhooks(self) -> list[Webhook]:
         rows = await self.session.execute(
             sa.select(orm.webhooks).order_by(orm.webhooks.c.created_at, orm.webhooks.c.id)
         )
-        return [_webhook(r) for r in rows]
+        return [_webhook(r, self._secret(r.secret_token, r.secret)) for r in rows]
+
+    async def seal_secrets(self) -> int:
+        t = orm.webhooks
+        rows = await self.session.execute(
+            sa.select(t.c.id, t.c.secret, t.c.secret_token).order_by(t.c.id).with_for_update()
+        )
+        sealed = 0
+        for row in rows.all():
+            if row.secret_token is not None and row.secret is None:
+                if self.cipher.is_current(row.secret_token.encode()):
+                    continue
+                token = self.cipher.reencrypt(row.secret_token.encode())
+            else:
+                token = self.cipher.encrypt(self._secret(row.secret_token, row.secret))
+            await self.session.execute(
+                sa.update(t).where(t.c.id == row.id).values(secret=None, secret_token=token.decode())
+            )
+            sealed += 1
+        return sealed
 
     async def update(self, webhook: Webhook) -> None:
-        values = _row(webhook)
+        values = self._row(webhook)
         del values["id"], values["created_at"]
         await self.session.execute(sa.update(orm.webhooks).where(orm.webhooks.c.id == webhook.id).values(**values))
 
@@ -137,7 +173,7 @@ class SqlWebhookRepository:
             hook = Webhook(
                 id=row.w_id,
                 url=row.w_url,
-                secret=row.w_secret,
+                secret=self._secret(row.w_secret_token, row.w_secret),
                 events=tuple(row.w_events),
                 enabled=row.w_enabled,
                 created_at=row.w_created_at,
@@ -196,10 +232,10 @@ class SqlWebhookRepository:
 
 
 def _row(webhook: Webhook) -> dict[str, Any]:
+    """Everything but the secret, which only `SqlWebhookRepository._row` writes (encrypted)."""
     return {
         "id": webhook.id,
         "url": webhook.url,
-        "secret": webhook.secret,
         "events": list(webhook.events),
         "enabled": webhook.enabled,
         "description": webhook.description,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from api_gateway.adapters.repository import (
     AccountRepository,
@@ -16,6 +16,7 @@ from api_gateway.adapters.repository import (
     TokenRepository,
 )
 from api_gateway.adapters.webhook_store import SqlWebhookRepository, WebhookRepository
+from servicekit.secrets import SecretCipher
 from servicekit.unit_of_work import SqlUnitOfWork
 
 
@@ -45,9 +46,14 @@ class UnitOfWork(SqlUnitOfWork):
     logins: SessionRepository
     webhooks: WebhookRepository
 
+    def __init__(self, *, secrets: SecretCipher, **kwargs: Any) -> None:
+        """`secrets` encrypts what the gateway must read back but never store in the clear (webhook secrets)."""
+        super().__init__(**kwargs)
+        self.secrets = secrets
+
     def _open(self) -> None:
         self.idempotency = SqlIdempotencyRepository(self.session)
         self.accounts = SqlAccountRepository(self.session)
         self.tokens = SqlTokenRepository(self.session)
         self.logins = SqlSessionRepository(self.session)
-        self.webhooks = SqlWebhookRepository(self.session)
+        self.webhooks = SqlWebhookRepository(self.session, self.secrets)

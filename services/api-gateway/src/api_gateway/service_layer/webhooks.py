@@ -63,6 +63,15 @@ class WebhookChange:
     description: str | None = None
 
 
+async def seal_secrets(uow: WebhookUnitOfWork) -> int:
+    """At start, before anything is sent: secrets stored in the clear (before migration 0004) or under a
+    retired key are encrypted under the newest key. Safe with several replicas (rows are locked)."""
+    async with uow:
+        sealed = await uow.webhooks.seal_secrets()
+        await uow.commit()
+    return sealed
+
+
 async def enqueue_event(
     uow: WebhookUnitOfWork, event_type: str, event_id: str, body: bytes, now: datetime, ids: IdFactory
 ) -> int:
