@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,19 @@ def pure_figures(jobs: int, printers: int) -> None:
 
     walls, cpus, dispatches = timed(as_the_service_runs_it, 7)
     line(f"match {jobs} queued x {printers} printers, as the service runs it (collector paused)", walls, cpus)
+
+    # A farm colour tolerance: a job's colour that no spool holds exactly is compared (CIEDE2000) with
+    # every spool of its type on each candidate printer instead of one set lookup.
+    shaded = [replace(j, material=replace(j.material, color=_shade(j.material.color))) for j in queued]
+    for tolerance in (0.0, 5.0):
+        walls, cpus, dispatches = timed(lambda t=tolerance: match(shaded, fleet, color_tolerance=t), 7)
+        line(f"match, job colours a shade off the spools, tolerance ΔE {tolerance:g} ({len(dispatches)} dispatched)",
+             walls, cpus)
+
+
+def _shade(color: str | None) -> str | None:
+    """A colour under 3 ΔE00 from the one given (a different maker's spool of it)."""
+    return {"#000000": "#050505", "#FFFFFF": "#F8F8F8", "#FF0000": "#F50A0A"}.get(color or "", color)
 
 
 async def database_figures(jobs: int, printers: int, rounds: int) -> None:

@@ -116,9 +116,11 @@ def color_distance(wanted: str | None, loaded: str | None) -> float | None:
     return round(delta_e_2000(lab1, lab2), 2)
 
 
+@functools.lru_cache(maxsize=65536)
 def colors_match(wanted: str | None, loaded: str | None, tolerance: float) -> bool:
     """Whether a spool of colour `loaded` serves a job that wants `wanted`: any colour when the job names
-    none; else the same canonical colour, or within `tolerance` ΔE00 when both are hex colours."""
+    none; else the same canonical colour, or within `tolerance` ΔE00 when both are hex colours. Cached: a
+    matching pass asks about the same few (job colour, spool colour) pairs for every printer."""
     if wanted is None:
         return True
     if loaded is None:
