@@ -150,7 +150,8 @@ def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
     async def set_farm_settings(body: FarmSettingsIn) -> FarmSettingsOut:
         """Operators: a wider colour tolerance lets waiting jobs take close colours at once."""
         async with uow_factory() as uow:
-            settings = await handlers.set_farm_settings(FarmSettings(color_tolerance=body.color_tolerance), uow, ctx)
+            tolerance = body.color_tolerance + 0.0  # -0.0 is 0
+            settings = await handlers.set_farm_settings(FarmSettings(color_tolerance=tolerance), uow, ctx)
             await uow.commit()
         return FarmSettingsOut(color_tolerance=settings.color_tolerance)
 
