@@ -19,7 +19,14 @@ from typing import Literal
 from contracts.envelope import ContractMessage
 from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderCompleted, OrderPrintRequested
 from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT, LEASES_BUCKET, REPLICAS_BUCKET, PrinterChanged, PrintUpdated
-from contracts.queue.v1 import JobChanged, OrderJobsSummarized, SlicePart, StartPrint, StopPrint
+from contracts.queue.v1 import (
+    JobChanged,
+    OrderForecastChanged,
+    OrderJobsSummarized,
+    SlicePart,
+    StartPrint,
+    StopPrint,
+)
 from contracts.registry import DEAD_LETTER_STREAM, SERVICE_PREFIXES, STREAMS
 from contracts.skus.v1 import GET_SKUS_SUBJECT, PART_FILES_BUCKET, SkuChanged
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceFailed
@@ -65,6 +72,7 @@ CONSUMERS: tuple[Consumer, ...] = (
     Consumer("skus", "skus__order_changed", OrderChanged),
     Consumer("orders", "orders__sku_changed", SkuChanged),
     Consumer("orders", "orders__jobs_summarized", OrderJobsSummarized),
+    Consumer("orders", "orders__forecast_changed", OrderForecastChanged),
     Consumer("queue", "queue__print_requested", OrderPrintRequested),
     Consumer("queue", "queue__order_cancelled", OrderCancelled),
     Consumer("queue", "queue__printer_changed", PrinterChanged),

@@ -6,7 +6,14 @@ from __future__ import annotations
 from contracts.envelope import ContractMessage
 from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderCompleted, OrderPrintRequested
 from contracts.printers.v1 import PrinterChanged, PrintUpdated
-from contracts.queue.v1 import JobChanged, OrderJobsSummarized, SlicePart, StartPrint, StopPrint
+from contracts.queue.v1 import (
+    JobChanged,
+    OrderForecastChanged,
+    OrderJobsSummarized,
+    SlicePart,
+    StartPrint,
+    StopPrint,
+)
 from contracts.skus.v1 import PartChanged, SkuChanged
 from contracts.slicer.v1 import SliceCompleted, SliceFailed
 
@@ -19,6 +26,7 @@ MESSAGES: tuple[type[ContractMessage], ...] = (
     OrderCancelled,
     JobChanged,
     OrderJobsSummarized,
+    OrderForecastChanged,
     StartPrint,
     StopPrint,
     SlicePart,

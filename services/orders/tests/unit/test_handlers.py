@@ -10,7 +10,7 @@ import pytest
 
 from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderCompleted, OrderPrintRequested
 from contracts.queue.v1 import JobCounts as JobCountsMessage
-from contracts.queue.v1 import OrderJobsSummarized
+from contracts.queue.v1 import OrderForecastChanged, OrderJobsSummarized
 from orders.adapters.memory import InMemoryUnitOfWork
 from orders.domain import commands
 from orders.domain.errors import (
@@ -221,3 +221,44 @@ async def test_editing_line_items_resends_only_the_current_state(uow: InMemoryUn
 async def test_the_catalogue_being_down_is_not_a_client_error(uow: InMemoryUnitOfWork, deps: Deps) -> None:
     with pytest.raises(SkuCatalogueUnavailable):
         await create(uow, deps, commands.NewLineItem("sku-down", 1))
+
+
+async def forecast(uow: InMemoryUnitOfWork, order_id: str, generated: int, **fields: Any) -> None:
+    at = datetime(2026, 1, 2, generated, tzinfo=UTC)
+    message = OrderForecastChanged(order_id=order_id, generated_at=at, **fields)
+    async with uow:
+        await handlers.apply_forecast(message, uow)
+        await uow.commit()
+
+
+async def test_the_newest_forecast_of_an_order_with_open_jobs_is_shown_and_an_older_one_changes_nothing(
+    uow: InMemoryUnitOfWork, deps: Deps
+) -> None:
+    order = await create(uow, deps, commands.NewLineItem("sku-1", 1))
+    assert order["forecast"] is None
+    await summary(uow, deps, order["id"], 1, li=JobCountsMessage(queued=2))
+    ends = datetime(2026, 1, 3, 10, tzinfo=UTC)
+    await forecast(uow, order["id"], 5, completes_at=None, late=True, blocked_by="no printer holds PETG #C12E1F")
+    await forecast(uow, order["id"], 6, completes_at=ends, late=False)
+    await forecast(uow, order["id"], 4, completes_at=None, late=True, blocked_by="stale")
+    shown = await handlers.get_order(order["id"], uow)
+    assert shown["forecast"] == {
+        "completes_at": ends.isoformat(), "late": False, "generated_at": "2026-01-02T06:00:00+00:00"
+    }
+
+
+async def test_once_no_job_is_open_the_forecast_is_the_completion_or_the_failed_jobs(
+    uow: InMemoryUnitOfWork, deps: Deps
+) -> None:
+    order = await create(uow, deps, commands.NewLineItem("sku-1", 1))
+    await handlers.request_print(commands.RequestPrint(order["id"]), uow, deps)
+    li = order["line_items"][0]["id"]
+    await summary(uow, deps, order["id"], 1, **{li: JobCountsMessage(queued=2)})
+    await forecast(uow, order["id"], 5, completes_at=datetime(2026, 1, 3, tzinfo=UTC), late=False)
+    await summary(uow, deps, order["id"], 2, **{li: JobCountsMessage(completed=1, failed=1)})
+    failed = (await handlers.get_order(order["id"], uow))["forecast"]
+    assert failed["completes_at"] is None and failed["blocked_by"] == "1 failed job waits for a retry"
+    assert failed["late"] is False  # no fulfilment date
+    await summary(uow, deps, order["id"], 3, **{li: JobCountsMessage(completed=2)})
+    done = await handlers.get_order(order["id"], uow)
+    assert done["is_complete"] and done["forecast"]["completes_at"] == done["completed_at"]

@@ -76,6 +76,22 @@ class OrderJobsSummarized(ContractMessage):
     totals: JobCounts
 
 
+class OrderForecastChanged(ContractMessage):
+    """The queue's production forecast of one order that has open jobs; newer `generated_at` wins.
+
+    Published when the forecast moves (an end time by more than the queue's tolerance, `late` or
+    `blocked_by`), so the orders service can answer with it without reading the queue's database."""
+
+    SUBJECT: ClassVar[str] = "queue.v1.order.forecast_changed"
+
+    order_id: str
+    generated_at: datetime
+    completes_at: datetime | None = None
+    """When the order's last open job is expected to end; None while something blocks it."""
+    late: bool = False
+    blocked_by: str | None = None
+
+
 class StartPrint(ContractMessage):
     """Ask the printer gateway that owns `printer_id` to print `job_id` (the dispatch)."""
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 from contracts.envelope import ContractMessage, Envelope
-from orders.domain.model import Order, Sku
+from orders.domain.model import Forecast, Order, Sku
 
 
 class InMemoryOrderRepository:
@@ -27,7 +28,16 @@ class InMemoryOrderRepository:
         self.rows[order.id] = copy.deepcopy(order)
 
     async def save(self, order: Order) -> None:
+        held = self.rows.get(order.id)
         self.rows[order.id] = copy.deepcopy(order)
+        self.rows[order.id].forecast = held.forecast if held is not None else None
+
+    async def save_forecast(self, order_id: str, forecast: Forecast) -> bool:
+        held = self.rows.get(order_id)
+        if held is None or (held.forecast is not None and held.forecast.generated_at >= forecast.generated_at):
+            return False
+        self.rows[order_id] = dataclasses.replace(held, forecast=forecast)
+        return True
 
 
 class InMemorySkuRepository:

@@ -59,6 +59,16 @@ orders = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+order_forecasts = sa.Table(
+    "order_forecasts",
+    metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("generated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("completes_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("late", sa.Boolean, nullable=False),
+    sa.Column("blocked_by", sa.Text, nullable=True),
+)
+
 FULFILLMENT_SORT_KEY = sa.func.coalesce(
     orders.c.fulfillment_date, sa.cast(sa.literal_column(f"'{FAR_FUTURE}'"), sa.Date)
 )

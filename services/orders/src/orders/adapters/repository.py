@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orders.adapters.orm import line_items, orders, search_key, skus
-from orders.domain.model import JobCounts, LineItem, MaterialGrams, Order, Sku
+from orders.adapters.orm import line_items, order_forecasts, orders, search_key, skus
+from orders.domain.model import Forecast, JobCounts, LineItem, MaterialGrams, Order, Sku
 from orders.domain.parameters import SkuParameter
 
 _COUNT_FIELDS = ("queued", "printing", "completed", "failed", "cancelled")
@@ -186,7 +186,14 @@ async def load_orders(session: AsyncSession, ids: Sequence[str], *, lock: bool =
         )
         for li in result.all():
             item_rows[li.order_id].append(li)
-    return [_order_from_rows(order_rows[i], item_rows[i]) for i in ids if i in order_rows]
+    loaded = [_order_from_rows(order_rows[i], item_rows[i]) for i in ids if i in order_rows]
+    if loaded:
+        f = order_forecasts
+        rows = await session.execute(sa.select(f).where(f.c.order_id.in_([o.id for o in loaded])))
+        forecasts = {r.order_id: Forecast(r.generated_at, r.completes_at, r.late, r.blocked_by) for r in rows}
+        for order in loaded:
+            order.forecast = forecasts.get(order.id)
+    return loaded
 
 
 class SqlOrderRepository:
@@ -230,6 +237,28 @@ class SqlOrderRepository:
         if changed:
             await self._update_line_items(changed)
         self._seen[order.id] = now
+
+    async def save_forecast(self, order_id: str, forecast: Forecast) -> bool:
+        """Upsert unless a forecast generated later is stored already (forecasts arrive in any order)."""
+        f = order_forecasts
+        values = {
+            "order_id": order_id,
+            "generated_at": forecast.generated_at,
+            "completes_at": forecast.completes_at,
+            "late": forecast.late,
+            "blocked_by": forecast.blocked_by,
+        }
+        upsert = (
+            insert(f)
+            .values(values)
+            .on_conflict_do_update(
+                index_elements=[f.c.order_id],
+                set_={k: v for k, v in values.items() if k != "order_id"},
+                where=f.c.generated_at < forecast.generated_at,
+            )
+            .returning(f.c.order_id)
+        )
+        return (await self.session.execute(upsert)).first() is not None
 
     async def _update_line_items(self, rows: list[dict[str, Any]]) -> None:
         """One UPDATE … FROM unnest(…) for any number of rows."""

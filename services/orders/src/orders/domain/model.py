@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from orders.domain.errors import (
@@ -167,6 +167,16 @@ def material_totals(line_items: Iterable[LineItem], skus: Mapping[str, Sku]) -> 
     ]
 
 
+@dataclass(frozen=True)
+class Forecast:
+    """The queue's forecast of an order (`queue.v1.order.forecast_changed`); newer `generated_at` wins."""
+
+    generated_at: datetime
+    completes_at: datetime | None
+    late: bool
+    blocked_by: str | None = None
+
+
 @dataclass
 class Order:
     id: str
@@ -189,6 +199,26 @@ class Order:
     queue_print_revision: int = 0
     assignment: dict[str, Any] | None = None
     completed_at: datetime | None = None
+    forecast: Forecast | None = None
+    """Kept beside the order, not in its row: saving the order never writes it."""
+
+    def current_forecast(self) -> Forecast | None:
+        """What the order's `forecast` says now: the queue's while jobs are open; once none is, the
+        completion itself, or the failed jobs that stop it (they wait for an operator's retry)."""
+        if self.jobs.queued + self.jobs.printing > 0:
+            return self.forecast
+        due = (
+            datetime.combine(self.fulfillment_date, time.min, UTC) + timedelta(days=1)
+            if self.fulfillment_date is not None
+            else None
+        )
+        if self.is_complete and self.completed_at is not None:
+            late = due is not None and self.completed_at > due
+            return Forecast(self.completed_at, self.completed_at, late)
+        if self.jobs.failed > 0:
+            jobs = "job waits" if self.jobs.failed == 1 else "jobs wait"
+            return Forecast(self.updated_at, None, due is not None, f"{self.jobs.failed} failed {jobs} for a retry")
+        return None
 
     # -- guards -----------------------------------------------------------------------------------
 

@@ -1,11 +1,11 @@
-"""Bus consumers: the SKU replica and the job counts the queue reports."""
+"""Bus consumers: the SKU replica, and the job counts and forecasts the queue reports."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from contracts.envelope import Envelope
-from contracts.queue.v1 import OrderJobsSummarized
+from contracts.queue.v1 import OrderForecastChanged, OrderJobsSummarized
 from contracts.skus.v1 import SkuChanged
 from orders.adapters.sku_catalogue import sku_from_message
 from orders.service_layer import handlers
@@ -21,5 +21,9 @@ def register(bus: Bus, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> N
     async def on_jobs_summarized(message: OrderJobsSummarized, _: Envelope, uow: UnitOfWork) -> None:
         await handlers.apply_jobs_summary(message, uow, clock)
 
+    async def on_forecast_changed(message: OrderForecastChanged, _: Envelope, uow: UnitOfWork) -> None:
+        await handlers.apply_forecast(message, uow)
+
     bus.consume(SkuChanged, "orders__sku_changed", on_sku_changed, uow_factory)
+    bus.consume(OrderForecastChanged, "orders__forecast_changed", on_forecast_changed, uow_factory)
     bus.consume(OrderJobsSummarized, "orders__jobs_summarized", on_jobs_summarized, uow_factory)

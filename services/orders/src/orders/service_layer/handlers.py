@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderCompleted
-from contracts.queue.v1 import OrderJobsSummarized
+from contracts.queue.v1 import OrderForecastChanged, OrderJobsSummarized
 from orders.domain.commands import (
     AddLineItem,
     CancelOrder,
@@ -29,7 +29,7 @@ from orders.domain.errors import (
     ParameterInvalid,
     StaleRevision,
 )
-from orders.domain.model import JobCounts, LineItem, Order, OrderLimits, Sku
+from orders.domain.model import Forecast, JobCounts, LineItem, Order, OrderLimits, Sku
 from orders.domain.parameters import resolve_parameters
 from orders.service_layer.print_request import desired_state
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
@@ -341,6 +341,13 @@ async def apply_jobs_summary(message: OrderJobsSummarized, uow: OrdersUnitOfWork
         await uow.orders.save(order)
         return
     await _persist(uow, order, await uow.skus.get_many(order.sku_ids()), now)
+
+
+async def apply_forecast(message: OrderForecastChanged, uow: OrdersUnitOfWork) -> None:
+    """Keep the queue's newest forecast of the order; an older one arriving late changes nothing."""
+    await uow.orders.save_forecast(
+        message.order_id, Forecast(message.generated_at, message.completes_at, message.late, message.blocked_by)
+    )
 
 
 async def replicate_sku(sku: Sku, uow: OrdersUnitOfWork, clock: Clock) -> None:

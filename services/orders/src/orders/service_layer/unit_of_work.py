@@ -9,7 +9,7 @@ from typing import Protocol, Self
 
 from contracts.envelope import ContractMessage, Envelope
 from orders.adapters.repository import SqlOrderRepository, SqlSkuRepository
-from orders.domain.model import Order, Sku
+from orders.domain.model import Forecast, Order, Sku
 from servicekit.unit_of_work import SqlUnitOfWork
 
 
@@ -18,6 +18,7 @@ class OrderRepository(Protocol):
     async def get_many(self, order_ids: Sequence[str], *, lock: bool = True) -> list[Order]: ...
     async def add(self, order: Order) -> None: ...
     async def save(self, order: Order) -> None: ...
+    async def save_forecast(self, order_id: str, forecast: Forecast) -> bool: ...
 
 
 class SkuRepository(Protocol):

@@ -8,7 +8,7 @@ from typing import Any
 
 from orders.adapters.queries import OrderSearch, search_customers, search_order_ids
 from orders.adapters.repository import load_orders
-from orders.domain.model import JobCounts, Order, Sku, job_count, material_totals, sku_breakdown
+from orders.domain.model import Forecast, JobCounts, Order, Sku, job_count, material_totals, sku_breakdown
 from orders.service_layer.unit_of_work import UnitOfWork
 from servicekit.pagination import cursor_values, encode_cursor
 
@@ -21,6 +21,19 @@ def counts_view(counts: JobCounts) -> dict[str, int]:
         "failed": counts.failed,
         "cancelled": counts.cancelled,
     }
+
+
+def forecast_view(forecast: Forecast | None) -> dict[str, Any] | None:
+    if forecast is None:
+        return None
+    view: dict[str, Any] = {
+        "completes_at": forecast.completes_at.isoformat() if forecast.completes_at else None,
+        "late": forecast.late,
+        "generated_at": forecast.generated_at.isoformat(),
+    }
+    if forecast.blocked_by is not None:
+        view["blocked_by"] = forecast.blocked_by
+    return view
 
 
 def order_view(order: Order, skus: Mapping[str, Sku]) -> dict[str, Any]:
@@ -69,6 +82,7 @@ def order_view(order: Order, skus: Mapping[str, Sku]) -> dict[str, Any]:
         "assignment": order.assignment,
         "revision": order.revision,
         "completed_at": order.completed_at.isoformat() if order.completed_at else None,
+        "forecast": forecast_view(order.current_forecast()),
         "created_at": order.created_at.isoformat(),
         "updated_at": order.updated_at.isoformat(),
     }
