@@ -243,7 +243,7 @@ async def test_the_newest_forecast_of_an_order_with_open_jobs_is_shown_and_an_ol
     await forecast(uow, order["id"], 4, completes_at=None, late=True, blocked_by="stale")
     shown = await handlers.get_order(order["id"], uow)
     assert shown["forecast"] == {
-        "completes_at": ends.isoformat(), "late": False, "generated_at": "2026-01-02T06:00:00+00:00"
+        "completes_at": ends.isoformat(), "late": False, "blocked_by": None, "generated_at": "2026-01-02T06:00:00+00:00"
     }
 
 

@@ -8,8 +8,10 @@ from fastapi import FastAPI
 
 from printqueue.adapters import orm
 from printqueue.config import Settings
+from printqueue.domain.forecast import ForecastSettings
 from printqueue.domain.lifecycle import DispatchPolicy
-from printqueue.entrypoints import api, consumers
+from printqueue.entrypoints import api, consumers, forecast_api
+from printqueue.entrypoints.forecast_loop import ForecastLoop
 from printqueue.entrypoints.matching_loop import MatchingLoop
 from printqueue.entrypoints.metrics import QueueMetrics
 from printqueue.service_layer import handlers
@@ -30,8 +32,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     )
 
+    def wake() -> None:
+        loop.wake()
+        forecaster.wake()
+
     def uow_factory() -> UnitOfWork:
-        return UnitOfWork(wake_matcher=loop.wake, **runtime.uow_args())
+        return UnitOfWork(wake_matcher=wake, **runtime.uow_args())
 
     loop = MatchingLoop(
         uow_factory,
@@ -39,6 +45,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.match_interval_seconds,
         settings.full_match_interval_seconds,
         metrics=QueueMetrics(runtime.metrics, runtime.sessions),
+    )
+    forecaster = ForecastLoop(
+        uow_factory,
+        ForecastSettings(
+            time_scale=settings.forecast_time_scale,
+            bed_clear_minutes=settings.forecast_bed_clear_minutes,
+            default_print_minutes=settings.forecast_default_print_minutes,
+        ),
+        ctx.clock,
+        settings.forecast_debounce_seconds,
+        settings.forecast_interval_seconds,
     )
     consumers.register(runtime.bus, uow_factory, ctx)
 
@@ -49,9 +66,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     runtime.on_start(adopt_unsliced_jobs)
     runtime.on_start(loop.start)
+    runtime.on_start(forecaster.start)
     runtime.on_stop(loop.stop)
-    app = runtime.create_app(title="printfarm queue", routers=[api.router(uow_factory, ctx)])
+    runtime.on_stop(forecaster.stop)
+    app = runtime.create_app(
+        title="printfarm queue", routers=[api.router(uow_factory, ctx), forecast_api.router(forecaster)]
+    )
     app.state.matching_loop = loop
+    app.state.forecast_loop = forecaster
     return app
 
 

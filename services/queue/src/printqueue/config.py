@@ -18,3 +18,13 @@ class Settings(ServiceSettings):
     """Dispatch deadlines are checked on this timer (matching itself runs when a message can change it)."""
     full_match_interval_seconds: float = 10.0
     """A full matching pass runs at least this often even when nothing woke it."""
+    forecast_time_scale: float = 1.0
+    """Printer seconds per real second: 1 on a real farm; the simulator's scale on a simulated one."""
+    forecast_bed_clear_minutes: float = 10.0
+    """The forecast's assumption: an operator clears a bed (of a printer that does not clear its own) this
+    many minutes after its print ends."""
+    forecast_default_print_minutes: float = 60.0
+    forecast_debounce_seconds: float = 1.0
+    """Changes within this long after the first one make one forecast."""
+    forecast_interval_seconds: float = 15.0
+    """A forecast is made at least this often (print progress and the clock move it too)."""

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from printqueue.domain.forecast import ForecastSettings, JobSlot, due_by, forecast, print_duration
+from printqueue.domain.forecast import ForecastSettings, JobSlot, OrderForecast, due_by, forecast, print_duration
 from printqueue.domain.matching import Requirement, _Stock, match
 from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer
 
@@ -271,3 +271,18 @@ def test_what_starts_now_is_exactly_what_the_matcher_dispatches_now(farm: tuple[
     result = forecast(jobs, fleet, NOW, ForecastSettings(bed_clear_minutes=1000))
     starting_now = {(s.job_id, s.printer_id) for s in result.slots if s.starts_at == NOW}
     assert starting_now == {(d.job_id, d.printer_id) for d in match(jobs, ready)}
+
+
+def test_an_orders_forecast_is_published_again_only_when_it_moved() -> None:
+    from printqueue.entrypoints.forecast_loop import moved
+
+    ends = NOW + timedelta(hours=10)
+    sent = OrderForecast("o", ends, False)
+    assert moved(None, sent, NOW)
+    assert not moved(sent, OrderForecast("o", ends + timedelta(minutes=11), False), NOW)  # within 2% of 10 h
+    assert moved(sent, OrderForecast("o", ends + timedelta(minutes=13), False), NOW)
+    assert moved(sent, OrderForecast("o", ends, True), NOW)
+    assert moved(sent, OrderForecast("o", None, True, "no printer holds PLA"), NOW)
+    soon = OrderForecast("o", NOW + timedelta(seconds=30), False)
+    assert not moved(soon, OrderForecast("o", NOW + timedelta(seconds=34), False), NOW)  # the 5 s floor
+    assert moved(soon, OrderForecast("o", NOW + timedelta(seconds=36), False), NOW)

@@ -37,6 +37,8 @@ from devstack.statefile import DataDirLock, remove_state, write_state
 from devstack.supervisor import Supervised, Supervisor
 
 LAUNCHER_LOG = "devstack.log"
+SIMULATOR_DEFAULT_TIME_SCALE = 600.0
+"""The simulator's own default (`printer_simulator --time-scale`)."""
 API_TOKEN_FILE = "api_token"
 
 
@@ -337,6 +339,9 @@ class Stack:
             "DATA_DIR": str(self.data_dir / spec.name),
             "SERVICE_INSTANCE": instance,
         }
+        if spec.name == "queue" and self.config.start_simulator:
+            # The queue forecasts in real time: the simulated printers print `time_scale` times faster.
+            values["FORECAST_TIME_SCALE"] = f"{self.config.simulator_time_scale or SIMULATOR_DEFAULT_TIME_SCALE:g}"
         if spec.name == API_GATEWAY:
             values.update({variable: self.service_url(name) for name, variable in GATEWAY_UPSTREAMS.items()})
             values["API_TOKEN"] = self.api_token

@@ -12,6 +12,7 @@ OWNERS: tuple[tuple[str, str], ...] = (
     ("/api/v1/customers", "orders"),
     ("/api/v1/jobs", "queue"),
     ("/api/v1/queue", "queue"),
+    ("/api/v1/forecast", "queue"),
     ("/api/v1/printers", "printer-gateway"),
 )
 

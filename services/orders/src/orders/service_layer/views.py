@@ -29,10 +29,9 @@ def forecast_view(forecast: Forecast | None) -> dict[str, Any] | None:
     view: dict[str, Any] = {
         "completes_at": forecast.completes_at.isoformat() if forecast.completes_at else None,
         "late": forecast.late,
+        "blocked_by": forecast.blocked_by,
         "generated_at": forecast.generated_at.isoformat(),
     }
-    if forecast.blocked_by is not None:
-        view["blocked_by"] = forecast.blocked_by
     return view
 
 

@@ -165,7 +165,7 @@ def forecast(
     fleet = [p for p in printers if not p.deleted]
     result = Forecast(generated_at=now)
 
-    open_jobs = [j for j in jobs if j.status in OPEN and j.wanted]
+    open_jobs = [j for j in jobs if j.status in OPEN]
     running: dict[str, Job] = {}
     for job in open_jobs:
         if job.status in ACTIVE and job.printer_id is not None:

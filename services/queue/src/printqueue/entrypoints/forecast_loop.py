@@ -1,0 +1,134 @@
+"""Keeps the production forecast current: recomputed when something that moves it changed (debounced) and
+on a timer, served from memory by `GET /api/v1/forecast`, and each order's forecast published to the
+orders service (`queue.v1.order.forecast_changed`) when it moved.
+
+Why a message and not a read of the queue from the orders service or the gateway: the order is the
+orders service's; it answers `GET /api/v1/orders/{id}` and the orders list from its own database, so an
+order's forecast must be there too (one service never reads another's database, the gateway only
+forwards). The queue owns what the forecast is made of (jobs, the printer replica), so it publishes
+each order's forecast, as it publishes the job counts. Only a forecast that moved is published (an end
+time by more than 2% of the time left, at least `TOLERANCE_FLOOR`; `late`; `blocked_by`), so a busy
+farm sends a few messages per change, not one per order per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from contracts.queue.v1 import OrderForecastChanged
+from printqueue.adapters.forecast_inputs import load_forecast_inputs
+from printqueue.domain.forecast import Forecast, ForecastSettings, OrderForecast, forecast
+from printqueue.service_layer.unit_of_work import UnitOfWork
+from servicekit.ids import Clock
+
+log = logging.getLogger(__name__)
+
+TOLERANCE_FLOOR = timedelta(seconds=5)
+
+
+def moved(before: OrderForecast | None, after: OrderForecast, now: datetime) -> bool:
+    """Whether an order's forecast changed enough to tell the orders service."""
+    if before is None or before.late != after.late or before.blocked_by != after.blocked_by:
+        return True
+    if before.completes_at is None or after.completes_at is None:
+        return before.completes_at != after.completes_at
+    tolerance = max(TOLERANCE_FLOOR, (after.completes_at - now) * 0.02)
+    return abs(after.completes_at - before.completes_at) > tolerance
+
+
+class ForecastLoop:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        settings: ForecastSettings,
+        clock: Clock,
+        debounce_seconds: float,
+        interval_seconds: float,
+    ) -> None:
+        self.uow_factory, self.settings, self.clock = uow_factory, settings, clock
+        self.debounce, self.interval = debounce_seconds, interval_seconds
+        self.latest: Forecast | None = None
+        self.published: dict[str, OrderForecast] = {}
+        self.runs = 0
+        self.last_seconds = 0.0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._lock = asyncio.Lock()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="forecast-loop")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._task, timeout=10)
+            self._task = None
+
+    async def current(self) -> Forecast:
+        """The latest forecast; the first request before any run makes one."""
+        if self.latest is None:
+            return await self.refresh()
+        return self.latest
+
+    async def refresh(self) -> Forecast:
+        async with self._lock:
+            started = time.perf_counter()
+            async with self.uow_factory() as uow:
+                inputs = await load_forecast_inputs(uow.session)
+            now = self.clock()
+            # CPU-bound: in a thread, so requests are still answered while a large farm is forecast.
+            result = await asyncio.to_thread(forecast, inputs.jobs, inputs.printers, now, self.settings, inputs.sliced)
+            self.latest = result
+            await self._publish(result)
+            self.runs += 1
+            self.last_seconds = time.perf_counter() - started
+            return result
+
+    async def _publish(self, result: Forecast) -> None:
+        changed = [o for o in result.orders.values() if moved(self.published.get(o.order_id), o, result.generated_at)]
+        if changed:
+            async with self.uow_factory() as uow:
+                for order in changed:
+                    uow.emit(
+                        OrderForecastChanged(
+                            order_id=order.order_id,
+                            generated_at=result.generated_at,
+                            completes_at=order.completes_at,
+                            late=order.late,
+                            blocked_by=order.blocked_by,
+                        ),
+                        subject_id=order.order_id,
+                    )
+                await uow.commit()
+        kept = {o.order_id: o for o in changed}
+        before = self.published
+        self.published = {
+            order_id: kept.get(order_id, before.get(order_id, order)) for order_id, order in result.orders.items()
+        }
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            if self._stopping:
+                break
+            if self._wake.is_set():
+                await asyncio.sleep(self.debounce)  # let the rest of a burst of changes land first
+            self._wake.clear()
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("forecast failed; the next one retries")
+                await asyncio.sleep(1.0)
