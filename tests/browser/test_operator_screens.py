@@ -259,6 +259,19 @@ DUE = """async () => {
           at('2026-12-01', { is_complete: true }), at('2026-12-01', { status: 'closed' })];
 }"""
 
+FORECAST = """async () => {
+  const { atRisk, forecastLate, forecastText } = await import('/fulfilment.js');
+  const today = '2026-12-05';
+  const blocked = { status: 'queued', fulfillment_date: '2027-01-10',
+    forecast: { completes_at: null, late: true, blocked_by: 'no printer holds PETG #C12E1F' } };
+  const onTime = { status: 'printing', fulfillment_date: '2027-01-10',
+    forecast: { completes_at: '2026-12-06T10:00:00+00:00', late: false, blocked_by: null } };
+  const lateButDone = { ...blocked, status: 'completed', is_complete: true };
+  return [[forecastLate(blocked), atRisk(blocked, today), forecastText(blocked)],
+          [forecastLate(onTime), atRisk(onTime, today), forecastText(onTime, (iso) => iso)],
+          [forecastLate(lateButDone), atRisk(lateButDone, today)]];
+}"""
+
 
 async def test_the_load_plan_and_due_dates_in_the_browser(page: Page) -> None:
     """The pure modules the screens draw from, run as the browser runs them."""
@@ -267,6 +280,12 @@ async def test_the_load_plan_and_due_dates_in_the_browser(page: Page) -> None:
     # a material already loaded somewhere, or for one no job waits for.
     assert await page.evaluate(PLAN) == [["PLA", "idle", 0], ["PETG", "busy", 1]]
     assert await page.evaluate(DUE) == ["late", "today", "soon", None, None, None, None]
+    # Due next month but forecast late (here: blocked) is at risk; once complete it is not.
+    assert await page.evaluate(FORECAST) == [
+        [True, True, "Blocked: no printer holds PETG #C12E1F"],
+        [False, False, "Forecast 2026-12-06T10:00:00+00:00"],
+        [False, False],
+    ]
 
 
 CLOSE_COLOUR_PLAN = """async () => {

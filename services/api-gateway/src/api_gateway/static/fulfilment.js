@@ -1,4 +1,5 @@
-// When an order is due, against today: the badges and the at-risk filter of the orders list.
+// When an order is due, against today, and when the queue forecasts it done: the badges and the at-risk
+// filter of the orders list.
 
 export const DUE_SOON_DAYS = 3;
 
@@ -28,5 +29,20 @@ export function dueState(order, today) {
 
 export const DUE_LABELS = { late: 'Late', today: 'Due today', soon: 'Due soon' };
 
-/** At risk: late, or due within DUE_SOON_DAYS, and not complete. */
-export const atRisk = (order, today) => dueState(order, today) !== null;
+/** The queue forecasts it done after its fulfilment date, or nothing can print it (not for a finished order). */
+export function forecastLate(order) {
+  if (!order.forecast || order.is_complete || FINISHED.has(order.status)) return false;
+  return Boolean(order.forecast.late);
+}
+
+/** What the forecast says, in a few words: the expected completion, or what blocks the order; '' without one. */
+export function forecastText(order, formatTime = (iso) => new Date(iso).toLocaleString()) {
+  const forecast = order.forecast;
+  if (!forecast) return '';
+  if (forecast.blocked_by) return `Blocked: ${forecast.blocked_by}`;
+  if (!forecast.completes_at) return '';
+  return `${order.is_complete ? 'Completed' : 'Forecast'} ${formatTime(forecast.completes_at)}`;
+}
+
+/** At risk: late, due within DUE_SOON_DAYS or forecast late, and not complete. */
+export const atRisk = (order, today) => dueState(order, today) !== null || forecastLate(order);

@@ -4,6 +4,7 @@ import {
   badge, cell, checkbox, completeMark, confirmDialog, field, fmtNumber, h, openDialog, progress, replace,
   showError, submitting, swatch, table, toast,
 } from '../dom.js';
+import { forecastLate, forecastText } from '../fulfilment.js';
 import { openSkuDialog } from '../sku_dialog.js';
 
 const HEADER_FIELDS = ['order_number', 'customer_name', 'customer_email', 'fulfillment_date', 'notes'];
@@ -145,6 +146,9 @@ export async function render(root, { params: [orderId], scope }) {
         progress(jobs.completed, jobs.total, 'jobs completed'),
         h('div', { class: 'counts' }, `${jobs.completed} of ${jobs.total} sent jobs completed · ${jobs.queued} queued · `
           + `${jobs.printing} printing · ${jobs.failed} failed · ${jobs.cancelled} cancelled`)),
+      order.forecast ? h('div', { class: 'stat wide' }, h('span', { class: 'muted' }, 'Forecast'),
+        h('div', {}, forecastText(order) || '—', forecastLate(order) ? [' ', h('span', { class: 'due due-forecast' }, 'Forecast late')] : null))
+        : null,
       h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'primary', 'data-needs': 'operator', disabled: readOnly() || !order.line_items.length, onclick: () => scope.run(printJobs(), showError) }, 'Print Jobs'),
         h('a', { class: 'button', href: `#/queue?order_id=${encodeURIComponent(order.id)}&tab=all` }, 'See jobs'),

@@ -4,7 +4,7 @@ import {
   badge, cell, checkbox, completeMark, field, fmtDate, h, openDialog, progress, replace, select, showError,
   submitting, table,
 } from '../dom.js';
-import { DUE_LABELS, DUE_SOON_DAYS, addDays, atRisk, dueState, localToday } from '../fulfilment.js';
+import { DUE_LABELS, DUE_SOON_DAYS, atRisk, dueState, forecastLate, forecastText, localToday } from '../fulfilment.js';
 import { go, setQuery } from '../router.js';
 
 const STATUSES = [['', 'Any status'], ['open', 'Open'], ['queued', 'Queued'], ['printing', 'Printing'],
@@ -43,7 +43,7 @@ export async function render(root, { query, scope }) {
   const filterForm = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter orders' },
     field('Order number', q), field('Customer', customer), field('Fulfilment from', from), field('Fulfilment to', to),
     field('Status', status), field('Sort by', sort), checkbox('Show closed orders', closed),
-    checkbox(`At risk only (late or due within ${DUE_SOON_DAYS} days, not complete)`, risk));
+    checkbox(`At risk only (late, due within ${DUE_SOON_DAYS} days or forecast late, not complete)`, risk));
   filterForm.addEventListener('submit', (e) => e.preventDefault());
 
   const menuButton = h('button', { type: 'button', 'data-needs': 'operator', 'aria-haspopup': 'true', 'aria-expanded': 'false',
@@ -100,15 +100,14 @@ export async function render(root, { query, scope }) {
     draw();
   }
 
-  /** The list's query (null: nothing can match); at risk narrows it on the server (unfinished, due by the soon horizon) and here (not complete). */
+  /** The list's query (null: nothing can match); at risk narrows it on the server (unfinished) and here (due
+   * soon or forecast late: an order due next month can be forecast late, so no date bound on the server). */
   function query_() {
     const { at_risk: onlyAtRisk, ...rest } = filters;
     const asked = { ...rest, include_closed: filters.include_closed ? 'true' : '' };
     if (!onlyAtRisk) return asked;
-    const horizon = addDays(localToday(), DUE_SOON_DAYS);
-    const to_ = asked.fulfillment_to && asked.fulfillment_to < horizon ? asked.fulfillment_to : horizon;
     const statuses = asked.status ? UNFINISHED.filter((s) => s === asked.status) : UNFINISHED;
-    return statuses.length ? { ...asked, fulfillment_to: to_, status: statuses.join(',') } : null;
+    return statuses.length ? { ...asked, status: statuses.join(',') } : null;
   }
 
   const reload = scope.debounce(() => scope.run(load(), showError), 250);
@@ -151,7 +150,11 @@ export async function render(root, { query, scope }) {
 
   function dueBadge(order) {
     const due = dueState(order, localToday());
-    return due ? h('span', { class: `due due-${due}` }, DUE_LABELS[due]) : null;
+    const badges = due ? [h('span', { class: `due due-${due}` }, DUE_LABELS[due])] : [];
+    if (forecastLate(order)) badges.push(' ', h('span', { class: 'due due-forecast' }, 'Forecast late'));
+    const said = forecastText(order);
+    if (said) badges.push(h('div', { class: 'forecast muted' }, said));
+    return badges;
   }
 
   async function closeOrders() {
@@ -233,6 +236,13 @@ export async function render(root, { query, scope }) {
   });
   scope.on('job.updated', (job) => { if (orders.some((o) => o.id === job.order_id)) refreshOrder(job.order_id); });
   scope.on('resync', () => reload());
+  // A forecast moves with things no order event reports (a spool loaded, a print running long): the
+  // orders shown with open jobs are asked again now and then.
+  const FORECAST_REFRESH_MS = 15000;
+  const forecasts = setInterval(() => {
+    for (const o of orders) if ((o.jobs?.queued || 0) + (o.jobs?.printing || 0) > 0) refreshOrder(o.id);
+  }, FORECAST_REFRESH_MS);
+  scope.onLeave(() => clearInterval(forecasts));
 
   await load();
 }
