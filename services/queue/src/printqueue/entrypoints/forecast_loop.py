@@ -29,6 +29,8 @@ from servicekit.ids import Clock
 log = logging.getLogger(__name__)
 
 TOLERANCE_FLOOR = timedelta(seconds=5)
+THROTTLE = 4.0
+"""After a forecast that took t seconds, the next one waits at least THROTTLE × t."""
 
 
 def moved(before: OrderForecast | None, after: OrderForecast, now: datetime) -> bool:
@@ -125,7 +127,9 @@ class ForecastLoop:
             if self._stopping:
                 break
             if self._wake.is_set():
-                await asyncio.sleep(self.debounce)  # let the rest of a burst of changes land first
+                # Let the rest of a burst of changes land first; on a large farm, where a forecast takes a
+                # while, wait longer, so forecasting takes at most a fifth of a core however busy the farm.
+                await asyncio.sleep(max(self.debounce, THROTTLE * self.last_seconds))
             self._wake.clear()
             try:
                 await self.refresh()
