@@ -6,9 +6,13 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contracts.queue.v1 import OrderForecastChanged
+from printqueue.adapters.memory_repository import InMemoryQueueRepository
 from printqueue.domain.forecast import ForecastSettings, JobSlot, OrderForecast, due_by, forecast, print_duration
 from printqueue.domain.matching import Requirement, _Stock, match
 from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer
+from printqueue.entrypoints.forecast_loop import ForecastLoop, moved
+from printqueue.service_layer.unit_of_work import InMemoryUnitOfWork
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 PLA = Material("PLA")
@@ -274,8 +278,6 @@ def test_what_starts_now_is_exactly_what_the_matcher_dispatches_now(farm: tuple[
 
 
 def test_an_orders_forecast_is_published_again_only_when_it_moved() -> None:
-    from printqueue.entrypoints.forecast_loop import moved
-
     ends = NOW + timedelta(hours=10)
     sent = OrderForecast("o", ends, False)
     assert moved(None, sent, NOW)
@@ -286,3 +288,25 @@ def test_an_orders_forecast_is_published_again_only_when_it_moved() -> None:
     soon = OrderForecast("o", NOW + timedelta(seconds=30), False)
     assert not moved(soon, OrderForecast("o", NOW + timedelta(seconds=34), False), NOW)  # the 5 s floor
     assert moved(soon, OrderForecast("o", NOW + timedelta(seconds=36), False), NOW)
+
+
+async def test_the_loop_publishes_each_orders_forecast_once_and_again_only_when_it_moved() -> None:
+
+    uow = InMemoryUnitOfWork(InMemoryQueueRepository())
+    loop = ForecastLoop(lambda: uow, SETTINGS, lambda: NOW, 1.0, 15.0)  # type: ignore[arg-type]
+    jobs = [job("a", order_id="a"), job("b", PETG_RED, order_id="b", fulfillment=NOW.date())]
+    fleet = [printer("p")]
+    await loop._publish(forecast(jobs, fleet, NOW, SETTINGS))
+    first = [m for m in uow.published if isinstance(m, OrderForecastChanged)]
+    assert {(m.order_id, m.blocked_by, m.late) for m in first} == {
+        ("a", None, False), ("b", "no printer holds PETG #C12E1F", True)
+    }
+    later = NOW + timedelta(minutes=1)
+    await loop._publish(forecast(jobs, fleet, later, SETTINGS))  # a ends a minute later: within 2% of an hour
+    assert len(uow.published) == 2
+    fleet.append(printer("q", LoadedMaterial(1, "PETG", "C12E1F")))
+    await loop._publish(forecast(jobs, fleet, later, SETTINGS))
+    again = [m for m in uow.published[2:] if isinstance(m, OrderForecastChanged)]
+    assert [(m.order_id, m.completes_at, m.late) for m in again] == [
+        ("b", later + timedelta(minutes=60), False)
+    ]
