@@ -310,3 +310,15 @@ async def test_the_loop_publishes_each_orders_forecast_once_and_again_only_when_
     assert [(m.order_id, m.completes_at, m.late) for m in again] == [
         ("b", later + timedelta(minutes=60), False)
     ]
+
+
+def test_a_job_waiting_for_its_slices_prints_on_a_printer_of_a_model_they_are_made_for() -> None:
+    waiting = job("s", status="slicing")
+    waiting.slice_basis = "basis"
+    other = printer("x", idle_minutes=60)
+    other.model = "X1C"
+    fleet = [other, printer("p")]
+    placed = forecast([waiting], fleet, NOW, SETTINGS, {"basis": frozenset({("P1S", False, "bambu")})})
+    assert [(s.job_id, s.printer_id) for s in placed.slots] == [("s", "p")]
+    unsliced = forecast([waiting], fleet, NOW, SETTINGS, {})
+    assert unsliced.orders["o1"].blocked_by == "no file is sliced for a printer that holds PLA"

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
-from printqueue.adapters.repository import job_from_row, printer_from_row
+from printqueue.adapters.repository import job_from_row, printer_from_row, slice_from_row
 from printqueue.domain.forecast import OPEN
-from printqueue.domain.matching import SlicedTargets
-from printqueue.domain.model import Job, Printer, Target
+from printqueue.domain.matching import FileFamily, SlicedFor, SlicedTargets, completed_slices
+from printqueue.domain.model import Job, Printer
+
+FAMILIES: tuple[FileFamily, ...] = get_args(FileFamily)
 
 
 @dataclass
@@ -22,19 +25,18 @@ class ForecastInputs:
 
 
 async def load_forecast_inputs(session: AsyncSession) -> ForecastInputs:
-    """Three queries whatever the size. A slice still being made counts as a target: the job waiting for it
-    will print on a printer of that model once it is done."""
+    """Three queries whatever the size. A slice still being made counts too: the job waiting for it will
+    print on a printer of that model once it is done (the slicer makes the file that model's kind prints)."""
     j, p, s = orm.jobs, orm.printers, orm.slices
     jobs = [job_from_row(r) for r in await session.execute(sa.select(j).where(j.c.status.in_(sorted(OPEN))))]
     printers = [printer_from_row(r) for r in await session.execute(sa.select(p).where(p.c.deleted.is_(False)))]
     bases = sorted({job.slice_basis for job in jobs if job.slice_basis is not None})
-    found: dict[str, set[Target]] = {}
+    slices = []
     if bases:
-        rows = await session.execute(
-            sa.select(s.c.slice_basis, s.c.printer_model, s.c.fabmatic).where(
-                s.c.slice_basis.in_(bases), s.c.state.in_(["requested", "completed"])
-            )
-        )
-        for basis, model, fabmatic in rows:
-            found.setdefault(basis, set()).add((model, fabmatic))
-    return ForecastInputs(jobs, printers, {basis: frozenset(targets) for basis, targets in found.items()})
+        query = sa.select(s).where(s.c.slice_basis.in_(bases), s.c.state.in_(["requested", "completed"]))
+        slices = [slice_from_row(r) for r in await session.execute(query)]
+    found: dict[str, set[SlicedFor]] = {basis: set(made) for basis, made in completed_slices(slices).items()}
+    for slice_ in slices:
+        if slice_.state == "requested":
+            found.setdefault(slice_.basis, set()).update((*slice_.target, family) for family in FAMILIES)
+    return ForecastInputs(jobs, printers, {basis: frozenset(made) for basis, made in found.items()})
