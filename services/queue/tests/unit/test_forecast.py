@@ -322,3 +322,15 @@ def test_a_job_waiting_for_its_slices_prints_on_a_printer_of_a_model_they_are_ma
     assert [(s.job_id, s.printer_id) for s in placed.slots] == [("s", "p")]
     unsliced = forecast([waiting], fleet, NOW, SETTINGS, {})
     assert unsliced.orders["o1"].blocked_by == "no file is sliced for a printer that holds PLA"
+
+
+def test_the_farms_colour_tolerance_lets_a_close_spool_print_as_matching_would() -> None:
+    red = job("r", Material("PLA", "#FF0000"))
+    fleet = [printer("p", LoadedMaterial(0, "PLA", "F01010"))]
+    exact = forecast([red], fleet, NOW, SETTINGS)
+    assert exact.orders["o1"].blocked_by == "no printer holds PLA #FF0000"
+    close = forecast([red], fleet, NOW, SETTINGS, color_tolerance=10)
+    assert [(s.job_id, s.printer_id, s.starts_at) for s in close.slots] == [("r", "p", NOW)]
+    assert match([red], fleet, color_tolerance=10) != []
+    too_far = forecast([red], fleet, NOW, SETTINGS, color_tolerance=0.5)
+    assert too_far.orders["o1"].blocked_by == "no printer holds PLA #FF0000 (within ΔE 0.5)"

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
-from printqueue.adapters.repository import job_from_row, printer_from_row, slice_from_row
+from printqueue.adapters.repository import SqlQueueRepository, job_from_row, printer_from_row, slice_from_row
 from printqueue.domain.forecast import OPEN
 from printqueue.domain.matching import FileFamily, SlicedFor, SlicedTargets, completed_slices
 from printqueue.domain.model import Job, Printer
@@ -22,10 +22,11 @@ class ForecastInputs:
     jobs: list[Job]
     printers: list[Printer]
     sliced: SlicedTargets
+    color_tolerance: float = 0.0
 
 
 async def load_forecast_inputs(session: AsyncSession) -> ForecastInputs:
-    """Three queries whatever the size. A slice still being made counts too: the job waiting for it will
+    """Four queries whatever the size. A slice still being made counts too: the job waiting for it will
     print on a printer of that model once it is done (the slicer makes the file that model's kind prints)."""
     j, p, s = orm.jobs, orm.printers, orm.slices
     jobs = [job_from_row(r) for r in await session.execute(sa.select(j).where(j.c.status.in_(sorted(OPEN))))]
@@ -39,4 +40,5 @@ async def load_forecast_inputs(session: AsyncSession) -> ForecastInputs:
     for slice_ in slices:
         if slice_.state == "requested":
             found.setdefault(slice_.basis, set()).update((*slice_.target, family) for family in FAMILIES)
-    return ForecastInputs(jobs, printers, {basis: frozenset(made) for basis, made in found.items()})
+    tolerance = (await SqlQueueRepository(session).farm_settings()).color_tolerance
+    return ForecastInputs(jobs, printers, {basis: frozenset(made) for basis, made in found.items()}, tolerance)

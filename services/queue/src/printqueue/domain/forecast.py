@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from printqueue.domain.matching import (
@@ -108,10 +108,12 @@ def due_by(fulfillment_date: date | None) -> datetime | None:
     return datetime.combine(fulfillment_date, time.min, UTC) + timedelta(days=1)
 
 
-def describe_material(job: Job) -> str:
+def describe_material(job: Job, color_tolerance: float = 0.0) -> str:
     color = rgb(job.material.color)
     kind = job.material.type.strip()
     text = f"{kind} #{color}" if color else kind
+    if color and color_tolerance > 0:
+        text += f" (within ΔE {color_tolerance:g})"
     return f"{text} ({job.material.profile})" if job.material.profile else text
 
 
@@ -136,18 +138,18 @@ def blocked_reason(job: Job, requirement: Requirement, fleet: Mapping[str, _Stoc
         stocks: Iterable[_Stock] = (target,)
     else:
         stocks = fleet.values()
-    bare = Requirement(requirement.material_type, requirement.color, requirement.profile, requirement.mode,
-                       requirement.printer_id, requirement.tags)
+    material = describe_material(job, requirement.color_tolerance)
+    bare = replace(requirement, models=None, family=None)
     holding = [s for s in stocks if s.fits(bare)]
     if not holding:
-        return f"no printer{where} holds {describe_material(job)}"
+        return f"no printer{where} holds {material}"
     if requirement.family is not None and not any(s.family == requirement.family for s in holding):
         kind = "Bambu" if requirement.family == "bambu" else "Klipper, PrusaLink or OctoPrint"
-        return f"no {kind} printer{where} holds {describe_material(job)} (the part's file prints only there)"
+        return f"no {kind} printer{where} holds {material} (the part's file prints only there)"
     fitting = [s for s in holding if s.fits(requirement)]
     if not fitting:
-        return f"no file is sliced for a printer{where} that holds {describe_material(job)}"
-    return f"every printer{where} that holds {describe_material(job)} is offline"
+        return f"no file is sliced for a printer{where} that holds {material}"
+    return f"every printer{where} that holds {material} is offline"
 
 
 def forecast(
@@ -156,9 +158,11 @@ def forecast(
     now: datetime,
     settings: ForecastSettings | None = None,
     sliced: SlicedTargets | None = None,
+    color_tolerance: float = 0.0,
 ) -> Forecast:
     """Place every open job of `jobs` on the fleet; `sliced`: slice basis → the targets a slice is made or
-    being made for (a job waiting for slices prints on one of those)."""
+    being made for (a job waiting for slices prints on one of those); `color_tolerance`: the farm's, as
+    matching uses it."""
     settings = settings or ForecastSettings()
     sliced = sliced or {}
     clear = timedelta(minutes=settings.bed_clear_minutes)
@@ -216,7 +220,7 @@ def forecast(
         requirement = requirements.get(key)  # one Requirement per distinct set of inputs: built once
         if requirement is None:
             models = sliced.get(job.slice_basis, frozenset()) if job.slice_basis is not None else None
-            requirement = requirements[key] = Requirement.of_job(job, models)
+            requirement = requirements[key] = Requirement.of_job(job, models, color_tolerance)
         heap = pools.get(requirement)
         if heap is None:
             if requirement.printer_id is not None:

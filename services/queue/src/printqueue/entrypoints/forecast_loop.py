@@ -91,7 +91,9 @@ class ForecastLoop:
                 inputs = await load_forecast_inputs(uow.session)
             now = self.clock()
             # CPU-bound: in a thread, so requests are still answered while a large farm is forecast.
-            result = await asyncio.to_thread(forecast, inputs.jobs, inputs.printers, now, self.settings, inputs.sliced)
+            result = await asyncio.to_thread(
+                forecast, inputs.jobs, inputs.printers, now, self.settings, inputs.sliced, inputs.color_tolerance
+            )
             self.latest = result
             await self._publish(result)
             self.runs += 1
