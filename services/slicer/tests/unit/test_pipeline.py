@@ -69,6 +69,7 @@ def pipeline(tmp_path: Path, library: ProfileLibrary | None = None, slicer: Fake
         slicer or FakeSlicer(),
         tmp_path,
         ToolLimits(time_limit_seconds=5),
+        {"openscad": "OpenSCAD version 2021.01", "slicer": "PrusaSlicer-2.5.0"},
     )
 
 

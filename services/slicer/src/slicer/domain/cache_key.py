@@ -3,7 +3,9 @@
 sha256 over a canonical JSON document of every input that changes the printed file. Parameter values
 keep their JSON type (`1`, `1.0`, `true` and `"1"` are different keys: OpenSCAD may treat them
 differently), names are sorted, the material is normalised. A mesh (STL, 3MF) ignores parameters.
-`FORMAT` is bumped whenever the pipeline's output for the same inputs changes (packaging, header).
+What changes the output besides the inputs is in the key too: the content of every profile file loaded
+and the versions of the tools (OpenSCAD, the slicer) as they report them. `FORMAT` is bumped whenever
+the pipeline's own output for the same inputs changes (packaging, header).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def canonical_parameters(parameters: Mapping[str, object]) -> list[list[object]]
     return [[str(name), _canonical_value(parameters[name])] for name in sorted(parameters, key=str)]
 
 
-def slice_cache_key(job: SliceJob, profile: SelectedProfile) -> str:
+def slice_cache_key(job: SliceJob, profile: SelectedProfile, tool_versions: Mapping[str, str]) -> str:
+    """`tool_versions`: {role: what the tool says its version is}, read once at start."""
     document = {
         "format": FORMAT,
         "source_sha256": job.source_sha256.lower(),
@@ -42,6 +45,7 @@ def slice_cache_key(job: SliceJob, profile: SelectedProfile) -> str:
         "material_type": normalise_material(job.material_type),
         "material_color": (job.material_color or "").strip().upper(),
         "fabmatic": job.fabmatic,
+        "tools": [[str(role), str(tool_versions[role])] for role in sorted(tool_versions)],
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()

@@ -21,6 +21,7 @@ from slicer.adapters.limited_process import ToolLimits
 from slicer.adapters.openscad import OpenScad
 from slicer.adapters.profile_files import load_profile_library
 from slicer.adapters.prusa_slicer import PrusaSlicer, SlicedMesh
+from slicer.adapters.tool_versions import read_tool_versions
 from slicer.domain.bambu_project import PlateInfo, build_bambu_project
 from slicer.domain.cache_key import slice_cache_key
 from slicer.domain.errors import SliceError
@@ -84,19 +85,22 @@ class SlicePipeline:
         slicer: MeshSlicer,
         work_dir: Path,
         limits: ToolLimits,
+        tool_versions: Mapping[str, str],
     ) -> None:
+        """`tool_versions`: what `openscad` and `slicer` say their versions are (part of every cache key)."""
         self.profiles = profiles
         self.openscad = openscad
         self.slicer = slicer
         self.work_dir = work_dir
         self.limits = limits
+        self.tool_versions = dict(tool_versions)
 
     def selected_profile(self, job: SliceJob) -> SelectedProfile:
         return self.profiles.select(job.printer_model, job.material_type, job.fabmatic)
 
     def cache_key(self, job: SliceJob) -> str:
         """Raises SliceError(stage="profile") when no profile fits: there is nothing to key."""
-        return slice_cache_key(job, self.selected_profile(job))
+        return slice_cache_key(job, self.selected_profile(job), self.tool_versions)
 
     def profile_for(self, job: SliceJob) -> str:
         return self.selected_profile(job).name
@@ -179,11 +183,14 @@ def build_pipeline(
     profiles_override_dir: Path | None, work_dir: Path, limits: ToolLimits | None = None
 ) -> SlicePipeline:
     """The pipeline with the real binaries (`openscad`, `prusa-slicer` on PATH) and the shipped profiles
-    (each replaced by a same-named file in `profiles_override_dir`)."""
+    (each replaced by a same-named file in `profiles_override_dir`). The tools' versions are read here,
+    once: a tool upgraded under a running replica is keyed as the old one until the replica restarts."""
+    openscad, slicer = OpenScad(), PrusaSlicer()
     return SlicePipeline(
         profiles=load_profile_library(profiles_override_dir),
-        openscad=OpenScad(),
-        slicer=PrusaSlicer(),
+        openscad=openscad,
+        slicer=slicer,
         work_dir=work_dir,
         limits=limits or ToolLimits(),
+        tool_versions=read_tool_versions({"openscad": openscad.executable, "slicer": slicer.executable}),
     )
