@@ -1,7 +1,8 @@
 """Issue 11 end to end, with the real slicer service (OpenSCAD and PrusaSlicer) in the stack: an OpenSCAD
 SKU with a SKU PARAM on three lines and an STL SKU are printed on the simulated fleet. The two lines whose
 values render print different files, the line whose value OpenSCAD refuses fails with the slicer's
-report of OpenSCAD's error while the printers go on with the rest, and a second print-jobs click slices nothing new."""
+report of OpenSCAD's error while the printers go on with the rest, and a second print-jobs click slices nothing new.
+A parameter change on a line re-slices only that line's jobs that have not started."""
 
 from __future__ import annotations
 
@@ -155,3 +156,116 @@ async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_t
     assert len(wire.messages) == asked, "the second click asked the slicer for nothing"
     assert len(await jobs()) == 4
     await control.aclose()
+
+
+async def test_a_parameter_change_re_slices_only_that_line_s_jobs_that_have_not_started(
+    stack: Stack, api: httpx.AsyncClient, wait_until: Wait, wire: Recorder
+) -> None:
+    """One printer takes the order (assignment `printer`): it prints the first of line A's two tags and then
+    waits for its bed to be cleared, so line A has a completed and a queued job and line B a queued one.
+    Line A's value changes and print-jobs is clicked again: the slicer is asked only for the new value, line
+    A's queued job prints a new file, its completed job and line B's job are untouched. The labels differ in
+    length: the tag's size is what the label changes, so each value slices into its own file."""
+    printers = (await api.get("/api/v1/printers?limit=500")).json()["items"]
+    candidates = [
+        p for p in printers
+        if p["online"] and p["protocol"] == "bambu_lan" and not p["fabmatic"] and not p["current_job_id"]
+        and any((m.get("type") or "").upper() == "PLA" for m in p.get("materials") or [])
+    ]
+    assert candidates, "the simulated fleet has an idle Bambu printer without FabMatic holding PLA"
+    printer = candidates[0]
+    if not printer["bed_clear"]:
+        await api.post(f"/api/v1/printers/{printer['id']}/bed-cleared")
+
+    part = await api.post("/api/v1/parts", files={"file": ("tag.scad", TAG_SCAD.encode())},
+                          data={"name": f"tag {uuid.uuid4().hex[:6]}", "material_type": "PLA"})
+    assert part.status_code == 201, part.text
+    source = part.json()["sha256"]
+    sku = await api.post("/api/v1/skus", json={
+        "sku": f"E2E-{uuid.uuid4().hex[:8]}", "name": "name tag",
+        "parts": [{"part_id": part.json()["id"], "quantity": 1, "sku_params": ["label"]}],
+    })
+    assert sku.status_code == 201, sku.text
+    sku_id = sku.json()["id"]
+    order = await api.post("/api/v1/orders", json={
+        "order_number": f"E2E-{uuid.uuid4().hex[:6]}",
+        "line_items": [{"sku_id": sku_id, "quantity": 2, "parameters": {"label": "Ada"}}],
+    })
+    assert order.status_code == 201, order.text
+    order_id = order.json()["id"]
+    line_a = order.json()["line_items"][0]["id"]
+    assignment = {"assignment": {"mode": "printer", "printer_id": printer["id"]}}
+
+    async def jobs() -> list[dict[str, Any]]:
+        reply = await api.get("/api/v1/jobs", params={"order_id": order_id, "limit": 500})
+        assert reply.status_code == 200, reply.text
+        items: list[dict[str, Any]] = reply.json()["items"]
+        return items
+
+    async def click() -> None:
+        reply = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json=assignment)
+        assert reply.status_code == 202, reply.text
+        revision = reply.json()["print_revision"]
+
+        async def applied() -> bool:
+            return bool((await api.get(f"/api/v1/orders/{order_id}")).json()["queue_print_revision"] == revision)
+
+        await wait_until(applied, 60, f"the queue to apply print revision {revision}")
+
+    def shape(current: list[dict[str, Any]], line: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+        return [j for j in current if j["line_item_id"] == line and j["status"] in statuses]
+
+    await click()
+
+    async def one_printed_one_waiting() -> list[dict[str, Any]] | None:
+        current = await jobs()
+        failed = [j["error"] for j in current if j["status"] == "failed"]
+        assert not failed, failed
+        done, waiting = shape(current, line_a, ("completed",)), shape(current, line_a, ("queued",))
+        if len(done) == 1 and len(waiting) == 1 and waiting[0]["file"] is not None:
+            return current
+        return None
+
+    await wait_until(one_printed_one_waiting, 600, "line A's first tag printed and its second sliced and waiting")
+    added = await api.post(f"/api/v1/orders/{order_id}/line-items",
+                           json={"sku_id": sku_id, "quantity": 1, "parameters": {"label": "Grace"}})
+    assert added.status_code == 201, added.text
+    line_b = next(li["id"] for li in added.json()["line_items"] if li["id"] != line_a)
+    await click()
+
+    async def line_b_waiting() -> list[dict[str, Any]] | None:
+        current = await jobs()
+        waiting = shape(current, line_b, ("queued",))
+        return current if len(waiting) == 1 and waiting[0]["file"] is not None else None
+
+    before = {j["id"]: j for j in await wait_until(line_b_waiting, 600, "line B's tag sliced and waiting")}
+    (printed,) = shape(list(before.values()), line_a, ("completed",))
+    (waiting_a,) = shape(list(before.values()), line_a, ("queued",))
+    (waiting_b,) = shape(list(before.values()), line_b, ("queued",))
+    assert printed["file"]["sha256"] == waiting_a["file"]["sha256"] != waiting_b["file"]["sha256"]
+
+    asked = len(wire.of(SlicePart, source))
+    patched = await api.patch(f"/api/v1/orders/{order_id}/line-items/{line_a}", json={"parameters": {"label": "Cy"}})
+    assert patched.status_code == 200, patched.text
+    await click()
+
+    async def re_sliced() -> list[dict[str, Any]] | None:
+        current = await jobs()
+        job = next(j for j in current if j["id"] == waiting_a["id"])
+        assert job["status"] in ("slicing", "queued"), (job["status"], job["error"])
+        return current if job["status"] == "queued" and job["file"] is not None else None
+
+    after = {j["id"]: j for j in await wait_until(re_sliced, 600, "line A's waiting tag sliced with the new value")}
+    assert set(after) == set(before), "the change kept every job (identity is line, part, copy)"
+    changed = after[waiting_a["id"]]
+    assert changed["parameters"] == {"label": "Cy"}
+    assert changed["file"]["sha256"] not in (waiting_a["file"]["sha256"], waiting_b["file"]["sha256"])
+    assert changed["file"]["print_minutes"] and changed["file"]["grams"]
+    for untouched in (printed, waiting_b):
+        now = after[untouched["id"]]
+        assert (now["status"], now["parameters"], now["file"], now["revision"]) == (
+            untouched["status"], untouched["parameters"], untouched["file"], untouched["revision"]
+        ), untouched["id"]
+    new_requests = wire.of(SlicePart, source)[asked:]
+    assert new_requests and {r.parameters["label"] for r in new_requests} == {"Cy"}, "only the changed line is sliced"
+    assert {r.printer_model for r in new_requests} == {printer["model"]}, "only for the assigned printer's model"
