@@ -1,4 +1,4 @@
-// One order: header fields, line items with SKU PARAM forms, live job counts, Print Jobs, cancel, close.
+// One order: header fields, line items with SKU PARAM forms and what their jobs print (the sliced estimate), live job counts, Print Jobs, cancel, close.
 import { ApiError, path } from '../api.js';
 import {
   badge, cell, checkbox, completeMark, confirmDialog, field, fmtNumber, h, openDialog, progress, replace,
@@ -50,6 +50,51 @@ function describeParameters(parameters) {
   return h('ul', { class: 'params' }, entries.map(([k, v]) => h('li', {}, h('span', { class: 'muted' }, `${k}: `), String(v))));
 }
 
+const NOT_STARTED = new Set(['queued', 'slicing', 'assigned']);
+const JOB_PAGES = 20;
+
+/** "42 min", "2 h 05 min". */
+function fmtMinutes(minutes) {
+  const total = Math.round(Number(minutes));
+  if (total < 60) return `${total} min`;
+  return `${Math.floor(total / 60)} h ${String(total % 60).padStart(2, '0')} min`;
+}
+
+/** True when a job not started yet still carries other values than its line: it is re-sliced once the order is sent again. */
+function staleValues(li, job) {
+  if (!NOT_STARTED.has(job.status)) return false;
+  return Object.entries(li.parameters || {}).some(([k, v]) => JSON.stringify((job.parameters || {})[k]) !== JSON.stringify(v));
+}
+
+/**
+ * The line's estimate from what its jobs print (`file`: the slicer's estimate for an OpenSCAD or mesh part, the
+ * file's own for a pre-sliced one): "slicing…" while a job waits for its file, the slicer's message when a slice failed.
+ */
+function describeEstimate(li, jobs) {
+  const live = (jobs || []).filter((j) => j.status !== 'cancelled');
+  if (!live.length) {
+    return Object.keys(li.parameters || {}).length ? h('span', { class: 'muted' }, 'sliced when sent to the queue') : '—';
+  }
+  if (live.some((j) => staleValues(li, j))) {
+    return h('span', { class: 'muted', dataset: { estimate: 'stale' } }, 'values changed: sliced again when sent to the queue');
+  }
+  const refused = live.filter((j) => j.status === 'failed' && !j.file && j.error);
+  const waiting = live.filter((j) => !j.file && !refused.includes(j));
+  const known = live.filter((j) => j.file);
+  const minutes = known.reduce((sum, j) => sum + (Number(j.file.print_minutes) || 0), 0);
+  const grams = known.reduce((sum, j) => sum + (Number(j.file.grams) || 0), 0);
+  const parts = [];
+  if (known.length) {
+    const each = known.length > 1 ? ` (${known.length} jobs)` : '';
+    const profiles = [...new Set(known.map((j) => j.file.profile).filter(Boolean))];
+    parts.push(h('div', { dataset: { estimate: 'known' }, title: profiles.length ? `sliced with ${profiles.join(', ')}` : null },
+      `${known.some((j) => j.file.print_minutes) ? fmtMinutes(minutes) : '— min'} · ${fmtNumber(grams, 1)} g${each}`));
+  }
+  if (waiting.length) parts.push(h('div', { class: 'muted', dataset: { estimate: 'slicing' } }, 'slicing…'));
+  if (refused.length) parts.push(h('div', { class: 'error-text', dataset: { estimate: 'failed' } }, `slicing failed: ${refused[0].error}`));
+  return parts;
+}
+
 export async function render(root, { params: [orderId], scope }) {
   const { api } = scope;
   const { request } = api;
@@ -59,6 +104,7 @@ export async function render(root, { params: [orderId], scope }) {
   let headerDirty = false;
   let linesStale = false;
   const skus = new Map();
+  let jobsByLine = new Map();
 
   const title = h('h1', {});
   const statusSlot = h('span', {});
@@ -78,9 +124,26 @@ export async function render(root, { params: [orderId], scope }) {
   // ------------------------------------------------------------ loading and drawing
 
   async function load() {
-    const reply = await request('GET', here);
+    const [reply, jobs] = await Promise.all([request('GET', here), loadJobs()]);
     if (!scope.alive) return;
+    jobsByLine = jobs;
     accept(reply);
+  }
+
+  /** The order's jobs by line item: what each line prints and its estimate. */
+  async function loadJobs() {
+    const byLine = new Map();
+    let cursor = null;
+    for (let page = 0; page < JOB_PAGES; page += 1) {
+      const found = await api.get('/jobs', { order_id: orderId, limit: 500, cursor });
+      for (const job of found.items) {
+        if (!byLine.has(job.line_item_id)) byLine.set(job.line_item_id, []);
+        byLine.get(job.line_item_id).push(job);
+      }
+      cursor = found.next_cursor;
+      if (!cursor) break;
+    }
+    return byLine;
   }
 
   function accept({ data, etag: tag }) {
@@ -228,6 +291,7 @@ export async function render(root, { params: [orderId], scope }) {
       return h('tr', { class: 'line', dataset: { id: li.id } },
         cell('SKU', h('strong', {}, li.sku || '(deleted SKU)'), h('div', { class: 'muted' }, li.sku_name || '')),
         cell('Parameters', describeParameters(li.parameters)),
+        cell('Estimate', describeEstimate(li, jobsByLine.get(li.id))),
         cell('Quantity', form),
         cell('Progress', progress(done, li.job_count, `jobs of ${li.sku}`),
           h('div', { class: 'counts' }, `${done}/${li.job_count} done`,
@@ -238,7 +302,7 @@ export async function render(root, { params: [orderId], scope }) {
           h('button', { type: 'button', class: 'link danger', 'data-needs': 'operator', disabled: readOnly(), onclick: () => scope.run(removeLine(li), showError) }, 'Remove'))));
     });
     replace(lineItems, h('h2', { id: 'lines-h' }, 'Line items'),
-      table(['SKU', 'Parameters', 'Quantity', 'Progress', ''], rows, { caption: 'Line items', empty: 'No line items yet: add one below.' }));
+      table(['SKU', 'Parameters', 'Estimate', 'Quantity', 'Progress', ''], rows, { caption: 'Line items', empty: 'No line items yet: add one below.' }));
   }
 
   // ------------------------------------------------------------ adding line items
