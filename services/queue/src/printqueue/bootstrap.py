@@ -29,7 +29,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_dispatch_attempts=settings.max_dispatch_attempts,
             printer_cooldown_seconds=settings.printer_cooldown_seconds,
             deadline_grace_seconds=settings.dispatch_grace_seconds,
-        )
+        ),
+        slice_answer_seconds=settings.slice_answer_timeout_seconds,
+        max_slice_requests=settings.max_slice_requests,
     )
 
     def wake() -> None:

@@ -28,3 +28,7 @@ class Settings(ServiceSettings):
     """Changes within this long after the first one make one forecast."""
     forecast_interval_seconds: float = 15.0
     """A forecast is made at least this often (print progress and the clock move it too)."""
+    slice_answer_timeout_seconds: float = 1800.0
+    """A slice request unanswered this long (lost, or dead-lettered by the slicer) is asked again ..."""
+    max_slice_requests: int = 3
+    """... this many requests in all, then the slice fails and so do the jobs no other model can serve."""

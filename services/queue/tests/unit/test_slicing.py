@@ -507,3 +507,82 @@ async def test_jobs_queued_before_the_queue_sliced_are_adopted_once() -> None:
     assert adopted == 1 and request.source == STL and queue.jobs()[0].status == "slicing"
     assert (await queue.do(lambda uow: handlers.adopt_unsliced_jobs(uow, queue.ctx)))[0] == 0
     assert await queue.match() == []
+
+
+# ---- slice requests left unanswered
+
+
+def test_an_unanswered_slice_is_asked_again_then_given_up() -> None:
+    asked = a_slice(("X1C", False), "requested")
+    assert slicing.chase(asked, T0 + timedelta(seconds=59), 60, 3) is None, "not overdue yet"
+    later = T0 + timedelta(seconds=60)
+    assert slicing.chase(asked, later, 60, 3) == "again"
+    assert (asked.state, asked.requests, asked.requested_at) == ("requested", 2, later)
+    assert slicing.chase(asked, later + timedelta(seconds=30), 60, 3) is None, "the clock restarts at each request"
+    assert slicing.chase(asked, later + timedelta(seconds=60), 60, 3) == "again"
+    given_up = later + timedelta(seconds=120)
+    assert slicing.chase(asked, given_up, 60, 3) == "given_up"
+    assert (asked.state, asked.stage, asked.answered_at) == ("failed", "timeout", given_up)
+    assert asked.error == "the slicer did not answer 3 requests for this file (60 s each)"
+    for answered in ("completed", "failed"):
+        assert slicing.chase(a_slice(("X1C", False), answered), given_up, 60, 3) is None
+
+
+async def test_a_lost_slice_request_is_asked_again_and_its_jobs_fail_when_it_never_comes() -> None:
+    queue = Queue()
+    await queue.printer("x1", "X1C")
+    await queue.order({"l1": {"label": "Ada"}})
+    (first,) = queue.requests()
+
+    async def chase(after_seconds: float) -> list[Any]:
+        queue.now += timedelta(seconds=after_seconds)
+        return (await queue.do(lambda uow: handlers.chase_unanswered_slices(uow, queue.ctx)))[1]
+
+    assert of(SlicePart, await chase(queue.ctx.slice_answer_seconds - 1)) == []
+    (again,) = of(SlicePart, await chase(1))
+    assert (again.slice_key, again.parameters) == (first.slice_key, first.parameters)
+    assert queue.jobs()[0].status == "slicing"
+    assert len(of(SlicePart, await chase(queue.ctx.slice_answer_seconds))) == 1
+    sent = await chase(queue.ctx.slice_answer_seconds)
+    assert of(SlicePart, sent) == [], "asked three times in all"
+    job_now = queue.jobs()[0]
+    assert job_now.status == "failed" and "did not answer 3 requests" in (job_now.error or "")
+    assert of(JobChanged, sent)[0].status == "failed"
+    assert of(SlicePart, await chase(10 * queue.ctx.slice_answer_seconds)) == [], "a given-up slice stays given up"
+
+
+async def test_only_slices_a_slicing_job_waits_for_are_chased_and_a_late_answer_still_counts() -> None:
+    queue = Queue()
+    await queue.printer("x1", "X1C")
+    await queue.order({"l1": {"label": "Ada"}, "l2": {"label": "Bob"}})
+    ada, bob = sorted(queue.requests(), key=lambda r: r.parameters["label"])
+    await queue.completed(ada)
+    await queue.order({"l2": {"label": "Bob"}}, order_id="o2")
+    await queue.order({}, order_id="o1")
+    assert {j.status for j in queue.jobs() if j.order_id == "o1"} == {"cancelled"}
+    queue.now += timedelta(seconds=queue.ctx.slice_answer_seconds)
+    _, sent = await queue.do(lambda uow: handlers.chase_unanswered_slices(uow, queue.ctx))
+    assert [r.slice_key for r in of(SlicePart, sent)] == [bob.slice_key], "Ada's is answered, o2 still waits for Bob"
+    await queue.completed(bob)
+    assert [j.status for j in queue.jobs() if j.order_id == "o2"] == ["queued"]
+
+
+async def test_the_models_whose_printers_hold_the_material_are_sliced_first() -> None:
+    queue = Queue()
+    await queue.printer("a1", "A1", materials=[LoadedMaterialMessage(slot=0, type="TPU")])
+    await queue.printer("p1p", "P1P", materials=[LoadedMaterialMessage(slot=0, type="ABS")])
+    await queue.printer("x1", "X1C", state="printing")
+    await queue.printer("off", "H2D", online=False)
+    await queue.order({"l1": {"label": "Ada"}, "l2": {"label": "Grace"}})
+    asked = [(r.parameters["label"], r.printer_model) for r in queue.requests()]
+    assert asked == [("Ada", "X1C"), ("Grace", "X1C"),
+                     ("Ada", "A1"), ("Ada", "H2D"), ("Ada", "P1P"), ("Grace", "A1"), ("Grace", "H2D"), ("Grace", "P1P")]
+
+
+def test_holding_targets_are_online_printers_of_the_assignment_with_the_material() -> None:
+    fleet = [printer("x1", "X1C", tags=("shop",)), printer("p1", "P1S", fabmatic=True, material="pla "),
+             printer("a1", "A1", material="TPU"), printer("h2", "H2D")]
+    fleet[3].online = False
+    assert slicing.holding_targets(Assignment(), Material("PLA"), fleet) == {("X1C", False), ("P1S", True)}
+    shop = Assignment(mode="tags", tags=("shop",))
+    assert slicing.holding_targets(shop, Material("pla"), fleet) == {("X1C", False)}

@@ -216,6 +216,12 @@ class InMemoryQueueRepository:
             key=lambda j: j.id,
         )
 
+    async def unanswered_slices(self, asked_before: datetime, limit: int) -> list[Slice]:
+        waited_for = {j.slice_basis for j in self.jobs.values() if j.status == "slicing"}
+        found = [s for s in self.slices.values()
+                 if s.state == "requested" and s.requested_at <= asked_before and s.basis in waited_for]
+        return [copy.deepcopy(s) for s in sorted(found, key=lambda s: (s.requested_at, s.key))[:limit]]
+
     async def waiting_slice_groups(self) -> list[Job]:
         groups: dict[tuple[str, object], Job] = {}
         for job in sorted(self.jobs.values(), key=lambda j: j.id):

@@ -76,6 +76,7 @@ class QueueRepository(Protocol):
     async def add_slice(self, slice_: Slice) -> None: ...
     async def save_slice(self, slice_: Slice) -> None: ...
     async def slicing_jobs_of_bases(self, bases: Sequence[str]) -> list[Job]: ...
+    async def unanswered_slices(self, asked_before: datetime, limit: int) -> list[Slice]: ...
     async def waiting_slice_groups(self) -> list[Job]: ...
     async def unsliced_waiting_jobs(self, job_ids: Sequence[str] | None = None) -> list[Job]: ...
     async def remember_trace(self, order_id: str, traceparent: str) -> None: ...
@@ -642,6 +643,19 @@ class SqlQueueRepository:
             .with_for_update()
         )
         return [job_from_row(r) for r in rows]
+
+    async def unanswered_slices(self, asked_before: datetime, limit: int) -> list[Slice]:
+        """Slices asked for at or before `asked_before`, still unanswered, that a `slicing` job waits for;
+        oldest first."""
+        t, j = orm.slices, orm.jobs
+        waited_for = sa.select(j.c.slice_basis).where(j.c.status == "slicing", j.c.slice_basis == t.c.slice_basis)
+        rows = await self.session.execute(
+            sa.select(t)
+            .where(t.c.state == "requested", t.c.requested_at <= asked_before, waited_for.exists())
+            .order_by(t.c.requested_at, t.c.slice_key)
+            .limit(limit)
+        )
+        return [slice_from_row(r) for r in rows]
 
     async def waiting_slice_groups(self) -> list[Job]:
         """One waiting job per (slicing inputs, assignment): what a new printer model may need slices for."""

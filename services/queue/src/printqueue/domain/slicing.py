@@ -167,6 +167,19 @@ def fitting_targets(assignment: Assignment, printers: Iterable[Printer]) -> froz
     return frozenset(targets)
 
 
+def holding_targets(assignment: Assignment, material: Material, printers: Iterable[Printer]) -> frozenset[Target]:
+    """The (model, FabMatic) pairs of online printers that fit the assignment and hold the material's type:
+    the slices a printer may be waiting for now, asked before the others."""
+    wanted = material.type.strip().casefold()
+    return frozenset(
+        target
+        for printer in printers
+        if printer.online and fits_assignment(printer, assignment)
+        and any(slot.type.strip().casefold() == wanted for slot in printer.materials)
+        and (target := printer_target(printer)) is not None
+    )
+
+
 def missing_targets(targets: Iterable[Target], slices: Mapping[Target, Slice]) -> list[Target]:
     return sorted(t for t in targets if t not in slices)
 
@@ -246,6 +259,25 @@ def request_again(slice_: Slice, now: datetime) -> bool:
     slice_.requested_at = now
     slice_.requests += 1
     return True
+
+
+ChaseVerdict = Literal["again", "given_up"]
+
+
+def chase(slice_: Slice, now: datetime, answer_seconds: float, max_requests: int) -> ChaseVerdict | None:
+    """A slice asked for `answer_seconds` ago without an answer (the request was lost, or dead-lettered by
+    the slicer after repeated outages) is asked again, `max_requests` times in all; then it fails, so its
+    jobs do not wait for ever. The slicer answers a repeated request from its cache or waits for the slice
+    in progress: asking again never slices twice."""
+    if slice_.state != "requested" or (now - slice_.requested_at).total_seconds() < answer_seconds:
+        return None
+    if slice_.requests < max_requests:
+        slice_.requested_at = now
+        slice_.requests += 1
+        return "again"
+    waited = f"{answer_seconds / 60:g} minutes" if answer_seconds >= 120 else f"{answer_seconds:g} s"
+    fail(slice_, f"the slicer did not answer {slice_.requests} requests for this file ({waited} each)", "timeout", now)
+    return "given_up"
 
 
 def job_file(job: Job) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """Runs the matching pass when woken (after a consumed message that can change the outcome) and on a
-short timer (dispatch deadlines). Every replica runs one; the pass's advisory lock serialises them."""
+short timer (dispatch deadlines). Every replica runs one; the pass's advisory lock serialises them.
+Beside each full pass, slice requests left unanswered too long are asked again."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 from printqueue.domain.matching import Dispatch
 from printqueue.entrypoints.metrics import QueueMetrics
-from printqueue.service_layer.handlers import Context, run_matching_pass
+from printqueue.service_layer.handlers import Context, chase_unanswered_slices, run_matching_pass
 from printqueue.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,13 @@ class MatchingLoop:
             self.metrics.observe_pass(time.perf_counter() - started, len(done), full=assign)
         return done
 
+    async def chase_slices(self) -> int:
+        """Slice requests left unanswered too long are asked again (bounded), beside the full passes."""
+        async with self.uow_factory() as uow:
+            changed = await chase_unanswered_slices(uow, self.ctx)
+            await uow.commit()
+        return changed
+
     async def _run(self) -> None:
         while not self._stopping:
             woken = False
@@ -79,6 +87,8 @@ class MatchingLoop:
             full = woken or time.monotonic() - self._last_full >= self.full_pass_seconds
             try:
                 await self.run_once(assign=full)
+                if full:
+                    await self.chase_slices()
             except Exception:
                 log.exception("matching pass failed; the next one retries")
                 if self.metrics is not None:

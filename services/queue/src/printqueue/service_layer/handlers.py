@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from contracts.common import Assignment as AssignmentMessage
 from contracts.common import FileRef
@@ -65,6 +65,9 @@ class Context:
     clock: Clock = utc_now
     new_id: IdFactory = new_id
     policy: DispatchPolicy = field(default_factory=DispatchPolicy)
+    slice_answer_seconds: float = 1800.0
+    """How long a slice request may stay unanswered before it is asked again (`slicing.chase`)."""
+    max_slice_requests: int = 3
 
 
 @dataclass
@@ -201,7 +204,8 @@ async def _ensure_slices(
     uow: QueueUnitOfWork, jobs: list[Job], printers: list[Printer], ctx: Context
 ) -> dict[str, dict[Target, Slice]]:
     """Request every slice `jobs` lack for the models that fit them (their bases are locked by the caller),
-    once per key; returns the slices of their bases by target."""
+    once per key; returns the slices of their bases by target. The slices for models whose printers hold the
+    job's material are asked first (the slicer works its queue in order): a ready printer waits for those."""
     repo = uow.queue
     bases = sorted({job.slice_basis for job in jobs if job.slice_basis is not None})
     known: dict[str, dict[Target, Slice]] = {basis: {} for basis in bases}
@@ -210,16 +214,23 @@ async def _ensure_slices(
     targets = _TargetCache(printers)
     now = ctx.clock()
     asked: set[tuple[str, Assignment]] = set()
+    later: list[Slice] = []
     for job in jobs:
         basis = job.slice_basis
         if basis is None or job.status not in WAITING or (basis, job.assignment) in asked:
             continue
         asked.add((basis, job.assignment))
+        holding = slicing.holding_targets(job.assignment, job.material, printers)
         for target in slicing.missing_targets(targets.of(job.assignment), known[basis]):
             requested = slicing.new_slice(job, target, now)
             await repo.add_slice(requested)
-            uow.emit(slice_part(requested, ctx), subject_id=requested.key)
+            if target in holding:
+                uow.emit(slice_part(requested, ctx), subject_id=requested.key)
+            else:
+                later.append(requested)
             known[basis][target] = requested
+    for requested in later:
+        uow.emit(slice_part(requested, ctx), subject_id=requested.key)
     return known
 
 
@@ -448,6 +459,34 @@ async def apply_slice_failed(message: SliceFailed, uow: QueueUnitOfWork, ctx: Co
     await repo.save_slice(found)
     await _settle_after_answer(found, uow, ctx)
     return True
+
+
+UNANSWERED_BATCH = 100
+
+
+async def chase_unanswered_slices(uow: QueueUnitOfWork, ctx: Context) -> int:
+    """Asks the slicer again for the slices `slicing` jobs have waited on too long, or fails them once asked
+    `ctx.max_slice_requests` times (their jobs fail when no other model's slice can serve them). At most
+    `UNANSWERED_BATCH` per call; returns how many slices changed."""
+    repo = uow.queue
+    now = ctx.clock()
+    overdue = await repo.unanswered_slices(now - timedelta(seconds=ctx.slice_answer_seconds), UNANSWERED_BATCH)
+    await repo.lock_slice_bases(sorted({s.basis for s in overdue}))
+    changed = 0
+    for peek in overdue:
+        found = await repo.get_slice(peek.key)
+        if found is None:
+            continue
+        verdict = slicing.chase(found, now, ctx.slice_answer_seconds, ctx.max_slice_requests)
+        if verdict is None:
+            continue
+        changed += 1
+        await repo.save_slice(found)
+        if verdict == "again":
+            uow.emit(slice_part(found, ctx), subject_id=found.key)
+        else:
+            await _settle_after_answer(found, uow, ctx)
+    return changed
 
 
 async def _settle_after_answer(answered: Slice, uow: QueueUnitOfWork, ctx: Context) -> None:
