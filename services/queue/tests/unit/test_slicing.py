@@ -121,6 +121,16 @@ def test_a_job_is_queued_once_one_model_is_sliced_and_fails_only_when_every_mode
         a1: a_slice(a1, "failed", error="ERROR: Parser error in line 3", answered=T0 + timedelta(seconds=1)),
     })
     assert (failed.verdict, failed.error) == ("failed", "ERROR: Parser error in line 3")
+    voron = ("Voron 2.4", False)
+    no_profile = a_slice(voron, "failed", error="no printer profile for model 'Voron 2.4'",
+                         answered=T0 + timedelta(seconds=2))
+    no_profile.stage = "profile"
+    tool_said = a_slice(x1c, "failed", error="ERROR: Parser error in line 3", answered=T0)
+    tool_said.stage = "render"
+    later_profile = slicing.judge([x1c, voron], {x1c: tool_said, voron: no_profile})
+    assert later_profile.error == "ERROR: Parser error in line 3", "the part's fault before a model without a profile"
+    only_profile = slicing.judge([voron], {voron: no_profile})
+    assert only_profile.error == "no printer profile for model 'Voron 2.4'"
     other = ("P1S", True)
     assert slicing.judge([x1c], {other: a_slice(other, "completed")}).verdict == "slicing"
 

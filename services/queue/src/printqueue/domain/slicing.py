@@ -194,14 +194,15 @@ class SlicingOutcome:
 
 def judge(targets: Iterable[Target], slices: Mapping[Target, Slice]) -> SlicingOutcome:
     """`queued` once a slice for one of the job's models is completed; `failed` when every model's slice
-    failed (the most recent slicer message is the reason); otherwise `slicing`."""
+    failed (the most recent slicer message is the reason, a tool's refusal before "no profile for this
+    model": what is wrong with the part matters more than a model nobody slices for); otherwise `slicing`."""
     wanted = sorted(set(targets))
     relevant = [slices[t] for t in wanted if t in slices]
     completed = [s for s in relevant if s.state == "completed"]
     if completed:
         return SlicingOutcome("queued", chosen=completed[0])
     if wanted and len(relevant) == len(wanted) and all(s.state == "failed" for s in relevant):
-        latest = max(relevant, key=lambda s: (s.answered_at or s.requested_at, s.key))
+        latest = max(relevant, key=lambda s: (s.stage != "profile", s.answered_at or s.requested_at, s.key))
         return SlicingOutcome("failed", error=latest.error or "slicing failed")
     return SlicingOutcome("slicing")
 
