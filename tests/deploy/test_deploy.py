@@ -136,11 +136,42 @@ def test_prod_scales_the_slicer_on_its_pending_slice_requests() -> None:
     assert pod["containers"][0]["resources"]["requests"]["cpu"] == "1", "a slice keeps one core busy"
 
 
-def test_dockerfiles_pass_hadolint() -> None:
-    dockerfiles = sorted(ROOT.glob("services/*/Dockerfile"))
-    assert {d.parent.name for d in dockerfiles} == set(SERVICE_PREFIXES)
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def dockerfile_stages() -> dict[str, tuple[str, str]]:
+    """Each stage of the one Dockerfile by name: (what it is built FROM, its instructions)."""
+    stages: dict[str, tuple[str, str]] = {}
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    for block in re.split(r"^(?=FROM )", text, flags=re.M)[1:]:
+        head, _, body = block.partition("\n")
+        match = re.fullmatch(r"FROM (\S+) AS (\S+)", head.strip())
+        assert match, f"every stage is named: {head}"
+        stages[match[2]] = (match[1], body)
+    return stages
+
+
+def test_one_dockerfile_builds_every_service() -> None:
+    """Images differ only in the service's stage: its module and, where it needs them, its system packages."""
+    assert sorted(ROOT.glob("services/*/Dockerfile")) == [], "one parametrised build, not one file per service"
+    stages = dockerfile_stages()
+    for service in SERVICE_PREFIXES:
+        parent, body = stages[service]
+        assert parent == "runtime", f"{service}: built on the shared runtime stage"
+        [module] = re.findall(r"SERVICE_MODULE=(\w+)", body)
+        assert (ROOT / "services" / service / "src" / module / "__main__.py").is_file(), (service, module)
+    assert "openscad" in stages["slicer"][1] and "prusa-slicer" in stages["slicer"][1]
+    assert "ffmpeg" in stages["printer-gateway"][1]
+    system_packages = {"slicer", "printer-gateway"}
+    assert not any("apt-get" in stages[s][1] for s in SERVICE_PREFIXES if s not in system_packages)
+    final, body = stages[list(stages)[-1]]
+    assert final == "${SERVICE}", "the image is the stage the SERVICE build argument names"
+    assert "COPY --from=build /app/services/${SERVICE} /app/services/${SERVICE}" in body
+
+
+def test_dockerfile_passes_hadolint() -> None:
     result = subprocess.run(
-        [str(BIN / "hadolint"), "--config", str(ROOT / ".hadolint.yaml"), *map(str, dockerfiles)],
+        [str(BIN / "hadolint"), "--config", str(ROOT / ".hadolint.yaml"), str(DOCKERFILE)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -148,12 +179,26 @@ def test_dockerfiles_pass_hadolint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dockerfiles_build_from_the_lock_file_and_run_unprivileged() -> None:
-    for dockerfile in ROOT.glob("services/*/Dockerfile"):
-        text = dockerfile.read_text()
-        assert "uv sync --frozen --no-dev" in text and "COPY pyproject.toml uv.lock" in text, dockerfile
-        assert re.search(r"^USER 10001", text, re.M) and "HEALTHCHECK" in text, dockerfile
-        assert text.count("FROM ") == 2, f"{dockerfile}: multi-stage, no build tools in the final image"
+def test_dockerfile_builds_from_the_lock_file_and_runs_unprivileged() -> None:
+    text = DOCKERFILE.read_text()
+    assert 'uv sync --frozen --no-dev --package "printfarm-${SERVICE}"' in text
+    assert "COPY pyproject.toml uv.lock" in text
+    assert re.search(r"^USER 10001", text, re.M) and "HEALTHCHECK" in text
+    stages = dockerfile_stages()
+
+    def ancestry(stage: str) -> tuple[list[str], str]:
+        """The stages an image is built on, and the image the first of them starts from."""
+        chain = []
+        while stage in stages:
+            chain.append(stage)
+            stage = stages[stage][0]
+        return chain, stage
+
+    for service in SERVICE_PREFIXES:
+        chain, image = ancestry(service)
+        assert "build" not in chain, f"{service}: no build tools in the final image"
+        assert image == ancestry("build")[1] == "python:3.11-slim-bookworm"
+    assert not re.search(r"\buv\b|pip install", stages["runtime"][1]), "no build tools in the runtime stage"
 
 
 def test_yaml_passes_yamllint() -> None:
