@@ -14,9 +14,9 @@ from printer_gateway.adapters.leases import LeaseTable
 from printer_gateway.adapters.part_files import PartFiles
 from printer_gateway.config import Settings
 from printer_gateway.entrypoints import api, consumers
-from printer_gateway.entrypoints.fleet import Fleet
 from printer_gateway.entrypoints.metrics import GatewayMetrics
 from printer_gateway.service_layer import handlers
+from printer_gateway.service_layer.fleet import Fleet
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import new_id, utc_now
 from servicekit.runtime import ServiceRuntime, serve

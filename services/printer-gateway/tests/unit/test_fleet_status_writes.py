@@ -12,8 +12,8 @@ import pytest
 from printer_gateway.adapters.leases import Lease
 from printer_gateway.config import Settings
 from printer_gateway.domain.printer_status import PrinterStatus
-from printer_gateway.entrypoints.fleet import Fleet, Held
 from printer_gateway.service_layer import handlers
+from printer_gateway.service_layer.fleet import Fleet, Held
 
 RUNNING = PrinterStatus(online=True, state="printing", gcode_state="RUNNING", progress_percent=10, subtask_name="j")
 

@@ -9,8 +9,8 @@ from nats.aio.msg import Msg
 
 from contracts.envelope import Envelope
 from contracts.queue.v1 import StartPrint, StopPrint
-from printer_gateway.entrypoints.fleet import CAMERA_REQUEST, Fleet
 from printer_gateway.service_layer import handlers
+from printer_gateway.service_layer.fleet import CAMERA_REQUEST, Fleet
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import Clock
 from servicekit.messaging import Bus
