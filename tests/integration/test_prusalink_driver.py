@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -11,18 +10,9 @@ import pytest
 
 from printer_gateway.adapters.driver import CommandRejected
 from printer_gateway.adapters.prusalink.connection import PrusaLinkConnection
-from printer_gateway.adapters.reconnecting import WRONG_API_KEY
-from printer_gateway.domain.lifecycle import (
-    BedNoLongerClear,
-    PrintCancelled,
-    PrintCompleted,
-    PrintFailed,
-    PrintPaused,
-    PrintResumed,
-    PrintStarted,
-)
 
-from .driver_harness import Harness, Lifecycle, gcode_job, make_harness, ready
+from . import driver_harness as scenario
+from .driver_harness import Harness, connected, gcode_job, make_harness, ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -42,50 +32,22 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
 
 
 async def test_connect_reports_idle_and_no_materials(harness: Harness) -> None:
-    printer = await harness.printer(MK4)
-    _, recorder = await harness.connect(printer)
-    status = await recorder.wait_for(ready)
+    _, _, status = await connected(harness, MK4)
     assert (status.state, status.gcode_state, status.materials) == ("idle", "IDLE", ())
 
 
 async def test_wrong_api_key_is_an_error_and_never_logged(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    printer = await harness.printer(MK4)
-    _, recorder = await harness.connect(printer, api_key="wrong-key-9173")
-    status = await recorder.wait_for(lambda s: s.state == "error")
-    assert status.error_reason == WRONG_API_KEY and not status.online
-    assert "wrong-key-9173" not in caplog.text
+    await scenario.wrong_api_key_is_an_error_and_never_logged(harness, MK4, caplog, "wrong-key-9173")
 
 
 async def test_upload_start_and_finish_keep_the_long_name_and_end_with_the_bed_not_clear(harness: Harness) -> None:
-    printer = await harness.printer(MK4)
-    await printer.apply_faults({"print_seconds": 0.6})
-    driver, recorder = await harness.connect(printer)
-    await recorder.wait_for(ready)
     job_id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
-    lifecycle = Lifecycle("mk4", job_id)
-    job = gcode_job(job_id)
-
-    await driver.print_job(job)
-
-    assert printer.files[f"{job_id}.gcode"] == job.data
+    printer = await scenario.upload_start_and_finish_end_with_the_bed_not_clear(harness, MK4, job_id)
     assert printer.short_names[f"{job_id}.gcode"] == "0193A1~1.GCO"
-    finished = await recorder.wait_for(lambda s: s.gcode_state == "FINISH")
-    assert (finished.state, finished.progress_percent, finished.subtask_name) == ("finished", 100, job_id)
-    kinds = lifecycle.follow(recorder)
-    assert kinds[0] is PrintStarted and kinds[-2:] == [PrintCompleted, BedNoLongerClear]
 
 
 async def test_a_start_while_printing_is_refused_with_a_409(harness: Harness) -> None:
-    printer = await harness.printer(MK4)
-    await printer.apply_faults({"print_seconds": 30})
-    driver, recorder = await harness.connect(printer)
-    await recorder.wait_for(ready)
-    await driver.print_job(gcode_job("job-1"))
-    await recorder.wait_for(lambda s: s.gcode_state == "RUNNING")
-    with pytest.raises(CommandRejected, match="409"):
-        await driver.print_job(gcode_job("job-2"))
-    assert printer.machine.job is not None and printer.machine.job.file == "job-1.gcode"
+    await scenario.a_start_while_printing_is_refused(harness, MK4, "409")
 
 
 async def test_gcode_sliced_for_another_prusa_model_is_refused_and_its_own_prints(harness: Harness) -> None:
@@ -107,89 +69,31 @@ async def test_gcode_sliced_for_another_prusa_model_is_refused_and_its_own_print
 
 
 async def test_pause_resume_from_the_gateway_and_a_run_out_that_needs_attention(harness: Harness) -> None:
-    printer = await harness.printer(MK4)
-    await printer.apply_faults({"print_seconds": 30})
-    driver, recorder = await harness.connect(printer)
-    await recorder.wait_for(ready)
-    lifecycle = Lifecycle("mk4", "job-3")
-    await driver.print_job(gcode_job("job-3"))
-    await recorder.wait_for(lambda s: s.gcode_state == "RUNNING")
-
-    await driver.pause()
-    await recorder.wait_for(lambda s: s.state == "paused", after=recorder.mark - 1)
-    await driver.resume()
-    await recorder.wait_for(lambda s: s.state == "printing", after=recorder.mark - 1)
-    await printer.apply_faults({"pause": True})
-    runout = await recorder.wait_for(lambda s: s.state == "paused", after=recorder.mark - 1)
-    assert runout.error_reason == "needs attention: filament runout"
-    await driver.resume()
-    await recorder.wait_for(lambda s: s.state == "printing", after=recorder.mark - 1)
-
-    kinds = lifecycle.follow(recorder)
-    assert kinds.count(PrintPaused) == 2 and kinds.count(PrintResumed) == 2
+    await scenario.pause_resume_from_the_gateway_and_from_the_printer(
+        harness,
+        MK4,
+        runout_shows={"error_reason": "needs attention: filament runout"},
+        resume_after_the_printer_paused=scenario.resumed_by_the_gateway,
+    )
 
 
 async def test_stop_ends_the_job_cancelled(harness: Harness) -> None:
-    printer = await harness.printer(MK4)
-    await printer.apply_faults({"print_seconds": 30})
-    driver, recorder = await harness.connect(printer)
-    await recorder.wait_for(ready)
-    lifecycle = Lifecycle("mk4", "job-4")
-    await driver.print_job(gcode_job("job-4"))
-    await recorder.wait_for(lambda s: s.gcode_state == "RUNNING")
-
-    await driver.stop_print()
-
-    stopped = await recorder.wait_for(lambda s: s.gcode_state == "CANCELLED")
-    assert stopped.state == "finished"
-    assert lifecycle.follow(recorder)[-2:] == [PrintCancelled, BedNoLongerClear]
+    await scenario.a_stop_ends_the_job_cancelled(harness, MK4)
 
 
 async def test_a_printer_error_mid_print_fails_the_job_with_its_message(harness: Harness) -> None:
-    printer = await harness.printer(MK4)
-    await printer.apply_faults({"print_seconds": 30})
-    driver, recorder = await harness.connect(printer)
-    await recorder.wait_for(ready)
-    lifecycle = Lifecycle("mk4", "job-5")
-    await driver.print_job(gcode_job("job-5"))
-    await recorder.wait_for(lambda s: s.gcode_state == "RUNNING")
-
-    await printer.apply_faults({"error": "Thermal runaway: heatbed"})
-
-    failed = await recorder.wait_for(lambda s: s.state == "error")
+    run, failed = await scenario.a_printer_error_mid_print_fails_the_job(harness, MK4, "Thermal runaway: heatbed")
     assert failed.error_reason == "Thermal runaway: heatbed"
-    kinds = lifecycle.follow(recorder)
-    assert PrintFailed in kinds and BedNoLongerClear in kinds
-    mark = recorder.mark
-    await printer.apply_faults({"error": None})
-    await recorder.wait_for(lambda s: s.state == "idle", after=mark)
+    mark = run.recorder.mark
+    await run.printer.apply_faults({"error": None})
+    await run.recorder.wait_for(lambda s: s.state == "idle", after=mark)
 
 
 async def test_a_dropped_connection_mid_print_reconnects_and_the_job_stays_tracked(harness: Harness) -> None:
-    printer = await harness.printer(MK4)
-    await printer.apply_faults({"print_seconds": 3})
-    driver, recorder = await harness.connect(printer)
-    await recorder.wait_for(ready)
-    lifecycle = Lifecycle("mk4", "job-8")
-    await driver.print_job(gcode_job("job-8"))
-    await recorder.wait_for(lambda s: s.gcode_state == "RUNNING")
-
-    await printer.apply_faults({"offline": True})
-    await recorder.wait_for(lambda s: not s.online, after=recorder.mark - 1)
-    assert printer.machine.state == "printing"
-    await printer.apply_faults({"offline": False})
-    await recorder.wait_for(lambda s: s.online and s.gcode_state == "FINISH")
-
-    kinds = lifecycle.follow(recorder)
-    assert kinds.count(PrintStarted) == 1 and kinds[-2:] == [PrintCompleted, BedNoLongerClear]
+    await scenario.a_lost_connection_mid_print_reconnects_and_the_job_stays_tracked(
+        harness, MK4, lose={"offline": True}, restore={"offline": False}
+    )
 
 
 async def test_a_silent_printer_goes_offline_then_comes_back(harness: Harness) -> None:
-    printer = await harness.printer(MK4)
-    _, recorder = await harness.connect(printer)
-    await recorder.wait_for(ready)
-    await printer.apply_faults({"silent": True})
-    stale = await recorder.wait_for(lambda s: not s.online, after=recorder.mark)
-    assert stale.state == "offline" and "no answer" in (stale.error_reason or "")
-    await printer.apply_faults({"silent": False})
-    await recorder.wait_for(ready, after=recorder.mark)
+    await scenario.a_silent_printer_goes_offline_then_comes_back(harness, MK4)
