@@ -156,7 +156,9 @@ def build_app(
             await sender.aclose()
 
     def own_document() -> dict[str, Any]:
-        return app.openapi()
+        document = app.openapi()
+        webhooks.state_allowed_hosts(document, parse_allowed_hosts(settings.webhook_allowed_hosts))
+        return document
 
     routers = [
         auth.router(

@@ -4,6 +4,7 @@ dispatcher's attempts against a fake store, a fake receiver and a fake clock."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -26,6 +27,7 @@ from api_gateway.domain.webhooks import (
     check_secret,
     check_url,
     sign,
+    url_pattern,
     verify,
     webhook_event,
 )
@@ -196,6 +198,21 @@ def test_bad_addresses_are_refused_naming_the_url(url: str, problem: str) -> Non
         check_url(url)
     assert refused.value.field == "url" and problem in refused.value.message
     assert check_url(" https://shop.example/hooks/printfarm?x=1 ") == "https://shop.example/hooks/printfarm?x=1"
+
+
+@given(st.data(), st.sampled_from([frozenset(), frozenset({"127.0.0.1", "localhost", "::1"})]))
+def test_every_address_the_openapi_pattern_allows_is_accepted(data: st.DataObject, hosts: frozenset[str]) -> None:
+    """The document's pattern is `check_url`'s rule: clients (and schemathesis) that follow it are not refused."""
+    url = data.draw(st.from_regex(url_pattern(hosts), fullmatch=True).filter(lambda u: len(u) <= 2000))
+    assert check_url(url, hosts) == url.strip()
+
+
+def test_the_openapi_pattern_refuses_what_check_url_refuses() -> None:
+    local = re.compile(url_pattern(frozenset({"127.0.0.1", "::1"})))
+    assert local.match("http://[::1]:8080/hook") and local.match("https://127.0.0.1/x?y=1")
+    for url in ("ftp://shop.example/h", "https:///h", "https://u:p@shop.example/h", "https://shop.example/h#x"):
+        assert not re.match(url_pattern(), url), url
+    assert not local.match("https://shop.example/hook")
 
 
 def test_secrets_and_events_are_checked() -> None:

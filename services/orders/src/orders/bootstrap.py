@@ -11,7 +11,7 @@ from orders.adapters.sku_catalogue import SkuCatalogueClient
 from orders.config import Settings
 from orders.domain.errors import OrderError
 from orders.domain.model import OrderLimits
-from orders.entrypoints import api, consumers
+from orders.entrypoints import api, consumers, schemas
 from orders.entrypoints.problems import order_error_handler
 from orders.service_layer.handlers import Deps
 from orders.service_layer.unit_of_work import UnitOfWork
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     deps = Deps(clock=utc_now, ids=new_id, fetch_skus=catalogue.fetch, limits=limits)
     consumers.register(runtime.bus, uow_factory, utc_now)
     app = runtime.create_app(title="printfarm orders", routers=[api.router(uow_factory, deps)])
+    schemas.state_limits(app.openapi(), limits)  # FastAPI keeps the document it made: this is the one served
     app.add_exception_handler(OrderError, order_error_handler)
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,6 +100,15 @@ def check_url(url: str, allowed_hosts: frozenset[str] = frozenset()) -> str:
     if allowed_hosts and parts.hostname.lower() not in allowed_hosts:
         raise WebhookInvalid("url", f"this gateway sends webhooks only to {', '.join(sorted(allowed_hosts))}")
     return url
+
+
+def url_pattern(allowed_hosts: frozenset[str] = frozenset()) -> str:
+    """`check_url`'s rule as a regular expression for the OpenAPI document (ECMA and Python alike): an
+    http(s) address with a host (one of `allowed_hosts` when set), no credentials and no fragment."""
+    host = r"[^\s/?#@:\[\]]+"
+    if allowed_hosts:
+        host = "(" + "|".join(rf"\[{re.escape(h)}\]" if ":" in h else re.escape(h) for h in sorted(allowed_hosts)) + ")"
+    return rf"^\s*https?://{host}(:[0-9]{{1,5}})?([/?][^#\s]*)?\s*$"
 
 
 def parse_allowed_hosts(text: str) -> frozenset[str]:

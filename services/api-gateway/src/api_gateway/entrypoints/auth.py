@@ -13,10 +13,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api_gateway.domain.auth import MAX_PASSWORD_LENGTH, Account, ApiToken, Principal, Role, same_secret
+from api_gateway.domain.auth import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    Account,
+    ApiToken,
+    Principal,
+    Role,
+    same_secret,
+)
 from api_gateway.domain.permissions import SAFE_METHODS, required_role
 from api_gateway.entrypoints.problems import Forbidden, Unauthorized
-from api_gateway.service_layer.access import Access
+from api_gateway.service_layer.access import USERNAME, Access
+from servicekit.documented import documented
 from servicekit.pagination import Page
 
 SESSION_COOKIE = "pf_session"
@@ -86,9 +95,13 @@ class Me(BaseModel):
     expires_at: datetime | None = Field(None, description="When this credential stops working by itself.")
 
 
+NEW_PASSWORD = documented(minLength=MIN_PASSWORD_LENGTH)
+"""`password_problem`'s length rule in the OpenAPI document (its own message stays the one a client sees)."""
+
+
 class PasswordChange(BaseModel):
     current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
-    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH, json_schema_extra=NEW_PASSWORD)
 
 
 class NewToken(BaseModel):
@@ -123,10 +136,13 @@ class User(BaseModel):
 
 
 class NewUserRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=128)
+    username: str = Field(min_length=1, max_length=128, json_schema_extra=documented(pattern=USERNAME.pattern))
     role: Role = Role.VIEWER
     password: str | None = Field(
-        None, max_length=MAX_PASSWORD_LENGTH, description="Generated (and returned once) when absent."
+        None,
+        max_length=MAX_PASSWORD_LENGTH,
+        description="Generated (and returned once) when absent.",
+        json_schema_extra=NEW_PASSWORD,
     )
 
 
@@ -140,7 +156,7 @@ class UserChange(BaseModel):
 
 
 class PasswordReset(BaseModel):
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH, json_schema_extra=NEW_PASSWORD)
 
 
 def _token_info(t: ApiToken) -> TokenInfo:

@@ -7,9 +7,18 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api_gateway.domain.auth import Principal
-from api_gateway.domain.webhooks import MAX_SECRET_LENGTH, WEBHOOK_EVENTS, Webhook, WebhookInvalid, WebhookNotFound
+from api_gateway.domain.webhooks import (
+    MAX_SECRET_LENGTH,
+    MIN_SECRET_LENGTH,
+    WEBHOOK_EVENTS,
+    Webhook,
+    WebhookInvalid,
+    WebhookNotFound,
+    url_pattern,
+)
 from api_gateway.entrypoints.auth import Authenticate
 from api_gateway.service_layer.webhooks import WebhookChange, Webhooks, public_delivery
+from servicekit.documented import documented
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.problems import Invalid, NotFound, Problem
 
@@ -24,18 +33,47 @@ class WebhookOut(BaseModel):
     updated_at: AwareDatetime
 
 
+# The domain's checks (`check_url`, `check_secret`, `check_events`) as the OpenAPI document states them.
+URL = documented(pattern=url_pattern())
+SECRET = documented(minLength=MIN_SECRET_LENGTH)
+
+
+def _events(schema: dict[str, Any]) -> None:
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "array":
+            option.update(minItems=1, items={"enum": list(WEBHOOK_EVENTS)})
+
+
+def state_allowed_hosts(document: dict[str, Any], allowed_hosts: frozenset[str]) -> None:
+    """With `WEBHOOK_ALLOWED_HOSTS` set, the document's webhook addresses name those hosts only."""
+    if not allowed_hosts:
+        return
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("NewWebhook", "WebhookPatch"):
+        url = schemas.get(name, {}).get("properties", {}).get("url", {})
+        for option in url.get("anyOf", [url]):
+            if "pattern" in option:
+                option["pattern"] = url_pattern(allowed_hosts)
+
+
 class NewWebhook(BaseModel):
-    url: str = Field(max_length=2000)
-    secret: str = Field(max_length=MAX_SECRET_LENGTH, description="Write-only: never returned.")
-    events: list[str] | None = Field(default=None, description=f"Any of {', '.join(WEBHOOK_EVENTS)}; all by default.")
+    url: str = Field(max_length=2000, json_schema_extra=URL)
+    secret: str = Field(
+        max_length=MAX_SECRET_LENGTH, description="Write-only: never returned.", json_schema_extra=SECRET
+    )
+    events: list[str] | None = Field(
+        default=None,
+        description=f"Any of {', '.join(WEBHOOK_EVENTS)}; all by default.",
+        json_schema_extra=_events,
+    )
     enabled: bool = True
     description: str = Field(default="", max_length=500)
 
 
 class WebhookPatch(BaseModel):
-    url: str | None = Field(default=None, max_length=2000)
-    secret: str | None = Field(default=None, max_length=MAX_SECRET_LENGTH)
-    events: list[str] | None = None
+    url: str | None = Field(default=None, max_length=2000, json_schema_extra=URL)
+    secret: str | None = Field(default=None, max_length=MAX_SECRET_LENGTH, json_schema_extra=SECRET)
+    events: list[str] | None = Field(default=None, json_schema_extra=_events)
     enabled: bool | None = None
     description: str | None = Field(default=None, max_length=500)
 

@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from orders.domain.commands import NewLineItem
+from orders.domain.model import OrderLimits
 from servicekit.documented import NOT_BLANK, documented
 
 
@@ -23,7 +24,9 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-Quantity = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=1_000_000)]
+# The bounds come before the validator: after it, pydantic writes them into the JSON Schema as the
+# unknown keywords `ge`/`le` instead of `minimum`/`maximum`, and clients never learn them.
+Quantity = Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(_whole_number)]
 SkuId = Annotated[str, Field(strict=True, min_length=1, max_length=64)]
 Parameters = dict[str, Any]
 
@@ -33,6 +36,10 @@ def _order_number(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
     return value
+
+
+NO_CONTROL_CHARACTERS = documented(pattern=r"^[^\x00-\x1f]*$")
+"""`_customer_name`'s rule in the OpenAPI document (it also strips white space around the name first)."""
 
 
 def _customer_name(value: str | None) -> str | None:
@@ -72,7 +79,7 @@ class OrderIn(BaseModel):
     order_number: Annotated[
         str, Field(strict=True, min_length=1, max_length=200, json_schema_extra=documented(pattern=NOT_BLANK))
     ]
-    customer_name: Annotated[str | None, Field(max_length=200)] = None
+    customer_name: Annotated[str | None, Field(max_length=200, json_schema_extra=NO_CONTROL_CHARACTERS)] = None
     customer_email: Annotated[str | None, Field(max_length=320, json_schema_extra=documented(format="email"))] = None
     fulfillment_date: date | None = None
     notes: Annotated[str | None, Field(max_length=10_000)] = None
@@ -94,7 +101,7 @@ class OrderPatch(BaseModel):
             strict=True, min_length=1, max_length=200, json_schema_extra=documented(not_null=True, pattern=NOT_BLANK)
         ),
     ] = None
-    customer_name: Annotated[str | None, Field(max_length=200)] = None
+    customer_name: Annotated[str | None, Field(max_length=200, json_schema_extra=NO_CONTROL_CHARACTERS)] = None
     customer_email: Annotated[str | None, Field(max_length=320, json_schema_extra=documented(format="email"))] = None
     fulfillment_date: date | None = None
     notes: Annotated[str | None, Field(max_length=10_000)] = None
@@ -154,3 +161,16 @@ class CloseOrdersIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     order_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=1000)]
+
+
+def state_limits(document: dict[str, Any], limits: OrderLimits) -> None:
+    """This deployment's `OrderLimits` in its OpenAPI document: the largest quantity of a line item and the
+    most line items a new order may have (the models' own bounds are only the ceiling a setting may reach)."""
+    schemas = document["components"]["schemas"]
+    for name in ("LineItemIn", "LineItemPatch"):
+        quantity = schemas[name]["properties"]["quantity"]
+        for option in quantity.get("anyOf", [quantity]):
+            if option.get("type") == "integer":
+                option["maximum"] = min(option["maximum"], limits.max_quantity)
+    line_items = schemas["OrderIn"]["properties"]["line_items"]
+    line_items["maxItems"] = min(line_items["maxItems"], limits.max_line_items)

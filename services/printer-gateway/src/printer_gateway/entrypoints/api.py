@@ -17,6 +17,7 @@ from printer_gateway.domain.printer_status import LoadedMaterial
 from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.handlers import PrinterNotFound, Registration, SerialTaken
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
+from servicekit.documented import NOT_BLANK, documented
 from servicekit.ids import Clock, IdFactory
 from servicekit.pagination import Cursor, Limit, Page, cursor_values, encode_cursor
 from servicekit.problems import Conflict, Invalid, NotFound, Problem
@@ -48,6 +49,31 @@ def _check_tags(tags: list[str] | None) -> list[str] | None:
 Protocol = Literal["bambu_lan", "moonraker", "octoprint", "prusalink"]
 DEFAULT_PORTS: dict[str, int] = {"bambu_lan": 8883, "moonraker": 7125, "octoprint": 80, "prusalink": 80}
 Secret = Annotated[str, Field(min_length=1, max_length=128)]
+Tag = Annotated[str, Field(json_schema_extra=documented(pattern=NOT_BLANK))]
+"""`_check_tags` refuses a blank tag (with its own message); the document says so."""
+HEX_COLOUR = r"^\s*#?[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?\s*$"
+"""What `canonical_color` accepts, for the OpenAPI document."""
+PRESENT = documented(not_null=True)
+"""A PATCH field that may be left out but not sent as null (only `ca_cert` may be cleared)."""
+
+
+def _credentials_by_protocol(schema: dict[str, Any]) -> None:
+    """`PrinterIn.registration`'s rules in the OpenAPI document: which credential each protocol takes."""
+    text = {"type": "string"}
+    schema["allOf"] = [
+        {
+            "if": {"properties": {"protocol": {"const": "bambu_lan"}}, "required": ["protocol"]},
+            "then": {
+                "required": ["serial", "access_code"],
+                "properties": {"serial": text, "access_code": text, "api_key": {"type": "null"}},
+            },
+            "else": {"properties": {"access_code": {"type": "null"}}},
+        },
+        {
+            "if": {"properties": {"protocol": {"enum": ["octoprint", "prusalink"]}}, "required": ["protocol"]},
+            "then": {"required": ["api_key"], "properties": {"api_key": text}},
+        },
+    ]
 
 
 class MaterialIn(BaseModel):
@@ -55,8 +81,8 @@ class MaterialIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    type: Annotated[str, Field(min_length=1, max_length=32)]
-    color: str | None = None
+    type: Annotated[str, Field(min_length=1, max_length=32, json_schema_extra=documented(pattern=NOT_BLANK))]
+    color: Annotated[str | None, Field(json_schema_extra=documented(pattern=HEX_COLOUR))] = None
 
     @field_validator("color")
     @classmethod
@@ -77,7 +103,7 @@ def _operator_materials(materials: list[MaterialIn]) -> tuple[LoadedMaterial, ..
 
 
 class PrinterIn(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, json_schema_extra=_credentials_by_protocol)
 
     name: Text
     model: Text
@@ -90,7 +116,7 @@ class PrinterIn(BaseModel):
     access_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     api_key: Secret | None = None
     ca_cert: str | None = None
-    tags: list[str] = []
+    tags: list[Tag] = []
     fabmatic: bool = False
     materials: Annotated[list[MaterialIn], Field(max_length=64)] = []
 
@@ -130,19 +156,19 @@ class PrinterIn(BaseModel):
 class PrinterPatch(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    name: Text | None = None
-    model: Text | None = None
-    host: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    port: Port | None = None
-    ftp_port: Port | None = None
-    camera_port: Port | None = None
-    serial: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    access_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    api_key: Secret | None = None
+    name: Annotated[Text | None, Field(json_schema_extra=PRESENT)] = None
+    model: Annotated[Text | None, Field(json_schema_extra=PRESENT)] = None
+    host: Annotated[str | None, Field(min_length=1, max_length=255, json_schema_extra=PRESENT)] = None
+    port: Annotated[Port | None, Field(json_schema_extra=PRESENT)] = None
+    ftp_port: Annotated[Port | None, Field(json_schema_extra=PRESENT)] = None
+    camera_port: Annotated[Port | None, Field(json_schema_extra=PRESENT)] = None
+    serial: Annotated[str | None, Field(min_length=1, max_length=64, json_schema_extra=PRESENT)] = None
+    access_code: Annotated[str | None, Field(min_length=1, max_length=64, json_schema_extra=PRESENT)] = None
+    api_key: Annotated[Secret | None, Field(json_schema_extra=PRESENT)] = None
     ca_cert: str | None = None
-    tags: list[str] | None = None
-    fabmatic: bool | None = None
-    materials: Annotated[list[MaterialIn], Field(max_length=64)] | None = None
+    tags: Annotated[list[Tag] | None, Field(json_schema_extra=PRESENT)] = None
+    fabmatic: Annotated[bool | None, Field(json_schema_extra=PRESENT)] = None
+    materials: Annotated[list[MaterialIn] | None, Field(max_length=64, json_schema_extra=PRESENT)] = None
 
     _pem = field_validator("ca_cert")(_check_pem)
     _tags = field_validator("tags")(_check_tags)

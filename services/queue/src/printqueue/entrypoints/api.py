@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from printqueue.adapters import views
@@ -27,6 +28,7 @@ from printqueue.entrypoints.schemas import (
 from printqueue.service_layer import handlers
 from printqueue.service_layer.handlers import Context
 from printqueue.service_layer.unit_of_work import UnitOfWork
+from servicekit.documented import documented
 from servicekit.pagination import Cursor, Limit, Page, bad_cursor, decode_cursor, encode_cursor
 from servicekit.problems import Conflict, Invalid, NotFound
 
@@ -46,6 +48,13 @@ def problems() -> Iterator[None]:
         raise Conflict("another live job already prints this copy of the part") from exc
 
 
+_ONE_STATUS = "(" + "|".join(STATUSES) + ")?"
+StatusFilter = Annotated[
+    str, Field(json_schema_extra=documented(pattern=rf"^\s*{_ONE_STATUS}\s*(,\s*{_ONE_STATUS}\s*)*$"))
+]
+"""A `status` value: statuses separated by commas (what `_statuses` accepts), stated in the OpenAPI document."""
+
+
 def _statuses(raw: list[str] | None) -> list[str]:
     wanted = [s.strip() for value in raw or [] for s in value.split(",") if s.strip()]
     for status in wanted:
@@ -63,7 +72,7 @@ def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
         cursor: Cursor = None,
         order_id: str | None = None,
         order_number: str | None = None,
-        status: Annotated[list[str] | None, Query()] = None,
+        status: Annotated[list[StatusFilter] | None, Query()] = None,
         printer_id: str | None = None,
         sort: views.JobSort = "priority",
     ) -> Page[JobOut]:

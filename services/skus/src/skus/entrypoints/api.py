@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from servicekit.documented import NOT_BLANK
 from servicekit.pagination import Cursor, Limit, Page, cursor_values, encode_cursor
 from servicekit.problems import Conflict, NotFound, Problem, TooLarge, Unavailable, problem_response
 from servicekit.problems import Invalid as InvalidProblem
@@ -19,7 +20,7 @@ from skus.domain import commands
 from skus.domain.errors import DuplicateSku, InUse, Invalid, SkusError, StorageUnavailable, UploadTooLarge
 from skus.domain.errors import NotFound as NotFoundError
 from skus.domain.files import FileRejected, FileTooLarge
-from skus.domain.model import Material
+from skus.domain.model import HEX_COLOR, Material
 from skus.entrypoints.schemas import PartOut, PartPatch, SkuIn, SkuOut, SkuPatch, sku_body
 from skus.service_layer import handlers
 from skus.service_layer.handlers import Identity, PartFiles
@@ -39,12 +40,16 @@ UPLOAD_FORM = {
                     "type": "object",
                     "required": ["file", "name", "material_type"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "name": {"type": "string"},
-                        "material_type": {"type": "string"},
-                        "material_color": {"type": "string", "description": "#RRGGBB"},
-                        "grams": {"type": "number"},
-                        "print_minutes": {"type": "number"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A .3mf, .gcode.3mf, .gcode, .stl or .scad file, by its name",
+                        },
+                        "name": {"type": "string", "minLength": 1, "pattern": NOT_BLANK},
+                        "material_type": {"type": "string", "minLength": 1, "pattern": NOT_BLANK},
+                        "material_color": {"type": "string", "description": "#RRGGBB", "pattern": HEX_COLOR.pattern},
+                        "grams": {"type": "number", "minimum": 0},
+                        "print_minutes": {"type": "number", "minimum": 0},
                     },
                 }
             }
