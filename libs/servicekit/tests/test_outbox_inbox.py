@@ -337,3 +337,36 @@ async def test_a_payload_over_the_nats_limit_travels_by_claim_check(probe: Probe
     await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=1, blob=big)))
     await wait_until(lambda: asyncio.sleep(0, bool(seen)), 20, "the large message")
     assert seen[0].blob == big
+
+
+async def test_a_commit_handed_to_the_relay_is_published_at_once_and_marked(
+    probe: Probe, servers: tuple[str, str]
+) -> None:
+    """The relay's loop is not running: what arrives and is marked came directly from the commit."""
+    relay = OutboxRelay(probe.sessions, outbox, probe.bus.publish)
+    try:
+        probe_id = uuid.uuid4().hex
+        uow = ProbeUnitOfWork(
+            probe.sessions, probe.outbox, Inbox(metadata.tables["inbox"]), publish_committed=relay.publish_committed
+        )
+        async with uow:
+            await uow.record(probe_id, 1)
+            uow.emit(ProbeHappened(probe_id=probe_id, value=1))
+            await uow.commit()
+        published = await wait_until(
+            lambda: stream_messages(servers[0], ProbeHappened.SUBJECT, probe_id, timeout=0.2), 10, "the direct publish"
+        )
+        assert len(published) == 1
+
+        async def marked() -> bool:
+            async with probe.sessions() as session:
+                unpublished = await session.scalar(
+                    sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+                )
+            return unpublished == 0
+
+        await wait_until(marked, 10, "the row marked published")
+        assert relay.published == 1
+    finally:
+        await relay.stop()
+

@@ -83,11 +83,48 @@ class OutboxRelay:
         self.metrics = metrics
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._direct: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.published = 0
 
     def wake(self) -> None:
         self._wake.set()
+
+    def publish_committed(self, envelopes: list[Envelope]) -> None:
+        """A transaction that wrote `envelopes` to the outbox has committed: publish them now, from memory, and
+        mark their rows published. Saves the relay's round trip (read the rows back, then publish) on the path
+        of every message, e.g. a printer ready → its start command. Big batches, a stopping relay and any
+        failure fall back to the relay, which publishes whatever is still unmarked (a message published twice
+        has one `Nats-Msg-Id`, so JetStream keeps one)."""
+        if self._stopping or len(envelopes) > self.in_flight:
+            self.wake()
+            return
+        task = asyncio.create_task(self._publish_direct(envelopes), name="outbox-direct")
+        self._direct.add(task)
+        task.add_done_callback(self._direct.discard)
+
+    async def _publish_direct(self, envelopes: list[Envelope]) -> None:
+        results = await asyncio.gather(*(self.publish(e) for e in envelopes), return_exceptions=True)
+        sent = [e.id for e, r in zip(envelopes, results, strict=True) if not isinstance(r, BaseException)]
+        if len(sent) < len(envelopes):
+            self.wake()
+        if not sent:
+            return
+        t = self.table
+        try:
+            async with self.sessions() as session, session.begin():
+                await session.execute(
+                    sa.update(t)
+                    .where(t.c.message_id.in_(sent), t.c.published_at.is_(None))
+                    .values(published_at=sa.func.now())
+                )
+        except Exception:
+            log.warning("marking %s directly published outbox rows failed; the relay publishes them again", len(sent))
+            self.wake()
+            return
+        self.published += len(sent)
+        if self.metrics is not None:
+            self.metrics.outbox_published.inc(len(sent))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -95,6 +132,8 @@ class OutboxRelay:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        if self._direct:
+            await asyncio.wait(list(self._direct), timeout=5)
         if self._task:
             await asyncio.wait([self._task], timeout=5)
             self._task.cancel()

@@ -68,8 +68,12 @@ class ServiceRuntime:
         self._on_stop: list[Hook] = []
 
     def uow_args(self) -> dict[str, Any]:
-        """Arguments for `SqlUnitOfWork` subclasses: a commit that emitted messages wakes the relay."""
-        return {"sessions": self.sessions, "outbox": self.outbox, "inbox": self.inbox, "on_commit": self.relay.wake}
+        """Arguments for `SqlUnitOfWork` subclasses: a commit that emitted messages hands them to the relay,
+        which publishes them at once (or wakes up for them)."""
+        return {
+            "sessions": self.sessions, "outbox": self.outbox, "inbox": self.inbox, "on_commit": self.relay.wake,
+            "publish_committed": self.relay.publish_committed,
+        }
 
     def on_start(self, hook: Hook) -> None:
         """Run after NATS is connected and before consumers start."""

@@ -22,8 +22,12 @@ class SqlUnitOfWork:
         outbox: Outbox,
         inbox: Inbox,
         on_commit: Callable[[], None] = lambda: None,
+        publish_committed: Callable[[list[Envelope]], None] | None = None,
     ) -> None:
         self.sessions, self.outbox, self.inbox, self.on_commit = sessions, outbox, inbox, on_commit
+        self.publish_committed = publish_committed
+        """Given (the runtime's relay), a commit hands it the messages it wrote so they are published at once
+        from memory, instead of waiting for the relay to read them back; the outbox rows stay the guarantee."""
         self._pending: list[Envelope] = []
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._correlation: str | None = None
@@ -68,10 +72,12 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         await self.outbox.add(self.session, self._pending)
         await self.session.commit()
-        had_messages = bool(self._pending)
-        self._pending = []
-        if had_messages:
-            self.on_commit()
+        committed, self._pending = self._pending, []
+        if committed:
+            if self.publish_committed is not None:
+                self.publish_committed(committed)
+            else:
+                self.on_commit()
         actions, self._after_commit = self._after_commit, []
         for action in actions:
             await action()
