@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, date, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from printqueue.domain.model import Assignment, Job, Material, OrderRecord, summarize
 from printqueue.domain.reconciliation import (
@@ -10,7 +14,9 @@ from printqueue.domain.reconciliation import (
     DesiredPart,
     cancel_order_jobs,
     desired_jobs,
+    desired_runs,
     reconcile_order_jobs,
+    reconcile_unchanged,
 )
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -106,3 +112,39 @@ def test_order_cancellation_cancels_what_has_not_started() -> None:
     assert [j.id for j in result.stops] == [jobs[1].id]
     assert cancel_order_jobs(result.order, "o1", jobs, 2, NOW) is None
     assert reconcile_order_jobs(result.order, jobs, order(1, line("l1", 3, part("a"))), NOW, lambda: "x") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["l1", "l2", "l3"]),
+            st.integers(-1, 4),
+            st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(-1, 3)), max_size=4),
+        ),
+        max_size=4,
+    )
+)
+def test_desired_runs_expand_to_exactly_the_desired_jobs(
+    shape: list[tuple[str, int, list[tuple[str, int]]]],
+) -> None:
+    lines = [line(line_id, quantity, *(part(p, q) for p, q in parts)) for line_id, quantity, parts in shape]
+    runs = desired_runs(order(1, *lines))
+    if len({line_id for line_id, _, _ in shape}) != len(shape):
+        assert runs is None
+        return
+    assert runs is not None
+    expanded = [
+        replace(run.first, copy_number=copy)
+        for run in runs
+        for copy in range(run.first.copy_number, run.last_copy + 1)
+    ]
+    assert expanded == desired_jobs(lines)
+
+
+def test_reconciling_an_unchanged_order_moves_only_the_revision() -> None:
+    record, jobs = apply(None, [], order(1, line("l1", 3, part("a"))))
+    result = reconcile_unchanged(record, order(2, line("l1", 3, part("a"))), kept=3)
+    full = reconcile_order_jobs(record, jobs, order(2, line("l1", 3, part("a"))), NOW, lambda: "x")
+    assert result == full and result is not None and result.order.applied_revision == 2
+    assert reconcile_unchanged(result.order, order(2, line("l1", 3, part("a"))), kept=3) is None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from printqueue.domain.matching import READY_STATES, SlicedFor, completed_slices
 from printqueue.domain.model import (
@@ -22,6 +22,7 @@ from printqueue.domain.model import (
     Printer,
     summarize,
 )
+from printqueue.domain.reconciliation import DesiredOrder, DesiredRun, reconcile_order_jobs
 from printqueue.domain.slicing import Slice, needs_slicing
 
 
@@ -68,6 +69,14 @@ class InMemoryQueueRepository:
 
     async def jobs_of_order(self, order_id: str) -> list[Job]:
         return sorted((copy.deepcopy(j) for j in self.jobs.values() if j.order_id == order_id), key=lambda j: j.id)
+
+    async def jobs_already_match(self, desired: DesiredOrder, runs: Sequence[DesiredRun]) -> bool:
+        """Decided by the reconciliation itself, on copies: nothing it would add, change or mark."""
+        trial = reconcile_order_jobs(
+            OrderRecord(order_id=desired.order_id), await self.jobs_of_order(desired.order_id), desired,
+            datetime.now(UTC), lambda: "",
+        )
+        return trial is not None and not (trial.added or trial.changed or trial.dirty or trial.cancelled)
 
     async def get_job(self, job_id: str) -> Job | None:
         found = self.jobs.get(job_id)
@@ -124,10 +133,12 @@ class InMemoryQueueRepository:
         )
 
     async def ready_printer_candidates(self, now: datetime) -> list[Printer]:
+        occupied = await self.occupied_printers()
         return [
             p
             for p in await self.printers()
-            if p.online
+            if p.id not in occupied
+            and p.online
             and p.bed_clear
             and p.state in READY_STATES
             and (p.avoid_until is None or p.avoid_until <= now)

@@ -37,6 +37,7 @@ from printqueue.domain.model import (
     OrderSummary,
     Printer,
 )
+from printqueue.domain.reconciliation import DesiredOrder, DesiredRun
 from printqueue.domain.slicing import SOURCE_KINDS, Slice
 
 _COPY_FROM = 500
@@ -49,6 +50,10 @@ class QueueRepository(Protocol):
     async def get_order(self, order_id: str) -> OrderRecord | None: ...
     async def save_order(self, order: OrderRecord) -> None: ...
     async def jobs_of_order(self, order_id: str) -> list[Job]: ...
+    async def jobs_already_match(self, desired: DesiredOrder, runs: Sequence[DesiredRun]) -> bool:
+        """True when the order's live jobs are exactly `runs`' identities, all wanted, and the waiting ones
+        already hold the values `desired` gives them: reconciling it would change nothing but the revision."""
+        ...
     async def get_job(self, job_id: str) -> Job | None: ...
     async def read_job(self, job_id: str) -> Job | None: ...
     async def add_jobs(self, jobs: Sequence[Job]) -> None: ...
@@ -58,7 +63,9 @@ class QueueRepository(Protocol):
     async def get_printer(self, printer_id: str) -> Printer | None: ...
     async def save_printer(self, printer: Printer) -> None: ...
     async def printers(self) -> list[Printer]: ...
-    async def ready_printer_candidates(self, now: datetime) -> list[Printer]: ...
+    async def ready_printer_candidates(self, now: datetime) -> list[Printer]:
+        """Printers that may be ready and are not occupied (`occupied_printers`)."""
+        ...
     async def occupied_printers(self) -> set[str]: ...
     async def lock_matching(self) -> None: ...
     async def queued_candidates(self, ready: Sequence[Printer], color_tolerance: float = 0.0) -> list[Job]: ...
@@ -360,6 +367,44 @@ class SqlQueueRepository:
         )
         return [job_from_row(r) for r in rows]
 
+    async def jobs_already_match(self, desired: DesiredOrder, runs: Sequence[DesiredRun]) -> bool:
+        """One set-based comparison in PostgreSQL (runs of copies joined to the order's live jobs) instead of
+        reading and decoding every job. Comparisons are as strict as `reconciliation._refresh` or stricter:
+        a difference only PostgreSQL sees sends the caller down the full path, which decides as before."""
+        if desired.order_created_at.tzinfo is None:
+            return False
+        heads = [run.first for run in runs]
+        row = (
+            await self.session.execute(
+                _JOBS_ALREADY_MATCH,
+                {
+                    "order_id": desired.order_id,
+                    "order_number": desired.order_number,
+                    "assignment": json.dumps(assignment_json(desired.assignment)),
+                    "fulfillment_date": desired.fulfillment_date,
+                    "order_created_at": desired.order_created_at,
+                    "lines": [h.line_item_id for h in heads],
+                    "parts": [h.part_id for h in heads],
+                    "firsts": [h.copy_number for h in heads],
+                    "lasts": [run.last_copy for run in runs],
+                    "positions": [h.line_position for h in heads],
+                    "sku_ids": [h.sku_id for h in heads],
+                    "skus": [h.sku for h in heads],
+                    "indexes": [h.part_index for h in heads],
+                    "names": [h.part_name for h in heads],
+                    "types": [h.material.type for h in heads],
+                    "colors": [h.material.color for h in heads],
+                    "profiles": [h.material.profile for h in heads],
+                    "parameters": [json.dumps(h.parameters) for h in heads],
+                    "files": [json.dumps(h.file) for h in heads],
+                    "grams": [h.grams for h in heads],
+                    "minutes": [h.print_minutes for h in heads],
+                },
+            )
+        ).one()
+        total = sum(run.size for run in runs)
+        return bool(row.live == total and row.clean == total)
+
     async def get_job(self, job_id: str) -> Job | None:
         t = orm.jobs
         row = (await self.session.execute(sa.select(t).where(t.c.id == job_id).with_for_update())).first()
@@ -458,8 +503,10 @@ class SqlQueueRepository:
 
     async def ready_printer_candidates(self, now: datetime) -> list[Printer]:
         """The printers that may be ready, filtered in SQL on what `readiness` checks first, so a pass over a
-        large fleet reads the handful that are free rather than every printer."""
+        large fleet reads the handful that are free rather than every printer. Occupied ones (`occupied_printers`)
+        are left out here too, so a pass needs no second query over every active job."""
         t, j = orm.printers, orm.jobs
+        finished = sa.select(j.c.id).where(j.c.id == t.c.current_job_id, j.c.status.in_(sorted(TERMINAL)))
         rows = await self.session.execute(
             sa.select(t)
             .where(
@@ -471,6 +518,7 @@ class SqlQueueRepository:
                 ~sa.exists(
                     sa.select(j.c.id).where(j.c.printer_id == t.c.id, j.c.status.in_(sorted(ACTIVE)))
                 ),
+                sa.or_(t.c.current_job_id.is_(None), sa.exists(finished)),
             )
             .order_by(t.c.name, t.c.id)
         )
@@ -505,34 +553,24 @@ class SqlQueueRepository:
 
     async def queued_candidates(self, ready: Sequence[Printer], color_tolerance: float = 0.0) -> list[Job]:
         """The queued jobs one matching pass could dispatch to `ready`: per requirement group, only its first
-        min(count, fitting printers) jobs in queue order (a colour fits within `color_tolerance`). Groups no
-        ready printer fits cost one aggregate row."""
-        t = orm.jobs
+        (fitting printers) jobs in queue order (a colour fits within `color_tolerance`). The groups come from an
+        index skip scan, so a pass costs one probe per group of the material types `ready` hold, however many
+        jobs are queued."""
         types = sorted({slot.type.strip().casefold() for p in ready for slot in p.materials if slot.type.strip()})
         if not types:
             return []
-        kind = sa.func.lower(sa.func.btrim(t.c.material_type))
-        color = sa.func.coalesce(t.c.material_color, "")
-        profile = sa.func.coalesce(t.c.material_profile, "")
-        basis = sa.func.coalesce(t.c.slice_basis, "")
-        file_kind: sa.ColumnClause[str] = sa.literal_column(_FILE_KIND, sa.String)
-        rows = (
-            await self.session.execute(
-                sa.select(kind, color, profile, t.c.assignment, basis, file_kind, sa.func.count())
-                .where(t.c.status == "queued", kind.in_(types))
-                .group_by(kind, color, profile, t.c.assignment, basis, file_kind)
-            )
-        ).all()
+        rows = (await self.session.execute(_QUEUE_GROUPS, {"types": types})).all()
         sliced = await self.sliced_targets(sorted({row[4] for row in rows if row[4]}))
+        # A group's size is not read: asking for as many jobs as printers fit it, LIMIT yields what it has.
         groups = [
             (
                 Requirement.of(
                     Material(k, c or None, p or None), _assignment(a), _models(b, sliced), file_family(f),
                     color_tolerance,
                 ),
-                int(n),
+                len(ready),
             )
-            for k, c, p, a, b, f, n in rows
+            for k, c, p, a, b, f in rows
         ]
         wanted = [
             (row, limit) for row, limit in zip(rows, dispatch_limits(groups, ready), strict=True) if limit > 0
@@ -690,7 +728,63 @@ def _models(basis: str, sliced: SlicedTargets) -> frozenset[SlicedFor] | None:
 _FILE_KIND = "coalesce(CASE WHEN slice_basis IS NULL THEN file ->> 'kind' END, '')"
 """The kind of the pre-sliced file a job prints as it is ('' for one that prints a slice): it decides the
 job's `matching.file_family`. Spelt as in the `ix_jobs_queue_order` index (migration 0005)."""
+_GROUP_KEY = f"""lower(btrim(material_type)), coalesce(material_color, '')::text, coalesce(material_profile, '')::text,
+    assignment, coalesce(slice_basis, '')::text, {_FILE_KIND}"""
+_QUEUE_GROUPS = sa.text(
+    f"""
+    WITH RECURSIVE g(t, c, p, a, b, f) AS (
+        SELECT first.* FROM unnest(CAST(:types AS text[])) AS wanted(t) CROSS JOIN LATERAL (
+            SELECT {_GROUP_KEY} FROM jobs WHERE status = 'queued' AND lower(btrim(material_type)) = wanted.t
+            ORDER BY {_GROUP_KEY} LIMIT 1
+        ) AS first
+        UNION ALL
+        SELECT next.* FROM g CROSS JOIN LATERAL (
+            SELECT {_GROUP_KEY} FROM jobs
+            WHERE status = 'queued' AND lower(btrim(material_type)) = g.t
+              AND (coalesce(material_color, '')::text, coalesce(material_profile, '')::text, assignment,
+                   coalesce(slice_basis, '')::text, {_FILE_KIND}) > (g.c, g.p, g.a, g.b, g.f)
+            ORDER BY {_GROUP_KEY} LIMIT 1
+        ) AS next
+    )
+    SELECT t, c, p, a, b, f FROM g
+    """
+)
+"""The distinct requirement groups of the queued jobs of the material `types` ready printers hold: a skip scan
+over `ix_jobs_queue_order` (one index probe per group), not an aggregate over every queued job of those types."""
 _COLUMN_LIST = ", ".join(c.name for c in _MATCHING_COLUMNS)
+_JOBS_ALREADY_MATCH = sa.text(
+    """
+    WITH d AS (
+        SELECT * FROM unnest(
+            CAST(:lines AS text[]), CAST(:parts AS text[]), CAST(:firsts AS int[]), CAST(:lasts AS int[]),
+            CAST(:positions AS int[]), CAST(:sku_ids AS text[]), CAST(:skus AS text[]), CAST(:indexes AS int[]),
+            CAST(:names AS text[]), CAST(:types AS text[]), CAST(:colors AS text[]), CAST(:profiles AS text[]),
+            CAST(:parameters AS text[]), CAST(:files AS text[]), CAST(:grams AS float8[]), CAST(:minutes AS float8[])
+        ) AS d(line_item_id, part_id, first_copy, last_copy, line_position, sku_id, sku, part_index, part_name,
+               material_type, material_color, material_profile, parameters, file, grams, print_minutes)
+    )
+    SELECT count(*) AS live,
+           count(*) FILTER (WHERE d.line_item_id IS NOT NULL AND j.wanted AND (
+               j.status NOT IN ('queued', 'slicing') OR (
+                   j.order_number = :order_number AND j.assignment = CAST(:assignment AS jsonb)
+                   AND j.fulfillment_date IS NOT DISTINCT FROM CAST(:fulfillment_date AS date)
+                   AND j.order_created_at = CAST(:order_created_at AS timestamptz)
+                   AND j.line_position = d.line_position AND j.sku_id = d.sku_id AND j.sku = d.sku
+                   AND j.part_index = d.part_index AND j.part_name = d.part_name
+                   AND j.material_type = d.material_type
+                   AND j.material_color IS NOT DISTINCT FROM d.material_color
+                   AND j.material_profile IS NOT DISTINCT FROM d.material_profile
+                   AND j.parameters = CAST(d.parameters AS jsonb) AND j.file = CAST(d.file AS jsonb)
+                   AND j.grams IS NOT DISTINCT FROM d.grams AND j.print_minutes IS NOT DISTINCT FROM d.print_minutes
+               )
+           )) AS clean
+    FROM jobs AS j
+    LEFT JOIN d ON j.line_item_id = d.line_item_id AND j.part_id = d.part_id
+               AND j.copy_number BETWEEN d.first_copy AND d.last_copy
+    WHERE j.order_id = :order_id AND j.status <> 'cancelled'
+    """
+)
+"""Of an order's live jobs: how many there are, and how many reconciling `d` would leave alone."""
 _QUEUE_HEADS = sa.text(
     f"""
     SELECT j.* FROM unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ps AS text[]), CAST(:as AS text[]),

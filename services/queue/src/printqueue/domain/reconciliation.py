@@ -164,6 +164,64 @@ def reconcile_order_jobs(
     return result
 
 
+@dataclass(frozen=True)
+class DesiredRun:
+    """Copies `first.copy_number`..`last_copy` of one part of one line item: jobs that must hold the same
+    values, so a store can compare an order's jobs with what it wants a run at a time."""
+
+    first: DesiredJob
+    last_copy: int
+
+    @property
+    def size(self) -> int:
+        return self.last_copy - self.first.copy_number + 1
+
+
+def desired_runs(desired: DesiredOrder) -> list[DesiredRun] | None:
+    """`desired_jobs` as runs of consecutive copies, without making a job per copy; None when the order repeats
+    a line item (the first entry of an identity wins there, which only the full reconciliation sorts out)."""
+    if len({line.line_item_id for line in desired.line_items}) != len(desired.line_items):
+        return None
+    runs: list[DesiredRun] = []
+    for line in desired.line_items:
+        next_copy: dict[str, int] = {}
+        for index, part in enumerate(line.parts):
+            copies = max(line.quantity, 0) * max(part.quantity, 0)
+            if copies == 0:
+                continue
+            first = next_copy.get(part.part_id, 0) + 1
+            next_copy[part.part_id] = first + copies - 1
+            head = DesiredJob(
+                line_item_id=line.line_item_id,
+                line_position=line.position,
+                sku_id=line.sku_id,
+                sku=line.sku,
+                part_id=part.part_id,
+                part_index=index,
+                part_name=part.part_name,
+                copy_number=first,
+                material=part.material,
+                parameters={**line.parameters, **part.parameter_values},
+                file=part.file,
+                grams=part.grams,
+                print_minutes=part.print_minutes,
+            )
+            runs.append(DesiredRun(head, first + copies - 1))
+    return runs
+
+
+def reconcile_unchanged(order: OrderRecord, desired: DesiredOrder, kept: int) -> Reconciliation | None:
+    """What `reconcile_order_jobs` returns when every live job of the order already is what `desired` wants
+    (wanted, and the waiting ones holding its values), without reading the jobs: only the revision moves."""
+    if desired.print_revision <= order.applied_revision:
+        return None
+    record = replace(order)
+    record.order_number = desired.order_number
+    record.applied_revision = desired.print_revision
+    record.cancelled = False
+    return Reconciliation(order=record, kept=kept)
+
+
 def cancel_order_jobs(
     order: OrderRecord | None, order_id: str, jobs: Sequence[Job], print_revision: int, now: datetime
 ) -> Reconciliation | None:

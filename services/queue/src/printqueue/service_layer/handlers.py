@@ -49,7 +49,9 @@ from printqueue.domain.reconciliation import (
     DesiredPart,
     Reconciliation,
     cancel_order_jobs,
+    desired_runs,
     reconcile_order_jobs,
+    reconcile_unchanged,
 )
 from printqueue.domain.slicing import Slice
 from printqueue.service_layer.unit_of_work import QueueUnitOfWork
@@ -128,8 +130,12 @@ async def reconcile_order(message: OrderPrintRequested, uow: QueueUnitOfWork, ct
         await repo.lock_fleet_models(exclusive=False)
     await repo.lock_slice_bases(sorted(bases))
     order = await repo.get_order(message.order_id)
-    jobs = await repo.jobs_of_order(message.order_id)
-    result = reconcile_order_jobs(order, jobs, desired, ctx.clock(), ctx.new_id)
+    runs = desired_runs(desired) if order is not None and desired.print_revision > order.applied_revision else None
+    if order is not None and runs is not None and await repo.jobs_already_match(desired, runs):
+        result = reconcile_unchanged(order, desired, sum(run.size for run in runs))
+    else:
+        jobs = await repo.jobs_of_order(message.order_id)
+        result = reconcile_order_jobs(order, jobs, desired, ctx.clock(), ctx.new_id)
     if result is None:
         return None
     await _slice_reconciled(result, uow, ctx)
@@ -594,8 +600,7 @@ async def run_matching_pass(uow: QueueUnitOfWork, ctx: Context, *, assign: bool 
     if not assign and not expired:
         return []
 
-    occupied = await repo.occupied_printers()
-    ready = [p for p in await repo.ready_printer_candidates(now) if readiness(p, p.id in occupied, now) == "ready"]
+    ready = [p for p in await repo.ready_printer_candidates(now) if readiness(p, False, now) == "ready"]
     if not ready:
         return []
     tolerance = (await repo.farm_settings()).color_tolerance

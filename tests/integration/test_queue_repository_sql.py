@@ -1,0 +1,183 @@
+"""The queue's set-based SQL against real PostgreSQL, held to the pure domain's answers: the skip scan that
+finds the requirement groups of a matching pass, the ready-printer query that leaves occupied printers out,
+and the one-query check that reconciling an order would change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contracts.common import Assignment as AssignmentMessage
+from contracts.common import FileRef
+from contracts.common import Material as MaterialMessage
+from contracts.orders.v1 import DesiredLineItem as LineMessage
+from contracts.orders.v1 import DesiredPart as PartMessage
+from contracts.orders.v1 import OrderPrintRequested
+from devstack.postgres import EmbeddedPostgres, database_url, ensure_databases
+from printqueue.adapters import orm
+from printqueue.domain.matching import match, readiness
+from printqueue.domain.model import Assignment, LoadedMaterial, Material, Printer
+from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconcile_order_jobs
+from printqueue.service_layer import handlers
+from printqueue.service_layer.unit_of_work import UnitOfWork
+from servicekit.database import create_engine, run_migrations, session_factory
+from servicekit.inbox import Inbox
+from servicekit.outbox import Outbox
+
+pytestmark = pytest.mark.integration
+
+ALEMBIC_INI = Path(__file__).parents[2] / "services" / "queue" / "alembic.ini"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+TYPES = ["PLA", "petg ", "ABS", "TPU"]
+COLORS = ["#000000", "#FFFFFF", "#ff0000", None]
+FILE = FileRef(sha256="a" * 64, filename="x.gcode.3mf", kind="gcode.3mf", size_bytes=1)
+
+
+@pytest.fixture(scope="module")
+async def sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    folder = Path(tempfile.mkdtemp(prefix="printfarm-queue-sql-"))
+    server = EmbeddedPostgres(folder / "pg", folder / "postgres.log", fsync=False)
+    await server.start(120)
+    try:
+        await ensure_databases(server.server_url, ["queue_sql"])
+        url = database_url(server.server_url, "queue_sql").replace("postgresql://", "postgresql+asyncpg://", 1)
+        await asyncio.to_thread(run_migrations, ALEMBIC_INI, url)
+        engine = create_engine(url)
+        yield session_factory(engine)
+        await engine.dispose()
+    finally:
+        await server.stop(30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> UnitOfWork:
+    return UnitOfWork(sessions=sessions, outbox=Outbox(orm.outbox, source="/test"), inbox=Inbox(orm.inbox))
+
+
+async def in_transaction(
+    sessions: async_sessionmaker[AsyncSession], action: Callable[[UnitOfWork], Awaitable[Any]]
+) -> Any:
+    async with unit_of_work(sessions) as uow:
+        result = await action(uow)
+        await uow.commit()
+        return result
+
+
+def request(order_id: str, revision: int, rng: random.Random, lines: int = 6) -> OrderPrintRequested:
+    return OrderPrintRequested(
+        order_id=order_id,
+        order_number=f"#{order_id}",
+        print_revision=revision,
+        assignment=rng.choice([AssignmentMessage(), AssignmentMessage(mode="tags", tags=["big"])]),
+        order_created_at=T0 + timedelta(minutes=rng.randrange(1000)),
+        fulfillment_date=rng.choice([None, date(2026, 2, rng.randint(1, 28))]),
+        line_items=[
+            LineMessage(
+                line_item_id=f"{order_id}-l{i}", position=i, sku_id=f"sku-{i}", sku=f"SKU{i}",
+                quantity=rng.randint(1, 4), parameters={"size": i},
+                parts=[
+                    PartMessage(
+                        part_id=f"part-{i}-{k}", part_name=f"part {k}", quantity=rng.randint(1, 2),
+                        material=MaterialMessage(type=rng.choice(TYPES), color=rng.choice(COLORS)),
+                        file=FILE, grams=rng.choice([None, 7.5]),
+                    )
+                    for k in range(rng.randint(1, 2))
+                ],
+            )
+            for i in range(lines)
+        ],
+    )
+
+
+async def test_a_pass_through_postgresql_dispatches_what_the_pure_decision_does(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    rng = random.Random(7)
+    for n in range(12):
+        message = request(f"m{n}", 1, rng)
+        await in_transaction(sessions, lambda uow, m=message: handlers.reconcile_order(m, uow, handlers.Context()))
+    fleet = [
+        Printer(
+            id=f"p{i}", name=f"P{i}", revision=1, online=True, state=rng.choice(["idle", "idle", "printing"]),
+            bed_clear=True, tags=rng.choice([(), ("big",)]),
+            materials=tuple(LoadedMaterial(s, rng.choice(TYPES), rng.choice(["000000FF", "FFFFFFFF"])) for s in (0, 1)),
+            idle_since=T0 - timedelta(seconds=i), current_job_id=rng.choice([None, None, "unknown-job"]),
+        )
+        for i in range(25)
+    ]
+
+    async def save_fleet(uow: UnitOfWork) -> None:
+        for printer in fleet:
+            await uow.queue.save_printer(printer)
+
+    await in_transaction(sessions, save_fleet)
+
+    async def expected(uow: UnitOfWork) -> list[Any]:
+        ready = [p for p in fleet if readiness(p, p.current_job_id is not None, T0) == "ready"]
+        queued = [j for j in await uow.queue.claim_queued(await _queued_ids(uow)) if j.status == "queued"]
+        return sorted((d.job_id, d.printer_id) for d in match(queued, ready))
+
+    async def actual(uow: UnitOfWork) -> list[Any]:
+        done = await handlers.run_matching_pass(uow, replace(handlers.Context(), clock=lambda: T0))
+        return sorted((d.job_id, d.printer_id) for d in done)
+
+    async with unit_of_work(sessions) as uow:
+        wanted = await expected(uow)
+    dispatched = await in_transaction(sessions, actual)
+    assert wanted and dispatched == wanted
+
+
+async def _queued_ids(uow: UnitOfWork) -> list[str]:
+    import sqlalchemy as sa
+
+    rows = await uow.session.execute(sa.select(orm.jobs.c.id).where(orm.jobs.c.status == "queued"))
+    return [r.id for r in rows]
+
+
+async def test_the_unchanged_check_agrees_with_the_full_reconciliation(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    rng = random.Random(11)
+    message = request("u1", 1, rng)
+    await in_transaction(sessions, lambda uow: handlers.reconcile_order(message, uow, handlers.Context()))
+    same = replace(handlers.desired_order(message), print_revision=2)
+    edits = [
+        same,
+        replace(same, order_number="#renamed"),
+        replace(same, fulfillment_date=date(2027, 1, 1)),
+        replace(same, assignment=Assignment("printer", "p1")),
+        replace(same, line_items=[replace(same.line_items[0], quantity=same.line_items[0].quantity + 1),
+                                  *same.line_items[1:]]),
+        replace(same, line_items=same.line_items[1:]),
+        replace(same, line_items=[replace(same.line_items[0], parameters={"size": 99}), *same.line_items[1:]]),
+        replace(same, line_items=[
+            replace(same.line_items[0], parts=[replace(same.line_items[0].parts[0], material=Material("ASA"))]),
+            *same.line_items[1:],
+        ]),
+    ]
+    for edit in edits:
+        runs = desired_runs(edit)
+        assert runs is not None
+
+        async def check(uow: UnitOfWork, edit: DesiredOrder = edit, runs: Any = runs) -> tuple[bool, bool]:
+            sql = await uow.queue.jobs_already_match(edit, runs)
+            jobs = await uow.queue.jobs_of_order(edit.order_id)
+            full = reconcile_order_jobs(None, jobs, edit, T0, lambda: "new")
+            assert full is not None
+            return sql, not (full.added or full.changed or full.dirty or full.cancelled)
+
+        async with unit_of_work(sessions) as uow:
+            sql, unchanged = await check(uow)
+        assert sql == unchanged, edit
+    async with unit_of_work(sessions) as uow:
+        assert await uow.queue.jobs_already_match(same, desired_runs(same) or [])
