@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from bench_floor import Percentiles, measure_floor
 
 from contracts.common import Assignment, FileRef, Material
 from contracts.envelope import Envelope
@@ -185,7 +186,7 @@ def _shade(color: str | None) -> str | None:
     return {"#000000": "#050505", "#FFFFFF": "#F8F8F8", "#FF0000": "#F50A0A"}.get(color or "", color)
 
 
-async def database_figures(jobs: int, printers: int, rounds: int) -> None:
+async def database_figures(jobs: int, printers: int, rounds: int, skip: set[str]) -> None:
     from devstack import Stack, StackConfig, wait_until
     from printqueue.service_layer.unit_of_work import UnitOfWork
     from servicekit.database import create_engine, run_migrations, session_factory
@@ -257,10 +258,12 @@ async def database_figures(jobs: int, printers: int, rounds: int) -> None:
             steady = [await in_uow(one_pass) for _ in range(5)]
             label = "next passes, nothing left to dispatch"
             print(f"  {label:<44} {statistics.median(steady):8.1f} ms median of 5 ({len(dispatched)} dispatched)")
-            await slicing_figures(in_uow, jobs, ctx)
+            if "slicing" not in skip:
+                await slicing_figures(in_uow, jobs, ctx)
             await engine.dispose()
 
-            await latency_figures(stack, rounds, wait_until)
+            if "latency" not in skip:
+                await latency_figures(stack, rounds, wait_until)
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -303,6 +306,8 @@ async def slicing_figures(in_uow: Callable[[Any], Any], jobs: int, ctx: Any) -> 
 async def latency_figures(stack: Any, rounds: int, wait_until: Any) -> None:
     """A printer becomes ready while jobs wait; measure until its StartPrint is on the bus."""
     import nats
+
+    from devstack.postgres import asyncpg_dsn
 
     await stack.start_service("queue")
     nc = await nats.connect(stack.nats_url)
@@ -361,11 +366,16 @@ async def latency_figures(stack: Any, rounds: int, wait_until: Any) -> None:
         latencies.append((seen[printer_id] - became_ready) * 1000)
     await nc.drain()
     slowest = sorted(enumerate(latencies), key=lambda r: -r[1])[:3]
-    latencies.sort()
-    p50 = latencies[len(latencies) // 2]
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(f"printer ready -> StartPrint on the bus, {rounds} rounds, service running with ~{len(latencies)} waiting")
-    print(f"  p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   max {latencies[-1]:8.1f} ms")
+    product = Percentiles.of(latencies)
+    floor = await measure_floor(stack.nats_url, asyncpg_dsn(stack.database_urls["queue"]), rounds)
+    print(f"printer ready -> StartPrint on the bus, {rounds} rounds, service running with ~{len(latencies)} waiting"
+          f" (load average {os.getloadavg()[0]:.1f})")
+    print(f"  queue  {product.line()}")
+    print(f"  floor  {floor.line()}   (publish, pull, one transaction, acked publish, subscriber)")
+    print(
+        f"  ratio  p50 {product.p50 / floor.p50:6.1f}x (target < 5x)"
+        f"   p99 {product.p99 / floor.p99:6.1f}x (target < 10x)"
+    )
     print("  slowest rounds: " + ", ".join(f"#{i + 1} {ms:.1f} ms" for i, ms in slowest))
     inside = sorted(await _inside_the_queue(stack, messages))
     if inside:
@@ -427,10 +437,16 @@ def main() -> None:
     parser.add_argument("--printers", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--pure-only", action="store_true")
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=["pure", "slicing", "latency"],
+        help="leave out a stage (repeatable), e.g. --skip pure --skip slicing for the latency alone",
+    )
     args = parser.parse_args()
-    pure_figures(args.jobs, args.printers)
+    skip = set(args.skip)
+    if "pure" not in skip:
+        pure_figures(args.jobs, args.printers)
     if not args.pure_only:
-        asyncio.run(database_figures(args.jobs, args.printers, args.rounds))
+        asyncio.run(database_figures(args.jobs, args.printers, args.rounds, skip))
 
 
 if __name__ == "__main__":
