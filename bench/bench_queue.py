@@ -3,6 +3,8 @@ queued jobs and 1,000 printers (pure, and through PostgreSQL), and the latency f
 to "start command sent" with the service running.
 
     .venv/bin/python bench/bench_queue.py [--jobs 20000] [--printers 1000] [--rounds 100] [--pure-only]
+        [--skip pure|slicing|latency ...]
+    .venv/bin/python bench/bench_queue.py --table [--table-jobs 1000,10000] [--table-printers 100,1000]
 
 Everything runs on embedded PostgreSQL and NATS started by devstack in a temp folder (the machine's own
 servers are never used). CPU figures are process time; on a shared machine wall time is noisier.
@@ -18,6 +20,7 @@ import shutil
 import statistics
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -34,7 +37,7 @@ from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderCancelled, Or
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged
 from contracts.queue.v1 import StartPrint
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceEstimate
-from printqueue.adapters import orm
+from printqueue.adapters import orm, repository
 from printqueue.domain import model
 from printqueue.domain.matching import match
 from printqueue.domain.reconciliation import reconcile_order_jobs
@@ -184,6 +187,89 @@ def pure_figures(jobs: int, printers: int) -> None:
 def _shade(color: str | None) -> str | None:
     """A colour under 3 ΔE00 from the one given (a different maker's spool of it)."""
     return {"#000000": "#050505", "#FFFFFF": "#F8F8F8", "#FF0000": "#F50A0A"}.get(color or "", color)
+
+
+def pure_cost(queued: list[model.Job], fleet: list[model.Printer]) -> tuple[float, float]:
+    """(median wall ms of `match` as the service runs it, peak MiB Python allocates during one)."""
+
+    def run() -> list[Any]:
+        with collector_paused():
+            return match(queued, fleet)
+
+    walls, _, _ = timed(run, 3)
+    tracemalloc.start()
+    run()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return statistics.median(walls), peak / 2**20
+
+
+async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
+    """Pass time and memory over a grid of queue and fleet sizes: the pure decision, and one whole matching
+    pass through PostgreSQL (every printer ready, idle; the pass's transaction rolled back, so each cell
+    measures the same first pass)."""
+    from devstack import Stack, StackConfig
+    from printqueue.service_layer.unit_of_work import UnitOfWork
+    from servicekit.database import create_engine, run_migrations, session_factory
+    from servicekit.inbox import Inbox
+    from servicekit.outbox import Outbox
+
+    print(f"cost of one matching pass (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"  {'jobs':>8} {'printers':>8} | {'pure ms':>9} {'pure MiB':>9} | {'PG ms':>9} {'PG MiB':>8}"
+          f" {'dispatched':>10}")
+    folder = Path(tempfile.mkdtemp(prefix="printfarm-bench-queue-table-"))
+    config = StackConfig.for_tests(folder, {}, services=(), start_simulator=False)
+    try:
+        async with Stack(config) as stack:
+            url = stack.database_urls["queue"]
+            await asyncio.to_thread(
+                run_migrations, Path(__file__).parents[1] / "services" / "queue" / "alembic.ini", url
+            )
+            engine = create_engine(url)
+            sessions = session_factory(engine)
+            ctx = handlers.Context(clock=lambda: T0)
+
+            def uow() -> UnitOfWork:
+                return UnitOfWork(sessions=sessions, outbox=Outbox(orm.outbox, source="/bench"), inbox=Inbox(orm.inbox))
+
+            for jobs in jobs_grid:
+                for printers in printers_grid:
+                    queued, fleet = synthetic_queue(jobs, printers)
+                    for job in queued:
+                        job.file = FILE.model_dump(mode="json")
+                    pure_ms, pure_mib = pure_cost(queued, fleet)
+                    async with uow() as seed:
+                        await seed.session.execute(sa.text("TRUNCATE jobs, printers, outbox"))
+                        await seed.queue.add_jobs(queued)
+                        await seed.session.execute(
+                            sa.insert(orm.printers), [repository.printer_values(p) for p in fleet]
+                        )
+                        await seed.commit()
+                    async with engine.connect() as connection:
+                        await connection.execute(sa.text("ANALYZE jobs"))
+                        await connection.execute(sa.text("ANALYZE printers"))
+                    timings, peak, dispatched = [], 0.0, 0
+                    for traced in (False, False, True):
+                        if traced:
+                            tracemalloc.start()
+                        async with uow() as work:
+                            started = time.perf_counter()
+                            dispatched = len(await handlers.run_matching_pass(work, ctx))
+                            await work.outbox.add(work.session, work._pending)
+                            elapsed = (time.perf_counter() - started) * 1000
+                        if traced:
+                            peak = tracemalloc.get_traced_memory()[1] / 2**20
+                            tracemalloc.stop()
+                        else:
+                            timings.append(elapsed)
+                    print(
+                        f"  {jobs:>8} {printers:>8} | {pure_ms:>9.1f} {pure_mib:>9.1f} |"
+                        f" {min(timings):>9.1f} {peak:>8.1f} {dispatched:>10}",
+                        flush=True,
+                    )
+            await engine.dispose()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def database_figures(jobs: int, printers: int, rounds: int, skip: set[str]) -> None:
@@ -441,7 +527,17 @@ def main() -> None:
         "--skip", action="append", default=[], choices=["pure", "slicing", "latency"],
         help="leave out a stage (repeatable), e.g. --skip pure --skip slicing for the latency alone",
     )
+    parser.add_argument(
+        "--table", action="store_true",
+        help="only the cost table: pass time and memory over --table-jobs x --table-printers",
+    )
+    parser.add_argument("--table-jobs", default="1000,10000,100000,200000", help="comma-separated queue sizes")
+    parser.add_argument("--table-printers", default="100,1000,10000", help="comma-separated fleet sizes")
     args = parser.parse_args()
+    if args.table:
+        grid = [int(n) for n in args.table_jobs.split(",")], [int(n) for n in args.table_printers.split(",")]
+        asyncio.run(cost_table(*grid))
+        return
     skip = set(args.skip)
     if "pure" not in skip:
         pure_figures(args.jobs, args.printers)
