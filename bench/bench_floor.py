@@ -27,6 +27,8 @@ from typing import Any
 STREAM = "BENCH_FLOOR"
 SUBJECT_IN = "bench.floor.printer_changed"
 SUBJECT_OUT = "bench.floor.start_print"
+WARM_UP = 5
+"""Rounds run before measuring (connections, prepared statements, caches), for the floor and the queue alike."""
 TABLES = """
 CREATE TABLE IF NOT EXISTS bench_floor_printers (id text PRIMARY KEY, state text NOT NULL, revision bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS bench_floor_outbox (
@@ -57,81 +59,103 @@ class Percentiles:
         return f"p50 {self.p50:8.1f} ms   p99 {self.p99:8.1f} ms   max {self.max:8.1f} ms"
 
 
-async def measure_floor(nats_url: str, database_dsn: str, rounds: int, printers: int = 1000) -> Percentiles:
-    """`database_dsn`: an asyncpg DSN; the bench's tables are made there and dropped afterwards."""
-    import asyncpg
-    import nats
-    from nats.js.api import StreamConfig
+class Floor:
+    """The floor's two sides on one connection each: `round()` is one measured round. Set up with `start()`,
+    torn down (tables and stream dropped) with `close()`; rounds can be interleaved with another measurement,
+    so both see the same machine load."""
 
-    connection = await asyncpg.connect(database_dsn)
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    try:
-        await connection.execute(TABLES)
-        await connection.executemany(
+    def __init__(self, nats_url: str, database_dsn: str, printers: int = 1000) -> None:
+        self.nats_url, self.database_dsn, self.printers = nats_url, database_dsn, printers
+        self.rounds = 0
+        self._received: dict[str, asyncio.Future[float]] = {}
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        import asyncpg
+        import nats
+        from nats.js.api import StreamConfig
+
+        self.connection = await asyncpg.connect(self.database_dsn)
+        self.nc = await nats.connect(self.nats_url)
+        self.js = self.nc.jetstream()
+        await self.connection.execute(TABLES)
+        await self.connection.executemany(
             "INSERT INTO bench_floor_printers VALUES ($1, 'idle', 0) ON CONFLICT DO NOTHING",
-            [(f"floor-{i}",) for i in range(printers)],
+            [(f"floor-{i}",) for i in range(self.printers)],
         )
-        await js.add_stream(StreamConfig(name=STREAM, subjects=["bench.floor.>"]))
-        pull = await js.pull_subscribe(SUBJECT_IN, durable="bench_floor", stream=STREAM)
-        received: dict[str, asyncio.Future[float]] = {}
+        await self.js.add_stream(StreamConfig(name=STREAM, subjects=["bench.floor.>"]))
+        self.pull = await self.js.pull_subscribe(SUBJECT_IN, durable="bench_floor", stream=STREAM)
+        await self.nc.subscribe(SUBJECT_OUT, cb=self._on_start)
+        self._worker = asyncio.create_task(self._service())
 
-        async def on_start(msg: Any) -> None:
-            waiter = received.get(json.loads(msg.data)["printer_id"])
-            if waiter is not None and not waiter.done():
-                waiter.set_result(time.perf_counter())
+    async def _on_start(self, msg: Any) -> None:
+        waiter = self._received.get(json.loads(msg.data)["printer_id"])
+        if waiter is not None and not waiter.done():
+            waiter.set_result(time.perf_counter())
 
-        await nc.subscribe(SUBJECT_OUT, cb=on_start)
-        stopping = asyncio.Event()
+    async def _service(self) -> None:
+        """The consumer side: pull, one transaction, publish the outcome (acked), ack the input."""
+        connection, js = self.connection, self.js
+        while not self._stopping.is_set():
+            try:
+                messages = await self.pull.fetch(1, timeout=1.0)
+            except TimeoutError:
+                continue
+            for msg in messages:
+                data = json.loads(msg.data)
+                envelope = {"id": str(uuid.uuid4()), "type": SUBJECT_OUT, "data": {"printer_id": data["id"]}}
+                async with connection.transaction():
+                    await connection.fetchrow(
+                        "SELECT id FROM bench_floor_printers WHERE id = $1 FOR UPDATE", data["printer"]
+                    )
+                    await connection.execute(
+                        "UPDATE bench_floor_printers SET state = 'busy', revision = revision + 1 WHERE id = $1",
+                        data["printer"],
+                    )
+                    await connection.execute(
+                        "INSERT INTO bench_floor_outbox (message_id, subject, envelope) VALUES ($1, $2, $3)",
+                        envelope["id"], SUBJECT_OUT, json.dumps(envelope),
+                    )
+                await js.publish(SUBJECT_OUT, json.dumps(envelope["data"]).encode(),
+                                 headers={"Nats-Msg-Id": envelope["id"]})
+                await msg.ack()
 
-        async def service() -> None:
-            """The consumer side: pull, one transaction, publish the outcome (acked), ack the input."""
-            while not stopping.is_set():
-                try:
-                    messages = await pull.fetch(1, timeout=1.0)
-                except TimeoutError:
-                    continue
-                for msg in messages:
-                    data = json.loads(msg.data)
-                    envelope = {"id": str(uuid.uuid4()), "type": SUBJECT_OUT, "data": {"printer_id": data["id"]}}
-                    async with connection.transaction():
-                        await connection.fetchrow(
-                            "SELECT id FROM bench_floor_printers WHERE id = $1 FOR UPDATE", data["printer"]
-                        )
-                        await connection.execute(
-                            "UPDATE bench_floor_printers SET state = 'busy', revision = revision + 1 WHERE id = $1",
-                            data["printer"],
-                        )
-                        await connection.execute(
-                            "INSERT INTO bench_floor_outbox (message_id, subject, envelope) VALUES ($1, $2, $3)",
-                            envelope["id"], SUBJECT_OUT, json.dumps(envelope),
-                        )
-                    await js.publish(SUBJECT_OUT, json.dumps(envelope["data"]).encode(),
-                                     headers={"Nats-Msg-Id": envelope["id"]})
-                    await msg.ack()
-
-        worker = asyncio.create_task(service())
-        latencies: list[float] = []
-        loop = asyncio.get_running_loop()
-        for i in range(rounds + 5):
-            key = f"round-{i}-{uuid.uuid4().hex[:6]}"
-            received[key] = loop.create_future()
-            payload = json.dumps({"id": key, "printer": f"floor-{i % printers}"}).encode()
-            started = time.perf_counter()
-            await js.publish(SUBJECT_IN, payload, headers={"Nats-Msg-Id": key})
-            arrived = await asyncio.wait_for(received[key], 30)
-            if i >= 5:  # the first rounds warm connections and caches
-                latencies.append((arrived - started) * 1000)
-        stopping.set()
-        await worker
-        return Percentiles.of(latencies)
-    finally:
-        await connection.execute("DROP TABLE IF EXISTS bench_floor_printers, bench_floor_outbox")
-        await connection.close()
+    async def round(self) -> float:
+        """One round's milliseconds, from before the publish until the second subscriber has the outcome."""
+        key = f"round-{self.rounds}-{uuid.uuid4().hex[:6]}"
+        self._received[key] = asyncio.get_running_loop().create_future()
+        payload = json.dumps({"id": key, "printer": f"floor-{self.rounds % self.printers}"}).encode()
+        self.rounds += 1
+        started = time.perf_counter()
+        await self.js.publish(SUBJECT_IN, payload, headers={"Nats-Msg-Id": key})
         try:
-            await js.delete_stream(STREAM)
+            arrived = await asyncio.wait_for(self._received[key], 30)
         finally:
-            await nc.close()
+            del self._received[key]
+        return (arrived - started) * 1000
+
+    async def close(self) -> None:
+        self._stopping.set()
+        await self._worker
+        await self.connection.execute("DROP TABLE IF EXISTS bench_floor_printers, bench_floor_outbox")
+        await self.connection.close()
+        try:
+            await self.js.delete_stream(STREAM)
+        finally:
+            await self.nc.close()
+
+
+async def measure_floor(nats_url: str, database_dsn: str, rounds: int, printers: int = 1000) -> Percentiles:
+    """`database_dsn`: an asyncpg DSN; the bench's tables are made there and dropped afterwards. The first
+    rounds warm connections and caches and are not counted."""
+    floor = Floor(nats_url, database_dsn, printers)
+    await floor.start()
+    try:
+        for _ in range(WARM_UP):
+            await floor.round()
+        return Percentiles.of([await floor.round() for _ in range(rounds)])
+    finally:
+        await floor.close()
 
 
 async def main(rounds: int) -> None:
