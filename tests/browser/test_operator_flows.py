@@ -19,6 +19,8 @@ pytest.importorskip("playwright", reason="the playwright package is not installe
 
 from playwright.async_api import FilePayload, Page, expect
 
+from servicekit.testing import wait_until
+
 pytestmark = pytest.mark.integration
 
 LIVE_TIMEOUT = 60_000
@@ -417,10 +419,7 @@ async def test_a_dead_letter_shows_in_the_header_and_is_replayed_from_its_page(
         return await page.locator(f'tr[data-message-id="{message_id}"]').count() > 0
 
     await page.goto("/#/dead-letters")
-    deadline = asyncio.get_running_loop().time() + 30
-    while not await listed():
-        assert asyncio.get_running_loop().time() < deadline, "the dead letter never showed"
-        await asyncio.sleep(0.5)
+    await wait_until(listed, 30, "the dead letter to show on the page", interval=0.5)
     await expect(badge).to_be_visible()
     await expect(badge).to_contain_text("dead letter")
     row = page.locator(f'tr[data-message-id="{message_id}"]')

@@ -38,6 +38,7 @@ from printer_simulator.catalog import parse_printer
 from printer_simulator.fleet import Fleet
 from printer_simulator.printer import SimulatedPrinter
 from printer_simulator.project import build_project
+from servicekit.testing import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -149,15 +150,6 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         await fleet.stop()
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = WAIT) -> None:
-    """For state without a change notification: poll it until true or the deadline passes."""
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
 def online(status: PrinterStatus) -> bool:
     return status.online and status.gcode_state is not None
 
@@ -184,7 +176,7 @@ async def test_connect_reports_state_materials_and_version(harness: Harness) -> 
         LoadedMaterial(128, "PA-CF", "#000000", "GFN04", 100),
         LoadedMaterial(254, "TPU", "#FFFFFF", "GFU01", 95),
     )
-    await eventually(lambda: connection.version_info is not None)
+    await wait_until(lambda: connection.version_info is not None, WAIT, "the printer's version info")
     assert connection.version_info is not None
     assert any(module.get("sn") == X1C["serial"] for module in connection.version_info["module"])
     commands = [c["command"] for c in printer.snapshot()["commands"]]

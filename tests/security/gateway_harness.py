@@ -27,6 +27,7 @@ from api_gateway.config import Settings
 from devstack import Stack
 from devstack.postgres import database_url, drop_databases, ensure_databases
 from servicekit.database import run_migrations
+from servicekit.testing import wait_until
 
 ALEMBIC_INI = Path(__file__).parents[2] / "services" / "api-gateway" / "alembic.ini"
 ENV_TOKEN = "security-tests-env-token"
@@ -42,12 +43,13 @@ async def serving(app: Any, **config: Any) -> AsyncIterator[str]:
         )
     )
     task = asyncio.create_task(server.serve())
-    deadline = asyncio.get_running_loop().time() + 30
-    while not server.started:
-        if task.done() or asyncio.get_running_loop().time() > deadline:
+    try:
+        await wait_until(lambda: server.started or task.done(), 30, "uvicorn to start", interval=0.02)
+    finally:
+        if not server.started:
             server.should_exit = True
-            raise RuntimeError("uvicorn did not start")
-        await asyncio.sleep(0.02)
+    if not server.started:
+        raise RuntimeError("uvicorn did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"

@@ -6,9 +6,8 @@ import asyncio
 import os
 import sys
 import textwrap
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +25,11 @@ from servicekit.database import create_engine, session_factory
 from servicekit.inbox import Inbox
 from servicekit.messaging import Bus
 from servicekit.outbox import Outbox, OutboxRelay
+from servicekit.testing import wait_until
 
 from .messaging_probe import ProbeHappened, ProbeUnitOfWork, effects, metadata, outbox
 
 pytestmark = pytest.mark.integration
-
-
-async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}")
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from printer_simulator import ControlServer, Fleet, build_project, parse_materials, parse_printer
 from printer_simulator.printer import SimulatedPrinter
+from servicekit.testing import wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -265,14 +266,6 @@ async def connect(context: ssl.SSLContext) -> AsyncIterator[Callable[..., Awaita
     yield open_client
     for client in clients:
         await client.close()
-
-
-async def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def project_file(name: str, sequence_id: str = "7", **extra: Any) -> dict[str, Any]:
@@ -817,7 +810,7 @@ async def _run_cli(state_dir: Path, out: Path) -> tuple[asyncio.subprocess.Proce
         *["--control-port", "0", "--out", str(out), "--time-scale", "600", "--log-level", "WARNING"],
         stdout=asyncio.subprocess.DEVNULL,
     )
-    await wait_until(lambda: out.exists() or process.returncode is not None, "the out file", timeout=15)
+    await wait_until(lambda: out.exists() or process.returncode is not None, 15, "the out file")
     info = _read_out(out)
     assert process.returncode is None and info is not None
     return process, info

@@ -26,6 +26,7 @@ from api_gateway.domain.auth import Account, ApiToken, Session
 from api_gateway.domain.dead_letters import ArchiveUnavailable, DeadLetter, Replay
 from api_gateway.domain.events import SOURCE_STREAMS, LoggedMessage, Position
 from api_gateway.domain.idempotency import IdempotencyRecord, StoredResponse
+from servicekit.testing import wait_until
 
 TOKEN = "test-env-token"
 SERVICES = {"skus": "http://skus.test", "orders": "http://orders.test", "queue": "http://queue.test",
@@ -337,11 +338,9 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
     """Run `app` under uvicorn on a free port of 127.0.0.1 (for real streaming responses)."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
-    deadline = asyncio.get_running_loop().time() + 10
-    while not server.started:
-        if task.done() or asyncio.get_running_loop().time() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: server.started or task.done(), 10, "uvicorn to start", interval=0.01)
+    if not server.started:
+        raise RuntimeError("uvicorn did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"

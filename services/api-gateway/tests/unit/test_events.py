@@ -20,6 +20,7 @@ from api_gateway.domain.events import (
     to_event,
 )
 from api_gateway.service_layer.event_hub import EventHub
+from servicekit.testing import wait_until
 
 from .conftest import TOKEN, Harness, MemoryEventLog, serving
 
@@ -93,7 +94,7 @@ async def test_resume_replays_what_was_missed_then_goes_live_without_duplicates(
         log.append("QUEUE", "queue.v1.job.changed", {"id": "j1"})
         log.append("ORDERS", "orders.v1.order.print_requested", {"id": "internal"})
         log.append("PRINTERS", "printers.v1.printer.changed", {"id": "p1"})
-        await _wait(lambda: hub.position["PRINTERS"] == 1)
+        await wait_until(lambda: hub.position["PRINTERS"] == 1, 5, "the hub to reach PRINTERS position 1")
 
         resumed = hub.frames(seen_id)
         await anext(resumed)
@@ -134,13 +135,6 @@ async def test_heartbeats_keep_an_idle_stream_alive() -> None:
         await frames.aclose()
     finally:
         await hub.stop()
-
-
-async def _wait(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_sse_over_http_with_last_event_id(harness: Harness) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from servicekit.testing import wait_until
 from slicer.adapters.limited_process import ToolLimits, run_limited
 
 PY = sys.executable
@@ -23,16 +24,6 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except FileNotFoundError:
         return False
-
-
-async def wait_until_dead(pid: int, deadline: float = 5.0) -> bool:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while loop.time() < end:
-        if not alive(pid):
-            return True
-        await asyncio.sleep(0.02)
-    return False
 
 
 async def test_runs_and_captures(tmp_path: Path) -> None:
@@ -70,7 +61,8 @@ async def test_timeout_kills_the_whole_group(tmp_path: Path) -> None:
     result = await run_limited([PY, "-c", script], cwd=tmp_path, limits=ToolLimits(time_limit_seconds=1.0))
     assert result.timed_out and result.returncode is None
     assert result.seconds < 10
-    assert await wait_until_dead(int(pid_file.read_text()))
+    pid = int(pid_file.read_text())
+    await wait_until(lambda: not alive(pid), 5, f"process {pid} to die")
 
 
 async def test_cancellation_kills_the_tool(tmp_path: Path) -> None:
@@ -85,7 +77,8 @@ async def test_cancellation_kills_the_tool(tmp_path: Path) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await wait_until_dead(int(pid_file.read_text()))
+    pid = int(pid_file.read_text())
+    await wait_until(lambda: not alive(pid), 5, f"process {pid} to die")
 
 
 async def test_memory_limit(tmp_path: Path) -> None:
