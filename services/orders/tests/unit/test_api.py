@@ -10,8 +10,8 @@ from typing import Any, cast
 import httpx
 import pytest
 from fastapi import FastAPI
+from orders_fakes import InMemoryUnitOfWork
 
-from orders.adapters.memory import InMemoryUnitOfWork
 from orders.domain.errors import OrderError
 from orders.domain.model import Sku
 from orders.entrypoints import api

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from orders_fakes import InMemoryUnitOfWork
 
 from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderCompleted, OrderPrintRequested
 from contracts.queue.v1 import JobCounts as JobCountsMessage
 from contracts.queue.v1 import OrderForecastChanged, OrderJobsSummarized
-from orders.adapters.memory import InMemoryUnitOfWork
 from orders.domain import commands
 from orders.domain.errors import (
     InvalidField,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
-from contracts.envelope import ContractMessage, Envelope
 from orders.domain.model import Forecast, Order, Sku
+from servicekit.testing import FakeUnitOfWork
 
 
 class InMemoryOrderRepository:
@@ -55,36 +54,32 @@ class InMemorySkuRepository:
         return True
 
 
-class InMemoryUnitOfWork:
-    """Commits by swapping in the changed rows; `messages` holds everything emitted by committed work."""
+@dataclass
+class OrdersState:
+    orders: dict[str, Order] = field(default_factory=dict)
+    skus: dict[str, Sku] = field(default_factory=dict)
+
+
+class InMemoryUnitOfWork(FakeUnitOfWork[OrdersState]):
+    """The orders service's repositories on servicekit's fake unit of work: only committed work is kept."""
 
     def __init__(self) -> None:
-        self.committed_orders = InMemoryOrderRepository()
-        self.committed_skus = InMemorySkuRepository()
+        super().__init__(OrdersState(), source="/services/orders")
+
+    def _open(self) -> None:
         self.orders = InMemoryOrderRepository()
+        self.orders.rows = self.work.orders
         self.skus = InMemorySkuRepository()
-        self.messages: list[ContractMessage] = []
-        self._pending: list[ContractMessage] = []
-        self.commits = 0
+        self.skus.rows = self.work.skus
 
-    async def __aenter__(self) -> Self:
-        self.orders.rows = dict(self.committed_orders.rows)
-        self.skus.rows = dict(self.committed_skus.rows)
-        self._pending = []
-        return self
+    @property
+    def committed_orders(self) -> InMemoryOrderRepository:
+        committed = InMemoryOrderRepository()
+        committed.rows = self.state.orders
+        return committed
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._pending = []
-
-    def emit(self, message: ContractMessage, *, subject_id: str | None = None) -> Envelope:
-        self._pending.append(message)
-        return Envelope(id=str(len(self.messages) + len(self._pending)), type=message.SUBJECT, source="/memory")
-
-    async def commit(self) -> None:
-        self.committed_orders.rows = dict(self.orders.rows)
-        self.committed_skus.rows = dict(self.skus.rows)
-        self.messages.extend(self._pending)
-        self._pending = []
-        self.commits += 1
+    @property
+    def committed_skus(self) -> InMemorySkuRepository:
+        committed = InMemorySkuRepository()
+        committed.rows = self.state.skus
+        return committed
