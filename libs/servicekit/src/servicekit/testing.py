@@ -15,6 +15,7 @@ from typing import Any, Generic, Self, TypeVar, overload
 
 from contracts.envelope import ContractMessage, Envelope
 from servicekit.ids import new_id, utc_now
+from servicekit.tracing import current_traceparent
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -124,6 +125,7 @@ class FakeUnitOfWork(Generic[S]):
             data=message.model_dump(mode="json"),
             correlationid=self._correlation,
             causationid=self._causation,
+            traceparent=current_traceparent(),
         )
         self._pending.append(envelope)
         self._pending_messages.append(message)

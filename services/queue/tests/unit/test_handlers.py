@@ -9,18 +9,17 @@ from typing import Any, TypeVar
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
 
 from contracts.common import Assignment, FileRef, Material
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged, PrintUpdated
 from contracts.queue.v1 import JobChanged, OrderJobsSummarized, StartPrint, StopPrint
-from printqueue.adapters.memory_repository import InMemoryQueueRepository
 from printqueue.domain.errors import TransitionForbidden
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.domain.model import FarmSettings, Job
 from printqueue.service_layer import handlers
 from printqueue.service_layer.handlers import Context
-from printqueue.service_layer.unit_of_work import InMemoryUnitOfWork
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FILE = FileRef(sha256="a" * 64, filename="box.gcode.3mf", kind="gcode.3mf", size_bytes=100)
@@ -46,8 +45,8 @@ class Queue:
         async with uow:
             result = await action(uow)
             await uow.commit()
-        self.sent.extend(uow.published)
-        return result, uow.published
+        self.sent.extend(uow.messages)
+        return result, uow.messages
 
     async def order(self, quantity: int = 1, material: str = "PLA", assignment: Assignment | None = None,
                     revision: int = 1) -> list[Any]:
@@ -317,7 +316,7 @@ async def test_a_dispatch_continues_the_trace_of_the_print_request_not_the_match
         async with uow:
             await handlers.run_matching_pass(uow, queue.ctx)
             await uow.commit()
-    (start,) = [e for e in uow.envelopes if e.type == StartPrint.SUBJECT]
+    (start,) = [e for e in uow.published if e.type == StartPrint.SUBJECT]
     assert start.traceparent is not None
     assert start.traceparent.split("-")[1] == f"{click:032x}"
     assert matching.get_span_context().trace_id != click

@@ -12,17 +12,16 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
 
 from contracts.common import Assignment, FileRef, Material
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderCancelled, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged, PrintUpdated
 from contracts.queue.v1 import JobChanged, OrderJobsSummarized, StartPrint
-from printqueue.adapters.memory_repository import InMemoryQueueRepository
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.domain.model import ACTIVE, Job, summarize
 from printqueue.service_layer import handlers
 from printqueue.service_layer.handlers import Context
-from printqueue.service_layer.unit_of_work import InMemoryUnitOfWork
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ORDER = "order-1"
@@ -102,10 +101,10 @@ class World:
         async with uow:
             await action(uow)
             await uow.commit()
-        self.published.extend(uow.published)
-        summarized = [m.order_id for m in uow.published if isinstance(m, OrderJobsSummarized)]
+        self.published.extend(uow.messages)
+        summarized = [m.order_id for m in uow.messages if isinstance(m, OrderJobsSummarized)]
         assert len(summarized) == len(set(summarized)), "more than one summary per order in one transaction"
-        for message in uow.published:
+        for message in uow.messages:
             if isinstance(message, OrderJobsSummarized):
                 assert message.sequence > self.sequences.get(message.order_id, 0)
                 self.sequences[message.order_id] = message.sequence

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
 
 from contracts.common import Assignment as AssignmentMessage
 from contracts.common import FileRef
@@ -20,7 +21,6 @@ from contracts.printers.v1 import LoadedMaterial as LoadedMaterialMessage
 from contracts.printers.v1 import PrinterChanged
 from contracts.queue.v1 import JobChanged, OrderJobsSummarized, SlicePart, StartPrint
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceEstimate, SliceFailed
-from printqueue.adapters.memory_repository import InMemoryQueueRepository
 from printqueue.domain import slicing
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.domain.matching import explain, match
@@ -28,7 +28,6 @@ from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, P
 from printqueue.domain.slicing import Slice
 from printqueue.service_layer import handlers
 from printqueue.service_layer.handlers import Context
-from printqueue.service_layer.unit_of_work import InMemoryUnitOfWork
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 R = TypeVar("R")
@@ -237,8 +236,8 @@ class Queue:
         async with uow:
             result = await action(uow)
             await uow.commit()
-        self.sent.extend(uow.published)
-        return result, uow.published
+        self.sent.extend(uow.messages)
+        return result, uow.messages
 
     async def order(self, lines: dict[str, dict[str, Any]], file: FileRef = SCAD, order_id: str = "o1",
                     quantity: int = 1, grams: float | None = None) -> list[Any]:

@@ -1,4 +1,4 @@
-"""An in-memory queue repository with the SQL one's semantics (for unit and property tests, benches).
+"""An in-memory queue repository and unit of work with the SQL ones' semantics (for unit and property tests).
 
 It enforces the same two partial unique indexes, so a handler bug that would violate them in
 PostgreSQL fails here too.
@@ -24,6 +24,7 @@ from printqueue.domain.model import (
 )
 from printqueue.domain.reconciliation import DesiredOrder, DesiredRun, reconcile_order_jobs
 from printqueue.domain.slicing import Slice, needs_slicing
+from servicekit.testing import FakeUnitOfWork
 
 
 class UniqueViolation(Exception):
@@ -251,3 +252,19 @@ class InMemoryQueueRepository:
             ),
             key=lambda j: j.id,
         )
+
+
+class InMemoryUnitOfWork(FakeUnitOfWork[InMemoryQueueRepository]):
+    """servicekit's fake unit of work over an in-memory store: changes and messages are kept only on commit."""
+
+    def __init__(self, store: InMemoryQueueRepository) -> None:
+        super().__init__(store, source="/services/queue")
+        self.rematch = False
+
+    @property
+    def store(self) -> InMemoryQueueRepository:
+        return self.state
+
+    def _open(self) -> None:
+        self.queue = self.work
+        self.rematch = False
