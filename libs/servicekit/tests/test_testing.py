@@ -145,3 +145,16 @@ async def test_state_is_exactly_the_committed_blocks(blocks: list[tuple[str, boo
                 expected[key] = key * 2
     assert uow.state.rows == expected
     assert [m.text for m in uow.messages if isinstance(m, Noted)] == [k for k, c in blocks if c]
+
+
+async def test_units_of_work_sharing_published_and_claimed_see_each_others_commits() -> None:
+    state, published, claimed = Notes(), list[Envelope](), set[tuple[str, str]]()
+    first = NotesUnitOfWork(state, published=published, claimed=claimed)
+    async with first:
+        assert await first.claim_inbox("notes__added", "m1")
+        first.emit(Noted(text="once"))
+        await first.commit()
+    second = NotesUnitOfWork(state, published=published, claimed=claimed)
+    async with second:
+        assert not await second.claim_inbox("notes__added", "m1")
+    assert [e.data for e in published] == [{"text": "once"}]

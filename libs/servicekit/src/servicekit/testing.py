@@ -56,7 +56,8 @@ class FakeUnitOfWork(Generic[S]):
     Work happens on `self.work`, a deep copy of `state` taken when the block opens (subclasses build their
     repositories on it in `_open()`, as SQL ones do on the session). `commit()` makes the work the state and
     keeps the emitted envelopes (`published`), the inbox marks (`claimed`) and runs the after-commit actions;
-    leaving the block or `rollback()` drops all of them, like a transaction that never committed.
+    leaving the block or `rollback()` drops all of them, like a transaction that never committed. Pass
+    `published` and `claimed` to share them between units of work over the same state, as one database would.
     """
 
     def __init__(
@@ -66,13 +67,14 @@ class FakeUnitOfWork(Generic[S]):
         source: str = "/services/test",
         ids: Callable[[], str] = new_id,
         published: list[Envelope] | None = None,
+        claimed: set[tuple[str, str]] | None = None,
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.state, self.source, self.ids, self.on_commit = state, source, ids, on_commit
         self.published: list[Envelope] = published if published is not None else []
         self.messages: list[ContractMessage] = []
         """The committed messages themselves, in the order they were emitted (`published` holds their envelopes)."""
-        self.claimed: set[tuple[str, str]] = set()
+        self.claimed: set[tuple[str, str]] = claimed if claimed is not None else set()
         self.commits = 0
         self.rollbacks = 0
         self.work: S = state
@@ -145,7 +147,7 @@ class FakeUnitOfWork(Generic[S]):
         self._keep(self.work)
         self.published.extend(self._pending)
         self.messages.extend(self._pending_messages)
-        self.claimed |= self._claims
+        self.claimed.update(self._claims)
         had_messages = bool(self._pending)
         actions = self._after_commit
         self.commits += 1

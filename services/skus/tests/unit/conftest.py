@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from fastapi import FastAPI
@@ -20,6 +21,7 @@ from skus.adapters.file_store import LocalFileStore
 from skus.domain.files import inspect_file
 from skus.entrypoints import api
 from skus.service_layer.handlers import PartFiles
+from skus.service_layer.unit_of_work import UnitOfWork
 
 
 @pytest.fixture
@@ -32,7 +34,9 @@ def service(tmp_path: Path) -> Iterator[Service]:
     install_problem_handlers(app)
     api.install_error_mapping(app)
     app.include_router(
-        api.router(lambda: FakeUnitOfWork(state, published), files, max_upload_bytes=UPLOAD_LIMIT, ident=ident)
+        api.router(
+            lambda: cast(UnitOfWork, FakeUnitOfWork(state, published)), files, max_upload_bytes=UPLOAD_LIMIT, ident=ident
+        )
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Service(client, state, published, store, bucket, render, ident)

@@ -9,16 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, cast
 
 import anyio
 from fastapi.testclient import TestClient
 
 from contracts.envelope import Envelope
-from servicekit.inbox import Inbox
-from servicekit.outbox import Outbox
-from skus.adapters import orm
+from servicekit.testing import FakeUnitOfWork as BaseFakeUnitOfWork
 from skus.adapters.file_store import LocalFileStore
 from skus.adapters.openscad import RenderResult
 from skus.domain.errors import DuplicateSku
@@ -40,6 +37,7 @@ class State:
     parts: dict[str, Part] = field(default_factory=dict)
     skus: dict[str, Sku] = field(default_factory=dict)
     orders: dict[str, KnownOrder] = field(default_factory=dict)
+    inbox: set[tuple[str, str]] = field(default_factory=set)
 
 
 class FakePartRepository:
@@ -131,48 +129,20 @@ class FakeOrderUsageRepository:
         )
 
 
-class FakeUnitOfWork(UnitOfWork):
-    """Commits swap in the changed state and keep the emitted envelopes; anything else rolls back."""
+class FakeUnitOfWork(BaseFakeUnitOfWork[State]):
+    """servicekit's fake unit of work over parts, SKUs and order usage: commits keep the work, the emitted
+    envelopes and the inbox marks (shared through `state`); anything else rolls back."""
 
     def __init__(self, state: State, published: list[Envelope]) -> None:
-        super().__init__(
-            sessions=None,  # type: ignore[arg-type]
-            outbox=Outbox(orm.outbox, source="/services/skus"),
-            inbox=Inbox(orm.inbox),
-        )
-        self.state, self.published = state, published
-        self.claimed: set[tuple[str, str]] = set()
+        super().__init__(state, source="/services/skus", published=published, claimed=state.inbox)
 
-    async def __aenter__(self) -> Self:
-        self._pending = []
-        self._work = copy.deepcopy(self.state)
-        self.parts = FakePartRepository(self._work)
-        self.skus = FakeSkuRepository(self._work)
-        self.orders = FakeOrderUsageRepository(self._work)
-        return self
+    def _open(self) -> None:
+        self.parts = FakePartRepository(self.work)
+        self.skus = FakeSkuRepository(self.work)
+        self.orders = FakeOrderUsageRepository(self.work)
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._pending = []
-
-    async def commit(self) -> None:
-        self.state.parts, self.state.skus, self.state.orders = self._work.parts, self._work.skus, self._work.orders
-        self._work = copy.deepcopy(self.state)
-        self.parts, self.skus, self.orders = (
-            FakePartRepository(self._work), FakeSkuRepository(self._work), FakeOrderUsageRepository(self._work)
-        )
-        self.published.extend(self._pending)
-        self._pending = []
-
-    async def rollback(self) -> None:
-        self._pending = []
-
-    async def claim_inbox(self, consumer: str, message_id: str) -> bool:
-        if (consumer, message_id) in self.claimed:
-            return False
-        self.claimed.add((consumer, message_id))
-        return True
+    def _keep(self, work: State) -> None:
+        self.state.parts, self.state.skus, self.state.orders = work.parts, work.skus, work.orders
 
 
 class FakeBucket:
@@ -229,8 +199,8 @@ class Service:
     render: FakeRender
     ident: Identity
 
-    def uow(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self.state, self.published)
+    def uow(self) -> UnitOfWork:
+        return cast(UnitOfWork, FakeUnitOfWork(self.state, self.published))
 
     def subjects(self) -> list[str]:
         return [e.type for e in self.published]

@@ -6,12 +6,11 @@ import copy
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Self
 
 from contracts.common import FileRef, Material
 from contracts.envelope import ContractMessage, Envelope
 from contracts.queue.v1 import SlicePart
+from servicekit.testing import FakeUnitOfWork as BaseFakeUnitOfWork
 from slicer.domain.model import Slice, SliceInputs, new_slice
 from slicer.service_layer.handlers import SliceRequest
 from slicer.service_layer.ports import SlicedFile, SliceError, SliceJob, SourceNotFound
@@ -52,51 +51,25 @@ class MemorySliceRepository:
         self.items[item.key] = copy.deepcopy(item)
 
 
-class FakeUnitOfWork:
-    """Changes, inbox marks and answers become visible in `state` only on commit."""
+class FakeUnitOfWork(BaseFakeUnitOfWork[State]):
+    """servicekit's fake unit of work over the slices: changes, inbox marks and answers are kept only on commit."""
 
     def __init__(self, state: State) -> None:
-        self.state = state
-        self.commits = 0
+        super().__init__(state, source="/services/slicer", published=state.published, claimed=state.inbox)
 
-    async def __aenter__(self) -> Self:
-        self._slices = copy.deepcopy(self.state.slices)
-        self._inbox = set(self.state.inbox)
-        self._pending: list[Envelope] = []
-        self.slices = MemorySliceRepository(self._slices)
-        return self
+    def _open(self) -> None:
+        self.slices = MemorySliceRepository(self.work.slices)
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._pending = []
-
-    def caused_by(self, envelope: Envelope) -> None:
-        self.cause = envelope.id
+    def _keep(self, work: State) -> None:
+        self.state.slices = work.slices
 
     def answer(self, message: ContractMessage, *, envelope_id: str, subject_id: str | None = None) -> Envelope:
-        envelope = Envelope(
-            id=envelope_id, type=message.SUBJECT, source="/services/slicer", subject=subject_id,
-            data=message.model_dump(mode="json"), causationid=self.cause,
-        )
-        self._pending.append(envelope)
+        envelope = self.emit(message, subject_id=subject_id).model_copy(update={"id": envelope_id})
+        self._pending[-1] = envelope
         return envelope
 
     async def answered(self, consumer: str, message_id: str) -> bool:
-        return (consumer, message_id) in self._inbox
-
-    async def claim_inbox(self, consumer: str, message_id: str) -> bool:
-        if (consumer, message_id) in self._inbox:
-            return False
-        self._inbox.add((consumer, message_id))
-        return True
-
-    async def commit(self) -> None:
-        self.state.slices = copy.deepcopy(self._slices)
-        self.state.inbox = set(self._inbox)
-        self.state.published.extend(self._pending)
-        self._pending = []
-        self.commits += 1
+        return (consumer, message_id) in self.claimed
 
 
 class FakePipeline:
