@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +25,7 @@ from api_gateway.domain.auth import Account, ApiToken, Session
 from api_gateway.domain.dead_letters import ArchiveUnavailable, DeadLetter, Replay
 from api_gateway.domain.events import SOURCE_STREAMS, LoggedMessage, Position
 from api_gateway.domain.idempotency import IdempotencyRecord, StoredResponse
+from servicekit.testing import FakeUnitOfWork as BaseFakeUnitOfWork
 from servicekit.testing import wait_until
 
 TOKEN = "test-env-token"
@@ -167,27 +167,17 @@ class FakeSessions:
         return 0
 
 
-class FakeUnitOfWork:
-    """Writes go straight to the store; `commits` counts commits so tests can see one happened."""
-
-    commits = 0
+class FakeUnitOfWork(BaseFakeUnitOfWork[Store]):
+    """servicekit's fake unit of work over the store: only committed writes stay; `commits` counts them all."""
 
     def __init__(self, store: Store) -> None:
-        self.idempotency = FakeIdempotency(store)
-        self.accounts = FakeAccounts(store)
-        self.tokens = FakeTokens(store)
-        self.logins = FakeSessions(store)
+        super().__init__(store, source="/services/api-gateway")
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
-
-    async def commit(self) -> None:
-        FakeUnitOfWork.commits += 1
+    def _open(self) -> None:
+        self.idempotency = FakeIdempotency(self.work)
+        self.accounts = FakeAccounts(self.work)
+        self.tokens = FakeTokens(self.work)
+        self.logins = FakeSessions(self.work)
 
 
 class PlainPasswords:

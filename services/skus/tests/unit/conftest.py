@@ -35,7 +35,10 @@ def service(tmp_path: Path) -> Iterator[Service]:
     api.install_error_mapping(app)
     app.include_router(
         api.router(
-            lambda: cast(UnitOfWork, FakeUnitOfWork(state, published)), files, max_upload_bytes=UPLOAD_LIMIT, ident=ident
+            lambda: cast(UnitOfWork, FakeUnitOfWork(state, published)),
+            files,
+            max_upload_bytes=UPLOAD_LIMIT,
+            ident=ident,
         )
     )
     with TestClient(app, raise_server_exceptions=False) as client:
