@@ -57,7 +57,7 @@ class FakeUnitOfWork(Generic[S]):
     repositories on it in `_open()`, as SQL ones do on the session). `commit()` makes the work the state and
     keeps the emitted envelopes (`published`), the inbox marks (`claimed`) and runs the after-commit actions;
     leaving the block or `rollback()` drops all of them, like a transaction that never committed. Pass
-    `published` and `claimed` to share them between units of work over the same state, as one database would.
+    `published`, `messages` and `claimed` to share them between units of work over the same state, as one database would.
     """
 
     def __init__(
@@ -68,11 +68,12 @@ class FakeUnitOfWork(Generic[S]):
         ids: Callable[[], str] = new_id,
         published: list[Envelope] | None = None,
         claimed: set[tuple[str, str]] | None = None,
+        messages: list[ContractMessage] | None = None,
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.state, self.source, self.ids, self.on_commit = state, source, ids, on_commit
         self.published: list[Envelope] = published if published is not None else []
-        self.messages: list[ContractMessage] = []
+        self.messages: list[ContractMessage] = messages if messages is not None else []
         """The committed messages themselves, in the order they were emitted (`published` holds their envelopes)."""
         self.claimed: set[tuple[str, str]] = claimed if claimed is not None else set()
         self.commits = 0
