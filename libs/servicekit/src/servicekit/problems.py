@@ -1,4 +1,5 @@
-"""RFC 9457 problem details: domain errors are mapped once, here, at the HTTP edge."""
+"""RFC 9457 problem details: every `DomainError` (each service's declared errors, and `Problem`) is answered once,
+here, at the HTTP edge, by the handlers `install_problem_handlers` adds."""
 
 from __future__ import annotations
 
@@ -10,16 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from servicekit.domain_errors import DomainError
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
 
-class Problem(Exception):
-    """An error a client can act on. `errors` names the offending fields."""
-
-    status = 400
-    title = "Bad request"
+class Problem(DomainError):
+    """An error the HTTP edge itself raises, its status and title chosen per instance if need be."""
 
     def __init__(
         self,
@@ -29,29 +29,32 @@ class Problem(Exception):
         status: int | None = None,
         title: str | None = None,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = errors
+        super().__init__(detail, errors=errors, extra=extra, headers=headers)
         self.status = status or type(self).status
         self.title = title or type(self).title
-        self.extra = extra or {}
 
     @classmethod
     def field(cls, field: str, message: str, **kw: Any) -> Problem:
         return cls(f"{field}: {message}", errors=[{"field": field, "message": message}], **kw)
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": f"https://printfarm.dev/problems/{self.title.lower().replace(' ', '-')}",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if self.errors:
-            body["errors"] = self.errors
-        body.update(self.extra)
-        return body
+        return problem_body(self)
+
+
+def problem_body(error: DomainError) -> dict[str, Any]:
+    """The RFC 9457 body: `type` derived from the title, then title, status, detail, `errors` and the extras."""
+    body: dict[str, Any] = {
+        "type": f"https://printfarm.dev/problems/{error.title.lower().replace(' ', '-')}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+    }
+    if error.errors:
+        body["errors"] = error.errors
+    body.update(error.extra)
+    return body
 
 
 class Invalid(Problem):
@@ -78,8 +81,10 @@ class Unavailable(Problem):
     status, title = 503, "Service unavailable"
 
 
-def problem_response(problem: Problem) -> JSONResponse:
-    return JSONResponse(problem.body(), status_code=problem.status, media_type=PROBLEM_JSON)
+def problem_response(problem: DomainError) -> JSONResponse:
+    response = JSONResponse(problem_body(problem), status_code=problem.status, media_type=PROBLEM_JSON)
+    response.headers.update(problem.headers)
+    return response
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -97,8 +102,11 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    """The one installer: declared domain errors, request validation, routing errors and crashes all answer as
+    problem details (a crash without its internals, logged instead)."""
+
     async def on_problem(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Problem)
+        assert isinstance(exc, DomainError)
         return problem_response(exc)
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
@@ -126,7 +134,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(Problem("internal error; it has been logged", status=500, title="Internal error"))
 
-    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(DomainError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_crash)

@@ -57,7 +57,7 @@ class FakeUnitOfWork(Generic[S]):
     repositories on it in `_open()`, as SQL ones do on the session). `commit()` makes the work the state and
     keeps the emitted envelopes (`published`), the inbox marks (`claimed`) and runs the after-commit actions;
     leaving the block or `rollback()` drops all of them, like a transaction that never committed. Pass
-    `published`, `messages` and `claimed` to share them between units of work over the same state, as one database would.
+    `published`, `messages` and `claimed` to share them between units of work over one state, as one database would.
     """
 
     def __init__(

@@ -9,10 +9,8 @@ from fastapi import FastAPI
 from orders.adapters import orm
 from orders.adapters.sku_catalogue import SkuCatalogueClient
 from orders.config import Settings
-from orders.domain.errors import OrderError
 from orders.domain.model import OrderLimits
 from orders.entrypoints import api, consumers, schemas
-from orders.entrypoints.problems import order_error_handler
 from orders.service_layer.handlers import Deps
 from orders.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import new_id, utc_now
@@ -38,7 +36,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     consumers.register(runtime.bus, uow_factory, utc_now)
     app = runtime.create_app(title="printfarm orders", routers=[api.router(uow_factory, deps)])
     schemas.state_limits(app.openapi(), limits)  # FastAPI keeps the document it made: this is the one served
-    app.add_exception_handler(OrderError, order_error_handler)
     return app
 
 

@@ -12,10 +12,8 @@ import pytest
 from fastapi import FastAPI
 from orders_fakes import InMemoryUnitOfWork
 
-from orders.domain.errors import OrderError
 from orders.domain.model import Sku
 from orders.entrypoints import api
-from orders.entrypoints.problems import order_error_handler
 from orders.service_layer.handlers import Deps
 from orders.service_layer.unit_of_work import UnitOfWork
 from servicekit.problems import install_problem_handlers
@@ -45,7 +43,6 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     deps = Deps(clock=lambda: datetime(2026, 1, 1, tzinfo=UTC), ids=lambda: f"id-{next(counter)}", fetch_skus=fetch)
     app = FastAPI()
     install_problem_handlers(app)
-    app.add_exception_handler(OrderError, order_error_handler)
     app.include_router(api.router(lambda: cast(UnitOfWork, store), deps))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://orders") as http:
         yield http

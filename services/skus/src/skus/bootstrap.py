@@ -47,7 +47,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="printfarm skus",
         routers=[api.router(uow_factory, files, max_upload_bytes=settings.max_upload_bytes)],
     )
-    api.install_error_mapping(app)
     return app
 
 

@@ -32,7 +32,6 @@ def service(tmp_path: Path) -> Iterator[Service]:
     files = PartFiles(store=store, bucket=bucket, inspect=inspect_file, render=render)
     app = FastAPI()
     install_problem_handlers(app)
-    api.install_error_mapping(app)
     app.include_router(
         api.router(
             lambda: cast(UnitOfWork, FakeUnitOfWork(state, published)),

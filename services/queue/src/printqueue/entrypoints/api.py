@@ -11,7 +11,6 @@ from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from printqueue.adapters import views
-from printqueue.domain.errors import JobNotFound, TransitionForbidden
 from printqueue.domain.matching import explain
 from printqueue.domain.model import FarmSettings, Job
 from printqueue.entrypoints.schemas import (
@@ -37,13 +36,10 @@ STATUSES = ("queued", "slicing", "assigned", "printing", "paused", "completed", 
 
 @contextlib.contextmanager
 def problems() -> Iterator[None]:
-    """The one place domain errors become problem details."""
+    """A unique index refusing a second live job for one copy of a part is a conflict, not a crash (domain
+    errors answer through servicekit's installer: they declare their status)."""
     try:
         yield
-    except JobNotFound as exc:
-        raise NotFound(str(exc)) from exc
-    except TransitionForbidden as exc:
-        raise Conflict(str(exc)) from exc
     except IntegrityError as exc:
         raise Conflict("another live job already prints this copy of the part") from exc
 

@@ -1,4 +1,4 @@
-"""Thin HTTP routes for /api/v1/parts and /api/v1/skus; domain errors become problem details here."""
+"""Thin HTTP routes for /api/v1/parts and /api/v1/skus (domain errors answer as problems through servicekit)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,16 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from servicekit.documented import NOT_BLANK
 from servicekit.pagination import Cursor, Limit, Page, cursor_values, encode_cursor
-from servicekit.problems import Conflict, NotFound, Problem, TooLarge, Unavailable, problem_response
-from servicekit.problems import Invalid as InvalidProblem
 from servicekit.storable_text import refuse_unstorable_text
 from skus.adapters.multipart_upload import receive_upload
 from skus.domain import commands
-from skus.domain.errors import DuplicateSku, InUse, Invalid, SkusError, StorageUnavailable, UploadTooLarge
+from skus.domain.errors import Invalid, UploadTooLarge
 from skus.domain.errors import NotFound as NotFoundError
-from skus.domain.files import FileRejected, FileTooLarge
 from skus.domain.model import HEX_COLOR, Material
 from skus.entrypoints.schemas import PartOut, PartPatch, SkuIn, SkuOut, SkuPatch, sku_body
 from skus.service_layer import handlers
@@ -56,36 +53,6 @@ UPLOAD_FORM = {
         },
     }
 }
-
-
-def as_problem(exc: SkusError | FileRejected) -> Problem:
-    """The one mapping from domain errors to RFC 9457 problem details."""
-    if isinstance(exc, FileTooLarge):
-        return TooLarge.field(exc.field, exc.reason)
-    if isinstance(exc, FileRejected):
-        return InvalidProblem.field(exc.field, exc.reason)
-    if isinstance(exc, Invalid):
-        return InvalidProblem.field(exc.field, exc.message)
-    if isinstance(exc, NotFoundError):
-        return NotFound(str(exc))
-    if isinstance(exc, DuplicateSku):
-        return Conflict.field("sku", str(exc), extra={"existing": {"id": exc.existing_id, "sku": exc.existing_code}})
-    if isinstance(exc, InUse):
-        return Conflict(str(exc), extra={"used_by": exc.users})
-    if isinstance(exc, StorageUnavailable):
-        return Unavailable(str(exc))
-    if isinstance(exc, UploadTooLarge):
-        return TooLarge.field("file", f"larger than the upload limit of {exc.limit_bytes} bytes")
-    return Problem(str(exc))
-
-
-def install_error_mapping(app: FastAPI) -> None:
-    async def on_domain_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, SkusError | FileRejected)
-        return problem_response(as_problem(exc))
-
-    app.add_exception_handler(SkusError, on_domain_error)
-    app.add_exception_handler(FileRejected, on_domain_error)
 
 
 def _number(fields: dict[str, str], name: str) -> float | None:

@@ -1,0 +1,331 @@
+"""Every declared domain error answers through servicekit's one installer with the same bytes the services'
+own mappings answered before it (status, content type and body, member for member)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from orders.domain import errors as orders_errors
+from printqueue.domain import errors as queue_errors
+from servicekit.domain_errors import DomainError
+from servicekit.problems import install_problem_handlers
+from skus.domain import errors as skus_errors
+from skus.domain.files import FileRejected, FileTooLarge
+
+ORDERS: list[DomainError] = [
+    orders_errors.OrderNotFound("o1"),
+    orders_errors.LineItemNotFound("o1", "li1"),
+    orders_errors.OrderClosed("o1"),
+    orders_errors.OrderIsCancelled("o1", "edit"),
+    orders_errors.NotClosable("o1", "jobs are still printing"),
+    orders_errors.StaleRevision("o1", "3", 4),
+    orders_errors.InvalidField("line_items[0].quantity", "must be at least 1"),
+    orders_errors.ParameterInvalid("size", "must be a number"),
+    orders_errors.NotPrintable(
+        "o1",
+        [
+            orders_errors.UnprintableLineItem("li1", 0, "SKU deleted"),
+            orders_errors.UnprintableLineItem("li2", 2, "no parts"),
+        ],
+    ),
+    orders_errors.SkuCatalogueUnavailable("timeout"),
+    orders_errors.OrderError("something else"),
+]
+SKUS: list[DomainError] = [
+    FileTooLarge("file", "too many triangles"),
+    FileRejected("file", "not an STL"),
+    skus_errors.Invalid("parts[1].sku_params", "unknown"),
+    skus_errors.NotFound("part", "p1"),
+    skus_errors.DuplicateSku("MUG", "s1", "MUG"),
+    skus_errors.InUse("part p1 is used by SKUs", [{"id": "s1", "sku": "MUG"}]),
+    skus_errors.StorageUnavailable("object store down"),
+    skus_errors.UploadTooLarge(1000),
+    skus_errors.SkusError("other"),
+]
+QUEUE: list[DomainError] = [
+    queue_errors.JobNotFound("j1"),
+    queue_errors.TransitionForbidden("job is already completed"),
+]
+
+# What orders' entrypoints/problems.py, skus' api.as_problem and the queue's api.problems() answered before.
+ANSWERED_BEFORE: list[tuple[str, int, dict[str, Any]]] = [
+    (
+        "OrderNotFound",
+        404,
+        {
+            "type": "https://printfarm.dev/problems/not-found",
+            "title": "Not found",
+            "status": 404,
+            "detail": "order o1 not found",
+        },
+    ),
+    (
+        "LineItemNotFound",
+        404,
+        {
+            "type": "https://printfarm.dev/problems/not-found",
+            "title": "Not found",
+            "status": 404,
+            "detail": "line item li1 not found in order o1",
+        },
+    ),
+    (
+        "OrderClosed",
+        409,
+        {
+            "type": "https://printfarm.dev/problems/conflict",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "order o1 is closed: closed orders are read-only",
+            "reason": "order o1 is closed: closed orders are read-only",
+        },
+    ),
+    (
+        "OrderIsCancelled",
+        409,
+        {
+            "type": "https://printfarm.dev/problems/conflict",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "order o1 is cancelled: cannot edit",
+            "reason": "order o1 is cancelled: cannot edit",
+        },
+    ),
+    (
+        "NotClosable",
+        409,
+        {
+            "type": "https://printfarm.dev/problems/conflict",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "order o1 cannot be closed: jobs are still printing",
+            "reason": "jobs are still printing",
+        },
+    ),
+    (
+        "StaleRevision",
+        412,
+        {
+            "type": "https://printfarm.dev/problems/precondition-failed",
+            "title": "Precondition failed",
+            "status": 412,
+            "detail": "order o1 is at revision 4, not 3: reload and retry",
+            "revision": 4,
+        },
+    ),
+    (
+        "InvalidField",
+        422,
+        {
+            "type": "https://printfarm.dev/problems/unprocessable-content",
+            "title": "Unprocessable content",
+            "status": 422,
+            "detail": "line_items[0].quantity: must be at least 1",
+            "errors": [{"field": "line_items[0].quantity", "message": "must be at least 1"}],
+        },
+    ),
+    (
+        "ParameterInvalid",
+        422,
+        {
+            "type": "https://printfarm.dev/problems/unprocessable-content",
+            "title": "Unprocessable content",
+            "status": 422,
+            "detail": "parameters.size: must be a number",
+            "errors": [{"field": "parameters.size", "message": "must be a number"}],
+        },
+    ),
+    (
+        "NotPrintable",
+        422,
+        {
+            "type": "https://printfarm.dev/problems/unprocessable-content",
+            "title": "Unprocessable content",
+            "status": 422,
+            "detail": "order o1 cannot be sent to the queue: line item li1: SKU deleted; line item li2: no parts",
+            "errors": [
+                {"field": "line_items[0]", "message": "SKU deleted"},
+                {"field": "line_items[2]", "message": "no parts"},
+            ],
+            "line_item_ids": ["li1", "li2"],
+        },
+    ),
+    (
+        "SkuCatalogueUnavailable",
+        503,
+        {
+            "type": "https://printfarm.dev/problems/service-unavailable",
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": "the SKU catalogue did not answer: timeout",
+        },
+    ),
+    (
+        "OrderError",
+        422,
+        {
+            "type": "https://printfarm.dev/problems/unprocessable-content",
+            "title": "Unprocessable content",
+            "status": 422,
+            "detail": "something else",
+        },
+    ),
+    (
+        "FileTooLarge",
+        413,
+        {
+            "type": "https://printfarm.dev/problems/content-too-large",
+            "title": "Content too large",
+            "status": 413,
+            "detail": "file: too many triangles",
+            "errors": [{"field": "file", "message": "too many triangles"}],
+        },
+    ),
+    (
+        "FileRejected",
+        422,
+        {
+            "type": "https://printfarm.dev/problems/unprocessable-content",
+            "title": "Unprocessable content",
+            "status": 422,
+            "detail": "file: not an STL",
+            "errors": [{"field": "file", "message": "not an STL"}],
+        },
+    ),
+    (
+        "Invalid",
+        422,
+        {
+            "type": "https://printfarm.dev/problems/unprocessable-content",
+            "title": "Unprocessable content",
+            "status": 422,
+            "detail": "parts[1].sku_params: unknown",
+            "errors": [{"field": "parts[1].sku_params", "message": "unknown"}],
+        },
+    ),
+    (
+        "NotFound",
+        404,
+        {
+            "type": "https://printfarm.dev/problems/not-found",
+            "title": "Not found",
+            "status": 404,
+            "detail": "part p1 not found",
+        },
+    ),
+    (
+        "DuplicateSku",
+        409,
+        {
+            "type": "https://printfarm.dev/problems/conflict",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "sku: SKU code 'MUG' is already used by SKU 'MUG' (s1)",
+            "errors": [{"field": "sku", "message": "SKU code 'MUG' is already used by SKU 'MUG' (s1)"}],
+            "existing": {"id": "s1", "sku": "MUG"},
+        },
+    ),
+    (
+        "InUse",
+        409,
+        {
+            "type": "https://printfarm.dev/problems/conflict",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "part p1 is used by SKUs",
+            "used_by": [{"id": "s1", "sku": "MUG"}],
+        },
+    ),
+    (
+        "StorageUnavailable",
+        503,
+        {
+            "type": "https://printfarm.dev/problems/service-unavailable",
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": "object store down",
+        },
+    ),
+    (
+        "UploadTooLarge",
+        413,
+        {
+            "type": "https://printfarm.dev/problems/content-too-large",
+            "title": "Content too large",
+            "status": 413,
+            "detail": "file: larger than the upload limit of 1000 bytes",
+            "errors": [{"field": "file", "message": "larger than the upload limit of 1000 bytes"}],
+        },
+    ),
+    (
+        "SkusError",
+        400,
+        {
+            "type": "https://printfarm.dev/problems/bad-request",
+            "title": "Bad request",
+            "status": 400,
+            "detail": "other",
+        },
+    ),
+    (
+        "JobNotFound",
+        404,
+        {
+            "type": "https://printfarm.dev/problems/not-found",
+            "title": "Not found",
+            "status": 404,
+            "detail": "job j1 does not exist",
+        },
+    ),
+    (
+        "TransitionForbidden",
+        409,
+        {
+            "type": "https://printfarm.dev/problems/conflict",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "job is already completed",
+        },
+    ),
+]
+
+
+def answer(error: DomainError) -> tuple[int, str, dict[str, Any]]:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/fail")
+    async def fail() -> None:
+        raise error
+
+    reply = TestClient(app, raise_server_exceptions=False).get("/fail")
+    return reply.status_code, reply.headers["content-type"], reply.json()
+
+
+@pytest.mark.parametrize(("error", "before"), list(zip(ORDERS + SKUS + QUEUE, ANSWERED_BEFORE, strict=True)))
+def test_a_declared_error_answers_as_its_service_answered_before(
+    error: DomainError, before: tuple[str, int, dict[str, Any]]
+) -> None:
+    name, status, body = before
+    assert type(error).__name__ == name
+    assert answer(error) == (status, "application/problem+json", body)
+
+
+def test_headers_a_domain_error_declares_go_on_the_response() -> None:
+    class Busy(DomainError):
+        status, title = 503, "Service unavailable"
+
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/busy")
+    async def busy() -> None:
+        raise Busy("try later", headers={"Retry-After": "2"})
+
+    reply = TestClient(app).get("/busy")
+    assert reply.status_code == 503 and reply.headers["retry-after"] == "2"
+    assert reply.json()["type"] == "https://printfarm.dev/problems/service-unavailable"
