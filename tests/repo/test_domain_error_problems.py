@@ -1,5 +1,6 @@
 """Every declared domain error answers through servicekit's one installer with the same bytes the services'
-own mappings answered before it (status, content type and body, member for member)."""
+own mappings answered before it (status, content type, the gateway's challenge and Retry-After headers, and the
+body, member for member)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,25 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from api_gateway.adapters.upstream import UpstreamUnavailable
+from api_gateway.domain.auth_errors import (
+    BadCredentials,
+    HashingBusy,
+    InvalidField,
+    LastAdmin,
+    NotAllowed,
+    TooManyAttempts,
+    UnknownToken,
+    UnknownUser,
+    UsernameTaken,
+)
+from api_gateway.domain.dead_letters import ArchiveUnavailable, UnknownDeadLetter
+from api_gateway.domain.idempotency import KeyReused, StillInFlight
+from api_gateway.entrypoints.problems import BadPath, Forbidden, TooManyRequests, Unauthorized, install_gateway_problems
 from orders.domain import errors as orders_errors
 from printqueue.domain import errors as queue_errors
 from servicekit.domain_errors import DomainError
-from servicekit.problems import install_problem_handlers
+from servicekit.problems import Unavailable, install_problem_handlers
 from skus.domain import errors as skus_errors
 from skus.domain.files import FileRejected, FileTooLarge
 
@@ -292,6 +308,279 @@ ANSWERED_BEFORE: list[tuple[str, int, dict[str, Any]]] = [
         },
     ),
 ]
+
+
+GATEWAY: list[Exception] = [
+    UpstreamUnavailable("orders", "is not reachable"),
+    KeyReused("k1"),
+    StillInFlight("k1"),
+    BadCredentials("wrong username or password"),
+    UnknownToken("t1"),
+    UnknownUser("u1"),
+    NotAllowed("only an admin manages users"),
+    NotAllowed("a viewer cannot create a token with the admin role", "role"),
+    InvalidField("expires_at", "must be in the future"),
+    UsernameTaken("ada"),
+    LastAdmin("ada"),
+    TooManyAttempts(4.2),
+    HashingBusy("every password-hashing slot is busy; try again shortly"),
+    UnknownDeadLetter("m1"),
+    ArchiveUnavailable("did not answer while listing (TimeoutError)"),
+    Unauthorized("missing bearer token"),
+    Forbidden("no"),
+    TooManyRequests("slow down"),
+    BadPath("bad path"),
+    Unavailable("down"),
+]
+
+# What the gateway's as_problem/with_challenge answered before: status, headers, body.
+GATEWAY_ANSWERED_BEFORE: list[tuple[str, int, dict[str, str], dict[str, Any]]] = [
+    (
+        "UpstreamUnavailable",
+        503,
+        {"content-type": "application/problem+json", "retry-after": "2"},
+        {
+            "type": "https://printfarm.dev/problems/service-unavailable",
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": "the orders service is not reachable; try again shortly",
+            "service": "orders",
+        },
+    ),
+    (
+        "KeyReused",
+        422,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/unprocessable-content",
+            "title": "Unprocessable content",
+            "status": 422,
+            "detail": "Idempotency-Key: was already used with a different request (method, path or body)",
+            "errors": [
+                {
+                    "field": "Idempotency-Key",
+                    "message": "was already used with a different request (method, path or body)",
+                }
+            ],
+        },
+    ),
+    (
+        "StillInFlight",
+        409,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/conflict",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "a request with this Idempotency-Key is still in progress; retry it later",
+        },
+    ),
+    (
+        "BadCredentials",
+        401,
+        {"content-type": "application/problem+json", "www-authenticate": 'Bearer realm="printfarm"'},
+        {
+            "type": "https://printfarm.dev/problems/unauthorized",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "wrong username or password",
+        },
+    ),
+    (
+        "UnknownToken",
+        404,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/not-found",
+            "title": "Not found",
+            "status": 404,
+            "detail": "no API token t1",
+        },
+    ),
+    (
+        "UnknownUser",
+        404,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/not-found",
+            "title": "Not found",
+            "status": 404,
+            "detail": "no user u1",
+        },
+    ),
+    (
+        "NotAllowed",
+        403,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/forbidden",
+            "title": "Forbidden",
+            "status": 403,
+            "detail": "only an admin manages users",
+        },
+    ),
+    (
+        "NotAllowed",
+        403,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/forbidden",
+            "title": "Forbidden",
+            "status": 403,
+            "detail": "role: a viewer cannot create a token with the admin role",
+            "errors": [{"field": "role", "message": "a viewer cannot create a token with the admin role"}],
+        },
+    ),
+    (
+        "InvalidField",
+        422,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/unprocessable-content",
+            "title": "Unprocessable content",
+            "status": 422,
+            "detail": "expires_at: must be in the future",
+            "errors": [{"field": "expires_at", "message": "must be in the future"}],
+        },
+    ),
+    (
+        "UsernameTaken",
+        409,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/conflict",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "username: ada is taken",
+            "errors": [{"field": "username", "message": "ada is taken"}],
+        },
+    ),
+    (
+        "LastAdmin",
+        409,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/conflict",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "ada is the last active admin; make another admin first",
+        },
+    ),
+    (
+        "TooManyAttempts",
+        429,
+        {"content-type": "application/problem+json", "retry-after": "5"},
+        {
+            "type": "https://printfarm.dev/problems/too-many-requests",
+            "title": "Too many requests",
+            "status": 429,
+            "detail": "too many failed logins; try again in 5 s",
+            "retry_after": 5,
+        },
+    ),
+    (
+        "HashingBusy",
+        503,
+        {"content-type": "application/problem+json", "retry-after": "2"},
+        {
+            "type": "https://printfarm.dev/problems/service-unavailable",
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": "every password-hashing slot is busy; try again shortly",
+        },
+    ),
+    (
+        "UnknownDeadLetter",
+        404,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/not-found",
+            "title": "Not found",
+            "status": 404,
+            "detail": "no dead letter holds message m1 (never dead-lettered, or already replayed)",
+        },
+    ),
+    (
+        "ArchiveUnavailable",
+        503,
+        {"content-type": "application/problem+json", "retry-after": "2"},
+        {
+            "type": "https://printfarm.dev/problems/service-unavailable",
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": "the message bus did not answer while listing (TimeoutError); try again shortly",
+            "service": "nats",
+        },
+    ),
+    (
+        "Unauthorized",
+        401,
+        {"content-type": "application/problem+json", "www-authenticate": 'Bearer realm="printfarm"'},
+        {
+            "type": "https://printfarm.dev/problems/unauthorized",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "missing bearer token",
+        },
+    ),
+    (
+        "Forbidden",
+        403,
+        {"content-type": "application/problem+json"},
+        {"type": "https://printfarm.dev/problems/forbidden", "title": "Forbidden", "status": 403, "detail": "no"},
+    ),
+    (
+        "TooManyRequests",
+        429,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/too-many-requests",
+            "title": "Too many requests",
+            "status": 429,
+            "detail": "slow down",
+        },
+    ),
+    (
+        "BadPath",
+        400,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/bad-request",
+            "title": "Bad request",
+            "status": 400,
+            "detail": "bad path",
+        },
+    ),
+    (
+        "Unavailable",
+        503,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/service-unavailable",
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": "down",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("error", "before"), list(zip(GATEWAY, GATEWAY_ANSWERED_BEFORE, strict=True)))
+def test_a_gateway_error_answers_as_the_gateway_answered_before(
+    error: Exception, before: tuple[str, int, dict[str, str], dict[str, Any]]
+) -> None:
+    name, status, headers, body = before
+    app = FastAPI()
+    install_problem_handlers(app)
+    install_gateway_problems(app)
+
+    @app.get("/fail")
+    async def fail() -> None:
+        raise error
+
+    reply = TestClient(app, raise_server_exceptions=False).get("/fail")
+    sent = {k: v for k, v in reply.headers.items() if k in ("www-authenticate", "retry-after", "content-type")}
+    assert (type(error).__name__, reply.status_code, sent, reply.json()) == (name, status, headers, body)
 
 
 def answer(error: DomainError) -> tuple[int, str, dict[str, Any]]:

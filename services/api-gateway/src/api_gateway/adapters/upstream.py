@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import httpx
 
+from servicekit.domain_errors import DomainError
 from servicekit.tracing import inject
 
 ServiceHealth = Literal["ok", "degraded", "unavailable"]
@@ -20,9 +21,17 @@ def with_trace_context(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in headers if k.lower() not in context] + list(context.items())
 
 
-class UpstreamUnavailable(Exception):
+class UpstreamUnavailable(DomainError):
+    """A service behind the gateway did not answer: the client may retry shortly."""
+
+    status, title = 503, "Service unavailable"
+
     def __init__(self, service: str, reason: str) -> None:
-        super().__init__(f"{service}: {reason}")
+        super().__init__(
+            f"the {service} service {reason}; try again shortly",
+            extra={"service": service},
+            headers={"Retry-After": "2"},
+        )
         self.service, self.reason = service, reason
 
 

@@ -1,51 +1,104 @@
-"""Why a credential or an account change was refused; mapped to 401/403/404/409/429/503 at the HTTP edge."""
+"""Why a credential or an account change was refused, each declaring the HTTP problem it becomes
+(servicekit's installer answers them all)."""
 
 from __future__ import annotations
 
+from servicekit.domain_errors import DomainError, field_errors
 
-class BadCredentials(Exception):
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="printfarm"'}
+"""What every 401 carries: how to authenticate."""
+
+BUSY = {"Retry-After": "2"}
+"""What a 503 of the gateway's own carries: when to try again."""
+
+
+class BadCredentials(DomainError):
     """Unknown user, wrong password, a disabled account, or an unknown/expired token or session."""
 
+    status, title = 401, "Unauthorized"
 
-class UnknownToken(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers=dict(CHALLENGE))
+
+
+class UnknownToken(DomainError):
     """No API token with that id (or none the caller may see)."""
 
+    status, title = 404, "Not found"
 
-class UnknownUser(Exception):
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"no API token {token_id}")
+
+
+class UnknownUser(DomainError):
     """No account with that id."""
 
+    status, title = 404, "Not found"
 
-class NotAllowed(Exception):
+    def __init__(self, user_id: str) -> None:
+        super().__init__(f"no user {user_id}")
+
+
+class NotAllowed(DomainError):
     """The caller's role (or credential) does not allow this; `field` names the offending input, if any."""
 
+    status, title = 403, "Forbidden"
+
     def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+        if field is None:
+            super().__init__(message)
+        else:
+            super().__init__(f"{field}: {message}", errors=field_errors(field, message))
         self.field = field
 
 
-class UsernameTaken(Exception):
+class UsernameTaken(DomainError):
     """Another account already has this username."""
 
+    status, title = 409, "Conflict"
 
-class LastAdmin(Exception):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"username: {username} is taken", errors=field_errors("username", f"{username} is taken"))
+
+
+class LastAdmin(DomainError):
     """The change would leave no active admin account."""
 
+    status, title = 409, "Conflict"
 
-class InvalidField(Exception):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"{username} is the last active admin; make another admin first")
+
+
+class InvalidField(DomainError):
     """A request field that cannot be accepted (a weak password, an expiry in the past...)."""
 
+    status, title = 422, "Unprocessable content"
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field} {message}")
+        super().__init__(f"{field}: {message}", errors=field_errors(field, message))
         self.field, self.message = field, message
 
 
-class TooManyAttempts(Exception):
+class TooManyAttempts(DomainError):
     """Logins for this user or from this address are paused after repeated failures."""
 
+    status, title = 429, "Too many requests"
+
     def __init__(self, retry_after: float) -> None:
-        super().__init__(f"too many failed logins; try again in {int(retry_after) + 1} s")
+        seconds = int(retry_after) + 1
+        super().__init__(
+            f"too many failed logins; try again in {seconds} s",
+            extra={"retry_after": seconds},
+            headers={"Retry-After": str(seconds)},
+        )
         self.retry_after = retry_after
 
 
-class HashingBusy(Exception):
+class HashingBusy(DomainError):
     """Every password-hashing slot is taken and the waiting line is full."""
+
+    status, title = 503, "Service unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers=dict(BUSY))
