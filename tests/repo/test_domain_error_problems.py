@@ -26,6 +26,13 @@ from api_gateway.domain.dead_letters import ArchiveUnavailable, UnknownDeadLette
 from api_gateway.domain.idempotency import KeyReused, StillInFlight
 from api_gateway.entrypoints.problems import BadPath, Forbidden, TooManyRequests, Unauthorized, install_gateway_problems
 from orders.domain import errors as orders_errors
+from printer_gateway.domain.errors import (
+    AccessCodeRequired,
+    CameraUnavailable,
+    PrinterError,
+    PrinterNotFound,
+    SerialTaken,
+)
 from printqueue.domain import errors as queue_errors
 from servicekit.domain_errors import DomainError
 from servicekit.problems import Unavailable, install_problem_handlers
@@ -618,3 +625,71 @@ def test_headers_a_domain_error_declares_go_on_the_response() -> None:
     reply = TestClient(app).get("/busy")
     assert reply.status_code == 503 and reply.headers["retry-after"] == "2"
     assert reply.json()["type"] == "https://printfarm.dev/problems/service-unavailable"
+
+
+PRINTER_GATEWAY: list[tuple[DomainError, int, dict[str, Any]]] = [
+    # What the printer gateway's routes raised for these, by hand, before (NotFound, Conflict, Invalid, Problem).
+    (
+        PrinterNotFound("p1"),
+        404,
+        {
+            "type": "https://printfarm.dev/problems/not-found",
+            "title": "Not found",
+            "status": 404,
+            "detail": "no printer p1",
+        },
+    ),
+    (
+        SerialTaken("00M09A", "p1"),
+        409,
+        {
+            "type": "https://printfarm.dev/problems/conflict",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "a printer with serial 00M09A is already registered (p1)",
+            "errors": [{"field": "serial", "message": "already registered"}],
+        },
+    ),
+    (
+        AccessCodeRequired(["host", "serial"], "api_key"),
+        422,
+        {
+            "type": "https://printfarm.dev/problems/unprocessable-content",
+            "title": "Unprocessable content",
+            "status": 422,
+            "detail": "changing host, serial requires the printer's api_key in the same request",
+            "errors": [{"field": "api_key", "message": "required when changing host, serial"}],
+        },
+    ),
+    (
+        PrinterError("the printer is printing"),
+        409,
+        {
+            "type": "https://printfarm.dev/problems/conflict",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "the printer is printing",
+        },
+    ),
+    (
+        CameraUnavailable("the printer is offline"),
+        409,
+        {
+            "type": "https://printfarm.dev/problems/camera-unavailable",
+            "title": "Camera unavailable",
+            "status": 409,
+            "detail": "camera unavailable: the printer is offline",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("error", "status", "body"), PRINTER_GATEWAY)
+def test_a_printer_gateway_error_answers_as_its_route_answered_before(
+    error: DomainError, status: int, body: dict[str, Any]
+) -> None:
+    assert answer(error) == (status, "application/problem+json", body)
+
+
+def test_a_camera_refusal_keeps_its_reason_as_its_message_for_the_replica_that_relays_it() -> None:
+    assert str(CameraUnavailable("the printer is offline")) == "the printer is offline"

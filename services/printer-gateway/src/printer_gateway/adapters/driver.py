@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from printer_gateway.domain.errors import CameraUnavailable as CameraUnavailable
 from printer_gateway.domain.printer_status import PrinterStatus
 
 StatusListener = Callable[[PrinterStatus], Awaitable[None]]
@@ -35,10 +36,6 @@ class CommandTimedOut(PrinterCommandError):
 
 class UploadError(PrinterCommandError):
     pass
-
-
-class CameraUnavailable(Exception):
-    """No picture from this printer's camera now; the message says why and is safe to show."""
 
 
 @dataclass(frozen=True)

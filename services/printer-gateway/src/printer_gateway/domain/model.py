@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from printer_gateway.domain.errors import AccessCodeRequired as AccessCodeRequired
+from printer_gateway.domain.errors import PrinterError as PrinterError
 from printer_gateway.domain.lifecycle import (
     BedNoLongerClear,
     DispatchTimedOut,
@@ -37,10 +39,6 @@ PRINTABLE_KINDS = {
 others plain G-code sliced for them."""
 
 
-class PrinterError(Exception):
-    """A request the printer's current state forbids; the message is safe to show."""
-
-
 class UnprintableFile(PrinterError):
     """The job's file can never print on this kind of printer as it is (unlike a busy or offline printer)."""
 
@@ -48,15 +46,6 @@ class UnprintableFile(PrinterError):
 SECRET_BOUND_FIELDS = ("host", "port", "ftp_port", "camera_port", "serial", "ca_cert")
 """Where the access code (or API key) is sent and whom it is trusted to: changing any of them without the
 secret would let whoever may edit a printer have the stored secret delivered to a host of their choosing."""
-
-
-class AccessCodeRequired(Exception):
-    """A change of where the gateway connects came without the printer's secret (access code or API key)."""
-
-    def __init__(self, fields: list[str], secret_field: str = "access_code") -> None:
-        super().__init__(f"changing {', '.join(fields)} requires the printer's {secret_field} in the same request")
-        self.fields = fields
-        self.secret_field = secret_field
 
 
 def secret_field_of(protocol: str) -> str:

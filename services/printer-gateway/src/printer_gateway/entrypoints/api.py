@@ -11,16 +11,16 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.colours import canonical_color
-from printer_gateway.adapters.driver import CameraUnavailable
-from printer_gateway.domain.model import AccessCodeRequired, Printer, PrinterError
+from printer_gateway.domain.errors import PrinterNotFound
+from printer_gateway.domain.model import Printer
 from printer_gateway.domain.printer_status import LoadedMaterial
 from printer_gateway.service_layer import handlers
-from printer_gateway.service_layer.handlers import PrinterNotFound, Registration, SerialTaken
+from printer_gateway.service_layer.handlers import Registration
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.documented import NOT_BLANK, documented
 from servicekit.ids import Clock, IdFactory
 from servicekit.pagination import Cursor, Limit, Page, cursor_values, encode_cursor
-from servicekit.problems import Conflict, Invalid, NotFound, Problem
+from servicekit.problems import Invalid, Problem
 from servicekit.secrets import SecretCipher
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -250,17 +250,11 @@ def router(
 ) -> APIRouter:
     api = APIRouter(prefix="/api/v1/printers", tags=["printers"])
 
-    def not_found(printer_id: str) -> NotFound:
-        return NotFound(f"no printer {printer_id}")
-
     @api.post("", status_code=201, response_model=PrinterOut)
     async def register(body: PrinterIn) -> PrinterOut:
         reg = body.registration()
         async with uow_factory() as uow:
-            try:
-                printer = await handlers.register_printer(reg, uow, cipher, clock, ids)
-            except SerialTaken as exc:
-                raise Conflict(str(exc), errors=[{"field": "serial", "message": "already registered"}]) from exc
+            printer = await handlers.register_printer(reg, uow, cipher, clock, ids)
         on_change()
         return printer_out(printer)
 
@@ -281,7 +275,7 @@ def router(
         async with uow_factory() as uow:
             printer = await uow.printers.get(printer_id)
         if printer is None:
-            raise not_found(printer_id)
+            raise PrinterNotFound(printer_id)
         return printer_out(printer)
 
     @api.patch("/{printer_id}", response_model=PrinterOut)
@@ -293,36 +287,23 @@ def router(
         if body.materials is not None:
             changes["materials"] = _operator_materials(body.materials)
         async with uow_factory() as uow:
-            try:
-                current = await uow.printers.get(printer_id)
-                if current is None:
-                    raise PrinterNotFound(printer_id)
-                wrong = "api_key" if current.secret_field == "access_code" else "access_code"
-                if wrong in changes:
-                    message = f"a {current.protocol} printer takes {current.secret_field}, not {wrong}"
-                    raise Invalid.field(wrong, message)
-                if current.secret_field in changes:
-                    changes["secret"] = changes.pop(current.secret_field)
-                printer = await handlers.update_printer(printer_id, changes, uow, cipher, clock)
-            except PrinterNotFound as exc:
-                raise not_found(printer_id) from exc
-            except SerialTaken as exc:
-                raise Conflict(str(exc), errors=[{"field": "serial", "message": "already registered"}]) from exc
-            except AccessCodeRequired as exc:
-                message = f"required when changing {', '.join(exc.fields)}"
-                raise Invalid(str(exc), errors=[{"field": exc.secret_field, "message": message}]) from exc
+            current = await uow.printers.get(printer_id)
+            if current is None:
+                raise PrinterNotFound(printer_id)
+            wrong = "api_key" if current.secret_field == "access_code" else "access_code"
+            if wrong in changes:
+                message = f"a {current.protocol} printer takes {current.secret_field}, not {wrong}"
+                raise Invalid.field(wrong, message)
+            if current.secret_field in changes:
+                changes["secret"] = changes.pop(current.secret_field)
+            printer = await handlers.update_printer(printer_id, changes, uow, cipher, clock)
         on_change()
         return printer_out(printer)
 
     @api.delete("/{printer_id}", status_code=204)
     async def delete_printer(printer_id: str) -> Response:
         async with uow_factory() as uow:
-            try:
-                await handlers.delete_printer(printer_id, uow, clock)
-            except PrinterNotFound as exc:
-                raise not_found(printer_id) from exc
-            except PrinterError as exc:
-                raise Conflict(str(exc)) from exc
+            await handlers.delete_printer(printer_id, uow, clock)
         on_change()
         return Response(status_code=204)
 
@@ -339,24 +320,14 @@ def router(
         async with uow_factory() as uow:
             printer = await uow.printers.get(printer_id)
         if printer is None:
-            raise not_found(printer_id)
-        try:
-            picture = await camera(printer_id)
-        except CameraUnavailable as exc:
-            # The printer's state (unreachable, no camera the gateway can show) forbids a picture now: a
-            # 409 with the reason, like any action the current state forbids; the gateway itself is fine.
-            raise Problem(f"camera unavailable: {exc}", status=409, title="Camera unavailable") from exc
+            raise PrinterNotFound(printer_id)
+        picture = await camera(printer_id)
         return Response(content=picture, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @api.post("/{printer_id}/bed-cleared", response_model=PrinterOut)
     async def bed_cleared(printer_id: str) -> PrinterOut:
         async with uow_factory() as uow:
-            try:
-                printer = await handlers.clear_bed(printer_id, uow, clock)
-            except PrinterNotFound as exc:
-                raise not_found(printer_id) from exc
-            except PrinterError as exc:
-                raise Conflict(str(exc)) from exc
+            printer = await handlers.clear_bed(printer_id, uow, clock)
         return printer_out(printer)
 
     return api

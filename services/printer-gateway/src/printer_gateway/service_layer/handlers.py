@@ -9,22 +9,13 @@ from typing import Literal
 from contracts.printers.v1 import LoadedMaterial as LoadedMaterialV1
 from contracts.printers.v1 import PrinterChanged, PrintUpdated
 from contracts.queue.v1 import StartPrint, StopPrint
+from printer_gateway.domain.errors import PrinterNotFound, SerialTaken
 from printer_gateway.domain.lifecycle import PrintTracker
 from printer_gateway.domain.model import Printer, PrinterError, PrintOutcome, UnprintableFile
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import Clock, IdFactory
 from servicekit.secrets import SecretCipher
-
-
-class PrinterNotFound(Exception):
-    pass
-
-
-class SerialTaken(Exception):
-    def __init__(self, serial: str, printer_id: str) -> None:
-        super().__init__(f"a printer with serial {serial} is already registered ({printer_id})")
-        self.printer_id = printer_id
 
 
 @dataclass(frozen=True)
