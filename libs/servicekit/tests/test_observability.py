@@ -29,6 +29,7 @@ from servicekit.metrics import HttpMetricsMiddleware, ServiceMetrics, set_labell
 from servicekit.outbox import Outbox
 from servicekit.runtime import ServiceRuntime
 from servicekit.settings import ServiceSettings
+from servicekit.testing import wait_until
 from servicekit.tracing import _NoOrphanClientSpans, context_from, current_traceparent
 
 tracer = TracerProvider().get_tracer("test")
@@ -163,10 +164,7 @@ async def test_a_separate_metrics_port_takes_metrics_off_the_public_port() -> No
     server, task = started
     try:
         async with httpx.AsyncClient(trust_env=False) as client:
-            for _ in range(100):
-                if server.started:
-                    break
-                await asyncio.sleep(0.05)
+            await wait_until(lambda: server.started, 5, "the metrics listener to start")
             reply = await client.get(f"http://127.0.0.1:{port}/metrics")
         assert reply.status_code == 200
         assert 'printfarm_service_info{instance="api-gateway",service="api-gateway"} 1.0' in reply.text

@@ -69,11 +69,7 @@ async def test_cancellation_kills_the_tool(tmp_path: Path) -> None:
     pid_file = tmp_path / "tool.pid"
     script = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     task = asyncio.ensure_future(run_limited([PY, "-c", script], cwd=tmp_path, limits=ToolLimits()))
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 10
-    while not pid_file.exists() or not pid_file.read_text():
-        assert loop.time() < end, "the tool never started"
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: pid_file.exists() and pid_file.read_text(), 10, "the tool to start", interval=0.02)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
