@@ -7,8 +7,6 @@ import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Self
 
 import pytest
 from hypothesis import given
@@ -32,6 +30,7 @@ from api_gateway.domain.webhooks import (
     webhook_event,
 )
 from api_gateway.service_layer.webhooks import WebhookChange, WebhookDispatcher, Webhooks, enqueue_event
+from servicekit.testing import FakeUnitOfWork
 
 T0 = datetime(2026, 12, 4, 12, tzinfo=UTC)
 SECRET = "s3cret-s3cret-s3cret"
@@ -118,21 +117,22 @@ class FakeWebhookStore:
         return [d for d in self.deliveries.values() if d.webhook_id == webhook_id][:limit]
 
 
-class FakeUow:
+class FakeUow(FakeUnitOfWork[FakeWebhookStore]):
+    """servicekit's fake unit of work over the webhook store: only committed changes stay."""
+
     def __init__(self, store: FakeWebhookStore) -> None:
-        self.webhooks = store
-        self.committed = 0
+        super().__init__(store, source="/services/api-gateway")
 
-    async def __aenter__(self) -> Self:
-        return self
+    def _open(self) -> None:
+        self.webhooks = self.work
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
 
-    async def commit(self) -> None:
-        self.committed += 1
+async def enqueue(store: FakeWebhookStore, event: str, event_id: str, body: bytes, now: datetime, ids: Ids) -> int:
+    """As the bus's consumer runs it: in one unit of work that commits."""
+    async with FakeUow(store) as uow:
+        added = await enqueue_event(uow, event, event_id, body, now, ids)
+        await uow.commit()
+    return added
 
 
 class Receiver:
@@ -252,9 +252,8 @@ async def test_an_event_becomes_one_delivery_per_interested_webhook_and_a_duplic
     wants = await hooks.create("https://a.example/h", SECRET, ["order.completed"], True, "")
     await hooks.create("https://b.example/h", SECRET, ["job.failed"], True, "")
     await hooks.create("https://c.example/h", SECRET, ["order.completed"], False, "")
-    uow = FakeUow(store)
-    assert await enqueue_event(uow, "order.completed", "evt-1", b"{}", clock(), ids) == 1
-    assert await enqueue_event(uow, "order.completed", "evt-1", b"{}", clock(), ids) == 0
+    assert await enqueue(store, "order.completed", "evt-1", b"{}", clock(), ids) == 1
+    assert await enqueue(store, "order.completed", "evt-1", b"{}", clock(), ids) == 0
     (delivery,) = store.deliveries.values()
     assert delivery.webhook_id == wants.id and delivery.status == "pending" and delivery.next_attempt_at == T0
 
@@ -263,7 +262,7 @@ async def test_failed_attempts_are_recorded_and_retried_with_backoff_until_deliv
     store, clock, ids, hooks = parts()
     hook = await hooks.create("https://shop.example/h", SECRET, None, True, "")
     body = json.dumps({"id": "evt-1", "type": "orders.v1.order.completed"}).encode()
-    await enqueue_event(FakeUow(store), "order.completed", "evt-1", body, clock(), ids)
+    await enqueue(store, "order.completed", "evt-1", body, clock(), ids)
     receiver = Receiver([500, None, 200])
     policy = RetryPolicy(base=timedelta(seconds=5), longest=timedelta(minutes=1), max_attempts=5)
     dispatcher = WebhookDispatcher(lambda: FakeUow(store), receiver, clock=clock, policy=policy)
@@ -295,7 +294,7 @@ async def test_failed_attempts_are_recorded_and_retried_with_backoff_until_deliv
 async def test_a_delivery_that_never_succeeds_ends_failed_after_the_last_attempt() -> None:
     store, clock, ids, hooks = parts()
     await hooks.create("https://shop.example/h", SECRET, None, True, "")
-    await enqueue_event(FakeUow(store), "job.failed", "evt-2", b"{}", clock(), ids)
+    await enqueue(store, "job.failed", "evt-2", b"{}", clock(), ids)
     policy = RetryPolicy(base=timedelta(seconds=1), longest=timedelta(seconds=4), max_attempts=3)
     dispatcher = WebhookDispatcher(lambda: FakeUow(store), Receiver([503, 503, 503, 200]), clock=clock, policy=policy)
     for _ in range(3):
@@ -309,7 +308,7 @@ async def test_a_delivery_that_never_succeeds_ends_failed_after_the_last_attempt
 async def test_a_sender_that_raises_is_recorded_as_a_failed_attempt() -> None:
     store, clock, ids, hooks = parts()
     await hooks.create("https://shop.example/h", SECRET, None, True, "")
-    await enqueue_event(FakeUow(store), "job.failed", "evt-3", b"{}", clock(), ids)
+    await enqueue(store, "job.failed", "evt-3", b"{}", clock(), ids)
 
     async def broken(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
         raise RuntimeError("bug")
@@ -330,7 +329,7 @@ async def test_only_allowed_hosts_are_accepted_and_sent_to() -> None:
     # Set while any host was allowed, then the gateway was narrowed: recorded as refused, never sent.
     wide = Webhooks(lambda: FakeUow(store), clock=clock, ids=ids)
     await wide.create("https://shop.example/h", SECRET, None, True, "")
-    await enqueue_event(FakeUow(store), "job.failed", "evt-4", b"{}", clock(), ids)
+    await enqueue(store, "job.failed", "evt-4", b"{}", clock(), ids)
     receiver = Receiver([])
     dispatcher = WebhookDispatcher(
         lambda: FakeUow(store), receiver, clock=clock, policy=RetryPolicy(), allowed_hosts=loopback

@@ -3,7 +3,7 @@ whichever path it came by, and retried (not dropped) while the printer is betwee
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from printer_gateway.domain.model import Printer
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
 from printer_gateway.entrypoints import consumers
 from printer_gateway.service_layer.handlers import DispatchPlan
+from servicekit.testing import FakeUnitOfWork
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 IDLE = PrinterStatus(
@@ -35,40 +36,15 @@ class FakeRepository:
         self.printers[printer.id] = printer
 
 
-class FakeUow:
-    """Inbox, outbox and after-commit actions like SqlUnitOfWork, shared state across instances."""
-
-    inbox: set[tuple[str, str]]
+class FakeUow(FakeUnitOfWork[FakeRepository]):
+    """servicekit's fake unit of work over the printers; inbox marks and messages are shared across instances."""
 
     def __init__(self, repo: FakeRepository, inbox: set[tuple[str, str]], emitted: list[ContractMessage]) -> None:
-        self.printers, self.inbox, self.emitted = repo, inbox, emitted
-        self._after: list[Callable[[], Awaitable[None]]] = []
+        super().__init__(repo, source="/services/printer-gateway", claimed=inbox, messages=emitted)
+        self.emitted = emitted
 
-    async def __aenter__(self) -> FakeUow:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
-
-    def caused_by(self, envelope: Envelope) -> None:
-        pass
-
-    async def claim_inbox(self, consumer: str, message_id: str) -> bool:
-        if (consumer, message_id) in self.inbox:
-            return False
-        self.inbox.add((consumer, message_id))
-        return True
-
-    def emit(self, message: ContractMessage, *, subject_id: str | None = None) -> None:
-        self.emitted.append(message)
-
-    def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
-        self._after.append(action)
-
-    async def commit(self) -> None:
-        actions, self._after = self._after, []
-        for action in actions:
-            await action()
+    def _open(self) -> None:
+        self.printers = self.work
 
 
 class FakeBus:
@@ -149,8 +125,10 @@ def wire(fleet: FakeFleet) -> tuple[Any, Callable[[], FakeUow], FakeRepository]:
 
 
 async def run(handler: Any, uow: FakeUow, cmd: StartPrint, envelope: Envelope) -> None:
-    await handler(cmd, envelope, uow)
-    await uow.commit()
+    """As the bus runs a consumer: in one unit of work that commits."""
+    async with uow:
+        await handler(cmd, envelope, uow)
+        await uow.commit()
 
 
 async def test_the_owner_carries_it_out_once_even_when_redelivered_after_the_print_ended() -> None:
