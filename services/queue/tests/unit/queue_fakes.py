@@ -40,17 +40,6 @@ class InMemoryQueueRepository:
         self.traces: dict[str, str] = {}
         self.settings = FarmSettings()
 
-    def snapshot(self) -> InMemoryQueueRepository:
-        """A deep copy: a unit of work works on one and keeps it only on commit."""
-        other = InMemoryQueueRepository()
-        other.orders = copy.deepcopy(self.orders)
-        other.jobs = copy.deepcopy(self.jobs)
-        other.printers_by_id = copy.deepcopy(self.printers_by_id)
-        other.slices = copy.deepcopy(self.slices)
-        other.traces = dict(self.traces)
-        other.settings = self.settings
-        return other
-
     async def lock_order_key(self, order_id: str) -> None:
         return None
 
