@@ -32,10 +32,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from contracts.common import Material
 from contracts.envelope import Envelope
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged
 from contracts.queue.v1 import StartPrint
+from contracts.shared_values import Material
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_queue import big_order

@@ -29,9 +29,9 @@ import httpx
 import nats
 from cryptography.fernet import Fernet
 
-from contracts.common import FileRef, Material
 from contracts.envelope import Envelope
 from contracts.queue.v1 import StartPrint
+from contracts.shared_values import FileRef, Material
 from contracts.skus.v1 import PART_FILES_BUCKET
 from devstack import Stack, StackConfig, wait_until
 from printer_simulator.project import build_project

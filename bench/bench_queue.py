@@ -31,11 +31,11 @@ from typing import Any
 import sqlalchemy as sa
 from bench_floor import WARM_UP, Floor, Percentiles
 
-from contracts.common import Assignment, FileRef, Material
 from contracts.envelope import Envelope
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderCancelled, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged
 from contracts.queue.v1 import StartPrint
+from contracts.shared_values import Assignment, FileRef, Material
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceEstimate
 from printqueue.adapters import orm, repository
 from printqueue.domain import model

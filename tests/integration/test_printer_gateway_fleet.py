@@ -33,10 +33,10 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 
-from contracts.common import FileRef, Material
 from contracts.envelope import Envelope
 from contracts.printers.v1 import PrinterChanged, PrintUpdated
 from contracts.queue.v1 import StartPrint, StopPrint
+from contracts.shared_values import FileRef, Material
 from contracts.skus.v1 import PART_FILES_BUCKET
 from devstack import Stack, StackConfig, wait_until
 from printer_simulator.project import build_project

@@ -24,11 +24,11 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from contracts.common import Assignment, FileRef, Material
 from contracts.envelope import ContractMessage, Envelope
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderCancelled, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged, PrintUpdated
 from contracts.queue.v1 import JobChanged, OrderJobsSummarized, StartPrint, StopPrint
+from contracts.shared_values import Assignment, FileRef, Material
 from devstack import Stack, StackConfig, wait_until
 
 pytestmark = pytest.mark.integration

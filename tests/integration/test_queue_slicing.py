@@ -20,11 +20,11 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from contracts.common import Assignment, FileRef, Material
 from contracts.envelope import ContractMessage, Envelope
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged
 from contracts.queue.v1 import JobChanged, SlicePart, StartPrint
+from contracts.shared_values import Assignment, FileRef, Material
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceEstimate, SliceFailed
 from devstack import Stack, StackConfig, wait_until
 

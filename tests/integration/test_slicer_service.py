@@ -28,9 +28,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from contracts.common import FileRef, Material
 from contracts.envelope import Envelope
 from contracts.queue.v1 import SlicePart
+from contracts.shared_values import FileRef, Material
 from contracts.skus.v1 import PART_FILES_BUCKET
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceFailed
 from devstack import Stack, StackConfig, wait_until

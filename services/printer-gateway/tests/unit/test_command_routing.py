@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from contracts.common import FileRef, Material
 from contracts.envelope import ContractMessage, Envelope
 from contracts.queue.v1 import StartPrint
+from contracts.shared_values import FileRef, Material
 from printer_gateway.domain.lifecycle import PrintTracker
 from printer_gateway.domain.model import Printer
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus

@@ -11,10 +11,10 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
 
-from contracts.common import Assignment, FileRef, Material
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged, PrintUpdated
 from contracts.queue.v1 import JobChanged, OrderJobsSummarized, StartPrint, StopPrint
+from contracts.shared_values import Assignment, FileRef, Material
 from printqueue.domain.errors import TransitionForbidden
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.domain.model import FarmSettings, Job

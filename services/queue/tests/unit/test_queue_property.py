@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
 
-from contracts.common import Assignment, FileRef, Material
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderCancelled, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged, PrintUpdated
 from contracts.queue.v1 import JobChanged, OrderJobsSummarized, StartPrint
+from contracts.shared_values import Assignment, FileRef, Material
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.domain.model import ACTIVE, Job, summarize
 from printqueue.service_layer import handlers

@@ -13,13 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
 
-from contracts.common import Assignment as AssignmentMessage
-from contracts.common import FileRef
-from contracts.common import Material as MaterialMessage
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial as LoadedMaterialMessage
 from contracts.printers.v1 import PrinterChanged
 from contracts.queue.v1 import JobChanged, OrderJobsSummarized, SlicePart, StartPrint
+from contracts.shared_values import Assignment as AssignmentMessage
+from contracts.shared_values import FileRef
+from contracts.shared_values import Material as MaterialMessage
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceEstimate, SliceFailed
 from printqueue.domain import slicing
 from printqueue.domain.lifecycle import DispatchPolicy

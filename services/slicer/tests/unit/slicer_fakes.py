@@ -7,9 +7,9 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from contracts.common import FileRef, Material
 from contracts.envelope import ContractMessage, Envelope
 from contracts.queue.v1 import SlicePart
+from contracts.shared_values import FileRef, Material
 from servicekit.testing import FakeUnitOfWork as BaseFakeUnitOfWork
 from slicer.domain.model import Slice, SliceInputs, new_slice
 from slicer.service_layer.handlers import SliceRequest

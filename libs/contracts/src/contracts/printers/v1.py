@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from contracts.common import Frozen
 from contracts.envelope import ContractMessage
+from contracts.shared_values import Frozen
 
 LEASES_BUCKET = "printer-leases"
 """JetStream key-value bucket: printer id → the gateway replica that holds its connection."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
-from contracts.common import Assignment, FileRef, Frozen, Material
 from contracts.envelope import ContractMessage
+from contracts.shared_values import Assignment, FileRef, Frozen, Material
 
 JobStatus = Literal["queued", "slicing", "assigned", "printing", "paused", "completed", "failed", "cancelled"]
 JobPriority = Literal["normal", "low"]

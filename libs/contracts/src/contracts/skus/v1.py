@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from contracts.common import FileRef, Frozen, Material
 from contracts.envelope import ContractMessage
+from contracts.shared_values import FileRef, Frozen, Material
 
 PART_FILES_BUCKET = "part-files"
 """JetStream object store bucket holding every part file, key = sha256. Owned by skus."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from contracts.common import FileRef, Frozen, Material
 from contracts.envelope import ContractMessage
+from contracts.shared_values import FileRef, Frozen, Material
 
 SLICED_FILES_BUCKET = "sliced-files"
 """JetStream object store bucket the slicer owns: sliced files keyed by their sha256."""

@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from contracts.common import Assignment
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
+from contracts.shared_values import Assignment
 from orders.domain.model import Order, Sku
 from orders.domain.parameters import resolve_current
 

@@ -10,9 +10,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from contracts.common import Assignment as AssignmentMessage
-from contracts.common import FileRef
-from contracts.common import Material as MaterialMessage
 from contracts.orders.v1 import OrderCancelled, OrderPrintRequested
 from contracts.printers.v1 import PrinterChanged, PrintUpdated
 from contracts.queue.v1 import (
@@ -24,6 +21,9 @@ from contracts.queue.v1 import (
     StartPrint,
     StopPrint,
 )
+from contracts.shared_values import Assignment as AssignmentMessage
+from contracts.shared_values import FileRef
+from contracts.shared_values import Material as MaterialMessage
 from contracts.slicer.v1 import SliceCompleted, SliceFailed
 from printqueue.domain import lifecycle, slicing
 from printqueue.domain.errors import JobNotFound

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts.common import FileRef, Material
+from contracts.shared_values import FileRef, Material
 from contracts.skus.v1 import PartChanged, SkuChanged, SkuMaterialTotal, SkuParameter, SkuPart
 from skus.domain.model import Part, SkuView
 

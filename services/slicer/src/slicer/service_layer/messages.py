@@ -6,8 +6,8 @@ import hashlib
 import uuid
 from datetime import datetime
 
-from contracts.common import FileRef, Material
 from contracts.queue.v1 import SlicePart
+from contracts.shared_values import FileRef, Material
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceEstimate, SliceFailed
 from slicer.domain.model import SliceFailure, SliceInputs, SliceResult
 from slicer.service_layer.ports import SliceJob, SourceKind

@@ -1,4 +1,4 @@
-"""Value shapes that several owners' messages carry."""
+"""Value shapes several owners' messages carry: a material, a file reference, an assignment; and their frozen base."""
 
 from __future__ import annotations
 
