@@ -5,14 +5,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
 
 from contracts.queue.v1 import OrderForecastChanged
-from printqueue.adapters.memory_repository import InMemoryQueueRepository
 from printqueue.domain.forecast import ForecastSettings, JobSlot, OrderForecast, due_by, forecast, print_duration
 from printqueue.domain.matching import Requirement, _Stock, match
 from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer
 from printqueue.entrypoints.forecast_loop import ForecastLoop, moved
-from printqueue.service_layer.unit_of_work import InMemoryUnitOfWork
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 PLA = Material("PLA")
@@ -297,16 +296,16 @@ async def test_the_loop_publishes_each_orders_forecast_once_and_again_only_when_
     jobs = [job("a", order_id="a"), job("b", PETG_RED, order_id="b", fulfillment=NOW.date())]
     fleet = [printer("p")]
     await loop._publish(forecast(jobs, fleet, NOW, SETTINGS))
-    first = [m for m in uow.published if isinstance(m, OrderForecastChanged)]
+    first = [m for m in uow.messages if isinstance(m, OrderForecastChanged)]
     assert {(m.order_id, m.blocked_by, m.late) for m in first} == {
         ("a", None, False), ("b", "no printer holds PETG #C12E1F", True)
     }
     later = NOW + timedelta(minutes=1)
     await loop._publish(forecast(jobs, fleet, later, SETTINGS))  # a ends a minute later: within 2% of an hour
-    assert len(uow.published) == 2
+    assert len(uow.messages) == 2
     fleet.append(printer("q", LoadedMaterial(1, "PETG", "C12E1F")))
     await loop._publish(forecast(jobs, fleet, later, SETTINGS))
-    again = [m for m in uow.published[2:] if isinstance(m, OrderForecastChanged)]
+    again = [m for m in uow.messages[2:] if isinstance(m, OrderForecastChanged)]
     assert [(m.order_id, m.completes_at, m.late) for m in again] == [
         ("b", later + timedelta(minutes=60), False)
     ]
