@@ -33,10 +33,8 @@ from devstack import Stack, StackConfig
 from devstack.postgres import EmbeddedPostgres, database_url, drop_databases, ensure_databases
 from orders.adapters import orm
 from orders.bootstrap import ALEMBIC_INI
-from orders.domain.errors import OrderError
 from orders.domain.model import Sku
 from orders.entrypoints import api
-from orders.entrypoints.problems import order_error_handler
 from orders.service_layer.handlers import Deps
 from orders.service_layer.unit_of_work import UnitOfWork
 from servicekit.database import create_engine, run_migrations, session_factory
@@ -130,7 +128,6 @@ def app_for(url: str) -> tuple[FastAPI, Any]:
 
     app = FastAPI()
     install_problem_handlers(app)
-    app.add_exception_handler(OrderError, order_error_handler)
     app.include_router(api.router(uow, Deps(clock=utc_now, ids=new_id, fetch_skus=no_catalogue)))
     return app, engine
 

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contracts.common import Assignment as AssignmentMessage
-from contracts.common import FileRef
-from contracts.common import Material as MaterialMessage
 from contracts.orders.v1 import DesiredLineItem as LineMessage
 from contracts.orders.v1 import DesiredPart as PartMessage
 from contracts.orders.v1 import OrderPrintRequested
+from contracts.shared_values import Assignment as AssignmentMessage
+from contracts.shared_values import FileRef
+from contracts.shared_values import Material as MaterialMessage
 from devstack.postgres import EmbeddedPostgres, database_url, ensure_databases
 from printqueue.adapters import orm
 from printqueue.domain.matching import match, readiness
