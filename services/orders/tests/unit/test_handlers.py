@@ -11,7 +11,7 @@ from orders_fakes import InMemoryUnitOfWork
 
 from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderCompleted, OrderPrintRequested
 from contracts.queue.v1 import JobCounts as JobCountsMessage
-from contracts.queue.v1 import OrderForecastChanged, OrderJobsSummarized
+from contracts.queue.v1 import OrderForecastChanged, OrderJobsSummarized, PartEstimate
 from orders.domain import commands
 from orders.domain.errors import (
     InvalidField,
@@ -262,3 +262,27 @@ async def test_once_no_job_is_open_the_forecast_is_the_completion_or_the_failed_
     await summary(uow, deps, order["id"], 3, **{li: JobCountsMessage(completed=2)})
     done = await handlers.get_order(order["id"], uow)
     assert done["is_complete"] and done["forecast"]["completes_at"] == done["completed_at"]
+
+
+async def test_the_order_s_materials_take_the_sliced_grams_the_queue_reports(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+    order = await create(uow, deps, commands.NewLineItem("sku-1", 3))
+    li = order["line_items"][0]["id"]
+    counts = JobCountsMessage(queued=6)
+
+    async def estimate(sequence: int, sliced_jobs: int, grams: float) -> list[dict[str, Any]]:
+        message = OrderJobsSummarized(
+            order_id=order["id"], sequence=sequence, print_revision=1, line_items={li: counts}, totals=counts,
+            estimates={li: [PartEstimate(part_id="p1", jobs=6, sliced_jobs=sliced_jobs, grams=grams)]},
+        )
+        async with uow:
+            await handlers.apply_jobs_summary(message, uow, deps.clock)
+            await uow.commit()
+        return list((await handlers.get_order(order["id"], uow))["materials"])
+
+    # The part declares no weight (an OpenSCAD source): its copies not sliced yet count nothing.
+    assert await estimate(1, 4, 30.0) == [{"type": "PLA", "color": "#112233", "grams": 30.0}]
+    assert await estimate(2, 6, 45.5) == [{"type": "PLA", "color": "#112233", "grams": 45.5}]
+    assert await estimate(2, 1, 1.0) == [{"type": "PLA", "color": "#112233", "grams": 45.5}], "an older summary"
+    counted = len(emitted(uow, OrderChanged))
+    assert await estimate(3, 6, 45.5) == [{"type": "PLA", "color": "#112233", "grams": 45.5}]
+    assert len(emitted(uow, OrderChanged)) == counted, "the same figures again change nothing"

@@ -340,6 +340,27 @@ async def test_a_scad_job_is_sliced_ahead_for_each_model_once_and_prints_only_wh
     assert (second.printer_id, second.file.sha256) == ("a1", "f" * 64)
 
 
+async def test_orders_learn_the_sliced_grams_of_each_part_when_a_slice_answers_and_at_dispatch() -> None:
+    queue = Queue()
+    await queue.printer("x1", "X1C")
+    await queue.printer("a1", "A1")
+    sent = await queue.order({"l1": {"label": "Ada"}}, quantity=2)
+    (before,) = of(OrderJobsSummarized, sent)
+    assert [(e.part_id, e.jobs, e.sliced_jobs, e.grams) for e in before.estimates["l1"]] == [("tag", 2, 0, 0.0)]
+
+    requests = {r.printer_model: r for r in queue.requests()}
+    (after,) = of(OrderJobsSummarized, await queue.completed(requests["A1"], grams=9.5, minutes=42.0))
+    assert after.sequence > before.sequence and after.totals == before.totals, "counts alike, estimates newer"
+    (tag,) = after.estimates["l1"]
+    assert (tag.jobs, tag.sliced_jobs, tag.grams, tag.print_minutes) == (2, 2, 19.0, 84.0)
+
+    await queue.completed(requests["X1C"], sha="f" * 64, grams=12.25)
+    # The X1C takes a job with the X1C's slice: heavier than the A1's the job waited with.
+    sent = await queue.match()
+    (dispatched,) = of(OrderJobsSummarized, sent)
+    assert [(e.sliced_jobs, e.grams) for e in dispatched.estimates["l1"]] == [(2, 21.75)]
+
+
 async def test_a_failed_slice_fails_the_job_with_the_tool_s_message_only_when_no_model_is_left() -> None:
     queue = Queue()
     await queue.printer("x1", "X1C")

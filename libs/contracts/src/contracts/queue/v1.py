@@ -61,8 +61,24 @@ class JobCounts(Frozen):
     cancelled: int = 0
 
 
+class PartEstimate(Frozen):
+    """The slicer's figures for one part of a line item that needs slicing (OpenSCAD, STL, 3MF mesh),
+    summed over the part's current jobs that are not cancelled and whose slice is known."""
+
+    part_id: str
+    jobs: int
+    """Current, not cancelled jobs of the part (copies of every unit)."""
+    sliced_jobs: int
+    """Of those, the jobs with a sliced estimate: `grams` and `print_minutes` sum over these only."""
+    grams: float = 0.0
+    print_minutes: float = 0.0
+
+
 class OrderJobsSummarized(ContractMessage):
-    """Job counts of one order per line item after a change; newer `sequence` wins (state transfer)."""
+    """Job counts of one order per line item after a change; newer `sequence` wins (state transfer).
+
+    Also sent when a job's sliced estimate changes, so `estimates` (per line item id, the parts that
+    need slicing) always holds the figures of the newest summary."""
 
     SUBJECT: ClassVar[str] = "queue.v1.order.jobs_summarized"
 
@@ -74,6 +90,7 @@ class OrderJobsSummarized(ContractMessage):
     kept: int = 0
     line_items: dict[str, JobCounts]
     totals: JobCounts
+    estimates: dict[str, list[PartEstimate]] = {}
 
 
 class OrderForecastChanged(ContractMessage):

@@ -109,6 +109,7 @@ line_items = sa.Table(
     sa.Column("jobs_completed", sa.Integer, nullable=False, server_default="0"),
     sa.Column("jobs_failed", sa.Integer, nullable=False, server_default="0"),
     sa.Column("jobs_cancelled", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("estimates", JSONB, nullable=False, server_default="[]"),
     sa.Index("ix_line_items_order", "order_id", "position"),
     sa.Index("ix_line_items_sku", "sku_id"),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.adapters.orm import line_items, order_forecasts, orders, search_key, skus
-from orders.domain.model import Forecast, JobCounts, LineItem, MaterialGrams, Order, Sku
+from orders.domain.model import Forecast, JobCounts, LineItem, MaterialGrams, Order, PartEstimate, Sku
 from orders.domain.parameters import SkuParameter
 
 _COUNT_FIELDS = ("queued", "printing", "completed", "failed", "cancelled")
@@ -125,6 +126,7 @@ def _order_from_rows(row: Any, items: Sequence[Any]) -> Order:
                 parameters=dict(li.parameters),
                 position=li.position,
                 jobs=_counts(li),
+                estimates=tuple(PartEstimate(**e) for e in li.estimates),
             )
             for li in items
         ],
@@ -166,6 +168,7 @@ def _line_item_row(order_id: str, li: LineItem) -> dict[str, Any]:
         "quantity": li.quantity,
         "parameters": li.parameters,
         **_count_columns(li.jobs),
+        "estimates": [dataclasses.asdict(e) for e in li.estimates],
     }
 
 
@@ -262,12 +265,12 @@ class SqlOrderRepository:
 
     async def _update_line_items(self, rows: list[dict[str, Any]]) -> None:
         """One UPDATE … FROM unnest(…) for any number of rows."""
-        columns = ["position", "sku_id", "quantity", "parameters", *(f"jobs_{f}" for f in _COUNT_FIELDS)]
-        types = ["int", "text", "int", "jsonb", *("int" for _ in _COUNT_FIELDS)]
+        columns = ["position", "sku_id", "quantity", "parameters", *(f"jobs_{f}" for f in _COUNT_FIELDS), "estimates"]
+        types = ["int", "text", "int", "jsonb", *("int" for _ in _COUNT_FIELDS), "jsonb"]
         params: dict[str, Any] = {"ids": [r["id"] for r in rows]}
-        for column in columns:
+        for column, kind in zip(columns, types, strict=True):
             values = [r[column] for r in rows]
-            params[column] = [_json(v) for v in values] if column == "parameters" else values
+            params[column] = [_json(v) for v in values] if kind == "jsonb" else values
         unnest_args = ", ".join(
             f"CAST(:{c} AS {'text' if t == 'jsonb' else t}[])" for c, t in zip(columns, types, strict=True)
         )

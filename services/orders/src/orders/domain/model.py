@@ -58,6 +58,17 @@ class JobCounts:
         return self.queued + self.printing + self.completed + self.failed + self.cancelled
 
 
+@dataclass(frozen=True)
+class PartEstimate:
+    """The queue's sliced figures for one part of a line item: sums over the `sliced_jobs` of its `jobs`."""
+
+    part_id: str
+    jobs: int
+    sliced_jobs: int
+    grams: float
+    print_minutes: float
+
+
 @dataclass
 class LineItem:
     id: str
@@ -66,6 +77,7 @@ class LineItem:
     parameters: dict[str, Any]
     position: int
     jobs: JobCounts = field(default_factory=JobCounts)
+    estimates: tuple[PartEstimate, ...] = ()
 
 
 def job_count(quantity: int, sku: Sku | None) -> int:
@@ -129,6 +141,22 @@ def derive_status(*, cancelled: bool, closed: bool, sent: bool, complete: bool, 
     return "queued"
 
 
+def _sliced_line_grams(li: LineItem, sku: Sku) -> list[tuple[tuple[str, str | None], float]]:
+    sliced = {e.part_id: e for e in li.estimates}
+    out = []
+    for part in sku.parts:
+        material = part.get("material") or {}
+        copies = int(part.get("quantity") or 1) * li.quantity
+        declared = float(part.get("grams") or 0.0)
+        estimate = sliced.get(str(part.get("part_id")))
+        if estimate is None:
+            weight = declared * copies
+        else:
+            weight = estimate.grams + declared * max(copies - estimate.sliced_jobs, 0)
+        out.append(((str(material.get("type")), material.get("color")), weight))
+    return out
+
+
 @dataclass(frozen=True)
 class SkuLine:
     sku_id: str
@@ -152,11 +180,17 @@ def sku_breakdown(line_items: Iterable[LineItem], skus: Mapping[str, Sku]) -> li
 
 
 def material_totals(line_items: Iterable[LineItem], skus: Mapping[str, Sku]) -> list[MaterialGrams]:
-    """Filament the order needs: each SKU's per-unit materials times the line's quantity."""
+    """Filament the order needs: each SKU's per-unit materials times the line's quantity, except that a
+    part the queue has sliced counts the slicer's grams for its sliced jobs (the part's declared grams
+    for the copies not sliced yet): an OpenSCAD or mesh part declares no weight, its slice knows it."""
     grams: dict[tuple[str, str | None], float] = {}
     for li in line_items:
         sku = skus.get(li.sku_id)
         if sku is None:
+            continue
+        if li.estimates and sku.parts:
+            for (t, c), g in _sliced_line_grams(li, sku):
+                grams[(t, c)] = grams.get((t, c), 0.0) + g
             continue
         for m in sku.materials:
             key = (m.type, m.color)
@@ -332,6 +366,7 @@ class Order:
         totals: JobCounts,
         now: datetime,
         print_revision: int = 0,
+        estimates: Mapping[str, tuple[PartEstimate, ...]] | None = None,
     ) -> bool:
         """Take the queue's counts if they are newer than the ones held; True when anything changed.
         `print_revision` is the request the queue had applied, so clients can see it caught up."""
@@ -345,6 +380,9 @@ class Order:
             counts = per_line_item.get(li.id, JobCounts())
             if counts != li.jobs:
                 li.jobs, changed = counts, True
+            sliced = (estimates or {}).get(li.id, ())
+            if sliced != li.estimates:
+                li.estimates, changed = sliced, True
         if changed:
             self.touch(now)
         return changed

@@ -29,7 +29,7 @@ from orders.domain.errors import (
     ParameterInvalid,
     StaleRevision,
 )
-from orders.domain.model import Forecast, JobCounts, LineItem, Order, OrderLimits, Sku
+from orders.domain.model import Forecast, JobCounts, LineItem, Order, OrderLimits, PartEstimate, Sku
 from orders.domain.parameters import resolve_parameters
 from orders.service_layer.print_request import desired_state
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
@@ -334,7 +334,11 @@ async def apply_jobs_summary(message: OrderJobsSummarized, uow: OrdersUnitOfWork
     now = clock()
     seen = order.summary_sequence
     totals = JobCounts(**message.totals.model_dump())
-    changed = order.apply_job_summary(message.sequence, per_line_item, totals, now, message.print_revision)
+    estimates = {
+        li_id: tuple(PartEstimate(e.part_id, e.jobs, e.sliced_jobs, e.grams, e.print_minutes) for e in parts)
+        for li_id, parts in message.estimates.items()
+    }
+    changed = order.apply_job_summary(message.sequence, per_line_item, totals, now, message.print_revision, estimates)
     if order.summary_sequence == seen:
         return
     if not changed:

@@ -35,6 +35,7 @@ from printqueue.domain.model import (
     Material,
     OrderRecord,
     OrderSummary,
+    PartEstimate,
     Printer,
 )
 from printqueue.domain.reconciliation import DesiredOrder, DesiredRun
@@ -480,7 +481,33 @@ class SqlQueueRepository:
         for line_item_id, status, count in rows:
             summary.line_items.setdefault(line_item_id, JobCounts()).add(status, count)
             summary.totals.add(status, count)
+        summary.estimates = await self._order_estimates(order_id)
         return summary
+
+    async def _order_estimates(self, order_id: str) -> dict[str, list[PartEstimate]]:
+        """Sliced figures per part that needs slicing, over its live jobs (at most one per identity)."""
+        t = orm.jobs
+        grams = sa.cast(t.c.sliced_file["grams"].astext, sa.Float)
+        minutes = sa.case((grams.is_(None), None), else_=sa.cast(t.c.sliced_file["print_minutes"].astext, sa.Float))
+        rows = await self.session.execute(
+            sa.select(
+                t.c.line_item_id,
+                t.c.part_id,
+                sa.func.count(),
+                sa.func.count(grams),
+                sa.func.coalesce(sa.func.sum(grams), 0.0),
+                sa.func.coalesce(sa.func.sum(minutes), 0.0),
+            )
+            .where(t.c.order_id == order_id, t.c.status != "cancelled", t.c.slice_basis.is_not(None))
+            .group_by(t.c.line_item_id, t.c.part_id)
+            .order_by(t.c.line_item_id, t.c.part_id)
+        )
+        estimates: dict[str, list[PartEstimate]] = {}
+        for line_item_id, part_id, jobs, sliced, total_grams, total_minutes in rows:
+            estimates.setdefault(line_item_id, []).append(
+                PartEstimate(part_id, int(jobs), int(sliced), float(total_grams), float(total_minutes))
+            )
+        return estimates
 
     async def get_printer(self, printer_id: str) -> Printer | None:
         t = orm.printers

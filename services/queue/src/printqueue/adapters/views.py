@@ -115,15 +115,15 @@ async def material_demand(
     session: AsyncSession, printers: Sequence[Printer], color_tolerance: float = 0.0
 ) -> list[MaterialDemand]:
     """Waiting jobs (queued or slicing) per material (type case-insensitive, colour by RGB) against the
-    printers holding it, a colour within `color_tolerance` (ΔE) as matching does. A part whose weight is
-    unknown counts its slice's estimate once there is one."""
+    printers holding it, a colour within `color_tolerance` (ΔE) as matching does. A job that is sliced
+    counts its slice's estimate (the slicer's figure is the real one), any other the part's declared weight."""
     sliced_grams = sa.cast(_t.c.sliced_file["grams"].astext, sa.Float)
     rows = await session.execute(
         sa.select(
             _t.c.material_type,
             _t.c.material_color,
             sa.func.count(),
-            sa.func.coalesce(sa.func.sum(sa.func.coalesce(_t.c.grams, sliced_grams)), 0.0),
+            sa.func.coalesce(sa.func.sum(sa.func.coalesce(sliced_grams, _t.c.grams)), 0.0),
         )
         .where(_t.c.status.in_(sorted(WAITING)))
         .group_by(_t.c.material_type, _t.c.material_color)

@@ -189,9 +189,30 @@ def count_bucket(status: str) -> str:
 
 
 @dataclass
+class PartEstimate:
+    """The slicer's figures for one part of a line item, over its current jobs that are not cancelled."""
+
+    part_id: str
+    jobs: int = 0
+    sliced_jobs: int = 0
+    grams: float = 0.0
+    print_minutes: float = 0.0
+
+    def add(self, job: Job) -> None:
+        self.jobs += 1
+        sliced = job.sliced_file or {}
+        if sliced.get("grams") is not None:
+            self.sliced_jobs += 1
+            self.grams += float(sliced["grams"])
+            self.print_minutes += float(sliced.get("print_minutes") or 0.0)
+
+
+@dataclass
 class OrderSummary:
     line_items: dict[str, JobCounts] = field(default_factory=dict)
     totals: JobCounts = field(default_factory=JobCounts)
+    estimates: dict[str, list[PartEstimate]] = field(default_factory=dict)
+    """Per line item, the parts that need slicing (sorted by part id)."""
 
 
 def summarize(jobs: list[Job]) -> OrderSummary:
@@ -202,9 +223,15 @@ def summarize(jobs: list[Job]) -> OrderSummary:
         if seen is None or _supersedes(job, seen):
             current[job.identity] = job
     summary = OrderSummary()
+    parts: dict[tuple[str, str], PartEstimate] = {}
     for job in current.values():
         summary.line_items.setdefault(job.line_item_id, JobCounts()).add(job.status)
         summary.totals.add(job.status)
+        if job.slice_basis is not None and job.status != "cancelled":
+            key = (job.line_item_id, job.part_id)
+            parts.setdefault(key, PartEstimate(job.part_id)).add(job)
+    for (line_item_id, _), estimate in sorted(parts.items()):
+        summary.estimates.setdefault(line_item_id, []).append(estimate)
     return summary
 
 

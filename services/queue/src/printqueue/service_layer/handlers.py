@@ -17,6 +17,7 @@ from contracts.queue.v1 import (
     JobCounts,
     JobFile,
     OrderJobsSummarized,
+    PartEstimate,
     SlicePart,
     StartPrint,
     StopPrint,
@@ -299,6 +300,19 @@ async def emit_summaries(uow: QueueUnitOfWork, order_ids: Iterable[str], stats: 
                 kept=stats.kept,
                 line_items={k: _counts(v) for k, v in sorted(summary.line_items.items())},
                 totals=_counts(summary.totals),
+                estimates={
+                    k: [
+                        PartEstimate(
+                            part_id=e.part_id,
+                            jobs=e.jobs,
+                            sliced_jobs=e.sliced_jobs,
+                            grams=round(e.grams, 3),
+                            print_minutes=round(e.print_minutes, 3),
+                        )
+                        for e in v
+                    ]
+                    for k, v in sorted(summary.estimates.items())
+                },
             ),
             subject_id=order_id,
         )
@@ -392,8 +406,7 @@ async def _settle_slicing_jobs(
         outcome = slicing.judge(targets.of(job.assignment), known.get(job.slice_basis or "", {}))
         if slicing.settle(job, outcome, now):
             changed.append(job)
-            if job.status != "queued":
-                summaries.add(job.order_id)
+            summaries.add(job.order_id)
     if not changed:
         return
     await repo.save_jobs(changed)
@@ -422,8 +435,7 @@ async def adopt_unsliced_jobs(uow: QueueUnitOfWork, ctx: Context) -> int:
     for job in jobs:
         if slicing.settle(job, slicing.judge(targets.of(job.assignment), known.get(job.slice_basis or "", {})), now):
             changed.append(job)
-            if job.status == "failed":
-                summaries.add(job.order_id)
+            summaries.add(job.order_id)
     await repo.save_jobs(jobs)
     for job in changed:
         uow.emit(job_changed(job), subject_id=job.id)
@@ -614,6 +626,7 @@ async def run_matching_pass(uow: QueueUnitOfWork, ctx: Context, *, assign: bool 
     claimed = {job.id: job for job in await repo.claim_queued([d.job_id for d in dispatches])}
     printers = {p.id: p for p in ready}
     done: list[Dispatch] = []
+    re_estimated: set[str] = set()
     for planned in dispatches:
         job = claimed.get(planned.job_id)
         if job is None:
@@ -623,10 +636,15 @@ async def run_matching_pass(uow: QueueUnitOfWork, ctx: Context, *, assign: bool 
             chosen = completed.get((job.slice_basis, printer_target)) if printer_target is not None else None
             if chosen is None:
                 continue
+            estimate = (job.sliced_file or {}).get("grams")
             job.sliced_file = chosen.view()
+            if job.sliced_file.get("grams") != estimate:
+                re_estimated.add(job.order_id)
         lifecycle.dispatch(job, planned.printer_id, ctx.new_id(), now, ctx.policy)
         done.append(planned)
     await repo.save_jobs([claimed[d.job_id] for d in done])
+    # The slice for the printer's model may weigh other than the estimate the job waited with.
+    await emit_summaries(uow, re_estimated)
     traces = await repo.order_traces(claimed[d.job_id].order_id for d in done)
     for planned in done:
         job = claimed[planned.job_id]
