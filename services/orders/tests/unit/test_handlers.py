@@ -264,7 +264,9 @@ async def test_once_no_job_is_open_the_forecast_is_the_completion_or_the_failed_
     assert done["is_complete"] and done["forecast"]["completes_at"] == done["completed_at"]
 
 
-async def test_the_order_s_materials_take_the_sliced_grams_the_queue_reports(uow: InMemoryUnitOfWork, deps: Deps) -> None:
+async def test_the_order_s_materials_take_the_sliced_grams_the_queue_reports(
+    uow: InMemoryUnitOfWork, deps: Deps
+) -> None:
     order = await create(uow, deps, commands.NewLineItem("sku-1", 3))
     li = order["line_items"][0]["id"]
     counts = JobCountsMessage(queued=6)
