@@ -105,6 +105,7 @@ async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_t
     })
     assert order.status_code == 201, order.text
     order_id = order.json()["id"]
+    assert [m["grams"] for m in order.json()["materials"]] == [0.0], "an uploaded mesh or SCAD declares no weight"
     click = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json={})
     assert click.status_code == 202, click.text
 
@@ -142,6 +143,16 @@ async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_t
     for job in printed:
         assert job["file"]["sha256"] == at_printer[job["id"]] and job["file"]["kind"] == "gcode.3mf"
         assert job["file"]["print_minutes"] and job["file"]["grams"]
+
+    # The order's material totals are the slicer's grams of the jobs that printed (the refused one has none).
+    sliced_grams = sum(j["file"]["grams"] for j in printed)
+
+    async def materials_sliced() -> list[dict[str, Any]] | None:
+        materials: list[dict[str, Any]] = (await api.get(f"/api/v1/orders/{order_id}")).json()["materials"]
+        return materials if [m["grams"] for m in materials] == [pytest.approx(sliced_grams, abs=0.01)] else None
+
+    (material,) = await wait_until(materials_sliced, 30, f"the order's materials to show {sliced_grams} g")
+    assert material["type"] == "PLA" and material["grams"] > 0
 
     asked = len(wire.messages)
     again = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json={})

@@ -626,7 +626,6 @@ async def run_matching_pass(uow: QueueUnitOfWork, ctx: Context, *, assign: bool 
     claimed = {job.id: job for job in await repo.claim_queued([d.job_id for d in dispatches])}
     printers = {p.id: p for p in ready}
     done: list[Dispatch] = []
-    re_estimated: set[str] = set()
     for planned in dispatches:
         job = claimed.get(planned.job_id)
         if job is None:
@@ -636,15 +635,10 @@ async def run_matching_pass(uow: QueueUnitOfWork, ctx: Context, *, assign: bool 
             chosen = completed.get((job.slice_basis, printer_target)) if printer_target is not None else None
             if chosen is None:
                 continue
-            estimate = (job.sliced_file or {}).get("grams")
             job.sliced_file = chosen.view()
-            if job.sliced_file.get("grams") != estimate:
-                re_estimated.add(job.order_id)
         lifecycle.dispatch(job, planned.printer_id, ctx.new_id(), now, ctx.policy)
         done.append(planned)
     await repo.save_jobs([claimed[d.job_id] for d in done])
-    # The slice for the printer's model may weigh other than the estimate the job waited with.
-    await emit_summaries(uow, re_estimated)
     traces = await repo.order_traces(claimed[d.job_id].order_id for d in done)
     for planned in done:
         job = claimed[planned.job_id]
