@@ -154,7 +154,8 @@ async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_t
     (material,) = await wait_until(materials_sliced, 30, f"the order's materials to show {sliced_grams} g")
     assert material["type"] == "PLA" and material["grams"] > 0
 
-    asked = len(wire.messages)
+    # Requests only: a slice for another model of the fleet may still be answering after every job ended.
+    asked = len([m for m in wire.messages if isinstance(m, SlicePart)])
     again = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json={})
     assert again.status_code == 202, again.text
     revision = again.json()["print_revision"]
@@ -164,7 +165,7 @@ async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_t
         return bool(body["queue_print_revision"] == revision)
 
     await wait_until(applied, 30, "the queue to apply the second click")
-    assert len(wire.messages) == asked, "the second click asked the slicer for nothing"
+    assert len([m for m in wire.messages if isinstance(m, SlicePart)]) == asked, "the second click asked for nothing"
     assert len(await jobs()) == 4
     await control.aclose()
 
