@@ -111,7 +111,7 @@ def source(kind: str) -> FileRef:
 
 
 def print_request(order_id: str, revision: int, material: str, file: FileRef, lines: dict[str, dict[str, Any]],
-                  *, quantity: int = 1) -> OrderPrintRequested:
+                  *, quantity: int = 1, grams: float | None = None) -> OrderPrintRequested:
     """Every test's jobs ask for the tag named like its material, so printers of other tests never fit."""
     return OrderPrintRequested(
         order_id=order_id, order_number=f"#{order_id[:6]}", print_revision=revision,
@@ -122,7 +122,8 @@ def print_request(order_id: str, revision: int, material: str, file: FileRef, li
                 line_item_id=line_id, position=position, sku_id="sku-tag", sku="TAG", quantity=quantity,
                 parameters=values,
                 parts=[DesiredPart(part_id=f"part-{file.sha256[:8]}", part_name="name tag", quantity=1,
-                                   material=Material(type=material, color="#FFFFFF"), file=file)],
+                                   material=Material(type=material, color="#FFFFFF"), file=file,
+                                   grams=grams)],
             )
             for position, (line_id, values) in enumerate(lines.items())
         ],
@@ -170,7 +171,9 @@ async def test_a_scad_part_is_sliced_once_per_model_and_values_and_prints_only_w
     await wire.printer(a1, "A1", material, state="printing", tags=[material])
     scad = source("scad")
     order_id = str(uuid.uuid4())
-    first = print_request(order_id, 1, material, scad, {"ada": {"label": "Ada"}, "bob": {"label": "Bob"}}, quantity=2)
+    # The part declares 1 g; the slices' 4.2 g is what the material plan counts once a job is sliced.
+    first = print_request(order_id, 1, material, scad, {"ada": {"label": "Ada"}, "bob": {"label": "Bob"}}, quantity=2,
+                          grams=1.0)
     await wire.publish(first)
     jobs = await wait_until(lambda: jobs_of(http, order_id, "slicing"), 30, "four jobs slicing")
     assert len(jobs) == 4 and all(j["file"] is None for j in jobs)
@@ -185,9 +188,9 @@ async def test_a_scad_part_is_sliced_once_per_model_and_values_and_prints_only_w
 
     # The same click again and another order of the same values ask nothing new.
     await wire.publish(print_request(order_id, 2, material, scad, {"ada": {"label": "Ada"}, "bob": {"label": "Bob"}},
-                                     quantity=2))
+                                     quantity=2, grams=1.0))
     other = str(uuid.uuid4())
-    await wire.publish(print_request(other, 1, material, scad, {"ada2": {"label": "Ada"}}))
+    await wire.publish(print_request(other, 1, material, scad, {"ada2": {"label": "Ada"}}, grams=1.0))
     await wait_until(lambda: jobs_of(http, other, "slicing"), 30, "the other order's job")
 
     by = {(r.parameters["label"], r.printer_model): r for r in requests}
