@@ -1,6 +1,7 @@
 """The queue's set-based SQL against real PostgreSQL, held to the pure domain's answers: the skip scan that
 finds the requirement groups of a matching pass, the ready-printer query that leaves occupied printers out,
-and the one-query check that reconciling an order would change nothing."""
+the one-query check that reconciling an order would change nothing, and the sliced estimates of an order's
+summary."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from contracts.shared_values import Material as MaterialMessage
 from devstack.postgres import EmbeddedPostgres, database_url, ensure_databases
 from printqueue.adapters import orm
 from printqueue.domain.matching import match, readiness
-from printqueue.domain.model import Assignment, LoadedMaterial, Material, Printer
+from printqueue.domain.model import Assignment, LoadedMaterial, Material, Printer, summarize
 from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconcile_order_jobs
 from printqueue.service_layer import handlers
 from printqueue.service_layer.unit_of_work import UnitOfWork
@@ -181,3 +182,29 @@ async def test_the_unchanged_check_agrees_with_the_full_reconciliation(
         assert sql == unchanged, edit
     async with unit_of_work(sessions) as uow:
         assert await uow.queue.jobs_already_match(same, desired_runs(same) or [])
+
+
+async def test_the_order_summary_s_sliced_estimates_are_the_pure_summary_s(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    rng = random.Random(13)
+    message = request("e1", 1, rng, lines=8)
+    await in_transaction(sessions, lambda uow: handlers.reconcile_order(message, uow, handlers.Context()))
+
+    async def slice_some(uow: UnitOfWork) -> None:
+        jobs = await uow.queue.jobs_of_order("e1")
+        for job in jobs:
+            if rng.random() < 0.8:
+                job.slice_basis = f"basis-{job.part_id}"
+                sliced = rng.choice([None, {"grams": round(rng.uniform(1, 90), 2), "print_minutes": 30.0}])
+                job.sliced_file = sliced
+            if rng.random() < 0.15:
+                job.status = "cancelled"
+        await uow.queue.save_jobs(jobs)
+
+    await in_transaction(sessions, slice_some)
+    async with unit_of_work(sessions) as uow:
+        sql = (await uow.queue.order_counts("e1")).estimates
+        pure = summarize(await uow.queue.jobs_of_order("e1")).estimates
+    assert sql and any(e.sliced_jobs for parts in sql.values() for e in parts)
+    assert {k: [replace(e, grams=pytest.approx(e.grams)) for e in v] for k, v in sql.items()} == pure
