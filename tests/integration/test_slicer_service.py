@@ -198,6 +198,51 @@ async def test_what_openscad_refuses_is_answered_failed_with_its_message_and_not
     assert row["attempts"] == 1
 
 
+async def scrape(stack: Stack) -> dict[str, float]:
+    """The slicer's `/metrics` as `name{labels}` → value."""
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+        reply = await client.get(stack.instance("slicer").url + "/metrics")
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/plain"), reply.text
+    samples: dict[str, float] = {}
+    for line in reply.text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            samples[key] = float(value)
+    return samples
+
+
+async def test_metrics_show_the_queue_depth_while_requests_wait_and_time_each_slice(
+    slicer_stack: Stack, queue: QueueStandIn
+) -> None:
+    sliced_count = 'printfarm_slicer_slice_duration_seconds_count{outcome="sliced"}'
+    before = await scrape(slicer_stack)
+    assert before["printfarm_slicer_queue_depth"] == 0
+    heavy, tag = await queue.put_source(HEAVY), await queue.put_source(NAME_TAG)
+    await queue.ask(heavy, "metrics/heavy", parameters={"detail": 48})
+    labels = ("M1", "M2", "M3")
+    for label in labels:
+        await queue.ask(tag, f"metrics/{label}", parameters={"label": label})
+
+    async def queued() -> dict[str, float] | None:
+        now = await scrape(slicer_stack)
+        busy = now["printfarm_slicer_queue_depth"] >= 1 and now["printfarm_slicer_requests_in_progress"] >= 1
+        return now if busy else None
+
+    await wait_until(queued, 60, "requests waiting behind the one being sliced (one slot per replica)")
+    for key in ("metrics/heavy", *(f"metrics/{label}" for label in labels)):
+        assert (await queue.answer(key, timeout=180)).type == SliceCompleted.SUBJECT
+
+    async def drained() -> dict[str, float] | None:
+        now = await scrape(slicer_stack)
+        return now if now["printfarm_slicer_queue_depth"] == 0 and now[sliced_count] >= 4 else None
+
+    after = await wait_until(drained, 30, "the queue to drain")
+    assert after[sliced_count] - before.get(sliced_count, 0.0) == 4, "one observation per slice made"
+    total_seconds = after['printfarm_slicer_slice_duration_seconds_sum{outcome="sliced"}']
+    assert total_seconds > before.get('printfarm_slicer_slice_duration_seconds_sum{outcome="sliced"}', 0.0)
+    assert after['printfarm_slicer_slice_duration_seconds_bucket{le="+Inf",outcome="sliced"}'] == after[sliced_count]
+
+
 async def test_a_source_missing_from_part_files_is_answered_failed_at_fetch(queue: QueueStandIn) -> None:
     await queue.ask("e" * 64, "missing/1")
     failed = (await queue.answer("missing/1")).open(SliceFailed)

@@ -17,6 +17,7 @@ from slicer.adapters.object_store import NatsSlicedFiles, NatsSourceFiles
 from slicer.config import Settings
 from slicer.entrypoints import api
 from slicer.entrypoints.consumers import SliceRequestConsumer
+from slicer.entrypoints.metrics import SlicerMetrics
 from slicer.service_layer.handlers import Context
 from slicer.service_layer.pipeline import ToolLimits, build_pipeline
 from slicer.service_layer.ports import SlicePipeline
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, pipeline: SlicePipeline | None 
         Context(lease=timedelta(seconds=settings.slicer_claim_lease_seconds)),
         new_owner,
     )
+    slicer_metrics = SlicerMetrics(runtime.metrics)
     consumer = SliceRequestConsumer(
         runtime.bus,
         worker,
@@ -71,7 +73,9 @@ def create_app(settings: Settings | None = None, pipeline: SlicePipeline | None 
         max_deliver=settings.consumer_max_deliver,
         fetch_timeout=settings.slicer_fetch_timeout_seconds,
         wait_poll=settings.slicer_wait_poll_seconds,
+        observe_slice=slicer_metrics.observe_slice,
     )
+    slicer_metrics.watch(consumer.queue_reading, lambda: consumer.in_flight)
     if pipeline is None and (missing := missing_tools()):
         log.warning("not on PATH: %s; slices that need them are answered failed (not cached)", ", ".join(missing))
     runtime.on_start(sliced.ensure_bucket)
