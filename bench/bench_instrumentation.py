@@ -27,18 +27,12 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from contracts.envelope import Envelope
-from contracts.printers.v1 import LoadedMaterial, PrinterChanged
-from contracts.queue.v1 import StartPrint
-from contracts.shared_values import Material
-
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_queue import big_order
+from bench_queue import big_order, ready_to_start_rounds
 
 QUEUE_ALEMBIC = Path(__file__).parents[1] / "services" / "queue" / "alembic.ini"
 
@@ -132,67 +126,6 @@ def reconcile_once(database_url: str, jobs: int, env: dict[str, str]) -> float:
     return float(json.loads(out.strip().splitlines()[-1])["ms"])
 
 
-# ---- ready -> StartPrint with the queue service running
-
-
-async def ready_to_start(stack: Any, rounds: int, wait_until: Any) -> list[float]:
-    import nats
-
-    nc = await nats.connect(stack.nats_url)
-    js = nc.jetstream()
-    seen: dict[str, float] = {}
-
-    async def on_start(msg: Any) -> None:
-        envelope = Envelope.model_validate_json(msg.data)
-        if envelope.data is not None:
-            seen.setdefault(envelope.open(StartPrint).printer_id, time.perf_counter())
-
-    await nc.subscribe(StartPrint.SUBJECT, cb=on_start)
-    kind = f"LAT-{uuid.uuid4().hex[:4]}"
-    order = big_order(f"lat-{uuid.uuid4()}", rounds + 10)
-    order = order.model_copy(
-        update={
-            "line_items": [
-                li.model_copy(
-                    update={"parts": [p.model_copy(update={"material": Material(type=kind)}) for p in li.parts]}
-                )
-                for li in order.line_items
-            ]
-        }
-    )
-
-    async def publish(message: Any, source: str) -> None:
-        envelope = Envelope(
-            id=str(uuid.uuid4()), type=message.SUBJECT, source=source, data=message.model_dump(mode="json")
-        )
-        await js.publish(message.SUBJECT, envelope.model_dump_json().encode(), headers={"Nats-Msg-Id": envelope.id})
-
-    await publish(order, "/services/orders")
-    latencies: list[float] = []
-    for i in range(rounds):
-        printer_id = f"lat-printer-{i}-{uuid.uuid4().hex[:6]}"
-        became_ready = time.perf_counter()
-        await publish(
-            PrinterChanged(
-                id=printer_id,
-                name=printer_id,
-                model="P1S",
-                online=True,
-                state="idle",
-                bed_clear=True,
-                materials=[LoadedMaterial(slot=254, type=kind)],
-                idle_since=datetime.now(UTC),
-                revision=1,
-                updated_at=datetime.now(UTC),
-            ),
-            "/services/printer-gateway",
-        )
-        await wait_until(lambda p=printer_id: p in seen, 30, f"StartPrint for {printer_id}", interval=0.001)
-        latencies.append((seen[printer_id] - became_ready) * 1000)
-    await nc.drain()
-    return latencies
-
-
 async def clear_reconciled(database_url: str) -> None:
     """The reconciles' jobs and their unpublished messages are not what the latency part measures:
     without a relay running they would all be published before the first StartPrint."""
@@ -237,7 +170,8 @@ async def main_async(jobs: int, repeats: int, rounds: int) -> None:
             for variant in ("off", "on", "off", "on"):
                 config.extra_env = {"OTEL_BSP_SCHEDULE_DELAY": "1000", **tracing_env(variant, receiver)}
                 await stack.start_service("queue")
-                latencies[variant] += await ready_to_start(stack, rounds // 2, wait_until)
+                measured = (await ready_to_start_rounds(stack, rounds // 2, wait_until)).latencies
+                latencies[variant] += measured
                 await stack.stop_service("queue")
 
             print(f"instrumentation cost, tracing off vs on (alternating; medians; {repeats} reconciles each)")

@@ -23,7 +23,7 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -394,14 +394,51 @@ async def slicing_figures(in_uow: Callable[[Any], Any], jobs: int, ctx: Any) -> 
 
 
 async def latency_figures(stack: Any, rounds: int, wait_until: Any, new_printers: bool = False) -> None:
-    """A printer becomes ready while jobs wait; measure until its StartPrint is on the bus. The printers are
-    known to the queue (busy) before their round, as on a farm; with `new_printers` each round's printer is
-    one the queue has never seen (which also makes it look for slices the new model may need)."""
+    """A printer becomes ready while jobs wait; measure until its StartPrint is on the bus."""
+    await stack.start_service("queue")
+    measured = await ready_to_start_rounds(stack, rounds, wait_until, new_printers)
+    latencies, floors, messages = measured.latencies, measured.floors, measured.messages
+    slowest = sorted(enumerate(latencies), key=lambda r: -r[1])[:3]
+    product, floor_figures = Percentiles.of(latencies), Percentiles.of(floors)
+    scenario = "a printer the queue never saw" if new_printers else "a known printer turns idle"
+    print(f"printer ready -> StartPrint on the bus, {rounds} rounds ({scenario}), service running as make run"
+          f" runs it (load average {os.getloadavg()[0]:.1f})")
+    print(f"  queue  {product.line()}")
+    print(f"  floor  {floor_figures.line()}   (publish, pull, one transaction, acked publish, subscriber)")
+    print(
+        f"  ratio  p50 {product.p50 / floor_figures.p50:6.1f}x (target < 5x)"
+        f"   p99 {product.p99 / floor_figures.p99:6.1f}x (target < 10x)"
+    )
+    print("  slowest rounds: " + ", ".join(f"#{i + 1} {ms:.1f} ms" for i, ms in slowest))
+    inside = sorted(await _inside_the_queue(stack, messages))
+    if inside:
+        p50 = inside[len(inside) // 2]
+        p99 = inside[min(len(inside) - 1, int(len(inside) * 0.99))]
+        print("  of which inside the queue (consumer transaction start -> relay picks up StartPrint):")
+        print(f"  p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   max {inside[-1]:8.1f} ms")
+
+
+@dataclass(frozen=True)
+class ReadyToStart:
+    latencies: list[float]
+    """ms from each round's PrinterChanged published to its StartPrint seen, in round order."""
+    floors: list[float]
+    """the floor's round beside each (publish, pull, one transaction, acked publish, subscriber)."""
+    messages: dict[str, str]
+    """each measured printer's PrinterChanged envelope id."""
+
+
+async def ready_to_start_rounds(
+    stack: Any, rounds: int, wait_until: Any, new_printers: bool = False
+) -> ReadyToStart:
+    """With the queue service running, `rounds` times (after WARM_UP) a printer becomes ready while jobs of a
+    material only it holds wait. The printers are known to the queue (busy) before their round, as on a farm;
+    with `new_printers` each round's printer is one the queue has never seen (which also makes it look for
+    slices the new model may need). Shared with bench_instrumentation.py."""
     import nats
 
     from devstack.postgres import asyncpg_dsn
 
-    await stack.start_service("queue")
     nc = await nats.connect(stack.nats_url)
     js = nc.jetstream()
     started: dict[str, asyncio.Future[float]] = {}
@@ -475,24 +512,7 @@ async def latency_figures(stack: Any, rounds: int, wait_until: Any, new_printers
             floors.append(floor_ms)
     await floor.close()
     await nc.drain()
-    slowest = sorted(enumerate(latencies), key=lambda r: -r[1])[:3]
-    product, floor_figures = Percentiles.of(latencies), Percentiles.of(floors)
-    scenario = "a printer the queue never saw" if new_printers else "a known printer turns idle"
-    print(f"printer ready -> StartPrint on the bus, {rounds} rounds ({scenario}), service running as make run"
-          f" runs it (load average {os.getloadavg()[0]:.1f})")
-    print(f"  queue  {product.line()}")
-    print(f"  floor  {floor_figures.line()}   (publish, pull, one transaction, acked publish, subscriber)")
-    print(
-        f"  ratio  p50 {product.p50 / floor_figures.p50:6.1f}x (target < 5x)"
-        f"   p99 {product.p99 / floor_figures.p99:6.1f}x (target < 10x)"
-    )
-    print("  slowest rounds: " + ", ".join(f"#{i + 1} {ms:.1f} ms" for i, ms in slowest))
-    inside = sorted(await _inside_the_queue(stack, messages))
-    if inside:
-        p50 = inside[len(inside) // 2]
-        p99 = inside[min(len(inside) - 1, int(len(inside) * 0.99))]
-        print("  of which inside the queue (consumer transaction start -> relay picks up StartPrint):")
-        print(f"  p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   max {inside[-1]:8.1f} ms")
+    return ReadyToStart(latencies, floors, messages)
 
 
 async def _inside_the_queue(stack: Any, messages: dict[str, str]) -> list[float]:
