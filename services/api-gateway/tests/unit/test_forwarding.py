@@ -24,6 +24,8 @@ from .conftest import Harness, Recorder
         ("/api/v1/jobs/1/matching", "queue"),
         ("/api/v1/queue/materials", "queue"),
         ("/api/v1/printers/1/bed-cleared", "printer-gateway"),
+        ("/api/v1/analytics/jobs", "queue"),
+        ("/api/v1/analytics/printers", "printer-gateway"),
     ],
 )
 def test_each_public_path_goes_to_its_owner(harness: Harness, path: str, service: str) -> None:
@@ -37,6 +39,7 @@ def test_each_public_path_goes_to_its_owner(harness: Harness, path: str, service
 def test_prefix_must_end_at_a_path_segment() -> None:
     assert owner_of("/api/v1/partsx") is None
     assert owner_of("/api/v1/orders") == "orders"
+    assert owner_of("/api/v1/analytics") is None, "each analytics path has its own owner"
 
 
 def test_method_query_headers_and_body_are_forwarded_untouched(harness: Harness, recorder: Recorder) -> None:

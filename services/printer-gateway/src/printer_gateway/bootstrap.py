@@ -13,7 +13,7 @@ from printer_gateway.adapters import orm
 from printer_gateway.adapters.leases import LeaseTable
 from printer_gateway.adapters.part_files import PartFiles
 from printer_gateway.config import Settings
-from printer_gateway.entrypoints import api, consumers
+from printer_gateway.entrypoints import analytics, api, consumers
 from printer_gateway.entrypoints.metrics import GatewayMetrics
 from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.fleet import Fleet
@@ -53,7 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.on_stop(fleet.stop)
     return runtime.create_app(
         title="printfarm printer gateway",
-        routers=[api.router(uow_factory, cipher, utc_now, new_id, fleet.wake, fleet.camera_snapshot)],
+        routers=[
+            api.router(uow_factory, cipher, utc_now, new_id, fleet.wake, fleet.camera_snapshot),
+            analytics.router(uow_factory, utc_now),
+        ],
     )
 
 

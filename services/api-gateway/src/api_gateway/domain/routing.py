@@ -14,6 +14,8 @@ OWNERS: tuple[tuple[str, str], ...] = (
     ("/api/v1/queue", "queue"),
     ("/api/v1/forecast", "queue"),
     ("/api/v1/printers", "printer-gateway"),
+    ("/api/v1/analytics/jobs", "queue"),
+    ("/api/v1/analytics/printers", "printer-gateway"),
 )
 
 PART_UPLOADS: tuple[tuple[str, str], ...] = (("POST", "/api/v1/parts"),)

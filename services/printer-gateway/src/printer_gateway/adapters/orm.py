@@ -44,3 +44,15 @@ printers = sa.Table(
     sa.Index("uq_printers_serial_live", "serial", unique=True, postgresql_where=sa.text("NOT deleted")),
     sa.Index("ix_printers_name", "name"),
 )
+
+printer_states = sa.Table(
+    "printer_states",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("printer_id", sa.String(36), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_printer_states_printer_at", "printer_id", "at"),
+    sa.Index("ix_printer_states_at", "at"),
+)
+"""Each printer's utilisation state from `at` until its next row: the history farm analytics reads."""

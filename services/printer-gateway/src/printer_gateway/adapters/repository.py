@@ -10,10 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from printer_gateway.adapters.orm import printers
+from printer_gateway.adapters.orm import printer_states, printers
 from printer_gateway.domain.lifecycle import PrintTracker
 from printer_gateway.domain.model import Printer
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
+from printer_gateway.domain.utilisation import StateChange, UtilisationState
 
 
 class StaleLease(Exception):
@@ -188,3 +189,21 @@ class PrinterRepository:
         )
         if result.first() is None:
             raise StaleLease(printer.id)
+
+    async def record_state(self, printer_id: str, state: UtilisationState, at: datetime) -> None:
+        """A printer entered `state` at `at` (committed with the status that caused it)."""
+        await self.session.execute(sa.insert(printer_states).values(printer_id=printer_id, state=state, at=at))
+
+    async def state_history(self, since: datetime, until: datetime) -> tuple[StateChange, ...]:
+        """Every change in [since, until) and, per printer, the last one before `since` (the state the window
+        starts in)."""
+        t = printer_states
+        before = (
+            sa.select(t.c.printer_id, t.c.state, t.c.at)
+            .where(t.c.at < since)
+            .distinct(t.c.printer_id)
+            .order_by(t.c.printer_id, t.c.at.desc(), t.c.id.desc())
+        )
+        within = sa.select(t.c.printer_id, t.c.state, t.c.at).where(t.c.at >= since, t.c.at < until)
+        rows = [*(await self.session.execute(before)).all(), *(await self.session.execute(within)).all()]
+        return tuple(StateChange(str(r.printer_id), r.state, r.at) for r in rows)

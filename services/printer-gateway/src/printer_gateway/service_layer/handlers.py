@@ -13,6 +13,7 @@ from printer_gateway.domain.errors import PrinterNotFound, SerialTaken
 from printer_gateway.domain.lifecycle import PrintTracker
 from printer_gateway.domain.model import Printer, PrinterError, PrintOutcome, UnprintableFile
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
+from printer_gateway.domain.utilisation import utilisation_state
 from printer_gateway.service_layer.unit_of_work import UnitOfWork
 from servicekit.ids import Clock, IdFactory
 from servicekit.secrets import SecretCipher
@@ -125,6 +126,7 @@ async def register_printer(
     )
     printer.updated(now)
     await uow.printers.add(printer, cipher.encrypt(reg.secret))
+    await uow.printers.record_state(printer.id, utilisation_state(printer.status), now)
     uow.emit(printer_changed(printer), subject_id=printer.id)
     await uow.commit()
     return printer
@@ -208,11 +210,15 @@ async def observe_status(
     if printer is None:
         return
     before = printer.snapshot()
+    was = utilisation_state(printer.status)
     command_id = printer.current_command_id
-    outcomes = printer.observe(status, clock())
+    now = clock()
+    outcomes = printer.observe(status, now)
     printer.owner, printer.lease_epoch = owner, epoch
     if printer.snapshot() != before or outcomes:
         _announce(printer, uow, clock)
+    if (state := utilisation_state(printer.status)) != was:
+        await uow.printers.record_state(printer.id, state, now)
     _report(printer, outcomes, uow, clock, command_id)
     await uow.printers.save_fenced(printer, epoch)
     await uow.commit()

@@ -88,6 +88,8 @@ jobs = sa.Table(
     sa.Index("ix_jobs_printer", "printer_id"),
     sa.Index("ix_jobs_created", "created_at", "id"),
     sa.Index("ix_jobs_order_number", "order_number", "id"),
+    sa.Index("ix_jobs_finished", "finished_at"),
+    sa.Index("ix_jobs_started", "started_at"),
     sa.Index(
         "ix_jobs_waiting_slice_basis", "slice_basis", postgresql_where=sa.text("status IN ('queued', 'slicing')")
     ),

@@ -1,4 +1,5 @@
-"""Read side for the HTTP API: job lists with keyset pagination and the material demand of the queue."""
+"""Read side for the HTTP API: job lists with keyset pagination, the material demand of the queue and the
+jobs farm analytics reads."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
 from printqueue.adapters.repository import job_from_row
+from printqueue.domain.analytics import JobFact
 from printqueue.domain.matching import Requirement, fitting_slots
 from printqueue.domain.model import WAITING, Assignment, Job, Material, Printer, rgb
 
@@ -144,3 +146,48 @@ async def material_demand(
         ]
         item.printers_loaded = list(dict.fromkeys(printer_id for printer_id, _ in item.slots_loaded))
     return sorted(demand.values(), key=lambda d: (-d.jobs_waiting, d.type.casefold(), d.color or ""))
+
+
+async def job_facts(session: AsyncSession, since: datetime, until: datetime) -> list[JobFact]:
+    """Every job of every order with a job started or finished in [since, until): the window's own jobs
+    and, for an order's click-to-complete time, its older ones too."""
+    active = (
+        sa.select(_t.c.order_id)
+        .where(
+            sa.or_(
+                sa.and_(_t.c.finished_at >= since, _t.c.finished_at < until),
+                sa.and_(_t.c.started_at >= since, _t.c.started_at < until),
+            )
+        )
+        .distinct()
+    )
+    sliced_grams = sa.cast(_t.c.sliced_file["grams"].astext, sa.Float)
+    rows = await session.execute(
+        sa.select(
+            _t.c.id,
+            _t.c.order_id,
+            _t.c.order_number,
+            _t.c.status,
+            _t.c.material_type,
+            _t.c.created_at,
+            _t.c.started_at,
+            _t.c.finished_at,
+            sa.func.coalesce(_t.c.grams, sliced_grams).label("grams"),
+            _t.c.error,
+        ).where(_t.c.order_id.in_(active))
+    )
+    return [
+        JobFact(
+            id=r.id,
+            order_id=r.order_id,
+            order_number=r.order_number,
+            status=r.status,
+            material_type=r.material_type,
+            created_at=r.created_at,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            grams=r.grams,
+            error=r.error,
+        )
+        for r in rows
+    ]

@@ -11,11 +11,15 @@ from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from printqueue.adapters import views
+from printqueue.domain import analytics
 from printqueue.domain.matching import explain
 from printqueue.domain.model import FarmSettings, Job
 from printqueue.entrypoints.schemas import (
+    AnalyticsBucketOut,
+    FailureReasonOut,
     FarmSettingsIn,
     FarmSettingsOut,
+    JobAnalyticsOut,
     JobOut,
     JobPatch,
     LoadedSlotOut,
@@ -23,6 +27,8 @@ from printqueue.entrypoints.schemas import (
     MatchingOut,
     MaterialDemandOut,
     MaterialsOut,
+    OrderLeadTimeOut,
+    QueueWaitOut,
 )
 from printqueue.service_layer import handlers
 from printqueue.service_layer.handlers import Context
@@ -31,6 +37,8 @@ from servicekit.documented import documented
 from servicekit.pagination import Cursor, Limit, Page, bad_cursor, decode_cursor, encode_cursor
 from servicekit.problems import Conflict, Invalid, NotFound
 
+MAX_ORDERS = 200
+"""The average covers every order; the listing only the newest this many."""
 STATUSES = ("queued", "slicing", "assigned", "printing", "paused", "completed", "failed", "cancelled")
 
 
@@ -178,6 +186,45 @@ def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
                 )
                 for d in demand
             ]
+        )
+
+    @api.get("/analytics/jobs", response_model=JobAnalyticsOut)
+    async def job_analytics(
+        period: Annotated[
+            analytics.Period, Query(description="The window ending now: 24 hours (hourly buckets), 7 or 30 days.")
+        ] = "24h",
+    ) -> JobAnalyticsOut:
+        window = analytics.Window.ending(period, ctx.clock())
+        async with uow_factory() as uow:
+            facts = await views.job_facts(uow.session, window.since, window.until)
+        figures = analytics.job_analytics(facts, window)
+        return JobAnalyticsOut(
+            period=period,
+            since=window.since,
+            until=window.until,
+            bucket=window.bucket,
+            series=[AnalyticsBucketOut(start=b.start, completed=b.completed, failed=b.failed, grams=b.grams)
+                    for b in figures.series],
+            completed=figures.completed,
+            failed=figures.failed,
+            grams=figures.grams,
+            failure_reasons=[FailureReasonOut(reason=r.reason, count=r.count) for r in figures.failure_reasons],
+            queue_wait=QueueWaitOut(
+                jobs=figures.queue_wait.jobs,
+                average_seconds=figures.queue_wait.average_seconds,
+                max_seconds=figures.queue_wait.max_seconds,
+            ),
+            orders=[
+                OrderLeadTimeOut(
+                    order_id=o.order_id,
+                    order_number=o.order_number,
+                    clicked_at=o.clicked_at,
+                    completed_at=o.completed_at,
+                    seconds=o.seconds,
+                )
+                for o in figures.orders[:MAX_ORDERS]
+            ],
+            average_click_to_complete_seconds=figures.average_click_to_complete_seconds,
         )
 
     return api

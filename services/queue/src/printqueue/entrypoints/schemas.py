@@ -162,3 +162,44 @@ class MaterialDemandOut(BaseModel):
 
 class MaterialsOut(BaseModel):
     items: list[MaterialDemandOut]
+
+
+class AnalyticsBucketOut(BaseModel):
+    start: datetime = Field(description="Start of the UTC hour (period 24h) or day (7d, 30d).")
+    completed: int = Field(ge=0, description="Jobs completed in this bucket.")
+    failed: int = Field(ge=0, description="Jobs failed in this bucket (and still failed).")
+    grams: dict[str, float] = Field(description="Grams of filament by material type used by the completed jobs.")
+
+
+class FailureReasonOut(BaseModel):
+    reason: str
+    count: int = Field(ge=1)
+
+
+class QueueWaitOut(BaseModel):
+    jobs: int = Field(ge=0, description="Jobs started in the window.")
+    average_seconds: float | None = Field(description="Mean time from the click that made a job to its start.")
+    max_seconds: float | None
+
+
+class OrderLeadTimeOut(BaseModel):
+    order_id: str
+    order_number: str
+    clicked_at: datetime = Field(description="When the queue made the order's first live job (the click).")
+    completed_at: datetime = Field(description="When the order's last job completed.")
+    seconds: float = Field(ge=0)
+
+
+class JobAnalyticsOut(BaseModel):
+    period: Literal["24h", "7d", "30d"]
+    since: datetime
+    until: datetime
+    bucket: Literal["hour", "day"]
+    series: list[AnalyticsBucketOut]
+    completed: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    grams: dict[str, float] = Field(description="Grams by material type over the whole window.")
+    failure_reasons: list[FailureReasonOut] = Field(description="Most frequent first; the tail summed as `other`.")
+    queue_wait: QueueWaitOut
+    orders: list[OrderLeadTimeOut] = Field(description="Orders completed in the window, newest first (at most 200).")
+    average_click_to_complete_seconds: float | None

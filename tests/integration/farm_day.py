@@ -1,0 +1,94 @@
+"""A simulated day of printing on the time-scaled fleet, for the farm analytics tests (API and browser).
+
+An order of PLA parts whose prints add up to a day of printer time (three simulated hours each: 18 real
+seconds at the tests' time scale of 600) keeps the PLA printers busy until it completes, the operator
+clearing beds as the prints come off; meanwhile an ABS part is sent to the printer holding ABS, armed by
+the simulator to refuse its next job, so the day also has a failed job with the printer's reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from devstack import Stack
+
+from .sliced_files import gcode_3mf
+
+Wait = Callable[..., Awaitable[Any]]
+PRINT_MINUTES = 180
+JOBS = 8
+"""8 prints x 3 h: a day of printer time."""
+GRAMS = 25.0
+
+
+@dataclass(frozen=True)
+class FarmDay:
+    completed_order_id: str
+    completed_order_number: str
+    failed_order_id: str
+    jobs: int
+    grams_per_job: float
+
+
+async def _order(api: httpx.AsyncClient, material: str, quantity: int, minutes: int, grams: float) -> tuple[str, str]:
+    tag = uuid.uuid4().hex[:6]
+    part = await api.post(
+        "/api/v1/parts",
+        files={"file": (f"day-{tag}.gcode.3mf", gcode_3mf(minutes=minutes, grams=grams, filament=material, note=tag))},
+        data={"name": f"Day {material} {tag}", "material_type": material},
+    )
+    assert part.status_code == 201, part.text
+    sku = await api.post(
+        "/api/v1/skus",
+        json={"sku": f"DAY-{tag}", "name": f"Day {material}", "parts": [{"part_id": part.json()["id"], "quantity": 1}]},
+    )
+    assert sku.status_code == 201, sku.text
+    number = f"DAY-{material}-{tag}"
+    line_items = [{"sku_id": sku.json()["id"], "quantity": quantity}]
+    order = await api.post("/api/v1/orders", json={"order_number": number, "line_items": line_items})
+    assert order.status_code == 201, order.text
+    order_id: str = order.json()["id"]
+    click = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json={"assignment": {"mode": "next_available"}})
+    assert click.status_code == 202, click.text
+    return order_id, number
+
+
+async def clear_beds(api: httpx.AsyncClient) -> None:
+    """What the operator does as prints come off: every printer done with a print gets its bed cleared."""
+    for p in (await api.get("/api/v1/printers?limit=500")).json()["items"]:
+        if p["bed_clear"] is False and p["state"] in ("finished", "idle") and not p["current_job_id"]:
+            await api.post(f"/api/v1/printers/{p['id']}/bed-cleared")
+
+
+async def print_a_day(stack: Stack, api: httpx.AsyncClient, wait_until: Wait) -> FarmDay:
+    assert stack.sim is not None
+
+    async def fleet() -> list[dict[str, Any]] | None:
+        printers: list[dict[str, Any]] = (await api.get("/api/v1/printers?limit=500")).json()["items"]
+        bambu = [p for p in printers if p["protocol"] == "bambu_lan" and p["online"]]
+        return printers if len(bambu) >= 3 else None
+
+    printers = await wait_until(fleet, 90, "the simulated Bambu printers to be online")
+    abs_printers = [
+        p for p in printers if p["protocol"] == "bambu_lan" and any(m["type"].upper() == "ABS" for m in p["materials"])
+    ]
+    assert len(abs_printers) == 1, "the default fleet has one Bambu printer holding ABS"
+    async with httpx.AsyncClient(base_url=stack.sim.control_url, timeout=30, trust_env=False) as control:
+        armed = await control.post(f"/printers/{abs_printers[0]['serial']}/faults", json={"refuse_next_job": True})
+        assert armed.status_code == 200, armed.text
+    failed_order, _ = await _order(api, "ABS", 1, 30, 5.0)
+    order_id, number = await _order(api, "PLA", JOBS, PRINT_MINUTES, GRAMS)
+
+    async def done() -> bool:
+        await clear_beds(api)
+        order = (await api.get(f"/api/v1/orders/{order_id}")).json()
+        failed = (await api.get(f"/api/v1/jobs?order_id={failed_order}")).json()["items"]
+        return bool(order["is_complete"]) and [j["status"] for j in failed] == ["failed"]
+
+    await wait_until(done, 600, f"order {number}'s day of prints to complete and the ABS job to fail", interval=0.5)
+    return FarmDay(order_id, number, failed_order, JOBS, GRAMS)
