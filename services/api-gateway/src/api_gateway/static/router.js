@@ -16,6 +16,7 @@ const ROUTES = [
   [/^\/users$/, './screens/users.js'],
   [/^\/webhooks$/, './screens/webhooks.js'],
   [/^\/dead-letters$/, './screens/dead_letters.js'],
+  [/^\/analytics$/, './screens/analytics.js'],
   [/^\/login$/, './screens/login.js'],
 ];
 
