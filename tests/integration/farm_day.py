@@ -78,17 +78,39 @@ async def print_a_day(stack: Stack, api: httpx.AsyncClient, wait_until: Wait) ->
         p for p in printers if p["protocol"] == "bambu_lan" and any(m["type"].upper() == "ABS" for m in p["materials"])
     ]
     assert len(abs_printers) == 1, "the default fleet has one Bambu printer holding ABS"
+    abs_printer = abs_printers[0]
     async with httpx.AsyncClient(base_url=stack.sim.control_url, timeout=30, trust_env=False) as control:
-        armed = await control.post(f"/printers/{abs_printers[0]['serial']}/faults", json={"refuse_next_job": True})
+        await _reset(api, control, abs_printer, wait_until)
+        armed = await control.post(f"/printers/{abs_printer['serial']}/faults", json={"refuse_next_job": True})
         assert armed.status_code == 200, armed.text
-    failed_order, _ = await _order(api, "ABS", 1, 30, 5.0)
-    order_id, number = await _order(api, "PLA", JOBS, PRINT_MINUTES, GRAMS)
+        failed_order, _ = await _order(api, "ABS", 1, 30, 5.0)
+        order_id, number = await _order(api, "PLA", JOBS, PRINT_MINUTES, GRAMS)
 
-    async def done() -> bool:
-        await clear_beds(api)
-        order = (await api.get(f"/api/v1/orders/{order_id}")).json()
-        failed = (await api.get(f"/api/v1/jobs?order_id={failed_order}")).json()["items"]
-        return bool(order["is_complete"]) and [j["status"] for j in failed] == ["failed"]
+        async def done() -> bool:
+            await clear_beds(api)
+            order = (await api.get(f"/api/v1/orders/{order_id}")).json()
+            failed = (await api.get(f"/api/v1/jobs?order_id={failed_order}")).json()["items"]
+            return bool(order["is_complete"]) and [j["status"] for j in failed] == ["failed"]
 
-    await wait_until(done, 600, f"order {number}'s day of prints to complete and the ABS job to fail", interval=0.5)
+        what = f"order {number}'s day of prints to complete and the ABS job to fail"
+        await wait_until(done, 240, what, interval=0.5)
+        await _reset(api, control, abs_printer, wait_until)
     return FarmDay(order_id, number, failed_order, JOBS, GRAMS)
+
+
+async def _reset(api: httpx.AsyncClient, control: httpx.AsyncClient, printer: dict[str, Any], wait_until: Wait) -> None:
+    """A printer left in error by a refused job (FAILED until its next print) is power-cycled back to IDLE and
+    its bed cleared, as an operator would, so the ABS printer is ready for the tests that follow."""
+    current = (await api.get(f"/api/v1/printers/{printer['id']}")).json()
+    if current["state"] == "error":
+        cycled = await control.post(f"/printers/{printer['serial']}/faults", json={"power_cycle": True})
+        assert cycled.status_code == 200, cycled.text
+
+    async def ready() -> bool:
+        now = (await api.get(f"/api/v1/printers/{printer['id']}")).json()
+        if not now["bed_clear"] and not now["current_job_id"] and now["state"] in ("idle", "finished"):
+            await api.post(f"/api/v1/printers/{printer['id']}/bed-cleared")
+            now = (await api.get(f"/api/v1/printers/{printer['id']}")).json()
+        return bool(now["online"] and now["bed_clear"] and now["state"] in ("idle", "finished"))
+
+    await wait_until(ready, 60, f"{printer['name']} idle with a clear bed")
