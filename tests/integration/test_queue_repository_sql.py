@@ -208,3 +208,37 @@ async def test_the_order_summary_s_sliced_estimates_are_the_pure_summary_s(
         pure = summarize(await uow.queue.jobs_of_order("e1")).estimates
     assert sql and any(e.sliced_jobs for parts in sql.values() for e in parts)
     assert {k: [replace(e, grams=pytest.approx(e.grams)) for e in v] for k, v in sql.items()} == pure
+
+
+async def test_a_big_order_by_copy_reads_back_as_the_jobs_written(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Jobs of a big order go in by COPY (records built per column), small batches by INSERT: both read back
+    field for field as the domain's jobs, JSON columns and nulls included."""
+    rng = random.Random(5)
+    desired = handlers.desired_order(request("copy-order", 1, rng, lines=40))
+    desired = replace(desired, line_items=[replace(line, quantity=line.quantity * 12) for line in desired.line_items])
+    counter = iter(range(1_000_000))
+    result = reconcile_order_jobs(None, [], desired, T0, lambda: f"copy-{next(counter):07d}")
+    assert result is not None
+    jobs = result.added
+    for index, job in enumerate(jobs):
+        if index % 3 == 0:
+            job.slice_basis, job.sliced_file = f"basis-{index % 7}", {"file": None, "targets": [index % 5, True, 1.5]}
+        if index % 4 == 0:
+            job.parameters = {"size": index, "flag": index % 8 == 0, "ratio": index / 7, "label": None}
+        if index % 5 == 0:
+            job.priority, job.error, job.progress_percent = "high", f"note {index}", 12.5
+    small = [replace(job, id=f"small-{job.id}", order_id="copy-order-small") for job in jobs[:50]]
+    assert len(jobs) >= 600 > 50
+
+    async def write(uow: UnitOfWork) -> None:
+        await uow.queue.add_jobs(jobs)
+        await uow.queue.add_jobs(small)
+
+    await in_transaction(sessions, write)
+    async with unit_of_work(sessions) as uow:
+        stored = await uow.queue.jobs_of_order("copy-order")
+        stored_small = await uow.queue.jobs_of_order("copy-order-small")
+    assert sorted(stored, key=lambda j: j.id) == sorted(jobs, key=lambda j: j.id)
+    assert sorted(stored_small, key=lambda j: j.id) == sorted(small, key=lambda j: j.id)

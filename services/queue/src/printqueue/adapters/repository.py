@@ -203,6 +203,40 @@ def job_values(job: Job) -> dict[str, Any]:
     }
 
 
+COPY_COLUMNS = (
+    "id", "order_id", "order_number", "line_item_id", "line_position", "sku_id", "sku", "part_id", "part_index",
+    "part_name", "copy_number", "status", "wanted", "printer_id", "material_type", "material_color",
+    "material_profile", "parameters", "file", "assignment", "priority", "fulfillment_date", "order_created_at",
+    "grams", "print_minutes", "progress_percent", "error", "revision", "attempt", "dispatch_attempts",
+    "command_id", "dispatch_deadline", "last_sequence", "cancel_requested", "created_at", "updated_at",
+    "started_at", "finished_at", "slice_basis", "sliced_file",
+)
+"""`job_values`' columns, in its order, for COPY."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _assignment_text(assignment: Assignment) -> str:
+    """Jobs of one order share a handful of assignments (frozen, compared field by field): encode each once."""
+    return json.dumps(assignment_json(assignment))
+
+
+def copy_records(jobs: Iterable[Job]) -> list[tuple[Any, ...]]:
+    """`job_values` of each job as a COPY record (JSON columns as text), without a dict per job."""
+    dumps = json.dumps
+    return [
+        (
+            j.id, j.order_id, j.order_number, j.line_item_id, j.line_position, j.sku_id, j.sku, j.part_id,
+            j.part_index, j.part_name, j.copy_number, j.status, j.wanted, j.printer_id, j.material.type,
+            j.material.color, j.material.profile, dumps(j.parameters), dumps(j.file),
+            _assignment_text(j.assignment), j.priority, j.fulfillment_date, j.order_created_at, j.grams,
+            j.print_minutes, j.progress_percent, j.error, j.revision, j.attempt, j.dispatch_attempts, j.command_id,
+            j.dispatch_deadline, j.last_sequence, j.cancel_requested, j.created_at, j.updated_at, j.started_at,
+            j.finished_at, j.slice_basis, None if j.sliced_file is None else dumps(j.sliced_file),
+        )
+        for j in jobs
+    ]
+
+
 def slice_from_row(row: Any) -> Slice:
     return Slice(
         key=row.slice_key,
@@ -418,20 +452,13 @@ class SqlQueueRepository:
 
     async def add_jobs(self, jobs: Sequence[Job]) -> None:
         """Big orders go in by COPY (tens of thousands of jobs in one transaction), small ones by INSERT."""
-        rows = [job_values(j) for j in jobs]
-        if len(rows) < _COPY_FROM:
-            if rows:
-                await self.session.execute(sa.insert(orm.jobs), rows)
+        if len(jobs) < _COPY_FROM:
+            if jobs:
+                await self.session.execute(sa.insert(orm.jobs), [job_values(j) for j in jobs])
             return
-        columns = list(rows[0])
-        json_columns = {"parameters", "file", "assignment", "sliced_file"}
-        records = [
-            tuple(json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns)
-            for row in rows
-        ]
         connection = await self.session.connection()
         driver: Any = (await connection.get_raw_connection()).driver_connection
-        await driver.copy_records_to_table("jobs", records=records, columns=columns)
+        await driver.copy_records_to_table("jobs", records=copy_records(jobs), columns=COPY_COLUMNS)
 
     async def save_jobs(self, jobs: Sequence[Job]) -> None:
         if not jobs:
