@@ -16,6 +16,7 @@ import sqlalchemy as sa
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from servicekit.collector import tune_gc
 from servicekit.database import create_engine, migrations_at_head, run_migrations, session_factory
 from servicekit.health import Check, health_router
 from servicekit.inbox import Inbox
@@ -166,6 +167,7 @@ def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factor
     if command == "migrate":
         return
     configure_tracing(service, instance)
+    tune_gc()
     uvicorn.run(
         app_factory(),
         host=settings.host,
