@@ -6,6 +6,7 @@ order's counts emits one OrderJobsSummarized for that order, with the order's ne
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -751,11 +752,9 @@ def job_changed(job: Job) -> JobChanged:
         copy_number=job.copy_number,
         status=job.status,
         printer_id=job.printer_id,
-        material=MaterialMessage(type=job.material.type, color=job.material.color, profile=job.material.profile),
+        material=_material_message(job.material),
         parameters=job.parameters,
-        assignment=AssignmentMessage(
-            mode=job.assignment.mode, printer_id=job.assignment.printer_id, tags=list(job.assignment.tags)
-        ),
+        assignment=_assignment_message(job.assignment),
         priority=job.priority,
         progress_percent=job.progress_percent,
         error=job.error,
@@ -765,6 +764,17 @@ def job_changed(job: Job) -> JobChanged:
         started_at=job.started_at,
         finished_at=job.finished_at,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _material_message(material: Material) -> MaterialMessage:
+    """Built once per material (messages are frozen): a 20,000-job order's JobChanged share a handful."""
+    return MaterialMessage(type=material.type, color=material.color, profile=material.profile)
+
+
+@functools.lru_cache(maxsize=4096)
+def _assignment_message(assignment: Assignment) -> AssignmentMessage:
+    return AssignmentMessage(mode=assignment.mode, printer_id=assignment.printer_id, tags=list(assignment.tags))
 
 
 def _job_file(job: Job) -> JobFile | None:
