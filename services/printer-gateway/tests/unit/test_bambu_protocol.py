@@ -141,6 +141,14 @@ def test_profile_separates_matte_from_basic_only_where_both_have_one() -> None:
     assert choose_tray(MaterialRequirement("PETG", "#FF0000", "GFG99"), LOADED) == 5
 
 
+def test_a_slot_the_queue_judged_close_enough_serves_a_near_colour_but_never_another_type() -> None:
+    """Within the farm's colour tolerance the queue names the slots that serve the job: an #F01010 job
+    feeds from the #FF0000 PETG spool it chose, not refused for want of the exact colour."""
+    assert choose_tray(MaterialRequirement("PETG", "#F01010"), LOADED) is None
+    assert choose_tray(MaterialRequirement("PETG", "#F01010", slots=(5,)), LOADED) == 5
+    assert choose_tray(MaterialRequirement("PLA", "#F01010", slots=(5,)), LOADED) is None
+
+
 def test_external_spool_and_ams_ht_are_candidates() -> None:
     assert choose_tray(MaterialRequirement("TPU"), LOADED) == 254
     assert choose_tray(MaterialRequirement("PA-CF", "#000000"), LOADED) == 128

@@ -126,6 +126,9 @@ class StartPrint(ContractMessage):
     fulfillment_date: date | None = None
     deadline_seconds: float = 600.0
     issued_at: datetime
+    slots: list[int] = []
+    """The printer's slots the queue judged to hold `material` (within the farm's colour tolerance), so the
+    gateway feeds from one of them rather than asking for the exact colour again; empty: the gateway picks."""
 
 
 class SlicePart(ContractMessage):

@@ -40,11 +40,13 @@ class UploadError(PrinterCommandError):
 
 @dataclass(frozen=True)
 class MaterialRequirement:
-    """One filament of a sliced job; colour and profile narrow the match only when given."""
+    """One filament of a sliced job; colour and profile narrow the match only when given. `slots` are the
+    spools the queue judged to serve it (a colour within the farm's tolerance): any of them fits."""
 
     type: str
     color: str | None = None
     profile: str | None = None
+    slots: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -316,7 +316,9 @@ class Fleet:
                     file_kind=cmd.file.kind,
                     data=data,
                     plate=cmd.file.plate or "1",
-                    material=MaterialRequirement(cmd.material.type, cmd.material.color, cmd.material.profile),
+                    material=MaterialRequirement(
+                        cmd.material.type, cmd.material.color, cmd.material.profile, tuple(cmd.slots)
+                    ),
                 )
             )
         except CommandTimedOut:

@@ -30,7 +30,7 @@ from contracts.slicer.v1 import SliceCompleted, SliceFailed
 from printqueue.domain import lifecycle, slicing
 from printqueue.domain.errors import JobNotFound
 from printqueue.domain.lifecycle import DispatchPolicy, PrintReport
-from printqueue.domain.matching import Dispatch, completed_slices, match, readiness
+from printqueue.domain.matching import Dispatch, Requirement, completed_slices, fitting_slots, match, readiness
 from printqueue.domain.model import (
     ACTIVE,
     WAITING,
@@ -652,7 +652,9 @@ async def run_matching_pass(uow: QueueUnitOfWork, ctx: Context, *, assign: bool 
             attributes={"printfarm.job_id": job.id, "printfarm.printer_id": planned.printer_id},
         ):
             uow.emit(job_changed(job), subject_id=job.id)
-            uow.emit(start_print(job, ctx), subject_id=job.id)
+            requirement = Requirement.of(job.material, job.assignment, color_tolerance=tolerance)
+            slots = fitting_slots(printers[planned.printer_id], requirement)
+            uow.emit(start_print(job, ctx, slots), subject_id=job.id)
     return done
 
 
@@ -784,8 +786,9 @@ def _job_file(job: Job) -> JobFile | None:
     return JobFile.model_validate(view) if view is not None else None
 
 
-def start_print(job: Job, ctx: Context) -> StartPrint:
-    """The file is the part's own, or for a part that needed slicing the slice made for the printer's model."""
+def start_print(job: Job, ctx: Context, slots: Iterable[int] = ()) -> StartPrint:
+    """The file is the part's own, or for a part that needed slicing the slice made for the printer's model;
+    `slots` are the printer's spools matching judged to serve the job (a close colour included)."""
     assert job.printer_id is not None and job.command_id is not None
     sliced = job.sliced_file if job.slice_basis is not None else None
     assert job.slice_basis is None or (sliced is not None and sliced.get("file") is not None)
@@ -802,4 +805,5 @@ def start_print(job: Job, ctx: Context) -> StartPrint:
         fulfillment_date=job.fulfillment_date,
         deadline_seconds=ctx.policy.deadline_seconds,
         issued_at=ctx.clock(),
+        slots=list(slots),
     )

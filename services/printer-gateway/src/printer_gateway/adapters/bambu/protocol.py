@@ -179,9 +179,12 @@ class NoMatchingTray(Exception):
 
 
 def tray_matches(requirement: MaterialRequirement, material: LoadedMaterial) -> bool:
-    """Type always; colour as RGB when the job names one; profile only where both sides have one."""
+    """Type always; colour as RGB when the job names one, unless the queue named this slot as serving it
+    (within the farm's colour tolerance); profile only where both sides have one."""
     if requirement.type.strip().upper() != material.type.strip().upper():
         return False
+    if material.slot in requirement.slots:
+        return True
     wanted_color = canonical_color(requirement.color) if requirement.color else None
     if requirement.color and wanted_color is None:
         return False
