@@ -286,7 +286,12 @@ async def test_queue_tabs_priority_cancel_retry_and_why_waiting(
     await expect(why.locator("li").first).to_contain_text("does not hold the material")
     await why.get_by_role("button", name="Close dialog").click()
 
-    await first.get_by_role("combobox").select_option("low")
+    # The reload must not overtake the PATCH the choice sends (a navigation abandons a request in flight).
+    async with page.expect_response(
+        lambda r: r.request.method == "PATCH" and "/api/v1/jobs/" in r.url, timeout=LIVE_TIMEOUT
+    ) as patched:
+        await first.get_by_role("combobox").select_option("low")
+    assert (await patched.value).ok, "the priority change was refused"
     await expect(page.get_by_role("alert")).to_have_count(0)
     await page.reload()
     rows = page.locator("tbody tr", has_text=number)
