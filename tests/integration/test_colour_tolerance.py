@@ -139,6 +139,12 @@ async def test_a_close_colour_matches_once_the_operator_sets_a_tolerance(
         assert printer["id"] in still["printers_loaded"]
         assert {"printer_id": printer["id"], "slot": spool["slot"]} in still["slots_loaded"]
     finally:
+        # Stop the 20-hour print too: the printer belongs to the tests that follow (an order's cancel lets
+        # a printing job finish).
+        left = (await api.get("/api/v1/jobs", params={"order_id": order_id})).json()["items"]
+        for job in left:
+            if job["status"] in ("assigned", "printing", "paused"):
+                await api.post(f"/api/v1/jobs/{job['id']}/cancel")
         await api.post(f"/api/v1/orders/{order_id}/cancel")
 
 
