@@ -177,8 +177,10 @@ async def test_edit_while_printing_then_send_again_touches_only_what_changed(
 
     async def all_done() -> dict[str, Any] | None:
         await clear_finished_beds(api)
-        jobs = [j for j in await jobs_of(api, order_id) if j["line_item_id"] in wanted and j["status"] != "cancelled"]
+        # The order first: if it claims completion, every job read after must be complete (read the other
+        # way round, the last job may complete between the two reads).
         current = await order_of(api, order_id)
+        jobs = [j for j in await jobs_of(api, order_id) if j["line_item_id"] in wanted and j["status"] != "cancelled"]
         finished = len(jobs) == holders + 2 and all(j["status"] == "completed" for j in jobs)
         if current["is_complete"]:
             assert finished, f"the order claims completion while jobs remain: {[j['status'] for j in jobs]}"
