@@ -35,7 +35,16 @@ Hook = Callable[[], Awaitable[None]]
 
 
 class ServiceRuntime:
-    def __init__(self, name: str, settings: ServiceSettings, outbox_table: sa.Table, inbox_table: sa.Table) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: ServiceSettings,
+        outbox_table: sa.Table,
+        inbox_table: sa.Table,
+        *,
+        bus: Bus | None = None,
+    ) -> None:
+        """`bus` replaces the NATS bus the settings describe (a bootstrap's `create_app(bus=...)`)."""
         self.name, self.settings = name, settings
         self.instance = settings.service_instance or name
         self.metrics = ServiceMetrics(name, self.instance)
@@ -44,7 +53,7 @@ class ServiceRuntime:
         if tracing_enabled():
             instrument_engine(self.engine)
         self.sessions = session_factory(self.engine)
-        self.bus = Bus(
+        self.bus = bus or Bus(
             settings.nats_url,
             name,
             max_deliver=settings.consumer_max_deliver,
