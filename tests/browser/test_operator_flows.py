@@ -435,3 +435,59 @@ async def test_a_dead_letter_shows_in_the_header_and_is_replayed_from_its_page(
     await row.get_by_role("button", name=f"Replay {message_id}").click()
     await page.get_by_role("dialog", name="Replay this message?").get_by_role("button", name="Replay").click()
     await expect(page.get_by_role("status").filter(has_text=f"Replayed {message_id}")).to_be_visible()
+
+
+async def test_an_edit_goes_through_progress_made_meanwhile_and_stops_at_a_real_conflict(
+    page: Page, part_files: Any, api: httpx.AsyncClient
+) -> None:
+    """The order's revision moves with the queue's progress (job counts, estimates) as well as with edits:
+    a parameter edit sent on a revision that only progress has overtaken is saved; one that someone else's
+    edit has overtaken is not, and the page shows what they changed."""
+    part = await api.post("/api/v1/parts", files={"file": ("box.scad", part_files.scad_box)},
+                          data={"name": unique("box"), "material_type": "PLA"})
+    assert part.status_code == 201, part.text
+    sku = await api.post("/api/v1/skus", json={
+        "sku": unique("BOX"), "name": "Parametric box",
+        "parts": [{"part_id": part.json()["id"], "quantity": 1, "sku_params": ["label"]}],
+    })
+    assert sku.status_code == 201, sku.text
+    order = await api.post("/api/v1/orders", json={
+        "order_number": unique("UI-CONFLICT"),
+        "line_items": [{"sku_id": sku.json()["id"], "quantity": 1, "parameters": {"label": "Ada"}}],
+    })
+    assert order.status_code == 201, order.text
+    order_id, line_id = order.json()["id"], order.json()["line_items"][0]["id"]
+    line_url = f"/api/v1/orders/{order_id}/line-items/{line_id}"
+
+    # No live stream: the page keeps the revision it loaded, as it would between an event and its refresh.
+    await page.context.route("**/api/v1/events*", lambda route: route.abort())
+    await page.goto(f"/#/orders/{order_id}")
+    await page.reload()
+    row = page.locator("tr.line")
+    await expect(row.locator("ul.params")).to_have_text("label: Ada")
+
+    # The revision moves twice, the order ends as it was (what the queue's counts do to it).
+    for quantity in (2, 1):
+        assert (await api.patch(line_url, json={"quantity": quantity})).status_code == 200
+
+    async def edit_label(value: str) -> None:
+        await row.get_by_role("button", name="Parameters").click()
+        dialog = page.get_by_role("dialog", name=re.compile("^Parameters of "))
+        await dialog.get_by_label("label").fill(value)
+        await dialog.get_by_role("button", name="Save parameters").click()
+
+    await edit_label("Grace")
+    await expect(page.get_by_role("dialog")).to_be_hidden()
+    await expect(row.locator("ul.params")).to_have_text("label: Grace")
+    assert (await api.get(f"/api/v1/orders/{order_id}")).json()["line_items"][0]["parameters"] == {"label": "Grace"}
+
+    # Someone else sets the same line meanwhile: the page says so, shows their value and saves nothing.
+    assert (await api.patch(line_url, json={"parameters": {"label": "Zed"}})).status_code == 200
+    await edit_label("Hopper")
+    await expect(page.get_by_role("alert").filter(has_text="Someone changed this order meanwhile")).to_be_visible()
+    await expect(page.get_by_role("dialog")).to_be_visible()
+    await expect(row.locator("ul.params")).to_have_text("label: Zed")
+    assert (await api.get(f"/api/v1/orders/{order_id}")).json()["line_items"][0]["parameters"] == {"label": "Zed"}
+    await page.get_by_role("dialog").get_by_role("button", name="Save parameters").click()
+    await expect(page.get_by_role("dialog")).to_be_hidden()
+    await expect(row.locator("ul.params")).to_have_text("label: Hopper")

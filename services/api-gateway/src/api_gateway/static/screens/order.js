@@ -157,15 +157,23 @@ export async function render(root, { params: [orderId], scope }) {
   const readOnly = () => order.status === 'closed' || order.status === 'cancelled';
   const ifMatch = () => (etag ? { 'If-Match': etag } : {});
 
-  /** Sends a change of the order; a stale ETag (412) reloads so the operator sees what changed. */
-  async function change(method, path, json) {
+  /** What the operator edits: the queue's progress (job counts, status, estimates) changes the order's
+   * revision too, but a change made meanwhile to none of these is not a conflict for the operator. */
+  const edited = (o) => JSON.stringify([o.order_number, o.customer_name, o.customer_email, o.fulfillment_date, o.notes,
+    o.line_items.map((li) => [li.id, li.sku_id, li.quantity, li.parameters])]);
+
+  /** Sends a change of the order. A stale ETag (412) reloads it: when only the queue's progress changed it
+   * meanwhile, the change is sent once more on the new revision; otherwise the operator sees what changed. */
+  async function change(method, path, json, again = true) {
     try {
       accept(await request(method, path, { json, headers: ifMatch() }));
       return true;
     } catch (error) {
       if (error instanceof ApiError && error.status === 412) {
-        toast('Someone changed this order meanwhile; it has been reloaded. Check it and try again.', 'error');
+        const before = order && edited(order);
         await load();
+        if (again && order && before === edited(order)) return change(method, path, json, false);
+        toast('Someone changed this order meanwhile; it has been reloaded. Check it and try again.', 'error');
         return false;
       }
       throw error;
