@@ -359,3 +359,30 @@ async def test_a_commit_handed_to_the_relay_is_published_at_once_and_marked(
     finally:
         await relay.stop()
 
+
+
+async def test_a_handler_block_inside_the_consumer_frame_commits_with_its_inbox_mark(probe: Probe) -> None:
+    """The handler's own `async with uow` / `commit()` join the frame's transaction: nothing is committed until
+    the frame commits, and an error after the handler's commit rolls back its work and the inbox mark."""
+    kept, dropped = uuid.uuid4().hex, uuid.uuid4().hex
+    async with probe.uow() as frame:
+        assert await frame.claim_inbox(probe.durable, kept)
+        async with frame as handler:
+            assert handler.joined
+            await handler.record(kept, 1)
+            handler.emit(ProbeHappened(probe_id=kept, value=1))
+            await handler.commit()
+        assert await probe.effects(kept) == [], "the joined commit waits for the frame's"
+        await frame.commit()
+    assert await probe.effects(kept) == [1]
+
+    with pytest.raises(RuntimeError):
+        async with probe.uow() as frame:
+            assert await frame.claim_inbox(probe.durable, dropped)
+            async with frame as handler:
+                await handler.record(dropped, 2)
+                await handler.commit()
+            raise RuntimeError("the frame failed after the handler")
+    assert await probe.effects(dropped) == []
+    async with probe.uow() as again:
+        assert await again.claim_inbox(probe.durable, dropped), "the rolled-back inbox mark is gone"

@@ -97,6 +97,32 @@ async def test_leaving_without_commit_drops_the_work_messages_marks_and_actions(
         assert await uow.claim_inbox("notes__added", "m1"), "an uncommitted inbox mark was dropped"
 
 
+async def test_a_block_entered_while_one_is_open_joins_it_and_the_outer_block_commits() -> None:
+    """A consumer's handler runs `async with uow` inside the bus's frame: its work commits with the inbox mark."""
+    uow = NotesUnitOfWork(Notes())
+    async with uow:
+        assert await uow.claim_inbox("notes__added", "m1")
+        async with uow:
+            assert uow.joined
+            uow.notes.add("a", "first")
+            uow.emit(Noted(text="first"))
+            await uow.commit()
+        assert uow.commits == 0 and uow.state.rows == {}, "the joined block's commit waits for the outer one"
+        assert uow.work.rows == {"a": "first"}, "the outer block sees the joined block's work"
+        await uow.commit()
+    assert uow.commits == 1 and uow.state.rows == {"a": "first"} and len(uow.published) == 1
+    assert ("notes__added", "m1") in uow.claimed
+
+    with pytest.raises(RuntimeError):
+        async with uow:
+            assert await uow.claim_inbox("notes__added", "m2")
+            async with uow:
+                uow.notes.add("b", "second")
+                await uow.commit()
+                raise RuntimeError("handler failed after its commit")
+    assert uow.state.rows == {"a": "first"} and ("notes__added", "m2") not in uow.claimed
+
+
 async def test_rollback_drops_what_came_before_and_work_goes_on_after_it() -> None:
     uow = NotesUnitOfWork(Notes())
     async with uow:

@@ -85,15 +85,25 @@ class FakeUnitOfWork(Generic[S]):
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._correlation: str | None = None
         self._causation: str | None = None
+        self._depth = 0
+
+    @property
+    def joined(self) -> bool:
+        """True inside a block entered while another was open: its commit is the outer block's."""
+        return self._depth > 1
 
     async def __aenter__(self) -> Self:
-        self._begin()
+        self._depth += 1
+        if self._depth == 1:
+            self._begin()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._discard()
+        self._depth -= 1
+        if not self._depth:
+            self._discard()
 
     def _begin(self) -> None:
         self.work = copy.deepcopy(self.state)
@@ -145,6 +155,8 @@ class FakeUnitOfWork(Generic[S]):
         return True
 
     async def commit(self) -> None:
+        if self.joined:
+            return
         self._keep(self.work)
         self.published.extend(self._pending)
         self.messages.extend(self._pending_messages)

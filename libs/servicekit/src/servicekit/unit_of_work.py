@@ -14,7 +14,13 @@ from servicekit.outbox import Outbox
 
 
 class SqlUnitOfWork:
-    """Services subclass it and build their repositories on `self.session` in `_open()`."""
+    """Services subclass it and build their repositories on `self.session` in `_open()`.
+
+    A handler owns its transaction (`async with uow: ... await uow.commit()`). Entered again while open (a
+    consumer's handler, inside the bus's exactly-once frame that claimed the inbox), the block joins the open
+    transaction: its `commit()` leaves committing to the outermost block, so the inbox mark, the state change
+    and the outgoing messages still commit together, and an error anywhere rolls all of them back.
+    """
 
     def __init__(
         self,
@@ -32,8 +38,17 @@ class SqlUnitOfWork:
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._correlation: str | None = None
         self._causation: str | None = None
+        self._depth = 0
+
+    @property
+    def joined(self) -> bool:
+        """True inside a block entered while another was open: its commit is the outer block's."""
+        return self._depth > 1
 
     async def __aenter__(self) -> Self:
+        self._depth += 1
+        if self._depth > 1:
+            return self
         self.session = self.sessions()
         await self.session.begin()
         self._pending = []
@@ -47,6 +62,9 @@ class SqlUnitOfWork:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
         if self.session.in_transaction():
             await self.session.rollback()
         await self.session.close()
@@ -70,6 +88,8 @@ class SqlUnitOfWork:
         return await self.inbox.claim(self.session, consumer, message_id)
 
     async def commit(self) -> None:
+        if self.joined:
+            return
         await self.outbox.add(self.session, self._pending)
         await self.session.commit()
         committed, self._pending = self._pending, []
@@ -83,6 +103,7 @@ class SqlUnitOfWork:
             await action()
 
     async def rollback(self) -> None:
+        """Drops the whole transaction, a joined block's outer one included."""
         self._pending = []
         self._after_commit = []
         await self.session.rollback()
