@@ -32,6 +32,7 @@ from printer_gateway.domain.errors import (
     PrinterError,
     PrinterNotFound,
     SerialTaken,
+    WrongSecretField,
 )
 from printqueue.domain import errors as queue_errors
 from servicekit.domain_errors import DomainError
@@ -659,6 +660,17 @@ PRINTER_GATEWAY: list[tuple[DomainError, int, dict[str, Any]]] = [
             "status": 422,
             "detail": "changing host, serial requires the printer's api_key in the same request",
             "errors": [{"field": "api_key", "message": "required when changing host, serial"}],
+        },
+    ),
+    (
+        WrongSecretField("moonraker", "api_key", "access_code"),
+        422,
+        {
+            "type": "https://printfarm.dev/problems/unprocessable-content",
+            "title": "Unprocessable content",
+            "status": 422,
+            "detail": "access_code: a moonraker printer takes api_key, not access_code",
+            "errors": [{"field": "access_code", "message": "a moonraker printer takes api_key, not access_code"}],
         },
     ),
     (

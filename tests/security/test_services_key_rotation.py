@@ -17,9 +17,10 @@ from cryptography.fernet import Fernet
 from devstack import Stack
 from devstack.postgres import database_url, drop_databases, ensure_databases
 from printer_gateway.adapters import orm
+from printer_gateway.domain import commands
 from printer_gateway.service_layer import handlers
-from printer_gateway.service_layer.handlers import Registration
-from printer_gateway.service_layer.unit_of_work import UnitOfWork
+from printer_gateway.service_layer.handlers import Deps
+from printer_gateway.service_layer.unit_of_work import PrinterGatewayUnitOfWork
 from servicekit.database import create_engine, run_migrations, session_factory
 from servicekit.inbox import Inbox
 from servicekit.outbox import Outbox
@@ -59,8 +60,8 @@ async def uow_factory(stack: Stack) -> AsyncIterator[object]:
     sessions = session_factory(engine)
     outbox, inbox = Outbox(orm.outbox, source="/services/printer-gateway"), Inbox(orm.inbox)
 
-    def factory() -> UnitOfWork:
-        return UnitOfWork(sessions=sessions, outbox=outbox, inbox=inbox)
+    def factory() -> PrinterGatewayUnitOfWork:
+        return PrinterGatewayUnitOfWork(sessions=sessions, outbox=outbox, inbox=inbox)
 
     try:
         yield factory
@@ -76,20 +77,21 @@ async def test_stored_codes_are_reencrypted_under_the_newest_key_so_the_old_one_
     def clock() -> datetime:
         return datetime(2026, 1, 1, tzinfo=UTC)
 
-    old = SecretCipher(OLD, setting="PRINTER_SECRET_KEY")
+    old = Deps(
+        clock=clock, ids=lambda: f"printer-{next(counter)}", cipher=SecretCipher(OLD, setting="PRINTER_SECRET_KEY")
+    )
     codes = {}
     for n in range(3):
-        reg = Registration(
+        reg = commands.RegisterPrinter(
             name=f"p{n}", model="X1C", protocol="bambu_lan", host="127.0.0.1", port=8883, ftp_port=990,
             serial=f"ROT{n}", secret=f"code-{n}", ca_cert=None, tags=[], fabmatic=False,
         )  # fmt: skip
-        async with uow_factory() as uow:
-            printer = await handlers.register_printer(reg, uow, old, clock, lambda: f"printer-{next(counter)}")
+        printer = await handlers.register_printer(reg, uow_factory(), old)
         codes[printer.id] = f"code-{n}"
 
-    rotating = SecretCipher(f"{NEW},{OLD}", setting="PRINTER_SECRET_KEY")
-    assert await handlers.reencrypt_access_codes(uow_factory(), rotating) == 3
-    assert await handlers.reencrypt_access_codes(uow_factory(), rotating) == 0
+    rotating = Deps(cipher=SecretCipher(f"{NEW},{OLD}", setting="PRINTER_SECRET_KEY"))
+    assert await handlers.reencrypt_access_codes(commands.ReencryptAccessCodes(), uow_factory(), rotating) == 3
+    assert await handlers.reencrypt_access_codes(commands.ReencryptAccessCodes(), uow_factory(), rotating) == 0
 
     new_only = SecretCipher(NEW, setting="PRINTER_SECRET_KEY")
     async with uow_factory() as uow:

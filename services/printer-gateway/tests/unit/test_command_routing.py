@@ -3,48 +3,28 @@ whichever path it came by, and retried (not dropped) while the printer is betwee
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from printer_gateway_fakes import GatewayState, InMemoryUnitOfWork
 
 from contracts.envelope import ContractMessage, Envelope
-from contracts.queue.v1 import StartPrint
+from contracts.printers.v1 import PrintUpdated
+from contracts.queue.v1 import StartPrint, StopPrint
 from contracts.shared_values import FileRef, Material
 from printer_gateway.domain.lifecycle import PrintTracker
 from printer_gateway.domain.model import Printer
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
 from printer_gateway.entrypoints import consumers
-from printer_gateway.service_layer.handlers import DispatchPlan
-from servicekit.testing import FakeUnitOfWork
+from printer_gateway.service_layer.handlers import Deps, DispatchPlan
+from servicekit.secrets import SecretCipher
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 IDLE = PrinterStatus(
     online=True, state="idle", gcode_state="IDLE", materials=(LoadedMaterial(0, "PLA", None, None, 1),)
 )
-
-
-class FakeRepository:
-    def __init__(self, printers: dict[str, Printer]) -> None:
-        self.printers = printers
-
-    async def get(self, printer_id: str, *, for_update: bool = False) -> Printer | None:
-        return self.printers.get(printer_id)
-
-    async def save(self, printer: Printer, **_: Any) -> None:
-        self.printers[printer.id] = printer
-
-
-class FakeUow(FakeUnitOfWork[FakeRepository]):
-    """servicekit's fake unit of work over the printers; inbox marks and messages are shared across instances."""
-
-    def __init__(self, repo: FakeRepository, inbox: set[tuple[str, str]], emitted: list[ContractMessage]) -> None:
-        super().__init__(repo, source="/services/printer-gateway", claimed=inbox, messages=emitted)
-        self.emitted = emitted
-
-    def _open(self) -> None:
-        self.printers = self.work
 
 
 class FakeBus:
@@ -62,6 +42,7 @@ class FakeFleet:
         self.held, self.owner = held, owner
         self.launched: list[DispatchPlan] = []
         self.forwarded: list[tuple[str, Envelope]] = []
+        self.stopped: list[str] = []
 
     def owns(self, printer_id: str) -> bool:
         return printer_id in self.held
@@ -74,6 +55,9 @@ class FakeFleet:
 
     def launch(self, plan: DispatchPlan) -> None:
         self.launched.append(plan)
+
+    async def stop_job(self, printer_id: str) -> None:
+        self.stopped.append(printer_id)
 
     def forward_subject(self, owner: str) -> str:
         return f"rpc.{owner}"
@@ -115,51 +99,106 @@ def start_print() -> tuple[StartPrint, Envelope]:
     return cmd, envelope
 
 
-def wire(fleet: FakeFleet) -> tuple[Any, Callable[[], FakeUow], FakeRepository]:
-    repo = FakeRepository({"p1": idle_printer()})
-    inbox: set[tuple[str, str]] = set()
-    emitted: list[ContractMessage] = []
-    bus = FakeBus()
-    consumers.register(bus, lambda: FakeUow(repo, inbox, emitted), fleet, lambda: T0)  # type: ignore[arg-type,return-value]
-    return bus.handlers[StartPrint.SUBJECT], lambda: FakeUow(repo, inbox, emitted), repo
+def stop_print() -> tuple[StopPrint, Envelope]:
+    cmd = StopPrint(command_id="c2", job_id="job-1", printer_id="p1", issued_at=T0)
+    envelope = Envelope(id="e2", type=cmd.SUBJECT, source="/queue", data=cmd.model_dump(mode="json"))
+    return cmd, envelope
 
 
-async def run(handler: Any, uow: FakeUow, cmd: StartPrint, envelope: Envelope) -> None:
-    """As the bus runs a consumer: in one unit of work that commits."""
-    async with uow:
-        await handler(cmd, envelope, uow)
-        await uow.commit()
+class Wired:
+    """The consumers registered on a fake bus over one in-memory database."""
+
+    def __init__(self, fleet: FakeFleet, printers: list[Printer]) -> None:
+        self.database = InMemoryUnitOfWork(GatewayState(printers={p.id: p for p in printers}))
+        self.bus = FakeBus()
+        deps = Deps(clock=lambda: T0, cipher=SecretCipher(Fernet.generate_key().decode()))
+        consumers.register(self.bus, self.uow, fleet, deps)  # type: ignore[arg-type]
+
+    def uow(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(sharing=self.database)
+
+    @property
+    def printers(self) -> dict[str, Printer]:
+        return self.database.state.printers
+
+    @property
+    def emitted(self) -> list[ContractMessage]:
+        return self.database.messages
+
+    async def deliver(self, message: StartPrint | StopPrint, envelope: Envelope) -> None:
+        """As the bus runs a consumer: in a unit of work of its own that commits after it. The consumer leaves
+        that one alone (its handlers own theirs), so here it is over a database of its own, which stays empty."""
+        async with InMemoryUnitOfWork() as bus_uow:
+            await self.bus.handlers[message.SUBJECT](message, envelope, bus_uow)
+            await bus_uow.commit()
+        assert bus_uow.state == GatewayState() and bus_uow.published == []
+
+
+def wire(fleet: FakeFleet, printers: list[Printer] | None = None) -> Wired:
+    return Wired(fleet, [idle_printer()] if printers is None else printers)
 
 
 async def test_the_owner_carries_it_out_once_even_when_redelivered_after_the_print_ended() -> None:
     fleet = FakeFleet(held={"p1"}, owner="gw-1")
-    handler, uow, repo = wire(fleet)
+    wired = wire(fleet)
     cmd, envelope = start_print()
 
-    await run(handler, uow(), cmd, envelope)
-    repo.printers["p1"].dispatch_failed("job-1")  # the job is no longer tracked, as after its end
-    await run(handler, uow(), cmd, envelope)
+    await wired.deliver(cmd, envelope)
+    assert wired.printers["p1"].current_job_id == "job-1"
+    wired.printers["p1"].dispatch_failed("job-1")  # the job is no longer tracked, as after its end
+    await wired.deliver(cmd, envelope)
 
     assert [plan.command.job_id for plan in fleet.launched] == ["job-1"]
+    assert wired.printers["p1"].current_job_id is None
 
 
 async def test_a_replica_that_does_not_hold_the_printer_forwards_to_the_owner() -> None:
     fleet = FakeFleet(held=set(), owner="gw-2")
-    handler, uow, _ = wire(fleet)
+    wired = wire(fleet)
     cmd, envelope = start_print()
 
-    await run(handler, uow(), cmd, envelope)
+    await wired.deliver(cmd, envelope)
 
     assert fleet.forwarded == [("gw-2", envelope)]
     assert fleet.launched == []
+    assert wired.printers["p1"].current_job_id is None
 
 
 @pytest.mark.parametrize("owner", [None, "gw-1"])
 async def test_a_printer_between_owners_makes_the_message_retried(owner: str | None) -> None:
     fleet = FakeFleet(held=set(), owner=owner)
-    handler, uow, _ = wire(fleet)
+    wired = wire(fleet)
     cmd, envelope = start_print()
 
     with pytest.raises(consumers.NoOwnerYet):
-        await run(handler, uow(), cmd, envelope)
+        await wired.deliver(cmd, envelope)
     assert fleet.launched == [] and fleet.forwarded == []
+    assert wired.database.claimed == set()
+
+
+async def test_a_start_for_an_unknown_printer_is_refused_here_as_not_started_with_its_cause() -> None:
+    fleet = FakeFleet(held=set(), owner=None)
+    wired = wire(fleet, printers=[])
+    cmd, envelope = start_print()
+
+    await wired.deliver(cmd, envelope)
+
+    assert fleet.launched == []
+    [refusal] = wired.emitted
+    assert isinstance(refusal, PrintUpdated)
+    assert (refusal.job_id, refusal.status, refusal.error) == ("job-1", "not_started", "unknown printer")
+    [sent] = [e for e in wired.database.published if e.type == PrintUpdated.SUBJECT]
+    assert sent.causationid == envelope.id
+
+
+async def test_a_stop_of_the_job_printing_tells_the_printer_once() -> None:
+    fleet = FakeFleet(held={"p1"}, owner="gw-1")
+    wired = wire(fleet)
+    start, start_envelope = start_print()
+    await wired.deliver(start, start_envelope)
+    stop, envelope = stop_print()
+
+    await wired.deliver(stop, envelope)
+    await wired.deliver(stop, envelope)
+
+    assert fleet.stopped == ["p1"]

@@ -11,9 +11,11 @@ import pytest
 
 from printer_gateway.adapters.leases import Lease
 from printer_gateway.config import Settings
+from printer_gateway.domain import commands
 from printer_gateway.domain.printer_status import PrinterStatus
 from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.fleet import Fleet, Held
+from printer_gateway.service_layer.handlers import Deps
 
 RUNNING = PrinterStatus(online=True, state="printing", gcode_state="RUNNING", progress_percent=10, subtask_name="j")
 
@@ -38,11 +40,11 @@ class Writes:
         self.statuses: list[PrinterStatus] = []
         self.fail_next = False
 
-    async def observe_status(self, printer_id: str, status: PrinterStatus, *_: Any) -> None:
+    async def observe_status(self, cmd: commands.ObserveStatus, *_: Any) -> None:
         if self.fail_next:
             self.fail_next = False
             raise ConnectionError("database unavailable")
-        self.statuses.append(status)
+        self.statuses.append(cmd.status)
 
 
 @pytest.fixture
@@ -54,7 +56,8 @@ def written(monkeypatch: pytest.MonkeyPatch) -> Writes:
 
 def make_fleet() -> tuple[Fleet, FakeConnection]:
     settings = Settings(progress_write_seconds=60.0)
-    fleet = Fleet(settings, "gw-1", NoUow, None, None, None, lambda: datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    deps = Deps(clock=lambda: datetime(2026, 1, 1, tzinfo=UTC), cipher=None)  # type: ignore[arg-type]
+    fleet = Fleet(settings, "gw-1", NoUow, None, None, None, deps)  # type: ignore[arg-type]
     connection = FakeConnection()
     fleet.held["p1"] = Held(Lease("p1", 1, 1), connection, 1)  # type: ignore[arg-type]
     return fleet, connection

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
+from printer_gateway_fakes import GatewayState, InMemoryUnitOfWork
 
+from printer_gateway.domain.commands import ObserveStatus
 from printer_gateway.domain.lifecycle import PrintTracker
 from printer_gateway.domain.model import Printer
 from printer_gateway.domain.printer_status import PrinterStatus
@@ -19,6 +21,7 @@ from printer_gateway.domain.utilisation import (
     utilisation_state,
 )
 from printer_gateway.service_layer import handlers
+from printer_gateway.service_layer.handlers import Deps
 
 T0 = datetime(2026, 3, 10, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -75,43 +78,22 @@ def test_no_printer_has_more_time_than_the_window(raw: list[tuple[str, str, int]
         assert abs(sum(spent.values()) - known) < 1e-6
 
 
-class StateLog:
-    """The unit of work `observe_status` needs, recording the state changes it writes."""
-
-    def __init__(self, printer: Printer) -> None:
-        self.printer, self.printers = printer, self
-        self.changes: list[tuple[str, str, datetime]] = []
-
-    async def get(self, printer_id: str, *, for_update: bool = False) -> Printer | None:
-        return self.printer if printer_id == self.printer.id else None
-
-    async def save_fenced(self, printer: Printer, epoch: int) -> None:
-        self.printer = printer
-
-    async def record_state(self, printer_id: str, state: str, at: datetime) -> None:
-        self.changes.append((printer_id, state, at))
-
-    def emit(self, message: object, *, subject_id: str | None = None) -> None:
-        pass
-
-    async def commit(self) -> None:
-        pass
-
-
 async def test_the_gateway_records_a_state_only_when_the_utilisation_state_changes() -> None:
     printer = Printer(
         id="p1", name="p", model="P1S", protocol="bambu_lan", host="127.0.0.1", port=8883, ftp_port=990,
         serial="S1", tags=[], fabmatic=False, ca_cert=None, created_at=T0, updated_at=T0,
         tracker=PrintTracker(printer_id="p1", bed_clear=True), status=PrinterStatus.offline("not connected yet"),
     )
-    uow = StateLog(printer)
+    uow = InMemoryUnitOfWork(GatewayState(printers={"p1": printer}))
     idle = PrinterStatus(online=True, state="idle", gcode_state="IDLE")
     running = PrinterStatus(online=True, state="printing", gcode_state="RUNNING", progress_percent=5)
     reports = (idle, idle, running, replace(running, progress_percent=50), PrinterStatus.offline("gone"))
     for minute, status in enumerate(reports):
         now = T0 + timedelta(minutes=minute)
-        await handlers.observe_status("p1", status, 1, "gw-1", uow, lambda now=now: now)  # type: ignore[arg-type, misc]
-    assert [(state, at) for _, state, at in uow.changes] == [
+        deps = Deps(clock=lambda now=now: now, cipher=None)  # type: ignore[arg-type, misc]
+        await handlers.observe_status(ObserveStatus("p1", status, 1, "gw-1"), uow, deps)  # type: ignore[arg-type]
+    assert uow.commits == len(reports)
+    assert [(change.state, change.at) for change in uow.state.states] == [
         ("idle", T0),
         ("printing", T0 + timedelta(minutes=2)),
         ("offline", T0 + timedelta(minutes=4)),

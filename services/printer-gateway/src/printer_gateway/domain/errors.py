@@ -45,6 +45,16 @@ class AccessCodeRequired(DomainError):
         self.secret_field = secret_field
 
 
+class WrongSecretField(DomainError):
+    """The printer's secret sent under the other protocol's name (an `api_key` for a Bambu printer, say)."""
+
+    status, title = 422, "Unprocessable content"
+
+    def __init__(self, protocol: str, secret_field: str, wrong: str) -> None:
+        message = f"a {protocol} printer takes {secret_field}, not {wrong}"
+        super().__init__(f"{wrong}: {message}", errors=field_errors(wrong, message))
+
+
 class CameraUnavailable(DomainError):
     """No picture from this printer's camera now; the message says why and is safe to show. The printer's state
     (unreachable, no camera the gateway can show) forbids a picture: a 409 with the reason, the gateway is fine."""

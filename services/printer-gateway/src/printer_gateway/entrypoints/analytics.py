@@ -11,12 +11,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from printer_gateway.domain.utilisation import STATES, state_seconds, utilisation_percent
-from printer_gateway.service_layer.unit_of_work import UnitOfWork
+from printer_gateway.service_layer import views
+from printer_gateway.service_layer.unit_of_work import PrinterGatewayUnitOfWork
 from servicekit.ids import Clock
 
 Period = Literal["24h", "7d", "30d"]
 PERIODS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-PAGE = 500
 
 
 class StateSecondsOut(BaseModel):
@@ -43,7 +43,7 @@ class PrinterAnalyticsOut(BaseModel):
     printers: list[PrinterUtilisationOut]
 
 
-def router(uow_factory: Callable[[], UnitOfWork], clock: Clock) -> APIRouter:
+def router(uow_factory: Callable[[], PrinterGatewayUnitOfWork], clock: Clock) -> APIRouter:
     api = APIRouter(prefix="/api/v1/analytics", tags=["printers"])
 
     @api.get("/printers", response_model=PrinterAnalyticsOut)
@@ -52,16 +52,7 @@ def router(uow_factory: Callable[[], UnitOfWork], clock: Clock) -> APIRouter:
     ) -> PrinterAnalyticsOut:
         until = clock()
         since = until - PERIODS[period]
-        async with uow_factory() as uow:
-            history = await uow.printers.state_history(since, until)
-            names: list[tuple[str, str]] = []
-            after: tuple[str, str] | None = None
-            while True:
-                page = await uow.printers.list(tag=None, after=after, limit=PAGE)
-                names += [(p.id, p.name) for p in page]
-                if len(page) < PAGE:
-                    break
-                after = (page[-1].name, page[-1].id)
+        history, names = await views.state_history(since, until, uow_factory())
         seconds = state_seconds(history, since, until)
         printers = []
         for printer_id, name in names:

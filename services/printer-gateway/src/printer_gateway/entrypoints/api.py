@@ -11,17 +11,16 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.colours import canonical_color
+from printer_gateway.domain import commands
 from printer_gateway.domain.errors import PrinterNotFound
 from printer_gateway.domain.model import Printer
 from printer_gateway.domain.printer_status import LoadedMaterial
-from printer_gateway.service_layer import handlers
-from printer_gateway.service_layer.handlers import Registration
-from printer_gateway.service_layer.unit_of_work import UnitOfWork
+from printer_gateway.service_layer import handlers, views
+from printer_gateway.service_layer.handlers import Deps
+from printer_gateway.service_layer.unit_of_work import PrinterGatewayUnitOfWork
 from servicekit.documented import NOT_BLANK, documented
-from servicekit.ids import Clock, IdFactory
 from servicekit.pagination import Cursor, Limit, Page, cursor_values, encode_cursor
 from servicekit.problems import Invalid, Problem
-from servicekit.secrets import SecretCipher
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -123,7 +122,7 @@ class PrinterIn(BaseModel):
     _pem = field_validator("ca_cert")(_check_pem)
     _tags = field_validator("tags")(_check_tags)
 
-    def registration(self) -> Registration:
+    def registration(self) -> commands.RegisterPrinter:
         """What each protocol needs, as a problem naming the missing field (422)."""
         if self.protocol == "bambu_lan":
             for name in ("serial", "access_code"):
@@ -136,7 +135,7 @@ class PrinterIn(BaseModel):
                 raise Invalid.field("access_code", f"a {self.protocol} printer takes an api_key")
             if self.api_key is None and self.protocol != "moonraker":
                 raise Invalid.field("api_key", f"required for protocol {self.protocol}")
-        return Registration(
+        return commands.RegisterPrinter(
             name=self.name,
             model=self.model,
             protocol=self.protocol,
@@ -240,11 +239,12 @@ def printer_out(p: Printer) -> PrinterOut:
     )
 
 
+SECRET_FIELDS = ("access_code", "api_key")
+
+
 def router(
-    uow_factory: Callable[[], UnitOfWork],
-    cipher: SecretCipher,
-    clock: Clock,
-    ids: IdFactory,
+    uow_factory: Callable[[], PrinterGatewayUnitOfWork],
+    deps: Deps,
     on_change: Callable[[], None],
     camera: Callable[[str], Awaitable[bytes]],
 ) -> APIRouter:
@@ -252,9 +252,7 @@ def router(
 
     @api.post("", status_code=201, response_model=PrinterOut)
     async def register(body: PrinterIn) -> PrinterOut:
-        reg = body.registration()
-        async with uow_factory() as uow:
-            printer = await handlers.register_printer(reg, uow, cipher, clock, ids)
+        printer = await handlers.register_printer(body.registration(), uow_factory(), deps)
         on_change()
         return printer_out(printer)
 
@@ -264,16 +262,14 @@ def router(
     ) -> Page[PrinterOut]:
         position = cursor_values(cursor, "name", "id")
         after = (position[0], position[1]) if position else None
-        async with uow_factory() as uow:
-            printers = await uow.printers.list(tag=tag, after=after, limit=limit + 1)
+        printers = await views.printers(tag, after, limit + 1, uow_factory())
         page, more = printers[:limit], len(printers) > limit
         next_cursor = encode_cursor({"name": page[-1].name, "id": page[-1].id}) if more else None
         return Page[PrinterOut](items=[printer_out(p) for p in page], next_cursor=next_cursor)
 
     @api.get("/{printer_id}", response_model=PrinterOut)
     async def get_printer(printer_id: str) -> PrinterOut:
-        async with uow_factory() as uow:
-            printer = await uow.printers.get(printer_id)
+        printer = await views.printer(printer_id, uow_factory())
         if printer is None:
             raise PrinterNotFound(printer_id)
         return printer_out(printer)
@@ -286,24 +282,15 @@ def router(
             raise Problem.field(nulls[0], "may not be null", status=422, title="Unprocessable content")
         if body.materials is not None:
             changes["materials"] = _operator_materials(body.materials)
-        async with uow_factory() as uow:
-            current = await uow.printers.get(printer_id)
-            if current is None:
-                raise PrinterNotFound(printer_id)
-            wrong = "api_key" if current.secret_field == "access_code" else "access_code"
-            if wrong in changes:
-                message = f"a {current.protocol} printer takes {current.secret_field}, not {wrong}"
-                raise Invalid.field(wrong, message)
-            if current.secret_field in changes:
-                changes["secret"] = changes.pop(current.secret_field)
-            printer = await handlers.update_printer(printer_id, changes, uow, cipher, clock)
+        secrets = {name: changes.pop(name) for name in SECRET_FIELDS if name in changes}
+        cmd = commands.UpdatePrinter(printer_id, changes, secrets)
+        printer = await handlers.update_printer(cmd, uow_factory(), deps)
         on_change()
         return printer_out(printer)
 
     @api.delete("/{printer_id}", status_code=204)
     async def delete_printer(printer_id: str) -> Response:
-        async with uow_factory() as uow:
-            await handlers.delete_printer(printer_id, uow, clock)
+        await handlers.delete_printer(commands.DeletePrinter(printer_id), uow_factory(), deps)
         on_change()
         return Response(status_code=204)
 
@@ -317,17 +304,14 @@ def router(
     )
     async def camera_picture(printer_id: str) -> Response:
         """The newest picture from the printer's camera, fetched by the gateway that holds the printer."""
-        async with uow_factory() as uow:
-            printer = await uow.printers.get(printer_id)
-        if printer is None:
+        if await views.printer(printer_id, uow_factory()) is None:
             raise PrinterNotFound(printer_id)
         picture = await camera(printer_id)
         return Response(content=picture, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @api.post("/{printer_id}/bed-cleared", response_model=PrinterOut)
     async def bed_cleared(printer_id: str) -> PrinterOut:
-        async with uow_factory() as uow:
-            printer = await handlers.clear_bed(printer_id, uow, clock)
+        printer = await handlers.clear_bed(commands.ClearBed(printer_id), uow_factory(), deps)
         return printer_out(printer)
 
     return api

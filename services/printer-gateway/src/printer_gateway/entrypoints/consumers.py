@@ -9,15 +9,13 @@ from nats.aio.msg import Msg
 
 from contracts.envelope import Envelope
 from contracts.queue.v1 import StartPrint, StopPrint
-from printer_gateway.service_layer import handlers
+from printer_gateway.service_layer import handlers, messages, views
 from printer_gateway.service_layer.fleet import CAMERA_REQUEST, Fleet
-from printer_gateway.service_layer.unit_of_work import UnitOfWork
-from servicekit.ids import Clock
+from printer_gateway.service_layer.handlers import Deps
+from printer_gateway.service_layer.unit_of_work import PrinterGatewayUnitOfWork
 from servicekit.messaging import Bus
 
 log = logging.getLogger(__name__)
-
-OWNER_CONSUMER = "printer_gateway__owner_command"
 
 
 class NoOwnerYet(Exception):
@@ -25,56 +23,42 @@ class NoOwnerYet(Exception):
 
 
 def register(
-    bus: Bus, uow_factory: Callable[[], UnitOfWork], fleet: Fleet, clock: Clock
+    bus: Bus, uow_factory: Callable[[], PrinterGatewayUnitOfWork], fleet: Fleet, deps: Deps
 ) -> Callable[[], Awaitable[None]]:
-    """Declare the durable consumers; returns the start hook that serves commands forwarded to this replica."""
+    """Declare the durable consumers; returns the start hook that serves commands forwarded to this replica.
+    The bus records each delivery in its durable's inbox in a unit of work of its own; what the command does
+    is the handler's, in the handler's unit of work."""
 
-    async def start_print_here(cmd: StartPrint, uow: UnitOfWork) -> None:
-        plan = await handlers.start_print(cmd, uow, clock)
-        if plan is not None:
-
-            async def launch() -> None:
-                fleet.launch(plan)
-
-            uow.after_commit(launch)
-
-    async def stop_print_here(cmd: StopPrint, uow: UnitOfWork) -> None:
-        if await handlers.stop_print(cmd, uow):
-            printer_id = cmd.printer_id
-
-            async def stop() -> None:
-                await fleet.stop_job(printer_id)
-
-            uow.after_commit(stop)
-
-    async def carry_out(envelope: Envelope, uow: UnitOfWork) -> None:
-        """Once per command, whichever replica or path it came by: a StartPrint redelivered after its
-        print ended must not print it again."""
-        if not await uow.claim_inbox(OWNER_CONSUMER, envelope.id):
-            return
+    async def carry_out(envelope: Envelope) -> None:
+        """Here, on the printer this replica holds (or on none, for an unknown printer); the handler makes it
+        once per envelope, whichever replica or path it came by, and the printer is told after its commit."""
         if envelope.type == StartPrint.SUBJECT:
-            await start_print_here(envelope.open(StartPrint), uow)
+            plan = await handlers.start_print(messages.start_print(envelope), uow_factory(), deps)
+            if plan is not None:
+                fleet.launch(plan)
         elif envelope.type == StopPrint.SUBJECT:
-            await stop_print_here(envelope.open(StopPrint), uow)
+            cmd = messages.stop_print(envelope)
+            if await handlers.stop_print(cmd, uow_factory(), deps):
+                await fleet.stop_job(cmd.printer_id)
 
-    async def route(printer_id: str, envelope: Envelope, uow: UnitOfWork) -> None:
+    async def route(printer_id: str, envelope: Envelope) -> None:
         if fleet.owns(printer_id):
-            await carry_out(envelope, uow)
+            await carry_out(envelope)
             return
         owner = await fleet.owner_of(printer_id)
         if owner is None or owner == fleet.instance:
-            if await uow.printers.get(printer_id) is None:
-                await carry_out(envelope, uow)
+            if await views.printer(printer_id, uow_factory()) is None:
+                await carry_out(envelope)
                 return
             raise NoOwnerYet(printer_id)
         log.info("forwarding %s for printer %s to its owner %s", envelope.type, printer_id, owner)
         await fleet.forward(owner, envelope)
 
-    async def on_start_print(cmd: StartPrint, envelope: Envelope, uow: UnitOfWork) -> None:
-        await route(cmd.printer_id, envelope, uow)
+    async def on_start_print(cmd: StartPrint, envelope: Envelope, _: PrinterGatewayUnitOfWork) -> None:
+        await route(cmd.printer_id, envelope)
 
-    async def on_stop_print(cmd: StopPrint, envelope: Envelope, uow: UnitOfWork) -> None:
-        await route(cmd.printer_id, envelope, uow)
+    async def on_stop_print(cmd: StopPrint, envelope: Envelope, _: PrinterGatewayUnitOfWork) -> None:
+        await route(cmd.printer_id, envelope)
 
     bus.consume(StartPrint, "printer_gateway__start_print", on_start_print, uow_factory)
     bus.consume(StopPrint, "printer_gateway__stop_print", on_stop_print, uow_factory)
@@ -89,10 +73,7 @@ def register(
             if not fleet.owns(printer_id):
                 await msg.respond(b"error: not the owner (any more)")
                 return
-            async with uow_factory() as uow:
-                uow.caused_by(envelope)
-                await carry_out(envelope, uow)
-                await uow.commit()
+            await carry_out(envelope)
             await msg.respond(b"ok")
         except Exception as exc:
             log.exception("forwarded command failed")

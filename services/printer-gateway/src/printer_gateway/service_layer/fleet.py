@@ -16,7 +16,6 @@ from nats.errors import NoRespondersError
 
 from contracts.envelope import Envelope
 from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT
-from contracts.queue.v1 import StartPrint
 from printer_gateway.adapters.driver import (
     CameraUnavailable,
     CommandTimedOut,
@@ -31,11 +30,12 @@ from printer_gateway.adapters.part_files import PartFileMissing, PartFiles
 from printer_gateway.adapters.repository import StaleLease
 from printer_gateway.adapters.video import FfmpegDecoders, H264Decoders
 from printer_gateway.config import Settings
+from printer_gateway.domain import commands
+from printer_gateway.domain.commands import StartPrint
 from printer_gateway.domain.printer_status import PrinterStatus
 from printer_gateway.service_layer import handlers
-from printer_gateway.service_layer.handlers import DispatchPlan
-from printer_gateway.service_layer.unit_of_work import UnitOfWork
-from servicekit.ids import Clock
+from printer_gateway.service_layer.handlers import Deps, DispatchPlan
+from printer_gateway.service_layer.unit_of_work import PrinterGatewayUnitOfWork
 from servicekit.secrets import SecretCipher
 from servicekit.tracing import span
 
@@ -86,15 +86,16 @@ class Fleet:
         self,
         settings: Settings,
         instance: str,
-        uow_factory: Callable[[], UnitOfWork],
+        uow_factory: Callable[[], PrinterGatewayUnitOfWork],
         leases: LeaseTable,
         cipher: SecretCipher,
         part_files: PartFiles,
-        clock: Clock,
+        deps: Deps,
         decoders: H264Decoders | None = None,
     ) -> None:
         self.settings, self.instance, self.uow_factory = settings, instance, uow_factory
-        self.leases, self.cipher, self.part_files, self.clock = leases, cipher, part_files, clock
+        self.leases, self.cipher, self.part_files, self.deps = leases, cipher, part_files, deps
+        self.clock = deps.clock
         self.decoders = decoders if decoders is not None else FfmpegDecoders(settings.camera_decoders)
         """Shared by every held printer's X1/H2 camera: the bound on decoder processes is per replica."""
         self.held: dict[str, Held] = {}
@@ -258,8 +259,8 @@ class Fleet:
             ):
                 return
             try:
-                async with self.uow_factory() as uow:
-                    await handlers.observe_status(printer_id, status, held.lease.epoch, self.instance, uow, self.clock)
+                cmd = commands.ObserveStatus(printer_id, status, held.lease.epoch, self.instance)
+                await handlers.observe_status(cmd, self.uow_factory(), self.deps)
                 held.last_status, held.written_at = status, time.monotonic()
             except StaleLease:
                 log.warning("printer %s was taken over by another replica", printer_id)
@@ -288,8 +289,8 @@ class Fleet:
     async def _check_deadline(self, printer_id: str, held: Held) -> None:
         async with held.lock:
             try:
-                async with self.uow_factory() as uow:
-                    await handlers.check_deadline(printer_id, held.lease.epoch, uow, self.clock)
+                cmd = commands.CheckDeadline(printer_id, held.lease.epoch)
+                await handlers.check_deadline(cmd, self.uow_factory(), self.deps)
             except StaleLease:
                 await self._let_go(printer_id, release=False)
 
@@ -337,8 +338,8 @@ class Fleet:
 
     async def _dispatch_failed(self, plan: DispatchPlan, reason: str) -> None:
         log.warning("job %s not started on printer %s: %s", plan.command.job_id, plan.printer_id, reason)
-        async with self.uow_factory() as uow:
-            await handlers.dispatch_failed(plan.printer_id, plan.command.job_id, reason, uow, self.clock)
+        cmd = commands.DispatchFailed(plan.printer_id, plan.command.job_id, reason)
+        await handlers.dispatch_failed(cmd, self.uow_factory(), self.deps)
 
     async def stop_job(self, printer_id: str) -> None:
         held = self.held.get(printer_id)

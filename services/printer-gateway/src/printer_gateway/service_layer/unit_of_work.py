@@ -6,6 +6,6 @@ from printer_gateway.adapters.repository import PrinterRepository
 from servicekit.unit_of_work import SqlUnitOfWork
 
 
-class UnitOfWork(SqlUnitOfWork):
+class PrinterGatewayUnitOfWork(SqlUnitOfWork):
     def _open(self) -> None:
         self.printers = PrinterRepository(self.session)
