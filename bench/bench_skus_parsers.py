@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Callable
 from pathlib import Path
 
-from skus.domain.files import inspect_file
+from skus.adapters.file_inspection import inspect_local_file
 
 STL_TRIANGLES = 1_000_000  # 84 + 50 * n bytes = 50.0 MB
 SCAD_PARAMETERS = 400  # five lines each
@@ -87,18 +87,18 @@ def main() -> None:
         write_binary_stl(stl, STL_TRIANGLES)
         write_scad(scad, SCAD_PARAMETERS)
 
-        stl_info = inspect_file(stl, "big.stl")
-        scad_info = inspect_file(scad, "big.scad")
+        stl_info = inspect_local_file(stl, "big.stl")
+        scad_info = inspect_local_file(scad, "big.scad")
         assert stl_info.triangle_count == STL_TRIANGLES
         assert len(scad_info.parameters) == SCAD_PARAMETERS
 
         stl_mb = stl.stat().st_size / 1e6
-        stl_s = median_seconds(lambda: inspect_file(stl, "big.stl"), args.runs)
+        stl_s = median_seconds(lambda: inspect_local_file(stl, "big.stl"), args.runs)
         scad_lines = scad.read_text().count("\n")
-        scad_s = median_seconds(lambda: inspect_file(scad, "big.scad"), args.runs)
+        scad_s = median_seconds(lambda: inspect_local_file(scad, "big.scad"), args.runs)
 
         tracemalloc.start()
-        inspect_file(stl, "big.stl")
+        inspect_local_file(stl, "big.stl")
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
 

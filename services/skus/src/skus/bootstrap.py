@@ -9,11 +9,12 @@ from fastapi import FastAPI
 
 from servicekit.runtime import ServiceRuntime, serve
 from skus.adapters import orm
+from skus.adapters.file_inspection import inspect_local_file
 from skus.adapters.file_store import LocalFileStore
 from skus.adapters.openscad import render_check
 from skus.adapters.part_file_bucket import NatsPartFileBucket
 from skus.config import Settings
-from skus.domain.files import InspectionLimits, inspect_file
+from skus.domain.files import InspectionLimits
 from skus.entrypoints import api, consumers, rpc
 from skus.service_layer.handlers import PartFiles
 from skus.service_layer.unit_of_work import UnitOfWork
@@ -30,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store=LocalFileStore(settings.part_files_root),
         bucket=NatsPartFileBucket(runtime.bus),
         inspect=partial(
-            inspect_file,
+            inspect_local_file,
             limits=InspectionLimits(
                 seconds=settings.inspect_timeout_seconds,
                 max_uncompressed_bytes=settings.inspect_max_uncompressed_bytes,

@@ -17,8 +17,8 @@ from skus_fakes import UPLOAD_LIMIT, FakeBucket, FakeRender, FakeUnitOfWork, Ser
 
 from contracts.envelope import Envelope
 from servicekit.problems import install_problem_handlers
+from skus.adapters.file_inspection import inspect_local_file
 from skus.adapters.file_store import LocalFileStore
-from skus.domain.files import inspect_file
 from skus.entrypoints import api
 from skus.service_layer.handlers import PartFiles
 from skus.service_layer.unit_of_work import UnitOfWork
@@ -29,7 +29,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
     state, published = State(), list[Envelope]()
     store = LocalFileStore(tmp_path / "files")
     bucket, render, ident = FakeBucket(), FakeRender(), fixed_identity()
-    files = PartFiles(store=store, bucket=bucket, inspect=inspect_file, render=render)
+    files = PartFiles(store=store, bucket=bucket, inspect=inspect_local_file, render=render)
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(

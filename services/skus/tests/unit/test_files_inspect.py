@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
+from skus.adapters.file_inspection import inspect_local_file
 from skus.domain.files import FileKind, FileRejected, inspect_file, kind_from_filename
 
 
@@ -36,10 +38,20 @@ def test_unknown_extensions_are_rejected_naming_the_file_field(filename: str) ->
 def test_kind_comes_from_the_uploaded_name_not_the_stored_path(tmp_path: Path) -> None:
     stored = tmp_path / "upload-1234.bin"
     stored.write_text("// Size\nsize = 3;\n")
-    info = inspect_file(stored, "box.scad")
+    info = inspect_local_file(stored, "box.scad")
     assert info.kind is FileKind.SCAD
     assert [p.name for p in info.parameters] == ["size"]
     with pytest.raises(FileRejected, match="not a valid STL"):
-        inspect_file(stored, "box.stl")
+        inspect_local_file(stored, "box.stl")
     with pytest.raises(FileRejected, match="not a valid 3MF archive"):
-        inspect_file(str(stored), "box.3mf")
+        inspect_local_file(stored, "box.3mf")
+
+
+def test_the_readers_take_a_stream_and_leave_it_open_for_its_owner() -> None:
+    source = io.BytesIO(b"// Size\nsize = 3;\n")
+    info = inspect_file(source, "box.scad")
+    assert [p.name for p in info.parameters] == ["size"]
+    assert not source.closed
+    with pytest.raises(FileRejected, match="not a valid 3MF archive"):
+        inspect_file(source, "box.3mf")
+    assert not source.closed

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import io
 
 import pytest
 
@@ -310,12 +309,9 @@ def test_to_dict_omits_absent_keys() -> None:
 def test_inspect_file_streams_a_scad_file_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     from skus.domain.files import scad
 
-    monkeypatch.setattr(scad, "_READ_CHARS", 7)
-    source = '// Width\nwidth = 12.5; // [1:0.5:20]\nlabel = "a \\"long\\" string";\nmodule m() {}\n'
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "box.scad"
-        path.write_text(source)
-        info = inspect_file(path, "BOX.SCAD")
+    monkeypatch.setattr(scad, "_READ_BYTES", 7)
+    source = '// Width ≤ 20\nwidth = 12.5; // [1:0.5:20]\nlabel = "a \\"long\\" string";\nmodule m() {}\n'
+    info = inspect_file(io.BytesIO(source.encode()), "BOX.SCAD")
     assert info.kind is FileKind.SCAD
     assert [p.to_dict() for p in info.parameters] == [p.to_dict() for p in parse_scad_text(source).parameters]
     assert info.parameters[0].step == 0.5

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
+import io
 import math
 import struct
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -40,24 +39,20 @@ def ascii_stl(triangles: Sequence[Triangle], name: str = "part", upper: bool = F
     return text.upper() if upper else text
 
 
-def write(tmp_path: Path, data: bytes | str, name: str = "part.stl") -> Path:
-    path = tmp_path / name
-    if isinstance(data, str):
-        path.write_text(data)
-    else:
-        path.write_bytes(data)
-    return path
+def stream(data: bytes | str) -> io.BytesIO:
+    """The readers take a binary stream; an upload arrives as bytes."""
+    return io.BytesIO(data.encode() if isinstance(data, str) else data)
 
 
-def rejected(path: Path) -> str:
+def rejected(source: io.BytesIO) -> str:
     with pytest.raises(FileRejected) as caught:
-        inspect_file(path, path.name)
+        inspect_file(source, "part.stl")
     assert caught.value.field == "file"
     return caught.value.reason
 
 
-def test_binary_stl_counts_triangles_and_bounds(tmp_path: Path) -> None:
-    info = inspect_file(write(tmp_path, binary_stl(CUBE_CORNER)), "Part.STL")
+def test_binary_stl_counts_triangles_and_bounds() -> None:
+    info = inspect_file(stream(binary_stl(CUBE_CORNER)), "Part.STL")
     assert info.kind is FileKind.STL
     assert info.triangle_count == 2
     assert info.bounding_box is not None
@@ -67,33 +62,33 @@ def test_binary_stl_counts_triangles_and_bounds(tmp_path: Path) -> None:
     assert info.warnings == ()
 
 
-def test_binary_stl_whose_header_starts_with_solid_is_read_as_binary(tmp_path: Path) -> None:
-    info = inspect_file(write(tmp_path, binary_stl(CUBE_CORNER, header=b"solid exported by CAD")), "a.stl")
+def test_binary_stl_whose_header_starts_with_solid_is_read_as_binary() -> None:
+    info = inspect_file(stream(binary_stl(CUBE_CORNER, header=b"solid exported by CAD")), "a.stl")
     assert info.triangle_count == 2
 
 
-def test_truncated_binary_stl_with_solid_header_is_reported_as_truncated(tmp_path: Path) -> None:
+def test_truncated_binary_stl_with_solid_header_is_reported_as_truncated() -> None:
     data = binary_stl(CUBE_CORNER, header=b"solid exported by CAD")[:-10]
-    assert "truncated" in rejected(write(tmp_path, data))
+    assert "truncated" in rejected(stream(data))
 
 
-def test_ascii_stl(tmp_path: Path) -> None:
-    info = inspect_file(write(tmp_path, ascii_stl(CUBE_CORNER)), "a.stl")
+def test_ascii_stl() -> None:
+    info = inspect_file(stream(ascii_stl(CUBE_CORNER)), "a.stl")
     assert info.triangle_count == 2
     assert info.bounding_box is not None
     assert info.bounding_box.min_xyz == (-5.0, 0.0, 0.0)
     assert info.bounding_box.max_xyz == (10.0, 20.0, 30.5)
 
 
-def test_ascii_stl_in_upper_case_with_crlf_and_two_solids(tmp_path: Path) -> None:
+def test_ascii_stl_in_upper_case_with_crlf_and_two_solids() -> None:
     text = (ascii_stl(CUBE_CORNER[:1], upper=True) + ascii_stl(CUBE_CORNER[1:])).replace("\n", "\r\n")
-    info = inspect_file(write(tmp_path, text), "a.stl")
+    info = inspect_file(stream(text), "a.stl")
     assert info.triangle_count == 2
 
 
-def test_ascii_stl_without_endsolid_warns(tmp_path: Path) -> None:
+def test_ascii_stl_without_endsolid_warns() -> None:
     text = ascii_stl(CUBE_CORNER).replace("endsolid part\n", "")
-    info = inspect_file(write(tmp_path, text), "a.stl")
+    info = inspect_file(stream(text), "a.stl")
     assert info.triangle_count == 2
     assert any("endsolid" in w for w in info.warnings)
 
@@ -114,8 +109,8 @@ def test_ascii_stl_without_endsolid_warns(tmp_path: Path) -> None:
         ("solid x\nendsolid x\n", "no triangles"),
     ],
 )
-def test_broken_ascii_stl_is_rejected(tmp_path: Path, text: str, why: str) -> None:
-    reason = rejected(write(tmp_path, text))
+def test_broken_ascii_stl_is_rejected(text: str, why: str) -> None:
+    reason = rejected(stream(text))
     assert reason.startswith("not a valid STL: ")
     assert why in reason
 
@@ -130,29 +125,29 @@ def test_broken_ascii_stl_is_rejected(tmp_path: Path, text: str, why: str) -> No
         (b"\x00" * 80 + struct.pack("<I", 10**9) + b"\x00" * 100, "truncated"),
     ],
 )
-def test_broken_binary_stl_is_rejected(tmp_path: Path, data: bytes, why: str) -> None:
-    reason = rejected(write(tmp_path, data))
+def test_broken_binary_stl_is_rejected(data: bytes, why: str) -> None:
+    reason = rejected(stream(data))
     assert reason.startswith("not a valid STL: ")
     assert why in reason
 
 
-def test_binary_stl_with_nan_is_rejected(tmp_path: Path) -> None:
+def test_binary_stl_with_nan_is_rejected() -> None:
     triangles: list[Triangle] = [((math.nan, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))]
-    assert "finite" in rejected(write(tmp_path, binary_stl(triangles)))
+    assert "finite" in rejected(stream(binary_stl(triangles)))
 
 
-def test_trailing_bytes_after_binary_triangles_are_a_warning(tmp_path: Path) -> None:
-    info = inspect_file(write(tmp_path, binary_stl(CUBE_CORNER) + b"\x00" * 7), "a.stl")
+def test_trailing_bytes_after_binary_triangles_are_a_warning() -> None:
+    info = inspect_file(stream(binary_stl(CUBE_CORNER) + b"\x00" * 7), "a.stl")
     assert info.triangle_count == 2
     assert info.warnings == ("7 bytes after the last triangle ignored",)
 
 
-def test_binary_stl_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_binary_stl_across_chunk_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stl_module, "_CHUNK_TRIANGLES", 3)
     triangles: list[Triangle] = [
         ((float(i), -float(i), 0.5 * i), (float(i) + 1, 0.0, 0.0), (0.0, 0.0, -float(i))) for i in range(10)
     ]
-    info = inspect_file(write(tmp_path, binary_stl(triangles)), "a.stl")
+    info = inspect_file(stream(binary_stl(triangles)), "a.stl")
     assert info.triangle_count == 10
     assert info.bounding_box is not None
     assert info.bounding_box.min_xyz == (0.0, -9.0, -9.0)
@@ -172,8 +167,7 @@ triangles_strategy = st.lists(st.tuples(point, point, point), min_size=1, max_si
 @given(triangles=triangles_strategy, ascii_format=st.booleans())
 def test_bounds_match_a_plain_computation(triangles: list[Triangle], ascii_format: bool) -> None:
     data: bytes | str = ascii_stl(triangles) if ascii_format else binary_stl(triangles)
-    with tempfile.TemporaryDirectory() as tmp:
-        info = inspect_file(write(Path(tmp), data), "p.stl")
+    info = inspect_file(stream(data), "p.stl")
     vertices = [v for tri in triangles for v in tri]
     assert info.triangle_count == len(triangles)
     assert info.bounding_box is not None
@@ -185,11 +179,9 @@ def test_bounds_match_a_plain_computation(triangles: list[Triangle], ascii_forma
 @settings(max_examples=150, deadline=None)
 @given(data=st.binary(max_size=600), solid_prefix=st.booleans())
 def test_arbitrary_bytes_never_raise_anything_but_file_rejected(data: bytes, solid_prefix: bool) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = write(Path(tmp), (b"solid " if solid_prefix else b"") + data)
-        try:
-            info = inspect_file(path, "p.stl")
-        except FileRejected as exc:
-            assert exc.reason.startswith("not a valid STL")
-        else:
-            assert info.triangle_count is not None and info.triangle_count > 0
+    try:
+        info = inspect_file(stream((b"solid " if solid_prefix else b"") + data), "p.stl")
+    except FileRejected as exc:
+        assert exc.reason.startswith("not a valid STL")
+    else:
+        assert info.triangle_count is not None and info.triangle_count > 0

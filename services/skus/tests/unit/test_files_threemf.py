@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
 import zipfile
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -68,34 +66,34 @@ MODEL_SETTINGS = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def make_zip(tmp_path: Path, members: dict[str, str | bytes], name: str = "part.3mf") -> Path:
-    path = tmp_path / name
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+def make_zip(members: dict[str, str | bytes]) -> io.BytesIO:
+    """A 3MF archive in memory: the readers take a binary stream."""
+    source = io.BytesIO()
+    with zipfile.ZipFile(source, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for member, content in members.items():
             archive.writestr(member, content)
-    return path
+    source.seek(0)
+    return source
 
 
-def rejected(path: Path, filename: str) -> str:
+def rejected(source: io.BytesIO, filename: str) -> str:
     with pytest.raises(FileRejected) as caught:
-        inspect_file(path, filename)
+        inspect_file(source, filename)
     assert caught.value.field == "file"
     return caught.value.reason
 
 
-def test_bambu_gcode_3mf_reads_slice_info_per_plate(tmp_path: Path) -> None:
-    path = make_zip(
-        tmp_path,
+def test_bambu_gcode_3mf_reads_slice_info_per_plate() -> None:
+    source = make_zip(
         {
             "3D/3dmodel.model": MODEL,
             "Metadata/plate_1.gcode": PLATE_GCODE,
             "Metadata/plate_2.gcode": PLATE_GCODE,
             "Metadata/slice_info.config": SLICE_INFO,
             "Metadata/project_settings.config": PROJECT_SETTINGS,
-        },
-        "part.gcode.3mf",
+        }
     )
-    info = inspect_file(path, "Part.GCODE.3MF")
+    info = inspect_file(source, "Part.GCODE.3MF")
     assert info.kind is FileKind.GCODE_3MF
     assert info.plates == (
         Plate(1, "Metadata/plate_1.gcode", 60.0, 10.5, (Filament("PLA", "#FFFFFF", 10.5),)),
@@ -114,46 +112,39 @@ def test_bambu_gcode_3mf_reads_slice_info_per_plate(tmp_path: Path) -> None:
     assert info.warnings == ("2 sliced plates: time and weight are totals over all of them",)
 
 
-def test_plate_gcode_comments_fill_in_without_slice_info(tmp_path: Path) -> None:
-    path = make_zip(tmp_path, {"Metadata/plate_3.gcode": PLATE_GCODE}, "p.gcode.3mf")
-    info = inspect_file(path, "p.gcode.3mf")
+def test_plate_gcode_comments_fill_in_without_slice_info() -> None:
+    source = make_zip({"Metadata/plate_3.gcode": PLATE_GCODE})
+    info = inspect_file(source, "p.gcode.3mf")
     assert info.plates == (Plate(3, "Metadata/plate_3.gcode", 25.5, 3.25, (Filament("PETG", "#123456", None),)),)
     assert info.print_minutes == 25.5
     assert info.grams == 3.25
     assert info.triangle_count is None
 
 
-def test_slice_info_with_a_dtd_is_refused(tmp_path: Path) -> None:
+def test_slice_info_with_a_dtd_is_refused() -> None:
     """No slicer writes a DTD into its configs; one that does is an entity-expansion attempt."""
     bomb = '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><config>&lol;</config>'
-    path = make_zip(
-        tmp_path, {"Metadata/plate_1.gcode": PLATE_GCODE, "Metadata/slice_info.config": bomb}, "p.gcode.3mf"
-    )
+    source = make_zip({"Metadata/plate_1.gcode": PLATE_GCODE, "Metadata/slice_info.config": bomb})
     with pytest.raises(FileRejected, match="DTD or entities"):
-        inspect_file(path, "p.gcode.3mf")
+        inspect_file(source, "p.gcode.3mf")
 
 
-def test_malformed_slice_info_is_a_warning(tmp_path: Path) -> None:
-    path = make_zip(
-        tmp_path,
-        {"Metadata/plate_1.gcode": PLATE_GCODE, "Metadata/slice_info.config": "<config><plate>"},
-        "p.gcode.3mf",
-    )
-    info = inspect_file(path, "p.gcode.3mf")
+def test_malformed_slice_info_is_a_warning() -> None:
+    source = make_zip({"Metadata/plate_1.gcode": PLATE_GCODE, "Metadata/slice_info.config": "<config><plate>"})
+    info = inspect_file(source, "p.gcode.3mf")
     assert info.print_minutes == 25.5
     assert any("not well-formed" in w for w in info.warnings)
 
 
-def test_unsliced_project_lists_plates_and_configured_filaments(tmp_path: Path) -> None:
-    path = make_zip(
-        tmp_path,
+def test_unsliced_project_lists_plates_and_configured_filaments() -> None:
+    source = make_zip(
         {
             "3D/3dmodel.model": MODEL,
             "Metadata/model_settings.config": MODEL_SETTINGS,
             "Metadata/project_settings.config": PROJECT_SETTINGS,
         },
     )
-    info = inspect_file(path, "part.3mf")
+    info = inspect_file(source, "part.3mf")
     assert info.kind is FileKind.THREEMF
     assert info.plates == (Plate(1), Plate(2))
     assert info.filaments == (Filament("PLA", "#FF0000"), Filament("ABS", "#00FF00"))
@@ -161,47 +152,44 @@ def test_unsliced_project_lists_plates_and_configured_filaments(tmp_path: Path) 
     assert info.triangle_count == 4
 
 
-def test_prusaslicer_project_config_gives_filaments(tmp_path: Path) -> None:
+def test_prusaslicer_project_config_gives_filaments() -> None:
     config = "; filament_type = PETG\n; filament_colour = #FF8000\n; layer_height = 0.2\n"
-    path = make_zip(tmp_path, {"3D/3dmodel.model": MODEL, "Metadata/Slic3r_PE.config": config})
-    info = inspect_file(path, "part.3mf")
+    source = make_zip({"3D/3dmodel.model": MODEL, "Metadata/Slic3r_PE.config": config})
+    info = inspect_file(source, "part.3mf")
     assert info.filaments == (Filament("PETG", "#FF8000"),)
     assert info.plates == ()
 
 
-def test_plain_3mf_mesh(tmp_path: Path) -> None:
-    info = inspect_file(make_zip(tmp_path, {"3D/3dmodel.model": MODEL}), "part.3mf")
+def test_plain_3mf_mesh() -> None:
+    info = inspect_file(make_zip({"3D/3dmodel.model": MODEL}), "part.3mf")
     assert info.triangle_count == 4
     assert info.filaments == ()
     assert info.warnings == ()
 
 
-def test_gcode_3mf_without_plate_gcode_is_rejected(tmp_path: Path) -> None:
-    path = make_zip(tmp_path, {"3D/3dmodel.model": MODEL, "Metadata/slice_info.config": SLICE_INFO})
-    assert "no plate G-code" in rejected(path, "part.gcode.3mf")
+def test_gcode_3mf_without_plate_gcode_is_rejected() -> None:
+    source = make_zip({"3D/3dmodel.model": MODEL, "Metadata/slice_info.config": SLICE_INFO})
+    assert "no plate G-code" in rejected(source, "part.gcode.3mf")
 
 
-def test_zip_without_model_or_gcode_is_rejected(tmp_path: Path) -> None:
-    path = make_zip(tmp_path, {"readme.txt": "hello"})
-    assert rejected(path, "part.3mf") == "not a valid 3MF archive: it contains neither a 3D model nor G-code"
+def test_zip_without_model_or_gcode_is_rejected() -> None:
+    source = make_zip({"readme.txt": "hello"})
+    assert rejected(source, "part.3mf") == "not a valid 3MF archive: it contains neither a 3D model nor G-code"
 
 
 @pytest.mark.parametrize("data", [b"", b"PK\x03\x04 broken", b"solid cube\n", b"\x00" * 100])
-def test_not_a_zip_is_rejected(tmp_path: Path, data: bytes) -> None:
-    path = tmp_path / "part.3mf"
-    path.write_bytes(data)
-    assert rejected(path, "part.3mf") == "not a valid 3MF archive"
+def test_not_a_zip_is_rejected(data: bytes) -> None:
+    assert rejected(io.BytesIO(data), "part.3mf") == "not a valid 3MF archive"
 
 
-def test_damaged_member_is_rejected(tmp_path: Path) -> None:
-    path = tmp_path / "part.3mf"
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+def test_damaged_member_is_rejected() -> None:
+    written = io.BytesIO()
+    with zipfile.ZipFile(written, "w", compression=zipfile.ZIP_STORED) as archive:
         archive.writestr("3D/3dmodel.model", MODEL)
-    data = bytearray(path.read_bytes())
+    data = bytearray(written.getvalue())
     index = data.find(b"<triangles>")
     data[index + 1] ^= 0xFF
-    path.write_bytes(bytes(data))
-    assert rejected(path, "part.3mf").startswith("not a valid 3MF archive: a member is damaged")
+    assert rejected(io.BytesIO(bytes(data)), "part.3mf").startswith("not a valid 3MF archive: a member is damaged")
 
 
 @settings(max_examples=60, deadline=None)
@@ -225,26 +213,21 @@ def test_triangle_count_is_independent_of_chunking(triangles: int, chunk: int, p
 @settings(max_examples=60, deadline=None)
 @given(data=st.binary(max_size=300))
 def test_arbitrary_bytes_never_raise_anything_but_file_rejected(data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "p.3mf"
-        path.write_bytes(b"PK\x03\x04" + data)
-        try:
-            inspect_file(path, "p.3mf")
-        except FileRejected as exc:
-            assert exc.reason.startswith("not a valid")
+    try:
+        inspect_file(io.BytesIO(b"PK\x03\x04" + data), "p.3mf")
+    except FileRejected as exc:
+        assert exc.reason.startswith("not a valid")
 
 
 @settings(max_examples=60, deadline=None)
 @given(slice_info=st.text(max_size=300), settings_json=st.text(max_size=100))
 def test_arbitrary_configs_inside_a_valid_zip_never_crash(slice_info: str, settings_json: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = make_zip(
-            Path(tmp),
-            {
-                "Metadata/plate_1.gcode": PLATE_GCODE,
-                "Metadata/slice_info.config": "<config><plate>" + slice_info,
-                "Metadata/project_settings.config": settings_json,
-            },
-        )
-        info = inspect_file(path, "p.gcode.3mf")
+    source = make_zip(
+        {
+            "Metadata/plate_1.gcode": PLATE_GCODE,
+            "Metadata/slice_info.config": "<config><plate>" + slice_info,
+            "Metadata/project_settings.config": settings_json,
+        },
+    )
+    info = inspect_file(source, "p.gcode.3mf")
     assert [p.number for p in info.plates][:1] == [1]

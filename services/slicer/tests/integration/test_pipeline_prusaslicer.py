@@ -59,9 +59,7 @@ async def test_an_stl_slices_into_a_project_the_printer_and_skus_read(pipeline: 
     assert sliced.total_layers == 20
     assert sliced.print_seconds == pytest.approx(made.print_minutes * 60, abs=1)
 
-    path = tmp_path / made.filename
-    path.write_bytes(made.content)
-    info = inspect_file(path, made.filename)
+    info = inspect_file(io.BytesIO(made.content), made.filename)
     assert info.kind.value == "gcode.3mf"
     assert info.plates[0].filaments[0].type == "PETG"
     assert info.plates[0].filaments[0].grams == pytest.approx(made.grams, abs=0.01)

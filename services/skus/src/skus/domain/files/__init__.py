@@ -1,4 +1,5 @@
-"""Pure readers for part files (STL, 3MF, G-code 3MF, G-code, OpenSCAD): no I/O beyond the given path."""
+"""Pure readers for part files (STL, 3MF, G-code 3MF, G-code, OpenSCAD): they read the binary stream they
+are given and open nothing themselves (adapters open the stored or uploaded file)."""
 
 from .budget import InspectionLimits
 from .errors import FileRejected, FileTooLarge

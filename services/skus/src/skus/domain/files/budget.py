@@ -35,6 +35,13 @@ class ByteSource(Protocol):
     def seek(self, offset: int, whence: int = 0, /) -> int: ...
 
 
+def size_of(source: ByteSource) -> int:
+    """How many bytes the source holds; leaves it at its start, where every reader begins."""
+    size = source.seek(0, 2)
+    source.seek(0)
+    return size
+
+
 class InspectionBudget:
     def __init__(self, limits: InspectionLimits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits, self._clock = limits, clock

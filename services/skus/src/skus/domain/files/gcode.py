@@ -8,15 +8,13 @@ with string operations, not a regular expression, so a hostile 2 MiB line costs 
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from contracts.colours import canonical_color
 
-from .budget import ByteSource, InspectionBudget, InspectionLimits
+from .budget import ByteSource, InspectionBudget, InspectionLimits, size_of
 from .errors import FileRejected
 from .model import Filament, FileInfo, FileKind
 
@@ -227,18 +225,17 @@ def summarise_stream(stream: ByteSource, size: int) -> tuple[GcodeSummary, bool]
     return summarise_lines(_lines(head, tail, joined)), has_commands and b"\x00" not in head
 
 
-def read_gcode(path: Path, budget: InspectionBudget | None = None) -> FileInfo:
+def read_gcode(source: ByteSource, budget: InspectionBudget | None = None) -> FileInfo:
     budget = budget or InspectionBudget(InspectionLimits())
-    with path.open("rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        stream = budget.metered(file, compressed=False)
-        if size == 0:
-            raise FileRejected("file", "not G-code: the file is empty")
-        magic = stream.read(4)
-        if magic == _BGCODE_MAGIC:
-            raise FileRejected("file", "binary G-code (.bgcode) is not supported; export plain G-code")
-        stream.seek(0)
-        summary, has_commands = summarise_stream(stream, size)
+    size = size_of(source)
+    stream = budget.metered(source, compressed=False)
+    if size == 0:
+        raise FileRejected("file", "not G-code: the file is empty")
+    magic = stream.read(4)
+    if magic == _BGCODE_MAGIC:
+        raise FileRejected("file", "binary G-code (.bgcode) is not supported; export plain G-code")
+    stream.seek(0)
+    summary, has_commands = summarise_stream(stream, size)
     if not has_commands:
         raise FileRejected("file", "not G-code: no G-code commands at the start or end of the file")
     if summary.print_seconds is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
+from typing import BinaryIO
 
 from .budget import InspectionBudget, InspectionLimits
 from .errors import FileRejected
@@ -32,20 +32,20 @@ def kind_from_filename(filename: str) -> FileKind:
 
 
 def inspect_file(
-    path: Path | str,
+    source: BinaryIO,
     filename: str,
     limits: InspectionLimits | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> FileInfo:
-    """Reads the local file at `path`; `filename` is the uploaded name that decides its kind. The
-    reading stays within `limits` (time, decompressed bytes, archive members, XML depth)."""
+    """Reads the whole of `source`, a seekable binary stream the caller opened and closes; `filename`
+    is the uploaded name that decides its kind. The reading stays within `limits` (time, decompressed
+    bytes, archive members, XML depth)."""
     kind = kind_from_filename(filename)
-    path = Path(path)
     budget = InspectionBudget(limits or InspectionLimits(), clock)
     if kind is FileKind.STL:
-        return read_stl(path, budget)
+        return read_stl(source, budget)
     if kind is FileKind.GCODE:
-        return read_gcode(path, budget)
+        return read_gcode(source, budget)
     if kind is FileKind.SCAD:
-        return read_scad(path, budget)
-    return read_3mf(path, kind, budget)
+        return read_scad(source, budget)
+    return read_3mf(source, kind, budget)

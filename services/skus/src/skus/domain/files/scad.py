@@ -8,18 +8,18 @@ parameters does not matter. Malformed input yields what could be read plus warni
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
-from .budget import InspectionBudget, InspectionLimits
+from .budget import ByteSource, InspectionBudget, InspectionLimits
 from .errors import FileRejected
 from .model import FileInfo, FileKind, Option, Parameter, ParameterType, ScalarValue
 
-_READ_CHARS = 1 << 20
+_READ_BYTES = 1 << 20
 _SNIFF_CHARS = 4096
 # A token ending this close to the end of the buffer might be longer (`1e` + `-5`, `=` + `=`).
 _LOOKAHEAD = 3
@@ -62,14 +62,21 @@ class ScadParameters:
     warnings: tuple[str, ...]
 
 
-def read_scad(path: Path, budget: InspectionBudget | None = None) -> FileInfo:
+def read_scad(source: ByteSource, budget: InspectionBudget | None = None) -> FileInfo:
+    """The source is read twice (a quick scan, then the parse), each time from its start as UTF-8 text
+    (undecodable bytes replaced, line ends kept as they are)."""
     budget = budget or InspectionBudget(InspectionLimits())
 
     def chunks() -> Iterator[str]:
-        with path.open("r", encoding="utf-8", errors="replace", newline="") as stream:
-            while chunk := stream.read(_READ_CHARS):
+        source.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while data := source.read(_READ_BYTES):
+            if chunk := decoder.decode(data):
                 budget.spend(len(chunk))
                 yield chunk
+        if rest := decoder.decode(b"", final=True):
+            budget.spend(len(rest))
+            yield rest
 
     result = parse_scad(chunks(), may_read_files=mentions_file_access(chunks()))
     return FileInfo(

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
 import struct
 import sys
 from array import array
-from pathlib import Path
 
-from .budget import ByteSource, InspectionBudget, InspectionLimits
+from .budget import ByteSource, InspectionBudget, InspectionLimits, size_of
 from .errors import FileRejected
 from .model import BoundingBox, FileInfo, FileKind
 
@@ -48,29 +46,28 @@ class _Extent:
         return BoundingBox((self.low[0], self.low[1], self.low[2]), (self.high[0], self.high[1], self.high[2]))
 
 
-def read_stl(path: Path, budget: InspectionBudget | None = None) -> FileInfo:
+def read_stl(source: ByteSource, budget: InspectionBudget | None = None) -> FileInfo:
     budget = budget or InspectionBudget(InspectionLimits())
-    with path.open("rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        stream = budget.metered(file, compressed=False)
-        head = stream.read(_SNIFF)
-        if size == 0:
-            raise _invalid("the file is empty")
-        declared = struct.unpack_from("<I", head, 80)[0] if size >= _HEADER_END else None
-        if declared is not None and size == _HEADER_END + _RECORD * declared:
-            return _read_binary(stream, declared, [])
-        if head.lstrip()[:5].lower() == b"solid" and len(head.translate(None, _CONTROL)) == len(head):
-            return _read_ascii(stream)
-        if declared is None:
-            raise _invalid(f"too short for a binary STL ({size} bytes) and not ASCII STL")
-        expected = _HEADER_END + _RECORD * declared
-        if declared == 0:
-            raise _invalid("it contains no triangles")
-        if size < expected:
-            raise _invalid(
-                f"truncated: the header declares {declared} triangles ({expected} bytes) but the file has {size} bytes"
-            )
-        return _read_binary(stream, declared, [f"{size - expected} bytes after the last triangle ignored"])
+    size = size_of(source)
+    stream = budget.metered(source, compressed=False)
+    head = stream.read(_SNIFF)
+    if size == 0:
+        raise _invalid("the file is empty")
+    declared = struct.unpack_from("<I", head, 80)[0] if size >= _HEADER_END else None
+    if declared is not None and size == _HEADER_END + _RECORD * declared:
+        return _read_binary(stream, declared, [])
+    if head.lstrip()[:5].lower() == b"solid" and len(head.translate(None, _CONTROL)) == len(head):
+        return _read_ascii(stream)
+    if declared is None:
+        raise _invalid(f"too short for a binary STL ({size} bytes) and not ASCII STL")
+    expected = _HEADER_END + _RECORD * declared
+    if declared == 0:
+        raise _invalid("it contains no triangles")
+    if size < expected:
+        raise _invalid(
+            f"truncated: the header declares {declared} triangles ({expected} bytes) but the file has {size} bytes"
+        )
+    return _read_binary(stream, declared, [f"{size - expected} bytes after the last triangle ignored"])
 
 
 def _read_binary(stream: ByteSource, count: int, warnings: list[str]) -> FileInfo:

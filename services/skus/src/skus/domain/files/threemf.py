@@ -18,7 +18,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import BinaryIO
 from xml.etree import ElementTree
 
 from defusedxml import DefusedXmlException
@@ -65,10 +65,11 @@ class _Reading:
         return self.plates.setdefault(number, _PlateData(number))
 
 
-def read_3mf(path: Path, kind: FileKind, budget: InspectionBudget | None = None) -> FileInfo:
+def read_3mf(source: BinaryIO, kind: FileKind, budget: InspectionBudget | None = None) -> FileInfo:
+    """`source` stays open: the caller owns it (closing the archive leaves a given stream alone)."""
     budget = budget or InspectionBudget(InspectionLimits())
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(source)
     except _ZIP_ERRORS:
         raise _not_archive() from None
     with archive:
