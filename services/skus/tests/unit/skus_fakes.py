@@ -44,10 +44,10 @@ class FakePartRepository:
     def __init__(self, state: State) -> None:
         self.state = state
 
-    async def get(self, part_id: str, *, lock: bool = False) -> Part | None:
+    async def get(self, part_id: str, *, for_update: bool = False) -> Part | None:
         return copy.deepcopy(self.state.parts.get(part_id))
 
-    async def get_many(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, Part]:
+    async def get_many(self, ids: Iterable[str], *, for_share: bool = False) -> dict[str, Part]:
         return {i: copy.deepcopy(self.state.parts[i]) for i in set(ids) if i in self.state.parts}
 
     async def add(self, part: Part) -> None:
@@ -69,7 +69,7 @@ class FakeSkuRepository:
     def __init__(self, state: State) -> None:
         self.state = state
 
-    async def get(self, sku_id: str, *, lock: bool = False) -> Sku | None:
+    async def get(self, sku_id: str, *, for_update: bool = False) -> Sku | None:
         return copy.deepcopy(self.state.skus.get(sku_id))
 
     async def get_many(self, ids: Iterable[str]) -> list[Sku]:

@@ -16,11 +16,11 @@ from skus.domain.model import OPEN_ORDER_STATUSES, Material, Part, Sku, SkuLine
 
 
 class PartRepository(Protocol):
-    async def get(self, part_id: str, *, lock: bool = False) -> Part | None:
-        """`lock` holds the row (FOR UPDATE) until the transaction ends."""
+    async def get(self, part_id: str, *, for_update: bool = False) -> Part | None:
+        """`for_update` holds the row (FOR UPDATE) until the transaction ends."""
 
-    async def get_many(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, Part]:
-        """`lock` shares the rows (FOR SHARE): they cannot be deleted until the transaction ends."""
+    async def get_many(self, ids: Iterable[str], *, for_share: bool = False) -> dict[str, Part]:
+        """`for_share` shares the rows (FOR SHARE): they cannot be deleted until the transaction ends."""
 
     async def add(self, part: Part) -> None: ...
     async def update(self, part: Part) -> None: ...
@@ -29,7 +29,7 @@ class PartRepository(Protocol):
 
 
 class SkuRepository(Protocol):
-    async def get(self, sku_id: str, *, lock: bool = False) -> Sku | None: ...
+    async def get(self, sku_id: str, *, for_update: bool = False) -> Sku | None: ...
     async def get_many(self, ids: Iterable[str]) -> list[Sku]: ...
     async def by_code(self, code: str) -> Sku | None: ...
     async def add(self, sku: Sku) -> None:
@@ -136,17 +136,17 @@ class SqlPartRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, part_id: str, *, lock: bool = False) -> Part | None:
+    async def get(self, part_id: str, *, for_update: bool = False) -> Part | None:
         query = sa.select(orm.parts).where(orm.parts.c.id == part_id)
-        row = (await self.session.execute(query.with_for_update() if lock else query)).first()
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
         return None if row is None else part_from_row(row)
 
-    async def get_many(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, Part]:
+    async def get_many(self, ids: Iterable[str], *, for_share: bool = False) -> dict[str, Part]:
         wanted = sorted(set(ids))
         if not wanted:
             return {}
         query = sa.select(orm.parts).where(orm.parts.c.id.in_(wanted)).order_by(orm.parts.c.id)
-        rows = (await self.session.execute(query.with_for_update(read=True) if lock else query)).all()
+        rows = (await self.session.execute(query.with_for_update(read=True) if for_share else query)).all()
         return {row.id: part_from_row(row) for row in rows}
 
     async def add(self, part: Part) -> None:
@@ -171,9 +171,9 @@ class SqlSkuRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, sku_id: str, *, lock: bool = False) -> Sku | None:
+    async def get(self, sku_id: str, *, for_update: bool = False) -> Sku | None:
         query = sa.select(orm.skus).where(orm.skus.c.id == sku_id)
-        row = (await self.session.execute(query.with_for_update() if lock else query)).first()
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
         return None if row is None else sku_from_row(row)
 
     async def get_many(self, ids: Iterable[str]) -> list[Sku]:

@@ -167,7 +167,7 @@ async def update_part(cmd: commands.UpdatePart, uow: UnitOfWork, ident: Identity
         if key in cmd.changes:
             changes[key] = check_amount(cmd.changes[key], key)
     async with uow:
-        part = await uow.parts.get(cmd.part_id, lock=True)
+        part = await uow.parts.get(cmd.part_id, for_update=True)
         if part is None:
             raise NotFound("part", cmd.part_id)
         if not changes:
@@ -184,7 +184,7 @@ async def update_part(cmd: commands.UpdatePart, uow: UnitOfWork, ident: Identity
 async def delete_part(cmd: commands.DeletePart, uow: UnitOfWork, ident: Identity) -> None:
     """The file itself stays: print jobs already sent may still need it."""
     async with uow:
-        part = await uow.parts.get(cmd.part_id, lock=True)
+        part = await uow.parts.get(cmd.part_id, for_update=True)
         if part is None:
             raise NotFound("part", cmd.part_id)
         users = await uow.skus.using_part(part.id)
@@ -202,7 +202,7 @@ async def delete_part(cmd: commands.DeletePart, uow: UnitOfWork, ident: Identity
 
 async def _parts_for(lines: Iterable[Any], uow: UnitOfWork) -> dict[str, Part]:
     """Locks the parts (FOR SHARE) so a concurrent part delete cannot slip between check and commit."""
-    return await uow.parts.get_many((line.part_id for line in lines), lock=True)
+    return await uow.parts.get_many((line.part_id for line in lines), for_share=True)
 
 
 async def _check_code_free(code: str, uow: UnitOfWork, own_id: str | None = None) -> None:
@@ -268,7 +268,7 @@ async def update_sku(cmd: commands.UpdateSku, uow: UnitOfWork, ident: Identity) 
         if before is None:
             raise NotFound("SKU", cmd.sku_id)
         parts = await _parts_for(changes.get("lines", before.lines), uow)
-        sku = await uow.skus.get(cmd.sku_id, lock=True)
+        sku = await uow.skus.get(cmd.sku_id, for_update=True)
         if sku is None:
             raise NotFound("SKU", cmd.sku_id)
         lines = changes.get("lines", sku.lines)
@@ -291,7 +291,7 @@ async def update_sku(cmd: commands.UpdateSku, uow: UnitOfWork, ident: Identity) 
 
 async def delete_sku(cmd: commands.DeleteSku, uow: UnitOfWork, ident: Identity) -> None:
     async with uow:
-        sku = await uow.skus.get(cmd.sku_id, lock=True)
+        sku = await uow.skus.get(cmd.sku_id, for_update=True)
         if sku is None:
             raise NotFound("SKU", cmd.sku_id)
         orders = await uow.orders.open_orders_using(sku.id)
