@@ -1,12 +1,15 @@
-"""The only wiring of the skus service: settings → runtime → unit of work → consumers, RPC, routes."""
+"""The only wiring of the skus service: settings → runtime → unit of work, `Deps` → consumers, RPC, routes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from servicekit.ids import Clock, IdFactory, new_id, utc_now
+from servicekit.messaging import Bus
 from servicekit.runtime import ServiceRuntime, serve
 from skus.adapters import orm
 from skus.adapters.file_inspection import inspect_local_file
@@ -16,18 +19,29 @@ from skus.adapters.part_file_bucket import NatsPartFileBucket
 from skus.config import Settings
 from skus.domain.files import InspectionLimits
 from skus.entrypoints import api, consumers, rpc
-from skus.service_layer.handlers import PartFiles
+from skus.service_layer.handlers import Deps
 from skus.service_layer.unit_of_work import UnitOfWork
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    uow_factory: Callable[[], UnitOfWork] | None = None,
+    bus: Bus | None = None,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
+) -> FastAPI:
+    """Whatever is given replaces the real one (a test's fake unit of work, bus, clock or ids)."""
     settings = settings or Settings()
-    runtime = ServiceRuntime("skus", settings, orm.outbox, orm.inbox)
+    runtime = ServiceRuntime("skus", settings, orm.outbox, orm.inbox, bus=bus)
 
-    def uow_factory() -> UnitOfWork:
+    def sql_uow() -> UnitOfWork:
         return UnitOfWork(**runtime.uow_args())
 
-    files = PartFiles(
+    make_uow = uow_factory or sql_uow
+    deps = Deps(
+        clock=clock or utc_now,
+        ids=ids or new_id,
         store=LocalFileStore(settings.part_files_root),
         bucket=NatsPartFileBucket(runtime.bus),
         inspect=partial(
@@ -42,13 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         render=partial(render_check, timeout=settings.openscad_timeout_seconds, executable=settings.openscad_binary),
     )
-    consumers.register(runtime.bus, uow_factory)
-    runtime.on_start(rpc.serve(runtime.bus, uow_factory))
-    app = runtime.create_app(
+    consumers.register(runtime.bus, make_uow, deps)
+    runtime.on_start(rpc.serve(runtime.bus, make_uow))
+    return runtime.create_app(
         title="printfarm skus",
-        routers=[api.router(uow_factory, files, max_upload_bytes=settings.max_upload_bytes)],
+        routers=[api.router(make_uow, deps, max_upload_bytes=settings.max_upload_bytes)],
     )
-    return app
 
 
 def main() -> None:

@@ -13,14 +13,12 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from skus_fakes import UPLOAD_LIMIT, FakeBucket, FakeRender, FakeUnitOfWork, Service, State, fixed_identity
+from skus_fakes import UPLOAD_LIMIT, FakeBucket, FakeRender, FakeUnitOfWork, Service, State, fake_deps
 
 from contracts.envelope import Envelope
 from servicekit.problems import install_problem_handlers
-from skus.adapters.file_inspection import inspect_local_file
 from skus.adapters.file_store import LocalFileStore
 from skus.entrypoints import api
-from skus.service_layer.handlers import PartFiles
 from skus.service_layer.unit_of_work import UnitOfWork
 
 
@@ -28,17 +26,14 @@ from skus.service_layer.unit_of_work import UnitOfWork
 def service(tmp_path: Path) -> Iterator[Service]:
     state, published = State(), list[Envelope]()
     store = LocalFileStore(tmp_path / "files")
-    bucket, render, ident = FakeBucket(), FakeRender(), fixed_identity()
-    files = PartFiles(store=store, bucket=bucket, inspect=inspect_local_file, render=render)
+    bucket, render = FakeBucket(), FakeRender()
+    deps = fake_deps(store, bucket, render)
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(
         api.router(
-            lambda: cast(UnitOfWork, FakeUnitOfWork(state, published)),
-            files,
-            max_upload_bytes=UPLOAD_LIMIT,
-            ident=ident,
+            lambda: cast(UnitOfWork, FakeUnitOfWork(state, published)), deps, max_upload_bytes=UPLOAD_LIMIT
         )
     )
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield Service(client, state, published, store, bucket, render, ident)
+        yield Service(client, state, published, store, bucket, render, deps)

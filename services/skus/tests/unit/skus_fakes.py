@@ -15,12 +15,14 @@ import anyio
 from fastapi.testclient import TestClient
 
 from contracts.envelope import Envelope
+from servicekit.ids import Clock, IdFactory
 from servicekit.testing import FakeUnitOfWork as BaseFakeUnitOfWork
+from skus.adapters.file_inspection import inspect_local_file
 from skus.adapters.file_store import LocalFileStore
 from skus.adapters.openscad import RenderResult
 from skus.domain.errors import DuplicateSku
 from skus.domain.model import OPEN_ORDER_STATUSES, Part, Sku
-from skus.service_layer.handlers import Identity
+from skus.service_layer.handlers import Deps
 from skus.service_layer.unit_of_work import UnitOfWork
 
 
@@ -165,19 +167,39 @@ class FakeRender:
         return self.result
 
 
-def fixed_identity() -> Identity:
-    """Ascending ids (so ordering by id is creation order) and a clock that ticks a second per call."""
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def ascending_ids() -> IdFactory:
+    """Ascending ids, so ordering by id is creation order."""
     counter = itertools.count(1)
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    ticks = itertools.count()
 
     def ids() -> str:
         return f"00000000-0000-7000-8000-{next(counter):012d}"
 
+    return ids
+
+
+def ticking_clock(start: datetime = START) -> Clock:
+    """A clock that ticks a second per call, from `start`."""
+    ticks = itertools.count()
+
     def clock() -> datetime:
         return start + timedelta(seconds=next(ticks))
 
-    return Identity(ids=ids, clock=clock)
+    return clock
+
+
+def fake_deps(store: LocalFileStore, bucket: FakeBucket, render: FakeRender) -> Deps:
+    """The real readers over a local store in the test's folder; the bucket and OpenSCAD are fakes."""
+    return Deps(
+        clock=ticking_clock(),
+        ids=ascending_ids(),
+        store=store,
+        bucket=bucket,
+        inspect=inspect_local_file,
+        render=render,
+    )
 
 
 def envelope_data(envelopes: list[Envelope], subject: str) -> list[dict[str, Any]]:
@@ -197,7 +219,7 @@ class Service:
     store: LocalFileStore
     bucket: FakeBucket
     render: FakeRender
-    ident: Identity
+    deps: Deps
 
     def uow(self) -> UnitOfWork:
         return cast(UnitOfWork, FakeUnitOfWork(self.state, self.published))

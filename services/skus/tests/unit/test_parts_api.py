@@ -212,6 +212,9 @@ def test_patch_part_publishes_it_and_every_sku_that_uses_it(service: Service) ->
     assert sc["materials"] == [{"type": "PETG", "color": None, "grams": 40}]
     r = service.client.patch(f"/api/v1/parts/{part['id']}", json={"material_color": "#123456"})
     assert r.json()["material"] == {"type": "PETG", "color": "#123456"}
+    r = service.client.patch(f"/api/v1/parts/{part['id']}", json={"material_type": "asa"})
+    assert r.json()["material"] == {"type": "ASA", "color": "#123456"} and r.json()["revision"] == 4
+    assert service.client.patch("/api/v1/parts/nope", json={"material_color": "#123456"}).status_code == 404
 
 
 def test_patch_part_rejects_bad_input(service: Service) -> None:

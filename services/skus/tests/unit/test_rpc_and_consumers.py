@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from skus_fakes import Service
+from typing import cast
+
+from skus_fakes import FakeUnitOfWork, Service
 from skus_samples import gcode_3mf
 
 from contracts.envelope import Envelope
 from contracts.orders.v1 import OrderChanged
 from contracts.skus.v1 import GetSkus, GetSkusReply
+from skus.domain import commands
 from skus.entrypoints import consumers, rpc
+from skus.service_layer import handlers, messages
+from skus.service_layer.unit_of_work import UnitOfWork
 
 
 async def test_get_skus_answers_with_full_state_of_the_known_ids_in_the_order_asked(service: Service) -> None:
@@ -31,6 +36,7 @@ async def test_get_skus_answers_with_full_state_of_the_known_ids_in_the_order_as
 
 async def test_order_changed_consumer_records_usage_and_ignores_older_revisions(service: Service) -> None:
     sku = service.client.post("/api/v1/skus", json={"sku": "A", "name": "A"}).json()
+    consume = consumers.order_changed_consumer(service.uow, service.deps)
 
     async def deliver(status: str, revision: int) -> None:
         message = OrderChanged.model_validate(
@@ -39,9 +45,7 @@ async def test_order_changed_consumer_records_usage_and_ignores_older_revisions(
         )
         envelope = Envelope(id=f"m{revision}", type=OrderChanged.SUBJECT, source="/services/orders",
                             data=message.model_dump(mode="json"))
-        async with service.uow() as uow:
-            await consumers.on_order_changed(message, envelope, uow)
-            await uow.commit()
+        await consume(message, envelope, consumers.HandlerOwnsTheTransaction())
 
     await deliver("queued", 2)
     await deliver("closed", 1)
@@ -50,3 +54,22 @@ async def test_order_changed_consumer_records_usage_and_ignores_older_revisions(
     assert r.status_code == 409 and "A-7" in r.json()["detail"]
     await deliver("closed", 3)
     assert service.client.delete(f"/api/v1/skus/{sku['id']}").status_code == 204
+
+
+async def test_a_redelivered_order_changed_is_applied_once_in_the_handlers_own_transaction(service: Service) -> None:
+    def delivery(status: str, revision: int) -> commands.RecordOrderUsage:
+        message = OrderChanged(
+            id="o1", order_number="A-7", status=status, is_complete=False, sku_ids=["s1"], revision=revision,
+            updated_at="2026-01-01T00:00:00Z",
+        )
+        envelope = Envelope(id="m1", type=OrderChanged.SUBJECT, source="/services/orders", correlationid="c1")
+        return messages.record_order_usage(message, envelope, consumers.ORDER_CHANGED_DURABLE)
+
+    first = FakeUnitOfWork(service.state, service.published)
+    assert await handlers.record_order_usage(delivery("queued", 1), cast(UnitOfWork, first), service.deps) is True
+    assert first.commits == 1
+    assert (consumers.ORDER_CHANGED_DURABLE, "m1") in service.state.inbox
+    again = FakeUnitOfWork(service.state, service.published)
+    assert await handlers.record_order_usage(delivery("closed", 2), cast(UnitOfWork, again), service.deps) is False
+    assert again.commits == 0
+    assert service.state.orders["o1"].status == "queued"

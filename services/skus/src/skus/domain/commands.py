@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contracts.envelope import Envelope
 from skus.domain.model import SkuLine
 
 
 @dataclass(frozen=True)
 class UploadPart:
-    """A received upload: the file already sits at `path` (spooled, hashed and counted)."""
+    """A received upload: the file already sits at `path` (spooled, hashed and counted by the HTTP edge);
+    only adapters open it."""
 
     name: str
     material_type: str
@@ -27,7 +29,9 @@ class UploadPart:
 
 @dataclass(frozen=True)
 class UpdatePart:
-    """`changes` holds only the fields the client sent: name, material (Material), grams, print_minutes."""
+    """`changes` holds only the fields the client sent: name, material (Material), grams, print_minutes,
+    or instead of material one or both of material_type and material_color, which complete from the
+    part's current material."""
 
     part_id: str
     changes: Mapping[str, Any] = field(default_factory=dict)
@@ -57,3 +61,17 @@ class UpdateSku:
 @dataclass(frozen=True)
 class DeleteSku:
     sku_id: str
+
+
+@dataclass(frozen=True)
+class RecordOrderUsage:
+    """An order's SKUs as of its `revision` (an OrderChanged delivery): an open order keeps them from being
+    deleted. `envelope` is the delivery, claimed once in `consumer`'s inbox."""
+
+    order_id: str
+    order_number: str
+    status: str
+    revision: int
+    sku_ids: tuple[str, ...]
+    envelope: Envelope
+    consumer: str

@@ -1,4 +1,5 @@
-"""Thin HTTP routes for /api/v1/parts and /api/v1/skus (domain errors answer as problems through servicekit)."""
+"""Thin HTTP routes for /api/v1/parts and /api/v1/skus: request → command or query, result → response
+(domain errors answer as problems through servicekit). Handlers and views own the transactions."""
 
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ from servicekit.storable_text import refuse_unstorable_text
 from skus.adapters.multipart_upload import receive_upload
 from skus.domain import commands
 from skus.domain.errors import Invalid, UploadTooLarge
-from skus.domain.errors import NotFound as NotFoundError
-from skus.domain.model import HEX_COLOR, Material
+from skus.domain.model import HEX_COLOR
 from skus.entrypoints.schemas import PartOut, PartPatch, SkuIn, SkuOut, SkuPatch, sku_body
-from skus.service_layer import handlers
-from skus.service_layer.handlers import Identity, PartFiles
+from skus.service_layer import handlers, views
+from skus.service_layer.handlers import Deps
 from skus.service_layer.unit_of_work import UnitOfWork
 
 MULTIPART_SLACK = 1 << 20
@@ -75,14 +75,7 @@ def _required(fields: dict[str, str], name: str) -> str:
     return value
 
 
-def router(
-    uow_factory: Callable[[], UnitOfWork],
-    files: PartFiles,
-    *,
-    max_upload_bytes: int,
-    ident: Identity | None = None,
-) -> APIRouter:
-    ident = ident or Identity()
+def router(uow_factory: Callable[[], UnitOfWork], deps: Deps, *, max_upload_bytes: int) -> APIRouter:
     r = APIRouter(prefix="/api/v1")
 
     @r.post("/parts", status_code=201, response_model=PartOut, openapi_extra=UPLOAD_FORM)
@@ -92,7 +85,7 @@ def router(
         if declared is not None and declared.isdigit() and int(declared) > max_upload_bytes + MULTIPART_SLACK:
             raise UploadTooLarge(max_upload_bytes)
         upload = await receive_upload(
-            request.stream(), request.headers.get("content-type", ""), files.store.scratch_dir(), max_upload_bytes
+            request.stream(), request.headers.get("content-type", ""), deps.store.scratch_dir(), max_upload_bytes
         )
         try:
             refuse_unstorable_text({**upload.fields, "file": upload.filename})
@@ -109,7 +102,7 @@ def router(
                 size_bytes=upload.size_bytes,
                 sha256=upload.sha256,
             )
-            part = await handlers.upload_part(cmd, uow_factory(), files, ident)
+            part = await handlers.upload_part(cmd, uow_factory(), deps)
         finally:
             upload.discard()
         return PartOut.of(part)
@@ -118,14 +111,14 @@ def router(
     async def list_parts(q: str | None = None, limit: Limit = 50, cursor: Cursor = None) -> Page[PartOut]:
         position = cursor_values(cursor, "after")
         after = position[0] if position else None
-        found = await handlers.list_parts(q, limit + 1, after, uow_factory())
+        found = await views.parts(q, limit + 1, after, uow_factory())
         page = found[:limit]
         next_cursor = encode_cursor({"after": page[-1].id}) if len(found) > limit else None
         return Page[PartOut](items=[PartOut.of(p) for p in page], next_cursor=next_cursor)
 
     @r.get("/parts/{part_id}", response_model=PartOut)
     async def get_part(part_id: str) -> PartOut:
-        return PartOut.of(await handlers.get_part(part_id, uow_factory()))
+        return PartOut.of(await views.part(part_id, uow_factory()))
 
     @r.patch("/parts/{part_id}", response_model=PartOut)
     async def patch_part(part_id: str, body: PartPatch) -> PartOut:
@@ -135,29 +128,23 @@ def router(
             if body.material is None:
                 raise Invalid("material", "must not be null")
             changes["material"] = body.material.to_domain()
-        elif "material_type" in sent or "material_color" in sent:
-            current = await handlers.get_part(part_id, uow_factory())
-            changes["material"] = Material(
-                body.material_type or current.material.type,
-                body.material_color if "material_color" in sent else current.material.color,
-            )
+        else:
+            changes.update({k: getattr(body, k) for k in ("material_type", "material_color") if k in sent})
         if changes.get("name", "") is None:
             raise Invalid("name", "must not be null")
-        part = await handlers.update_part(commands.UpdatePart(part_id, changes), uow_factory(), ident)
+        part = await handlers.update_part(commands.UpdatePart(part_id, changes), uow_factory(), deps)
         return PartOut.of(part)
 
     @r.delete("/parts/{part_id}", status_code=204)
     async def delete_part(part_id: str) -> Response:
-        await handlers.delete_part(commands.DeletePart(part_id), uow_factory(), ident)
+        await handlers.delete_part(commands.DeletePart(part_id), uow_factory(), deps)
         return Response(status_code=204)
 
     @r.get("/parts/{part_id}/file", response_class=StreamingResponse)
     async def part_file(part_id: str) -> StreamingResponse:
-        part = await handlers.get_part(part_id, uow_factory())
-        if not await files.store.exists(part.sha256):
-            raise NotFoundError("file of part", part_id)
+        part, content = await views.part_file(part_id, uow_factory(), deps.store)
         return StreamingResponse(
-            files.store.read(part.sha256),
+            content,
             media_type=MEDIA_TYPES.get(part.kind, "application/octet-stream"),
             headers={
                 "Content-Length": str(part.size_bytes),
@@ -174,13 +161,13 @@ def router(
             description=body.description,
             lines=tuple(line.to_domain() for line in body.parts),
         )
-        return JSONResponse(sku_body(await handlers.create_sku(cmd, uow_factory(), ident)), status_code=201)
+        return JSONResponse(sku_body(await handlers.create_sku(cmd, uow_factory(), deps)), status_code=201)
 
     @r.get("/skus", response_model=Page[SkuOut])
     async def list_skus(q: str | None = None, limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
         position = cursor_values(cursor, "code", "id")
         after = (position[0], position[1]) if position else None
-        found = await handlers.list_skus(q, limit + 1, after, uow_factory())
+        found = await views.skus(q, limit + 1, after, uow_factory())
         page = found[:limit]
         next_cursor = (
             encode_cursor({"code": page[-1].sku.code.lower(), "id": page[-1].sku.id}) if len(found) > limit else None
@@ -189,7 +176,7 @@ def router(
 
     @r.get("/skus/{sku_id}", response_model=SkuOut)
     async def get_sku(sku_id: str) -> JSONResponse:
-        return JSONResponse(sku_body(await handlers.get_sku(sku_id, uow_factory())))
+        return JSONResponse(sku_body(await views.sku(sku_id, uow_factory())))
 
     @r.patch("/skus/{sku_id}", response_model=SkuOut)
     async def patch_sku(sku_id: str, body: SkuPatch) -> JSONResponse:
@@ -207,12 +194,12 @@ def router(
             if body.parts is None:
                 raise Invalid("parts", "must not be null")
             changes["lines"] = tuple(line.to_domain() for line in body.parts)
-        view = await handlers.update_sku(commands.UpdateSku(sku_id, changes), uow_factory(), ident)
+        view = await handlers.update_sku(commands.UpdateSku(sku_id, changes), uow_factory(), deps)
         return JSONResponse(sku_body(view))
 
     @r.delete("/skus/{sku_id}", status_code=204)
     async def delete_sku(sku_id: str) -> Response:
-        await handlers.delete_sku(commands.DeleteSku(sku_id), uow_factory(), ident)
+        await handlers.delete_sku(commands.DeleteSku(sku_id), uow_factory(), deps)
         return Response(status_code=204)
 
     return r

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from contracts.skus.v1 import GET_SKUS_SUBJECT, GetSkus, GetSkusReply
 from servicekit.messaging import Bus
-from skus.service_layer import handlers
-from skus.service_layer.messages import sku_changed
+from skus.service_layer import views
+from skus.service_layer.messages import get_skus_reply
 from skus.service_layer.unit_of_work import UnitOfWork
 
 MAX_IDS = 500
@@ -16,8 +16,7 @@ MAX_IDS = 500
 
 def get_skus_answer(uow_factory: Callable[[], UnitOfWork]) -> Callable[[GetSkus], Awaitable[GetSkusReply]]:
     async def answer(request: GetSkus) -> GetSkusReply:
-        views = await handlers.get_skus(request.ids[:MAX_IDS], uow_factory())
-        return GetSkusReply(items=[sku_changed(v) for v in views])
+        return get_skus_reply(await views.skus_by_id(request.ids[:MAX_IDS], uow_factory()))
 
     return answer
 

@@ -1,17 +1,17 @@
-"""Use cases of the skus service: each loads what it needs, applies the domain rules, emits the full
-new state through the outbox and commits once."""
+"""Write use cases of the skus service: each takes its command, the unit of work and `Deps`, opens the
+transaction itself, applies the domain rules, emits the full new state through the outbox and commits
+once. Reads are in `views`."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from contracts.orders.v1 import OrderChanged
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
 from skus.adapters.file_store import FileStore
 from skus.adapters.openscad import RenderResult
@@ -41,22 +41,19 @@ Inspect = Callable[[Path, str], FileInfo]
 RenderCheck = Callable[[Path], Awaitable[RenderResult]]
 
 
-@dataclass
-class PartFiles:
-    """Where part files go and how they are read: the local store, the shared bucket, the readers."""
+@dataclass(frozen=True)
+class Deps:
+    """What handlers are given rather than reach for: time and ids (deterministic under test), and where
+    part files go and how they are read (the local store, the shared bucket, the readers, the render
+    check). The file ports have no default: bootstrap or a test says where files go."""
 
-    store: FileStore
-    bucket: PartFileBucket
-    inspect: Inspect
-    render: RenderCheck
-
-
-@dataclass
-class Identity:
-    """Injected ids and time, so handlers are deterministic under test."""
-
-    ids: IdFactory = new_id
     clock: Clock = utc_now
+    ids: IdFactory = new_id
+    store: FileStore = field(kw_only=True)
+    bucket: PartFileBucket = field(kw_only=True)
+    inspect: Inspect = field(kw_only=True)
+    """Reads the spooled upload at a path, under the uploaded name (adapters.file_inspection)."""
+    render: RenderCheck = field(kw_only=True)
 
 
 def part_details(info: FileInfo, render: RenderResult | None) -> dict[str, Any]:
@@ -87,7 +84,7 @@ def part_details(info: FileInfo, render: RenderResult | None) -> dict[str, Any]:
     return details
 
 
-async def upload_part(cmd: commands.UploadPart, uow: UnitOfWork, files: PartFiles, ident: Identity) -> Part:
+async def upload_part(cmd: commands.UploadPart, uow: UnitOfWork, deps: Deps) -> Part:
     """The part's material is what the operator asked for: a colour the slicer happened to record (shown
     in `filaments`) is not made a requirement, or a job would wait for a spool nobody meant."""
     name = check_name(cmd.name, "name")
@@ -97,15 +94,15 @@ async def upload_part(cmd: commands.UploadPart, uow: UnitOfWork, files: PartFile
     minutes = check_amount(cmd.print_minutes, "print_minutes")
     if cmd.size_bytes == 0:
         raise Invalid("file", "the file is empty")
-    info = await anyio.to_thread.run_sync(files.inspect, cmd.path, cmd.filename)
+    info = await anyio.to_thread.run_sync(deps.inspect, cmd.path, cmd.filename)
     render: RenderResult | None = None
     if info.kind is FileKind.SCAD:
-        render = await files.render(cmd.path)
+        render = await deps.render(cmd.path)
         if not render.ok:
             raise Invalid("file", f"OpenSCAD cannot render it with its defaults: {render.message}")
-    now = ident.clock()
+    now = deps.clock()
     part = Part(
-        id=ident.ids(),
+        id=deps.ids(),
         name=name,
         filename=Path(cmd.filename).name,
         kind=info.kind.value,
@@ -120,8 +117,8 @@ async def upload_part(cmd: commands.UploadPart, uow: UnitOfWork, files: PartFile
         updated_at=now,
     )
     try:
-        await files.bucket.put(cmd.sha256, cmd.path)
-        await files.store.put(cmd.sha256, cmd.path)
+        await deps.bucket.put(cmd.sha256, cmd.path)
+        await deps.store.put(cmd.sha256, cmd.path)
     except Exception as exc:
         log.warning("storing part file %s failed: %r", cmd.sha256, exc)
         raise StorageUnavailable(f"the file could not be stored right now ({type(exc).__name__}); try again") from exc
@@ -130,19 +127,6 @@ async def upload_part(cmd: commands.UploadPart, uow: UnitOfWork, files: PartFile
         uow.emit(part_changed(part), subject_id=part.id)
         await uow.commit()
     return part
-
-
-async def get_part(part_id: str, uow: UnitOfWork) -> Part:
-    async with uow:
-        part = await uow.parts.get(part_id)
-    if part is None:
-        raise NotFound("part", part_id)
-    return part
-
-
-async def list_parts(q: str | None, limit: int, after: str | None, uow: UnitOfWork) -> list[Part]:
-    async with uow:
-        return await uow.parts.search(q, limit, after)
 
 
 async def _republish_skus_using(part_id: str, uow: UnitOfWork, now: Any) -> None:
@@ -154,7 +138,9 @@ async def _republish_skus_using(part_id: str, uow: UnitOfWork, now: Any) -> None
         uow.emit(sku_changed(describe(revised, parts)), subject_id=revised.id)
 
 
-async def update_part(cmd: commands.UpdatePart, uow: UnitOfWork, ident: Identity) -> Part:
+async def update_part(cmd: commands.UpdatePart, uow: UnitOfWork, deps: Deps) -> Part:
+    """A material given in part (`material_type`, `material_color`) completes from the part's current
+    one under the row lock, so two partial edits cannot lose each other's half."""
     changes: dict[str, Any] = {}
     if "name" in cmd.changes:
         changes["name"] = check_name(cmd.changes["name"], "name")
@@ -170,9 +156,17 @@ async def update_part(cmd: commands.UpdatePart, uow: UnitOfWork, ident: Identity
         part = await uow.parts.get(cmd.part_id, for_update=True)
         if part is None:
             raise NotFound("part", cmd.part_id)
+        if "material" not in changes and ("material_type" in cmd.changes or "material_color" in cmd.changes):
+            material = Material(
+                cmd.changes.get("material_type") or part.material.type,
+                cmd.changes["material_color"] if "material_color" in cmd.changes else part.material.color,
+            )
+            changes["material"] = Material(
+                check_material_type(material.type, "material.type"), check_color(material.color, "material.color")
+            )
         if not changes:
             return part
-        now = ident.clock()
+        now = deps.clock()
         part = replace(part, revision=part.revision + 1, updated_at=now, **changes)
         await uow.parts.update(part)
         uow.emit(part_changed(part), subject_id=part.id)
@@ -181,7 +175,7 @@ async def update_part(cmd: commands.UpdatePart, uow: UnitOfWork, ident: Identity
     return part
 
 
-async def delete_part(cmd: commands.DeletePart, uow: UnitOfWork, ident: Identity) -> None:
+async def delete_part(cmd: commands.DeletePart, uow: UnitOfWork, deps: Deps) -> None:
     """The file itself stays: print jobs already sent may still need it."""
     async with uow:
         part = await uow.parts.get(cmd.part_id, for_update=True)
@@ -195,7 +189,7 @@ async def delete_part(cmd: commands.DeletePart, uow: UnitOfWork, ident: Identity
                 [{"id": s.id, "sku": s.code, "name": s.name} for s in users],
             )
         await uow.parts.delete(part.id)
-        gone = replace(part, revision=part.revision + 1, updated_at=ident.clock())
+        gone = replace(part, revision=part.revision + 1, updated_at=deps.clock())
         uow.emit(part_changed(gone, deleted=True), subject_id=part.id)
         await uow.commit()
 
@@ -211,15 +205,15 @@ async def _check_code_free(code: str, uow: UnitOfWork, own_id: str | None = None
         raise DuplicateSku(code, existing.id, existing.code)
 
 
-async def create_sku(cmd: commands.CreateSku, uow: UnitOfWork, ident: Identity) -> SkuView:
+async def create_sku(cmd: commands.CreateSku, uow: UnitOfWork, deps: Deps) -> SkuView:
     code = check_name(cmd.code, "sku")
     name = check_name(cmd.name, "name")
     async with uow:
         await _check_code_free(code, uow)
         parts = await _parts_for(cmd.lines, uow)
         lines = check_lines(cmd.lines, parts)
-        now = ident.clock()
-        sku = Sku(ident.ids(), code, name, cmd.description, lines, created_at=now, updated_at=now)
+        now = deps.clock()
+        sku = Sku(deps.ids(), code, name, cmd.description, lines, created_at=now, updated_at=now)
         await uow.skus.add(sku)
         view = describe(sku, parts)
         uow.emit(sku_changed(view), subject_id=sku.id)
@@ -227,31 +221,7 @@ async def create_sku(cmd: commands.CreateSku, uow: UnitOfWork, ident: Identity) 
     return view
 
 
-async def get_sku(sku_id: str, uow: UnitOfWork) -> SkuView:
-    async with uow:
-        sku = await uow.skus.get(sku_id)
-        if sku is None:
-            raise NotFound("SKU", sku_id)
-        parts = await uow.parts.get_many(line.part_id for line in sku.lines)
-    return describe(sku, parts)
-
-
-async def get_skus(ids: list[str], uow: UnitOfWork) -> list[SkuView]:
-    """Every SKU of `ids` that exists, in the order asked (for rpc.skus.v1.get_skus)."""
-    async with uow:
-        found = {sku.id: sku for sku in await uow.skus.get_many(ids)}
-        parts = await uow.parts.get_many(line.part_id for sku in found.values() for line in sku.lines)
-    return [describe(found[i], parts) for i in dict.fromkeys(ids) if i in found]
-
-
-async def list_skus(q: str | None, limit: int, after: tuple[str, str] | None, uow: UnitOfWork) -> list[SkuView]:
-    async with uow:
-        found = await uow.skus.search(q, limit, after)
-        parts = await uow.parts.get_many(line.part_id for sku in found for line in sku.lines)
-    return [describe(sku, parts) for sku in found]
-
-
-async def update_sku(cmd: commands.UpdateSku, uow: UnitOfWork, ident: Identity) -> SkuView:
+async def update_sku(cmd: commands.UpdateSku, uow: UnitOfWork, deps: Deps) -> SkuView:
     """Orders already sent to print keep their snapshot; only the next print-jobs sees this."""
     changes: dict[str, Any] = {}
     if "code" in cmd.changes:
@@ -281,7 +251,7 @@ async def update_sku(cmd: commands.UpdateSku, uow: UnitOfWork, ident: Identity) 
             changes["lines"] = check_lines(lines, parts)
         if not changes:
             return describe(sku, parts)
-        sku = revise_sku(sku, ident.clock(), **changes)
+        sku = revise_sku(sku, deps.clock(), **changes)
         await uow.skus.update(sku)
         view = describe(sku, parts)
         uow.emit(sku_changed(view), subject_id=sku.id)
@@ -289,7 +259,7 @@ async def update_sku(cmd: commands.UpdateSku, uow: UnitOfWork, ident: Identity) 
     return view
 
 
-async def delete_sku(cmd: commands.DeleteSku, uow: UnitOfWork, ident: Identity) -> None:
+async def delete_sku(cmd: commands.DeleteSku, uow: UnitOfWork, deps: Deps) -> None:
     async with uow:
         sku = await uow.skus.get(cmd.sku_id, for_update=True)
         if sku is None:
@@ -303,11 +273,18 @@ async def delete_sku(cmd: commands.DeleteSku, uow: UnitOfWork, ident: Identity) 
             )
         parts = await uow.parts.get_many(line.part_id for line in sku.lines)
         await uow.skus.delete(sku.id)
-        gone = revise_sku(sku, ident.clock(), deleted=True)
+        gone = revise_sku(sku, deps.clock(), deleted=True)
         uow.emit(sku_changed(describe(gone, parts)), subject_id=sku.id)
         await uow.commit()
 
 
-async def record_order_usage(message: OrderChanged, uow: UnitOfWork) -> None:
-    """Consumer of OrderChanged; runs inside the bus's transaction, which commits."""
-    await uow.orders.apply(message.id, message.order_number, message.status, message.revision, list(message.sku_ids))
+async def record_order_usage(cmd: commands.RecordOrderUsage, uow: UnitOfWork, deps: Deps) -> bool:
+    """Which SKUs an order uses now (OrderChanged). The delivery is claimed in the inbox in the same
+    transaction as its effect, so a redelivery changes nothing; returns False for such a duplicate."""
+    async with uow:
+        uow.caused_by(cmd.envelope)
+        if not await uow.claim_inbox(cmd.consumer, cmd.envelope.id):
+            return False
+        await uow.orders.apply(cmd.order_id, cmd.order_number, cmd.status, cmd.revision, list(cmd.sku_ids))
+        await uow.commit()
+    return True

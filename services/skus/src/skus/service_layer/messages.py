@@ -1,9 +1,13 @@
-"""Domain state → the skus.v1 contract messages (full state on every change)."""
+"""Contract ↔ domain: the skus.v1 messages built from domain state (full state on every change), and the
+commands built from the messages skus consumes."""
 
 from __future__ import annotations
 
+from contracts.envelope import Envelope
+from contracts.orders.v1 import OrderChanged
 from contracts.shared_values import FileRef, Material
-from contracts.skus.v1 import PartChanged, SkuChanged, SkuMaterialTotal, SkuParameter, SkuPart
+from contracts.skus.v1 import GetSkusReply, PartChanged, SkuChanged, SkuMaterialTotal, SkuParameter, SkuPart
+from skus.domain import commands
 from skus.domain.model import Part, SkuView
 
 
@@ -60,4 +64,20 @@ def sku_changed(view: SkuView) -> SkuChanged:
         revision=sku.revision,
         deleted=sku.deleted,
         updated_at=sku.updated_at,
+    )
+
+
+def get_skus_reply(views: list[SkuView]) -> GetSkusReply:
+    return GetSkusReply(items=[sku_changed(v) for v in views])
+
+
+def record_order_usage(message: OrderChanged, envelope: Envelope, consumer: str) -> commands.RecordOrderUsage:
+    return commands.RecordOrderUsage(
+        order_id=message.id,
+        order_number=message.order_number,
+        status=message.status,
+        revision=message.revision,
+        sku_ids=tuple(message.sku_ids),
+        envelope=envelope,
+        consumer=consumer,
     )
