@@ -36,7 +36,7 @@ async def test_get_skus_answers_with_full_state_of_the_known_ids_in_the_order_as
 
 async def test_order_changed_consumer_records_usage_and_ignores_older_revisions(service: Service) -> None:
     sku = service.client.post("/api/v1/skus", json={"sku": "A", "name": "A"}).json()
-    consume = consumers.order_changed_consumer(service.uow, service.deps)
+    consume = consumers.order_changed_consumer(service.deps)
 
     async def deliver(status: str, revision: int) -> None:
         message = OrderChanged.model_validate(
@@ -45,7 +45,11 @@ async def test_order_changed_consumer_records_usage_and_ignores_older_revisions(
         )
         envelope = Envelope(id=f"m{revision}", type=OrderChanged.SUBJECT, source="/services/orders",
                             data=message.model_dump(mode="json"))
-        await consume(message, envelope, consumers.HandlerOwnsTheTransaction())
+        async with service.uow() as uow:  # the bus's frame: inbox mark, handler, one commit
+            uow.caused_by(envelope)
+            assert await uow.claim_inbox(consumers.ORDER_CHANGED_DURABLE, envelope.id)
+            await consume(message, envelope, uow)
+            await uow.commit()
 
     await deliver("queued", 2)
     await deliver("closed", 1)
@@ -56,20 +60,26 @@ async def test_order_changed_consumer_records_usage_and_ignores_older_revisions(
     assert service.client.delete(f"/api/v1/skus/{sku['id']}").status_code == 204
 
 
-async def test_a_redelivered_order_changed_is_applied_once_in_the_handlers_own_transaction(service: Service) -> None:
-    def delivery(status: str, revision: int) -> commands.RecordOrderUsage:
+async def test_the_order_changed_handler_commits_alone_and_joins_an_open_unit_of_work(service: Service) -> None:
+    def usage(status: str, revision: int) -> commands.RecordOrderUsage:
         message = OrderChanged(
             id="o1", order_number="A-7", status=status, is_complete=False, sku_ids=["s1"], revision=revision,
             updated_at="2026-01-01T00:00:00Z",
         )
-        envelope = Envelope(id="m1", type=OrderChanged.SUBJECT, source="/services/orders", correlationid="c1")
-        return messages.record_order_usage(message, envelope, consumers.ORDER_CHANGED_DURABLE)
+        return messages.record_order_usage(message)
 
-    first = FakeUnitOfWork(service.state, service.published)
-    assert await handlers.record_order_usage(delivery("queued", 1), cast(UnitOfWork, first), service.deps) is True
-    assert first.commits == 1
-    assert (consumers.ORDER_CHANGED_DURABLE, "m1") in service.state.inbox
-    again = FakeUnitOfWork(service.state, service.published)
-    assert await handlers.record_order_usage(delivery("closed", 2), cast(UnitOfWork, again), service.deps) is False
-    assert again.commits == 0
+    alone = FakeUnitOfWork(service.state, service.published)
+    assert await handlers.record_order_usage(usage("queued", 1), cast(UnitOfWork, alone), service.deps) is True
+    assert alone.commits == 1 and service.state.orders["o1"].status == "queued"
+
+    frame = FakeUnitOfWork(service.state, service.published)
+    async with frame:
+        assert await frame.claim_inbox(consumers.ORDER_CHANGED_DURABLE, "m2")
+        assert await handlers.record_order_usage(usage("closed", 2), cast(UnitOfWork, frame), service.deps)
+        assert service.state.orders["o1"].status == "queued", "a joined block leaves the commit to the frame"
+        await frame.rollback()
     assert service.state.orders["o1"].status == "queued"
+    assert (consumers.ORDER_CHANGED_DURABLE, "m2") not in service.state.inbox
+
+    again = FakeUnitOfWork(service.state, service.published)
+    assert await handlers.record_order_usage(usage("closed", 1), cast(UnitOfWork, again), service.deps) is False

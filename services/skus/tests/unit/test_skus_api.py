@@ -7,9 +7,7 @@ from typing import Any
 from skus_fakes import Service, envelope_data
 from skus_samples import SCAD, gcode_3mf
 
-from contracts.envelope import Envelope
 from contracts.orders.v1 import OrderChanged
-from servicekit.ids import new_id
 from skus.entrypoints.schemas import SkuOut
 from skus.service_layer import handlers, messages
 
@@ -231,9 +229,7 @@ async def order_changed(service: Service, order_id: str, number: str, status: st
         id=order_id, order_number=number, status=status, is_complete=False, sku_ids=sku_ids,
         revision=revision, updated_at="2026-01-01T00:00:00Z",
     )
-    envelope = Envelope(id=new_id(), type=OrderChanged.SUBJECT, source="/services/orders")
-    cmd = messages.record_order_usage(message, envelope, "skus__order_changed")
-    await handlers.record_order_usage(cmd, service.uow(), service.deps)
+    await handlers.record_order_usage(messages.record_order_usage(message), service.uow(), service.deps)
 
 
 async def test_delete_sku_used_by_an_open_order_is_409_naming_the_orders(service: Service) -> None:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contracts.envelope import Envelope
 from skus.domain.model import SkuLine
 
 
@@ -65,13 +64,10 @@ class DeleteSku:
 
 @dataclass(frozen=True)
 class RecordOrderUsage:
-    """An order's SKUs as of its `revision` (an OrderChanged delivery): an open order keeps them from being
-    deleted. `envelope` is the delivery, claimed once in `consumer`'s inbox."""
+    """An order's SKUs as of its `revision` (from OrderChanged): an open order keeps them from being deleted."""
 
     order_id: str
     order_number: str
     status: str
     revision: int
     sku_ids: tuple[str, ...]
-    envelope: Envelope
-    consumer: str

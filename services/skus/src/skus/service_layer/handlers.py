@@ -279,12 +279,10 @@ async def delete_sku(cmd: commands.DeleteSku, uow: UnitOfWork, deps: Deps) -> No
 
 
 async def record_order_usage(cmd: commands.RecordOrderUsage, uow: UnitOfWork, deps: Deps) -> bool:
-    """Which SKUs an order uses now (OrderChanged). The delivery is claimed in the inbox in the same
-    transaction as its effect, so a redelivery changes nothing; returns False for such a duplicate."""
+    """Which SKUs an order uses now; False when an equal or newer revision is known already. Delivered by
+    the bus, this block joins the bus's open unit of work, which holds the delivery's inbox mark and
+    commits the two together."""
     async with uow:
-        uow.caused_by(cmd.envelope)
-        if not await uow.claim_inbox(cmd.consumer, cmd.envelope.id):
-            return False
-        await uow.orders.apply(cmd.order_id, cmd.order_number, cmd.status, cmd.revision, list(cmd.sku_ids))
+        applied = await uow.orders.apply(cmd.order_id, cmd.order_number, cmd.status, cmd.revision, list(cmd.sku_ids))
         await uow.commit()
-    return True
+    return applied

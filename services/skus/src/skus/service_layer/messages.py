@@ -3,7 +3,6 @@ commands built from the messages skus consumes."""
 
 from __future__ import annotations
 
-from contracts.envelope import Envelope
 from contracts.orders.v1 import OrderChanged
 from contracts.shared_values import FileRef, Material
 from contracts.skus.v1 import GetSkusReply, PartChanged, SkuChanged, SkuMaterialTotal, SkuParameter, SkuPart
@@ -71,13 +70,11 @@ def get_skus_reply(views: list[SkuView]) -> GetSkusReply:
     return GetSkusReply(items=[sku_changed(v) for v in views])
 
 
-def record_order_usage(message: OrderChanged, envelope: Envelope, consumer: str) -> commands.RecordOrderUsage:
+def record_order_usage(message: OrderChanged) -> commands.RecordOrderUsage:
     return commands.RecordOrderUsage(
         order_id=message.id,
         order_number=message.order_number,
         status=message.status,
         revision=message.revision,
         sku_ids=tuple(message.sku_ids),
-        envelope=envelope,
-        consumer=consumer,
     )
