@@ -16,11 +16,11 @@ class InMemoryOrderRepository:
     def __init__(self) -> None:
         self.rows: dict[str, Order] = {}
 
-    async def get(self, order_id: str, *, lock: bool = True) -> Order | None:
+    async def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
         found = self.rows.get(order_id)
         return copy.deepcopy(found) if found is not None else None
 
-    async def get_many(self, order_ids: Sequence[str], *, lock: bool = True) -> list[Order]:
+    async def get_many(self, order_ids: Sequence[str], *, for_update: bool = False) -> list[Order]:
         return [copy.deepcopy(self.rows[i]) for i in order_ids if i in self.rows]
 
     async def add(self, order: Order) -> None:

@@ -172,12 +172,12 @@ def _line_item_row(order_id: str, li: LineItem) -> dict[str, Any]:
     }
 
 
-async def load_orders(session: AsyncSession, ids: Sequence[str], *, lock: bool = False) -> list[Order]:
+async def load_orders(session: AsyncSession, ids: Sequence[str], *, for_update: bool = False) -> list[Order]:
     """Orders by id, in the order asked for, with their line items: two queries whatever the size."""
     if not ids:
         return []
     query = sa.select(orders).where(orders.c.id.in_(list(ids))).order_by(orders.c.id)
-    if lock:
+    if for_update:
         query = query.with_for_update(of=orders)
     order_rows = {row.id: row for row in (await session.execute(query)).all()}
     item_rows: dict[str, list[Any]] = {order_id: [] for order_id in order_rows}
@@ -209,12 +209,13 @@ class SqlOrderRepository:
     def _remember(self, order: Order) -> None:
         self._seen[order.id] = {li.id: _line_item_row(order.id, li) for li in order.line_items}
 
-    async def get(self, order_id: str, *, lock: bool = True) -> Order | None:
-        found = await self.get_many([order_id], lock=lock)
+    async def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
+        found = await self.get_many([order_id], for_update=for_update)
         return found[0] if found else None
 
-    async def get_many(self, order_ids: Sequence[str], *, lock: bool = True) -> list[Order]:
-        loaded = await load_orders(self.session, order_ids, lock=lock)
+    async def get_many(self, order_ids: Sequence[str], *, for_update: bool = False) -> list[Order]:
+        """`for_update` holds the orders' row locks until the transaction ends (SELECT … FOR UPDATE)."""
+        loaded = await load_orders(self.session, order_ids, for_update=for_update)
         for order in loaded:
             self._remember(order)
         return loaded

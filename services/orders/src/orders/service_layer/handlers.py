@@ -64,7 +64,7 @@ def check_revision(order: Order, if_match: str | None) -> None:
 
 
 async def _load(uow: OrdersUnitOfWork, order_id: str, if_match: str | None) -> Order:
-    order = await uow.orders.get(order_id, lock=True)
+    order = await uow.orders.get(order_id, for_update=True)
     if order is None:
         raise OrderNotFound(order_id)
     check_revision(order, if_match)
@@ -182,7 +182,7 @@ async def create_order(cmd: CreateOrder, uow: OrdersUnitOfWork, deps: Deps) -> O
 
 async def get_order(order_id: str, uow: OrdersUnitOfWork) -> OrderJson:
     async with uow:
-        order = await uow.orders.get(order_id, lock=False)
+        order = await uow.orders.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
         return order_view(order, await uow.skus.get_many(order.sku_ids()))
@@ -300,7 +300,7 @@ async def close_orders(cmd: CloseOrders, uow: OrdersUnitOfWork, deps: Deps) -> d
     closed: list[str] = []
     rejected: list[dict[str, str]] = []
     async with uow:
-        found = {o.id: o for o in await uow.orders.get_many(wanted, lock=True)}
+        found = {o.id: o for o in await uow.orders.get_many(wanted, for_update=True)}
         skus = await uow.skus.get_many({sku_id for o in found.values() for sku_id in o.sku_ids()})
         now = deps.clock()
         for order_id in wanted:
@@ -327,7 +327,7 @@ async def close_orders(cmd: CloseOrders, uow: OrdersUnitOfWork, deps: Deps) -> d
 
 async def apply_jobs_summary(message: OrderJobsSummarized, uow: OrdersUnitOfWork, clock: Clock) -> None:
     """Take the queue's job counts (newer `sequence` wins) and derive status and completeness from them."""
-    order = await uow.orders.get(message.order_id, lock=True)
+    order = await uow.orders.get(message.order_id, for_update=True)
     if order is None:
         return
     per_line_item = {li_id: JobCounts(**c.model_dump()) for li_id, c in message.line_items.items()}
