@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_quantity=settings.line_item_max_quantity,
     )
     deps = Deps(clock=utc_now, ids=new_id, fetch_skus=catalogue.fetch, limits=limits)
-    consumers.register(runtime.bus, uow_factory, utc_now)
+    consumers.register(runtime.bus, uow_factory, deps)
     app = runtime.create_app(title="printfarm orders", routers=[api.router(uow_factory, deps)])
     schemas.state_limits(app.openapi(), limits)  # FastAPI keeps the document it made: this is the one served
     return app

@@ -21,9 +21,9 @@ from orders.domain.errors import (
     SkuCatalogueUnavailable,
     StaleRevision,
 )
-from orders.domain.model import MaterialGrams, Sku
+from orders.domain.model import Forecast, MaterialGrams, Sku
 from orders.domain.parameters import SkuParameter
-from orders.service_layer import handlers
+from orders.service_layer import handlers, messages, views
 from orders.service_layer.handlers import Deps
 
 PART = {
@@ -81,7 +81,10 @@ def emitted(uow: InMemoryUnitOfWork, kind: type[Any]) -> list[Any]:
 
 
 async def create(uow: InMemoryUnitOfWork, deps: Deps, *items: commands.NewLineItem) -> dict[str, Any]:
-    return await handlers.create_order(commands.CreateOrder("A-1", line_items=items), uow, deps)
+    """The created order as the API shows it."""
+    return views.order_with_skus_view(
+        await handlers.create_order(commands.CreateOrder("A-1", line_items=items), uow, deps)
+    )
 
 
 async def summary(
@@ -93,9 +96,7 @@ async def summary(
     message = OrderJobsSummarized(
         order_id=order_id, sequence=sequence, print_revision=1, line_items=per_item, totals=totals
     )
-    async with uow:
-        await handlers.apply_jobs_summary(message, uow, deps.clock)
-        await uow.commit()
+    await handlers.apply_jobs_summary(messages.apply_jobs_summary(message), uow, deps)
 
 
 async def test_create_counts_jobs_and_fills_default_parameters(uow: InMemoryUnitOfWork, deps: Deps) -> None:
@@ -130,7 +131,7 @@ async def test_print_request_carries_the_whole_desired_state(uow: InMemoryUnitOf
     result = await handlers.request_print(
         commands.RequestPrint(order["id"], {"mode": "tags", "tags": ["big"]}), uow, deps
     )
-    assert result == {"order_id": order["id"], "print_revision": 1}
+    assert (result.order_id, result.print_revision) == (order["id"], 1)
     [request] = emitted(uow, OrderPrintRequested)
     assert request.print_revision == 1 and request.assignment.tags == ["big"]
     [line] = request.line_items
@@ -182,7 +183,8 @@ async def test_close_needs_a_complete_or_cancelled_order_and_then_freezes_it(
     await handlers.cancel_order(commands.CancelOrder(order["id"]), uow, deps)
     assert [m.print_revision for m in emitted(uow, OrderCancelled)] == [2]
     closed = await handlers.close_order(commands.CloseOrder(order["id"]), uow, deps)
-    assert closed["status"] == "closed"
+    assert closed.order.status == "closed"
+    assert uow.committed_orders.rows[order["id"]].closed
     for attempt in (
         handlers.update_order(commands.UpdateOrder(order["id"], {"notes": "x"}), uow, deps),
         handlers.add_line_item(commands.AddLineItem(order["id"], commands.NewLineItem("sku-1", 1)), uow, deps),
@@ -199,8 +201,9 @@ async def test_bulk_close_reports_each_order(uow: InMemoryUnitOfWork, deps: Deps
     cancelled = await create(uow, deps)
     await handlers.cancel_order(commands.CancelOrder(cancelled["id"]), uow, deps)
     result = await handlers.close_orders(commands.CloseOrders((cancelled["id"], open_order["id"], "gone")), uow, deps)
-    assert result["closed"] == [cancelled["id"]]
-    assert [r["id"] for r in result["rejected"]] == [open_order["id"], "gone"]
+    assert result.closed == (cancelled["id"],)
+    assert [r.order_id for r in result.refused] == [open_order["id"], "gone"]
+    assert views.orders_closed_view(result)["rejected"][1] == {"id": "gone", "reason": "not found"}
 
 
 async def test_editing_line_items_resends_only_the_current_state(uow: InMemoryUnitOfWork, deps: Deps) -> None:
@@ -211,7 +214,7 @@ async def test_editing_line_items_resends_only_the_current_state(uow: InMemoryUn
     changed = await handlers.change_line_item(
         commands.ChangeLineItem(order["id"], keep, quantity=4, parameters={"size": 3}), uow, deps
     )
-    assert changed["job_count"] == 8
+    assert views.order_with_skus_view(changed)["job_count"] == 8
     await handlers.request_print(commands.RequestPrint(order["id"]), uow, deps)
     last = emitted(uow, OrderPrintRequested)[-1]
     assert [(li.line_item_id, li.quantity, li.parameters) for li in last.line_items] == [(keep, 4, {"size": 3})]
@@ -226,9 +229,7 @@ async def test_the_catalogue_being_down_is_not_a_client_error(uow: InMemoryUnitO
 async def forecast(uow: InMemoryUnitOfWork, order_id: str, generated: int, **fields: Any) -> None:
     at = datetime(2026, 1, 2, generated, tzinfo=UTC)
     message = OrderForecastChanged(order_id=order_id, generated_at=at, **fields)
-    async with uow:
-        await handlers.apply_forecast(message, uow)
-        await uow.commit()
+    await handlers.record_forecast(messages.record_forecast(message), uow, Deps())
 
 
 async def test_the_newest_forecast_of_an_order_with_open_jobs_is_shown_and_an_older_one_changes_nothing(
@@ -241,7 +242,7 @@ async def test_the_newest_forecast_of_an_order_with_open_jobs_is_shown_and_an_ol
     await forecast(uow, order["id"], 5, completes_at=None, late=True, blocked_by="no printer holds PETG #C12E1F")
     await forecast(uow, order["id"], 6, completes_at=ends, late=False)
     await forecast(uow, order["id"], 4, completes_at=None, late=True, blocked_by="stale")
-    shown = await handlers.get_order(order["id"], uow)
+    shown = await views.order(order["id"], uow)
     assert shown["forecast"] == {
         "completes_at": ends.isoformat(), "late": False, "blocked_by": None, "generated_at": "2026-01-02T06:00:00+00:00"
     }
@@ -256,11 +257,11 @@ async def test_once_no_job_is_open_the_forecast_is_the_completion_or_the_failed_
     await summary(uow, deps, order["id"], 1, **{li: JobCountsMessage(queued=2)})
     await forecast(uow, order["id"], 5, completes_at=datetime(2026, 1, 3, tzinfo=UTC), late=False)
     await summary(uow, deps, order["id"], 2, **{li: JobCountsMessage(completed=1, failed=1)})
-    failed = (await handlers.get_order(order["id"], uow))["forecast"]
+    failed = (await views.order(order["id"], uow))["forecast"]
     assert failed["completes_at"] is None and failed["blocked_by"] == "1 failed job waits for a retry"
     assert failed["late"] is False  # no fulfilment date
     await summary(uow, deps, order["id"], 3, **{li: JobCountsMessage(completed=2)})
-    done = await handlers.get_order(order["id"], uow)
+    done = await views.order(order["id"], uow)
     assert done["is_complete"] and done["forecast"]["completes_at"] == done["completed_at"]
 
 
@@ -276,10 +277,8 @@ async def test_the_order_s_materials_take_the_sliced_grams_the_queue_reports(
             order_id=order["id"], sequence=sequence, print_revision=1, line_items={li: counts}, totals=counts,
             estimates={li: [PartEstimate(part_id="p1", jobs=6, sliced_jobs=sliced_jobs, grams=grams)]},
         )
-        async with uow:
-            await handlers.apply_jobs_summary(message, uow, deps.clock)
-            await uow.commit()
-        return list((await handlers.get_order(order["id"], uow))["materials"])
+        await handlers.apply_jobs_summary(messages.apply_jobs_summary(message), uow, deps)
+        return list((await views.order(order["id"], uow))["materials"])
 
     # The part declares no weight (an OpenSCAD source): its copies not sliced yet count nothing.
     assert await estimate(1, 4, 30.0) == [{"type": "PLA", "color": "#112233", "grams": 30.0}]
@@ -288,3 +287,17 @@ async def test_the_order_s_materials_take_the_sliced_grams_the_queue_reports(
     counted = len(emitted(uow, OrderChanged))
     assert await estimate(3, 6, 45.5) == [{"type": "PLA", "color": "#112233", "grams": 45.5}]
     assert len(emitted(uow, OrderChanged)) == counted, "the same figures again change nothing"
+
+
+async def test_a_handler_joins_the_delivery_the_bus_opened_so_the_inbox_mark_commits_with_its_work(
+    uow: InMemoryUnitOfWork, deps: Deps
+) -> None:
+    order = await create(uow, deps, commands.NewLineItem("sku-1", 1))
+    cmd = commands.RecordForecast(order["id"], Forecast(datetime(2026, 1, 2, tzinfo=UTC), None, True, "no printer"))
+    async with uow:  # as the bus applies a delivery: the inbox mark, the handler, then its own commit
+        assert await uow.claim_inbox("orders__forecast_changed", "message-1")
+        await handlers.record_forecast(cmd, uow, deps)
+        assert uow.committed_orders.rows[order["id"]].forecast is None, "the handler's block joined the delivery"
+        await uow.commit()
+    assert ("orders__forecast_changed", "message-1") in uow.claimed
+    assert uow.committed_orders.rows[order["id"]].forecast == cmd.forecast

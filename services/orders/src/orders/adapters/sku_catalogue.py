@@ -1,41 +1,17 @@
-"""The skus service's SKUs as this service holds them: from SkuChanged messages and the
-`rpc.skus.v1.get_skus` request for ids the replica has not seen yet."""
+"""The skus service's catalogue, asked over `rpc.skus.v1.get_skus` for ids the replica (fed by SkuChanged
+messages) has not seen yet."""
 
 from __future__ import annotations
 
 import logging
 
-from contracts.skus.v1 import GET_SKUS_SUBJECT, GetSkus, GetSkusReply, SkuChanged
+from contracts.skus.v1 import GET_SKUS_SUBJECT, GetSkus, GetSkusReply
 from orders.domain.errors import SkuCatalogueUnavailable
-from orders.domain.model import MaterialGrams, Sku
-from orders.domain.parameters import SkuParameter
+from orders.domain.model import Sku
+from orders.service_layer.messages import sku_from_message
 from servicekit.messaging import Bus
 
 log = logging.getLogger(__name__)
-
-
-def sku_from_message(message: SkuChanged) -> Sku:
-    return Sku(
-        id=message.id,
-        sku=message.sku,
-        name=message.name,
-        jobs_per_unit=message.jobs_per_unit,
-        parameters=tuple(
-            SkuParameter(
-                name=p.name,
-                type=p.type,
-                default=p.default,
-                options=tuple(p.options) if p.options is not None else None,
-                min=p.min,
-                max=p.max,
-            )
-            for p in message.parameters
-        ),
-        materials=tuple(MaterialGrams(m.type, m.color, m.grams) for m in message.materials),
-        parts=tuple(part.model_dump(mode="json") for part in message.parts),
-        revision=message.revision,
-        deleted=message.deleted,
-    )
 
 
 class SkuCatalogueClient:

@@ -1,10 +1,13 @@
-"""What clients ask the orders service to do (imperative names), already shaped and typed."""
+"""What clients and the bus ask the orders service to do (imperative names), already shaped and typed: one
+frozen dataclass per write use case."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+
+from orders.domain.model import Forecast, JobCounts, PartEstimate, Sku
 
 
 @dataclass(frozen=True)
@@ -77,3 +80,28 @@ class CloseOrder:
 @dataclass(frozen=True)
 class CloseOrders:
     order_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReplicateSku:
+    """Keep the SKU replica at the newest revision the skus service announced."""
+
+    sku: Sku
+
+
+@dataclass(frozen=True)
+class ApplyJobsSummary:
+    """The queue's job counts (and sliced estimates) of one order, numbered by `sequence`."""
+
+    order_id: str
+    sequence: int
+    print_revision: int
+    line_items: dict[str, JobCounts]
+    totals: JobCounts
+    estimates: dict[str, tuple[PartEstimate, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordForecast:
+    order_id: str
+    forecast: Forecast

@@ -1,4 +1,5 @@
-"""HTTP routes of the orders service, path for path as in API.md; each calls one handler."""
+"""HTTP routes of the orders service, path for path as in API.md: each translates the request into a
+command (or a query), calls one handler (or view) and shapes its result into the answer."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from orders.adapters.queries import STATUSES, BadCursor, OrderSearch
 from orders.domain import commands
+from orders.domain.results import OrderWithSkus
 from orders.entrypoints.schemas import (
     CloseOrdersIn,
     LineItemIn,
@@ -33,6 +35,10 @@ def order_response(order: dict[str, Any], status_code: int = 200) -> JSONRespons
     return JSONResponse(order, status_code=status_code, headers={"ETag": f'"{order["revision"]}"'})
 
 
+def order_result_response(result: OrderWithSkus, status_code: int = 200) -> JSONResponse:
+    return order_response(views.order_with_skus_view(result), status_code)
+
+
 def parse_statuses(raw: str | None) -> tuple[str, ...]:
     if not raw:
         return ()
@@ -48,7 +54,7 @@ def router(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> APIRouter:
 
     @api.post("/orders", status_code=201)
     async def create_order(body: OrderIn) -> JSONResponse:
-        order = await handlers.create_order(
+        result = await handlers.create_order(
             commands.CreateOrder(
                 order_number=body.order_number,
                 customer_name=body.customer_name,
@@ -60,8 +66,8 @@ def router(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> APIRouter:
             uow_factory(),
             deps,
         )
-        response = order_response(order, 201)
-        response.headers["Location"] = f"/api/v1/orders/{order['id']}"
+        response = order_result_response(result, 201)
+        response.headers["Location"] = f"/api/v1/orders/{result.order.id}"
         return response
 
     @api.get("/orders")
@@ -88,31 +94,31 @@ def router(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> APIRouter:
             after=decode_cursor(cursor),
         )
         try:
-            return JSONResponse(await views.list_orders(uow_factory(), search))
+            return JSONResponse(await views.orders(search, uow_factory()))
         except BadCursor as exc:
             raise bad_cursor("not a cursor of this query (was the sort changed?)") from exc
 
     @api.post("/orders/close")
     async def close_orders(body: CloseOrdersIn) -> JSONResponse:
         result = await handlers.close_orders(commands.CloseOrders(tuple(body.order_ids)), uow_factory(), deps)
-        return JSONResponse(result)
+        return JSONResponse(views.orders_closed_view(result))
 
     @api.get("/orders/{order_id}")
     async def get_order(order_id: str) -> JSONResponse:
-        return order_response(await handlers.get_order(order_id, uow_factory()))
+        return order_response(await views.order(order_id, uow_factory()))
 
     @api.patch("/orders/{order_id}")
     async def update_order(order_id: str, body: OrderPatch, if_match: IfMatch = None) -> JSONResponse:
         cmd = commands.UpdateOrder(order_id, body.changes(), if_match)
-        return order_response(await handlers.update_order(cmd, uow_factory(), deps))
+        return order_result_response(await handlers.update_order(cmd, uow_factory(), deps))
 
     @api.post("/orders/{order_id}/line-items", status_code=201)
     async def add_line_item(order_id: str, body: LineItemIn, if_match: IfMatch = None) -> JSONResponse:
         cmd = commands.AddLineItem(order_id, body.command(), if_match)
-        order = await handlers.add_line_item(cmd, uow_factory(), deps)
-        response = order_response(order, 201)
-        if order["line_items"]:
-            response.headers["Location"] = f"/api/v1/orders/{order_id}/line-items/{order['line_items'][-1]['id']}"
+        result = await handlers.add_line_item(cmd, uow_factory(), deps)
+        response = order_result_response(result, 201)
+        if result.order.line_items:
+            response.headers["Location"] = f"/api/v1/orders/{order_id}/line-items/{result.order.line_items[-1].id}"
         return response
 
     @api.patch("/orders/{order_id}/line-items/{line_item_id}")
@@ -127,12 +133,12 @@ def router(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> APIRouter:
             parameters=body.parameters,
             if_match=if_match,
         )
-        return order_response(await handlers.change_line_item(cmd, uow_factory(), deps))
+        return order_result_response(await handlers.change_line_item(cmd, uow_factory(), deps))
 
     @api.delete("/orders/{order_id}/line-items/{line_item_id}")
     async def remove_line_item(order_id: str, line_item_id: str, if_match: IfMatch = None) -> JSONResponse:
         cmd = commands.RemoveLineItem(order_id, line_item_id, if_match)
-        return order_response(await handlers.remove_line_item(cmd, uow_factory(), deps))
+        return order_result_response(await handlers.remove_line_item(cmd, uow_factory(), deps))
 
     @api.post("/orders/{order_id}/print-jobs", status_code=202)
     async def request_print(
@@ -142,22 +148,22 @@ def router(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> APIRouter:
         result = await handlers.request_print(
             commands.RequestPrint(order_id, assignment, if_match), uow_factory(), deps
         )
-        return JSONResponse(result, status_code=202)
+        return JSONResponse(views.print_requested_view(result), status_code=202)
 
     @api.post("/orders/{order_id}/cancel")
     async def cancel_order(order_id: str, if_match: IfMatch = None) -> JSONResponse:
         cmd = commands.CancelOrder(order_id, if_match)
-        return order_response(await handlers.cancel_order(cmd, uow_factory(), deps))
+        return order_result_response(await handlers.cancel_order(cmd, uow_factory(), deps))
 
     @api.post("/orders/{order_id}/close")
     async def close_order(order_id: str, if_match: IfMatch = None) -> JSONResponse:
         cmd = commands.CloseOrder(order_id, if_match)
-        return order_response(await handlers.close_order(cmd, uow_factory(), deps))
+        return order_result_response(await handlers.close_order(cmd, uow_factory(), deps))
 
     @api.get("/customers")
     async def list_customers(
         q: Annotated[str | None, Query(max_length=320)] = None, limit: Limit = 50, cursor: Cursor = None
     ) -> JSONResponse:
-        return JSONResponse(await views.list_customers(uow_factory(), q or None, limit, cursor))
+        return JSONResponse(await views.customers(q or None, limit, cursor, uow_factory()))
 
     return api

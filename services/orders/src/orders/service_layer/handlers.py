@@ -1,5 +1,7 @@
-"""Use cases. Command handlers open and commit their own unit of work; event handlers run inside the
-bus's unit of work (it commits together with the inbox mark)."""
+"""Use cases: every write handler takes its command, the unit of work and `Deps`, opens the unit of work
+and commits it itself, and answers a domain result (the entrypoints shape it). A consumer's delivery is
+opened by the bus (it marks the inbox there); the handler's `async with uow:` joins that transaction, so the
+state change, the messages it emits and the inbox mark commit together."""
 
 from __future__ import annotations
 
@@ -8,45 +10,38 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderCompleted
-from contracts.queue.v1 import OrderForecastChanged, OrderJobsSummarized
-from orders.domain.commands import (
-    AddLineItem,
-    CancelOrder,
-    ChangeLineItem,
-    CloseOrder,
-    CloseOrders,
-    CreateOrder,
-    NewLineItem,
-    RemoveLineItem,
-    RequestPrint,
-    UpdateOrder,
-)
+from orders.domain import commands
 from orders.domain.errors import (
     InvalidField,
     NotClosable,
     OrderNotFound,
     ParameterInvalid,
+    SkuCatalogueUnavailable,
     StaleRevision,
 )
-from orders.domain.model import Forecast, JobCounts, LineItem, Order, OrderLimits, PartEstimate, Sku
+from orders.domain.model import LineItem, Order, OrderLimits, Sku
 from orders.domain.parameters import resolve_parameters
-from orders.service_layer.print_request import desired_state
+from orders.domain.results import CloseRefused, OrdersClosed, OrderWithSkus, PrintRequested
+from orders.service_layer import messages
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
-from orders.service_layer.views import order_view
-from servicekit.ids import Clock, IdFactory
+from servicekit.ids import Clock, IdFactory, new_id, utc_now
 
 FetchSkus = Callable[[list[str]], Awaitable[list[Sku]]]
 """Asks the SKU catalogue for SKUs the replica has not seen yet (raises SkuCatalogueUnavailable)."""
 
-OrderJson = dict[str, Any]
+
+async def no_catalogue(ids: list[str]) -> list[Sku]:
+    """Until a catalogue is wired in, a SKU the replica lacks cannot be looked up."""
+    raise SkuCatalogueUnavailable("no SKU catalogue is configured")
 
 
 @dataclass(frozen=True)
 class Deps:
-    clock: Clock
-    ids: IdFactory
-    fetch_skus: FetchSkus
+    """Time, ids and the ports and limits the handlers are given (tests pass fixed ones)."""
+
+    clock: Clock = utc_now
+    ids: IdFactory = new_id
+    fetch_skus: FetchSkus = no_catalogue
     limits: OrderLimits = field(default_factory=OrderLimits)
 
 
@@ -93,7 +88,7 @@ def _prefixed(prefix: str, name: str) -> str:
 
 
 def build_line_item(
-    new: NewLineItem, prefix: str, skus: Mapping[str, Sku], line_item_id: str, limits: OrderLimits
+    new: commands.NewLineItem, prefix: str, skus: Mapping[str, Sku], line_item_id: str, limits: OrderLimits
 ) -> LineItem:
     limits.check_quantity(_prefixed(prefix, "quantity"), new.quantity)
     sku = skus.get(new.sku_id)
@@ -111,25 +106,10 @@ def build_line_item(
 
 
 def announce(uow: OrdersUnitOfWork, order: Order, became_complete: bool) -> None:
-    uow.emit(
-        OrderChanged(
-            id=order.id,
-            order_number=order.order_number,
-            status=order.status,
-            is_complete=order.is_complete,
-            customer_name=order.customer_name,
-            customer_email=order.customer_email,
-            sku_ids=order.sku_ids(),
-            revision=order.revision,
-            updated_at=order.updated_at,
-        ),
-        subject_id=order.id,
-    )
-    if became_complete and order.completed_at is not None:
-        uow.emit(
-            OrderCompleted(id=order.id, order_number=order.order_number, completed_at=order.completed_at),
-            subject_id=order.id,
-        )
+    uow.emit(messages.order_changed(order), subject_id=order.id)
+    completed = messages.order_completed(order) if became_complete else None
+    if completed is not None:
+        uow.emit(completed, subject_id=order.id)
 
 
 async def _persist(uow: OrdersUnitOfWork, order: Order, skus: Mapping[str, Sku], now: datetime) -> None:
@@ -139,15 +119,10 @@ async def _persist(uow: OrdersUnitOfWork, order: Order, skus: Mapping[str, Sku],
     announce(uow, order, became_complete)
 
 
-async def _store(uow: OrdersUnitOfWork, order: Order, skus: Mapping[str, Sku], now: datetime) -> OrderJson:
-    await _persist(uow, order, skus, now)
-    return order_view(order, skus)
-
-
 # -- commands -------------------------------------------------------------------------------------
 
 
-async def create_order(cmd: CreateOrder, uow: OrdersUnitOfWork, deps: Deps) -> OrderJson:
+async def create_order(cmd: commands.CreateOrder, uow: OrdersUnitOfWork, deps: Deps) -> OrderWithSkus:
     deps.limits.check_line_count(len(cmd.line_items))
     for i, new in enumerate(cmd.line_items):
         deps.limits.check_quantity(f"line_items[{i}].quantity", new.quantity)
@@ -175,32 +150,23 @@ async def create_order(cmd: CreateOrder, uow: OrdersUnitOfWork, deps: Deps) -> O
         order.refresh_status(skus, now)
         await uow.orders.add(order)
         announce(uow, order, False)
-        view = order_view(order, skus)
         await uow.commit()
-        return view
+        return OrderWithSkus(order, skus)
 
 
-async def get_order(order_id: str, uow: OrdersUnitOfWork) -> OrderJson:
-    async with uow:
-        order = await uow.orders.get(order_id)
-        if order is None:
-            raise OrderNotFound(order_id)
-        return order_view(order, await uow.skus.get_many(order.sku_ids()))
-
-
-async def update_order(cmd: UpdateOrder, uow: OrdersUnitOfWork, deps: Deps) -> OrderJson:
+async def update_order(cmd: commands.UpdateOrder, uow: OrdersUnitOfWork, deps: Deps) -> OrderWithSkus:
     async with uow:
         order = await _load(uow, cmd.order_id, cmd.if_match)
         now = deps.clock()
         skus = await uow.skus.get_many(order.sku_ids())
         if not order.update_details(cmd.changes, now):
-            return order_view(order, skus)
-        view = await _store(uow, order, skus, now)
+            return OrderWithSkus(order, skus)
+        await _persist(uow, order, skus, now)
         await uow.commit()
-        return view
+        return OrderWithSkus(order, skus)
 
 
-async def add_line_item(cmd: AddLineItem, uow: OrdersUnitOfWork, deps: Deps) -> OrderJson:
+async def add_line_item(cmd: commands.AddLineItem, uow: OrdersUnitOfWork, deps: Deps) -> OrderWithSkus:
     async with uow:
         order = await _load(uow, cmd.order_id, cmd.if_match)
         order.ensure_printable_state("add line items")
@@ -209,12 +175,12 @@ async def add_line_item(cmd: AddLineItem, uow: OrdersUnitOfWork, deps: Deps) -> 
         now = deps.clock()
         order.add_line_item(item, now)
         order.check_size(skus, deps.limits)
-        view = await _store(uow, order, skus, now)
+        await _persist(uow, order, skus, now)
         await uow.commit()
-        return view
+        return OrderWithSkus(order, skus)
 
 
-async def change_line_item(cmd: ChangeLineItem, uow: OrdersUnitOfWork, deps: Deps) -> OrderJson:
+async def change_line_item(cmd: commands.ChangeLineItem, uow: OrdersUnitOfWork, deps: Deps) -> OrderWithSkus:
     async with uow:
         order = await _load(uow, cmd.order_id, cmd.if_match)
         order.ensure_printable_state("change line items")
@@ -229,28 +195,29 @@ async def change_line_item(cmd: ChangeLineItem, uow: OrdersUnitOfWork, deps: Dep
             kept = {k: v for k, v in current.parameters.items() if k in declared}
         given = {**kept, **(cmd.parameters or {})}
         quantity = cmd.quantity if cmd.quantity is not None else current.quantity
-        checked = build_line_item(NewLineItem(sku_id, quantity, given), "", skus, current.id, deps.limits)
+        checked = build_line_item(commands.NewLineItem(sku_id, quantity, given), "", skus, current.id, deps.limits)
         now = deps.clock()
         order.change_line_item(
             current.id, sku_id=checked.sku_id, quantity=checked.quantity, parameters=checked.parameters, now=now
         )
         order.check_size(skus, deps.limits)
-        view = await _store(uow, order, skus, now)
+        await _persist(uow, order, skus, now)
         await uow.commit()
-        return view
+        return OrderWithSkus(order, skus)
 
 
-async def remove_line_item(cmd: RemoveLineItem, uow: OrdersUnitOfWork, deps: Deps) -> OrderJson:
+async def remove_line_item(cmd: commands.RemoveLineItem, uow: OrdersUnitOfWork, deps: Deps) -> OrderWithSkus:
     async with uow:
         order = await _load(uow, cmd.order_id, cmd.if_match)
         now = deps.clock()
         order.remove_line_item(cmd.line_item_id, now)
-        view = await _store(uow, order, await uow.skus.get_many(order.sku_ids()), now)
+        skus = await uow.skus.get_many(order.sku_ids())
+        await _persist(uow, order, skus, now)
         await uow.commit()
-        return view
+        return OrderWithSkus(order, skus)
 
 
-async def request_print(cmd: RequestPrint, uow: OrdersUnitOfWork, deps: Deps) -> dict[str, Any]:
+async def request_print(cmd: commands.RequestPrint, uow: OrdersUnitOfWork, deps: Deps) -> PrintRequested:
     """Send the order's whole desired state to the queue, which adds and cancels jobs to match it."""
     async with uow:
         order = await _load(uow, cmd.order_id, cmd.if_match)
@@ -260,12 +227,12 @@ async def request_print(cmd: RequestPrint, uow: OrdersUnitOfWork, deps: Deps) ->
         now = deps.clock()
         revision = order.request_print(skus, cmd.assignment, now)
         await _persist(uow, order, skus, now)
-        uow.emit(desired_state(order, skus), subject_id=order.id)
+        uow.emit(messages.desired_state(order, skus), subject_id=order.id)
         await uow.commit()
-        return {"order_id": order.id, "print_revision": revision}
+        return PrintRequested(order.id, revision)
 
 
-async def cancel_order(cmd: CancelOrder, uow: OrdersUnitOfWork, deps: Deps) -> OrderJson:
+async def cancel_order(cmd: commands.CancelOrder, uow: OrdersUnitOfWork, deps: Deps) -> OrderWithSkus:
     async with uow:
         order = await _load(uow, cmd.order_id, cmd.if_match)
         before = order.revision
@@ -273,32 +240,32 @@ async def cancel_order(cmd: CancelOrder, uow: OrdersUnitOfWork, deps: Deps) -> O
         tell_queue = order.cancel(now)
         skus = await uow.skus.get_many(order.sku_ids())
         if order.revision == before:
-            return order_view(order, skus)
-        view = await _store(uow, order, skus, now)
+            return OrderWithSkus(order, skus)
+        await _persist(uow, order, skus, now)
         if tell_queue:
-            uow.emit(OrderCancelled(order_id=order.id, print_revision=order.print_revision), subject_id=order.id)
+            uow.emit(messages.order_cancelled(order), subject_id=order.id)
         await uow.commit()
-        return view
+        return OrderWithSkus(order, skus)
 
 
-async def close_order(cmd: CloseOrder, uow: OrdersUnitOfWork, deps: Deps) -> OrderJson:
+async def close_order(cmd: commands.CloseOrder, uow: OrdersUnitOfWork, deps: Deps) -> OrderWithSkus:
     async with uow:
         order = await _load(uow, cmd.order_id, cmd.if_match)
         skus = await uow.skus.get_many(order.sku_ids())
         if order.closed:
-            return order_view(order, skus)
+            return OrderWithSkus(order, skus)
         now = deps.clock()
         order.close(now)
-        view = await _store(uow, order, skus, now)
+        await _persist(uow, order, skus, now)
         await uow.commit()
-        return view
+        return OrderWithSkus(order, skus)
 
 
-async def close_orders(cmd: CloseOrders, uow: OrdersUnitOfWork, deps: Deps) -> dict[str, Any]:
-    """Close many orders in one transaction; each one that cannot be closed is rejected with a reason."""
+async def close_orders(cmd: commands.CloseOrders, uow: OrdersUnitOfWork, deps: Deps) -> OrdersClosed:
+    """Close many orders in one transaction; each one that cannot be closed is refused with a reason."""
     wanted = list(dict.fromkeys(cmd.order_ids))
     closed: list[str] = []
-    rejected: list[dict[str, str]] = []
+    refused: list[CloseRefused] = []
     async with uow:
         found = {o.id: o for o in await uow.orders.get_many(wanted, for_update=True)}
         skus = await uow.skus.get_many({sku_id for o in found.values() for sku_id in o.sku_ids()})
@@ -306,7 +273,7 @@ async def close_orders(cmd: CloseOrders, uow: OrdersUnitOfWork, deps: Deps) -> d
         for order_id in wanted:
             order = found.get(order_id)
             if order is None:
-                rejected.append({"id": order_id, "reason": "not found"})
+                refused.append(CloseRefused(order_id, "not found"))
                 continue
             if order.closed:
                 closed.append(order_id)
@@ -314,46 +281,44 @@ async def close_orders(cmd: CloseOrders, uow: OrdersUnitOfWork, deps: Deps) -> d
             try:
                 order.close(now)
             except NotClosable as exc:
-                rejected.append({"id": order_id, "reason": exc.reason})
+                refused.append(CloseRefused(order_id, exc.reason))
                 continue
             await _persist(uow, order, skus, now)
             closed.append(order_id)
         await uow.commit()
-    return {"closed": closed, "rejected": rejected}
+    return OrdersClosed(tuple(closed), tuple(refused))
 
 
-# -- events ---------------------------------------------------------------------------------------
+# -- from the bus ---------------------------------------------------------------------------------
 
 
-async def apply_jobs_summary(message: OrderJobsSummarized, uow: OrdersUnitOfWork, clock: Clock) -> None:
+async def apply_jobs_summary(cmd: commands.ApplyJobsSummary, uow: OrdersUnitOfWork, deps: Deps) -> None:
     """Take the queue's job counts (newer `sequence` wins) and derive status and completeness from them."""
-    order = await uow.orders.get(message.order_id, for_update=True)
-    if order is None:
-        return
-    per_line_item = {li_id: JobCounts(**c.model_dump()) for li_id, c in message.line_items.items()}
-    now = clock()
-    seen = order.summary_sequence
-    totals = JobCounts(**message.totals.model_dump())
-    estimates = {
-        li_id: tuple(PartEstimate(e.part_id, e.jobs, e.sliced_jobs, e.grams, e.print_minutes) for e in parts)
-        for li_id, parts in message.estimates.items()
-    }
-    changed = order.apply_job_summary(message.sequence, per_line_item, totals, now, message.print_revision, estimates)
-    if order.summary_sequence == seen:
-        return
-    if not changed:
-        await uow.orders.save(order)
-        return
-    await _persist(uow, order, await uow.skus.get_many(order.sku_ids()), now)
+    async with uow:
+        order = await uow.orders.get(cmd.order_id, for_update=True)
+        if order is not None:
+            now = deps.clock()
+            seen = order.summary_sequence
+            changed = order.apply_job_summary(
+                cmd.sequence, cmd.line_items, cmd.totals, now, cmd.print_revision, cmd.estimates
+            )
+            if order.summary_sequence != seen:
+                if changed:
+                    await _persist(uow, order, await uow.skus.get_many(order.sku_ids()), now)
+                else:
+                    await uow.orders.save(order)
+        await uow.commit()
 
 
-async def apply_forecast(message: OrderForecastChanged, uow: OrdersUnitOfWork) -> None:
+async def record_forecast(cmd: commands.RecordForecast, uow: OrdersUnitOfWork, deps: Deps) -> None:
     """Keep the queue's newest forecast of the order; an older one arriving late changes nothing."""
-    await uow.orders.save_forecast(
-        message.order_id, Forecast(message.generated_at, message.completes_at, message.late, message.blocked_by)
-    )
+    async with uow:
+        await uow.orders.save_forecast(cmd.order_id, cmd.forecast)
+        await uow.commit()
 
 
-async def replicate_sku(sku: Sku, uow: OrdersUnitOfWork, clock: Clock) -> None:
+async def replicate_sku(cmd: commands.ReplicateSku, uow: OrdersUnitOfWork, deps: Deps) -> None:
     """Keep the SKU replica at the newest revision seen (older or repeated messages change nothing)."""
-    await uow.skus.upsert(sku, clock())
+    async with uow:
+        await uow.skus.upsert(cmd.sku, deps.clock())
+        await uow.commit()

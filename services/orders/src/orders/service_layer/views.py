@@ -1,5 +1,6 @@
-"""The Order JSON of API.md, built from the aggregate and the SKU replica (job counter, SKU breakdown and
-material totals are computed on every read, so they follow line item changes at once)."""
+"""The answers' JSON of API.md, and the reads. The Order JSON is built from the aggregate and the SKU replica
+(job counter, SKU breakdown and material totals are computed on every read, so they follow line item changes
+at once); the write handlers' domain results are shaped here too."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 
 from orders.adapters.queries import OrderSearch, search_customers, search_order_ids
 from orders.adapters.repository import load_orders
+from orders.domain.errors import OrderNotFound
 from orders.domain.model import Forecast, JobCounts, Order, Sku, job_count, material_totals, sku_breakdown
-from orders.service_layer.unit_of_work import UnitOfWork
+from orders.domain.results import OrdersClosed, OrderWithSkus, PrintRequested
+from orders.service_layer.unit_of_work import OrdersUnitOfWork, UnitOfWork
 from servicekit.pagination import cursor_values, encode_cursor
 
 
@@ -87,15 +90,38 @@ def order_view(order: Order, skus: Mapping[str, Sku]) -> dict[str, Any]:
     }
 
 
-async def list_orders(uow: UnitOfWork, search: OrderSearch) -> dict[str, Any]:
+def order_with_skus_view(result: OrderWithSkus) -> dict[str, Any]:
+    return order_view(result.order, result.skus)
+
+
+def print_requested_view(result: PrintRequested) -> dict[str, Any]:
+    return {"order_id": result.order_id, "print_revision": result.print_revision}
+
+
+def orders_closed_view(result: OrdersClosed) -> dict[str, Any]:
+    return {
+        "closed": list(result.closed),
+        "rejected": [{"id": r.order_id, "reason": r.reason} for r in result.refused],
+    }
+
+
+async def order(order_id: str, uow: OrdersUnitOfWork) -> dict[str, Any]:
+    async with uow:
+        found = await uow.orders.get(order_id)
+        if found is None:
+            raise OrderNotFound(order_id)
+        return order_view(found, await uow.skus.get_many(found.sku_ids()))
+
+
+async def orders(search: OrderSearch, uow: UnitOfWork) -> dict[str, Any]:
     async with uow:
         ids, after = await search_order_ids(uow.session, search)
         page = await load_orders(uow.session, ids)
-        skus = await uow.skus.get_many({li.sku_id for order in page for li in order.line_items})
+        skus = await uow.skus.get_many({li.sku_id for o in page for li in o.line_items})
         return {"items": [order_view(o, skus) for o in page], "next_cursor": encode_cursor(after) if after else None}
 
 
-async def list_customers(uow: UnitOfWork, q: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+async def customers(q: str | None, limit: int, cursor: str | None, uow: UnitOfWork) -> dict[str, Any]:
     position = cursor_values(cursor, "key")
     after = position[0] if position else None
     async with uow:
