@@ -74,7 +74,11 @@ async def test_the_handler_commits_the_inbox_mark_with_its_work_and_a_redelivery
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     sku = Sku("sku-joined", "JOIN", "Joined", jobs_per_unit=1, revision=1)
-    deps = Deps(clock=lambda: T0)
+
+    async def catalogue(ids: list[str]) -> list[Sku]:
+        return []
+
+    deps = Deps(clock=lambda: T0, fetch_skus=catalogue)
 
     async def replicate(uow: UnitOfWork) -> None:
         await handlers.replicate_sku(commands.ReplicateSku(sku), uow, deps)

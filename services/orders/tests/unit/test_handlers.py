@@ -226,10 +226,10 @@ async def test_the_catalogue_being_down_is_not_a_client_error(uow: InMemoryUnitO
         await create(uow, deps, commands.NewLineItem("sku-down", 1))
 
 
-async def forecast(uow: InMemoryUnitOfWork, order_id: str, generated: int, **fields: Any) -> None:
+async def forecast(uow: InMemoryUnitOfWork, deps: Deps, order_id: str, generated: int, **fields: Any) -> None:
     at = datetime(2026, 1, 2, generated, tzinfo=UTC)
     message = OrderForecastChanged(order_id=order_id, generated_at=at, **fields)
-    await handlers.record_forecast(messages.record_forecast(message), uow, Deps())
+    await handlers.record_forecast(messages.record_forecast(message), uow, deps)
 
 
 async def test_the_newest_forecast_of_an_order_with_open_jobs_is_shown_and_an_older_one_changes_nothing(
@@ -239,9 +239,9 @@ async def test_the_newest_forecast_of_an_order_with_open_jobs_is_shown_and_an_ol
     assert order["forecast"] is None
     await summary(uow, deps, order["id"], 1, li=JobCountsMessage(queued=2))
     ends = datetime(2026, 1, 3, 10, tzinfo=UTC)
-    await forecast(uow, order["id"], 5, completes_at=None, late=True, blocked_by="no printer holds PETG #C12E1F")
-    await forecast(uow, order["id"], 6, completes_at=ends, late=False)
-    await forecast(uow, order["id"], 4, completes_at=None, late=True, blocked_by="stale")
+    await forecast(uow, deps, order["id"], 5, completes_at=None, late=True, blocked_by="no printer holds PETG #C12E1F")
+    await forecast(uow, deps, order["id"], 6, completes_at=ends, late=False)
+    await forecast(uow, deps, order["id"], 4, completes_at=None, late=True, blocked_by="stale")
     shown = await views.order(order["id"], uow)
     assert shown["forecast"] == {
         "completes_at": ends.isoformat(), "late": False, "blocked_by": None, "generated_at": "2026-01-02T06:00:00+00:00"
@@ -255,7 +255,7 @@ async def test_once_no_job_is_open_the_forecast_is_the_completion_or_the_failed_
     await handlers.request_print(commands.RequestPrint(order["id"]), uow, deps)
     li = order["line_items"][0]["id"]
     await summary(uow, deps, order["id"], 1, **{li: JobCountsMessage(queued=2)})
-    await forecast(uow, order["id"], 5, completes_at=datetime(2026, 1, 3, tzinfo=UTC), late=False)
+    await forecast(uow, deps, order["id"], 5, completes_at=datetime(2026, 1, 3, tzinfo=UTC), late=False)
     await summary(uow, deps, order["id"], 2, **{li: JobCountsMessage(completed=1, failed=1)})
     failed = (await views.order(order["id"], uow))["forecast"]
     assert failed["completes_at"] is None and failed["blocked_by"] == "1 failed job waits for a retry"

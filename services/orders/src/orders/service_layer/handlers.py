@@ -16,7 +16,6 @@ from orders.domain.errors import (
     NotClosable,
     OrderNotFound,
     ParameterInvalid,
-    SkuCatalogueUnavailable,
     StaleRevision,
 )
 from orders.domain.model import LineItem, Order, OrderLimits, Sku
@@ -30,18 +29,13 @@ FetchSkus = Callable[[list[str]], Awaitable[list[Sku]]]
 """Asks the SKU catalogue for SKUs the replica has not seen yet (raises SkuCatalogueUnavailable)."""
 
 
-async def no_catalogue(ids: list[str]) -> list[Sku]:
-    """Until a catalogue is wired in, a SKU the replica lacks cannot be looked up."""
-    raise SkuCatalogueUnavailable("no SKU catalogue is configured")
-
-
 @dataclass(frozen=True)
 class Deps:
     """Time, ids and the ports and limits the handlers are given (tests pass fixed ones)."""
 
     clock: Clock = utc_now
     ids: IdFactory = new_id
-    fetch_skus: FetchSkus = no_catalogue
+    fetch_skus: FetchSkus = field(kw_only=True)
     limits: OrderLimits = field(default_factory=OrderLimits)
 
 
