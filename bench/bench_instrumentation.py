@@ -83,7 +83,8 @@ def reconcile_child(database_url: str, jobs: int) -> None:
     from opentelemetry.trace import SpanKind
 
     from printqueue.adapters import orm
-    from printqueue.service_layer import handlers
+    from printqueue.service_layer import handlers, messages
+    from printqueue.service_layer.handlers import Deps
     from printqueue.service_layer.unit_of_work import UnitOfWork
     from servicekit.database import create_engine, session_factory
     from servicekit.inbox import Inbox
@@ -102,9 +103,8 @@ def reconcile_child(database_url: str, jobs: int) -> None:
             await warm.session.execute(orm.jobs.select().limit(1))
         start, cpu = time.perf_counter(), time.process_time()
         with span("process orders.v1.order.print_requested", kind=SpanKind.CONSUMER):
-            async with UnitOfWork(sessions=sessions, outbox=outbox, inbox=inbox) as uow:
-                await handlers.reconcile_order(message, uow, handlers.Context())
-                await uow.commit()
+            uow = UnitOfWork(sessions=sessions, outbox=outbox, inbox=inbox)
+            await handlers.reconcile_order(messages.reconcile_order(message), uow, Deps())
         elapsed = (time.perf_counter() - start) * 1000
         cpu_ms = (time.process_time() - cpu) * 1000
         await engine.dispose()

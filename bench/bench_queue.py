@@ -42,7 +42,9 @@ from printqueue.adapters import orm, repository
 from printqueue.domain import model
 from printqueue.domain.matching import match
 from printqueue.domain.reconciliation import reconcile_order_jobs
-from printqueue.service_layer import handlers
+from printqueue.service_layer import handlers, messages
+from printqueue.service_layer.handlers import Deps
+from printqueue.service_layer.matching_pass import run_matching_pass
 from servicekit.collector import SERVICE_THRESHOLDS, collector_paused
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -156,13 +158,13 @@ def synthetic_queue(jobs: int, printers: int, seed: int = 1) -> tuple[list[model
 def pure_figures(jobs: int, printers: int) -> None:
     print(f"pure domain (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     message = big_order("bench-order", jobs)
-    desired = handlers.desired_order(message)
+    desired = messages.desired_order(message)
     counter = iter(range(10**9))
     walls, cpus, result = timed(lambda: reconcile_order_jobs(None, [], desired, T0, lambda: f"{next(counter)}"), 3)
     assert result is not None and len(result.added) == jobs
     line(f"reconcile {jobs}-job order, first time", walls, cpus)
     existing = result.added
-    again = handlers.desired_order(big_order("bench-order", jobs, revision=2))
+    again = messages.desired_order(big_order("bench-order", jobs, revision=2))
     walls, cpus, unchanged = timed(lambda: reconcile_order_jobs(result.order, existing, again, T0, str), 3)
     assert unchanged is not None and not unchanged.changed and unchanged.kept == jobs
     line(f"reconcile {jobs}-job order, unchanged", walls, cpus)
@@ -230,7 +232,7 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
             )
             engine = create_engine(url)
             sessions = session_factory(engine)
-            ctx = handlers.Context(clock=lambda: T0)
+            deps = Deps(clock=lambda: T0)
 
             def uow() -> UnitOfWork:
                 return UnitOfWork(sessions=sessions, outbox=Outbox(orm.outbox, source="/bench"), inbox=Inbox(orm.inbox))
@@ -257,7 +259,7 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
                             tracemalloc.start()
                         async with uow() as work:
                             started = time.perf_counter()
-                            dispatched = len(await handlers.run_matching_pass(work, ctx))
+                            dispatched = len(await run_matching_pass(work, deps))
                             await work.outbox.add(work.session, work._pending)
                             elapsed = (time.perf_counter() - started) * 1000
                         if traced:
@@ -295,18 +297,31 @@ async def database_figures(jobs: int, printers: int, rounds: int, skip: set[str]
             engine = create_engine(url)
             sessions = session_factory(engine)
             outbox, inbox = Outbox(orm.outbox, source="/services/queue"), Inbox(orm.inbox)
-            ctx = handlers.Context()
+            deps = Deps()
 
             cpu: list[float] = [0.0]
 
-            async def in_uow(action: Callable[[UnitOfWork], Any]) -> float:
-                """Wall ms; this process's CPU ms of it goes to `cpu[0]` (on a busy machine wall is mostly waiting)."""
+            async def with_uow(action: Callable[[UnitOfWork], Any]) -> float:
+                """`action` given a new unit of work (a handler, which owns its transaction). Wall ms; this
+                process's CPU ms of it goes to `cpu[0]` (on a busy machine wall is mostly waiting)."""
                 start, start_cpu = time.perf_counter(), time.process_time()
-                async with UnitOfWork(sessions=sessions, outbox=outbox, inbox=inbox) as uow:
-                    await action(uow)
-                    await uow.commit()
+                await action(UnitOfWork(sessions=sessions, outbox=outbox, inbox=inbox))
                 cpu[0] = (time.process_time() - start_cpu) * 1000
                 return (time.perf_counter() - start) * 1000
+
+            async def in_uow(action: Callable[[UnitOfWork], Any]) -> float:
+                """`with_uow`, for an action that runs in its caller's transaction (the matching pass, reads)."""
+
+                async def committed(uow: UnitOfWork) -> None:
+                    async with uow:
+                        await action(uow)
+                        await uow.commit()
+
+                return await with_uow(committed)
+
+            def reconcile(order: Callable[[], OrderPrintRequested]) -> Callable[[UnitOfWork], Any]:
+                """The message is made inside the timed call, as it always was."""
+                return lambda uow: handlers.reconcile_order(messages.reconcile_order(order()), uow, deps)
 
             print("through PostgreSQL (handlers + repository + outbox, one transaction each)")
             print(f"  (first time: orders alternate CPython's default collector thresholds {DEFAULT_GC}"
@@ -314,12 +329,12 @@ async def database_figures(jobs: int, printers: int, rounds: int, skip: set[str]
             for attempt, thresholds in enumerate([DEFAULT_GC, SERVICE_THRESHOLDS] * FIRST_TIME_ROUNDS):
                 gc.set_threshold(*thresholds)
                 order_id = "db-order" if attempt == 2 * FIRST_TIME_ROUNDS - 1 else f"db-order-{attempt}"
-                first = await in_uow(lambda uow, o=order_id: handlers.reconcile_order(big_order(o, jobs), uow, ctx))
+                first = await with_uow(reconcile(lambda o=order_id: big_order(o, jobs)))
                 label = f"reconcile {jobs}-job order, first time, " + (
                     "service gc" if thresholds == SERVICE_THRESHOLDS else "default gc"
                 )
                 print(f"  {label:<52} {first:8.1f} ms (cpu {cpu[0]:.0f} ms)")
-            again = await in_uow(lambda uow: handlers.reconcile_order(big_order("db-order", jobs, 2), uow, ctx))
+            again = await with_uow(reconcile(lambda: big_order("db-order", jobs, 2)))
             print(f"  {f'reconcile {jobs}-job order, unchanged':<44} {again:8.1f} ms (cpu {cpu[0]:.0f} ms)")
 
             rng = random.Random(2)
@@ -342,15 +357,12 @@ async def database_figures(jobs: int, printers: int, rounds: int, skip: set[str]
                 for i in range(printers)
             ]
 
-            async def add_fleet(uow: UnitOfWork) -> None:
-                for printer in fleet:
-                    await handlers.apply_printer_changed(printer, uow, ctx)
-
-            await in_uow(add_fleet)
+            for printer in fleet:
+                await with_uow(lambda uow, p=printer: handlers.record_printer(messages.record_printer(p), uow, deps))
             dispatched: list[Any] = []
 
             async def one_pass(uow: UnitOfWork) -> None:
-                dispatched.extend(await handlers.run_matching_pass(uow, ctx))
+                dispatched.extend(await run_matching_pass(uow, deps))
 
             elapsed = await in_uow(one_pass)
             label = f"matching pass {jobs} queued x {printers} printers"
@@ -360,7 +372,7 @@ async def database_figures(jobs: int, printers: int, rounds: int, skip: set[str]
             label = "next passes, nothing left to dispatch"
             print(f"  {label:<44} {statistics.median(steady):8.1f} ms median of 5 ({len(dispatched)} dispatched)")
             if "slicing" not in skip:
-                await slicing_figures(in_uow, jobs, ctx)
+                await slicing_figures(in_uow, with_uow, jobs, deps)
             await engine.dispose()
 
             if "latency" not in skip:
@@ -370,12 +382,17 @@ async def database_figures(jobs: int, printers: int, rounds: int, skip: set[str]
             shutil.rmtree(folder, ignore_errors=True)
 
 
-async def slicing_figures(in_uow: Callable[[Any], Any], jobs: int, ctx: Any) -> None:
+async def slicing_figures(
+    in_uow: Callable[[Any], Any], with_uow: Callable[[Any], Any], jobs: int, deps: Any
+) -> None:
     """An order of an OpenSCAD part on 20 lines with 20 values: its jobs made `slicing` with one request per
     (values, model), then the answers that queue them all."""
     from printqueue.adapters.repository import slice_from_row
 
-    elapsed = await in_uow(lambda uow: handlers.reconcile_order(big_order("db-scad-order", jobs, file=SCAD), uow, ctx))
+    def scad_order() -> Any:
+        return messages.reconcile_order(big_order("db-scad-order", jobs, file=SCAD))
+
+    elapsed = await with_uow(lambda uow: handlers.reconcile_order(scad_order(), uow, deps))
     requested: list[Any] = []
 
     async def read_requests(uow: Any) -> None:
@@ -395,13 +412,16 @@ async def slicing_figures(in_uow: Callable[[Any], Any], jobs: int, ctx: Any) -> 
         )
         for r in requested
     ]
-    timings = [await in_uow(lambda uow, a=answer: handlers.apply_slice_completed(a, uow, ctx)) for answer in answers]
+    timings = [
+        await with_uow(lambda uow, a=answer: handlers.complete_slice(messages.complete_slice(a), uow, deps))
+        for answer in answers
+    ]
     if timings:
         label = f"slice completed -> its {jobs // len(timings)} jobs queued"
         print(f"  {label:<44} {statistics.median(timings):8.1f} ms median of {len(timings)}")
     # The latency figures that follow expect the queue they had before: these jobs leave it.
     cancelled = OrderCancelled(order_id="db-scad-order", print_revision=2)
-    await in_uow(lambda uow: handlers.cancel_order(cancelled, uow, ctx))
+    await with_uow(lambda uow: handlers.cancel_order(messages.cancel_order(cancelled), uow, deps))
 
 
 async def latency_figures(stack: Any, rounds: int, wait_until: Any, new_printers: bool = False) -> None:

@@ -29,7 +29,9 @@ from printqueue.adapters import orm
 from printqueue.domain.matching import match, readiness
 from printqueue.domain.model import Assignment, LoadedMaterial, Material, Printer, summarize
 from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconcile_order_jobs
-from printqueue.service_layer import handlers
+from printqueue.service_layer import handlers, messages
+from printqueue.service_layer.handlers import Deps
+from printqueue.service_layer.matching_pass import run_matching_pass
 from printqueue.service_layer.unit_of_work import UnitOfWork
 from servicekit.database import create_engine, run_migrations, session_factory
 from servicekit.inbox import Inbox
@@ -106,7 +108,7 @@ async def test_a_pass_through_postgresql_dispatches_what_the_pure_decision_does(
     rng = random.Random(7)
     for n in range(12):
         message = request(f"m{n}", 1, rng)
-        await in_transaction(sessions, lambda uow, m=message: handlers.reconcile_order(m, uow, handlers.Context()))
+        await handlers.reconcile_order(messages.reconcile_order(message), unit_of_work(sessions), Deps())
     fleet = [
         Printer(
             id=f"p{i}", name=f"P{i}", revision=1, online=True, state=rng.choice(["idle", "idle", "printing"]),
@@ -129,7 +131,7 @@ async def test_a_pass_through_postgresql_dispatches_what_the_pure_decision_does(
         return sorted((d.job_id, d.printer_id) for d in match(queued, ready))
 
     async def actual(uow: UnitOfWork) -> list[Any]:
-        done = await handlers.run_matching_pass(uow, replace(handlers.Context(), clock=lambda: T0))
+        done = await run_matching_pass(uow, Deps(clock=lambda: T0))
         return sorted((d.job_id, d.printer_id) for d in done)
 
     async with unit_of_work(sessions) as uow:
@@ -150,8 +152,8 @@ async def test_the_unchanged_check_agrees_with_the_full_reconciliation(
 ) -> None:
     rng = random.Random(11)
     message = request("u1", 1, rng)
-    await in_transaction(sessions, lambda uow: handlers.reconcile_order(message, uow, handlers.Context()))
-    same = replace(handlers.desired_order(message), print_revision=2)
+    await handlers.reconcile_order(messages.reconcile_order(message), unit_of_work(sessions), Deps())
+    same = replace(messages.desired_order(message), print_revision=2)
     edits = [
         same,
         replace(same, order_number="#renamed"),
@@ -189,7 +191,7 @@ async def test_the_order_summary_s_sliced_estimates_are_the_pure_summary_s(
 ) -> None:
     rng = random.Random(13)
     message = request("e1", 1, rng, lines=8)
-    await in_transaction(sessions, lambda uow: handlers.reconcile_order(message, uow, handlers.Context()))
+    await handlers.reconcile_order(messages.reconcile_order(message), unit_of_work(sessions), Deps())
 
     async def slice_some(uow: UnitOfWork) -> None:
         jobs = await uow.queue.jobs_of_order("e1")
@@ -216,7 +218,7 @@ async def test_a_big_order_by_copy_reads_back_as_the_jobs_written(
     """Jobs of a big order go in by COPY (records built per column), small batches by INSERT: both read back
     field for field as the domain's jobs, JSON columns and nulls included."""
     rng = random.Random(5)
-    desired = handlers.desired_order(request("copy-order", 1, rng, lines=40))
+    desired = messages.desired_order(request("copy-order", 1, rng, lines=40))
     desired = replace(desired, line_items=[replace(line, quantity=line.quantity * 12) for line in desired.line_items])
     counter = iter(range(1_000_000))
     result = reconcile_order_jobs(None, [], desired, T0, lambda: f"copy-{next(counter):07d}")

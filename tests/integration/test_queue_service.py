@@ -374,7 +374,9 @@ async def test_concurrent_matching_passes_serialise_on_the_advisory_lock(queue_s
     """Six passes at once on one database (as six replicas would run them): none fails on the unique
     indexes, and together they give each ready printer one job and each job one printer."""
     from printqueue.adapters import orm
-    from printqueue.service_layer import handlers
+    from printqueue.service_layer import handlers, messages
+    from printqueue.service_layer.handlers import Deps
+    from printqueue.service_layer.matching_pass import run_matching_pass
     from printqueue.service_layer.unit_of_work import UnitOfWork
     from servicekit.database import create_engine, session_factory
     from servicekit.inbox import Inbox
@@ -382,7 +384,7 @@ async def test_concurrent_matching_passes_serialise_on_the_advisory_lock(queue_s
 
     engine = create_engine(queue_stack.database_urls["queue"])
     sessions = session_factory(engine)
-    ctx = handlers.Context()
+    deps = Deps()
 
     def unit_of_work() -> UnitOfWork:
         return UnitOfWork(sessions=sessions, outbox=Outbox(orm.outbox, source="/services/queue"),
@@ -391,23 +393,18 @@ async def test_concurrent_matching_passes_serialise_on_the_advisory_lock(queue_s
     material = f"PA-{uuid.uuid4().hex[:6]}"
     printers = [f"race-{uuid.uuid4()}" for _ in range(12)]
     try:
-        async with unit_of_work() as uow:
-            for order in range(3):
-                await handlers.reconcile_order(
-                    print_request(str(uuid.uuid4()), 1, material, {f"line-{order}": 10}), uow, ctx
-                )
-            for printer_id in printers:
-                await handlers.apply_printer_changed(
-                    PrinterChanged(id=printer_id, name=printer_id, model="A1", online=True, state="idle",
-                                   bed_clear=True, materials=[LoadedMaterial(slot=0, type=material)], revision=1,
-                                   updated_at=datetime.now(UTC)),
-                    uow, ctx,
-                )
-            await uow.commit()
+        for order in range(3):
+            request = print_request(str(uuid.uuid4()), 1, material, {f"line-{order}": 10})
+            await handlers.reconcile_order(messages.reconcile_order(request), unit_of_work(), deps)
+        for printer_id in printers:
+            changed = PrinterChanged(id=printer_id, name=printer_id, model="A1", online=True, state="idle",
+                                     bed_clear=True, materials=[LoadedMaterial(slot=0, type=material)], revision=1,
+                                     updated_at=datetime.now(UTC))
+            await handlers.record_printer(messages.record_printer(changed), unit_of_work(), deps)
 
         async def one_pass() -> list[Any]:
             async with unit_of_work() as uow:
-                done = await handlers.run_matching_pass(uow, ctx)
+                done = await run_matching_pass(uow, deps)
                 await uow.commit()
             return done
 

@@ -7,8 +7,9 @@ PostgreSQL fails here too.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from printqueue.domain.matching import READY_STATES, SlicedFor, completed_slices
 from printqueue.domain.model import (
@@ -249,6 +250,8 @@ class InMemoryUnitOfWork(FakeUnitOfWork[InMemoryQueueRepository]):
     def __init__(self, store: InMemoryQueueRepository) -> None:
         super().__init__(store, source="/services/queue")
         self.rematch = False
+        self.wakes = 0
+        """How often a commit woke the matcher (as the SQL unit of work does when `rematch` was set)."""
 
     @property
     def store(self) -> InMemoryQueueRepository:
@@ -257,3 +260,20 @@ class InMemoryUnitOfWork(FakeUnitOfWork[InMemoryQueueRepository]):
     def _open(self) -> None:
         self.queue = self.work
         self.rematch = False
+
+    async def commit(self) -> None:
+        woke = self.rematch
+        await super().commit()
+        if woke:
+            self.wakes += 1
+
+
+R = TypeVar("R")
+
+
+async def in_transaction(uow: InMemoryUnitOfWork, work: Callable[[InMemoryUnitOfWork], Awaitable[R]]) -> R:
+    """`work` in a transaction of its own, committed: how the matching loop runs its pass and slice chase."""
+    async with uow:
+        result = await work(uow)
+        await uow.commit()
+    return result

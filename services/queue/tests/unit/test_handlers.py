@@ -9,21 +9,24 @@ from typing import Any, TypeVar
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
+from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork, in_transaction
 
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged, PrintUpdated
 from contracts.queue.v1 import JobChanged, OrderJobsSummarized, StartPrint, StopPrint
 from contracts.shared_values import Assignment, FileRef, Material
+from printqueue.domain import commands
 from printqueue.domain.errors import TransitionForbidden
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.domain.model import FarmSettings, Job
-from printqueue.service_layer import handlers
-from printqueue.service_layer.handlers import Context
+from printqueue.service_layer import handlers, messages, operator_actions
+from printqueue.service_layer.handlers import Deps
+from printqueue.service_layer.matching_pass import run_matching_pass
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FILE = FileRef(sha256="a" * 64, filename="box.gcode.3mf", kind="gcode.3mf", size_bytes=100)
 R = TypeVar("R")
+C = TypeVar("C")
 
 
 class Queue:
@@ -31,9 +34,9 @@ class Queue:
         self.store = InMemoryQueueRepository()
         self.now = T0
         self.ids = (f"id-{n:05d}" for n in itertools.count())
-        self.ctx = Context(
+        self.deps = Deps(
             clock=lambda: self.now,
-            new_id=lambda: next(self.ids),
+            ids=lambda: next(self.ids),
             policy=DispatchPolicy(deadline_seconds=60, max_dispatch_attempts=2, deadline_grace_seconds=5),
         )
         self.sent: list[Any] = []
@@ -42,11 +45,15 @@ class Queue:
 
     async def do(self, action: Callable[[InMemoryUnitOfWork], Awaitable[R]]) -> tuple[R, list[Any]]:
         uow = InMemoryUnitOfWork(self.store)
-        async with uow:
-            result = await action(uow)
-            await uow.commit()
+        result = await action(uow)
         self.sent.extend(uow.messages)
         return result, uow.messages
+
+    async def handle(
+        self, handler: Callable[[C, InMemoryUnitOfWork, Deps], Awaitable[R]], cmd: C
+    ) -> tuple[R, list[Any]]:
+        """A handler given the command, a fresh unit of work (it owns the transaction) and the deps."""
+        return await self.do(lambda uow: handler(cmd, uow, self.deps))
 
     async def order(self, quantity: int = 1, material: str = "PLA", assignment: Assignment | None = None,
                     revision: int = 1) -> list[Any]:
@@ -61,7 +68,7 @@ class Queue:
                 )
             ],
         )
-        return (await self.do(lambda uow: handlers.reconcile_order(message, uow, self.ctx)))[1]
+        return (await self.handle(handlers.reconcile_order, messages.reconcile_order(message)))[1]
 
     async def printer(self, printer_id: str = "pr1", **state: Any) -> list[Any]:
         revision = self.printer_revisions[printer_id] = self.printer_revisions.get(printer_id, 0) + 1
@@ -71,10 +78,10 @@ class Queue:
             "updated_at": self.now, **state,
         }
         message = PrinterChanged(id=printer_id, revision=revision, **fields)
-        return (await self.do(lambda uow: handlers.apply_printer_changed(message, uow, self.ctx)))[1]
+        return (await self.handle(handlers.record_printer, messages.record_printer(message)))[1]
 
     async def match(self) -> list[Any]:
-        return (await self.do(lambda uow: handlers.run_matching_pass(uow, self.ctx)))[1]
+        return (await self.do(lambda uow: in_transaction(uow, lambda u: run_matching_pass(u, self.deps))))[1]
 
     async def report(self, job: Job, status: str, **extra: Any) -> list[Any]:
         sequence = self.sequences[job.id] = self.sequences.get(job.id, 0) + 1
@@ -82,7 +89,7 @@ class Queue:
             job_id=job.id, printer_id=extra.pop("printer_id", job.printer_id), command_id=job.command_id,
             status=status, sequence=extra.pop("sequence", sequence), occurred_at=self.now, **extra,
         )
-        return (await self.do(lambda uow: handlers.apply_print_updated(message, uow, self.ctx)))[1]
+        return (await self.handle(handlers.apply_print_report, messages.apply_print_report(message)))[1]
 
     def jobs(self) -> list[Job]:
         return sorted(self.store.jobs.values(), key=lambda j: j.id)
@@ -177,7 +184,7 @@ async def test_a_gateway_refusal_sends_the_job_elsewhere_at_once() -> None:
     assert queue.store.printers_by_id["pr1"].avoid_until is not None
     stale = PrintUpdated(job_id=first.job_id, printer_id="pr1", command_id=first.command_id, status="not_started",
                          sequence=0, error="unknown printer", occurred_at=queue.now)
-    assert (await queue.do(lambda uow: handlers.apply_print_updated(stale, uow, queue.ctx)))[1] == []
+    assert (await queue.handle(handlers.apply_print_report, messages.apply_print_report(stale)))[1] == []
     assert (queue.job().status, queue.job().printer_id) == ("assigned", "pr2")
     sent = await queue.report(queue.job(), "not_started", sequence=0, error="printer is offline")
     job = queue.job()
@@ -239,7 +246,7 @@ async def test_older_printer_revisions_are_ignored() -> None:
     await queue.printer(bed_clear=False)
     stale = PrinterChanged(id="pr1", name="PR1", model="X1C", online=True, state="idle", bed_clear=True,
                            revision=1, updated_at=T0)
-    changed, _ = await queue.do(lambda uow: handlers.apply_printer_changed(stale, uow, queue.ctx))
+    changed, _ = await queue.handle(handlers.record_printer, messages.record_printer(stale))
     assert not changed and not queue.store.printers_by_id["pr1"].bed_clear
 
 
@@ -265,29 +272,29 @@ async def test_operator_cancel_retry_reject_and_priority() -> None:
     job = queue.job()
     await queue.report(job, "started")
 
-    _, sent = await queue.do(lambda uow: handlers.cancel_job(job.id, uow, queue.ctx))
+    _, sent = await queue.handle(operator_actions.cancel_job, commands.CancelJob(job.id))
     (stop,) = of(StopPrint, sent)
     assert stop.printer_id == "pr1" and queue.job().status == "printing" and queue.job().cancel_requested
     await queue.report(queue.job(), "cancelled")
     stopped = queue.store.jobs[job.id]
     assert (stopped.status, stopped.error) == ("cancelled", "cancelled by an operator")
     with pytest.raises(TransitionForbidden):
-        await queue.do(lambda uow: handlers.cancel_job(job.id, uow, queue.ctx))
+        await queue.handle(operator_actions.cancel_job, commands.CancelJob(job.id))
 
-    await queue.do(lambda uow: handlers.retry_job(job.id, uow, queue.ctx))
+    await queue.handle(operator_actions.retry_job, commands.RetryJob(job.id))
     retried = queue.store.jobs[job.id]
     assert (retried.status, retried.attempt, retried.printer_id) == ("queued", 2, None)
-    await queue.do(lambda uow: handlers.set_job_priority(job.id, "low", uow, queue.ctx))
+    await queue.handle(operator_actions.set_job_priority, commands.SetJobPriority(job.id, "low"))
     assert queue.store.jobs[job.id].priority == "low"
 
     await queue.match()
     await queue.report(queue.job(), "started")
     await queue.report(queue.job(), "completed")
     with pytest.raises(TransitionForbidden):
-        await queue.do(lambda uow: handlers.set_job_priority(job.id, "normal", uow, queue.ctx))
-    await queue.do(lambda uow: handlers.reject_job(job.id, uow, queue.ctx))
+        await queue.handle(operator_actions.set_job_priority, commands.SetJobPriority(job.id, "normal"))
+    await queue.handle(operator_actions.reject_job, commands.RejectJob(job.id))
     assert (queue.job().status, queue.job().error) == ("failed", "rejected by an operator")
-    await queue.do(lambda uow: handlers.set_job_priority(job.id, "normal", uow, queue.ctx))
+    await queue.handle(operator_actions.set_job_priority, commands.SetJobPriority(job.id, "normal"))
     assert queue.job().priority == "normal"
 
 
@@ -299,7 +306,7 @@ async def test_retry_never_makes_a_second_live_job_for_one_identity() -> None:
     await queue.order(quantity=1, revision=3)
     assert len(queue.jobs()) == 2
     with pytest.raises(TransitionForbidden):
-        await queue.do(lambda uow: handlers.retry_job(cancelled.id, uow, queue.ctx))
+        await queue.handle(operator_actions.retry_job, commands.RetryJob(cancelled.id))
 
 
 async def test_a_dispatch_continues_the_trace_of_the_print_request_not_the_matching_pass() -> None:
@@ -313,9 +320,7 @@ async def test_a_dispatch_continues_the_trace_of_the_print_request_not_the_match
     await queue.printer()
     uow = InMemoryUnitOfWork(queue.store)
     with tracer.start_as_current_span("matching pass") as matching:
-        async with uow:
-            await handlers.run_matching_pass(uow, queue.ctx)
-            await uow.commit()
+        await in_transaction(uow, lambda u: run_matching_pass(u, queue.deps))
     (start,) = [e for e in uow.published if e.type == StartPrint.SUBJECT]
     assert start.traceparent is not None
     assert start.traceparent.split("-")[1] == f"{click:032x}"
@@ -329,14 +334,12 @@ async def test_the_farms_colour_tolerance_lets_a_close_red_spool_take_a_red_job(
     assert of(StartPrint, await queue.match()) == []
 
     uow = InMemoryUnitOfWork(queue.store)
-    async with uow:
-        await handlers.set_farm_settings(FarmSettings(color_tolerance=5), uow, queue.ctx)
-        assert uow.rematch
-        await uow.commit()
+    wider = commands.SetFarmSettings(FarmSettings(color_tolerance=5))
+    await operator_actions.set_farm_settings(wider, uow, queue.deps)
+    assert (uow.commits, uow.wakes) == (1, 1), "a wider tolerance wakes the matcher"
     assert queue.store.settings == FarmSettings(color_tolerance=5)
 
     (start,) = of(StartPrint, await queue.match())
     assert start.printer_id == "pr1"
-    async with uow:
-        await handlers.set_farm_settings(FarmSettings(color_tolerance=5), uow, queue.ctx)
-        assert not uow.rematch
+    await operator_actions.set_farm_settings(wider, uow, queue.deps)
+    assert (uow.commits, uow.wakes) == (2, 1), "the same settings again change nothing"

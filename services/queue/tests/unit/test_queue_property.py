@@ -12,7 +12,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
+from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork, in_transaction
 
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderCancelled, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged, PrintUpdated
@@ -20,8 +20,9 @@ from contracts.queue.v1 import JobChanged, OrderJobsSummarized, StartPrint
 from contracts.shared_values import Assignment, FileRef, Material
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.domain.model import ACTIVE, Job, summarize
-from printqueue.service_layer import handlers
-from printqueue.service_layer.handlers import Context
+from printqueue.service_layer import handlers, messages
+from printqueue.service_layer.handlers import Deps
+from printqueue.service_layer.matching_pass import run_matching_pass
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ORDER = "order-1"
@@ -92,15 +93,13 @@ class World:
         self.clock = Clock()
         self.ids = (f"id-{n:06d}" for n in itertools.count())
         policy = DispatchPolicy(max_dispatch_attempts=2)
-        self.ctx = Context(clock=self.clock, new_id=lambda: next(self.ids), policy=policy)
+        self.deps = Deps(clock=self.clock, ids=lambda: next(self.ids), policy=policy)
         self.published: list[Any] = []
         self.sequences: dict[str, int] = {}
 
     async def run(self, action: Any) -> None:
         uow = InMemoryUnitOfWork(self.store)
-        async with uow:
-            await action(uow)
-            await uow.commit()
+        await action(uow)
         self.published.extend(uow.messages)
         summarized = [m.order_id for m in uow.messages if isinstance(m, OrderJobsSummarized)]
         assert len(summarized) == len(set(summarized)), "more than one summary per order in one transaction"
@@ -113,9 +112,9 @@ class World:
     async def deliver(self, message: OrderPrintRequested | OrderCancelled) -> None:
         started_before = {j.id: (j.status, j.revision) for j in self.store.jobs.values() if j.status in STARTED}
         if isinstance(message, OrderPrintRequested):
-            await self.run(lambda uow: handlers.reconcile_order(message, uow, self.ctx))
+            await self.run(lambda uow: handlers.reconcile_order(messages.reconcile_order(message), uow, self.deps))
         else:
-            await self.run(lambda uow: handlers.cancel_order(message, uow, self.ctx))
+            await self.run(lambda uow: handlers.cancel_order(messages.cancel_order(message), uow, self.deps))
         for job_id, state in started_before.items():
             job = self.store.jobs[job_id]
             assert (job.status, job.revision) == state, "reconciliation touched a started or finished job"
@@ -127,7 +126,7 @@ class World:
                 materials=[LoadedMaterial(slot=0, type=kind, color="FFFFFFFF")], revision=1,
                 idle_since=T0 - timedelta(minutes=index), updated_at=T0,
             )
-            await self.run(lambda uow, m=message: handlers.apply_printer_changed(m, uow, self.ctx))
+            await self.run(lambda uow, m=message: handlers.record_printer(messages.record_printer(m), uow, self.deps))
 
     async def report(self, job: Job, status: str, sequence: int) -> None:
         assert job.printer_id is not None
@@ -135,7 +134,7 @@ class World:
             job_id=job.id, printer_id=job.printer_id, command_id=job.command_id, status=status,
             sequence=sequence, occurred_at=self.clock.now,
         )
-        await self.run(lambda uow: handlers.apply_print_updated(message, uow, self.ctx))
+        await self.run(lambda uow: handlers.apply_print_report(messages.apply_print_report(message), uow, self.deps))
 
 
 quantities = st.fixed_dictionaries({line: st.integers(0, 3) for line in PARTS})
@@ -159,12 +158,12 @@ def test_final_jobs_are_the_latest_desired_set_plus_what_started(edits: list[Any
         for _ in range(data.draw(st.integers(0, 25), label="steps")):
             step = data.draw(st.sampled_from(["deliver", "deliver", "match", "report", "expire"]), label="step")
             if step == "expire":
-                world.clock.now += timedelta(seconds=world.ctx.policy.deadline_seconds + 60)
+                world.clock.now += timedelta(seconds=world.deps.policy.deadline_seconds + 60)
                 step = "match"
             if step == "deliver":
                 await world.deliver(data.draw(st.sampled_from(messages), label="message"))
             elif step == "match":
-                await world.run(lambda uow: handlers.run_matching_pass(uow, world.ctx))
+                await world.run(lambda uow: in_transaction(uow, lambda u: run_matching_pass(u, world.deps)))
             else:
                 active = sorted((j for j in world.store.jobs.values() if j.status in ACTIVE), key=lambda j: j.id)
                 if active:

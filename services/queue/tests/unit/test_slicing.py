@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
+from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork, in_transaction
 
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial as LoadedMaterialMessage
@@ -21,16 +21,19 @@ from contracts.shared_values import Assignment as AssignmentMessage
 from contracts.shared_values import FileRef
 from contracts.shared_values import Material as MaterialMessage
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceEstimate, SliceFailed
-from printqueue.domain import slicing
+from printqueue.domain import commands, slicing
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.domain.matching import explain, match
 from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer, Target
 from printqueue.domain.slicing import Slice
-from printqueue.service_layer import handlers
-from printqueue.service_layer.handlers import Context
+from printqueue.service_layer import handlers, messages, operator_actions
+from printqueue.service_layer.handlers import Deps
+from printqueue.service_layer.matching_pass import run_matching_pass
+from printqueue.service_layer.slice_requests import chase_unanswered_slices
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 R = TypeVar("R")
+C = TypeVar("C")
 STL = FileRef(sha256="5" * 64, filename="bracket.stl", kind="stl", size_bytes=684)
 SCAD = FileRef(sha256="c" * 64, filename="tag.scad", kind="scad", size_bytes=120)
 SLICED = FileRef(sha256="a" * 64, filename="box.gcode.3mf", kind="gcode.3mf", size_bytes=100)
@@ -225,7 +228,7 @@ class Queue:
         self.store = InMemoryQueueRepository()
         self.now = T0
         self.ids = (f"id-{n:05d}" for n in itertools.count())
-        self.ctx = Context(clock=lambda: self.now, new_id=lambda: next(self.ids),
+        self.deps = Deps(clock=lambda: self.now, ids=lambda: next(self.ids),
                            policy=DispatchPolicy(deadline_seconds=60, max_dispatch_attempts=2))
         self.sent: list[Any] = []
         self.revisions: dict[str, int] = {}
@@ -233,11 +236,15 @@ class Queue:
 
     async def do(self, action: Callable[[InMemoryUnitOfWork], Awaitable[R]]) -> tuple[R, list[Any]]:
         uow = InMemoryUnitOfWork(self.store)
-        async with uow:
-            result = await action(uow)
-            await uow.commit()
+        result = await action(uow)
         self.sent.extend(uow.messages)
         return result, uow.messages
+
+    async def handle(
+        self, handler: Callable[[C, InMemoryUnitOfWork, Deps], Awaitable[R]], cmd: C
+    ) -> tuple[R, list[Any]]:
+        """A handler given the command, a fresh unit of work (it owns the transaction) and the deps."""
+        return await self.do(lambda uow: handler(cmd, uow, self.deps))
 
     async def order(self, lines: dict[str, dict[str, Any]], file: FileRef = SCAD, order_id: str = "o1",
                     quantity: int = 1, grams: float | None = None) -> list[Any]:
@@ -255,7 +262,7 @@ class Queue:
                 for position, (line_id, values) in enumerate(lines.items())
             ],
         )
-        return (await self.do(lambda uow: handlers.reconcile_order(message, uow, self.ctx)))[1]
+        return (await self.handle(handlers.reconcile_order, messages.reconcile_order(message)))[1]
 
     async def printer(self, printer_id: str, model: str, **state: Any) -> list[Any]:
         revision = self.revisions[printer_id] = self.revisions.get(printer_id, 0) + 1
@@ -265,7 +272,7 @@ class Queue:
             "idle_since": T0 - timedelta(minutes=len(self.revisions)), "updated_at": self.now, **state,
         }
         message = PrinterChanged(id=printer_id, revision=revision, **fields)
-        return (await self.do(lambda uow: handlers.apply_printer_changed(message, uow, self.ctx)))[1]
+        return (await self.handle(handlers.record_printer, messages.record_printer(message)))[1]
 
     async def completed(self, request: SlicePart, sha: str = "e" * 64, minutes: float = 42.0,
                         grams: float = 9.5) -> list[Any]:
@@ -277,17 +284,17 @@ class Queue:
                          bucket=SLICED_FILES_BUCKET),
             completed_at=self.now,
         )
-        return (await self.do(lambda uow: handlers.apply_slice_completed(message, uow, self.ctx)))[1]
+        return (await self.handle(handlers.complete_slice, messages.complete_slice(message)))[1]
 
     async def failed(self, request: SlicePart, error: str = PARSER_ERROR) -> list[Any]:
         message = SliceFailed(
             slice_key=request.slice_key, source_sha256=request.source.sha256, printer_model=request.printer_model,
             fabmatic=request.fabmatic, material=request.material, stage="render", error=error, failed_at=self.now,
         )
-        return (await self.do(lambda uow: handlers.apply_slice_failed(message, uow, self.ctx)))[1]
+        return (await self.handle(handlers.fail_slice, messages.fail_slice(message)))[1]
 
     async def match(self) -> list[Any]:
-        return (await self.do(lambda uow: handlers.run_matching_pass(uow, self.ctx)))[1]
+        return (await self.do(lambda uow: in_transaction(uow, lambda u: run_matching_pass(u, self.deps))))[1]
 
     def jobs(self, line: str | None = None) -> list[Job]:
         return sorted((j for j in self.store.jobs.values() if line is None or j.line_item_id == line),
@@ -376,7 +383,7 @@ async def test_a_failed_slice_fails_the_job_with_the_tool_s_message_only_when_no
     assert queue.store.slices[a1.slice_key].state == "completed", "a success after a failure is kept ..."
     assert queue.jobs()[0].status == "failed", "... but a failed job waits for the operator's retry"
 
-    retried, sent = await queue.do(lambda uow: handlers.retry_job(job_now.id, uow, queue.ctx))
+    retried, sent = await queue.handle(operator_actions.retry_job, commands.RetryJob(job_now.id))
     assert retried.status == "queued" and of(SlicePart, sent) == [], "the A1 slice exists now"
 
 
@@ -387,7 +394,7 @@ async def test_a_retry_asks_the_slicer_again_when_every_slice_had_failed() -> No
     (request,) = queue.requests()
     await queue.failed(request)
     job_id = queue.jobs()[0].id
-    retried, sent = await queue.do(lambda uow: handlers.retry_job(job_id, uow, queue.ctx))
+    retried, sent = await queue.handle(operator_actions.retry_job, commands.RetryJob(job_id))
     (again,) = of(SlicePart, sent)
     assert again.slice_key == request.slice_key and retried.status == "slicing" and retried.error is None
     await queue.completed(again)
@@ -531,10 +538,10 @@ async def test_jobs_queued_before_the_queue_sliced_are_adopted_once() -> None:
     old = queue.jobs()[0]
     old.file, old.slice_basis = STL.model_dump(mode="json"), None
     queue.store.jobs[old.id] = old
-    adopted, sent = await queue.do(lambda uow: handlers.adopt_unsliced_jobs(uow, queue.ctx))
+    adopted, sent = await queue.handle(handlers.adopt_unsliced_jobs, commands.AdoptUnslicedJobs())
     (request,) = of(SlicePart, sent)
     assert adopted == 1 and request.source == STL and queue.jobs()[0].status == "slicing"
-    assert (await queue.do(lambda uow: handlers.adopt_unsliced_jobs(uow, queue.ctx)))[0] == 0
+    assert (await queue.handle(handlers.adopt_unsliced_jobs, commands.AdoptUnslicedJobs()))[0] == 0
     assert await queue.match() == []
 
 
@@ -565,19 +572,19 @@ async def test_a_lost_slice_request_is_asked_again_and_its_jobs_fail_when_it_nev
 
     async def chase(after_seconds: float) -> list[Any]:
         queue.now += timedelta(seconds=after_seconds)
-        return (await queue.do(lambda uow: handlers.chase_unanswered_slices(uow, queue.ctx)))[1]
+        return (await queue.do(lambda uow: in_transaction(uow, lambda u: chase_unanswered_slices(u, queue.deps))))[1]
 
-    assert of(SlicePart, await chase(queue.ctx.slice_answer_seconds - 1)) == []
+    assert of(SlicePart, await chase(queue.deps.slice_answer_seconds - 1)) == []
     (again,) = of(SlicePart, await chase(1))
     assert (again.slice_key, again.parameters) == (first.slice_key, first.parameters)
     assert queue.jobs()[0].status == "slicing"
-    assert len(of(SlicePart, await chase(queue.ctx.slice_answer_seconds))) == 1
-    sent = await chase(queue.ctx.slice_answer_seconds)
+    assert len(of(SlicePart, await chase(queue.deps.slice_answer_seconds))) == 1
+    sent = await chase(queue.deps.slice_answer_seconds)
     assert of(SlicePart, sent) == [], "asked three times in all"
     job_now = queue.jobs()[0]
     assert job_now.status == "failed" and "did not answer 3 requests" in (job_now.error or "")
     assert of(JobChanged, sent)[0].status == "failed"
-    assert of(SlicePart, await chase(10 * queue.ctx.slice_answer_seconds)) == [], "a given-up slice stays given up"
+    assert of(SlicePart, await chase(10 * queue.deps.slice_answer_seconds)) == [], "a given-up slice stays given up"
 
 
 async def test_only_slices_a_slicing_job_waits_for_are_chased_and_a_late_answer_still_counts() -> None:
@@ -589,8 +596,8 @@ async def test_only_slices_a_slicing_job_waits_for_are_chased_and_a_late_answer_
     await queue.order({"l2": {"label": "Bob"}}, order_id="o2")
     await queue.order({}, order_id="o1")
     assert {j.status for j in queue.jobs() if j.order_id == "o1"} == {"cancelled"}
-    queue.now += timedelta(seconds=queue.ctx.slice_answer_seconds)
-    _, sent = await queue.do(lambda uow: handlers.chase_unanswered_slices(uow, queue.ctx))
+    queue.now += timedelta(seconds=queue.deps.slice_answer_seconds)
+    _, sent = await queue.do(lambda uow: in_transaction(uow, lambda u: chase_unanswered_slices(u, queue.deps)))
     assert [r.slice_key for r in of(SlicePart, sent)] == [bob.slice_key], "Ada's is answered, o2 still waits for Bob"
     await queue.completed(bob)
     assert [j.status for j in queue.jobs() if j.order_id == "o2"] == ["queued"]

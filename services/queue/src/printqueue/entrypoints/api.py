@@ -1,9 +1,10 @@
-"""HTTP routes of the queue: thin wrappers over handlers and views."""
+"""HTTP routes of the queue: requests become commands for the operator actions (which own their
+transactions), or reads of views."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,9 +12,9 @@ from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from printqueue.adapters import views
-from printqueue.domain import analytics
+from printqueue.domain import analytics, commands
 from printqueue.domain.matching import explain
-from printqueue.domain.model import FarmSettings, Job
+from printqueue.domain.model import FarmSettings
 from printqueue.entrypoints.schemas import (
     AnalyticsBucketOut,
     FailureReasonOut,
@@ -30,8 +31,8 @@ from printqueue.entrypoints.schemas import (
     OrderLeadTimeOut,
     QueueWaitOut,
 )
-from printqueue.service_layer import handlers
-from printqueue.service_layer.handlers import Context
+from printqueue.service_layer import operator_actions
+from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.unit_of_work import UnitOfWork
 from servicekit.documented import documented
 from servicekit.pagination import Cursor, Limit, Page, bad_cursor, decode_cursor, encode_cursor
@@ -67,7 +68,7 @@ def _statuses(raw: list[str] | None) -> list[str]:
     return wanted
 
 
-def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
+def router(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> APIRouter:
     api = APIRouter(prefix="/api/v1", tags=["queue"])
 
     @api.get("/jobs", response_model=Page[JobOut])
@@ -114,7 +115,7 @@ def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
             slices = await uow.queue.slices_of([job.slice_basis]) if job.slice_basis is not None else []
             tolerance = (await uow.queue.farm_settings()).color_tolerance
         verdicts = explain(
-            job, [(p, p.id in occupied) for p in printers], ctx.clock(), {s.target: s for s in slices}, tolerance
+            job, [(p, p.id in occupied) for p in printers], deps.clock(), {s.target: s for s in slices}, tolerance
         )
         return MatchingOut(
             job_id=job.id,
@@ -129,28 +130,30 @@ def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
             ],
         )
 
-    async def act(action: Callable[[UnitOfWork], Awaitable[Job]]) -> JobOut:
-        with problems():
-            async with uow_factory() as uow:
-                job = await action(uow)
-                await uow.commit()
-        return JobOut.of(job)
-
     @api.post("/jobs/{job_id}/cancel", response_model=JobOut)
     async def cancel_job(job_id: str) -> JobOut:
-        return await act(lambda uow: handlers.cancel_job(job_id, uow, ctx))
+        with problems():
+            job = await operator_actions.cancel_job(commands.CancelJob(job_id), uow_factory(), deps)
+        return JobOut.of(job)
 
     @api.post("/jobs/{job_id}/retry", response_model=JobOut)
     async def retry_job(job_id: str) -> JobOut:
-        return await act(lambda uow: handlers.retry_job(job_id, uow, ctx))
+        with problems():
+            job = await operator_actions.retry_job(commands.RetryJob(job_id), uow_factory(), deps)
+        return JobOut.of(job)
 
     @api.post("/jobs/{job_id}/fail", response_model=JobOut)
     async def reject_job(job_id: str) -> JobOut:
-        return await act(lambda uow: handlers.reject_job(job_id, uow, ctx))
+        with problems():
+            job = await operator_actions.reject_job(commands.RejectJob(job_id), uow_factory(), deps)
+        return JobOut.of(job)
 
     @api.patch("/jobs/{job_id}", response_model=JobOut)
     async def patch_job(job_id: str, body: JobPatch) -> JobOut:
-        return await act(lambda uow: handlers.set_job_priority(job_id, body.priority, uow, ctx))
+        cmd = commands.SetJobPriority(job_id, body.priority)
+        with problems():
+            job = await operator_actions.set_job_priority(cmd, uow_factory(), deps)
+        return JobOut.of(job)
 
     @api.get("/queue/settings", response_model=FarmSettingsOut)
     async def farm_settings() -> FarmSettingsOut:
@@ -162,10 +165,9 @@ def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
     @api.put("/queue/settings", response_model=FarmSettingsOut)
     async def set_farm_settings(body: FarmSettingsIn) -> FarmSettingsOut:
         """Operators: a wider colour tolerance lets waiting jobs take close colours at once."""
-        async with uow_factory() as uow:
-            tolerance = body.color_tolerance + 0.0  # -0.0 is 0
-            settings = await handlers.set_farm_settings(FarmSettings(color_tolerance=tolerance), uow, ctx)
-            await uow.commit()
+        tolerance = body.color_tolerance + 0.0  # -0.0 is 0
+        cmd = commands.SetFarmSettings(FarmSettings(color_tolerance=tolerance))
+        settings = await operator_actions.set_farm_settings(cmd, uow_factory(), deps)
         return FarmSettingsOut(color_tolerance=settings.color_tolerance)
 
     @api.get("/queue/materials", response_model=MaterialsOut)
@@ -194,7 +196,7 @@ def router(uow_factory: Callable[[], UnitOfWork], ctx: Context) -> APIRouter:
             analytics.Period, Query(description="The window ending now: 24 hours (hourly buckets), 7 or 30 days.")
         ] = "24h",
     ) -> JobAnalyticsOut:
-        window = analytics.Window.ending(period, ctx.clock())
+        window = analytics.Window.ending(period, deps.clock())
         async with uow_factory() as uow:
             facts = await views.job_facts(uow.session, window.since, window.until)
         figures = analytics.job_analytics(facts, window)

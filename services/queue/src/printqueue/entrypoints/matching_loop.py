@@ -12,7 +12,9 @@ from collections.abc import Callable
 
 from printqueue.domain.matching import Dispatch
 from printqueue.entrypoints.metrics import QueueMetrics
-from printqueue.service_layer.handlers import Context, chase_unanswered_slices, run_matching_pass
+from printqueue.service_layer.handlers import Deps
+from printqueue.service_layer.matching_pass import run_matching_pass
+from printqueue.service_layer.slice_requests import chase_unanswered_slices
 from printqueue.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ class MatchingLoop:
     def __init__(
         self,
         uow_factory: Callable[[], UnitOfWork],
-        ctx: Context,
+        ctx: Deps,
         interval_seconds: float,
         full_pass_seconds: float = 10.0,
         metrics: QueueMetrics | None = None,

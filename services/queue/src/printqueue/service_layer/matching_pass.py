@@ -1,0 +1,79 @@
+"""The matching pass: expire overdue dispatches, then give queued jobs to ready printers. The matching loop
+runs it in a transaction of its own (and clears `rematch`: the pass itself needs no further pass)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from printqueue.domain import lifecycle, slicing
+from printqueue.domain.matching import Dispatch, Requirement, completed_slices, fitting_slots, match, readiness
+from printqueue.service_layer import messages
+from printqueue.service_layer.job_changes import carry_out, emit_summaries, locked_job
+from printqueue.service_layer.unit_of_work import QueueUnitOfWork
+from servicekit.collector import collector_paused
+from servicekit.tracing import span
+
+if TYPE_CHECKING:
+    from printqueue.service_layer.handlers import Deps
+
+
+async def run_matching_pass(uow: QueueUnitOfWork, deps: Deps, *, assign: bool = True) -> list[Dispatch]:
+    """Expire overdue dispatches, then give queued jobs to ready printers, under the cluster-wide lock.
+    With `assign=False` it only expires deadlines, and matches only if a dispatch came back."""
+    repo = uow.queue
+    await repo.lock_matching()
+    now = deps.clock()
+    summaries: set[str] = set()
+    expired = await repo.expired_dispatches(now)
+    for job_id in expired:
+        job = await locked_job(uow, job_id)
+        if job is not None:
+            before = job.status
+            outcome = lifecycle.expire_dispatch(job, now, deps.policy)
+            await carry_out(uow, job, before, outcome, now, deps, summaries)
+    await emit_summaries(uow, summaries)
+    if not assign and not expired:
+        return []
+
+    ready = [p for p in await repo.ready_printer_candidates(now) if readiness(p, False, now) == "ready"]
+    if not ready:
+        return []
+    tolerance = (await repo.farm_settings()).color_tolerance
+    candidates = await repo.queued_candidates(ready, tolerance)
+    bases = sorted({job.slice_basis for job in candidates if job.slice_basis is not None})
+    completed = {(s.basis, s.target): s for s in await repo.slices_of(bases) if s.state == "completed"}
+    with collector_paused():
+        dispatches = match(candidates, ready, completed_slices(completed.values()), tolerance)
+    if not dispatches:
+        return []
+    claimed = {job.id: job for job in await repo.claim_queued([d.job_id for d in dispatches])}
+    printers = {p.id: p for p in ready}
+    done: list[Dispatch] = []
+    for planned in dispatches:
+        job = claimed.get(planned.job_id)
+        if job is None:
+            continue
+        if job.slice_basis is not None:
+            printer_target = slicing.printer_target(printers[planned.printer_id])
+            chosen = completed.get((job.slice_basis, printer_target)) if printer_target is not None else None
+            if chosen is None:
+                continue
+            job.sliced_file = chosen.view()
+        lifecycle.dispatch(job, planned.printer_id, deps.ids(), now, deps.policy)
+        done.append(planned)
+    await repo.save_jobs([claimed[d.job_id] for d in done])
+    traces = await repo.order_traces(claimed[d.job_id].order_id for d in done)
+    for planned in done:
+        job = claimed[planned.job_id]
+        # The dispatch continues the trace of the print-jobs click that made the job, not the matching pass.
+        with span(
+            "queue dispatch",
+            parent=traces.get(job.order_id),
+            attributes={"printfarm.job_id": job.id, "printfarm.printer_id": planned.printer_id},
+        ):
+            uow.emit(messages.job_changed(job), subject_id=job.id)
+            requirement = Requirement.of(job.material, job.assignment, color_tolerance=tolerance)
+            slots = fitting_slots(printers[planned.printer_id], requirement)
+            start = messages.start_print(job, deps.policy.deadline_seconds, deps.clock(), slots)
+            uow.emit(start, subject_id=job.id)
+    return done

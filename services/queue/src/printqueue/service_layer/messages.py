@@ -1,0 +1,271 @@
+"""Contract ↔ domain translation: the commands consumed messages become, and the messages the queue emits."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from contracts.orders.v1 import OrderCancelled, OrderPrintRequested
+from contracts.printers.v1 import PrinterChanged, PrintUpdated
+from contracts.queue.v1 import (
+    JobChanged,
+    JobCounts,
+    JobFile,
+    OrderJobsSummarized,
+    PartEstimate,
+    SlicePart,
+    StartPrint,
+    StopPrint,
+)
+from contracts.shared_values import Assignment as AssignmentMessage
+from contracts.shared_values import FileRef
+from contracts.shared_values import Material as MaterialMessage
+from contracts.slicer.v1 import SliceCompleted, SliceFailed
+from printqueue.domain import commands, slicing
+from printqueue.domain.lifecycle import PrintReport
+from printqueue.domain.model import (
+    Assignment,
+    Job,
+    LoadedMaterial,
+    Material,
+    OrderRecord,
+    OrderSummary,
+    Printer,
+)
+from printqueue.domain.model import JobCounts as DomainCounts
+from printqueue.domain.reconciliation import DesiredLineItem, DesiredOrder, DesiredPart
+from printqueue.domain.slicing import Slice
+
+# Consumed: contract message → command.
+
+
+def reconcile_order(message: OrderPrintRequested) -> commands.ReconcileOrder:
+    return commands.ReconcileOrder(desired_order(message))
+
+
+def desired_order(message: OrderPrintRequested) -> DesiredOrder:
+    return DesiredOrder(
+        order_id=message.order_id,
+        order_number=message.order_number,
+        print_revision=message.print_revision,
+        assignment=assignment(message.assignment),
+        order_created_at=message.order_created_at,
+        fulfillment_date=message.fulfillment_date,
+        line_items=[
+            DesiredLineItem(
+                line_item_id=line.line_item_id,
+                position=line.position,
+                sku_id=line.sku_id,
+                sku=line.sku,
+                quantity=line.quantity,
+                parameters=dict(line.parameters),
+                parts=[
+                    DesiredPart(
+                        part_id=part.part_id,
+                        part_name=part.part_name,
+                        quantity=part.quantity,
+                        material=Material(part.material.type, part.material.color, part.material.profile),
+                        file=part.file.model_dump(mode="json"),
+                        parameter_values=dict(part.parameter_values),
+                        grams=part.grams,
+                        print_minutes=part.print_minutes,
+                    )
+                    for part in line.parts
+                ],
+            )
+            for line in message.line_items
+        ],
+    )
+
+
+def assignment(message: AssignmentMessage) -> Assignment:
+    return Assignment(mode=message.mode, printer_id=message.printer_id, tags=tuple(message.tags))
+
+
+def cancel_order(message: OrderCancelled) -> commands.CancelOrder:
+    return commands.CancelOrder(order_id=message.order_id, print_revision=message.print_revision)
+
+
+def record_printer(message: PrinterChanged) -> commands.RecordPrinter:
+    """The printer as reported; its dispatch notes (`avoid_until`, `dispatch_misses`) are the queue's own."""
+    return commands.RecordPrinter(
+        Printer(
+            id=message.id,
+            name=message.name,
+            revision=message.revision,
+            model=message.model,
+            protocol=message.protocol or "bambu_lan",
+            tags=tuple(message.tags),
+            fabmatic=message.fabmatic,
+            online=message.online,
+            state=message.state,
+            bed_clear=message.bed_clear,
+            materials=tuple(
+                LoadedMaterial(slot=m.slot, type=m.type, color=m.color, profile=m.profile) for m in message.materials
+            ),
+            current_job_id=message.current_job_id,
+            idle_since=message.idle_since,
+            deleted=message.deleted,
+            updated_at=message.updated_at,
+        )
+    )
+
+
+def apply_print_report(message: PrintUpdated) -> commands.ApplyPrintReport:
+    return commands.ApplyPrintReport(
+        PrintReport(
+            job_id=message.job_id,
+            printer_id=message.printer_id,
+            status=message.status,
+            sequence=message.sequence,
+            occurred_at=message.occurred_at,
+            command_id=message.command_id,
+            progress_percent=message.progress_percent,
+            error=message.error,
+        )
+    )
+
+
+def complete_slice(message: SliceCompleted) -> commands.CompleteSlice:
+    return commands.CompleteSlice(
+        slice_key=message.slice_key,
+        file=message.file.model_dump(mode="json"),
+        profile=message.profile,
+        print_minutes=message.estimate.print_minutes,
+        grams=message.estimate.grams,
+    )
+
+
+def fail_slice(message: SliceFailed) -> commands.FailSlice:
+    return commands.FailSlice(slice_key=message.slice_key, error=message.error, stage=message.stage)
+
+
+# Emitted: domain → contract message.
+
+
+@dataclass
+class Stats:
+    """What one reconciliation did to an order's jobs, for its summary."""
+
+    added: int = 0
+    cancelled: int = 0
+    kept: int = 0
+
+
+def jobs_summarized(order: OrderRecord, summary: OrderSummary, stats: Stats) -> OrderJobsSummarized:
+    return OrderJobsSummarized(
+        order_id=order.order_id,
+        sequence=order.summary_sequence,
+        print_revision=order.applied_revision,
+        added=stats.added,
+        cancelled=stats.cancelled,
+        kept=stats.kept,
+        line_items={k: _counts(v) for k, v in sorted(summary.line_items.items())},
+        totals=_counts(summary.totals),
+        estimates={
+            k: [
+                PartEstimate(
+                    part_id=e.part_id,
+                    jobs=e.jobs,
+                    sliced_jobs=e.sliced_jobs,
+                    grams=round(e.grams, 3),
+                    print_minutes=round(e.print_minutes, 3),
+                )
+                for e in v
+            ]
+            for k, v in sorted(summary.estimates.items())
+        },
+    )
+
+
+def _counts(counts: DomainCounts) -> JobCounts:
+    return JobCounts(
+        queued=counts.queued,
+        printing=counts.printing,
+        completed=counts.completed,
+        failed=counts.failed,
+        cancelled=counts.cancelled,
+    )
+
+
+def job_changed(job: Job) -> JobChanged:
+    return JobChanged(
+        id=job.id,
+        order_id=job.order_id,
+        order_number=job.order_number,
+        line_item_id=job.line_item_id,
+        sku_id=job.sku_id,
+        part_id=job.part_id,
+        part_name=job.part_name,
+        copy_number=job.copy_number,
+        status=job.status,
+        printer_id=job.printer_id,
+        material=_material_message(job.material),
+        parameters=job.parameters,
+        assignment=_assignment_message(job.assignment),
+        priority=job.priority,
+        progress_percent=job.progress_percent,
+        error=job.error,
+        file=_job_file(job),
+        revision=job.revision,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _material_message(material: Material) -> MaterialMessage:
+    """Built once per material (messages are frozen): a 20,000-job order's JobChanged share a handful."""
+    return MaterialMessage(type=material.type, color=material.color, profile=material.profile)
+
+
+@functools.lru_cache(maxsize=4096)
+def _assignment_message(assignment: Assignment) -> AssignmentMessage:
+    return AssignmentMessage(mode=assignment.mode, printer_id=assignment.printer_id, tags=list(assignment.tags))
+
+
+def _job_file(job: Job) -> JobFile | None:
+    view = slicing.job_file(job)
+    return JobFile.model_validate(view) if view is not None else None
+
+
+def start_print(job: Job, deadline_seconds: float, issued_at: datetime, slots: Iterable[int] = ()) -> StartPrint:
+    """The file is the part's own, or for a part that needed slicing the slice made for the printer's model;
+    `slots` are the printer's spools matching judged to serve the job (a close colour included)."""
+    assert job.printer_id is not None and job.command_id is not None
+    sliced = job.sliced_file if job.slice_basis is not None else None
+    assert job.slice_basis is None or (sliced is not None and sliced.get("file") is not None)
+    return StartPrint(
+        command_id=job.command_id,
+        job_id=job.id,
+        printer_id=job.printer_id,
+        order_number=job.order_number,
+        part_name=job.part_name,
+        file=FileRef.model_validate(sliced["file"] if sliced is not None else job.file),
+        material=MaterialMessage(type=job.material.type, color=job.material.color, profile=job.material.profile),
+        parameters=job.parameters,
+        attempt=job.dispatch_attempts,
+        fulfillment_date=job.fulfillment_date,
+        deadline_seconds=deadline_seconds,
+        issued_at=issued_at,
+        slots=list(slots),
+    )
+
+
+def stop_print(command_id: str, job: Job, printer_id: str, issued_at: datetime) -> StopPrint:
+    return StopPrint(command_id=command_id, job_id=job.id, printer_id=printer_id, issued_at=issued_at)
+
+
+def slice_part(requested: Slice) -> SlicePart:
+    return SlicePart(
+        slice_key=requested.key,
+        source=FileRef.model_validate(requested.source),
+        parameters=requested.parameters,
+        printer_model=requested.printer_model,
+        fabmatic=requested.fabmatic,
+        material=MaterialMessage(type=requested.material.type, profile=requested.material.profile),
+        requested_at=requested.requested_at,
+    )
