@@ -1,5 +1,5 @@
-"""HTTP routes of the queue: requests become commands for the operator actions (which own their
-transactions), or reads of views."""
+"""HTTP routes of the queue: requests become commands for the operator actions, or calls of the reads in
+`service_layer.views` (both open their own unit of work); results become responses."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
-from printqueue.adapters import views
+from printqueue.adapters.views import JobFilter, JobSort
 from printqueue.domain import analytics, commands
-from printqueue.domain.matching import explain
 from printqueue.domain.model import FarmSettings
 from printqueue.entrypoints.schemas import (
     AnalyticsBucketOut,
@@ -31,7 +30,7 @@ from printqueue.entrypoints.schemas import (
     OrderLeadTimeOut,
     QueueWaitOut,
 )
-from printqueue.service_layer import operator_actions
+from printqueue.service_layer import operator_actions, views
 from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.unit_of_work import UnitOfWork
 from servicekit.documented import documented
@@ -79,7 +78,7 @@ def router(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> APIRouter:
         order_number: str | None = None,
         status: Annotated[list[StatusFilter] | None, Query()] = None,
         printer_id: str | None = None,
-        sort: views.JobSort = "priority",
+        sort: JobSort = "priority",
     ) -> Page[JobOut]:
         position = decode_cursor(cursor)
         after = None
@@ -87,46 +86,36 @@ def router(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> APIRouter:
             if position.get("sort") != sort or not isinstance(position.get("after"), list):
                 raise bad_cursor("not a cursor of this listing and sort")
             after = position["after"]
-        where = views.JobFilter(order_id, order_number, _statuses(status), printer_id)
-        async with uow_factory() as uow:
-            try:
-                jobs, last = await views.list_jobs(uow.session, where, sort, limit, after)
-            except (ValueError, TypeError) as exc:
-                raise bad_cursor("not a cursor of this listing and sort") from exc
+        where = JobFilter(order_id, order_number, _statuses(status), printer_id)
+        try:
+            jobs, last = await views.jobs(where, sort, limit, after, uow_factory())
+        except (ValueError, TypeError) as exc:
+            raise bad_cursor("not a cursor of this listing and sort") from exc
         next_cursor = encode_cursor({"sort": sort, "after": last}) if last is not None else None
         return Page[JobOut](items=[JobOut.of(j) for j in jobs], next_cursor=next_cursor)
 
     @api.get("/jobs/{job_id}", response_model=JobOut)
     async def get_job(job_id: str) -> JobOut:
-        async with uow_factory() as uow:
-            job = await uow.queue.read_job(job_id)
+        job = await views.job(job_id, uow_factory())
         if job is None:
             raise NotFound(f"job {job_id} does not exist")
         return JobOut.of(job)
 
     @api.get("/jobs/{job_id}/matching", response_model=MatchingOut)
     async def job_matching(job_id: str) -> MatchingOut:
-        async with uow_factory() as uow:
-            job = await uow.queue.read_job(job_id)
-            if job is None:
-                raise NotFound(f"job {job_id} does not exist")
-            occupied = await uow.queue.occupied_printers()
-            printers = await uow.queue.printers()
-            slices = await uow.queue.slices_of([job.slice_basis]) if job.slice_basis is not None else []
-            tolerance = (await uow.queue.farm_settings()).color_tolerance
-        verdicts = explain(
-            job, [(p, p.id in occupied) for p in printers], deps.clock(), {s.target: s for s in slices}, tolerance
-        )
+        found = await views.job_matching(job_id, deps.clock, uow_factory())
+        if found is None:
+            raise NotFound(f"job {job_id} does not exist")
         return MatchingOut(
-            job_id=job.id,
-            status=job.status,
-            color_tolerance=tolerance,
+            job_id=found.job.id,
+            status=found.job.status,
+            color_tolerance=found.color_tolerance,
             items=[
                 MatchingItem(
                     printer_id=v.printer_id, printer_name=v.printer_name, result=v.result, detail=v.detail,
                     color_distance=v.color_distance,
                 )
-                for v in verdicts
+                for v in found.verdicts
             ],
         )
 
@@ -158,8 +147,7 @@ def router(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> APIRouter:
     @api.get("/queue/settings", response_model=FarmSettingsOut)
     async def farm_settings() -> FarmSettingsOut:
         """The farm's matching settings (defaults until an operator sets them)."""
-        async with uow_factory() as uow:
-            settings = await uow.queue.farm_settings()
+        settings = await views.farm_settings(uow_factory())
         return FarmSettingsOut(color_tolerance=settings.color_tolerance)
 
     @api.put("/queue/settings", response_model=FarmSettingsOut)
@@ -172,10 +160,7 @@ def router(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> APIRouter:
 
     @api.get("/queue/materials", response_model=MaterialsOut)
     async def queue_materials() -> MaterialsOut:
-        async with uow_factory() as uow:
-            printers = await uow.queue.printers()
-            tolerance = (await uow.queue.farm_settings()).color_tolerance
-            demand = await views.material_demand(uow.session, printers, tolerance)
+        demand = await views.material_demand(uow_factory())
         return MaterialsOut(
             items=[
                 MaterialDemandOut(
@@ -197,8 +182,7 @@ def router(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> APIRouter:
         ] = "24h",
     ) -> JobAnalyticsOut:
         window = analytics.Window.ending(period, deps.clock())
-        async with uow_factory() as uow:
-            facts = await views.job_facts(uow.session, window.since, window.until)
+        facts = await views.job_facts(window.since, window.until, uow_factory())
         figures = analytics.job_analytics(facts, window)
         return JobAnalyticsOut(
             period=period,
