@@ -1,7 +1,7 @@
 """The queue's set-based SQL against real PostgreSQL, held to the pure domain's answers: the skip scan that
 finds the requirement groups of a matching pass, the ready-printer query that leaves occupied printers out,
 the one-query check that reconciling an order would change nothing, and the sliced estimates of an order's
-summary."""
+summary; and a consumer's handler committing the transaction the bus opened, inbox mark included."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconci
 from printqueue.service_layer import handlers, messages
 from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.matching_pass import run_matching_pass
-from printqueue.service_layer.unit_of_work import UnitOfWork
+from printqueue.service_layer.unit_of_work import DeliveryUnitOfWork, UnitOfWork
 from servicekit.database import create_engine, run_migrations, session_factory
 from servicekit.inbox import Inbox
 from servicekit.outbox import Outbox
@@ -244,3 +244,23 @@ async def test_a_big_order_by_copy_reads_back_as_the_jobs_written(
         stored_small = await uow.queue.jobs_of_order("copy-order-small")
     assert sorted(stored, key=lambda j: j.id) == sorted(jobs, key=lambda j: j.id)
     assert sorted(stored_small, key=lambda j: j.id) == sorted(small, key=lambda j: j.id)
+
+
+async def test_a_consumer_s_handler_commits_the_bus_s_transaction_with_its_inbox_mark(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """As `Bus.consume` applies a delivery: its unit of work claims the envelope, the handler commits, then the
+    bus commits once more (nothing left to write)."""
+    message = request("inbox-order", 1, random.Random(3), lines=1)
+    async with unit_of_work(sessions) as delivery:
+        assert await delivery.claim_inbox("queue__print_requested", "delivery-1")
+        result = await handlers.reconcile_order(
+            messages.reconcile_order(message), DeliveryUnitOfWork(delivery), Deps()
+        )
+        assert result is not None and result.added
+        async with unit_of_work(sessions) as other:
+            assert len(await other.queue.jobs_of_order("inbox-order")) == len(result.added), "committed already"
+            assert not await other.claim_inbox("queue__print_requested", "delivery-1"), "the mark with them"
+        await delivery.commit()
+    async with unit_of_work(sessions) as after:
+        assert len(await after.queue.jobs_of_order("inbox-order")) == len(result.added)
