@@ -32,7 +32,7 @@ from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconci
 from printqueue.service_layer import handlers, messages
 from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.matching_pass import run_matching_pass
-from printqueue.service_layer.unit_of_work import DeliveryUnitOfWork, UnitOfWork
+from printqueue.service_layer.unit_of_work import UnitOfWork
 from servicekit.database import create_engine, run_migrations, session_factory
 from servicekit.inbox import Inbox
 from servicekit.outbox import Outbox
@@ -246,21 +246,27 @@ async def test_a_big_order_by_copy_reads_back_as_the_jobs_written(
     assert sorted(stored_small, key=lambda j: j.id) == sorted(small, key=lambda j: j.id)
 
 
-async def test_a_consumer_s_handler_commits_the_bus_s_transaction_with_its_inbox_mark(
+async def test_a_consumer_s_handler_joins_the_bus_s_transaction_and_the_matcher_wakes_after_its_commit(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """As `Bus.consume` applies a delivery: its unit of work claims the envelope, the handler commits, then the
-    bus commits once more (nothing left to write)."""
+    """As `Bus.consume` applies a delivery: its unit of work claims the envelope and is handed to the handler,
+    whose own block and commit join it; the bus's commit then commits the jobs with the inbox mark, and only
+    then is the matcher woken."""
+    wakes: list[int] = []
+    bus_frame = UnitOfWork(
+        wake_matcher=lambda: wakes.append(1), sessions=sessions, outbox=Outbox(orm.outbox, source="/test"),
+        inbox=Inbox(orm.inbox),
+    )
     message = request("inbox-order", 1, random.Random(3), lines=1)
-    async with unit_of_work(sessions) as delivery:
-        assert await delivery.claim_inbox("queue__print_requested", "delivery-1")
-        result = await handlers.reconcile_order(
-            messages.reconcile_order(message), DeliveryUnitOfWork(delivery), Deps()
-        )
+    async with bus_frame:
+        assert await bus_frame.claim_inbox("queue__print_requested", "delivery-1")
+        result = await handlers.reconcile_order(messages.reconcile_order(message), bus_frame, Deps())
         assert result is not None and result.added
         async with unit_of_work(sessions) as other:
-            assert len(await other.queue.jobs_of_order("inbox-order")) == len(result.added), "committed already"
-            assert not await other.claim_inbox("queue__print_requested", "delivery-1"), "the mark with them"
-        await delivery.commit()
+            assert await other.queue.jobs_of_order("inbox-order") == [], "the bus's frame commits, not the handler"
+        assert wakes == [], "no matching pass before the jobs are committed"
+        await bus_frame.commit()
+    assert wakes == [1]
     async with unit_of_work(sessions) as after:
         assert len(await after.queue.jobs_of_order("inbox-order")) == len(result.added)
+        assert not await after.claim_inbox("queue__print_requested", "delivery-1"), "the mark with the jobs"

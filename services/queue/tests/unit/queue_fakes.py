@@ -262,6 +262,8 @@ class InMemoryUnitOfWork(FakeUnitOfWork[InMemoryQueueRepository]):
         self.rematch = False
 
     async def commit(self) -> None:
+        if self.joined:
+            return
         woke = self.rematch
         await super().commit()
         if woke:

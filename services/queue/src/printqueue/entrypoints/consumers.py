@@ -1,6 +1,6 @@
-"""Durable consumers: each message becomes a command for its handler. The bus applies a message once
-(inbox) in the transaction it opened; the handler enters that transaction and commits it
-(`DeliveryUnitOfWork`)."""
+"""Durable consumers: each message becomes a command for its handler. The bus applies a message once: it
+claims the inbox mark in the unit of work it opened and hands that to the handler, whose own block joins it,
+so the change and the mark commit together."""
 
 from __future__ import annotations
 
@@ -12,28 +12,28 @@ from contracts.printers.v1 import PrinterChanged, PrintUpdated
 from contracts.slicer.v1 import SliceCompleted, SliceFailed
 from printqueue.service_layer import handlers, messages
 from printqueue.service_layer.handlers import Deps
-from printqueue.service_layer.unit_of_work import DeliveryUnitOfWork, UnitOfWork
+from printqueue.service_layer.unit_of_work import UnitOfWork
 from servicekit.messaging import Bus
 
 
 def register(bus: Bus, uow_factory: Callable[[], UnitOfWork], deps: Deps) -> None:
     async def on_print_requested(message: OrderPrintRequested, envelope: Envelope, uow: UnitOfWork) -> None:
-        await handlers.reconcile_order(messages.reconcile_order(message), DeliveryUnitOfWork(uow), deps)
+        await handlers.reconcile_order(messages.reconcile_order(message), uow, deps)
 
     async def on_order_cancelled(message: OrderCancelled, envelope: Envelope, uow: UnitOfWork) -> None:
-        await handlers.cancel_order(messages.cancel_order(message), DeliveryUnitOfWork(uow), deps)
+        await handlers.cancel_order(messages.cancel_order(message), uow, deps)
 
     async def on_printer_changed(message: PrinterChanged, envelope: Envelope, uow: UnitOfWork) -> None:
-        await handlers.record_printer(messages.record_printer(message), DeliveryUnitOfWork(uow), deps)
+        await handlers.record_printer(messages.record_printer(message), uow, deps)
 
     async def on_print_updated(message: PrintUpdated, envelope: Envelope, uow: UnitOfWork) -> None:
-        await handlers.apply_print_report(messages.apply_print_report(message), DeliveryUnitOfWork(uow), deps)
+        await handlers.apply_print_report(messages.apply_print_report(message), uow, deps)
 
     async def on_slice_completed(message: SliceCompleted, envelope: Envelope, uow: UnitOfWork) -> None:
-        await handlers.complete_slice(messages.complete_slice(message), DeliveryUnitOfWork(uow), deps)
+        await handlers.complete_slice(messages.complete_slice(message), uow, deps)
 
     async def on_slice_failed(message: SliceFailed, envelope: Envelope, uow: UnitOfWork) -> None:
-        await handlers.fail_slice(messages.fail_slice(message), DeliveryUnitOfWork(uow), deps)
+        await handlers.fail_slice(messages.fail_slice(message), uow, deps)
 
     bus.consume(OrderPrintRequested, "queue__print_requested", on_print_requested, uow_factory)
     bus.consume(OrderCancelled, "queue__order_cancelled", on_order_cancelled, uow_factory)

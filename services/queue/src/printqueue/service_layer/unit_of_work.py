@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from contracts.envelope import ContractMessage, Envelope
 from printqueue.adapters.repository import QueueRepository, SqlQueueRepository
@@ -12,8 +12,9 @@ from servicekit.unit_of_work import SqlUnitOfWork
 
 
 class QueueUnitOfWork(Protocol):
-    """What handlers need; the SQL unit of work, a bus delivery's (`DeliveryUnitOfWork`) and the tests' fake
-    provide it. A handler enters it and commits it itself."""
+    """What handlers need; the SQL unit of work and the tests' fake provide it. A handler enters it and commits
+    it itself; a consumer's handler gets the unit of work the bus opened with the delivery's inbox mark, so
+    its block joins that transaction and the bus's commit commits both."""
 
     rematch: bool
     """Set by a handler whose change can alter the matching outcome; a pass runs after commit."""
@@ -43,43 +44,10 @@ class UnitOfWork(SqlUnitOfWork):
         self.rematch = False
 
     async def commit(self) -> None:
+        """The matcher is woken once the change is committed: a joined block's commit is the outer one's."""
+        if self.joined:
+            return
         await super().commit()
         if self.rematch:
             self.rematch = False
             self.wake_matcher()
-
-
-class DeliveryUnitOfWork:
-    """The transaction servicekit's bus opened for one consumed message, its inbox mark already claimed in
-    it (`Bus.consume` opens it, claims the envelope id, and commits and acks after the consumer returns).
-    A handler owns it as any unit of work: entering joins that transaction, so the handler's commit
-    commits its change together with the inbox mark; leaving it, or a failure, is the bus's to settle."""
-
-    def __init__(self, delivery: UnitOfWork) -> None:
-        self._delivery = delivery
-
-    @property
-    def rematch(self) -> bool:
-        return self._delivery.rematch
-
-    @rematch.setter
-    def rematch(self, value: bool) -> None:
-        self._delivery.rematch = value
-
-    @property
-    def queue(self) -> SqlQueueRepository:
-        return self._delivery.queue
-
-    def emit(self, message: ContractMessage, *, subject_id: str | None = None) -> Envelope:
-        return self._delivery.emit(message, subject_id=subject_id)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
-
-    async def commit(self) -> None:
-        await self._delivery.commit()
