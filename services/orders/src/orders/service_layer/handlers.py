@@ -60,7 +60,7 @@ async def _load(uow: OrdersUnitOfWork, order_id: str, if_match: str | None) -> O
     return order
 
 
-async def skus_for(
+async def _skus_for(
     uow: OrdersUnitOfWork, deps: Deps, ids: Iterable[str], *, fetch: Iterable[str] = ()
 ) -> dict[str, Sku]:
     """The replica's SKUs; ids in `fetch` it does not hold yet are asked of the catalogue (a SKU created
@@ -121,7 +121,7 @@ async def create_order(cmd: commands.CreateOrder, uow: OrdersUnitOfWork, deps: D
     for i, new in enumerate(cmd.line_items):
         deps.limits.check_quantity(f"line_items[{i}].quantity", new.quantity)
     async with uow:
-        skus = await skus_for(uow, deps, (), fetch=[li.sku_id for li in cmd.line_items])
+        skus = await _skus_for(uow, deps, (), fetch=[li.sku_id for li in cmd.line_items])
         items = [
             build_line_item(new, f"line_items[{i}]", skus, deps.ids(), deps.limits)
             for i, new in enumerate(cmd.line_items)
@@ -164,7 +164,7 @@ async def add_line_item(cmd: commands.AddLineItem, uow: OrdersUnitOfWork, deps: 
     async with uow:
         order = await _load(uow, cmd.order_id, cmd.if_match)
         order.ensure_printable_state("add line items")
-        skus = await skus_for(uow, deps, order.sku_ids(), fetch=[cmd.item.sku_id])
+        skus = await _skus_for(uow, deps, order.sku_ids(), fetch=[cmd.item.sku_id])
         item = build_line_item(cmd.item, "", skus, deps.ids(), deps.limits)
         now = deps.clock()
         order.add_line_item(item, now)
@@ -181,7 +181,7 @@ async def change_line_item(cmd: commands.ChangeLineItem, uow: OrdersUnitOfWork, 
         current = order.line_item(cmd.line_item_id)
         sku_id = cmd.sku_id or current.sku_id
         same_sku = sku_id == current.sku_id
-        skus = await skus_for(uow, deps, order.sku_ids(), fetch=[] if same_sku else [sku_id])
+        skus = await _skus_for(uow, deps, order.sku_ids(), fetch=[] if same_sku else [sku_id])
         sku = skus.get(sku_id)
         kept: dict[str, Any] = {}
         if same_sku and sku is not None:
