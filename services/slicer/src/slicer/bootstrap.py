@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from servicekit.ids import Clock, IdFactory, new_id, utc_now
+from servicekit.messaging import Bus
 from servicekit.runtime import ServiceRuntime, serve
 from slicer.adapters import orm
 from slicer.adapters.object_store import NatsSlicedFiles, NatsSourceFiles
@@ -18,11 +20,11 @@ from slicer.config import Settings
 from slicer.entrypoints import api
 from slicer.entrypoints.consumers import SliceRequestConsumer
 from slicer.entrypoints.metrics import SlicerMetrics
-from slicer.service_layer.handlers import Context
+from slicer.service_layer.handlers import Deps
 from slicer.service_layer.pipeline import ToolLimits, build_pipeline
 from slicer.service_layer.ports import SlicePipeline
 from slicer.service_layer.slicing import SliceWorker
-from slicer.service_layer.unit_of_work import UnitOfWork
+from slicer.service_layer.unit_of_work import SlicerUnitOfWork, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -44,26 +46,32 @@ def missing_tools() -> list[str]:
     return [tool for tool in SLICING_TOOLS if shutil.which(tool) is None]
 
 
-def create_app(settings: Settings | None = None, pipeline: SlicePipeline | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    uow_factory: Callable[[], SlicerUnitOfWork] | None = None,
+    bus: Bus | None = None,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
+    pipeline: SlicePipeline | None = None,
+) -> FastAPI:
+    """What is given replaces the real one (tests give fakes); the rest is built from `settings`."""
     settings = settings or Settings()
-    runtime = ServiceRuntime("slicer", settings, orm.outbox, orm.inbox)
+    runtime = ServiceRuntime("slicer", settings, orm.outbox, orm.inbox, bus=bus)
 
-    def uow_factory() -> UnitOfWork:
+    def sql_uow() -> SlicerUnitOfWork:
         return UnitOfWork(**runtime.uow_args())
 
-    def new_owner() -> str:
-        """One token per claim: a restarted replica with the same name never mistakes an old claim for its own."""
-        return f"{runtime.instance}/{uuid.uuid4().hex[:12]}"
-
-    sliced = NatsSlicedFiles(runtime.bus)
-    worker = SliceWorker(
-        uow_factory,
-        pipeline or default_pipeline(settings),
-        NatsSourceFiles(runtime.bus),
-        sliced,
-        Context(lease=timedelta(seconds=settings.slicer_claim_lease_seconds)),
-        new_owner,
+    uows = uow_factory or sql_uow
+    deps = Deps(
+        clock=clock or utc_now,
+        ids=ids or new_id,
+        pipeline=pipeline or default_pipeline(settings),
+        lease=timedelta(seconds=settings.slicer_claim_lease_seconds),
+        instance=runtime.instance,
     )
+    sliced = NatsSlicedFiles(runtime.bus)
+    worker = SliceWorker(uows, deps, NatsSourceFiles(runtime.bus), sliced)
     slicer_metrics = SlicerMetrics(runtime.metrics)
     consumer = SliceRequestConsumer(
         runtime.bus,
@@ -86,7 +94,7 @@ def create_app(settings: Settings | None = None, pipeline: SlicePipeline | None 
         return consumer.running
 
     app = runtime.create_app(
-        title="printfarm slicer", routers=[api.router(uow_factory)], health_checks={"slice_requests": consuming}
+        title="printfarm slicer", routers=[api.router(uows)], health_checks={"slice_requests": consuming}
     )
     app.state.worker = worker
     app.state.consumer = consumer

@@ -11,9 +11,20 @@ from contracts.envelope import ContractMessage, Envelope
 from contracts.queue.v1 import SlicePart
 from contracts.shared_values import FileRef, Material
 from servicekit.testing import FakeUnitOfWork as BaseFakeUnitOfWork
+from slicer.domain.commands import SliceRequest
 from slicer.domain.model import Slice, SliceInputs, new_slice
-from slicer.service_layer.handlers import SliceRequest
 from slicer.service_layer.ports import SlicedFile, SliceError, SliceJob, SourceNotFound
+
+
+class Ids:
+    """Ids in order, `<prefix>-1`, `<prefix>-2`, ...: a test can say which one a claim got."""
+
+    def __init__(self, prefix: str = "id") -> None:
+        self.prefix, self.count = prefix, 0
+
+    def __call__(self) -> str:
+        self.count += 1
+        return f"{self.prefix}-{self.count}"
 
 
 class Clock:
@@ -38,14 +49,36 @@ class MemorySliceRepository:
     def __init__(self, slices: dict[str, Slice]) -> None:
         self.items = slices
 
-    async def lock(self, key: str, inputs: SliceInputs, now: datetime) -> Slice:
+    async def get_or_add(self, key: str, inputs: SliceInputs, now: datetime, *, for_update: bool = False) -> Slice:
         if key not in self.items:
             self.items[key] = new_slice(key, inputs, now)
         return copy.deepcopy(self.items[key])
 
-    async def get(self, key: str) -> Slice | None:
+    async def get(self, key: str, *, for_update: bool = False) -> Slice | None:
         found = self.items.get(key)
         return copy.deepcopy(found) if found is not None else None
+
+    async def page(
+        self, state: str | None, limit: int, after: tuple[datetime, str] | None
+    ) -> tuple[list[Slice], tuple[datetime, str] | None]:
+        def position(item: Slice) -> tuple[datetime, str]:
+            assert item.updated_at is not None, "a stored slice has been updated at least when it was made"
+            return (item.updated_at, item.key)
+
+        newest_first = sorted(self.items.values(), key=lambda i: (-position(i)[0].timestamp(), i.key))
+        chosen = [
+            i for i in newest_first
+            if (state is None or i.state == state)
+            and (after is None or position(i)[0] < after[0] or (position(i)[0] == after[0] and i.key > after[1]))
+        ]
+        items = [copy.deepcopy(i) for i in chosen[:limit]]
+        return items, position(items[-1]) if len(chosen) > limit else None
+
+    async def count_by_state(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.items.values():
+            counts[item.state] = counts.get(item.state, 0) + 1
+        return counts
 
     async def save(self, item: Slice) -> None:
         self.items[item.key] = copy.deepcopy(item)

@@ -15,14 +15,16 @@ from slicer_fakes import (
     FakeSliced,
     FakeSources,
     FakeUnitOfWork,
+    Ids,
     State,
     request,
     slice_part,
 )
 
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceFailed
+from slicer.domain.commands import SliceRequest
 from slicer.service_layer import messages
-from slicer.service_layer.handlers import Answered, Claimed, Context, Waiting
+from slicer.service_layer.handlers import Answered, Claimed, Deps, Waiting
 from slicer.service_layer.ports import SlicedFile, SliceError, SliceJob
 from slicer.service_layer.slicing import RetryLater, SliceWorker
 
@@ -36,19 +38,12 @@ class Rig:
         self.pipeline = FakePipeline()
         self.sources = FakeSources()
         self.sliced = FakeSliced()
-        self.owners = 0
         self.worker = SliceWorker(
             lambda: FakeUnitOfWork(self.state),
-            self.pipeline,
+            Deps(clock=self.clock, ids=Ids("claim"), pipeline=self.pipeline, lease=LEASE, instance="slicer-1"),
             self.sources,
             self.sliced,
-            Context(lease=LEASE, clock=self.clock),
-            self.new_owner,
         )
-
-    def new_owner(self) -> str:
-        self.owners += 1
-        return f"slicer-1/{self.owners}"
 
     def answers(self) -> list[SliceCompleted | SliceFailed]:
         out: list[SliceCompleted | SliceFailed] = []
@@ -57,10 +52,7 @@ class Rig:
             out.append(envelope.open(kind))
         return out
 
-    async def handle(self, req: object) -> Answered | Waiting:
-        from slicer.service_layer.handlers import SliceRequest
-
-        assert isinstance(req, SliceRequest)
+    async def handle(self, req: SliceRequest) -> Answered | Waiting:
         begun = await self.worker.begin(req)
         if isinstance(begun, Claimed):
             return await self.worker.slice(req, begun)
@@ -127,7 +119,7 @@ async def test_a_second_worker_waits_for_a_live_claim_and_then_answers_from_the_
     sha = rig.sources.add(SCAD)
     first, second = request(slice_part(sha, key="a")), request(slice_part(sha, key="b"))
     claimed = await rig.worker.begin(first)
-    assert isinstance(claimed, Claimed)
+    assert isinstance(claimed, Claimed) and claimed.owner == "slicer-1/claim-1"
     waiting = await rig.worker.begin(second)
     assert isinstance(waiting, Waiting)
     assert waiting.owner == claimed.owner and waiting.until == rig.clock() + LEASE

@@ -1,5 +1,6 @@
-"""Slices in PostgreSQL. `lock` is the claim's critical section: a row per cache key, created if absent
-and locked `FOR UPDATE`, so two workers asking for the same key at once are serialised by the database."""
+"""Slices in PostgreSQL. `get_or_add(..., for_update=True)` is the claim's critical section: a row per cache
+key, created if absent and locked `FOR UPDATE`, so two workers asking for the same key at once are
+serialised by the database. Operators' pages of slices are read here too, newest first, by keyset."""
 
 from __future__ import annotations
 
@@ -15,31 +16,41 @@ from slicer.domain.model import Slice, SliceFailure, SliceInputs, SliceResult
 
 
 class SliceRepository(Protocol):
-    async def lock(self, key: str, inputs: SliceInputs, now: datetime) -> Slice:
-        """The slice for `key`, created `requested` if new, locked until the transaction ends."""
+    async def get_or_add(self, key: str, inputs: SliceInputs, now: datetime, *, for_update: bool = False) -> Slice:
+        """The slice for `key`, created `requested` if new; with `for_update`, locked until the transaction ends."""
         ...
 
-    async def get(self, key: str) -> Slice | None: ...
+    async def get(self, key: str, *, for_update: bool = False) -> Slice | None: ...
 
     async def save(self, item: Slice) -> None: ...
+
+    async def page(
+        self, state: str | None, limit: int, after: tuple[datetime, str] | None
+    ) -> tuple[list[Slice], tuple[datetime, str] | None]:
+        """Newest first (updated_at desc, key); the position after the page's last slice when more follow."""
+        ...
+
+    async def count_by_state(self) -> dict[str, int]: ...
 
 
 class SqlSliceRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def lock(self, key: str, inputs: SliceInputs, now: datetime) -> Slice:
+    async def get_or_add(self, key: str, inputs: SliceInputs, now: datetime, *, for_update: bool = False) -> Slice:
         t = orm.slices
         await self.session.execute(
             insert(t)
             .values(key=key, state="requested", attempts=0, created_at=now, updated_at=now, **_inputs_row(inputs))
             .on_conflict_do_nothing(index_elements=[t.c.key])
         )
-        row = (await self.session.execute(sa.select(t).where(t.c.key == key).with_for_update())).mappings().one()
+        query = sa.select(t).where(t.c.key == key)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).mappings().one()
         return slice_from_row(row)
 
-    async def get(self, key: str) -> Slice | None:
-        row = (await self.session.execute(sa.select(orm.slices).where(orm.slices.c.key == key))).mappings().first()
+    async def get(self, key: str, *, for_update: bool = False) -> Slice | None:
+        query = sa.select(orm.slices).where(orm.slices.c.key == key)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).mappings().first()
         return slice_from_row(row) if row is not None else None
 
     async def save(self, item: Slice) -> None:
@@ -47,6 +58,28 @@ class SqlSliceRepository:
         values = _row(item)
         del values["key"]
         await self.session.execute(sa.update(t).where(t.c.key == item.key).values(**values))
+
+    async def page(
+        self, state: str | None, limit: int, after: tuple[datetime, str] | None
+    ) -> tuple[list[Slice], tuple[datetime, str] | None]:
+        t = orm.slices
+        query = sa.select(t).order_by(t.c.updated_at.desc(), t.c.key).limit(limit + 1)
+        if state is not None:
+            query = query.where(t.c.state == state)
+        if after is not None:
+            updated, key = after
+            query = query.where(
+                sa.or_(t.c.updated_at < updated, sa.and_(t.c.updated_at == updated, t.c.key > key))
+            )
+        rows = (await self.session.execute(query)).mappings().all()
+        items = [slice_from_row(row) for row in rows[:limit]]
+        last = items[-1] if len(rows) > limit else None
+        return items, (last.updated_at, last.key) if last is not None and last.updated_at is not None else None
+
+    async def count_by_state(self) -> dict[str, int]:
+        t = orm.slices
+        rows = (await self.session.execute(sa.select(t.c.state, sa.func.count()).group_by(t.c.state))).all()
+        return {state: count for state, count in rows}
 
 
 def _inputs_row(inputs: SliceInputs) -> dict[str, Any]:

@@ -1,8 +1,11 @@
-"""Why a part cannot be made printable, in the words of the tool that refused it."""
+"""Why a part cannot be made printable, in the words of the tool that refused it, and what an operator
+asks for that does not exist."""
 
 from __future__ import annotations
 
 from typing import Literal
+
+from servicekit.domain_errors import DomainError
 
 SliceStage = Literal["fetch", "render", "slice", "package", "profile"]
 
@@ -31,3 +34,13 @@ class SourceRefused(SliceError):
         super().__init__("render", message)
         self.field = field
         """Where the problem is, e.g. `parameters.label`, when it is one input."""
+
+
+class SliceNotFound(DomainError):
+    """An operator asked for a cache key no request ever made."""
+
+    status, title = 404, "Not found"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no slice with key {key}")
+        self.key = key

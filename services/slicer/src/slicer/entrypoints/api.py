@@ -15,10 +15,10 @@ from pydantic import BaseModel
 
 from contracts.slicer.v1 import SLICED_FILES_BUCKET
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from servicekit.problems import Invalid, NotFound
-from slicer.adapters import views
+from servicekit.problems import Invalid
 from slicer.entrypoints.schemas import SliceOut
-from slicer.service_layer.unit_of_work import UnitOfWork
+from slicer.service_layer import views
+from slicer.service_layer.unit_of_work import SlicerUnitOfWork
 
 StateFilter = Literal["requested", "slicing", "completed", "failed"]
 
@@ -27,7 +27,7 @@ class SliceCounts(BaseModel):
     counts: dict[str, int]
 
 
-def router(uow_factory: Callable[[], UnitOfWork]) -> APIRouter:
+def router(uow_factory: Callable[[], SlicerUnitOfWork]) -> APIRouter:
     api = APIRouter(tags=["slicer"])
 
     @api.get("/slices", response_model=Page[SliceOut])
@@ -43,22 +43,16 @@ def router(uow_factory: Callable[[], UnitOfWork]) -> APIRouter:
                 after = (datetime.fromisoformat(position["updated_at"]), str(position["key"]))
             except (KeyError, TypeError, ValueError) as exc:
                 raise Invalid.field("cursor", "not a cursor of this listing") from exc
-        async with uow_factory() as uow:
-            items, last = await views.list_slices(uow.session, state, limit, after)
+        items, last = await views.slice_page(state, limit, after, uow_factory())
         next_cursor = encode_cursor({"updated_at": last[0].isoformat(), "key": last[1]}) if last else None
         return Page[SliceOut](items=[SliceOut.of(i, SLICED_FILES_BUCKET) for i in items], next_cursor=next_cursor)
 
     @api.get("/slices/counts", response_model=SliceCounts)
     async def slice_counts() -> SliceCounts:
-        async with uow_factory() as uow:
-            return SliceCounts(counts=await views.count_by_state(uow.session))
+        return SliceCounts(counts=await views.slice_counts(uow_factory()))
 
     @api.get("/slices/{key}", response_model=SliceOut)
     async def get_slice(key: str) -> SliceOut:
-        async with uow_factory() as uow:
-            item = await uow.slices.get(key)
-        if item is None:
-            raise NotFound(f"no slice with key {key}")
-        return SliceOut.of(item, SLICED_FILES_BUCKET)
+        return SliceOut.of(await views.slice_by_key(key, uow_factory()), SLICED_FILES_BUCKET)
 
     return api

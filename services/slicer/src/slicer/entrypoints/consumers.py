@@ -25,7 +25,8 @@ from contracts.envelope import Envelope
 from contracts.queue.v1 import SlicePart
 from contracts.registry import STREAMS
 from servicekit.messaging import Bus
-from slicer.service_layer.handlers import SLICE_PART_DURABLE, Answered, Claimed, SliceRequest
+from slicer.domain.commands import SliceRequest
+from slicer.service_layer.handlers import SLICE_PART_DURABLE, Answered, Claimed
 from slicer.service_layer.slicing import RetryLater, SliceWorker
 
 log = logging.getLogger(__name__)

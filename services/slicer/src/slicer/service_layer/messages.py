@@ -9,7 +9,7 @@ from datetime import datetime
 from contracts.queue.v1 import SlicePart
 from contracts.shared_values import FileRef, Material
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceEstimate, SliceFailed
-from slicer.domain.model import SliceFailure, SliceInputs, SliceResult
+from slicer.domain.model import Answer, SliceFailure, SliceInputs, SliceResult
 from slicer.service_layer.ports import SliceJob, SourceKind
 
 SLICEABLE_KINDS: dict[str, SourceKind] = {"scad": "scad", "stl": "stl", "3mf": "3mf"}
@@ -91,6 +91,13 @@ def failed(request: SlicePart, failure: SliceFailure, *, at: datetime) -> SliceF
         error=failure.error,
         failed_at=at,
     )
+
+
+def cached_answer(request: SlicePart, answer: Answer, *, at: datetime) -> SliceCompleted | SliceFailed:
+    """The answer a slice already done gives a new request: its file (`cached: true`) or its failure."""
+    if answer.result is not None:
+        return completed(request, answer.result, cached=True, at=at)
+    return failed(request, answer.failure or SliceFailure("slice", "failed earlier without a message"), at=at)
 
 
 def _material(request: SlicePart) -> Material:

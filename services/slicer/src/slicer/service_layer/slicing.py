@@ -14,10 +14,12 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from slicer.domain import commands
+from slicer.domain.commands import SliceRequest
 from slicer.domain.model import SliceFailure, SliceResult
-from slicer.service_layer import handlers
-from slicer.service_layer.handlers import Answered, Claimed, Context, SliceRequest, Waiting
-from slicer.service_layer.ports import SlicedFiles, SliceError, SlicePipeline, SourceFiles, SourceNotFound
+from slicer.service_layer import handlers, views
+from slicer.service_layer.handlers import Answered, Claimed, Deps, Waiting
+from slicer.service_layer.ports import SlicedFiles, SliceError, SourceFiles, SourceNotFound
 from slicer.service_layer.unit_of_work import SlicerUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -31,19 +33,15 @@ class SliceWorker:
     def __init__(
         self,
         uow_factory: Callable[[], SlicerUnitOfWork],
-        pipeline: SlicePipeline,
+        deps: Deps,
         sources: SourceFiles,
         sliced: SlicedFiles,
-        ctx: Context,
-        new_owner: Callable[[], str],
     ) -> None:
-        self.uow_factory, self.pipeline, self.sources, self.sliced = uow_factory, pipeline, sources, sliced
-        self.ctx, self.new_owner = ctx, new_owner
+        self.uow_factory, self.deps, self.sources, self.sliced = uow_factory, deps, sources, sliced
 
     async def begin(self, request: SliceRequest) -> Answered | Waiting | Claimed:
         try:
-            async with self.uow_factory() as uow:
-                begun = await handlers.begin_slice(request, uow, self.pipeline, self.ctx, self.new_owner())
+            begun = await handlers.begin_slice(commands.BeginSlice(request), self.uow_factory(), self.deps)
         except Exception as exc:
             raise RetryLater(f"could not look the slice up: {exc!r}") from exc
         return begun
@@ -64,16 +62,14 @@ class SliceWorker:
             except SourceNotFound as exc:
                 return await self._answer_uncached(request, claimed, SliceFailure("fetch", str(exc)))
             try:
-                made = await self.pipeline.make_printable(claimed.job, source)
+                made = await self.deps.pipeline.make_printable(claimed.job, source)
             except SliceError as exc:
                 failure = SliceFailure(exc.stage, exc.message)
                 if exc.transient:
                     # A tool missing here or stopped at its limit on a busy machine: answered, not cached,
                     # so a later request (or an operator's retry) slices it afresh.
                     return await self._answer_uncached(request, claimed, failure)
-                return await self._finish(
-                    claimed, lambda uow: handlers.record_outcome(request, claimed, failure, uow, self.ctx)
-                )
+                return await self._record(commands.RecordOutcome(request, claimed.key, failure), claimed)
             except Exception as exc:
                 # Not the inputs' fault (disk full, a work folder gone): another try may well succeed.
                 await self._give_back(claimed, f"the pipeline broke: {exc!r}")
@@ -94,9 +90,7 @@ class SliceWorker:
             layers=made.layers,
             filament_mm=made.filament_mm,
         )
-        return await self._finish(
-            claimed, lambda uow: handlers.record_outcome(request, claimed, result, uow, self.ctx)
-        )
+        return await self._record(commands.RecordOutcome(request, claimed.key, result), claimed)
 
     async def wait_for(self, waiting: Waiting, poll_seconds: float) -> None:
         """Until the slice another worker holds is done, given back, or its claim's lease ran out."""
@@ -108,8 +102,7 @@ class SliceWorker:
     async def still_waiting(self, waiting: Waiting) -> bool:
         """False once the slice being waited on is done, released, or its claim's lease ran out."""
         try:
-            async with self.uow_factory() as uow:
-                item = await uow.slices.get(waiting.key)
+            item = await views.slice_or_none(waiting.key, self.uow_factory())
         except Exception:
             log.warning("could not read slice %s while waiting; looking again", waiting.key, exc_info=True)
             return True
@@ -117,7 +110,7 @@ class SliceWorker:
             item is not None
             and item.state == "slicing"
             and item.lease_expires_at is not None
-            and item.lease_expires_at > self.ctx.clock()
+            and item.lease_expires_at > self.deps.clock()
         )
 
     async def _fetch(self, request: SliceRequest, claimed: Claimed) -> bytes:
@@ -135,14 +128,15 @@ class SliceWorker:
         return source
 
     async def _answer_uncached(self, request: SliceRequest, claimed: Claimed, failure: SliceFailure) -> Answered:
-        return await self._finish(
-            claimed, lambda uow: handlers.answer_uncached(request, claimed, failure, uow, self.ctx)
-        )
+        cmd = commands.AnswerUncached(request, claimed.key, claimed.owner, failure)
+        return await self._finish(claimed, lambda: handlers.answer_uncached(cmd, self.uow_factory(), self.deps))
 
-    async def _finish(self, claimed: Claimed, step: Callable[[SlicerUnitOfWork], Awaitable[Answered]]) -> Answered:
+    async def _record(self, cmd: commands.RecordOutcome, claimed: Claimed) -> Answered:
+        return await self._finish(claimed, lambda: handlers.record_outcome(cmd, self.uow_factory(), self.deps))
+
+    async def _finish(self, claimed: Claimed, step: Callable[[], Awaitable[Answered]]) -> Answered:
         try:
-            async with self.uow_factory() as uow:
-                answered = await step(uow)
+            answered = await step()
         except Exception as exc:
             await self._give_back(claimed, f"recording the outcome failed: {exc!r}")
             raise RetryLater(f"recording the outcome failed: {exc!r}") from exc
@@ -150,22 +144,22 @@ class SliceWorker:
 
     async def _give_back(self, claimed: Claimed, error: str) -> None:
         try:
-            async with self.uow_factory() as uow:
-                await handlers.give_back(claimed, error, uow, self.ctx)
+            cmd = commands.GiveBack(claimed.key, claimed.owner, error)
+            await handlers.give_back(cmd, self.uow_factory(), self.deps)
         except Exception:
             log.warning("could not release the claim on %s; it expires with its lease", claimed.key, exc_info=True)
 
     @contextlib.asynccontextmanager
     async def _renewing(self, claimed: Claimed) -> AsyncIterator[None]:
         async def renew_forever() -> None:
-            interval = self.ctx.lease.total_seconds() / 3
+            interval = self.deps.lease.total_seconds() / 3
+            renew = commands.RenewClaim(claimed.key, claimed.owner)
             while True:
                 await asyncio.sleep(interval)
                 try:
-                    async with self.uow_factory() as uow:
-                        if not await handlers.renew_claim(claimed, uow, self.ctx):
-                            log.warning("claim on %s was lost; finishing the slice anyway", claimed.key)
-                            return
+                    if not await handlers.renew_claim(renew, self.uow_factory(), self.deps):
+                        log.warning("claim on %s was lost; finishing the slice anyway", claimed.key)
+                        return
                 except Exception:
                     log.warning("renewing the claim on %s failed; trying again", claimed.key, exc_info=True)
 
