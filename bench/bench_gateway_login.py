@@ -20,7 +20,7 @@ import statistics
 import time
 
 from api_gateway.adapters.passwords import Argon2Passwords
-from api_gateway.domain.auth_errors import HashingBusy
+from api_gateway.domain.errors import HashingBusy
 
 
 def peak_mib() -> float:

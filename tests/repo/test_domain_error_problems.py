@@ -11,19 +11,23 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api_gateway.adapters.upstream import UpstreamUnavailable
-from api_gateway.domain.auth_errors import (
+from api_gateway.domain.errors import (
+    ArchiveUnavailable,
     BadCredentials,
     HashingBusy,
     InvalidField,
+    KeyReused,
     LastAdmin,
     NotAllowed,
+    StillInFlight,
     TooManyAttempts,
+    UnknownDeadLetter,
     UnknownToken,
     UnknownUser,
     UsernameTaken,
+    WebhookInvalid,
+    WebhookNotFound,
 )
-from api_gateway.domain.dead_letters import ArchiveUnavailable, UnknownDeadLetter
-from api_gateway.domain.idempotency import KeyReused, StillInFlight
 from api_gateway.entrypoints.problems import BadPath, Forbidden, TooManyRequests, Unauthorized, install_gateway_problems
 from orders.domain import errors as orders_errors
 from printer_gateway.domain.errors import (
@@ -334,6 +338,8 @@ GATEWAY: list[Exception] = [
     HashingBusy("every password-hashing slot is busy; try again shortly"),
     UnknownDeadLetter("m1"),
     ArchiveUnavailable("did not answer while listing (TimeoutError)"),
+    WebhookInvalid("url", "an http:// or https:// address"),
+    WebhookNotFound("w1"),
     Unauthorized("missing bearer token"),
     Forbidden("no"),
     TooManyRequests("slow down"),
@@ -518,6 +524,31 @@ GATEWAY_ANSWERED_BEFORE: list[tuple[str, int, dict[str, str], dict[str, Any]]] =
             "status": 503,
             "detail": "the message bus did not answer while listing (TimeoutError); try again shortly",
             "service": "nats",
+        },
+    ),
+    (
+        # Before: the webhook routes raised servicekit's Invalid.field(field, message).
+        "WebhookInvalid",
+        422,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/unprocessable-content",
+            "title": "Unprocessable content",
+            "status": 422,
+            "detail": "url: an http:// or https:// address",
+            "errors": [{"field": "url", "message": "an http:// or https:// address"}],
+        },
+    ),
+    (
+        # Before: the webhook routes raised servicekit's NotFound(f"no webhook {id}").
+        "WebhookNotFound",
+        404,
+        {"content-type": "application/problem+json"},
+        {
+            "type": "https://printfarm.dev/problems/not-found",
+            "title": "Not found",
+            "status": 404,
+            "detail": "no webhook w1",
         },
     ),
     (

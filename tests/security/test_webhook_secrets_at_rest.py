@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from api_gateway.adapters import orm
-from api_gateway.service_layer import webhooks as webhook_cases
+from api_gateway.domain import commands
+from api_gateway.service_layer import handlers, views
+from api_gateway.service_layer.handlers import Deps
 from api_gateway.service_layer.unit_of_work import UnitOfWork
-from api_gateway.service_layer.webhooks import WebhookChange, Webhooks, seal_secrets
 from devstack import Stack
 from devstack.postgres import database_url, drop_databases, ensure_databases
 from servicekit.database import _alembic_config, create_engine, session_factory
@@ -29,10 +30,15 @@ from servicekit.secrets import SecretCipher
 
 pytestmark = pytest.mark.integration
 
-ALEMBIC_INI = Path(webhook_cases.__file__).resolve().parents[3] / "alembic.ini"
+ALEMBIC_INI = Path(handlers.__file__).resolve().parents[3] / "alembic.ini"
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 LEGACY_SECRET = "legacy-plain-secret-0001"
 T0 = datetime(2026, 12, 5, tzinfo=UTC)
+
+
+async def seal_secrets(uow: UnitOfWork) -> int:
+    """What the gateway does when it starts."""
+    return await handlers.seal_webhook_secrets(commands.SealWebhookSecrets(), uow, Deps())
 
 
 def cipher(keys: str) -> SecretCipher:
@@ -119,18 +125,21 @@ async def test_the_database_never_holds_a_secret_in_the_clear_and_rotation_reenc
     await asyncio.to_thread(migrate, database.url, "head")
     assert await seal_secrets(database.uow_factory(OLD)()) == 1  # what the gateway does when it starts
     counter = itertools.count(1)
-    old = Webhooks(database.uow_factory(OLD), clock=lambda: T0, ids=lambda: f"hook-{next(counter)}")
+    old, deps = database.uow_factory(OLD), Deps(clock=lambda: T0, ids=lambda: f"hook-{next(counter)}")
     secrets = [f"shop-secret-{n}-{uuid.uuid4().hex}" for n in range(3)]
-    created = [await old.create("http://127.0.0.1:9/hook", s, None, True, "") for s in secrets]
+    created = [
+        await handlers.create_webhook(commands.CreateWebhook("http://127.0.0.1:9/hook", s, None, True, ""), old(), deps)
+        for s in secrets
+    ]
     changed = "changed-secret-" + uuid.uuid4().hex
-    await old.update(created[0].id, WebhookChange(secret=changed))
-    await old.ping(created[1].id)
+    await handlers.update_webhook(commands.UpdateWebhook(created[0].id, secret=changed), old(), deps)
+    await handlers.ping_webhook(commands.PingWebhook(created[1].id), old(), deps)
     secrets[0] = changed
 
     dump = await database.dump()
     for secret in [*secrets, LEGACY_SECRET]:
         assert secret not in dump
-    assert {h.id: h.secret for h in await old.list_webhooks()} == {
+    assert {h.id: h.secret for h in await views.webhooks(old())} == {
         "legacy": LEGACY_SECRET, **{h.id: s for h, s in zip(created, secrets, strict=True)}
     }
 

@@ -1,15 +1,15 @@
-"""The only wiring: settings → runtime (database, NATS) → idempotency, access, event hub, upstreams → app."""
+"""The only wiring: settings → runtime (database, NATS) → Deps (clock, ids, the access and webhook policies,
+ports) → idempotency, event hub, upstreams, webhook dispatcher → routes → app."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from fastapi import FastAPI
@@ -24,18 +24,22 @@ from api_gateway.adapters.passwords import Argon2Passwords
 from api_gateway.adapters.upstream import Upstreams
 from api_gateway.adapters.webhook_sender import HttpWebhookSender
 from api_gateway.config import Settings
-from api_gateway.domain.login_throttle import ThrottlePolicy
+from api_gateway.domain import commands
+from api_gateway.domain.auth import digest
+from api_gateway.domain.login_throttle import LoginThrottle, ThrottlePolicy
 from api_gateway.domain.webhooks import RetryPolicy, parse_allowed_hosts
 from api_gateway.entrypoints import auth, dead_letters, docs, events, health, proxy, webhook_consumers, webhooks
 from api_gateway.entrypoints.edge import EdgeMiddleware
 from api_gateway.entrypoints.problems import install_gateway_problems
-from api_gateway.service_layer.access import Access, PasswordHasher, TokenLifetimes
-from api_gateway.service_layer.dead_letters import DeadLetterArchive, DeadLetters
+from api_gateway.service_layer import handlers
 from api_gateway.service_layer.event_hub import EventHub, EventLog
+from api_gateway.service_layer.handlers import Deps, TokenLifetimes
 from api_gateway.service_layer.idempotency import IdempotencyKeys
+from api_gateway.service_layer.ports import DeadLetterArchive, PasswordHasher
 from api_gateway.service_layer.unit_of_work import GatewayUnitOfWork, UnitOfWork
-from api_gateway.service_layer.webhooks import WebhookDispatcher, Webhooks, WebhookUnitOfWork, seal_secrets
+from api_gateway.service_layer.webhook_dispatch import WebhookDispatcher
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
+from servicekit.messaging import Bus
 from servicekit.problems import install_problem_handlers
 from servicekit.runtime import ServiceRuntime, serve
 from servicekit.secrets import SecretCipher
@@ -49,10 +53,6 @@ STATIC = Path(__file__).parent / "static"
 PRUNE_EVERY_SECONDS = 3600.0
 
 
-def _secret() -> str:
-    return secrets.token_urlsafe(32)
-
-
 def build_app(
     settings: Settings,
     *,
@@ -64,10 +64,42 @@ def build_app(
     passwords: PasswordHasher | None = None,
     clock: Clock = utc_now,
     ids: IdFactory = new_id,
-    webhook_uow_factory: Callable[[], WebhookUnitOfWork] | None = None,
+    serve_webhooks: bool = False,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """Everything but the process's database/NATS plumbing is built here, so tests inject fakes."""
+    """Everything but the process's database/NATS plumbing is built here, so the unit tests build the app
+    on fakes and run its lifespan without NATS; `create_app` builds it on a `ServiceRuntime`.
+    `serve_webhooks`: the /webhooks routes and the dispatcher (the unit of work must hold `webhooks`)."""
+    allowed_hosts = parse_allowed_hosts(settings.webhook_allowed_hosts)
+    wakeup = asyncio.Event()
+    deps = Deps(
+        clock=clock,
+        ids=ids,
+        passwords=passwords
+        or Argon2Passwords(concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue),
+        env_token_digest=digest(settings.api_token) if settings.api_token else "",
+        session_ttl=timedelta(hours=settings.session_ttl_hours),
+        token_lifetimes=TokenLifetimes(
+            default=timedelta(days=settings.token_default_days), longest=timedelta(days=settings.token_max_days)
+        ),
+        throttle=LoginThrottle(
+            ThrottlePolicy(
+                max_failures_per_user=settings.login_max_failures_per_user,
+                max_failures_per_address=settings.login_max_failures_per_address,
+                window=timedelta(seconds=settings.login_failure_window_seconds),
+            )
+        ),
+        first_admin_file=FirstAdminFile(settings.data_dir),
+        allowed_hosts=allowed_hosts,
+        retry_policy=RetryPolicy(
+            base=timedelta(seconds=settings.webhook_retry_base_seconds),
+            longest=timedelta(seconds=settings.webhook_retry_max_seconds),
+            max_attempts=settings.webhook_max_attempts,
+        ),
+        delivery_lease=timedelta(seconds=settings.webhook_timeout_seconds * 3),
+        wake_dispatcher=wakeup.set,
+        dead_letters=dead_letter_archive,
+    )
     upstreams = Upstreams(
         settings.upstreams(),
         timeout=settings.upstream_timeout_seconds,
@@ -78,29 +110,10 @@ def build_app(
     )
     keys = IdempotencyKeys(
         uow_factory,
-        clock,
+        deps.clock,
         wait_seconds=settings.idempotency_wait_seconds,
         stale_after=timedelta(seconds=settings.idempotency_stale_seconds),
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
-    )
-    access = Access(
-        uow_factory,
-        passwords
-        or Argon2Passwords(concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue),
-        secrets=_secret,
-        ids=ids,
-        clock=clock,
-        env_token=settings.api_token,
-        session_ttl=timedelta(hours=settings.session_ttl_hours),
-        token_lifetimes=TokenLifetimes(
-            default=timedelta(days=settings.token_default_days), longest=timedelta(days=settings.token_max_days)
-        ),
-        throttle=ThrottlePolicy(
-            max_failures_per_user=settings.login_max_failures_per_user,
-            max_failures_per_address=settings.login_max_failures_per_address,
-            window=timedelta(seconds=settings.login_failure_window_seconds),
-        ),
-        first_admin_file=FirstAdminFile(settings.data_dir),
     )
     hub = EventHub(
         event_log,
@@ -108,40 +121,22 @@ def build_app(
         max_replay=settings.sse_max_replay,
         heartbeat_seconds=settings.sse_heartbeat_seconds,
         recheck_seconds=settings.sse_recheck_seconds,
-        clock=clock,
+        clock=deps.clock,
     )
-    access.on_credentials_ended(hub.end)
-    authenticate = auth.authenticator(access, disabled=settings.auth_disabled)
+    deps.credentials_ended.listen(hub.end)
+    authenticate = auth.authenticator(uow_factory, deps, disabled=settings.auth_disabled)
     background: list[asyncio.Task[None]] = []
     dispatcher: WebhookDispatcher | None = None
     sender: HttpWebhookSender | None = None
-    hooks: Webhooks | None = None
-    if webhook_uow_factory is not None:
+    if serve_webhooks:
         sender = HttpWebhookSender(timeout_seconds=settings.webhook_timeout_seconds, transport=webhook_transport)
-        dispatcher = WebhookDispatcher(
-            webhook_uow_factory,
-            sender,
-            clock=clock,
-            policy=RetryPolicy(
-                base=timedelta(seconds=settings.webhook_retry_base_seconds),
-                longest=timedelta(seconds=settings.webhook_retry_max_seconds),
-                max_attempts=settings.webhook_max_attempts,
-            ),
-            lease=timedelta(seconds=settings.webhook_timeout_seconds * 3),
-            allowed_hosts=parse_allowed_hosts(settings.webhook_allowed_hosts),
-        )
-        hooks = Webhooks(
-            webhook_uow_factory,
-            clock=clock,
-            ids=ids,
-            wake=dispatcher.wake,
-            allowed_hosts=parse_allowed_hosts(settings.webhook_allowed_hosts),
-        )
+        dispatcher = WebhookDispatcher(uow_factory, sender, deps, wakeup=wakeup)
 
     async def start() -> None:
         if not settings.auth_disabled:
-            await access.ensure_first_admin(settings.first_admin_username, settings.first_admin_password)
-            await access.prepare()
+            first_admin = commands.EnsureFirstAdmin(settings.first_admin_username, settings.first_admin_password)
+            await handlers.ensure_first_admin(first_admin, uow_factory(), deps)
+            await deps.unknown_user_hash.get(deps.hasher, deps.secrets)
         await hub.start()
         background.append(asyncio.create_task(_prune_forever(keys), name="idempotency-prune"))
         if dispatcher is not None:
@@ -157,21 +152,22 @@ def build_app(
 
     def own_document() -> dict[str, Any]:
         document = app.openapi()
-        webhooks.state_allowed_hosts(document, parse_allowed_hosts(settings.webhook_allowed_hosts))
+        webhooks.state_allowed_hosts(document, allowed_hosts)
         return document
 
     routers = [
         auth.router(
-            access,
+            uow_factory,
+            deps,
             authenticate,
             cookie_secure=settings.secure_cookies(),
             session_seconds=int(settings.session_ttl_hours * 3600),
         ),
-        auth.users_router(access, authenticate),
+        auth.users_router(uow_factory, deps, authenticate),
         health.router(upstreams, settings.health_probes),
         events.router(hub, authenticate),
-        dead_letters.router(DeadLetters(dead_letter_archive), authenticate),
-        *([webhooks.router(hooks, authenticate)] if hooks is not None else []),
+        dead_letters.router(uow_factory, deps, authenticate),
+        *([webhooks.router(uow_factory, deps, authenticate)] if serve_webhooks else []),
         docs.router(upstreams, own_document),
         proxy.router(
             upstreams,
@@ -208,7 +204,7 @@ def build_app(
     _point_default_docs_at_the_merged_ones(app)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
     app.add_middleware(EdgeMiddleware, hsts_seconds=settings.hsts_seconds, behind_tls=settings.behind_tls)
-    app.state.hub, app.state.access, app.state.keys = hub, access, keys
+    app.state.hub, app.state.deps, app.state.keys = hub, deps, keys
     app.state.webhook_dispatcher = dispatcher
     return app
 
@@ -234,33 +230,56 @@ async def _prune_forever(keys: IdempotencyKeys) -> None:
         await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    uow_factory: Callable[[], GatewayUnitOfWork] | None = None,
+    bus: Bus | None = None,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
+    event_log: EventLog | None = None,
+    dead_letter_archive: DeadLetterArchive | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    passwords: PasswordHasher | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The gateway process's app: what is given replaces the real one (tests give fakes), the rest is built
+    from `settings` on a `ServiceRuntime` (PostgreSQL, NATS)."""
     settings = settings or Settings()
-    runtime = ServiceRuntime(SERVICE, settings, orm.outbox, orm.inbox)
+    runtime = ServiceRuntime(SERVICE, settings, orm.outbox, orm.inbox, bus=bus)
     secrets = SecretCipher.from_settings(
         settings.webhook_secret_key, settings.data_dir, setting="WEBHOOK_SECRET_KEY", key_file="webhook-secret.key"
     )
 
-    def uow_factory() -> UnitOfWork:
+    def sql_uow() -> UnitOfWork:
         return UnitOfWork(secrets=secrets, **runtime.uow_args())
 
+    uows: Callable[[], GatewayUnitOfWork] = uow_factory or sql_uow
+
     async def seal_webhook_secrets() -> None:
-        sealed = await seal_secrets(uow_factory())
+        """Before anything is sent: registered ahead of the app's own start (which starts the dispatcher)."""
+        sealed = await handlers.seal_webhook_secrets(commands.SealWebhookSecrets(), uows(), app.state.deps)
         if sealed:
             log.info("encrypted %s webhook secrets under the newest WEBHOOK_SECRET_KEY", sealed)
 
     runtime.on_start(seal_webhook_secrets)
-
     app = build_app(
         settings,
-        uow_factory=uow_factory,
-        event_log=JetStreamEventLog(runtime.bus),
-        dead_letter_archive=JetStreamDeadLetters(runtime.bus),
+        uow_factory=uows,
+        event_log=event_log or JetStreamEventLog(runtime.bus),
+        dead_letter_archive=dead_letter_archive or JetStreamDeadLetters(runtime.bus),
         runtime=runtime,
-        webhook_uow_factory=uow_factory,
+        transport=transport,
+        passwords=passwords,
+        clock=clock or utc_now,
+        ids=ids or new_id,
+        serve_webhooks=True,
+        webhook_transport=webhook_transport,
     )
-    dispatcher: WebhookDispatcher = app.state.webhook_dispatcher
-    webhook_consumers.register(runtime.bus, uow_factory, utc_now, new_id, dispatcher.wake)
+    deps: Deps = app.state.deps
+    # The bus's consumers take the SQL unit of work's type; a test's fake stands in for it the same way.
+    consumer_uows = cast(Callable[[], UnitOfWork], uows) if uow_factory is not None else sql_uow
+    webhook_consumers.register(runtime.bus, consumer_uows, deps)
     return app
 
 

@@ -11,12 +11,14 @@ from argon2 import PasswordHasher as Argon2
 
 from api_gateway.adapters.credentials_file import FirstAdminFile
 from api_gateway.adapters.passwords import Argon2Passwords
+from api_gateway.domain import commands
 from api_gateway.domain.auth import EndedCredentials, Principal, Role
-from api_gateway.domain.auth_errors import BadCredentials, HashingBusy
-from api_gateway.service_layer.access import Access
+from api_gateway.domain.errors import BadCredentials, HashingBusy
+from api_gateway.service_layer import handlers
 from api_gateway.service_layer.event_hub import EventHub
+from api_gateway.service_layer.handlers import Deps
 
-from .conftest import FakeClock, FakeUnitOfWork, MemoryEventLog, PlainPasswords, Store
+from .api_gateway_fakes import FakeClock, FakeUnitOfWork, Ids, MemoryEventLog, PlainPasswords, Store
 
 
 class CountingPasswords(PlainPasswords):
@@ -28,28 +30,26 @@ class CountingPasswords(PlainPasswords):
         return await super().verify(password_hash, password)
 
 
-def access_for(tmp_path: Path, passwords: CountingPasswords) -> Access:
-    store = Store()
+def deps_for(tmp_path: Path, passwords: CountingPasswords) -> Deps:
     counter = iter(range(10_000))
-    return Access(
-        lambda: FakeUnitOfWork(store),
-        passwords,
-        secrets=lambda: f"secret-{next(counter)}",
-        ids=lambda: f"id-{next(counter)}",
+    return Deps(
         clock=FakeClock(),
+        ids=Ids(),
+        secrets=lambda: f"secret-{next(counter)}",
+        passwords=passwords,
         first_admin_file=FirstAdminFile(tmp_path),
     )
 
 
 async def test_an_unknown_user_costs_one_password_check_like_a_wrong_password(tmp_path: Path) -> None:
     passwords = CountingPasswords()
-    access = access_for(tmp_path, passwords)
-    await access.ensure_first_admin("admin")
-    await access.prepare()
+    deps, store = deps_for(tmp_path, passwords), Store()
+    assert await handlers.ensure_first_admin(commands.EnsureFirstAdmin("admin"), FakeUnitOfWork(store), deps)
+    await deps.unknown_user_hash.get(passwords, deps.secrets)
     with pytest.raises(BadCredentials):
-        await access.login("admin", "wrong")
+        await handlers.login(commands.Login("admin", "wrong"), FakeUnitOfWork(store), deps)
     with pytest.raises(BadCredentials):
-        await access.login("nobody", "wrong")
+        await handlers.login(commands.Login("nobody", "wrong"), FakeUnitOfWork(store), deps)
     assert len(passwords.verified) == 2
     assert passwords.verified[1].startswith("plain$")  # a real hash, not a shortcut
 

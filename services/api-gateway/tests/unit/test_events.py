@@ -22,7 +22,8 @@ from api_gateway.domain.events import (
 from api_gateway.service_layer.event_hub import EventHub
 from servicekit.testing import wait_until
 
-from .conftest import TOKEN, Harness, MemoryEventLog, serving
+from .api_gateway_fakes import MemoryEventLog
+from .conftest import TOKEN, Harness, serving
 
 
 @given(st.fixed_dictionaries({s: st.integers(min_value=0, max_value=2**53) for s in SOURCE_STREAMS}))

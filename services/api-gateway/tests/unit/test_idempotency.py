@@ -7,17 +7,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from api_gateway.domain.errors import StillInFlight
 from api_gateway.domain.idempotency import (
     Fingerprint,
     IdempotencyRecord,
-    StillInFlight,
     StoredResponse,
     Verdict,
     judge,
 )
 from api_gateway.service_layer.idempotency import IdempotencyKeys
 
-from .conftest import FakeClock, FakeUnitOfWork, Harness, Recorder, Store
+from .api_gateway_fakes import FakeClock, FakeUnitOfWork, Store
+from .conftest import Harness, Recorder
 
 FP = Fingerprint("POST", "/api/v1/orders", "abc")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

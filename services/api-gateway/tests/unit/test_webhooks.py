@@ -7,20 +7,20 @@ import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from api_gateway.domain import commands
+from api_gateway.domain.errors import WebhookInvalid
 from api_gateway.domain.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     Delivery,
-    DeliveryAttempt,
-    Outcome,
     RetryPolicy,
     Webhook,
-    WebhookInvalid,
     check_events,
     check_secret,
     check_url,
@@ -29,8 +29,12 @@ from api_gateway.domain.webhooks import (
     verify,
     webhook_event,
 )
-from api_gateway.service_layer.webhooks import WebhookChange, WebhookDispatcher, Webhooks, enqueue_event
-from servicekit.testing import FakeUnitOfWork
+from api_gateway.service_layer import handlers
+from api_gateway.service_layer.handlers import Deps
+from api_gateway.service_layer.ports import Sender
+from api_gateway.service_layer.webhook_dispatch import WebhookDispatcher
+
+from .api_gateway_fakes import FakeUnitOfWork, Ids, Store
 
 T0 = datetime(2026, 12, 4, 12, tzinfo=UTC)
 SECRET = "s3cret-s3cret-s3cret"
@@ -44,95 +48,39 @@ class Clock:
         return self.now
 
 
-class Ids:
-    def __init__(self) -> None:
-        self.n = 0
+class Rig:
+    """The webhook handlers and the dispatcher on one fake store, a settable clock and ids in order."""
 
-    def __call__(self) -> str:
-        self.n += 1
-        return f"id-{self.n}"
+    def __init__(self, allowed_hosts: frozenset[str] = frozenset()) -> None:
+        self.store, self.clock, self.ids = Store(), Clock(), Ids()
+        self.deps = Deps(clock=self.clock, ids=self.ids, allowed_hosts=allowed_hosts)
 
+    def uow(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.store)
 
-class FakeWebhookStore:
-    def __init__(self) -> None:
-        self.hooks: dict[str, Webhook] = {}
-        self.deliveries: dict[str, Delivery] = {}
-        self.leases: dict[str, datetime] = {}
+    @property
+    def hooks(self) -> dict[str, Webhook]:
+        return self.store.webhooks.hooks
 
-    async def add(self, webhook: Webhook) -> None:
-        self.hooks[webhook.id] = webhook
+    @property
+    def deliveries(self) -> dict[str, Delivery]:
+        return self.store.webhooks.deliveries
 
-    async def get(self, webhook_id: str) -> Webhook | None:
-        return self.hooks.get(webhook_id)
+    async def create(self, url: str, events: list[str] | None = None, enabled: bool = True, description: str = "",
+                     deps: Deps | None = None) -> Webhook:
+        cmd = commands.CreateWebhook(url, SECRET, events, enabled, description)
+        return await handlers.create_webhook(cmd, self.uow(), deps or self.deps)
 
-    async def all_webhooks(self) -> list[Webhook]:
-        return list(self.hooks.values())
+    async def enqueue(self, event: str, event_id: str, body: bytes = b"{}") -> int:
+        """As the bus's consumer runs it: in one unit of work that commits."""
+        async with self.uow() as uow:
+            added = await handlers.enqueue_webhook_event(commands.EnqueueWebhookEvent(event, event_id, body), uow,
+                                                         self.deps)
+            await uow.commit()
+        return added
 
-    async def seal_secrets(self) -> int:
-        return 0
-
-    async def update(self, webhook: Webhook) -> None:
-        self.hooks[webhook.id] = webhook
-
-    async def delete(self, webhook_id: str) -> bool:
-        return self.hooks.pop(webhook_id, None) is not None
-
-    async def add_delivery(self, delivery: Delivery) -> bool:
-        if any(
-            d.webhook_id == delivery.webhook_id and d.event_id == delivery.event_id for d in self.deliveries.values()
-        ):
-            return False
-        self.deliveries[delivery.id] = delivery
-        return True
-
-    async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[tuple[Delivery, Webhook]]:
-        due = [
-            d
-            for d in self.deliveries.values()
-            if d.status == "pending"
-            and d.next_attempt_at is not None
-            and d.next_attempt_at <= now
-            and self.leases.get(d.id, now - timedelta(seconds=1)) < now
-            and self.hooks[d.webhook_id].enabled
-        ][:limit]
-        for d in due:
-            self.leases[d.id] = lease_until
-        return [(d, self.hooks[d.webhook_id]) for d in due]
-
-    async def record_attempt(self, delivery: Delivery, attempt: DeliveryAttempt, outcome: Outcome) -> None:
-        current = self.deliveries[delivery.id]
-        self.leases.pop(delivery.id, None)
-        self.deliveries[delivery.id] = replace(
-            current,
-            status=outcome.status,
-            attempts=attempt.attempt,
-            next_attempt_at=outcome.next_attempt_at,
-            delivered_at=outcome.delivered_at,
-            last_status_code=attempt.status_code,
-            last_error=attempt.error,
-            history=(*current.history, attempt),
-        )
-
-    async def deliveries(self, webhook_id: str, limit: int, before: tuple[datetime, str] | None) -> list[Delivery]:
-        return [d for d in self.deliveries.values() if d.webhook_id == webhook_id][:limit]
-
-
-class FakeUow(FakeUnitOfWork[FakeWebhookStore]):
-    """servicekit's fake unit of work over the webhook store: only committed changes stay."""
-
-    def __init__(self, store: FakeWebhookStore) -> None:
-        super().__init__(store, source="/services/api-gateway")
-
-    def _open(self) -> None:
-        self.webhooks = self.work
-
-
-async def enqueue(store: FakeWebhookStore, event: str, event_id: str, body: bytes, now: datetime, ids: Ids) -> int:
-    """As the bus's consumer runs it: in one unit of work that commits."""
-    async with FakeUow(store) as uow:
-        added = await enqueue_event(uow, event, event_id, body, now, ids)
-        await uow.commit()
-    return added
+    def dispatcher(self, send: Sender, policy: RetryPolicy | None = None, **changes: Any) -> WebhookDispatcher:
+        return WebhookDispatcher(self.uow, send, replace(self.deps, retry_policy=policy or RetryPolicy(), **changes))
 
 
 class Receiver:
@@ -146,11 +94,6 @@ class Receiver:
         self.calls.append((url, body, headers))
         answer = self.answers.pop(0) if self.answers else 200
         return (None, "connection refused") if answer is None else (answer, None)
-
-
-def parts() -> tuple[FakeWebhookStore, Clock, Ids, Webhooks]:
-    store, clock, ids = FakeWebhookStore(), Clock(), Ids()
-    return store, clock, ids, Webhooks(lambda: FakeUow(store), clock=clock, ids=ids)
 
 
 # ---------------------------------------------------------------- pure rules
@@ -237,51 +180,54 @@ def test_which_messages_are_webhook_events() -> None:
 
 
 async def test_the_secret_is_kept_but_changes_are_checked() -> None:
-    store, _, _, hooks = parts()
-    created = await hooks.create("https://shop.example/h", SECRET, None, True, " shop ")
+    rig = Rig()
+    created = await rig.create("https://shop.example/h", description=" shop ")
     assert created.events == ("order.completed", "job.failed") and created.description == "shop"
+    assert created.id == "id-1" and created.created_at == T0
     with pytest.raises(WebhookInvalid):
-        await hooks.update(created.id, WebhookChange(url="nope"))
-    assert store.hooks[created.id].url == "https://shop.example/h", "a refused change changes nothing"
-    changed = await hooks.update(created.id, WebhookChange(events=["job.failed"], secret="another-secret-value"))
-    assert changed.events == ("job.failed",) and store.hooks[created.id].secret == "another-secret-value"
+        await handlers.update_webhook(commands.UpdateWebhook(created.id, url="nope"), rig.uow(), rig.deps)
+    assert rig.hooks[created.id].url == "https://shop.example/h", "a refused change changes nothing"
+    change = commands.UpdateWebhook(created.id, events=["job.failed"], secret="another-secret-value")
+    changed = await handlers.update_webhook(change, rig.uow(), rig.deps)
+    assert changed.events == ("job.failed",) and rig.hooks[created.id].secret == "another-secret-value"
 
 
 async def test_an_event_becomes_one_delivery_per_interested_webhook_and_a_duplicate_none() -> None:
-    store, clock, ids, hooks = parts()
-    wants = await hooks.create("https://a.example/h", SECRET, ["order.completed"], True, "")
-    await hooks.create("https://b.example/h", SECRET, ["job.failed"], True, "")
-    await hooks.create("https://c.example/h", SECRET, ["order.completed"], False, "")
-    assert await enqueue(store, "order.completed", "evt-1", b"{}", clock(), ids) == 1
-    assert await enqueue(store, "order.completed", "evt-1", b"{}", clock(), ids) == 0
-    (delivery,) = store.deliveries.values()
+    rig = Rig()
+    wants = await rig.create("https://a.example/h", ["order.completed"])
+    await rig.create("https://b.example/h", ["job.failed"])
+    await rig.create("https://c.example/h", ["order.completed"], enabled=False)
+    assert await rig.enqueue("order.completed", "evt-1") == 1
+    assert await rig.enqueue("order.completed", "evt-1") == 0
+    (delivery,) = rig.deliveries.values()
     assert delivery.webhook_id == wants.id and delivery.status == "pending" and delivery.next_attempt_at == T0
 
 
 async def test_failed_attempts_are_recorded_and_retried_with_backoff_until_delivered() -> None:
-    store, clock, ids, hooks = parts()
-    hook = await hooks.create("https://shop.example/h", SECRET, None, True, "")
+    rig = Rig()
+    clock = rig.clock
+    hook = await rig.create("https://shop.example/h")
     body = json.dumps({"id": "evt-1", "type": "orders.v1.order.completed"}).encode()
-    await enqueue(store, "order.completed", "evt-1", body, clock(), ids)
+    await rig.enqueue("order.completed", "evt-1", body)
     receiver = Receiver([500, None, 200])
     policy = RetryPolicy(base=timedelta(seconds=5), longest=timedelta(minutes=1), max_attempts=5)
-    dispatcher = WebhookDispatcher(lambda: FakeUow(store), receiver, clock=clock, policy=policy)
+    dispatcher = rig.dispatcher(receiver, policy)
 
     assert await dispatcher.run_due() == 1
-    (delivery,) = store.deliveries.values()
+    (delivery,) = rig.deliveries.values()
     assert delivery.status == "pending" and delivery.attempts == 1 and delivery.last_status_code == 500
     assert delivery.next_attempt_at == T0 + timedelta(seconds=5)
     assert await dispatcher.run_due() == 0, "not due before its backoff ends"
 
     clock.now = T0 + timedelta(seconds=5)
     assert await dispatcher.run_due() == 1
-    delivery = store.deliveries[delivery.id]
+    delivery = rig.deliveries[delivery.id]
     assert delivery.attempts == 2 and delivery.last_error == "connection refused"
     assert delivery.next_attempt_at == clock.now + timedelta(seconds=10)
 
     clock.now += timedelta(seconds=10)
     assert await dispatcher.run_due() == 1
-    delivery = store.deliveries[delivery.id]
+    delivery = rig.deliveries[delivery.id]
     assert delivery.status == "delivered" and delivery.delivered_at == clock.now and delivery.next_attempt_at is None
     assert [a.status_code for a in delivery.history] == [500, None, 200]
 
@@ -292,49 +238,55 @@ async def test_failed_attempts_are_recorded_and_retried_with_backoff_until_deliv
 
 
 async def test_a_delivery_that_never_succeeds_ends_failed_after_the_last_attempt() -> None:
-    store, clock, ids, hooks = parts()
-    await hooks.create("https://shop.example/h", SECRET, None, True, "")
-    await enqueue(store, "job.failed", "evt-2", b"{}", clock(), ids)
+    rig = Rig()
+    await rig.create("https://shop.example/h")
+    await rig.enqueue("job.failed", "evt-2")
     policy = RetryPolicy(base=timedelta(seconds=1), longest=timedelta(seconds=4), max_attempts=3)
-    dispatcher = WebhookDispatcher(lambda: FakeUow(store), Receiver([503, 503, 503, 200]), clock=clock, policy=policy)
+    dispatcher = rig.dispatcher(Receiver([503, 503, 503, 200]), policy)
     for _ in range(3):
         assert await dispatcher.run_due() == 1
-        clock.now += timedelta(seconds=10)
-    (delivery,) = store.deliveries.values()
+        rig.clock.now += timedelta(seconds=10)
+    (delivery,) = rig.deliveries.values()
     assert delivery.status == "failed" and delivery.attempts == 3 and delivery.next_attempt_at is None
     assert await dispatcher.run_due() == 0
 
 
 async def test_a_sender_that_raises_is_recorded_as_a_failed_attempt() -> None:
-    store, clock, ids, hooks = parts()
-    await hooks.create("https://shop.example/h", SECRET, None, True, "")
-    await enqueue(store, "job.failed", "evt-3", b"{}", clock(), ids)
+    rig = Rig()
+    await rig.create("https://shop.example/h")
+    await rig.enqueue("job.failed", "evt-3")
 
     async def broken(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
         raise RuntimeError("bug")
 
-    await WebhookDispatcher(lambda: FakeUow(store), broken, clock=clock, policy=RetryPolicy()).run_due()
-    (delivery,) = store.deliveries.values()
+    await rig.dispatcher(broken).run_due()
+    (delivery,) = rig.deliveries.values()
     assert delivery.status == "pending" and delivery.attempts == 1 and "RuntimeError" in (delivery.last_error or "")
 
 
 async def test_only_allowed_hosts_are_accepted_and_sent_to() -> None:
-    store, clock, ids = FakeWebhookStore(), Clock(), Ids()
     loopback = frozenset({"127.0.0.1", "localhost"})
-    hooks = Webhooks(lambda: FakeUow(store), clock=clock, ids=ids, allowed_hosts=loopback)
+    rig = Rig(allowed_hosts=loopback)
     with pytest.raises(WebhookInvalid) as refused:
-        await hooks.create("https://shop.example/h", SECRET, None, True, "")
+        await rig.create("https://shop.example/h")
     assert refused.value.field == "url" and "127.0.0.1" in refused.value.message
-    await hooks.create("http://LOCALHOST:8000/h", SECRET, None, True, "")
+    await rig.create("http://LOCALHOST:8000/h")
     # Set while any host was allowed, then the gateway was narrowed: recorded as refused, never sent.
-    wide = Webhooks(lambda: FakeUow(store), clock=clock, ids=ids)
-    await wide.create("https://shop.example/h", SECRET, None, True, "")
-    await enqueue(store, "job.failed", "evt-4", b"{}", clock(), ids)
+    await rig.create("https://shop.example/h", deps=replace(rig.deps, allowed_hosts=frozenset()))
+    await rig.enqueue("job.failed", "evt-4")
     receiver = Receiver([])
-    dispatcher = WebhookDispatcher(
-        lambda: FakeUow(store), receiver, clock=clock, policy=RetryPolicy(), allowed_hosts=loopback
-    )
+    dispatcher = rig.dispatcher(receiver)
     assert await dispatcher.run_due() == 2
     assert [url for url, _, _ in receiver.calls] == ["http://LOCALHOST:8000/h"]
-    refused_delivery = next(d for d in store.deliveries.values() if d.last_status_code is None)
+    refused_delivery = next(d for d in rig.deliveries.values() if d.last_status_code is None)
     assert (refused_delivery.last_error or "").startswith("not sent:")
+
+
+async def test_a_ping_is_a_pending_delivery_that_wakes_the_dispatcher() -> None:
+    woken: list[bool] = []
+    rig = Rig()
+    deps = replace(rig.deps, wake_dispatcher=lambda: woken.append(True))
+    hook = await rig.create("https://shop.example/h")
+    delivery = await handlers.ping_webhook(commands.PingWebhook(hook.id), rig.uow(), deps)
+    assert delivery.event_type == "ping" and rig.deliveries[delivery.id].status == "pending" and woken == [True]
+    assert json.loads(delivery.body)["subject"] == hook.id

@@ -12,7 +12,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from api_gateway.domain.dead_letters import ArchiveUnavailable, DeadLetter, Replay
+from api_gateway.domain.dead_letters import DeadLetter, Replay
+from api_gateway.domain.errors import ArchiveUnavailable
 from contracts.envelope import DEAD_LETTER_PREFIX
 from contracts.registry import DEAD_LETTER_STREAM
 from servicekit import dead_letters as headers

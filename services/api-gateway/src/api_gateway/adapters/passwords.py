@@ -12,7 +12,7 @@ import asyncio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from api_gateway.domain.auth_errors import HashingBusy
+from api_gateway.domain.errors import HashingBusy
 
 
 class Argon2Passwords:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
+
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+"""What an account's username may be: 1–128 letters, digits or . _ @ + - (first a letter or digit)."""
 
 TOKEN_PREFIX = "pf_"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from servicekit.domain_errors import DomainError
+from api_gateway.domain.errors import UnknownDeadLetter
 
 
 @dataclass(frozen=True)
@@ -42,26 +42,6 @@ class Replay:
     dead_letters: int
     consumers: tuple[str, ...]
     stored_seqs: tuple[int, ...]
-
-
-class UnknownDeadLetter(DomainError):
-    """No dead letter holds this message id (never dead-lettered, or already replayed)."""
-
-    status, title = 404, "Not found"
-
-    def __init__(self, message_id: str) -> None:
-        super().__init__(f"no dead letter holds message {message_id} (never dead-lettered, or already replayed)")
-
-
-class ArchiveUnavailable(DomainError):
-    """The message bus holding the dead letters did not answer."""
-
-    status, title = 503, "Service unavailable"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(
-            f"the message bus {reason}; try again shortly", extra={"service": "nats"}, headers={"Retry-After": "2"}
-        )
 
 
 def summarize(entries: list[DeadLetter]) -> list[DeadLetterSummary]:

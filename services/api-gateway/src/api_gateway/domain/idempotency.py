@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
-from servicekit.domain_errors import DomainError, field_errors
-
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = ("content-type", "location", "etag", "content-disposition", "last-modified")
 
@@ -71,22 +69,3 @@ def valid_key(key: str) -> bool:
     return 0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()
 
 
-class KeyReused(DomainError):
-    """The key was first used for a different request."""
-
-    status, title = 422, "Unprocessable content"
-
-    def __init__(self, key: str) -> None:
-        message = "was already used with a different request (method, path or body)"
-        super().__init__(f"Idempotency-Key: {message}", errors=field_errors("Idempotency-Key", message))
-        self.key = key
-
-
-class StillInFlight(DomainError):
-    """The first request with this key has not finished yet."""
-
-    status, title = 409, "Conflict"
-
-    def __init__(self, key: str) -> None:
-        super().__init__("a request with this Idempotency-Key is still in progress; retry it later")
-        self.key = key

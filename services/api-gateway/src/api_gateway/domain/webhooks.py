@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from api_gateway.domain.errors import WebhookInvalid
+
 WEBHOOK_EVENTS: tuple[str, ...] = ("order.completed", "job.failed")
 """`order.completed`: every job of an order printed (mark it ready to ship); `job.failed`: a print failed."""
 
@@ -22,19 +24,6 @@ DELIVERY_HEADER = "X-Printfarm-Delivery"
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 256
 MAX_URL_LENGTH = 2000
-
-
-class WebhookInvalid(ValueError):
-    """Bad webhook settings; `field` names what to fix."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field_name
-        self.message = message
-
-
-class WebhookNotFound(LookupError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
+from api_gateway.domain import commands
 from api_gateway.domain.auth import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
+    USERNAME,
     Account,
     ApiToken,
     Principal,
@@ -24,7 +26,9 @@ from api_gateway.domain.auth import (
 )
 from api_gateway.domain.permissions import SAFE_METHODS, required_role
 from api_gateway.entrypoints.problems import Forbidden, Unauthorized
-from api_gateway.service_layer.access import USERNAME, Access
+from api_gateway.service_layer import handlers, views
+from api_gateway.service_layer.handlers import Deps
+from api_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 from servicekit.documented import documented
 from servicekit.pagination import Page
 
@@ -34,9 +38,10 @@ CSRF_HEADER = "X-CSRF-Token"
 ANONYMOUS = Principal(id="anonymous", name="anonymous", via="anonymous", role=Role.ADMIN, credential="anonymous")
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
+UowFactory = Callable[[], GatewayUnitOfWork]
 
 
-def authenticator(access: Access, *, disabled: bool) -> Authenticate:
+def authenticator(uow_factory: UowFactory, deps: Deps, *, disabled: bool) -> Authenticate:
     """The caller of a request and whether its role may make it (403 problem otherwise)."""
 
     async def identify(request: Request) -> Principal:
@@ -47,10 +52,10 @@ def authenticator(access: Access, *, disabled: bool) -> Authenticate:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("use Authorization: Bearer <token>")
-            return await access.authenticate_token(token.strip())
+            return await views.principal_for_token(token.strip(), uow_factory(), deps)
         session = request.cookies.get(SESSION_COOKIE)
         if session:
-            principal = await access.authenticate_session(session)
+            principal = await views.principal_for_session(session, uow_factory(), deps)
             if request.method not in SAFE_METHODS:
                 sent, expected = request.headers.get(CSRF_HEADER, ""), request.cookies.get(CSRF_COOKIE, "")
                 if not sent or not expected or not same_secret(sent, expected):
@@ -181,7 +186,9 @@ def client_address(request: Request) -> str | None:
 # --- routes ------------------------------------------------------------------------------------------
 
 
-def router(access: Access, authenticate: Authenticate, *, cookie_secure: bool, session_seconds: int) -> APIRouter:
+def router(
+    uow_factory: UowFactory, deps: Deps, authenticate: Authenticate, *, cookie_secure: bool, session_seconds: int
+) -> APIRouter:
     api = APIRouter(prefix="/api/v1/auth", tags=["gateway: access"])
     Caller = Annotated[Principal, Depends(authenticate)]
 
@@ -194,7 +201,8 @@ def router(access: Access, authenticate: Authenticate, *, cookie_secure: bool, s
     )
     async def login(body: LoginRequest, request: Request, response: Response) -> LoginReply:
         """Open. Sets the `pf_session` (HttpOnly) and `pf_csrf` cookies."""
-        issued = await access.login(body.username, body.password, client_address(request))
+        cmd = commands.Login(body.username, body.password, client_address(request))
+        issued = await handlers.login(cmd, uow_factory(), deps)
         max_age = session_seconds
         response.set_cookie(
             SESSION_COOKIE, issued.secret, max_age=max_age, httponly=True, samesite="strict", secure=cookie_secure
@@ -212,7 +220,7 @@ def router(access: Access, authenticate: Authenticate, *, cookie_secure: bool, s
         """Ends the session (and any event stream it holds open)."""
         session = request.cookies.get(SESSION_COOKIE)
         if session:
-            await access.logout(session)
+            await handlers.logout(commands.Logout(session), uow_factory(), deps)
         response = Response(status_code=204)
         response.delete_cookie(SESSION_COOKIE, secure=cookie_secure, httponly=True, samesite="strict")
         response.delete_cookie(CSRF_COOKIE, secure=cookie_secure, samesite="strict")
@@ -225,58 +233,62 @@ def router(access: Access, authenticate: Authenticate, *, cookie_secure: bool, s
     @api.post("/password", status_code=204)
     async def change_password(body: PasswordChange, caller: Caller) -> Response:
         """Your own password. Your other sessions end; the first-admin file goes once its password changed."""
-        await access.change_own_password(caller, body.current_password, body.new_password)
+        cmd = commands.ChangeOwnPassword(caller, body.current_password, body.new_password)
+        await handlers.change_own_password(cmd, uow_factory(), deps)
         return Response(status_code=204)
 
     @api.post("/tokens", status_code=201, response_model=IssuedTokenReply)
     async def create_token(body: NewToken, caller: Caller) -> IssuedTokenReply:
         """A token with a role no higher than yours and an expiry."""
-        issued = await access.create_token(caller, body.name, body.role, body.expires_at)
+        cmd = commands.CreateToken(caller, body.name, body.role, body.expires_at)
+        issued = await handlers.create_token(cmd, uow_factory(), deps)
         return IssuedTokenReply(**_token_info(issued.token).model_dump(), token=issued.secret)
 
     @api.get("/tokens", response_model=Page[TokenInfo])
     async def list_tokens(caller: Caller) -> Page[TokenInfo]:
         """Your tokens; an admin sees all of them."""
-        return Page(items=[_token_info(t) for t in await access.list_tokens(caller)])
+        return Page(items=[_token_info(t) for t in await views.tokens(caller, uow_factory())])
 
     @api.delete("/tokens/{token_id}", status_code=204)
     async def revoke_token(token_id: str, caller: Caller) -> Response:
         """Your own token, or any token for an admin. Streams it holds open are closed."""
-        await access.revoke_token(caller, token_id)
+        await handlers.revoke_token(commands.RevokeToken(caller, token_id), uow_factory(), deps)
         return Response(status_code=204)
 
     return api
 
 
-def users_router(access: Access, authenticate: Authenticate) -> APIRouter:
+def users_router(uow_factory: UowFactory, deps: Deps, authenticate: Authenticate) -> APIRouter:
     api = APIRouter(prefix="/api/v1/users", tags=["gateway: access"])
     Caller = Annotated[Principal, Depends(authenticate)]
 
     @api.get("", response_model=Page[User])
     async def list_users(caller: Caller) -> Page[User]:
         """Admins only, like every /users route."""
-        return Page(items=[_user(a) for a in await access.list_users(caller)])
+        return Page(items=[_user(a) for a in await views.users(caller, uow_factory())])
 
     @api.post("", status_code=201, response_model=CreatedUser)
     async def create_user(body: NewUserRequest, caller: Caller, response: Response) -> CreatedUser:
         """Invite someone: the account exists at once; without a password one is generated and shown once."""
-        created = await access.create_user(caller, body.username, body.role, body.password)
+        cmd = commands.CreateUser(caller, body.username, body.role, body.password)
+        created = await handlers.create_user(cmd, uow_factory(), deps)
         response.headers["Location"] = f"/api/v1/users/{created.account.id}"
         return CreatedUser(**_user(created.account).model_dump(), password=created.password)
 
     @api.get("/{user_id}", response_model=User)
     async def get_user(user_id: str, caller: Caller) -> User:
-        return _user(await access.get_user(caller, user_id))
+        return _user(await views.user(caller, user_id, uow_factory()))
 
     @api.patch("/{user_id}", response_model=User)
     async def update_user(user_id: str, body: UserChange, caller: Caller) -> User:
         """Role and disabled. The last active admin can be neither demoted nor disabled (409)."""
-        return _user(await access.update_user(caller, user_id, role=body.role, disabled=body.disabled))
+        cmd = commands.UpdateUser(caller, user_id, role=body.role, disabled=body.disabled)
+        return _user(await handlers.update_user(cmd, uow_factory(), deps))
 
     @api.post("/{user_id}/password", status_code=204)
     async def reset_password(user_id: str, body: PasswordReset, caller: Caller) -> Response:
         """Set someone's password (e.g. a forgotten one); all their sessions end."""
-        await access.set_user_password(caller, user_id, body.password)
+        await handlers.set_user_password(commands.SetUserPassword(caller, user_id, body.password), uow_factory(), deps)
         return Response(status_code=204)
 
     return api

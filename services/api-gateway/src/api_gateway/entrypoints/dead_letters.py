@@ -9,9 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
+from api_gateway.domain import commands
 from api_gateway.domain.auth import Principal
-from api_gateway.entrypoints.auth import Authenticate
-from api_gateway.service_layer.dead_letters import DeadLetters
+from api_gateway.entrypoints.auth import Authenticate, UowFactory
+from api_gateway.service_layer import handlers, views
+from api_gateway.service_layer.handlers import Deps
 
 
 class DeadLetterItem(BaseModel):
@@ -33,13 +35,13 @@ class ReplayReply(BaseModel):
     consumers: list[str] = Field(description="The consumers that had given up on it and now get it again.")
 
 
-def router(dead_letters: DeadLetters, authenticate: Authenticate) -> APIRouter:
+def router(uow_factory: UowFactory, deps: Deps, authenticate: Authenticate) -> APIRouter:
     api = APIRouter(prefix="/api/v1/dead-letters", tags=["gateway"])
     Caller = Annotated[Principal, Depends(authenticate)]
 
     @api.get("", response_model=DeadLetterList)
     async def list_dead_letters(_: Caller) -> DeadLetterList:
-        items = await dead_letters.list()
+        items = await views.dead_letters(deps.archive)
         return DeadLetterList(
             items=[
                 DeadLetterItem(
@@ -58,7 +60,8 @@ def router(dead_letters: DeadLetters, authenticate: Authenticate) -> APIRouter:
     async def replay_dead_letter(
         message_id: Annotated[str, Path(min_length=1, max_length=200)], caller: Caller
     ) -> ReplayReply:
-        replay = await dead_letters.replay(message_id, by=caller.name)
+        cmd = commands.ReplayDeadLetter(message_id, by=caller.name)
+        replay = await handlers.replay_dead_letter(cmd, uow_factory(), deps)
         return ReplayReply(message_id=replay.message_id, subject=replay.subject, consumers=list(replay.consumers))
 
     return api

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api_gateway.domain.auth import Principal
-from api_gateway.domain.auth_errors import BadCredentials
+from api_gateway.domain.errors import BadCredentials
 from api_gateway.domain.events import is_event_id
 from api_gateway.entrypoints.auth import Authenticate
 from api_gateway.service_layer.event_hub import EventHub

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from api_gateway.domain.auth_errors import CHALLENGE
+from api_gateway.domain.errors import CHALLENGE
 from servicekit.problems import Problem, problem_response
 
 log = logging.getLogger(__name__)

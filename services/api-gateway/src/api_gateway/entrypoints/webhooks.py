@@ -1,26 +1,28 @@
 """Admins' /api/v1/webhooks: where farm events are POSTed, their deliveries and a test ping."""
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
+from api_gateway.domain import commands
 from api_gateway.domain.auth import Principal
 from api_gateway.domain.webhooks import (
     MAX_SECRET_LENGTH,
     MIN_SECRET_LENGTH,
     WEBHOOK_EVENTS,
+    Delivery,
     Webhook,
-    WebhookInvalid,
-    WebhookNotFound,
     url_pattern,
 )
-from api_gateway.entrypoints.auth import Authenticate
-from api_gateway.service_layer.webhooks import WebhookChange, Webhooks, public_delivery
+from api_gateway.entrypoints.auth import Authenticate, UowFactory
+from api_gateway.service_layer import handlers, views
+from api_gateway.service_layer.handlers import Deps
 from servicekit.documented import documented
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from servicekit.problems import Invalid, NotFound, Problem
+from servicekit.problems import Problem
 
 
 class WebhookOut(BaseModel):
@@ -115,53 +117,69 @@ def _out(webhook: Webhook) -> WebhookOut:
     )
 
 
-def _problem(exc: Exception) -> Problem:
-    if isinstance(exc, WebhookInvalid):
-        return Invalid.field(exc.field, exc.message)
-    return NotFound(f"no webhook {exc}")
+def public_delivery(delivery: Delivery) -> dict[str, Any]:
+    """What the API shows of a delivery: everything but the body's bytes (the envelope, parsed)."""
+    try:
+        envelope: Any = json.loads(delivery.body)
+    except ValueError:
+        envelope = None
+    return {
+        "id": delivery.id,
+        "webhook_id": delivery.webhook_id,
+        "event_id": delivery.event_id,
+        "event_type": delivery.event_type,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "next_attempt_at": delivery.next_attempt_at,
+        "created_at": delivery.created_at,
+        "delivered_at": delivery.delivered_at,
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "envelope": envelope,
+        "history": [
+            {
+                "attempt": a.attempt,
+                "started_at": a.started_at,
+                "duration_ms": a.duration_ms,
+                "status_code": a.status_code,
+                "error": a.error,
+                "ok": a.ok,
+            }
+            for a in delivery.history
+        ],
+    }
 
 
-def router(webhooks: Webhooks, authenticate: Authenticate) -> APIRouter:
+def router(uow_factory: UowFactory, deps: Deps, authenticate: Authenticate) -> APIRouter:
     api = APIRouter(prefix="/api/v1/webhooks", tags=["gateway: webhooks"])
     Caller = Annotated[Principal, Depends(authenticate)]
 
     @api.get("", response_model=Page[WebhookOut])
     async def list_webhooks(_: Caller) -> Page[WebhookOut]:
         """Admins only, like every /webhooks route. The secret is never shown."""
-        return Page(items=[_out(w) for w in await webhooks.list_webhooks()])
+        return Page(items=[_out(w) for w in await views.webhooks(uow_factory())])
 
     @api.post("", status_code=201, response_model=WebhookOut)
     async def create_webhook(body: NewWebhook, _: Caller, response: Response) -> WebhookOut:
         """Events are POSTed to `url` as CloudEvents envelopes, signed with `secret` (HMAC-SHA256)."""
-        try:
-            created = await webhooks.create(body.url, body.secret, body.events, body.enabled, body.description)
-        except WebhookInvalid as exc:
-            raise _problem(exc) from exc
+        cmd = commands.CreateWebhook(body.url, body.secret, body.events, body.enabled, body.description)
+        created = await handlers.create_webhook(cmd, uow_factory(), deps)
         response.headers["Location"] = f"/api/v1/webhooks/{created.id}"
         return _out(created)
 
     @api.get("/{webhook_id}", response_model=WebhookOut)
     async def get_webhook(webhook_id: str, _: Caller) -> WebhookOut:
-        try:
-            return _out(await webhooks.get(webhook_id))
-        except WebhookNotFound as exc:
-            raise _problem(exc) from exc
+        return _out(await views.webhook(webhook_id, uow_factory()))
 
     @api.patch("/{webhook_id}", response_model=WebhookOut)
     async def update_webhook(webhook_id: str, body: WebhookPatch, _: Caller) -> WebhookOut:
         """Only the fields sent change; a new `secret` signs every later attempt."""
-        change = WebhookChange(body.url, body.secret, body.events, body.enabled, body.description)
-        try:
-            return _out(await webhooks.update(webhook_id, change))
-        except (WebhookInvalid, WebhookNotFound) as exc:
-            raise _problem(exc) from exc
+        cmd = commands.UpdateWebhook(webhook_id, body.url, body.secret, body.events, body.enabled, body.description)
+        return _out(await handlers.update_webhook(cmd, uow_factory(), deps))
 
     @api.delete("/{webhook_id}", status_code=204)
     async def delete_webhook(webhook_id: str, _: Caller) -> Response:
-        try:
-            await webhooks.delete(webhook_id)
-        except WebhookNotFound as exc:
-            raise _problem(exc) from exc
+        await handlers.delete_webhook(commands.DeleteWebhook(webhook_id), uow_factory(), deps)
         return Response(status_code=204)
 
     @api.get("/{webhook_id}/deliveries", response_model=Page[DeliveryOut])
@@ -176,10 +194,7 @@ def router(webhooks: Webhooks, authenticate: Authenticate) -> APIRouter:
                 before = (datetime.fromisoformat(str(position["t"])), str(position["id"]))
             except (KeyError, ValueError) as exc:
                 raise Problem.field("cursor", "not a cursor returned by this API") from exc
-        try:
-            items = await webhooks.deliveries(webhook_id, limit, before)
-        except WebhookNotFound as exc:
-            raise _problem(exc) from exc
+        items = await views.deliveries(webhook_id, limit, before, uow_factory())
         next_cursor = None
         if len(items) == limit:
             last = items[-1]
@@ -189,10 +204,7 @@ def router(webhooks: Webhooks, authenticate: Authenticate) -> APIRouter:
     @api.post("/{webhook_id}/ping", status_code=202, response_model=DeliveryOut)
     async def ping_webhook(webhook_id: str, _: Caller) -> DeliveryOut:
         """Queues a `ping` delivery, sent and retried like any other: checks the receiver and its signature check."""
-        try:
-            delivery = await webhooks.ping(webhook_id)
-        except WebhookNotFound as exc:
-            raise _problem(exc) from exc
+        delivery = await handlers.ping_webhook(commands.PingWebhook(webhook_id), uow_factory(), deps)
         return DeliveryOut.model_validate(public_delivery(delivery))
 
     return api

@@ -7,11 +7,10 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from api_gateway.domain.errors import KeyReused, StillInFlight
 from api_gateway.domain.idempotency import (
     Fingerprint,
     IdempotencyRecord,
-    KeyReused,
-    StillInFlight,
     StoredResponse,
     Verdict,
     is_storable,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -21,6 +22,8 @@ from servicekit.unit_of_work import SqlUnitOfWork
 
 
 class GatewayUnitOfWork(Protocol):
+    """What handlers and views need; the SQL unit of work and the tests' fake both provide it."""
+
     @property
     def idempotency(self) -> IdempotencyRepository: ...
     @property
@@ -29,6 +32,10 @@ class GatewayUnitOfWork(Protocol):
     def tokens(self) -> TokenRepository: ...
     @property
     def logins(self) -> SessionRepository: ...
+    @property
+    def webhooks(self) -> WebhookRepository: ...
+
+    def after_commit(self, action: Callable[[], Awaitable[None]]) -> None: ...
 
     async def __aenter__(self) -> Self: ...
 

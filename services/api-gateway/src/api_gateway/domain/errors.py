@@ -1,5 +1,5 @@
-"""Why a credential or an account change was refused, each declaring the HTTP problem it becomes
-(servicekit's installer answers them all)."""
+"""The gateway's domain errors, each declaring the HTTP problem it becomes (servicekit's installer answers
+them all): refused credentials and account changes, webhook settings, dead letters, Idempotency-Keys."""
 
 from __future__ import annotations
 
@@ -102,3 +102,65 @@ class HashingBusy(DomainError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, headers=dict(BUSY))
+
+
+class WebhookInvalid(DomainError):
+    """Bad webhook settings; `field` names what to fix."""
+
+    status, title = 422, "Unprocessable content"
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}", errors=field_errors(field_name, message))
+        self.field = field_name
+        self.message = message
+
+
+class WebhookNotFound(DomainError):
+    """No webhook with that id."""
+
+    status, title = 404, "Not found"
+
+    def __init__(self, webhook_id: str) -> None:
+        super().__init__(f"no webhook {webhook_id}")
+        self.webhook_id = webhook_id
+
+
+class UnknownDeadLetter(DomainError):
+    """No dead letter holds this message id (never dead-lettered, or already replayed)."""
+
+    status, title = 404, "Not found"
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"no dead letter holds message {message_id} (never dead-lettered, or already replayed)")
+
+
+class ArchiveUnavailable(DomainError):
+    """The message bus holding the dead letters did not answer."""
+
+    status, title = 503, "Service unavailable"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the message bus {reason}; try again shortly", extra={"service": "nats"}, headers={"Retry-After": "2"}
+        )
+
+
+class KeyReused(DomainError):
+    """The key was first used for a different request."""
+
+    status, title = 422, "Unprocessable content"
+
+    def __init__(self, key: str) -> None:
+        message = "was already used with a different request (method, path or body)"
+        super().__init__(f"Idempotency-Key: {message}", errors=field_errors("Idempotency-Key", message))
+        self.key = key
+
+
+class StillInFlight(DomainError):
+    """The first request with this key has not finished yet."""
+
+    status, title = 409, "Conflict"
+
+    def __init__(self, key: str) -> None:
+        super().__init__("a request with this Idempotency-Key is still in progress; retry it later")
+        self.key = key
