@@ -33,6 +33,7 @@ from api_gateway.service_layer import handlers
 from api_gateway.service_layer.handlers import Deps
 from api_gateway.service_layer.ports import Sender
 from api_gateway.service_layer.webhook_dispatch import WebhookDispatcher
+from contracts.envelope import Envelope
 
 from .api_gateway_fakes import FakeUnitOfWork, Ids, Store
 
@@ -71,11 +72,14 @@ class Rig:
         cmd = commands.CreateWebhook(url, SECRET, events, enabled, description)
         return await handlers.create_webhook(cmd, self.uow(), deps or self.deps)
 
-    async def enqueue(self, event: str, event_id: str, body: bytes = b"{}") -> int:
-        """As the bus's consumer runs it: in one unit of work that commits."""
+    async def enqueue(self, event: str, event_id: str, body: bytes = b"{}", deps: Deps | None = None) -> int:
+        """As the bus's consumer runs it: the handler joins the unit of work the bus opened, which commits."""
+        envelope = Envelope(id=event_id, type="orders.v1.order.completed", source="/services/orders", data={})
+        cmd = commands.EnqueueWebhookEvent(event, envelope, body)
+        kept = dict(self.deliveries)
         async with self.uow() as uow:
-            added = await handlers.enqueue_webhook_event(commands.EnqueueWebhookEvent(event, event_id, body), uow,
-                                                         self.deps)
+            added = await handlers.enqueue_webhook_event(cmd, uow, deps or self.deps)
+            assert self.deliveries == kept, "nothing is kept before the bus's commit"
             await uow.commit()
         return added
 
@@ -201,6 +205,16 @@ async def test_an_event_becomes_one_delivery_per_interested_webhook_and_a_duplic
     assert await rig.enqueue("order.completed", "evt-1") == 0
     (delivery,) = rig.deliveries.values()
     assert delivery.webhook_id == wants.id and delivery.status == "pending" and delivery.next_attempt_at == T0
+    assert delivery.event_id == "evt-1"
+
+
+async def test_an_event_wakes_the_dispatcher_only_when_it_added_a_delivery() -> None:
+    woken: list[bool] = []
+    rig = Rig()
+    deps = replace(rig.deps, wake_dispatcher=lambda: woken.append(True))
+    await rig.create("https://a.example/h", ["order.completed"])
+    assert await rig.enqueue("job.failed", "evt-1", deps=deps) == 0 and woken == []
+    assert await rig.enqueue("order.completed", "evt-2", deps=deps) == 1 and woken == [True]
 
 
 async def test_failed_attempts_are_recorded_and_retried_with_backoff_until_delivered() -> None:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from api_gateway.domain.auth import Principal, Role
 from api_gateway.domain.webhooks import Delivery, DeliveryAttempt
+from contracts.envelope import Envelope
 
 # --- accounts, sessions, tokens ------------------------------------------------------------------
 
@@ -122,10 +123,11 @@ class SealWebhookSecrets:
 
 @dataclass(frozen=True)
 class EnqueueWebhookEvent:
-    """A farm event becomes one pending delivery per enabled webhook that wants it."""
+    """A farm event becomes one pending delivery per enabled webhook that wants it (the envelope's id is
+    the deliveries' event id)."""
 
     event_type: str
-    event_id: str
+    envelope: Envelope
     body: bytes
 
 

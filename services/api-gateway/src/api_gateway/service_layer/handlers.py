@@ -452,27 +452,28 @@ async def ping_webhook(cmd: commands.PingWebhook, uow: GatewayUnitOfWork, deps: 
 async def enqueue_webhook_event(cmd: commands.EnqueueWebhookEvent, uow: GatewayUnitOfWork, deps: Deps) -> int:
     """One pending delivery per enabled webhook that wants the event; a redelivered event adds none.
 
-    Runs in the unit of work servicekit's consumer opened (it marks the inbox, then commits both together
-    after this returns), so this is the one handler that neither enters nor commits it; the dispatcher
-    is woken after that commit."""
+    Handed the unit of work servicekit's consumer opened (with the inbox mark claimed), this block joins it,
+    so the deliveries commit with the mark; the dispatcher is woken after that commit."""
     added = 0
-    now = deps.clock()
-    for webhook in await uow.webhooks.all_webhooks():
-        if webhook.wants(cmd.event_type):
-            delivery = Delivery(
-                id=deps.ids(),
-                webhook_id=webhook.id,
-                event_id=cmd.event_id,
-                event_type=cmd.event_type,
-                body=cmd.body,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            added += int(await uow.webhooks.add_delivery(delivery))
-    if added:
-        uow.after_commit(_woken(deps.wake_dispatcher))
+    async with uow:
+        now = deps.clock()
+        for webhook in await uow.webhooks.all_webhooks():
+            if webhook.wants(cmd.event_type):
+                delivery = Delivery(
+                    id=deps.ids(),
+                    webhook_id=webhook.id,
+                    event_id=cmd.envelope.id,
+                    event_type=cmd.event_type,
+                    body=cmd.body,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                added += int(await uow.webhooks.add_delivery(delivery))
+        if added:
+            uow.after_commit(_woken(deps.wake_dispatcher))
+        await uow.commit()
     return added
 
 

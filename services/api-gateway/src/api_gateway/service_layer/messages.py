@@ -16,10 +16,10 @@ def envelope_body(envelope: Envelope) -> bytes:
 
 
 def order_completed_event(_: OrderCompleted, envelope: Envelope) -> EnqueueWebhookEvent:
-    return EnqueueWebhookEvent("order.completed", envelope.id, envelope_body(envelope))
+    return EnqueueWebhookEvent("order.completed", envelope, envelope_body(envelope))
 
 
 def job_changed_event(message: JobChanged, envelope: Envelope) -> EnqueueWebhookEvent | None:
     """Only a failed job is a webhook event (`job.failed`)."""
     event = webhook_event(JobChanged.SUBJECT, {"status": message.status})
-    return EnqueueWebhookEvent(event, envelope.id, envelope_body(envelope)) if event else None
+    return EnqueueWebhookEvent(event, envelope, envelope_body(envelope)) if event else None
