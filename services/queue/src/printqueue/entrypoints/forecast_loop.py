@@ -14,7 +14,6 @@ farm sends a few messages per change, not one per order per run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from contracts.queue.v1 import OrderForecastChanged
 from printqueue.adapters.forecast_inputs import load_forecast_inputs
 from printqueue.domain.forecast import Forecast, ForecastSettings, OrderForecast, forecast
 from printqueue.service_layer.unit_of_work import UnitOfWork
+from servicekit.background import WakeableLoop
 from servicekit.ids import Clock
 
 log = logging.getLogger(__name__)
@@ -58,25 +58,19 @@ class ForecastLoop:
         self.published: dict[str, OrderForecast] = {}
         self.runs = 0
         self.last_seconds = 0.0
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self._lock = asyncio.Lock()
+        self._loop = WakeableLoop(
+            "forecast-loop", self._step, interval_seconds=interval_seconds, retry_seconds=1.0, logger=log
+        )
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     async def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="forecast-loop")
+        await self._loop.start()
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._task, timeout=10)
-            self._task = None
+        await self._loop.stop()
 
     async def current(self) -> Forecast:
         """The latest forecast; the first request before any run makes one."""
@@ -122,19 +116,10 @@ class ForecastLoop:
             order_id: kept.get(order_id, before.get(order_id, order)) for order_id, order in result.orders.items()
         }
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
-            if self._stopping:
-                break
-            if self._wake.is_set():
-                # Let the rest of a burst of changes land first; on a large farm, where a forecast takes a
-                # while, wait longer, so forecasting takes at most a fifth of a core however busy the farm.
-                await asyncio.sleep(max(self.debounce, THROTTLE * self.last_seconds))
-            self._wake.clear()
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("forecast failed; the next one retries")
-                await asyncio.sleep(1.0)
+    async def _step(self, woken: bool) -> None:
+        if woken:
+            # Let the rest of a burst of changes land first; on a large farm, where a forecast takes a
+            # while, wait longer, so forecasting takes at most a fifth of a core however busy the farm.
+            await asyncio.sleep(max(self.debounce, THROTTLE * self.last_seconds))
+            self._loop.absorb_wakes()
+        await self.refresh()

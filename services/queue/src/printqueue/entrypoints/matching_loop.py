@@ -4,8 +4,6 @@ Beside each full pass, slice requests left unanswered too long are asked again."
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -16,6 +14,7 @@ from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.matching_pass import run_matching_pass
 from printqueue.service_layer.slice_requests import chase_unanswered_slices
 from printqueue.service_layer.unit_of_work import UnitOfWork
+from servicekit.background import WakeableLoop
 
 log = logging.getLogger(__name__)
 
@@ -36,26 +35,25 @@ class MatchingLoop:
         self.full_pass_seconds = full_pass_seconds
         self.metrics = metrics
         self._last_full = 0.0
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self.passes = 0
         self.dispatched = 0
+        self._loop = WakeableLoop(
+            "matching-loop",
+            self._step,
+            interval_seconds=interval_seconds,
+            retry_seconds=min(interval_seconds, 1.0),
+            on_failure=self._count_failure,
+            logger=log,
+        )
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     async def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="matching-loop")
+        await self._loop.start()
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._task, timeout=10)
-            self._task = None
+        await self._loop.stop()
 
     async def run_once(self, *, assign: bool = True) -> list[Dispatch]:
         if assign:
@@ -78,21 +76,12 @@ class MatchingLoop:
             await uow.commit()
         return changed
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            woken = False
-            with contextlib.suppress(TimeoutError):
-                woken = await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
-            self._wake.clear()
-            if self._stopping:
-                break
-            full = woken or time.monotonic() - self._last_full >= self.full_pass_seconds
-            try:
-                await self.run_once(assign=full)
-                if full:
-                    await self.chase_slices()
-            except Exception:
-                log.exception("matching pass failed; the next one retries")
-                if self.metrics is not None:
-                    self.metrics.failed_passes.inc()
-                await asyncio.sleep(min(self.interval, 1.0))
+    async def _step(self, woken: bool) -> None:
+        full = woken or time.monotonic() - self._last_full >= self.full_pass_seconds
+        await self.run_once(assign=full)
+        if full:
+            await self.chase_slices()
+
+    def _count_failure(self) -> None:
+        if self.metrics is not None:
+            self.metrics.failed_passes.inc()
