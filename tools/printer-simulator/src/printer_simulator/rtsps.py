@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Literal
 
+from printer_simulator.tls_stream import TlsStreamServer
+
 log = logging.getLogger(__name__)
 
 PATH = "/streaming/live/1"
@@ -166,9 +168,9 @@ async def read_request(reader: asyncio.StreamReader, first: bytes) -> Request:
     return Request(method.upper(), uri, headers)
 
 
-class RtspsCameraServer:
-    """Same face as the P1/A1 `CameraServer` (start, stop, drop_clients and the counters the control API
-    shows), so the simulated printer runs whichever camera its model has."""
+class RtspsCameraServer(TlsStreamServer):
+    """Same face as the P1/A1 `CameraServer` (both are `TlsStreamServer`s), so the simulated printer runs
+    whichever camera its model has."""
 
     def __init__(
         self,
@@ -178,48 +180,16 @@ class RtspsCameraServer:
         auth: Literal["digest", "basic"] = "digest",
         frame_rate: float = FRAME_RATE,
     ) -> None:
-        self._ssl = ssl_context
+        super().__init__(ssl_context)
         self._access_code = access_code
         self._auth = auth
         self._interval = 1 / frame_rate
         self._frames = access_units(camera_clip())
-        self._server: asyncio.Server | None = None
         self._host = "127.0.0.1"
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._handlers: set[asyncio.Task[None]] = set()
-        self.frames_sent = 0
-        self.logins_refused = 0
-
-    @property
-    def listening(self) -> bool:
-        return self._server is not None
-
-    @property
-    def client_count(self) -> int:
-        """Clients that are playing the stream."""
-        return len(self._writers)
 
     async def start(self, host: str, port: int) -> int:
         self._host = host
-        self._server = await asyncio.start_server(self._serve, host, port, ssl=self._ssl, reuse_address=True)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        server, self._server = self._server, None
-        self.drop_clients()
-        handlers = list(self._handlers)
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
-        if server is not None:
-            server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(server.wait_closed(), 2)
-
-    def drop_clients(self) -> None:
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
+        return await super().start(host, port)
 
     def _authorized(self, request: Request, nonce: str) -> bool:
         header = request.headers.get("authorization", "")
@@ -244,10 +214,6 @@ class RtspsCameraServer:
         return f'Digest realm="{REALM}", nonce="{nonce}"'
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
-            task.add_done_callback(self._handlers.discard)
         nonce = secrets.token_hex(16)
         session = secrets.token_hex(8)
         player: asyncio.Task[None] | None = None
@@ -326,29 +292,29 @@ class RtspsCameraServer:
 
     async def _play(self, writer: asyncio.StreamWriter) -> None:
         """The clip in a loop, one frame per interval, on interleaved channel 0."""
-        self._writers.add(writer)
-        ssrc = secrets.randbits(32)
-        sequence = secrets.randbits(16)
-        timestamp = secrets.randbits(32)
-        step = int(CLOCK_RATE * self._interval)
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        try:
-            while True:
-                for frame in self._frames:
-                    for index, unit in enumerate(frame):
-                        payloads = rtp_payloads(unit)
-                        for part, payload in enumerate(payloads):
-                            last = index == len(frame) - 1 and part == len(payloads) - 1
-                            packet = rtp_packet(payload, sequence=sequence, timestamp=timestamp, ssrc=ssrc, marker=last)
-                            writer.write(interleaved(0, packet))
-                            sequence += 1
-                    await writer.drain()
-                    self.frames_sent += 1
-                    timestamp += step
-                    due += self._interval
-                    await asyncio.sleep(max(0.0, due - loop.time()))
-        except (OSError, ConnectionError):
-            writer.transport.abort()
-        finally:
-            self._writers.discard(writer)
+        with self._streaming(writer):
+            ssrc = secrets.randbits(32)
+            sequence = secrets.randbits(16)
+            timestamp = secrets.randbits(32)
+            step = int(CLOCK_RATE * self._interval)
+            loop = asyncio.get_running_loop()
+            due = loop.time()
+            try:
+                while True:
+                    for frame in self._frames:
+                        for index, unit in enumerate(frame):
+                            payloads = rtp_payloads(unit)
+                            for part, payload in enumerate(payloads):
+                                last = index == len(frame) - 1 and part == len(payloads) - 1
+                                packet = rtp_packet(
+                                    payload, sequence=sequence, timestamp=timestamp, ssrc=ssrc, marker=last
+                                )
+                                writer.write(interleaved(0, packet))
+                                sequence += 1
+                        await writer.drain()
+                        self.frames_sent += 1
+                        timestamp += step
+                        due += self._interval
+                        await asyncio.sleep(max(0.0, due - loop.time()))
+            except (OSError, ConnectionError):
+                writer.transport.abort()
