@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from printer_simulator.catalog import MaterialSpec, PrinterSpec
+from printer_simulator.faults import FaultError, as_bool, as_seconds
 from printer_simulator.gcode_machine import GcodeMachine
-from printer_simulator.printer import FaultError, _as_bool, _as_seconds
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +161,12 @@ class HttpSimulatedPrinter(ABC):
     async def _apply_faults(self, changes: Mapping[str, Any]) -> None:
         machine = self.machine
         if "print_seconds" in changes:
-            machine.print_seconds_override = _as_seconds(changes["print_seconds"]) or None
+            machine.print_seconds_override = as_seconds(changes["print_seconds"]) or None
         if "refuse_next_job" in changes:
             value = changes["refuse_next_job"]
             machine.refuse_next = None if value in (None, False) else (value if isinstance(value, str) else "refused")
         if "silent" in changes:
-            self.silent = _as_bool(changes["silent"])
+            self.silent = as_bool(changes["silent"])
             (self._unsilenced.clear if self.silent else self._unsilenced.set)()
         if "error" in changes:
             value = changes["error"]
@@ -179,7 +179,7 @@ class HttpSimulatedPrinter(ABC):
             if isinstance(value, Mapping) and value.get("at_percent") is not None:
                 machine.pause_at_percent = float(value["at_percent"])
                 machine._schedule()
-            elif _as_bool(value):
+            elif as_bool(value):
                 machine.pause(self.pause_message)
         if changes.get("resume"):
             machine.resume()
@@ -188,7 +188,7 @@ class HttpSimulatedPrinter(ABC):
         if changes.get("drop_connections"):
             await self.close_clients()
         if "offline" in changes:
-            if _as_bool(changes["offline"]):
+            if as_bool(changes["offline"]):
                 await self._unlisten()
             elif not self.online:
                 await self._listen()

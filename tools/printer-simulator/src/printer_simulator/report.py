@@ -1,4 +1,5 @@
-"""The shape of ``push_status`` reports and ``get_version`` replies, and P1-style deltas between reports.
+"""The shape of ``push_status`` reports and ``get_version`` replies, P1-style deltas between reports, and the
+stream of reports one printer sends (sequence ids, a full report first, deltas after).
 
 Field names and value types follow the captured reports of real printers in the repository's
 ``tests/fixtures/bambu``; the simulator's tests compare against them.
@@ -6,11 +7,14 @@ Field names and value types follow the captured reports of real printers in the 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from printer_simulator.catalog import EXTERNAL_SLOT, MaterialSpec, ModelProfile, material_temperatures
+from printer_simulator.catalog import EXTERNAL_SLOT, MaterialSpec, ModelProfile, PrinterSpec, material_temperatures
+from printer_simulator.lifecycle import ACTIVE_STATES, PREPARE, RUNNING, PrintLifecycle
 
 _VOLATILE = ("command", "msg", "sequence_id")
+_AMBIENT = 25.0
 
 
 def _tray_fields(tray_id: str, material: MaterialSpec | None) -> dict[str, Any]:
@@ -223,3 +227,139 @@ def report_delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 _MISSING: Any = object()
+
+
+def push_status(
+    lifecycle: PrintLifecycle,
+    now: float,
+    *,
+    device: dict[str, Any],
+    materials_block: dict[str, Any],
+    sequence_id: int,
+) -> dict[str, Any]:
+    """The ``print`` object of a full ``push_status`` for the lifecycle as of ``now``."""
+    job, state = lifecycle.job, lifecycle.gcode_state
+    percent, remaining, layer, prepare = lifecycle.progress(now)
+    active = state in ACTIVE_STATES
+    nozzle_target = bed_target = 0
+    nozzle = bed = _AMBIENT
+    if active:
+        material = next((m for m in lifecycle.materials if m.slot == lifecycle.tray_now), None)
+        _, _, nozzle_target, bed_target = material_temperatures(material.type if material else "PLA")
+        warm = prepare / 100 if state == PREPARE else 1.0
+        nozzle = round(_AMBIENT + (nozzle_target - _AMBIENT) * warm, 2)
+        bed = round(_AMBIENT + (bed_target - _AMBIENT) * warm, 2)
+    ids = job.ids if job else {}
+    return {
+        **device,
+        "nozzle_temper": nozzle,
+        "nozzle_target_temper": nozzle_target,
+        "bed_temper": bed,
+        "bed_target_temper": bed_target,
+        "chamber_temper": _AMBIENT,
+        "mc_print_stage": "2" if active else "1",
+        "heatbreak_fan_speed": "15" if active else "0",
+        "cooling_fan_speed": "15" if state == RUNNING else "0",
+        "big_fan1_speed": "0",
+        "big_fan2_speed": "0",
+        "mc_percent": percent,
+        "mc_remaining_time": remaining,
+        "ams_status": 768 if active and lifecycle.tray_now < EXTERNAL_SLOT else 0,
+        "ams_rfid_status": 6,
+        "hw_switch_state": 1,
+        "spd_mag": 100,
+        "spd_lvl": 2,
+        "print_error": lifecycle.print_error,
+        "lifecycle": "product",
+        "wifi_signal": "-45dBm",
+        "gcode_state": state,
+        "gcode_file_prepare_percent": str(prepare),
+        "queue_number": 0,
+        "queue_total": 0,
+        "queue_est": 0,
+        "queue_sts": 0,
+        "project_id": ids.get("project_id", "0"),
+        "profile_id": ids.get("profile_id", "0"),
+        "task_id": ids.get("task_id", "0"),
+        "subtask_id": ids.get("subtask_id", "0"),
+        "subtask_name": job.subtask_name if job else "",
+        "gcode_file": job.file if job else "",
+        "stg": [],
+        "stg_cur": 0 if active else 255,
+        "print_type": "local" if active else "idle",
+        "home_flag": 0,
+        "mc_print_line_number": "0",
+        "mc_print_sub_stage": 0,
+        "sdcard": True,
+        "force_upgrade": False,
+        "mess_production_state": "active",
+        "layer_num": layer,
+        "total_layer_num": job.total_layers if job else 0,
+        "s_obj": [],
+        "filam_bak": [],
+        "fan_gear": 0,
+        "nozzle_diameter": "0.4",
+        "nozzle_type": "hardened_steel",
+        "cali_version": 0,
+        "k": "0.0200",
+        "flag3": 15,
+        "hms": lifecycle.hms,
+        **materials_block,
+        "command": "push_status",
+        "msg": 0,
+        "sequence_id": str(sequence_id),
+    }
+
+
+class StatusReports:
+    """The ``push_status`` reports of one printer: numbered, full after `restart` (or always, for models
+    that send full reports), P1-style deltas from the last one sent otherwise."""
+
+    def __init__(self, spec: PrinterSpec, lifecycle: PrintLifecycle) -> None:
+        self._spec = spec
+        self._lifecycle = lifecycle
+        self._device = device_fields()
+        self._seq = 0
+        self._last_sent: dict[str, Any] | None = None
+        self._materials_key: tuple[tuple[MaterialSpec, ...], int] | None = None
+        self._materials_block: dict[str, Any] = {}
+        self.sent = 0
+
+    def restart(self) -> None:
+        """The next report is a full one, so deltas start from something the subscriber has seen."""
+        self._last_sent = None
+
+    def current(self, now: float) -> dict[str, Any]:
+        """The full report as of now, without consuming a sequence id."""
+        return push_status(
+            self._lifecycle,
+            now,
+            device=self._device,
+            materials_block=self._materials_fields(),
+            sequence_id=self._seq,
+        )
+
+    def next_payload(self, now: float, *, full: bool = False) -> bytes:
+        """The next report to publish, counted as sent."""
+        report = self.current(now)
+        self._seq += 1
+        report["sequence_id"] = str(self._seq)
+        previous = self._last_sent
+        self._last_sent = report
+        if full or previous is None or self._spec.full_reports:
+            body = report
+        else:
+            body = {"command": "push_status", **report_delta(previous, report), "msg": 1}
+            body["sequence_id"] = report["sequence_id"]
+        self.sent += 1
+        return json.dumps({"print": body}, separators=(",", ":")).encode()
+
+    def _materials_fields(self) -> dict[str, Any]:
+        """Built again only when the spools or the active tray change: most reports share one block."""
+        key = (self._lifecycle.materials, self._lifecycle.tray_now)
+        if self._materials_key is None or key[0] is not self._materials_key[0] or key[1] != self._materials_key[1]:
+            self._materials_key = key
+            self._materials_block = materials_fields(
+                key[0], ams_units=self._spec.ams_units, vt_tray_id=self._spec.vt_tray_id, tray_now=key[1]
+            )
+        return self._materials_block
