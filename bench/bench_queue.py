@@ -40,6 +40,7 @@ from contracts.shared_values import Assignment, FileRef, Material
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceEstimate
 from printqueue.adapters import orm, repository
 from printqueue.domain import model
+from printqueue.domain.commands import RunMatchingPass
 from printqueue.domain.matching import match
 from printqueue.domain.reconciliation import reconcile_order_jobs
 from printqueue.service_layer import handlers, messages
@@ -259,7 +260,7 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
                             tracemalloc.start()
                         async with uow() as work:
                             started = time.perf_counter()
-                            dispatched = len(await run_matching_pass(work, deps))
+                            dispatched = len(await run_matching_pass(RunMatchingPass(), work, deps))
                             await work.outbox.add(work.session, work._pending)
                             elapsed = (time.perf_counter() - started) * 1000
                         if traced:
@@ -362,7 +363,7 @@ async def database_figures(jobs: int, printers: int, rounds: int, skip: set[str]
             dispatched: list[Any] = []
 
             async def one_pass(uow: UnitOfWork) -> None:
-                dispatched.extend(await run_matching_pass(uow, deps))
+                dispatched.extend(await run_matching_pass(RunMatchingPass(), uow, deps))
 
             elapsed = await in_uow(one_pass)
             label = f"matching pass {jobs} queued x {printers} printers"

@@ -26,6 +26,7 @@ from contracts.shared_values import FileRef
 from contracts.shared_values import Material as MaterialMessage
 from devstack.postgres import EmbeddedPostgres, database_url, ensure_databases
 from printqueue.adapters import orm
+from printqueue.domain.commands import RunMatchingPass
 from printqueue.domain.matching import match, readiness
 from printqueue.domain.model import Assignment, LoadedMaterial, Material, Printer, summarize
 from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconcile_order_jobs
@@ -131,7 +132,7 @@ async def test_a_pass_through_postgresql_dispatches_what_the_pure_decision_does(
         return sorted((d.job_id, d.printer_id) for d in match(queued, ready))
 
     async def actual(uow: UnitOfWork) -> list[Any]:
-        done = await run_matching_pass(uow, Deps(clock=lambda: T0))
+        done = await run_matching_pass(RunMatchingPass(), uow, Deps(clock=lambda: T0))
         return sorted((d.job_id, d.printer_id) for d in done)
 
     async with unit_of_work(sessions) as uow:

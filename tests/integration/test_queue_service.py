@@ -374,6 +374,7 @@ async def test_concurrent_matching_passes_serialise_on_the_advisory_lock(queue_s
     """Six passes at once on one database (as six replicas would run them): none fails on the unique
     indexes, and together they give each ready printer one job and each job one printer."""
     from printqueue.adapters import orm
+    from printqueue.domain.commands import RunMatchingPass
     from printqueue.service_layer import handlers, messages
     from printqueue.service_layer.handlers import Deps
     from printqueue.service_layer.matching_pass import run_matching_pass
@@ -404,7 +405,7 @@ async def test_concurrent_matching_passes_serialise_on_the_advisory_lock(queue_s
 
         async def one_pass() -> list[Any]:
             async with unit_of_work() as uow:
-                done = await run_matching_pass(uow, deps)
+                done = await run_matching_pass(RunMatchingPass(), uow, deps)
                 await uow.commit()
             return done
 

@@ -7,7 +7,7 @@ PostgreSQL fails here too.
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -272,10 +272,3 @@ class InMemoryUnitOfWork(FakeUnitOfWork[InMemoryQueueRepository]):
 
 R = TypeVar("R")
 
-
-async def in_transaction(uow: InMemoryUnitOfWork, work: Callable[[InMemoryUnitOfWork], Awaitable[R]]) -> R:
-    """`work` in a transaction of its own, committed: how the matching loop runs its pass and slice chase."""
-    async with uow:
-        result = await work(uow)
-        await uow.commit()
-    return result

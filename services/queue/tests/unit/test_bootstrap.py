@@ -7,7 +7,7 @@ import itertools
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
-from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork, in_transaction
+from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
 
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged
@@ -15,6 +15,7 @@ from contracts.queue.v1 import StopPrint
 from contracts.shared_values import Assignment, FileRef, Material
 from printqueue.bootstrap import create_app
 from printqueue.config import Settings
+from printqueue.domain.commands import RunMatchingPass
 from printqueue.service_layer import handlers, messages
 from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.matching_pass import run_matching_pass
@@ -40,7 +41,7 @@ async def assigned_job(store: InMemoryQueueRepository) -> str:
     )
     await handlers.reconcile_order(messages.reconcile_order(order), InMemoryUnitOfWork(store), setup)
     await handlers.record_printer(messages.record_printer(printer), InMemoryUnitOfWork(store), setup)
-    (dispatch,) = await in_transaction(InMemoryUnitOfWork(store), lambda uow: run_matching_pass(uow, setup))
+    (dispatch,) = await run_matching_pass(RunMatchingPass(), InMemoryUnitOfWork(store), setup)
     return dispatch.job_id
 
 

@@ -9,13 +9,14 @@ from typing import Any, TypeVar
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork, in_transaction
+from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
 
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged, PrintUpdated
 from contracts.queue.v1 import JobChanged, OrderJobsSummarized, StartPrint, StopPrint
 from contracts.shared_values import Assignment, FileRef, Material
 from printqueue.domain import commands
+from printqueue.domain.commands import RunMatchingPass
 from printqueue.domain.errors import TransitionForbidden
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.domain.model import FarmSettings, Job
@@ -81,7 +82,7 @@ class Queue:
         return (await self.handle(handlers.record_printer, messages.record_printer(message)))[1]
 
     async def match(self) -> list[Any]:
-        return (await self.do(lambda uow: in_transaction(uow, lambda u: run_matching_pass(u, self.deps))))[1]
+        return (await self.do(lambda uow: run_matching_pass(RunMatchingPass(), uow, self.deps)))[1]
 
     async def report(self, job: Job, status: str, **extra: Any) -> list[Any]:
         sequence = self.sequences[job.id] = self.sequences.get(job.id, 0) + 1
@@ -320,7 +321,7 @@ async def test_a_dispatch_continues_the_trace_of_the_print_request_not_the_match
     await queue.printer()
     uow = InMemoryUnitOfWork(queue.store)
     with tracer.start_as_current_span("matching pass") as matching:
-        await in_transaction(uow, lambda u: run_matching_pass(u, queue.deps))
+        await run_matching_pass(RunMatchingPass(), uow, queue.deps)
     (start,) = [e for e in uow.published if e.type == StartPrint.SUBJECT]
     assert start.traceparent is not None
     assert start.traceparent.split("-")[1] == f"{click:032x}"

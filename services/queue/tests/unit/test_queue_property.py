@@ -12,12 +12,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork, in_transaction
+from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
 
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderCancelled, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial, PrinterChanged, PrintUpdated
 from contracts.queue.v1 import JobChanged, OrderJobsSummarized, StartPrint
 from contracts.shared_values import Assignment, FileRef, Material
+from printqueue.domain.commands import RunMatchingPass
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.domain.model import ACTIVE, Job, summarize
 from printqueue.service_layer import handlers, messages
@@ -163,7 +164,7 @@ def test_final_jobs_are_the_latest_desired_set_plus_what_started(edits: list[Any
             if step == "deliver":
                 await world.deliver(data.draw(st.sampled_from(messages), label="message"))
             elif step == "match":
-                await world.run(lambda uow: in_transaction(uow, lambda u: run_matching_pass(u, world.deps)))
+                await world.run(lambda uow: run_matching_pass(RunMatchingPass(), uow, world.deps))
             else:
                 active = sorted((j for j in world.store.jobs.values() if j.status in ACTIVE), key=lambda j: j.id)
                 if active:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork, in_transaction
+from queue_fakes import InMemoryQueueRepository, InMemoryUnitOfWork
 
 from contracts.orders.v1 import DesiredLineItem, DesiredPart, OrderPrintRequested
 from contracts.printers.v1 import LoadedMaterial as LoadedMaterialMessage
@@ -22,6 +22,7 @@ from contracts.shared_values import FileRef
 from contracts.shared_values import Material as MaterialMessage
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceEstimate, SliceFailed
 from printqueue.domain import commands, slicing
+from printqueue.domain.commands import ChaseUnansweredSlices, RunMatchingPass
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.domain.matching import explain, match
 from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer, Target
@@ -294,7 +295,7 @@ class Queue:
         return (await self.handle(handlers.fail_slice, messages.fail_slice(message)))[1]
 
     async def match(self) -> list[Any]:
-        return (await self.do(lambda uow: in_transaction(uow, lambda u: run_matching_pass(u, self.deps))))[1]
+        return (await self.do(lambda uow: run_matching_pass(RunMatchingPass(), uow, self.deps)))[1]
 
     def jobs(self, line: str | None = None) -> list[Job]:
         return sorted((j for j in self.store.jobs.values() if line is None or j.line_item_id == line),
@@ -572,7 +573,7 @@ async def test_a_lost_slice_request_is_asked_again_and_its_jobs_fail_when_it_nev
 
     async def chase(after_seconds: float) -> list[Any]:
         queue.now += timedelta(seconds=after_seconds)
-        return (await queue.do(lambda uow: in_transaction(uow, lambda u: chase_unanswered_slices(u, queue.deps))))[1]
+        return (await queue.do(lambda uow: chase_unanswered_slices(ChaseUnansweredSlices(), uow, queue.deps)))[1]
 
     assert of(SlicePart, await chase(queue.deps.slice_answer_seconds - 1)) == []
     (again,) = of(SlicePart, await chase(1))
@@ -597,7 +598,7 @@ async def test_only_slices_a_slicing_job_waits_for_are_chased_and_a_late_answer_
     await queue.order({}, order_id="o1")
     assert {j.status for j in queue.jobs() if j.order_id == "o1"} == {"cancelled"}
     queue.now += timedelta(seconds=queue.deps.slice_answer_seconds)
-    _, sent = await queue.do(lambda uow: in_transaction(uow, lambda u: chase_unanswered_slices(u, queue.deps)))
+    _, sent = await queue.do(lambda uow: chase_unanswered_slices(ChaseUnansweredSlices(), uow, queue.deps))
     assert [r.slice_key for r in of(SlicePart, sent)] == [bob.slice_key], "Ada's is answered, o2 still waits for Bob"
     await queue.completed(bob)
     assert [j.status for j in queue.jobs() if j.order_id == "o2"] == ["queued"]

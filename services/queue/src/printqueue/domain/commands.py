@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from printqueue.domain.forecast import OrderForecast
 from printqueue.domain.lifecycle import PrintReport
 from printqueue.domain.model import FarmSettings, Printer, Priority
 from printqueue.domain.reconciliation import DesiredOrder
@@ -63,6 +65,27 @@ class FailSlice:
 @dataclass(frozen=True)
 class AdoptUnslicedJobs:
     """At start: waiting jobs queued before the queue sliced parts get their slicing inputs."""
+
+
+@dataclass(frozen=True)
+class RunMatchingPass:
+    """Expire overdue dispatches; with `assign`, also give queued jobs to ready printers (the matching loop:
+    woken, or its full pass on the timer)."""
+
+    assign: bool = True
+
+
+@dataclass(frozen=True)
+class ChaseUnansweredSlices:
+    """Ask the slicer again for slices waited on too long (the matching loop, beside its full passes)."""
+
+
+@dataclass(frozen=True)
+class PublishForecasts:
+    """Tell the orders service the forecasts that moved (the forecast loop)."""
+
+    orders: tuple[OrderForecast, ...]
+    generated_at: datetime
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from contracts.queue.v1 import OrderForecastChanged
 from printqueue.adapters.forecast_inputs import load_forecast_inputs
+from printqueue.domain import commands
 from printqueue.domain.forecast import Forecast, ForecastSettings, OrderForecast, forecast
+from printqueue.service_layer.forecast_changes import publish_forecasts
+from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.unit_of_work import UnitOfWork
 from servicekit.background import WakeableLoop
 from servicekit.ids import Clock
@@ -97,19 +99,8 @@ class ForecastLoop:
     async def _publish(self, result: Forecast) -> None:
         changed = [o for o in result.orders.values() if moved(self.published.get(o.order_id), o, result.generated_at)]
         if changed:
-            async with self.uow_factory() as uow:
-                for order in changed:
-                    uow.emit(
-                        OrderForecastChanged(
-                            order_id=order.order_id,
-                            generated_at=result.generated_at,
-                            completes_at=order.completes_at,
-                            late=order.late,
-                            blocked_by=order.blocked_by,
-                        ),
-                        subject_id=order.order_id,
-                    )
-                await uow.commit()
+            cmd = commands.PublishForecasts(tuple(changed), result.generated_at)
+            await publish_forecasts(cmd, self.uow_factory(), Deps(clock=self.clock))
         kept = {o.order_id: o for o in changed}
         before = self.published
         self.published = {

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from printqueue.domain import commands
 from printqueue.domain.matching import Dispatch
 from printqueue.entrypoints.metrics import QueueMetrics
 from printqueue.service_layer.handlers import Deps
@@ -26,12 +27,12 @@ class MatchingLoop:
     def __init__(
         self,
         uow_factory: Callable[[], UnitOfWork],
-        ctx: Deps,
+        deps: Deps,
         interval_seconds: float,
         full_pass_seconds: float = 10.0,
         metrics: QueueMetrics | None = None,
     ) -> None:
-        self.uow_factory, self.ctx, self.interval = uow_factory, ctx, interval_seconds
+        self.uow_factory, self.deps, self.interval = uow_factory, deps, interval_seconds
         self.full_pass_seconds = full_pass_seconds
         self.metrics = metrics
         self._last_full = 0.0
@@ -59,10 +60,7 @@ class MatchingLoop:
         if assign:
             self._last_full = time.monotonic()
         started = time.perf_counter()
-        async with self.uow_factory() as uow:
-            done = await run_matching_pass(uow, self.ctx, assign=assign)
-            uow.rematch = False
-            await uow.commit()
+        done = await run_matching_pass(commands.RunMatchingPass(assign), self.uow_factory(), self.deps)
         self.passes += 1
         self.dispatched += len(done)
         if self.metrics is not None:
@@ -71,10 +69,7 @@ class MatchingLoop:
 
     async def chase_slices(self) -> int:
         """Slice requests left unanswered too long are asked again (bounded), beside the full passes."""
-        async with self.uow_factory() as uow:
-            changed = await chase_unanswered_slices(uow, self.ctx)
-            await uow.commit()
-        return changed
+        return await chase_unanswered_slices(commands.ChaseUnansweredSlices(), self.uow_factory(), self.deps)
 
     async def _step(self, woken: bool) -> None:
         full = woken or time.monotonic() - self._last_full >= self.full_pass_seconds

@@ -1,11 +1,11 @@
-"""The matching pass: expire overdue dispatches, then give queued jobs to ready printers. The matching loop
-runs it in a transaction of its own (and clears `rematch`: the pass itself needs no further pass)."""
+"""The matching pass: expire overdue dispatches, then give queued jobs to ready printers, in a transaction of
+its own that clears `rematch` (the pass itself needs no further pass)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from printqueue.domain import lifecycle, slicing
+from printqueue.domain import commands, lifecycle, slicing
 from printqueue.domain.matching import Dispatch, Requirement, completed_slices, fitting_slots, match, readiness
 from printqueue.service_layer import messages
 from printqueue.service_layer.job_changes import carry_out, emit_summaries, locked_job
@@ -17,9 +17,17 @@ if TYPE_CHECKING:
     from printqueue.service_layer.handlers import Deps
 
 
-async def run_matching_pass(uow: QueueUnitOfWork, deps: Deps, *, assign: bool = True) -> list[Dispatch]:
+async def run_matching_pass(cmd: commands.RunMatchingPass, uow: QueueUnitOfWork, deps: Deps) -> list[Dispatch]:
     """Expire overdue dispatches, then give queued jobs to ready printers, under the cluster-wide lock.
     With `assign=False` it only expires deadlines, and matches only if a dispatch came back."""
+    async with uow:
+        done = await _pass(uow, deps, cmd.assign)
+        uow.rematch = False
+        await uow.commit()
+    return done
+
+
+async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch]:
     repo = uow.queue
     await repo.lock_matching()
     now = deps.clock()

@@ -13,6 +13,7 @@ from contracts.queue.v1 import (
     JobChanged,
     JobCounts,
     JobFile,
+    OrderForecastChanged,
     OrderJobsSummarized,
     PartEstimate,
     SlicePart,
@@ -24,6 +25,7 @@ from contracts.shared_values import FileRef
 from contracts.shared_values import Material as MaterialMessage
 from contracts.slicer.v1 import SliceCompleted, SliceFailed
 from printqueue.domain import commands, slicing
+from printqueue.domain.forecast import OrderForecast
 from printqueue.domain.lifecycle import PrintReport
 from printqueue.domain.model import (
     Assignment,
@@ -268,4 +270,14 @@ def slice_part(requested: Slice) -> SlicePart:
         fabmatic=requested.fabmatic,
         material=MaterialMessage(type=requested.material.type, profile=requested.material.profile),
         requested_at=requested.requested_at,
+    )
+
+
+def forecast_changed(order: OrderForecast, generated_at: datetime) -> OrderForecastChanged:
+    return OrderForecastChanged(
+        order_id=order.order_id,
+        generated_at=generated_at,
+        completes_at=order.completes_at,
+        late=order.late,
+        blocked_by=order.blocked_by,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from printqueue.domain import slicing
+from printqueue.domain import commands, slicing
 from printqueue.domain.model import WAITING, Assignment, Job, Printer, Target
 from printqueue.domain.reconciliation import DesiredOrder, Reconciliation
 from printqueue.domain.slicing import Slice
@@ -195,11 +195,17 @@ async def reslice_retried(job: Job, uow: QueueUnitOfWork, deps: Deps) -> None:
     slicing.settle(job, slicing.judge(targets, slices), now)
 
 
-async def chase_unanswered_slices(uow: QueueUnitOfWork, deps: Deps) -> int:
+async def chase_unanswered_slices(cmd: commands.ChaseUnansweredSlices, uow: QueueUnitOfWork, deps: Deps) -> int:
     """Asks the slicer again for the slices `slicing` jobs have waited on too long, or fails them once asked
     `deps.max_slice_requests` times (their jobs fail when no other model's slice can serve them). At most
-    `UNANSWERED_BATCH` per call, in the caller's transaction (the matching loop's); returns how many slices
-    changed."""
+    `UNANSWERED_BATCH` per call; returns how many slices changed."""
+    async with uow:
+        changed = await _chase(uow, deps)
+        await uow.commit()
+    return changed
+
+
+async def _chase(uow: QueueUnitOfWork, deps: Deps) -> int:
     repo = uow.queue
     now = deps.clock()
     overdue = await repo.unanswered_slices(now - timedelta(seconds=deps.slice_answer_seconds), UNANSWERED_BATCH)
