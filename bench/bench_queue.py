@@ -38,7 +38,7 @@ from contracts.printers.v1 import LoadedMaterial, PrinterChanged
 from contracts.queue.v1 import StartPrint
 from contracts.shared_values import Assignment, FileRef, Material
 from contracts.slicer.v1 import SLICED_FILES_BUCKET, SliceCompleted, SliceEstimate
-from printqueue.adapters import orm, repository
+from printqueue.adapters import mappers, orm
 from printqueue.domain import model
 from printqueue.domain.commands import RunMatchingPass
 from printqueue.domain.matching import match
@@ -248,7 +248,7 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
                         await seed.session.execute(sa.text("TRUNCATE jobs, printers, outbox"))
                         await seed.queue.add_jobs(queued)
                         await seed.session.execute(
-                            sa.insert(orm.printers), [repository.printer_values(p) for p in fleet]
+                            sa.insert(orm.printers), [mappers.printer_values(p) for p in fleet]
                         )
                         await seed.commit()
                     async with engine.connect() as connection:
@@ -388,7 +388,7 @@ async def slicing_figures(
 ) -> None:
     """An order of an OpenSCAD part on 20 lines with 20 values: its jobs made `slicing` with one request per
     (values, model), then the answers that queue them all."""
-    from printqueue.adapters.repository import slice_from_row
+    from printqueue.adapters.mappers import slice_from_row
 
     def scad_order() -> Any:
         return messages.reconcile_order(big_order("db-scad-order", jobs, file=SCAD))

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
-from printqueue.adapters.repository import SqlQueueRepository, job_from_row, printer_from_row, slice_from_row
+from printqueue.adapters.farm_settings_repository import SqlFarmSettingsRepository
+from printqueue.adapters.mappers import job_from_row, printer_from_row, slice_from_row
 from printqueue.domain.forecast import OPEN
 from printqueue.domain.matching import FileFamily, SlicedFor, SlicedTargets, completed_slices
 from printqueue.domain.model import Job, Printer
@@ -40,5 +41,5 @@ async def load_forecast_inputs(session: AsyncSession) -> ForecastInputs:
     for slice_ in slices:
         if slice_.state == "requested":
             found.setdefault(slice_.basis, set()).update((*slice_.target, family) for family in FAMILIES)
-    tolerance = (await SqlQueueRepository(session).farm_settings()).color_tolerance
+    tolerance = (await SqlFarmSettingsRepository(session).farm_settings()).color_tolerance
     return ForecastInputs(jobs, printers, {basis: frozenset(made) for basis, made in found.items()}, tolerance)

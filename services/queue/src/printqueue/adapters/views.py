@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
-from printqueue.adapters.repository import job_from_row
+from printqueue.adapters.mappers import job_from_row
 from printqueue.domain.analytics import JobFact
 from printqueue.domain.matching import Requirement, fitting_slots
 from printqueue.domain.model import WAITING, Assignment, Job, Material, Printer, rgb

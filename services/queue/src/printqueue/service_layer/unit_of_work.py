@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from contracts.envelope import ContractMessage, Envelope
-from printqueue.adapters.repository import QueueRepository, SqlQueueRepository
+from printqueue.adapters.queue_repository import QueueRepository, SqlQueueRepository
 from servicekit.unit_of_work import SqlUnitOfWork
 
 

@@ -1,0 +1,202 @@
+"""What a matching pass reads, set-based so its cost does not grow with the queue: the ready printers, the
+head of each requirement group of queued jobs (in `matching.job_order`), the dispatches to claim or expire;
+and the advisory lock that lets one pass run at a time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from printqueue.adapters import orm
+from printqueue.adapters.mappers import assignment_from_json, job_from_row, printer_from_row
+from printqueue.adapters.slicing_repository import SqlSlicingRepository
+from printqueue.domain.matching import READY_STATES, Requirement, SlicedFor, SlicedTargets, dispatch_limits, file_family
+from printqueue.domain.model import ACTIVE, TERMINAL, Job, Material, Printer
+
+MATCHING_LOCK_KEY = 0x5052_494E_5451  # "PRINTQ": one matching pass at a time across all replicas
+
+_MATCHING_COLUMNS = [
+    orm.jobs.c[name]
+    for name in (
+        "id", "order_id", "order_number", "line_item_id", "line_position", "sku_id", "sku", "part_id", "part_index",
+        "part_name", "copy_number", "status", "wanted", "printer_id", "material_type", "material_color",
+        "material_profile", "assignment", "priority", "fulfillment_date", "order_created_at", "grams",
+        "print_minutes", "progress_percent", "error", "revision", "attempt", "dispatch_attempts", "command_id",
+        "dispatch_deadline", "last_sequence", "cancel_requested", "created_at", "updated_at", "started_at",
+        "finished_at", "slice_basis",
+    )
+]
+
+
+class SqlMatchingQueries:
+    """The reads of a matching pass."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_matching(self) -> None:
+        await self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(MATCHING_LOCK_KEY)))
+
+    async def ready_printer_candidates(self, now: datetime) -> list[Printer]:
+        """The printers that may be ready, filtered in SQL on what `readiness` checks first, so a pass over a
+        large fleet reads the handful that are free rather than every printer. Occupied ones (`occupied_printers`)
+        are left out here too, so a pass needs no second query over every active job."""
+        t, j = orm.printers, orm.jobs
+        finished = sa.select(j.c.id).where(j.c.id == t.c.current_job_id, j.c.status.in_(sorted(TERMINAL)))
+        rows = await self.session.execute(
+            sa.select(t)
+            .where(
+                t.c.deleted.is_(False),
+                t.c.online.is_(True),
+                t.c.bed_clear.is_(True),
+                t.c.state.in_(sorted(READY_STATES)),
+                sa.or_(t.c.avoid_until.is_(None), t.c.avoid_until <= now),
+                ~sa.exists(
+                    sa.select(j.c.id).where(j.c.printer_id == t.c.id, j.c.status.in_(sorted(ACTIVE)))
+                ),
+                sa.or_(t.c.current_job_id.is_(None), sa.exists(finished)),
+            )
+            .order_by(t.c.name, t.c.id)
+        )
+        return [printer_from_row(r) for r in rows]
+
+    async def occupied_printers(self) -> set[str]:
+        """Printers with an active job of ours, or reporting a current job we do not hold as finished."""
+        j, p = orm.jobs, orm.printers
+        active = await self.session.execute(
+            sa.select(j.c.printer_id).where(j.c.status.in_(sorted(ACTIVE)), j.c.printer_id.is_not(None))
+        )
+        occupied = {r.printer_id for r in active}
+        finished = sa.select(j.c.id).where(j.c.id == p.c.current_job_id, j.c.status.in_(sorted(TERMINAL)))
+        reporting = await self.session.execute(
+            sa.select(p.c.id).where(p.c.current_job_id.is_not(None), ~sa.exists(finished))
+        )
+        occupied.update(r.id for r in reporting)
+        return occupied
+
+    async def queued_candidates(self, ready: Sequence[Printer], color_tolerance: float = 0.0) -> list[Job]:
+        """The queued jobs one matching pass could dispatch to `ready`: per requirement group, only its first
+        (fitting printers) jobs in queue order (a colour fits within `color_tolerance`). The groups come from an
+        index skip scan, so a pass costs one probe per group of the material types `ready` hold, however many
+        jobs are queued."""
+        types = sorted({slot.type.strip().casefold() for p in ready for slot in p.materials if slot.type.strip()})
+        if not types:
+            return []
+        rows = (await self.session.execute(_QUEUE_GROUPS, {"types": types})).all()
+        sliced = await SqlSlicingRepository(self.session).sliced_targets(sorted({row[4] for row in rows if row[4]}))
+        # A group's size is not read: asking for as many jobs as printers fit it, LIMIT yields what it has.
+        groups = [
+            (
+                Requirement.of(
+                    Material(k, c or None, p or None), assignment_from_json(a), _models(b, sliced), file_family(f),
+                    color_tolerance,
+                ),
+                len(ready),
+            )
+            for k, c, p, a, b, f in rows
+        ]
+        wanted = [
+            (row, limit) for row, limit in zip(rows, dispatch_limits(groups, ready), strict=True) if limit > 0
+        ]
+        if not wanted:
+            return []
+        result = await self.session.execute(
+            _QUEUE_HEADS,
+            {
+                "ts": [row[0] for row, _ in wanted],
+                "cs": [row[1] for row, _ in wanted],
+                "ps": [row[2] for row, _ in wanted],
+                "as": [json.dumps(row[3]) for row, _ in wanted],
+                "bs": [row[4] for row, _ in wanted],
+                "fs": [row[5] for row, _ in wanted],
+                "ns": [limit for _, limit in wanted],
+            },
+        )
+        return [job_from_row(_Light(row)) for row in result]
+
+    async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]:
+        t = orm.jobs
+        rows = await self.session.execute(
+            sa.select(t).where(t.c.id.in_(list(job_ids)), t.c.status == "queued").order_by(t.c.id).with_for_update()
+        )
+        return [job_from_row(r) for r in rows]
+
+    async def expired_dispatches(self, now: datetime) -> list[str]:
+        t = orm.jobs
+        rows = await self.session.execute(
+            sa.select(t.c.id).where(t.c.status == "assigned", t.c.dispatch_deadline < now).order_by(t.c.id)
+        )
+        return [r.id for r in rows]
+
+
+def _models(basis: str, sliced: SlicedTargets) -> frozenset[SlicedFor] | None:
+    return sliced.get(basis, frozenset()) if basis else None
+
+_FILE_KIND = "coalesce(CASE WHEN slice_basis IS NULL THEN file ->> 'kind' END, '')"
+"""The kind of the pre-sliced file a job prints as it is ('' for one that prints a slice): it decides the
+job's `matching.file_family`. Spelt as in the `ix_jobs_queue_order` index (migration 0005)."""
+
+_GROUP_KEY = f"""lower(btrim(material_type)), coalesce(material_color, '')::text, coalesce(material_profile, '')::text,
+    assignment, coalesce(slice_basis, '')::text, {_FILE_KIND}"""
+
+_QUEUE_GROUPS = sa.text(
+    f"""
+    WITH RECURSIVE g(t, c, p, a, b, f) AS (
+        SELECT first.* FROM unnest(CAST(:types AS text[])) AS wanted(t) CROSS JOIN LATERAL (
+            SELECT {_GROUP_KEY} FROM jobs WHERE status = 'queued' AND lower(btrim(material_type)) = wanted.t
+            ORDER BY {_GROUP_KEY} LIMIT 1
+        ) AS first
+        UNION ALL
+        SELECT next.* FROM g CROSS JOIN LATERAL (
+            SELECT {_GROUP_KEY} FROM jobs
+            WHERE status = 'queued' AND lower(btrim(material_type)) = g.t
+              AND (coalesce(material_color, '')::text, coalesce(material_profile, '')::text, assignment,
+                   coalesce(slice_basis, '')::text, {_FILE_KIND}) > (g.c, g.p, g.a, g.b, g.f)
+            ORDER BY {_GROUP_KEY} LIMIT 1
+        ) AS next
+    )
+    SELECT t, c, p, a, b, f FROM g
+    """
+)
+"""The distinct requirement groups of the queued jobs of the material `types` ready printers hold: a skip scan
+over `ix_jobs_queue_order` (one index probe per group), not an aggregate over every queued job of those types."""
+
+_COLUMN_LIST = ", ".join(c.name for c in _MATCHING_COLUMNS)
+
+_QUEUE_HEADS = sa.text(
+    f"""
+    SELECT j.* FROM unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ps AS text[]), CAST(:as AS text[]),
+                           CAST(:bs AS text[]), CAST(:fs AS text[]), CAST(:ns AS int[])) AS g(t, c, p, a, b, f, n)
+    CROSS JOIN LATERAL (
+        SELECT {_COLUMN_LIST}, {_FILE_KIND} AS file_kind FROM jobs
+        WHERE status = 'queued' AND lower(btrim(material_type)) = g.t AND coalesce(material_color, '') = g.c
+          AND coalesce(material_profile, '') = g.p AND assignment = CAST(g.a AS jsonb)
+          AND coalesce(slice_basis, '') = g.b AND {_FILE_KIND} = g.f
+        ORDER BY (priority <> 'normal'), coalesce(fulfillment_date, DATE '9999-12-31'), order_created_at,
+                 order_id COLLATE "C", line_position, part_index, copy_number, id COLLATE "C"
+        LIMIT g.n
+    ) AS j
+    """
+)
+"""Per requirement group, its first `n` queued jobs in the order `matching.job_order` defines."""
+
+class _Light:
+    """A matching row lacks the heavy JSON columns (of the file only its kind, which matching reads); the
+    jobs the pass dispatches are re-read whole."""
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "parameters":
+            return {}
+        if name == "file":
+            return {"kind": self._row.file_kind} if self._row.file_kind else {}
+        if name == "sliced_file":
+            return None
+        return getattr(self._row, name)

@@ -1,0 +1,47 @@
+"""The queue's replica of the fleet, and the lock that makes a new printer model and new sliceable jobs see
+each other."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from printqueue.adapters import orm
+from printqueue.adapters.mappers import printer_from_row, printer_values
+from printqueue.domain.model import Printer
+
+FLEET_MODELS_LOCK_KEY = 0x534C_4943_4552  # "SLICER": the printer models slices are made for
+
+
+class SqlPrinterRepository:
+    """Printers as the queue knows them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_printer(self, printer_id: str) -> Printer | None:
+        t = orm.printers
+        row = (await self.session.execute(sa.select(t).where(t.c.id == printer_id).with_for_update())).first()
+        return printer_from_row(row) if row is not None else None
+
+    async def save_printer(self, printer: Printer) -> None:
+        values = printer_values(printer)
+        stmt = insert(orm.printers).values(**values)
+        await self.session.execute(
+            stmt.on_conflict_do_update(index_elements=[orm.printers.c.id], set_={
+                k: stmt.excluded[k] for k in values if k != "id"
+            })
+        )
+
+    async def printers(self) -> list[Printer]:
+        t = orm.printers
+        rows = await self.session.execute(sa.select(t).where(t.c.deleted.is_(False)).order_by(t.c.name, t.c.id))
+        return [printer_from_row(r) for r in rows]
+
+    async def lock_fleet_models(self, *, exclusive: bool) -> None:
+        """Jobs are sliced for the models of the printers known when they are made; a printer model that
+        appears meanwhile must see those jobs. Makers of sliceable jobs hold this shared, a printer
+        changing the models exclusively, so one of the two always sees the other."""
+        lock = sa.func.pg_advisory_xact_lock if exclusive else sa.func.pg_advisory_xact_lock_shared
+        await self.session.execute(sa.select(lock(FLEET_MODELS_LOCK_KEY)))
