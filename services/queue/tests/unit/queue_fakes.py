@@ -51,14 +51,14 @@ class InMemoryQueueRepository:
     async def order_traces(self, order_ids: Iterable[str]) -> dict[str, str]:
         return {order_id: self.traces[order_id] for order_id in set(order_ids) if order_id in self.traces}
 
-    async def get_order(self, order_id: str) -> OrderRecord | None:
+    async def get_order(self, order_id: str, *, for_update: bool = False) -> OrderRecord | None:
         found = self.orders.get(order_id)
         return copy.copy(found) if found else None
 
     async def save_order(self, order: OrderRecord) -> None:
         self.orders[order.order_id] = copy.copy(order)
 
-    async def jobs_of_order(self, order_id: str) -> list[Job]:
+    async def jobs_of_order(self, order_id: str, *, for_update: bool = False) -> list[Job]:
         return sorted((copy.deepcopy(j) for j in self.jobs.values() if j.order_id == order_id), key=lambda j: j.id)
 
     async def jobs_already_match(self, desired: DesiredOrder, runs: Sequence[DesiredRun]) -> bool:
@@ -69,12 +69,9 @@ class InMemoryQueueRepository:
         )
         return trial is not None and not (trial.added or trial.changed or trial.dirty or trial.cancelled)
 
-    async def get_job(self, job_id: str) -> Job | None:
+    async def get_job(self, job_id: str, *, for_update: bool = False) -> Job | None:
         found = self.jobs.get(job_id)
         return copy.deepcopy(found) if found else None
-
-    async def read_job(self, job_id: str) -> Job | None:
-        return await self.get_job(job_id)
 
     async def add_jobs(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
@@ -111,7 +108,7 @@ class InMemoryQueueRepository:
     async def order_counts(self, order_id: str) -> OrderSummary:
         return summarize([j for j in self.jobs.values() if j.order_id == order_id])
 
-    async def get_printer(self, printer_id: str) -> Printer | None:
+    async def get_printer(self, printer_id: str, *, for_update: bool = False) -> Printer | None:
         found = self.printers_by_id.get(printer_id)
         return copy.deepcopy(found) if found else None
 
@@ -194,12 +191,9 @@ class InMemoryQueueRepository:
     async def sliced_targets(self, bases: Sequence[str]) -> dict[str, frozenset[SlicedFor]]:
         return completed_slices(await self.slices_of(bases))
 
-    async def read_slice(self, key: str) -> Slice | None:
+    async def get_slice(self, key: str, *, for_update: bool = False) -> Slice | None:
         found = self.slices.get(key)
         return copy.deepcopy(found) if found else None
-
-    async def get_slice(self, key: str) -> Slice | None:
-        return await self.read_slice(key)
 
     async def add_slice(self, slice_: Slice) -> None:
         if slice_.key in self.slices:
@@ -211,7 +205,7 @@ class InMemoryQueueRepository:
     async def save_slice(self, slice_: Slice) -> None:
         self.slices[slice_.key] = copy.deepcopy(slice_)
 
-    async def slicing_jobs_of_bases(self, bases: Sequence[str]) -> list[Job]:
+    async def slicing_jobs_of_bases(self, bases: Sequence[str], *, for_update: bool = False) -> list[Job]:
         wanted = set(bases)
         return sorted(
             (copy.deepcopy(j) for j in self.jobs.values() if j.status == "slicing" and j.slice_basis in wanted),
@@ -231,7 +225,9 @@ class InMemoryQueueRepository:
                 groups.setdefault((job.slice_basis, job.assignment), copy.deepcopy(job))
         return list(groups.values())
 
-    async def unsliced_waiting_jobs(self, job_ids: Sequence[str] | None = None) -> list[Job]:
+    async def unsliced_waiting_jobs(
+        self, job_ids: Sequence[str] | None = None, *, for_update: bool = False
+    ) -> list[Job]:
         wanted = set(job_ids) if job_ids is not None else None
         return sorted(
             (

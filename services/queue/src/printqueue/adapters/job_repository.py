@@ -25,11 +25,10 @@ class SqlJobRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def jobs_of_order(self, order_id: str) -> list[Job]:
+    async def jobs_of_order(self, order_id: str, *, for_update: bool = False) -> list[Job]:
         t = orm.jobs
-        rows = await self.session.execute(
-            sa.select(t).where(t.c.order_id == order_id).order_by(t.c.id).with_for_update()
-        )
+        query = sa.select(t).where(t.c.order_id == order_id).order_by(t.c.id)
+        rows = await self.session.execute(query.with_for_update() if for_update else query)
         return [job_from_row(r) for r in rows]
 
     async def jobs_already_match(self, desired: DesiredOrder, runs: Sequence[DesiredRun]) -> bool:
@@ -70,14 +69,10 @@ class SqlJobRepository:
         total = sum(run.size for run in runs)
         return bool(row.live == total and row.clean == total)
 
-    async def get_job(self, job_id: str) -> Job | None:
+    async def get_job(self, job_id: str, *, for_update: bool = False) -> Job | None:
         t = orm.jobs
-        row = (await self.session.execute(sa.select(t).where(t.c.id == job_id).with_for_update())).first()
-        return job_from_row(row) if row is not None else None
-
-    async def read_job(self, job_id: str) -> Job | None:
-        t = orm.jobs
-        row = (await self.session.execute(sa.select(t).where(t.c.id == job_id))).first()
+        query = sa.select(t).where(t.c.id == job_id)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
         return job_from_row(row) if row is not None else None
 
     async def add_jobs(self, jobs: Sequence[Job]) -> None:

@@ -23,9 +23,10 @@ class SqlOrderRepository:
         """Serialises writers of one order even before its row exists."""
         await self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"order:{order_id}"))))
 
-    async def get_order(self, order_id: str) -> OrderRecord | None:
+    async def get_order(self, order_id: str, *, for_update: bool = False) -> OrderRecord | None:
         t = orm.orders
-        row = (await self.session.execute(sa.select(t).where(t.c.order_id == order_id).with_for_update())).first()
+        query = sa.select(t).where(t.c.order_id == order_id)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
         if row is None:
             return None
         return OrderRecord(

@@ -20,9 +20,10 @@ class SqlPrinterRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get_printer(self, printer_id: str) -> Printer | None:
+    async def get_printer(self, printer_id: str, *, for_update: bool = False) -> Printer | None:
         t = orm.printers
-        row = (await self.session.execute(sa.select(t).where(t.c.id == printer_id).with_for_update())).first()
+        query = sa.select(t).where(t.c.id == printer_id)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
         return printer_from_row(row) if row is not None else None
 
     async def save_printer(self, printer: Printer) -> None:

@@ -62,14 +62,10 @@ class SqlSlicingRepository:
                 found.setdefault(basis, set()).add(usable)
         return {basis: frozenset(targets) for basis, targets in found.items()}
 
-    async def read_slice(self, key: str) -> Slice | None:
+    async def get_slice(self, key: str, *, for_update: bool = False) -> Slice | None:
         t = orm.slices
-        row = (await self.session.execute(sa.select(t).where(t.c.slice_key == key))).first()
-        return slice_from_row(row) if row is not None else None
-
-    async def get_slice(self, key: str) -> Slice | None:
-        t = orm.slices
-        row = (await self.session.execute(sa.select(t).where(t.c.slice_key == key).with_for_update())).first()
+        query = sa.select(t).where(t.c.slice_key == key)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
         return slice_from_row(row) if row is not None else None
 
     async def add_slice(self, slice_: Slice) -> None:
@@ -80,16 +76,12 @@ class SqlSlicingRepository:
         values = {k: v for k, v in slice_values(slice_).items() if k != "slice_key"}
         await self.session.execute(sa.update(t).where(t.c.slice_key == slice_.key).values(values))
 
-    async def slicing_jobs_of_bases(self, bases: Sequence[str]) -> list[Job]:
+    async def slicing_jobs_of_bases(self, bases: Sequence[str], *, for_update: bool = False) -> list[Job]:
         if not bases:
             return []
         t = orm.jobs
-        rows = await self.session.execute(
-            sa.select(t)
-            .where(t.c.status == "slicing", t.c.slice_basis.in_(sorted(set(bases))))
-            .order_by(t.c.id)
-            .with_for_update()
-        )
+        query = sa.select(t).where(t.c.status == "slicing", t.c.slice_basis.in_(sorted(set(bases)))).order_by(t.c.id)
+        rows = await self.session.execute(query.with_for_update() if for_update else query)
         return [job_from_row(r) for r in rows]
 
     async def unanswered_slices(self, asked_before: datetime, limit: int) -> list[Slice]:
@@ -116,15 +108,19 @@ class SqlSlicingRepository:
         rows = await self.session.execute(sa.select(t).where(t.c.id.in_(firsts.scalar_subquery())).order_by(t.c.id))
         return [job_from_row(r) for r in rows]
 
-    async def unsliced_waiting_jobs(self, job_ids: Sequence[str] | None = None) -> list[Job]:
+    async def unsliced_waiting_jobs(
+        self, job_ids: Sequence[str] | None = None, *, for_update: bool = False
+    ) -> list[Job]:
         """Waiting jobs holding a file to slice but no slicing inputs (queued before the queue sliced);
-        `job_ids` given: those of them, locked."""
+        `job_ids` given: those of them."""
         t = orm.jobs
         query = sa.select(t).where(
             t.c.status.in_(sorted(WAITING)), t.c.slice_basis.is_(None),
             t.c.file["kind"].astext.in_(sorted(SOURCE_KINDS)),
         )
         if job_ids is not None:
-            query = query.where(t.c.id.in_(list(job_ids))).with_for_update()
+            query = query.where(t.c.id.in_(list(job_ids)))
+        if for_update:
+            query = query.with_for_update()
         rows = await self.session.execute(query.order_by(t.c.id))
         return [job_from_row(r) for r in rows]

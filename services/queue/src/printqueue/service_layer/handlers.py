@@ -68,12 +68,12 @@ async def _reconcile(cmd: commands.ReconcileOrder, uow: QueueUnitOfWork, deps: D
     if bases:
         await repo.lock_fleet_models(exclusive=False)
     await repo.lock_slice_bases(sorted(bases))
-    order = await repo.get_order(desired.order_id)
+    order = await repo.get_order(desired.order_id, for_update=True)
     runs = desired_runs(desired) if order is not None and desired.print_revision > order.applied_revision else None
     if order is not None and runs is not None and await repo.jobs_already_match(desired, runs):
         result = reconcile_unchanged(order, desired, sum(run.size for run in runs))
     else:
-        jobs = await repo.jobs_of_order(desired.order_id)
+        jobs = await repo.jobs_of_order(desired.order_id, for_update=True)
         result = reconcile_order_jobs(order, jobs, desired, deps.clock(), deps.ids)
     if result is None:
         return None
@@ -89,8 +89,8 @@ async def cancel_order(cmd: commands.CancelOrder, uow: QueueUnitOfWork, deps: De
     async with uow:
         repo = uow.queue
         await repo.lock_order_key(cmd.order_id)
-        order = await repo.get_order(cmd.order_id)
-        jobs = await repo.jobs_of_order(cmd.order_id)
+        order = await repo.get_order(cmd.order_id, for_update=True)
+        jobs = await repo.jobs_of_order(cmd.order_id, for_update=True)
         result = cancel_order_jobs(order, cmd.order_id, jobs, cmd.print_revision, deps.clock())
         if result is not None:
             await _apply_reconciliation(result, uow, deps)
@@ -124,7 +124,7 @@ async def record_printer(cmd: commands.RecordPrinter, uow: QueueUnitOfWork, deps
 
 async def _record_printer(reported: Printer, uow: QueueUnitOfWork, deps: Deps) -> bool:
     repo = uow.queue
-    known = await repo.get_printer(reported.id)
+    known = await repo.get_printer(reported.id, for_update=True)
     if known is not None and reported.revision <= known.revision:
         return False
     printer = replace(
@@ -162,10 +162,10 @@ async def complete_slice(cmd: commands.CompleteSlice, uow: QueueUnitOfWork, deps
     async with uow:
         repo = uow.queue
         changed = False
-        peek = await repo.read_slice(cmd.slice_key)
+        peek = await repo.get_slice(cmd.slice_key)
         if peek is not None:
             await repo.lock_slice_bases([peek.basis])
-            found = await repo.get_slice(cmd.slice_key)
+            found = await repo.get_slice(cmd.slice_key, for_update=True)
             if found is not None and slicing.complete(
                 found, cmd.file, cmd.profile, cmd.print_minutes, cmd.grams, deps.clock()
             ):
@@ -181,10 +181,10 @@ async def fail_slice(cmd: commands.FailSlice, uow: QueueUnitOfWork, deps: Deps) 
     async with uow:
         repo = uow.queue
         changed = False
-        peek = await repo.read_slice(cmd.slice_key)
+        peek = await repo.get_slice(cmd.slice_key)
         if peek is not None:
             await repo.lock_slice_bases([peek.basis])
-            found = await repo.get_slice(cmd.slice_key)
+            found = await repo.get_slice(cmd.slice_key, for_update=True)
             if found is not None and slicing.fail(found, cmd.error, cmd.stage, deps.clock()):
                 await repo.save_slice(found)
                 await settle_after_answer(found, uow, deps)
@@ -209,7 +209,7 @@ async def _adopt_unsliced_jobs(uow: QueueUnitOfWork, deps: Deps) -> int:
     if not found:
         return 0
     await repo.lock_slice_bases(sorted({basis for job in found if (basis := slicing.slice_basis(job))}))
-    jobs = await repo.unsliced_waiting_jobs([job.id for job in found])
+    jobs = await repo.unsliced_waiting_jobs([job.id for job in found], for_update=True)
     for job in jobs:
         job.slice_basis = slicing.slice_basis(job)
     printers = await repo.printers()

@@ -23,7 +23,7 @@ async def emit_summaries(uow: QueueUnitOfWork, order_ids: Iterable[str], stats: 
     """One OrderJobsSummarized per order, with the order's next sequence (stored, so it stays monotonic)."""
     repo = uow.queue
     for order_id in sorted(set(order_ids)):
-        order = await repo.get_order(order_id)
+        order = await repo.get_order(order_id, for_update=True)
         if order is None:
             continue
         order.summary_sequence += 1
@@ -60,7 +60,7 @@ async def carry_out(
     for printer_id, flag in ((outcome.flag_printer, True), (outcome.started_on, False)):
         if printer_id is None:
             continue
-        printer = await repo.get_printer(printer_id)
+        printer = await repo.get_printer(printer_id, for_update=True)
         if printer is None:
             continue
         if flag:
@@ -91,13 +91,13 @@ async def locked_job(uow: QueueUnitOfWork, job_id: str, *, slice_lock: bool = Fa
     """Every writer takes the order's lock before any job row of it, so writers of one order never deadlock;
     one that may touch the job's slices takes their lock in between (the inputs cannot change under the
     order's lock)."""
-    peek = await uow.queue.read_job(job_id)
+    peek = await uow.queue.get_job(job_id)
     if peek is None:
         return None
     await uow.queue.lock_order_key(peek.order_id)
     if slice_lock:
-        peek = await uow.queue.read_job(job_id)
+        peek = await uow.queue.get_job(job_id)
         if peek is not None and peek.slice_basis is not None:
             await uow.queue.lock_fleet_models(exclusive=False)
             await uow.queue.lock_slice_bases([peek.slice_basis])
-    return await uow.queue.get_job(job_id)
+    return await uow.queue.get_job(job_id, for_update=True)

@@ -154,7 +154,7 @@ async def settle_slicing_jobs(
     targets = TargetCache(printers)
     summaries: set[str] = set()
     changed: list[Job] = []
-    for job in await repo.slicing_jobs_of_bases(bases):
+    for job in await repo.slicing_jobs_of_bases(bases, for_update=True):
         outcome = slicing.judge(targets.of(job.assignment), known.get(job.slice_basis or "", {}))
         if slicing.settle(job, outcome, now):
             changed.append(job)
@@ -212,7 +212,7 @@ async def _chase(uow: QueueUnitOfWork, deps: Deps) -> int:
     await repo.lock_slice_bases(sorted({s.basis for s in overdue}))
     changed = 0
     for peek in overdue:
-        found = await repo.get_slice(peek.key)
+        found = await repo.get_slice(peek.key, for_update=True)
         if found is None:
             continue
         verdict = slicing.chase(found, now, deps.slice_answer_seconds, deps.max_slice_requests)

@@ -26,7 +26,7 @@ async def jobs(
 
 async def job(job_id: str, uow: UnitOfWork) -> Job | None:
     async with uow:
-        return await uow.queue.read_job(job_id)
+        return await uow.queue.get_job(job_id)
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class JobMatching:
 async def job_matching(job_id: str, clock: Callable[[], datetime], uow: UnitOfWork) -> JobMatching | None:
     """Why each printer would or would not take the job now; None when there is no such job."""
     async with uow:
-        found = await uow.queue.read_job(job_id)
+        found = await uow.queue.get_job(job_id)
         if found is None:
             return None
         occupied = await uow.queue.occupied_printers()
