@@ -1,7 +1,8 @@
 """The queue's set-based SQL against real PostgreSQL, held to the pure domain's answers: the skip scan that
 finds the requirement groups of a matching pass, the ready-printer query that leaves occupied printers out,
-the one-query check that reconciling an order would change nothing, and the sliced estimates of an order's
-summary; and a consumer's handler committing the transaction the bus opened, inbox mark included."""
+the one-query check that reconciling an order would change nothing, the sliced estimates of an order's
+summary, and the queue order of the jobs a pass loads (`matching.job_order`, restated in SQL); and a
+consumer's handler committing the transaction the bus opened, inbox mark included."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.orders.v1 import DesiredLineItem as LineMessage
@@ -27,8 +30,8 @@ from contracts.shared_values import Material as MaterialMessage
 from devstack.postgres import EmbeddedPostgres, database_url, ensure_databases
 from printqueue.adapters import orm
 from printqueue.domain.commands import RunMatchingPass
-from printqueue.domain.matching import match, readiness
-from printqueue.domain.model import Assignment, LoadedMaterial, Material, Printer, summarize
+from printqueue.domain.matching import job_order, match, readiness
+from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer, summarize
 from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconcile_order_jobs
 from printqueue.service_layer import handlers, messages
 from printqueue.service_layer.handlers import Deps
@@ -271,3 +274,56 @@ async def test_a_consumer_s_handler_joins_the_bus_s_transaction_and_the_matcher_
     async with unit_of_work(sessions) as after:
         assert len(await after.queue.jobs_of_order("inbox-order")) == len(result.added)
         assert not await after.claim_inbox("queue__print_requested", "delivery-1"), "the mark with the jobs"
+
+
+ORDER_CHECK_TYPE = "ordercheck"
+"""A material no other test here queues: the groups `queued_candidates` finds for it are the property's alone."""
+_SAME_INSTANT_ELSEWHERE = T0.astimezone(timezone(timedelta(hours=5)))
+_INSTANTS = [T0, _SAME_INSTANT_ELSEWHERE, T0 + timedelta(microseconds=1), T0 - timedelta(microseconds=1),
+             T0 + timedelta(days=1)]
+_TEXT = "aAbB_-9éßΩ😀"
+"""Case, punctuation and characters beyond ASCII (one beyond the BMP): ids compare by code point in Python,
+which only a byte-wise collation reproduces."""
+
+
+@st.composite
+def _queued_jobs(draw: st.DrawFn) -> list[Job]:
+    ids = draw(st.lists(st.text(_TEXT, min_size=1, max_size=3), min_size=1, max_size=30, unique=True))
+    small = st.integers(0, 2)
+    return [
+        Job(
+            id=job_id, order_id=draw(st.text(_TEXT, min_size=1, max_size=2)), order_number="#check",
+            line_item_id=f"line-{index}", line_position=draw(small), sku_id="sku", sku="SKU", part_id="part",
+            part_index=draw(small), part_name="part", copy_number=draw(small),
+            material=Material(draw(st.sampled_from([ORDER_CHECK_TYPE, " OrderCheck"])),
+                              draw(st.sampled_from([None, "#000000"]))),
+            parameters={}, file={"kind": FILE.kind}, assignment=Assignment(),
+            order_created_at=draw(st.sampled_from(_INSTANTS)), created_at=draw(st.sampled_from(_INSTANTS)),
+            updated_at=T0, fulfillment_date=draw(st.sampled_from([None, date(2026, 3, 1), date(2026, 3, 2), date.max])),
+            priority=draw(st.sampled_from(["normal", "low"])),
+        )
+        for index, job_id in enumerate(ids)
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(jobs=_queued_jobs(), printers=st.integers(1, 31))
+async def test_the_queue_heads_sql_takes_each_group_s_first_jobs_in_the_domain_s_queue_order(
+    sessions: async_sessionmaker[AsyncSession], jobs: list[Job], printers: int,
+) -> None:
+    """Matching loads only the first jobs of each requirement group, in SQL; the domain orders them by
+    `matching.job_order`. With `printers` ready ones fitting every group, each group's first `printers` jobs
+    by `job_order` are what the SQL loads (ties on every field but the id included)."""
+    ready = [
+        Printer(id=f"check-{i}", name=f"C{i}", revision=1, online=True, state="idle", bed_clear=True,
+                materials=(LoadedMaterial(0, ORDER_CHECK_TYPE, "#000000"),))
+        for i in range(printers)
+    ]
+    async with unit_of_work(sessions) as uow:
+        await uow.queue.add_jobs(jobs)
+        loaded = await uow.queue.queued_candidates(ready)
+        await uow.rollback()
+    for color in (None, "#000000"):
+        group = [job for job in jobs if job.material.color == color]
+        expected = {job.id for job in sorted(group, key=job_order)[:printers]}
+        assert {job.id for job in loaded if job.material.color == color} == expected, color

@@ -137,6 +137,7 @@ class SqlMatchingQueries:
 def _models(basis: str, sliced: SlicedTargets) -> frozenset[SlicedFor] | None:
     return sliced.get(basis, frozenset()) if basis else None
 
+
 _FILE_KIND = "coalesce(CASE WHEN slice_basis IS NULL THEN file ->> 'kind' END, '')"
 """The kind of the pre-sliced file a job prints as it is ('' for one that prints a slice): it decides the
 job's `matching.file_family`. Spelt as in the `ix_jobs_queue_order` index (migration 0005)."""
@@ -183,7 +184,10 @@ _QUEUE_HEADS = sa.text(
     ) AS j
     """
 )
-"""Per requirement group, its first `n` queued jobs in the order `matching.job_order` defines."""
+"""Per requirement group, its first `n` queued jobs in the order `matching.job_order` defines (`COLLATE "C"`:
+ids compare by code point, as in Python). The order is restated here so an index serves it; a property test
+against PostgreSQL (tests/integration/test_queue_repository_sql.py) holds the two together."""
+
 
 class _Light:
     """A matching row lacks the heavy JSON columns (of the file only its kind, which matching reads); the

@@ -132,7 +132,8 @@ QueueKey = tuple[bool, date, datetime, str, int, int, int, str]
 
 
 def job_order(job: Job) -> QueueKey:
-    """The queue order: normal before low, fulfillment date (none last), older order, line item, part, copy."""
+    """The queue order: normal before low, fulfillment date (none last), older order, line item, part, copy.
+    `adapters.matching_queries` restates it in SQL (a property test holds the two together): change both."""
     return (
         job.priority != "normal",
         job.fulfillment_date or date.max,
