@@ -306,7 +306,7 @@ def _queued_jobs(draw: st.DrawFn) -> list[Job]:
     ]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(jobs=_queued_jobs(), printers=st.integers(1, 31))
 async def test_the_queue_heads_sql_takes_each_group_s_first_jobs_in_the_domain_s_queue_order(
     sessions: async_sessionmaker[AsyncSession], jobs: list[Job], printers: int,

@@ -140,7 +140,7 @@ def _models(basis: str, sliced: SlicedTargets) -> frozenset[SlicedFor] | None:
 
 _FILE_KIND = "coalesce(CASE WHEN slice_basis IS NULL THEN file ->> 'kind' END, '')"
 """The kind of the pre-sliced file a job prints as it is ('' for one that prints a slice): it decides the
-job's `matching.file_family`. Spelt as in the `ix_jobs_queue_order` index (migration 0005)."""
+job's `matching.file_family`. Spelt as in the `ix_jobs_queue_order` index (migration 0008)."""
 
 _GROUP_KEY = f"""lower(btrim(material_type)), coalesce(material_color, '')::text, coalesce(material_profile, '')::text,
     assignment, coalesce(slice_basis, '')::text, {_FILE_KIND}"""
@@ -178,14 +178,15 @@ _QUEUE_HEADS = sa.text(
         WHERE status = 'queued' AND lower(btrim(material_type)) = g.t AND coalesce(material_color, '') = g.c
           AND coalesce(material_profile, '') = g.p AND assignment = CAST(g.a AS jsonb)
           AND coalesce(slice_basis, '') = g.b AND {_FILE_KIND} = g.f
-        ORDER BY (priority <> 'normal'), coalesce(fulfillment_date, DATE '9999-12-31'), order_created_at,
+        ORDER BY (priority <> 'normal'), coalesce(fulfillment_date, DATE 'infinity'), order_created_at,
                  order_id COLLATE "C", line_position, part_index, copy_number, id COLLATE "C"
         LIMIT g.n
     ) AS j
     """
 )
 """Per requirement group, its first `n` queued jobs in the order `matching.job_order` defines (`COLLATE "C"`:
-ids compare by code point, as in Python). The order is restated here so an index serves it; a property test
+ids compare by code point, as in Python; no date is 'infinity', how the driver stores the `date.max` that
+`job_order` puts there). The order is restated here so an index serves it; a property test
 against PostgreSQL (tests/integration/test_queue_repository_sql.py) holds the two together."""
 
 
