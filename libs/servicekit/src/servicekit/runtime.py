@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
 
+KEEP_ALIVE_SECONDS = 75
+"""How long a service keeps an idle HTTP connection open: longer than its clients keep one in their pools (the
+API gateway, 30 s), so a client never sends on a connection the service is closing at that moment (with
+both at 5 s, a request now and then met a closed connection and the gateway answered 503)."""
+
 
 class ServiceRuntime:
     def __init__(
@@ -184,6 +189,7 @@ def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factor
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     shutdown_tracing()
 

@@ -35,6 +35,12 @@ class UpstreamUnavailable(DomainError):
         self.service, self.reason = service, reason
 
 
+POOL_IDLE_SECONDS = 30.0
+"""An idle pooled connection is dropped after this: well before the services close theirs (servicekit's
+KEEP_ALIVE_SECONDS, 75 s)."""
+RESENDABLE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class Upstreams:
     def __init__(
         self,
@@ -54,7 +60,7 @@ class Upstreams:
             transport=transport,
             follow_redirects=False,
             trust_env=False,
-            limits=httpx.Limits(max_connections=400, max_keepalive_connections=100),
+            limits=httpx.Limits(max_connections=400, max_keepalive_connections=100, keepalive_expiry=POOL_IDLE_SECONDS),
         )
 
     @property
@@ -80,7 +86,14 @@ class Upstreams:
             timeout=self.upload_timeout if upload else self.timeout,
         )
         try:
-            return await self.client.send(request, stream=True)
+            try:
+                return await self.client.send(request, stream=True)
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                # A pooled connection the service closed as it was reused: a request without a body that
+                # changes nothing is sent once more, on a new connection.
+                if method not in RESENDABLE or not isinstance(body, bytes):
+                    raise
+                return await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise UpstreamUnavailable(service, "did not answer in time") from exc
         except httpx.TransportError as exc:
