@@ -24,6 +24,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from devstack import Stack, StackConfig
 from devstack import wait_until as _wait_until
 
+from .integration.farm_day import FarmDay, print_a_day
+
 
 class SpanCollector:
     """A tiny OTLP/HTTP trace receiver on loopback: the services export their spans here exactly as they would
@@ -130,3 +132,13 @@ def wait_until() -> Callable[..., Awaitable[Any]]:
     """``await wait_until(predicate, timeout, what)``: poll a sync or async predicate until it is truthy
     (and return its value), or fail naming ``what`` when the deadline passes."""
     return _wait_until
+
+
+@pytest.fixture(scope="session")
+async def farm_day(stack: Stack) -> FarmDay:
+    """A simulated day of printing, printed once per session: the analytics API and screen tests read the same
+    day (printing it takes minutes of real time on the time-scaled fleet)."""
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, headers=stack.api_headers, timeout=30, trust_env=False
+    ) as client:
+        return await print_a_day(stack, client, _wait_until)

@@ -9,16 +9,13 @@ import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 pytest.importorskip("playwright", reason="the playwright package is not installed (dev dependency playwright>=1.49)")
 
 from playwright.async_api import Page, ViewportSize, expect
 
-from devstack import Stack
-
-from ..integration.farm_day import Wait, print_a_day
+from ..integration.farm_day import FarmDay
 from .test_operator_screens import check_screen
 
 pytestmark = pytest.mark.integration
@@ -42,14 +39,12 @@ async def drawn_bars(page: Page, caption: str) -> int:
 
 
 async def test_the_analytics_screen_draws_a_day_of_printing_at_both_sizes(
-    stack: Stack,
-    api: httpx.AsyncClient,
-    wait_until: Wait,
+    farm_day: FarmDay,
     open_page: Callable[..., Awaitable[Page]],
     viewports: dict[str, ViewportSize],
     screenshots: Path,
 ) -> None:
-    day = await print_a_day(stack, api, wait_until)
+    day = farm_day
 
     for size in ("desktop", "phone"):
         viewport = viewports[size]

@@ -7,17 +7,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from devstack import Stack
-
-from .farm_day import Wait, print_a_day
+from .farm_day import FarmDay
 
 pytestmark = pytest.mark.integration
 
 
 async def test_a_day_of_printing_shows_in_the_job_and_printer_analytics(
-    stack: Stack, api: httpx.AsyncClient, wait_until: Wait
+    api: httpx.AsyncClient, farm_day: FarmDay
 ) -> None:
-    day = await print_a_day(stack, api, wait_until)
+    day = farm_day
 
     jobs = await api.get("/api/v1/analytics/jobs", params={"period": "24h"})
     assert jobs.status_code == 200, jobs.text
