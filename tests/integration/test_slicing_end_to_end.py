@@ -1,8 +1,8 @@
 """Issue 11 end to end, with the real slicer service (OpenSCAD and PrusaSlicer) in the stack: an OpenSCAD
-SKU with a SKU PARAM on three lines and an STL SKU are printed on the simulated fleet. The two lines whose
-values render print different files, the line whose value OpenSCAD refuses fails with the slicer's
-report of OpenSCAD's error while the printers go on with the rest, and a second print-jobs click slices nothing new.
-A parameter change on a line re-slices only that line's jobs that have not started."""
+SKU with a SKU PARAM on three lines and an STL SKU are printed on a printer of the simulated fleet. The two
+lines whose values render print different files, the line whose value OpenSCAD refuses fails with the
+slicer's report of OpenSCAD's error while the printer goes on with the rest, and a second print-jobs click
+slices nothing new. A parameter change on a line re-slices only that line's jobs that have not started."""
 
 from __future__ import annotations
 
@@ -72,6 +72,21 @@ async def wire(stack: Stack) -> AsyncIterator[Recorder]:
         await nc.drain()
 
 
+async def pla_printer(api: httpx.AsyncClient) -> dict[str, Any]:
+    """An idle Bambu printer without FabMatic holding PLA, its bed cleared."""
+    printers = (await api.get("/api/v1/printers?limit=500")).json()["items"]
+    candidates = [
+        p for p in printers
+        if p["online"] and p["protocol"] == "bambu_lan" and not p["fabmatic"] and not p["current_job_id"]
+        and any((m.get("type") or "").upper() == "PLA" for m in p.get("materials") or [])
+    ]
+    assert candidates, "the simulated fleet has an idle Bambu printer without FabMatic holding PLA"
+    printer: dict[str, Any] = candidates[0]
+    if not printer["bed_clear"]:
+        await api.post(f"/api/v1/printers/{printer['id']}/bed-cleared")
+    return printer
+
+
 async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_the_fleet(
     stack: Stack, api: httpx.AsyncClient, wait_until: Wait, wire: Recorder
 ) -> None:
@@ -106,7 +121,11 @@ async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_t
     assert order.status_code == 201, order.text
     order_id = order.json()["id"]
     assert [m["grams"] for m in order.json()["materials"]] == [0.0], "an uploaded mesh or SCAD declares no weight"
-    click = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json={})
+    # One printer takes the order: the queue slices for the models its assignment allows, and one model makes
+    # the point (every model of the fleet slicing every part would keep the one slicer busy for minutes).
+    printer = await pla_printer(api)
+    assignment = {"assignment": {"mode": "printer", "printer_id": printer["id"]}}
+    click = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json=assignment)
     assert click.status_code == 202, click.text
 
     async def jobs() -> list[dict[str, Any]]:
@@ -126,8 +145,8 @@ async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_t
     done = await wait_until(settled, 600, "every job sliced and printed, or failed by its slice")
     by_label = {j["parameters"].get("label"): j for j in done}
     refused = by_label["Bartholomew"]
-    # Every model of the mixed fleet (Bambu, Klipper, Prusa) has a profile that takes PLA: only OpenSCAD
-    # refuses a value, and only the one it cannot render.
+    # The printer's model has a profile that takes PLA: only OpenSCAD refuses a value, and only the one it
+    # cannot render.
     failures = wire.of(SliceFailed, tag["sha256"])
     assert failures and {f.stage for f in failures} == {"render"}
     assert refused["status"] == "failed" and refused["error"] in {f.error for f in failures}, refused["error"]
@@ -156,7 +175,8 @@ async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_t
 
     # Requests only: a slice for another model of the fleet may still be answering after every job ended.
     asked = len([m for m in wire.messages if isinstance(m, SlicePart)])
-    again = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json={})
+    assert {m.printer_model for m in wire.of(SlicePart, tag["sha256"])} == {printer["model"]}
+    again = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json=assignment)
     assert again.status_code == 202, again.text
     revision = again.json()["print_revision"]
 
@@ -178,16 +198,7 @@ async def test_a_parameter_change_re_slices_only_that_line_s_jobs_that_have_not_
     Line A's value changes and print-jobs is clicked again: the slicer is asked only for the new value, line
     A's queued job prints a new file, its completed job and line B's job are untouched. The labels differ in
     length: the tag's size is what the label changes, so each value slices into its own file."""
-    printers = (await api.get("/api/v1/printers?limit=500")).json()["items"]
-    candidates = [
-        p for p in printers
-        if p["online"] and p["protocol"] == "bambu_lan" and not p["fabmatic"] and not p["current_job_id"]
-        and any((m.get("type") or "").upper() == "PLA" for m in p.get("materials") or [])
-    ]
-    assert candidates, "the simulated fleet has an idle Bambu printer without FabMatic holding PLA"
-    printer = candidates[0]
-    if not printer["bed_clear"]:
-        await api.post(f"/api/v1/printers/{printer['id']}/bed-cleared")
+    printer = await pla_printer(api)
 
     part = await api.post("/api/v1/parts", files={"file": ("tag.scad", TAG_SCAD.encode())},
                           data={"name": f"tag {uuid.uuid4().hex[:6]}", "material_type": "PLA"})
