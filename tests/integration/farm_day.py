@@ -1,9 +1,11 @@
 """A simulated day of printing on the time-scaled fleet, for the farm analytics tests (API and browser).
 
-An order of PLA parts whose prints add up to a day of printer time (three simulated hours each: 18 real
-seconds at the tests' time scale of 600) keeps the PLA printers busy until it completes, the operator
-clearing beds as the prints come off; meanwhile an ABS part is sent to the printer holding ABS, armed by
-the simulator to refuse its next job, so the day also has a failed job with the printer's reason.
+An order of PLA parts whose prints add up to a day of printer time (three hours each, by their files) keeps
+the PLA printers busy until it completes, the operator clearing beds as the prints come off; meanwhile an ABS
+part is sent to the printer holding ABS, armed by the simulator to refuse its next job, so the day also has a
+failed job with the printer's reason. The simulator prints each part in a few real seconds (its
+`print_seconds` switch; at the tests' time scale three hours would take 18), which the figures only need
+to be more than nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ PRINT_MINUTES = 180
 JOBS = 8
 """8 prints x 3 h: a day of printer time."""
 GRAMS = 25.0
+PRINT_SECONDS = 3.0
+"""Real seconds the simulated PLA printers take for each print of the day."""
 
 
 @dataclass(frozen=True)
@@ -79,21 +83,33 @@ async def print_a_day(stack: Stack, api: httpx.AsyncClient, wait_until: Wait) ->
     ]
     assert len(abs_printers) == 1, "the default fleet has one Bambu printer holding ABS"
     abs_printer = abs_printers[0]
+    simulated = {p.serial for p in stack.sim.printers}
     async with httpx.AsyncClient(base_url=stack.sim.control_url, timeout=30, trust_env=False) as control:
         await _reset(api, control, abs_printer, wait_until)
         armed = await control.post(f"/printers/{abs_printer['serial']}/faults", json={"refuse_next_job": True})
         assert armed.status_code == 200, armed.text
-        failed_order, _ = await _order(api, "ABS", 1, 30, 5.0)
-        order_id, number = await _order(api, "PLA", JOBS, PRINT_MINUTES, GRAMS)
+        pla_serials = [
+            p["serial"] for p in printers
+            if p.get("serial") in simulated and any(m["type"].upper() == "PLA" for m in p["materials"])
+        ]
+        try:
+            for serial in pla_serials:
+                hurried = await control.post(f"/printers/{serial}/faults", json={"print_seconds": PRINT_SECONDS})
+                assert hurried.status_code == 200, hurried.text
+            failed_order, _ = await _order(api, "ABS", 1, 30, 5.0)
+            order_id, number = await _order(api, "PLA", JOBS, PRINT_MINUTES, GRAMS)
 
-        async def done() -> bool:
-            await clear_beds(api)
-            order = (await api.get(f"/api/v1/orders/{order_id}")).json()
-            failed = (await api.get(f"/api/v1/jobs?order_id={failed_order}")).json()["items"]
-            return bool(order["is_complete"]) and [j["status"] for j in failed] == ["failed"]
+            async def done() -> bool:
+                await clear_beds(api)
+                order = (await api.get(f"/api/v1/orders/{order_id}")).json()
+                failed = (await api.get(f"/api/v1/jobs?order_id={failed_order}")).json()["items"]
+                return bool(order["is_complete"]) and [j["status"] for j in failed] == ["failed"]
 
-        what = f"order {number}'s day of prints to complete and the ABS job to fail"
-        await wait_until(done, 240, what, interval=0.5)
+            what = f"order {number}'s day of prints to complete and the ABS job to fail"
+            await wait_until(done, 240, what, interval=0.5)
+        finally:
+            for serial in pla_serials:
+                await control.post(f"/printers/{serial}/faults", json={"print_seconds": None})
         await _reset(api, control, abs_printer, wait_until)
     return FarmDay(order_id, number, failed_order, JOBS, GRAMS)
 
