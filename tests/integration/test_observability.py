@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -46,7 +46,20 @@ def total(samples: dict[str, float], name: str, **labels: str) -> float:
     return found
 
 
-async def place_order_and_click(api: httpx.AsyncClient, wait_until: Wait) -> str:
+@pytest.fixture
+async def placed(api: httpx.AsyncClient) -> AsyncIterator[list[str]]:
+    """The orders a test placed, cancelled when it ends: a job of theirs still waiting would take the printer
+    (the only one holding that material) from the tests that follow."""
+    order_ids: list[str] = []
+    try:
+        yield order_ids
+    finally:
+        for order_id in order_ids:
+            cancelled = await api.post(f"/api/v1/orders/{order_id}/cancel")
+            assert cancelled.status_code in (200, 409), cancelled.text
+
+
+async def place_order_and_click(api: httpx.AsyncClient, wait_until: Wait, placed: list[str]) -> str:
     """A two-job order of the material the fewest online printers hold, and one print-jobs click."""
 
     async def online() -> list[dict[str, Any]] | None:
@@ -83,6 +96,7 @@ async def place_order_and_click(api: httpx.AsyncClient, wait_until: Wait) -> str
     )
     assert order.status_code == 201, order.text
     order_id: str = order.json()["id"]
+    placed.append(order_id)
     click = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json={"assignment": {"mode": "next_available"}})
     assert click.status_code == 202, click.text
     return order_id
@@ -94,7 +108,9 @@ async def clear_beds(api: httpx.AsyncClient) -> None:
             await api.post(f"/api/v1/printers/{p['id']}/bed-cleared")
 
 
-async def test_metrics_move_as_an_order_is_printed(stack: Stack, api: httpx.AsyncClient, wait_until: Wait) -> None:
+async def test_metrics_move_as_an_order_is_printed(
+    stack: Stack, api: httpx.AsyncClient, wait_until: Wait, placed: list[str]
+) -> None:
     before = {service: await scrape(stack, service) for service in SERVICES}
     for service, samples in before.items():
         assert total(samples, "printfarm_service_info") == 1, service
@@ -103,7 +119,7 @@ async def test_metrics_move_as_an_order_is_printed(stack: Stack, api: httpx.Asyn
     assert total(before["printer_gateway"], "printfarm_printer_gateway_leases") >= 1
     assert total(before["printer_gateway"], "printfarm_printers", online="true") >= 4
 
-    order_id = await place_order_and_click(api, wait_until)
+    order_id = await place_order_and_click(api, wait_until, placed)
 
     async def dispatched() -> dict[str, float] | None:
         await clear_beds(api)
@@ -143,9 +159,9 @@ async def test_metrics_move_as_an_order_is_printed(stack: Stack, api: httpx.Asyn
 
 
 async def test_one_click_is_one_trace_across_the_services(
-    stack: Stack, api: httpx.AsyncClient, wait_until: Wait, span_collector: Any
+    stack: Stack, api: httpx.AsyncClient, wait_until: Wait, span_collector: Any, placed: list[str]
 ) -> None:
-    order_id = await place_order_and_click(api, wait_until)
+    order_id = await place_order_and_click(api, wait_until, placed)
 
     def uploads_of_this_order() -> list[dict[str, Any]]:
         return [
