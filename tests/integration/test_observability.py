@@ -185,7 +185,11 @@ async def test_one_click_is_one_trace_across_the_services(
         spans = [s for s in span_collector.snapshot() if s["trace_id"] == trace_id]
         names = {s["name"] for s in spans}
         wanted = {"ftps upload", "mqtt project_file", "queue dispatch", "process orders.v1.order.print_requested"}
-        return spans if wanted <= names and any(s["service"] == "api-gateway" for s in spans) else None
+        # A parent ends after its children, so it may reach the collector in a later batch: wait for it too.
+        ids = {s["span_id"] for s in spans}
+        parents_in = all(s["parent_span_id"] in ids for s in spans if s["parent_span_id"])
+        whole = wanted <= names and any(s["service"] == "api-gateway" for s in spans) and parents_in
+        return spans if whole else None
 
     spans = await wait_until(whole_trace, 60, "every service's spans of the click to be exported")
     services = {s["service"] for s in spans}
