@@ -489,12 +489,14 @@ async def test_bed_not_clear_survives_a_gateway_restart_and_a_power_cycle(gw: Ha
 
     await gw.stack.restart_service(f"{GATEWAY}-1")
     after_restart = await gw.wait_printer(
-        printer["id"], lambda p: p["online"] and p["state"] == "finished", "reconnected after the restart"
+        printer["id"], lambda p: p["online"] and p["state"] == "finished", "reconnected after the restart",
+        timeout=3 * WAIT,
     )
     assert after_restart["bed_clear"] is False
     await gw.fault(entry["serial"], power_cycle={"down_seconds": 0.3})
     after_cycle = await gw.wait_printer(
-        printer["id"], lambda p: p["online"] and p["state"] == "idle", "idle after the power cycle"
+        # Reconnecting waits out the gateway's backoff from the failed attempts while the printer was down.
+        printer["id"], lambda p: p["online"] and p["state"] == "idle", "idle after the power cycle", timeout=3 * WAIT
     )
     assert after_cycle["bed_clear"] is False
     refused = await gw.start_print(printer["id"])
