@@ -4,18 +4,13 @@ transaction, so the inbox mark and the handler's work land together or not at al
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.envelope import Envelope
-from devstack.postgres import EmbeddedPostgres, database_url, ensure_databases
 from orders.adapters import orm
 from orders.bootstrap import ALEMBIC_INI
 from orders.domain import commands
@@ -24,9 +19,10 @@ from orders.domain.model import Sku
 from orders.service_layer import handlers
 from orders.service_layer.handlers import Deps
 from orders.service_layer.unit_of_work import UnitOfWork
-from servicekit.database import create_engine, run_migrations, session_factory
 from servicekit.inbox import Inbox
 from servicekit.outbox import Outbox
+
+from .scratch_database import migrated_database
 
 pytestmark = pytest.mark.integration
 
@@ -36,19 +32,8 @@ DURABLE = "orders__sku_changed"
 
 @pytest.fixture(scope="module")
 async def sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    folder = Path(tempfile.mkdtemp(prefix="printfarm-orders-sql-"))
-    server = EmbeddedPostgres(folder / "pg", folder / "postgres.log", fsync=False)
-    await server.start(120)
-    try:
-        await ensure_databases(server.server_url, ["orders_sql"])
-        url = database_url(server.server_url, "orders_sql").replace("postgresql://", "postgresql+asyncpg://", 1)
-        await asyncio.to_thread(run_migrations, ALEMBIC_INI, url)
-        engine = create_engine(url)
-        yield session_factory(engine)
-        await engine.dispose()
-    finally:
-        await server.stop(30)
-        shutil.rmtree(folder, ignore_errors=True)
+    async with migrated_database("orders_sql", ALEMBIC_INI) as made:
+        yield made
 
 
 def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> UnitOfWork:

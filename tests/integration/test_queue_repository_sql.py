@@ -6,10 +6,7 @@ consumer's handler committing the transaction the bus opened, inbox mark include
 
 from __future__ import annotations
 
-import asyncio
 import random
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -27,7 +24,6 @@ from contracts.orders.v1 import OrderPrintRequested
 from contracts.shared_values import Assignment as AssignmentMessage
 from contracts.shared_values import FileRef
 from contracts.shared_values import Material as MaterialMessage
-from devstack.postgres import EmbeddedPostgres, database_url, ensure_databases
 from printqueue.adapters import orm
 from printqueue.domain.commands import RunMatchingPass
 from printqueue.domain.matching import job_order, match, readiness
@@ -37,9 +33,10 @@ from printqueue.service_layer import handlers, messages
 from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.matching_pass import run_matching_pass
 from printqueue.service_layer.unit_of_work import UnitOfWork
-from servicekit.database import create_engine, run_migrations, session_factory
 from servicekit.inbox import Inbox
 from servicekit.outbox import Outbox
+
+from .scratch_database import migrated_database
 
 pytestmark = pytest.mark.integration
 
@@ -52,19 +49,8 @@ FILE = FileRef(sha256="a" * 64, filename="x.gcode.3mf", kind="gcode.3mf", size_b
 
 @pytest.fixture(scope="module")
 async def sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    folder = Path(tempfile.mkdtemp(prefix="printfarm-queue-sql-"))
-    server = EmbeddedPostgres(folder / "pg", folder / "postgres.log", fsync=False)
-    await server.start(120)
-    try:
-        await ensure_databases(server.server_url, ["queue_sql"])
-        url = database_url(server.server_url, "queue_sql").replace("postgresql://", "postgresql+asyncpg://", 1)
-        await asyncio.to_thread(run_migrations, ALEMBIC_INI, url)
-        engine = create_engine(url)
-        yield session_factory(engine)
-        await engine.dispose()
-    finally:
-        await server.stop(30)
-        shutil.rmtree(folder, ignore_errors=True)
+    async with migrated_database("queue_sql", ALEMBIC_INI) as made:
+        yield made
 
 
 def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> UnitOfWork:
