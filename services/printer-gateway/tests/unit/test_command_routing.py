@@ -20,6 +20,7 @@ from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
 from printer_gateway.entrypoints import consumers
 from printer_gateway.service_layer.handlers import Deps, DispatchPlan
 from servicekit.secrets import SecretCipher
+from servicekit.tracing import current_trace_id
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 IDLE = PrinterStatus(
@@ -27,9 +28,29 @@ IDLE = PrinterStatus(
 )
 
 
+class FakeNats:
+    """Where the replica listens for commands forwarded to it by the others."""
+
+    def __init__(self) -> None:
+        self.callbacks: dict[str, Any] = {}
+
+    async def subscribe(self, subject: str, cb: Any) -> None:
+        self.callbacks[subject] = cb
+
+
+class ForwardedMsg:
+    def __init__(self, envelope: Envelope) -> None:
+        self.data, self.headers, self.reply = envelope.model_dump_json().encode(), None, "reply.1"
+        self.answers: list[bytes] = []
+
+    async def respond(self, data: bytes) -> None:
+        self.answers.append(data)
+
+
 class FakeBus:
     def __init__(self) -> None:
         self.handlers: dict[str, Any] = {}
+        self.nc = FakeNats()
 
     def consume(self, message_type: type[ContractMessage], durable: str, handler: Any, uow_factory: Any) -> None:
         self.handlers[message_type.SUBJECT] = handler
@@ -43,6 +64,7 @@ class FakeFleet:
         self.launched: list[DispatchPlan] = []
         self.forwarded: list[tuple[str, Envelope]] = []
         self.stopped: list[str] = []
+        self.launched_in_trace: list[str | None] = []
 
     def owns(self, printer_id: str) -> bool:
         return printer_id in self.held
@@ -55,6 +77,7 @@ class FakeFleet:
 
     def launch(self, plan: DispatchPlan) -> None:
         self.launched.append(plan)
+        self.launched_in_trace.append(current_trace_id())
 
     async def stop_job(self, printer_id: str) -> None:
         self.stopped.append(printer_id)
@@ -112,7 +135,7 @@ class Wired:
         self.database = InMemoryUnitOfWork(GatewayState(printers={p.id: p for p in printers}))
         self.bus = FakeBus()
         deps = Deps(clock=lambda: T0, cipher=SecretCipher(Fernet.generate_key().decode()))
-        consumers.register(self.bus, self.uow, fleet, deps)  # type: ignore[arg-type]
+        self.serve_forwarded = consumers.register(self.bus, self.uow, fleet, deps)  # type: ignore[arg-type]
 
     def uow(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(sharing=self.database)
@@ -202,3 +225,18 @@ async def test_a_stop_of_the_job_printing_tells_the_printer_once() -> None:
     await wired.deliver(stop, envelope)
 
     assert fleet.stopped == ["p1"]
+
+
+async def test_a_command_forwarded_by_another_replica_goes_on_in_the_trace_it_came_with() -> None:
+    """The print a click started is one trace, whichever replica received the StartPrint first."""
+    fleet = FakeFleet(held={"p1"}, owner="gw-1")
+    wired = wire(fleet)
+    await wired.serve_forwarded()
+    _, envelope = start_print()
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    msg = ForwardedMsg(envelope.model_copy(update={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}))
+
+    await wired.bus.nc.callbacks[fleet.forward_subject("gw-1")](msg)
+
+    assert msg.answers == [b"ok"]
+    assert fleet.launched_in_trace == [trace_id]

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
+from opentelemetry.trace import SpanKind
 
 from contracts.envelope import Envelope
 from contracts.queue.v1 import StartPrint, StopPrint
@@ -14,6 +15,7 @@ from printer_gateway.service_layer.fleet import CAMERA_REQUEST, Fleet
 from printer_gateway.service_layer.handlers import Deps
 from printer_gateway.service_layer.unit_of_work import PrinterGatewayUnitOfWork
 from servicekit.messaging import Bus
+from servicekit.tracing import span
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,9 @@ def register(
             if not fleet.owns(printer_id):
                 await msg.respond(b"error: not the owner (any more)")
                 return
-            await carry_out(envelope)
+            # The command's own trace goes on here, as it does when the bus delivers it to the owner directly.
+            with span(f"process forwarded {envelope.type}", kind=SpanKind.CONSUMER, parent=envelope.traceparent or ""):
+                await carry_out(envelope)
             await msg.respond(b"ok")
         except Exception as exc:
             log.exception("forwarded command failed")
