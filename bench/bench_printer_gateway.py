@@ -1,12 +1,17 @@
-"""Printer-gateway figures: CPU and memory of one replica holding N simulated printers that each report
+"""Printer-gateway figures: CPU and memory of R replicas sharing N simulated printers that each report
 once a second, and how long the survivors take to own every printer again after a replica is killed.
 
-    .venv/bin/python bench/bench_printer_gateway.py [--printers 500] [--window 30] [--x1-share 0.5] [--printing]
+    .venv/bin/python bench/bench_printer_gateway.py [--printers 500] [--replicas 1] [--simulators 1]
+        [--window 30] [--x1-share 0.5] [--printing] [--saturate]
 
-Runs embedded PostgreSQL, NATS and the printer simulator (a separate process) through devstack in a temp
-folder; the gateway replicas are real `python -m printer_gateway` processes with production settings
-(LEASE_TTL_SECONDS 10, SUPERVISE_INTERVAL_SECONDS 2, STALE_AFTER_SECONDS 60). CPU is the gateway
-process's own user+system time over the window, read from /proc (target: under half a core).
+Runs embedded PostgreSQL, NATS and the printer simulator (S separate processes, the printers split between
+them) through devstack in a temp folder; the gateway replicas are real `python -m printer_gateway` processes
+with production settings (config.py's defaults). CPU is each gateway process's own user+system time over
+the window, read from /proc (target: under half a core per replica). With one replica a second one joins
+before the kill, so there is a survivor. `--saturate` runs one busy process per core (nice 0, like
+everything else) from just before the kill until the handover is over: the handover under a saturated CPU.
+The handover is timed from the kill -9 until every printer is owned by a survivor (its status written by
+that replica) and connected by exactly one client.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -34,6 +40,8 @@ from contracts.queue.v1 import StartPrint
 from contracts.shared_values import FileRef, Material
 from contracts.skus.v1 import PART_FILES_BUCKET
 from devstack import Stack, StackConfig, wait_until
+from devstack.ports import free_ports
+from devstack.simulator import Simulator, SimulatorInfo
 from printer_simulator.project import build_project
 
 GATEWAY = "printer_gateway"
@@ -53,9 +61,10 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def fleet_file(folder: Path, printers: int, x1_share: float) -> Path:
-    """Full-report X1C printers for `x1_share` of the fleet (the heavier reports), delta P1S for the rest.
-    Each on its own loopback address, as on a farm's LAN, so their 2N ports never collide with ours."""
+def fleet_files(folder: Path, printers: int, x1_share: float, simulators: int) -> list[Path]:
+    """Full-report X1C printers for `x1_share` of the fleet (the heavier reports), delta P1S for the rest,
+    split into one file per simulator process. Each printer on its own loopback address, as on a farm's
+    LAN, so their 2N ports never collide with ours or between simulators."""
     x1 = round(printers * x1_share)
     entries = [
         {
@@ -75,21 +84,58 @@ def fleet_file(folder: Path, printers: int, x1_share: float) -> Path:
         }
         for n in range(printers)
     ]
-    path = folder / "bench-fleet.json"
-    path.write_text(json.dumps(entries))
-    return path
+    paths = []
+    for k in range(simulators):
+        path = folder / f"bench-fleet-{k + 1}.json"
+        path.write_text(json.dumps(entries[k::simulators]))
+        paths.append(path)
+    return paths
 
 
-async def register_all(client: httpx.AsyncClient, url: str, sim: Any) -> list[str]:
+def busy() -> None:
+    while True:
+        pass
+
+
+def saturate() -> list[multiprocessing.Process]:
+    """One busy process per core at the default priority: the gateways compete for CPU as on a full host."""
+    hogs = [multiprocessing.Process(target=busy, daemon=True) for _ in range(os.cpu_count() or 1)]
+    for hog in hogs:
+        hog.start()
+    return hogs
+
+
+async def more_simulators(stack: Stack, folder: Path, files: list[Path], log_level: str) -> list[Simulator]:
+    """Simulator processes beyond devstack's one, each with its own share of the fleet, CA and control port."""
+    ports = free_ports(len(files), avoid={*stack.config.ports_to_bind().values()})
+    simulators = [
+        Simulator(
+            python=stack.config.python,
+            fleet=str(path),
+            control_port=port,
+            state_dir=folder / f"simulator-{k + 2}" / "state",
+            out_file=folder / f"simulator-{k + 2}" / "fleet.json",
+            log_path=stack.log_dir / f"simulator-{k + 2}.log",
+            time_scale=stack.config.simulator_time_scale,
+            log_level=log_level,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": log_level},
+        )
+        for k, (path, port) in enumerate(zip(files, ports, strict=True))
+    ]
+    await asyncio.gather(*(sim.start(180) for sim in simulators))
+    return simulators
+
+
+async def register_all(client: httpx.AsyncClient, url: str, sims: list[SimulatorInfo]) -> list[str]:
     semaphore = asyncio.Semaphore(16)
 
-    async def one(printer: Any) -> str:
+    async def one(printer: Any, ca_cert: str) -> str:
         async with semaphore:
-            response = await client.post(f"{url}/api/v1/printers", json=printer.registration(sim.ca_cert))
+            response = await client.post(f"{url}/api/v1/printers", json=printer.registration(ca_cert))
             response.raise_for_status()
             return str(response.json()["id"])
 
-    return list(await asyncio.gather(*(one(p) for p in sim.printers)))
+    return list(await asyncio.gather(*(one(p, sim.ca_cert) for sim in sims for p in sim.printers)))
 
 
 async def printers(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
@@ -104,13 +150,36 @@ async def printers(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
             return items
 
 
-async def settled(client: httpx.AsyncClient, url: str, control_url: str, owners: set[str], count: int) -> bool:
+async def settled(
+    client: httpx.AsyncClient, url: str, control_urls: list[str], owners: set[str], count: int
+) -> bool:
     """Every printer online, owned by one of `owners`, and connected by exactly one client."""
     found = await printers(client, url)
     if len(found) != count or not all(p["online"] and p["owner"] in owners for p in found):
         return False
-    clients = (await client.get(f"{control_url}/printers")).json()["printers"]
-    return all(c["connected_clients"] == 1 for c in clients)
+    for control_url in control_urls:
+        clients = (await client.get(f"{control_url}/printers")).json()["printers"]
+        if not all(c["connected_clients"] == 1 for c in clients):
+            return False
+    return True
+
+
+async def measure(pids: dict[str, int], window: float) -> dict[str, float]:
+    """Cores used by each process over `window` seconds."""
+    cpu0, wall0 = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
+    await asyncio.sleep(window)
+    wall = time.monotonic() - wall0
+    return {name: (cpu_seconds(pid) - cpu0[name]) / wall for name, pid in pids.items()}
+
+
+def report(label: str, pids: dict[str, int], cpu: dict[str, float], owned: dict[str, int]) -> None:
+    print(f"  {label}")
+    for name, pid in pids.items():
+        verdict = "ok" if cpu[name] < 0.5 else "OVER TARGET"
+        print(
+            f"    {name:<20} {owned.get(name, 0):6d} printers  {cpu[name]:6.3f} cores ({verdict}: < 0.5)"
+            f"  RSS {rss_mib(pid):5.0f} MiB"
+        )
 
 
 async def print_everywhere(nats_url: str, found: list[dict[str, Any]]) -> None:
@@ -154,94 +223,119 @@ async def all_printing(client: httpx.AsyncClient, url: str, count: int) -> bool:
 async def main(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="printfarm-bench-pgw-"))
     env = {"PRINTER_SECRET_KEY": Fernet.generate_key().decode(), "LOG_LEVEL": args.log_level}
+    files = fleet_files(folder, args.printers, args.x1_share, args.simulators)
     config = StackConfig.for_tests(
         folder,
         os.environ,
         time_scale=600,
         services=(GATEWAY,),
-        fleet=str(fleet_file(folder, args.printers, args.x1_share)),
+        fleet=str(files[0]),
         extra_env=env,
         log_level=args.log_level,
     )
+    extra: list[Simulator] = []
+    hogs: list[multiprocessing.Process] = []
     try:
         async with Stack(config) as stack, httpx.AsyncClient(timeout=60, trust_env=False) as client:
             assert stack.sim is not None
+            extra = await more_simulators(stack, folder, files[1:], args.log_level)
+            sims = [stack.sim, *(sim.info for sim in extra if sim.info is not None)]
+            controls = [sim.control_url for sim in sims]
             first = stack.instance(f"{GATEWAY}-1")
-            url, control = first.url, stack.sim.control_url
-            assert first.process.pid is not None
+            url = first.url
             started = time.monotonic()
-            await register_all(client, url, stack.sim)
+            await register_all(client, url, sims)
             registered = time.monotonic() - started
             await wait_until(
-                lambda: settled(client, url, control, {first.name}, args.printers),
-                300,
+                lambda: settled(client, url, controls, {first.name}, args.printers),
+                600,
                 f"{args.printers} printers online",
                 interval=1.0,
             )
             connected = time.monotonic() - started
-            print(f"printer gateway, {args.printers} printers ({args.x1_share:.0%} X1C full reports, rest P1S deltas)")
+            print(
+                f"printer gateway, {args.printers} printers ({args.x1_share:.0%} X1C full reports, rest P1S deltas),"
+                f" {args.replicas} replica(s), {args.simulators} simulator process(es)"
+            )
             print(f"  register {args.printers} printers over HTTP          {registered:6.1f} s")
             print(f"  all online (one replica)                        {connected:6.1f} s")
 
-            pid = first.process.pid
+            replicas = [first]
+            for n in range(2, args.replicas + 1):
+                replicas.append(await stack.start_service(GATEWAY, instance=f"{GATEWAY}-{n}"))
+            names = {r.name for r in replicas}
+            if len(replicas) > 1:
+                started = time.monotonic()
+
+                async def shared_by_all() -> bool:
+                    owners = {p["owner"] for p in await printers(client, url)}
+                    return owners == names and await settled(client, url, controls, names, args.printers)
+
+                await wait_until(shared_by_all, 600, f"{len(replicas)} replicas sharing the fleet", interval=1.0)
+                print(f"  {len(replicas)} replicas share the fleet after {time.monotonic() - started:6.1f} s")
+
+            async def owned() -> dict[str, int]:
+                owners = [p["owner"] for p in await printers(client, url)]
+                return {name: owners.count(name) for name in sorted(names)}
+
+            pids = {r.name: r.process.pid for r in replicas if r.process.pid is not None}
             await asyncio.sleep(5)  # let the connect burst settle before measuring the steady state
-            cpu0, wall0 = cpu_seconds(pid), time.monotonic()
-            await asyncio.sleep(args.window)
-            cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0)
-            verdict = "ok" if cpu < 0.5 else "OVER TARGET"
-            label = f"steady state CPU over {args.window:.0f} s"
-            print(f"  {label:<48}{cpu:6.3f} cores ({verdict}: < 0.5)")
-            print(f"  resident memory                                 {rss_mib(pid):6.0f} MiB")
+            cpu = await measure(pids, args.window)
+            report(f"steady state over {args.window:.0f} s", pids, cpu, await owned())
 
             if args.printing:
                 started = time.monotonic()
                 await print_everywhere(stack.nats_url, await printers(client, url))
                 await wait_until(
-                    lambda: all_printing(client, url, args.printers), 300, "every printer printing", interval=1.0
+                    lambda: all_printing(client, url, args.printers), 600, "every printer printing", interval=1.0
                 )
                 print(f"  dispatch a job to each printer until all print      {time.monotonic() - started:6.1f} s")
                 await asyncio.sleep(5)
-                cpu0, wall0 = cpu_seconds(pid), time.monotonic()
-                await asyncio.sleep(args.window)
-                cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0)
-                verdict = "ok" if cpu < 0.5 else "OVER TARGET"
-                label = f"all printing: CPU over {args.window:.0f} s"
-                print(f"  {label:<48}{cpu:6.3f} cores ({verdict}: < 0.5)")
-                print(f"  resident memory                                 {rss_mib(pid):6.0f} MiB")
+                cpu = await measure(pids, args.window)
+                report(f"all printing, over {args.window:.0f} s", pids, cpu, await owned())
 
-            second = await stack.start_service(GATEWAY, instance=f"{GATEWAY}-2")
-            started = time.monotonic()
+            if len(replicas) == 1:
+                second = await stack.start_service(GATEWAY, instance=f"{GATEWAY}-2")
+                replicas.append(second)
+                names = {r.name for r in replicas}
+                started = time.monotonic()
 
-            async def shared_by_both() -> bool:
-                owners = {p["owner"] for p in await printers(client, url)}
-                both = {first.name, second.name}
-                return owners == both and await settled(client, url, control, both, args.printers)
+                async def shared_by_both() -> bool:
+                    owners = {p["owner"] for p in await printers(client, url)}
+                    return owners == names and await settled(client, url, controls, names, args.printers)
 
-            await wait_until(
-                shared_by_both,
-                120,
-                "two replicas sharing the fleet",
-                interval=0.5,
-            )
-            shared = [p["owner"] for p in await printers(client, url)]
-            print(
-                f"  second replica joined: rebalanced in {time.monotonic() - started:5.1f} s,"
-                f" {shared.count(first.name)} / {shared.count(second.name)} printers"
-            )
-            print(f"  kill -9 of {second.name} at {time.strftime('%H:%M:%S')}", flush=True)
+                await wait_until(shared_by_both, 120, "two replicas sharing the fleet", interval=0.5)
+                counts = await owned()
+                print(
+                    f"  second replica joined: rebalanced in {time.monotonic() - started:5.1f} s,"
+                    f" {counts[first.name]} / {counts[second.name]} printers"
+                )
+            victim = replicas[-1]
+            orphans = (await owned())[victim.name]
+            survivors = names - {victim.name}
+            if args.saturate:
+                hogs = saturate()
+                print(f"  {len(hogs)} busy processes started (CPU saturated)")
+            print(f"  kill -9 of {victim.name} at {time.strftime('%H:%M:%S')}", flush=True)
             killed = time.monotonic()
-            await stack.kill_service(second.name, signal.SIGKILL)
+            await stack.kill_service(victim.name, signal.SIGKILL)
             await wait_until(
-                lambda: settled(client, url, control, {first.name}, args.printers),
-                120,
-                "the survivor to own every printer",
+                lambda: settled(client, url, controls, survivors, args.printers),
+                300,
+                "the survivors to own every printer",
                 interval=0.25,
             )
+            load = os.getloadavg()[0]
+            saturated = ", CPU saturated" if args.saturate else ""
             print(
-                f"  kill -9 of a replica: its {shared.count(second.name)} printers back online"
-                f" in {time.monotonic() - killed:5.1f} s"
+                f"  kill -9 of a replica: its {orphans} printers back online"
+                f" in {time.monotonic() - killed:5.1f} s{saturated} (load average {load:.1f})"
             )
     finally:
+        for hog in hogs:
+            hog.kill()
+        for sim in extra:
+            await sim.stop(10)
         if not os.environ.get("DEVSTACK_KEEP"):
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -249,6 +343,13 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--printers", type=int, default=500)
+    parser.add_argument("--replicas", type=int, default=1, help="gateway replicas sharing the fleet")
+    parser.add_argument(
+        "--simulators", type=int, default=1, help="simulator processes, the printers split between them"
+    )
+    parser.add_argument(
+        "--saturate", action="store_true", help="one busy process per core during the handover after the kill"
+    )
     parser.add_argument("--window", type=float, default=30.0, help="seconds of steady state to measure")
     parser.add_argument(
         "--printing",
