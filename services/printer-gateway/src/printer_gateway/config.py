@@ -10,7 +10,15 @@ class Settings(ServiceSettings):
     printer_secret_key: str = ""
     """Fernet key that encrypts access codes at rest. Empty: a key is made once under DATA_DIR (dev only)."""
     lease_ttl_seconds: float = 10.0
+    """How long a dead replica's printers stay its own: its heartbeat and leases expire after this, so a
+    kill -9 is noticed within it. Leases are renewed when a third of it is gone (checked every sixth), so
+    a replica whose event loop stalls for about two thirds of it loses them (6 s lost some during a
+    takeover on a saturated 2-core host). Applies to the key-value buckets when they are created."""
     supervise_interval_seconds: float = 2.0
+    """Supervision pass period (statuses behind, deadlines); a change in live replicas wakes it at once."""
+    takeover_connects: int = 32
+    """Printers a takeover connects at once, each until its first status: small waves keep every TLS
+    handshake short on a saturated CPU instead of hundreds timing out together and backing off."""
     stale_after_seconds: float = 60.0
     dispatch_deadline_seconds: float = 600.0
     bambu_url_template: str = "ftp:///{file}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nats.js.api import KeyValueConfig
@@ -27,6 +27,8 @@ class Lease:
     printer_id: str
     epoch: int
     revision: int
+    written_at: float = field(default_factory=time.monotonic)
+    """When the key was last written by us (monotonic): its TTL runs from there."""
 
 
 def rendezvous_owner(printer_id: str, replicas: list[str]) -> str:
@@ -96,8 +98,10 @@ class LeaseTable:
         return None
 
     async def renew(self, lease: Lease) -> bool:
+        sent = time.monotonic()
         try:
             lease.revision = await self._leases.update(lease.printer_id, self.instance.encode(), last=lease.revision)
+            lease.written_at = sent
             return True
         except (KeyWrongLastSequenceError, KeyNotFoundError, NotFoundError, BadRequestError):
             return False

@@ -57,9 +57,13 @@ class OwnerUnreachable(Exception):
 CONCURRENCY = 32
 """Printer steps (lease calls, connects, disconnects) in flight at once during one supervision pass."""
 
+CONNECT_WAIT_SECONDS = 5.0
+"""How long a takeover waits for one printer's first status before giving its connect slot to the next
+(the connection keeps trying on its own)."""
 
-async def _bounded(steps: Iterable[Awaitable[T]]) -> list[T]:
-    semaphore = asyncio.Semaphore(CONCURRENCY)
+
+async def _bounded(steps: Iterable[Awaitable[T]], limit: int = CONCURRENCY) -> list[T]:
+    semaphore = asyncio.Semaphore(limit)
 
     async def one(step: Awaitable[T]) -> T:
         async with semaphore:
@@ -79,6 +83,8 @@ class Held:
     renewed_at: float = field(default_factory=time.monotonic)
     probed_at: float = 0.0
     written_at: float = 0.0
+    reported: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by the connection's first status (online or not): a takeover's connect slot is free again."""
 
 
 class Fleet:
@@ -101,8 +107,12 @@ class Fleet:
         self.held: dict[str, Held] = {}
         self._task: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        self._replicas: list[str] = []
+        self._taking = 0
+        """Printers being connected by a takeover now; meanwhile progress-only writes of the others wait."""
 
     def owns(self, printer_id: str) -> bool:
         return printer_id in self.held
@@ -118,9 +128,10 @@ class Fleet:
         await self.leases.heartbeat()
         self._task = asyncio.create_task(self._run(), name="fleet-supervisor")
         self._keeper = asyncio.create_task(self._keep_leases(), name="fleet-leases")
+        self._watcher = asyncio.create_task(self._watch_replicas(), name="fleet-replicas")
 
     async def stop(self) -> None:
-        for task in (self._task, self._keeper):
+        for task in (self._task, self._keeper, self._watcher):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -140,6 +151,21 @@ class Fleet:
                 log.exception("lease renewal pass failed")
             await asyncio.sleep(interval)
 
+    async def _watch_replicas(self) -> None:
+        """Wake supervision when the live replicas change: a dead replica's printers are taken over as
+        soon as its key expires, not at the next supervision interval. Apart from lease renewal, so a
+        slow listing never delays a renewal."""
+        interval = self.settings.lease_ttl_seconds / 6
+        while True:
+            try:
+                replicas = await self.leases.live_replicas()
+                if replicas != self._replicas:
+                    self._replicas = replicas
+                    self.wake()
+            except Exception:
+                log.exception("listing the live replicas failed")
+            await asyncio.sleep(interval)
+
     async def _run(self) -> None:
         while True:
             try:
@@ -154,8 +180,10 @@ class Fleet:
         """One pass: take or let go of printers by rendezvous over the live replicas (a printer being
         uploaded to stays until the upload ends), write statuses that are behind, and run the dispatch
         deadlines that fell due. A few queries per pass whatever the fleet size, and the per-printer
-        steps run concurrently: a takeover of hundreds of printers must not go one by one."""
+        steps run concurrently: a takeover of hundreds of printers must not go one by one. Printers to
+        take over come before the writes held back for the printers already held."""
         replicas = await self.leases.live_replicas()
+        self._replicas = replicas
         now = self.clock()
         async with self.uow_factory() as uow:
             versions = await uow.printers.live_connection_versions()
@@ -170,17 +198,17 @@ class Fleet:
         ]
         await _bounded(self._let_go(printer_id, release=True) for printer_id in leaving)
         keep = list(self.held.items())
+        wanted = sorted(mine - set(self.held))
+        leases = await _bounded(self.leases.acquire(printer_id) for printer_id in wanted)
+        acquired = [lease for lease in leases if lease is not None]
+        if acquired:
+            await self._take(acquired, versions)
         await self._resync(keep)
         for printer_id, held in keep:
             if printer_id in self.held and printer_id in overdue:
                 await self._check_deadline(printer_id, held)
             if printer_id in self.held:
                 await self._probe_if_refusing(held)
-        wanted = sorted(mine - set(self.held))
-        leases = await _bounded(self.leases.acquire(printer_id) for printer_id in wanted)
-        acquired = [lease for lease in leases if lease is not None]
-        if acquired:
-            await self._take(acquired, versions)
 
     async def _renew_due(self, held: list[tuple[str, Held]]) -> None:
         """Renew leases a third of a TTL old, concurrently: a large fleet must not renew one by one.
@@ -215,9 +243,14 @@ class Fleet:
             await held.connection.probe_control()
 
     async def _take(self, leases: list[Lease], versions: dict[str, int]) -> None:
-        """Connect to printers whose leases were just acquired: their settings in one query."""
+        """Connect to printers whose leases were just acquired: their settings in one query, every lease
+        held (so renewed) at once, then `takeover_connects` connections started at a time, each until its
+        first status. Hundreds of TLS handshakes at once on a busy CPU made each so slow that many timed
+        out and backed off; in small waves each is quick, and the event loop stays free for lease renewal
+        and the other printers."""
         async with self.uow_factory() as uow:
             found = await uow.printers.connection_details([lease.printer_id for lease in leases])
+        taken: list[Held] = []
         for lease in leases:
             printer_id = lease.printer_id
             if printer_id not in found:
@@ -231,9 +264,23 @@ class Fleet:
                 functools.partial(self._on_status, printer_id),
                 self.decoders,
             )
-            self.held[printer_id] = Held(lease, connection, versions.get(printer_id, printer.connection_version))
+            held = Held(lease, connection, versions.get(printer_id, printer.connection_version))
+            held.renewed_at = lease.written_at  # a big takeover's first leases are older than its last
+            self.held[printer_id] = held
+            taken.append(held)
             log.info("took printer %s (%s) with lease epoch %s", printer.name, printer_id, lease.epoch)
-            await connection.start()
+        self._taking += len(taken)
+        try:
+            await _bounded((self._connect(held) for held in taken), self.settings.takeover_connects)
+        finally:
+            self._taking -= len(taken)
+
+    async def _connect(self, held: Held) -> None:
+        if self.held.get(held.lease.printer_id) is not held:
+            return  # let go (lease lost, printer deleted) before its turn came
+        await held.connection.start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(held.reported.wait(), CONNECT_WAIT_SECONDS)
 
     async def _let_go(self, printer_id: str, *, release: bool) -> None:
         held = self.held.pop(printer_id, None)
@@ -247,6 +294,7 @@ class Fleet:
         held = self.held.get(printer_id)
         if held is None:
             return
+        held.reported.set()
         async with held.lock:
             if status == held.last_status:
                 return
@@ -255,7 +303,7 @@ class Fleet:
             if (
                 last is not None
                 and last.differs_only_in_progress(status)
-                and held.written_at > time.monotonic() - throttle
+                and (self._taking or held.written_at > time.monotonic() - throttle)
             ):
                 return
             try:

@@ -1,0 +1,135 @@
+"""A takeover connects its printers in waves of TAKEOVER_CONNECTS, each until its first status, and while
+it runs the printers already held do not write progress-only statuses (they are written afterwards)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from printer_gateway.adapters.leases import Lease
+from printer_gateway.config import Settings
+from printer_gateway.domain import commands
+from printer_gateway.domain.printer_status import PrinterStatus
+from printer_gateway.service_layer import fleet as fleet_module
+from printer_gateway.service_layer import handlers
+from printer_gateway.service_layer.fleet import Fleet, Held
+from printer_gateway.service_layer.handlers import Deps
+from servicekit.testing import wait_until
+
+IDLE = PrinterStatus(online=True, state="idle", gcode_state="IDLE")
+RUNNING = PrinterStatus(online=True, state="printing", gcode_state="RUNNING", progress_percent=10, subtask_name="j")
+
+
+class Printers:
+    async def connection_details(self, printer_ids: list[str]) -> dict[str, tuple[Any, bytes]]:
+        return {pid: (SimpleNamespace(name=pid, connection_version=1), b"token") for pid in printer_ids}
+
+
+class Uow:
+    printers = Printers()
+
+    async def __aenter__(self) -> Uow:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+class Cipher:
+    def decrypt(self, token: bytes) -> str:
+        return token.decode()
+
+
+class Farm:
+    """Connections that report their first status only when the test lets them, counting those pending."""
+
+    def __init__(self) -> None:
+        self.pending: list[FakeConnection] = []
+        self.most_pending = 0
+
+    def make_driver(self, printer: Any, secret: str, settings: Settings, on_status: Any, decoders: Any) -> Any:
+        return FakeConnection(self, on_status)
+
+
+class FakeConnection:
+    def __init__(self, farm: Farm, on_status: Any) -> None:
+        self.farm, self.on_status = farm, on_status
+        self.status: PrinterStatus | None = None
+
+    async def start(self) -> None:
+        self.farm.pending.append(self)
+        self.farm.most_pending = max(self.farm.most_pending, len(self.farm.pending))
+
+    async def report(self) -> None:
+        self.farm.pending.remove(self)
+        self.status = IDLE
+        await self.on_status(IDLE)
+
+
+class Writes:
+    def __init__(self) -> None:
+        self.statuses: list[tuple[str, PrinterStatus]] = []
+
+    async def observe_status(self, cmd: commands.ObserveStatus, *_: Any) -> None:
+        self.statuses.append((cmd.printer_id, cmd.status))
+
+
+@pytest.fixture
+def written(monkeypatch: pytest.MonkeyPatch) -> Writes:
+    writes = Writes()
+    monkeypatch.setattr(handlers, "observe_status", writes.observe_status)
+    return writes
+
+
+@pytest.fixture
+def farm(monkeypatch: pytest.MonkeyPatch) -> Farm:
+    made = Farm()
+    monkeypatch.setattr(fleet_module, "make_driver", made.make_driver)
+    return made
+
+
+def make_fleet(connects: int) -> Fleet:
+    settings = Settings(progress_write_seconds=0.0, takeover_connects=connects)
+    deps = Deps(clock=lambda: datetime(2026, 1, 1, tzinfo=UTC), cipher=None)  # type: ignore[arg-type]
+    return Fleet(settings, "gw-1", Uow, None, Cipher(), None, deps)  # type: ignore[arg-type]
+
+
+async def test_a_takeover_connects_a_wave_at_a_time_each_until_it_reports(farm: Farm, written: Writes) -> None:
+    fleet = make_fleet(connects=3)
+    leases = [Lease(f"p{n}", 1, 1) for n in range(7)]
+
+    taking = asyncio.create_task(fleet._take(leases, {}))
+    await wait_until(lambda: len(farm.pending) == 3, 5, "the first wave started", interval=0.001)
+    for _ in range(7):
+        await wait_until(lambda: farm.pending, 5, "a connection started", interval=0.001)
+        await farm.pending[0].report()
+    await taking
+
+    assert farm.most_pending == 3
+    assert sorted(fleet.held) == sorted(lease.printer_id for lease in leases)
+    assert sorted(pid for pid, _ in written.statuses) == sorted(fleet.held)
+
+
+async def test_progress_of_held_printers_waits_while_a_takeover_connects(farm: Farm, written: Writes) -> None:
+    fleet = make_fleet(connects=1)
+    held = FakeConnection(farm, None)
+    fleet.held["mine"] = Held(Lease("mine", 1, 1), held, 1)  # type: ignore[arg-type]
+    await fleet._on_status("mine", RUNNING)
+
+    taking = asyncio.create_task(fleet._take([Lease("orphan", 1, 1)], {}))
+    await wait_until(lambda: farm.pending, 5, "the takeover connecting", interval=0.001)
+    held.status = replace(RUNNING, progress_percent=11)
+    await fleet._on_status("mine", held.status)
+    paused = replace(RUNNING, progress_percent=12, gcode_state="PAUSE", state="paused")
+    await fleet._on_status("mine", paused)
+    await farm.pending[0].report()
+    await taking
+    held.status = replace(paused, state="printing", gcode_state="RUNNING", progress_percent=13)
+    await fleet._on_status("mine", held.status)
+
+    assert [s.progress_percent for pid, s in written.statuses if pid == "mine"] == [10, 12, 13]
