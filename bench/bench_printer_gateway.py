@@ -107,6 +107,8 @@ def saturate() -> list[multiprocessing.Process]:
 
 async def more_simulators(stack: Stack, folder: Path, files: list[Path], log_level: str) -> list[Simulator]:
     """Simulator processes beyond devstack's one, each with its own share of the fleet, CA and control port."""
+    if not files:
+        return []
     ports = free_ports(len(files), avoid={*stack.config.ports_to_bind().values()})
     simulators = [
         Simulator(

@@ -18,7 +18,7 @@ class Settings(ServiceSettings):
     """Supervision pass period (statuses behind, deadlines); a change in live replicas wakes it at once."""
     takeover_connects: int = 32
     """Printers a takeover connects at once, each until its first status: small waves keep every TLS
-    handshake short on a saturated CPU instead of hundreds timing out together and backing off."""
+    handshake short on a saturated CPU instead of hundreds at once risking the connect timeout and backoff."""
     stale_after_seconds: float = 60.0
     dispatch_deadline_seconds: float = 600.0
     bambu_url_template: str = "ftp:///{file}"

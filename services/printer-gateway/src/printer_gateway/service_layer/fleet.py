@@ -245,9 +245,9 @@ class Fleet:
     async def _take(self, leases: list[Lease], versions: dict[str, int]) -> None:
         """Connect to printers whose leases were just acquired: their settings in one query, every lease
         held (so renewed) at once, then `takeover_connects` connections started at a time, each until its
-        first status. Hundreds of TLS handshakes at once on a busy CPU made each so slow that many timed
-        out and backed off; in small waves each is quick, and the event loop stays free for lease renewal
-        and the other printers."""
+        first status. Hundreds of TLS handshakes at once on a busy CPU make each slow enough to risk the
+        connect timeout and its backoff; in small waves each is quick, and the event loop stays free for
+        lease renewal and the other printers."""
         async with self.uow_factory() as uow:
             found = await uow.printers.connection_details([lease.printer_id for lease in leases])
         taken: list[Held] = []
