@@ -8,6 +8,7 @@ Operators' actions are in `operator_actions`, the matching pass in `matching_pas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from printqueue.domain import commands, lifecycle, slicing
@@ -20,6 +21,7 @@ from printqueue.domain.reconciliation import (
     reconcile_order_jobs,
     reconcile_unchanged,
 )
+from printqueue.domain.slicing import Slice
 from printqueue.service_layer import messages
 from printqueue.service_layer.job_changes import carry_out, emit_stop, emit_summaries, locked_job
 from printqueue.service_layer.messages import Stats
@@ -159,33 +161,34 @@ async def apply_print_report(cmd: commands.ApplyPrintReport, uow: QueueUnitOfWor
 async def complete_slice(cmd: commands.CompleteSlice, uow: QueueUnitOfWork, deps: Deps) -> bool:
     """A completed slice queues the jobs waiting for it. Duplicates, answers to a request nobody waits
     for any more, and answers after a completed one change nothing."""
-    async with uow:
-        repo = uow.queue
-        changed = False
-        peek = await repo.get_slice(cmd.slice_key)
-        if peek is not None:
-            await repo.lock_slice_bases([peek.basis])
-            found = await repo.get_slice(cmd.slice_key, for_update=True)
-            if found is not None and slicing.complete(
-                found, cmd.file, cmd.profile, cmd.print_minutes, cmd.grams, deps.clock()
-            ):
-                await repo.save_slice(found)
-                await settle_after_answer(found, uow, deps)
-                changed = True
-        await uow.commit()
-    return changed
+    return await _take_answer(
+        cmd.slice_key,
+        lambda found: slicing.complete(found, cmd.file, cmd.profile, cmd.print_minutes, cmd.grams, deps.clock()),
+        uow,
+        deps,
+    )
 
 
 async def fail_slice(cmd: commands.FailSlice, uow: QueueUnitOfWork, deps: Deps) -> bool:
     """A failed slice fails the jobs whose every model's slice failed, with the slicer's message."""
+    return await _take_answer(
+        cmd.slice_key, lambda found: slicing.fail(found, cmd.error, cmd.stage, deps.clock()), uow, deps
+    )
+
+
+async def _take_answer(
+    slice_key: str, answer: Callable[[Slice], bool], uow: QueueUnitOfWork, deps: Deps
+) -> bool:
+    """The slicer's answer on the slice, under its basis's lock, then on the jobs waiting for it; True when
+    it changed the slice (`answer` says whether it applies)."""
     async with uow:
         repo = uow.queue
         changed = False
-        peek = await repo.get_slice(cmd.slice_key)
+        peek = await repo.get_slice(slice_key)
         if peek is not None:
             await repo.lock_slice_bases([peek.basis])
-            found = await repo.get_slice(cmd.slice_key, for_update=True)
-            if found is not None and slicing.fail(found, cmd.error, cmd.stage, deps.clock()):
+            found = await repo.get_slice(slice_key, for_update=True)
+            if found is not None and answer(found):
                 await repo.save_slice(found)
                 await settle_after_answer(found, uow, deps)
                 changed = True
