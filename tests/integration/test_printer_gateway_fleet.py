@@ -722,3 +722,22 @@ async def test_added_replica_takes_its_share_without_interrupting_prints(gw: Har
     await _printed_once_each(gw, farm, jobs)
     tracked_across = [pid for pid in moved if len({u.lease_epoch for u in gw.events.updates(jobs[pid])}) > 1]
     assert tracked_across, "a printer changed owner while printing and its job was tracked to the end"
+
+
+async def test_the_same_serial_registered_at_once_is_one_printer_and_conflicts_not_server_errors(gw: Harness) -> None:
+    """Several requests that all pass the serial check before any has written: the unique index decides, and
+    the losers hear 409 naming the serial (a 10,000-printer bench met a 500 here)."""
+    entry = await gw.sim_printer()
+    body = {
+        "name": entry["serial"].lower(), "model": entry["model"], "protocol": "bambu_lan", "host": entry["host"],
+        "port": entry["port"], "ftp_port": entry["ftp_port"], "serial": entry["serial"],
+        "access_code": entry["access_code"], "ca_cert": entry["ca_cert"],
+    }
+    answers = await asyncio.gather(*(gw.http.post(f"{gw.api}/api/v1/printers", json=body) for _ in range(12)))
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 11, [a.text for a in answers]
+    for conflict in (a for a in answers if a.status_code == 409):
+        assert conflict.json()["errors"][0]["field"] == "serial"
+    listed = (await gw.http.get(f"{gw.api}/api/v1/printers", params={"limit": 500})).json()["items"]
+    assert [p["serial"] for p in listed].count(entry["serial"]) == 1
+    created = next(a for a in answers if a.status_code == 201).json()
+    assert (await gw.http.delete(f"{gw.api}/api/v1/printers/{created['id']}")).status_code in (200, 204)

@@ -11,6 +11,9 @@ metadata = sa.MetaData()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 
+SERIAL_INDEX = "uq_printers_serial_live"
+"""One live printer per serial: a second registration of a serial is a conflict."""
+
 printers = sa.Table(
     "printers",
     metadata,
@@ -41,7 +44,7 @@ printers = sa.Table(
     sa.Column("operator_materials", JSONB, nullable=False, server_default="[]"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Index("uq_printers_serial_live", "serial", unique=True, postgresql_where=sa.text("NOT deleted")),
+    sa.Index(SERIAL_INDEX, "serial", unique=True, postgresql_where=sa.text("NOT deleted")),
     sa.Index("ix_printers_name", "name"),
 )
 

@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from printer_gateway.adapters.orm import printer_states, printers
+from printer_gateway.adapters.orm import SERIAL_INDEX, printer_states, printers
+from printer_gateway.domain.errors import SerialTaken
 from printer_gateway.domain.lifecycle import PrintTracker
 from printer_gateway.domain.model import Printer
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
@@ -102,8 +104,9 @@ class PrinterRepository:
         self.session = session
 
     async def add(self, printer: Printer, access_code_encrypted: bytes) -> None:
-        await self.session.execute(
-            sa.insert(printers).values(id=printer.id, access_code_encrypted=access_code_encrypted, **_values(printer))
+        values = _values(printer)
+        await self._write(
+            printer, sa.insert(printers).values(id=printer.id, access_code_encrypted=access_code_encrypted, **values)
         )
 
     async def get(self, printer_id: str, *, for_update: bool = False) -> Printer | None:
@@ -175,7 +178,17 @@ class PrinterRepository:
         values = _values(printer)
         if access_code_encrypted is not None:
             values["access_code_encrypted"] = access_code_encrypted
-        await self.session.execute(sa.update(printers).where(printers.c.id == printer.id).values(**values))
+        await self._write(printer, sa.update(printers).where(printers.c.id == printer.id).values(**values))
+
+    async def _write(self, printer: Printer, statement: sa.Executable) -> None:
+        """A serial registered by a concurrent request between the handler's check and this write is the same
+        conflict as one the check found (409), not a server error."""
+        try:
+            await self.session.execute(statement)
+        except IntegrityError as exc:
+            if SERIAL_INDEX in str(exc.orig) and printer.serial:
+                raise SerialTaken(printer.serial) from exc
+            raise
 
     async def save_fenced(self, printer: Printer, epoch: int) -> None:
         """Save on behalf of the lease holder with `epoch`; a newer holder's row wins."""

@@ -23,9 +23,10 @@ class PrinterNotFound(DomainError):
 class SerialTaken(DomainError):
     status, title = 409, "Conflict"
 
-    def __init__(self, serial: str, printer_id: str) -> None:
+    def __init__(self, serial: str, printer_id: str | None = None) -> None:
+        known = f" ({printer_id})" if printer_id else ""
         super().__init__(
-            f"a printer with serial {serial} is already registered ({printer_id})",
+            f"a printer with serial {serial} is already registered{known}",
             errors=field_errors("serial", "already registered"),
         )
         self.printer_id = printer_id
