@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -130,6 +131,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             Problem(str(exc.detail), status=exc.status_code, title=titles.get(exc.status_code, "Error"))
         )
 
+    async def on_database_busy(request: Request, exc: Exception) -> JSONResponse:
+        # Every pooled connection in use (a burst larger than the pool) or the database out of reach: the
+        # request did nothing, and may be sent again in a moment.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return problem_response(
+            Unavailable("the service's database is busy or out of reach; retry shortly", headers={"Retry-After": "1"})
+        )
+
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(Problem("internal error; it has been logged", status=500, title="Internal error"))
@@ -137,4 +146,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(sqlalchemy.exc.TimeoutError, on_database_busy)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, on_database_busy)
+    app.add_exception_handler(sqlalchemy.exc.InterfaceError, on_database_busy)
     app.add_exception_handler(Exception, on_crash)
