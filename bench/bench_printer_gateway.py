@@ -133,7 +133,12 @@ async def register_all(client: httpx.AsyncClient, url: str, sims: list[Simulator
 
     async def one(printer: Any, ca_cert: str) -> str:
         async with semaphore:
-            response = await client.post(f"{url}/api/v1/printers", json=printer.registration(ca_cert))
+            for _ in range(30):
+                response = await client.post(f"{url}/api/v1/printers", json=printer.registration(ca_cert))
+                if response.status_code != 503:
+                    break
+                # The replica's database pool is busy with the printers it already holds: as a client should.
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
             response.raise_for_status()
             return str(response.json()["id"])
 
