@@ -71,7 +71,7 @@ def create_app(
             bed_clear_minutes=settings.forecast_bed_clear_minutes,
             default_print_minutes=settings.forecast_default_print_minutes,
         ),
-        deps.clock,
+        deps,
         settings.forecast_debounce_seconds,
         settings.forecast_interval_seconds,
     )

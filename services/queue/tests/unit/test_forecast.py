@@ -12,6 +12,7 @@ from printqueue.domain.forecast import ForecastSettings, JobSlot, OrderForecast,
 from printqueue.domain.matching import Requirement, _Stock, match
 from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer
 from printqueue.entrypoints.forecast_loop import ForecastLoop, moved
+from printqueue.service_layer.handlers import Deps
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 PLA = Material("PLA")
@@ -292,7 +293,7 @@ def test_an_orders_forecast_is_published_again_only_when_it_moved() -> None:
 async def test_the_loop_publishes_each_orders_forecast_once_and_again_only_when_it_moved() -> None:
 
     uow = InMemoryUnitOfWork(InMemoryQueueRepository())
-    loop = ForecastLoop(lambda: uow, SETTINGS, lambda: NOW, 1.0, 15.0)  # type: ignore[arg-type]
+    loop = ForecastLoop(lambda: uow, SETTINGS, Deps(clock=lambda: NOW), 1.0, 15.0)  # type: ignore[arg-type]
     jobs = [job("a", order_id="a"), job("b", PETG_RED, order_id="b", fulfillment=NOW.date())]
     fleet = [printer("p")]
     await loop._publish(forecast(jobs, fleet, NOW, SETTINGS))

@@ -26,7 +26,6 @@ from printqueue.service_layer.forecast_changes import publish_forecasts
 from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.unit_of_work import UnitOfWork
 from servicekit.background import WakeableLoop
-from servicekit.ids import Clock
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +49,11 @@ class ForecastLoop:
         self,
         uow_factory: Callable[[], UnitOfWork],
         settings: ForecastSettings,
-        clock: Clock,
+        deps: Deps,
         debounce_seconds: float,
         interval_seconds: float,
     ) -> None:
-        self.uow_factory, self.settings, self.clock = uow_factory, settings, clock
+        self.uow_factory, self.settings, self.deps = uow_factory, settings, deps
         self.debounce, self.interval = debounce_seconds, interval_seconds
         self.latest: Forecast | None = None
         self.published: dict[str, OrderForecast] = {}
@@ -85,7 +84,7 @@ class ForecastLoop:
             started = time.perf_counter()
             async with self.uow_factory() as uow:
                 inputs = await load_forecast_inputs(uow.session)
-            now = self.clock()
+            now = self.deps.clock()
             # CPU-bound: in a thread, so requests are still answered while a large farm is forecast.
             result = await asyncio.to_thread(
                 forecast, inputs.jobs, inputs.printers, now, self.settings, inputs.sliced, inputs.color_tolerance
@@ -100,7 +99,7 @@ class ForecastLoop:
         changed = [o for o in result.orders.values() if moved(self.published.get(o.order_id), o, result.generated_at)]
         if changed:
             cmd = commands.PublishForecasts(tuple(changed), result.generated_at)
-            await publish_forecasts(cmd, self.uow_factory(), Deps(clock=self.clock))
+            await publish_forecasts(cmd, self.uow_factory(), self.deps)
         kept = {o.order_id: o for o in changed}
         before = self.published
         self.published = {
