@@ -24,7 +24,7 @@ from servicekit import dead_letters
 from servicekit.database import create_engine, session_factory
 from servicekit.inbox import Inbox
 from servicekit.messaging import Bus
-from servicekit.outbox import Outbox, OutboxRelay
+from servicekit.outbox import COPY_FROM, Outbox, OutboxRelay
 from servicekit.testing import wait_until
 
 from .messaging_probe import ProbeHappened, ProbeUnitOfWork, effects, metadata, outbox
@@ -359,6 +359,47 @@ async def test_a_commit_handed_to_the_relay_is_published_at_once_and_marked(
     finally:
         await relay.stop()
 
+
+
+async def test_a_big_batch_goes_in_by_copy_in_emit_order_and_only_with_its_commit(
+    probe: Probe, servers: tuple[str, str]
+) -> None:
+    """COPY_FROM or more envelopes take the COPY path: the rows are in emit order (the relay publishes by
+    `seq`), hold the envelopes as the INSERT path writes them, and a rollback leaves none."""
+    count = COPY_FROM + 3
+    statements: list[str] = []
+    sa.event.listen(probe.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    dropped = uuid.uuid4().hex
+    with pytest.raises(RuntimeError):
+        async with probe.uow() as uow:
+            await uow.record(dropped, 1)
+            for value in range(count):
+                uow.emit(ProbeHappened(probe_id=dropped, value=value))
+            await uow.outbox.add(uow.session, uow._pending)
+            raise RuntimeError("rolled back after the COPY")
+    probe_id = uuid.uuid4().hex
+    async with probe.uow() as uow:
+        await uow.record(probe_id, 1)
+        emitted = [uow.emit(ProbeHappened(probe_id=probe_id, value=value)) for value in range(count)]
+        await uow.commit()
+    async with probe.sessions() as session:
+        rows = (await session.execute(sa.select(outbox.c.message_id, outbox.c.subject, outbox.c.envelope)
+                                      .order_by(outbox.c.seq))).all()
+    assert [r.message_id for r in rows] == [e.id for e in emitted]
+    assert {r.subject for r in rows} == {ProbeHappened.SUBJECT}
+    assert [Envelope.model_validate(r.envelope) for r in rows] == emitted
+    assert not [s for s in statements if "INSERT INTO outbox" in s], "the batch went by INSERT, not COPY"
+
+    probe.relay.start()
+    published = await wait_until(
+        lambda: _all_published(servers[0], probe_id, count), 60, "the relay to publish the whole batch"
+    )
+    assert [m.headers["Nats-Msg-Id"] for m in published] == [e.id for e in emitted]
+
+
+async def _all_published(nats_url: str, probe_id: str, count: int) -> list[Any] | None:
+    found = await stream_messages(nats_url, ProbeHappened.SUBJECT, probe_id, timeout=0.2)
+    return found if len(found) == count else None
 
 
 async def test_a_handler_block_inside_the_consumer_frame_commits_with_its_inbox_mark(probe: Probe) -> None:
