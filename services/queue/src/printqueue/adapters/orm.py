@@ -83,13 +83,12 @@ jobs = sa.Table(
         postgresql_where=sa.text("status IN ('assigned', 'printing', 'paused')"),
     ),
     sa.Index("ix_jobs_order", "order_id"),
-    sa.Index("ix_jobs_queued_type", "material_type", postgresql_where=sa.text("status = 'queued'")),
     sa.Index("ix_jobs_assigned_deadline", "dispatch_deadline", postgresql_where=sa.text("status = 'assigned'")),
-    sa.Index("ix_jobs_printer", "printer_id"),
+    sa.Index("ix_jobs_printer", "printer_id", postgresql_where=sa.text("printer_id IS NOT NULL")),
     sa.Index("ix_jobs_created", "created_at", "id"),
     sa.Index("ix_jobs_order_number", "order_number", "id"),
-    sa.Index("ix_jobs_finished", "finished_at"),
-    sa.Index("ix_jobs_started", "started_at"),
+    sa.Index("ix_jobs_finished", "finished_at", postgresql_where=sa.text("finished_at IS NOT NULL")),
+    sa.Index("ix_jobs_started", "started_at", postgresql_where=sa.text("started_at IS NOT NULL")),
     sa.Index(
         "ix_jobs_waiting_slice_basis", "slice_basis", postgresql_where=sa.text("status IN ('queued', 'slicing')")
     ),
