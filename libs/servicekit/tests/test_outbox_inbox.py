@@ -75,7 +75,9 @@ class Probe:
         self.sessions = session_factory(self.engine)
         self.bus = Bus(nats_url, "probe", max_deliver=3, ack_wait=5)
         self.outbox = Outbox(outbox, source="/probe")
-        self.relay = OutboxRelay(self.sessions, outbox, self.bus.publish, idle_poll_seconds=0.1)
+        self.relay = OutboxRelay(
+            self.sessions, outbox, self.bus.publish, idle_poll_seconds=0.1, publish_encoded=self.bus.publish_encoded
+        )
         self.durable = durable
         self.calls = 0
 
@@ -326,6 +328,31 @@ async def test_a_payload_over_the_nats_limit_travels_by_claim_check(probe: Probe
     await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=1, blob=big)))
     await wait_until(lambda: asyncio.sleep(0, bool(seen)), 20, "the large message")
     assert seen[0].blob == big
+
+
+async def test_the_relay_sends_a_committed_payload_over_the_nats_limit_by_claim_check(
+    probe: Probe, servers: tuple[str, str]
+) -> None:
+    """Rows are sent as stored (`publish_encoded`), except one too big to travel inline: it goes by
+    `publish`, so by claim check, and the consumer reads the whole payload."""
+    probe_id = uuid.uuid4().hex
+    seen: list[ProbeHappened] = []
+
+    async def handle(msg: ProbeHappened, envelope: Envelope, uow: ProbeUnitOfWork) -> None:
+        if msg.probe_id == probe_id:
+            seen.append(msg)
+
+    probe.bus.consume(ProbeHappened, probe.durable, handle, probe.uow, deliver_new_only=True)
+    await probe.bus.start()
+    big = "x" * (3 * 1024 * 1024)
+    async with probe.uow() as uow:
+        await uow.record(probe_id, 1)
+        uow.emit(ProbeHappened(probe_id=probe_id, value=1, blob=big))
+        uow.emit(ProbeHappened(probe_id=probe_id, value=2))
+        await uow.commit()
+    probe.relay.start()
+    await wait_until(lambda: asyncio.sleep(0, len(seen) == 2), 30, "both messages relayed")
+    assert sorted((m.value, m.blob == big) for m in seen) == [(1, True), (2, False)]
 
 
 async def test_a_commit_handed_to_the_relay_is_published_at_once_and_marked(

@@ -241,6 +241,16 @@ class Bus:
             headers["traceparent"] = envelope.traceparent
         await self.js.publish(envelope.type, payload, headers=headers, timeout=10)
 
+    async def publish_encoded(self, subject: str, message_id: str, payload: bytes, traceparent: str | None) -> None:
+        """`publish` for an envelope already serialised (an outbox row's JSON, its id and subject beside it),
+        which must fit inline: the relay sends big backlogs without decoding and re-encoding every row."""
+        if len(payload) > MAX_INLINE_PAYLOAD:
+            raise ValueError(f"envelope {message_id} is over the inline limit: publish it as an Envelope")
+        headers = {"Nats-Msg-Id": message_id}
+        if traceparent:
+            headers["traceparent"] = traceparent
+        await self.js.publish(subject, payload, headers=headers, timeout=10)
+
     async def resolve(self, envelope: Envelope) -> Envelope:
         if envelope.dataref is None:
             return envelope

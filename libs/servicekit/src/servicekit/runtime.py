@@ -76,6 +76,7 @@ class ServiceRuntime:
             idle_poll_seconds=settings.relay_idle_poll_seconds,
             in_flight=settings.relay_in_flight,
             metrics=self.metrics,
+            publish_encoded=self.bus.publish_encoded,
         )
         self.metrics.on_scrape("outbox", lambda: self.relay.refresh_backlog(self.metrics))
         self.metrics.on_scrape("consumers", self.bus.refresh_consumer_lag)
