@@ -236,6 +236,42 @@ async def test_a_big_order_by_copy_reads_back_as_the_jobs_written(
     assert sorted(stored_small, key=lambda j: j.id) == sorted(small, key=lambda j: j.id)
 
 
+async def test_many_saved_jobs_by_copy_read_back_as_saved_and_leave_the_others_alone(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Saving 500 or more jobs goes by COPY into a temporary table and one UPDATE from it (twice in one
+    transaction too): every column of every saved job reads back as saved, and jobs not saved keep theirs."""
+    rng = random.Random(8)
+    desired = messages.desired_order(request("save-order", 1, rng, lines=40))
+    desired = replace(desired, line_items=[replace(line, quantity=line.quantity * 12) for line in desired.line_items])
+    counter = iter(range(1_000_000))
+    result = reconcile_order_jobs(None, [], desired, T0, lambda: f"save-{next(counter):07d}")
+    assert result is not None
+    await in_transaction(sessions, lambda uow: uow.queue.add_jobs(result.added))
+    async with unit_of_work(sessions) as uow:
+        stored = await uow.queue.jobs_of_order("save-order")
+    kept, saved = stored[:40], stored[40:]
+    assert len(saved) >= 2 * 500
+    for index, job in enumerate(saved):
+        job.status, job.wanted, job.revision = ("cancelled", False, job.revision + 1) if index % 2 else (
+            "failed", True, job.revision + 2)
+        job.error, job.finished_at = f"reason {index}", T0 + timedelta(seconds=index)
+        job.parameters = {"size": index, "flag": index % 3 == 0, "ratio": index / 7, "label": None}
+        job.sliced_file = {"file": None, "targets": [index % 5, True, 1.5]} if index % 4 == 0 else None
+        job.printer_id, job.priority = (f"printer-{index}", "high") if index % 5 == 0 else (None, "normal")
+    half = len(saved) // 2
+
+    async def save(uow: UnitOfWork) -> None:
+        await uow.queue.jobs_of_order("save-order", for_update=True)
+        await uow.queue.save_jobs(saved[:half])
+        await uow.queue.save_jobs(saved[half:])
+
+    await in_transaction(sessions, save)
+    async with unit_of_work(sessions) as uow:
+        after = await uow.queue.jobs_of_order("save-order")
+    assert after == sorted(kept + saved, key=lambda j: j.id)
+
+
 async def test_a_consumer_s_handler_joins_the_bus_s_transaction_and_the_matcher_wakes_after_its_commit(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
