@@ -8,12 +8,14 @@ Operators' actions are in `operator_actions`, the matching pass in `matching_pas
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from contracts.queue.v1 import JobChanged
 from printqueue.domain import commands, lifecycle, slicing
 from printqueue.domain.lifecycle import DispatchPolicy
-from printqueue.domain.model import Printer
+from printqueue.domain.model import Job, Printer
 from printqueue.domain.reconciliation import (
     Reconciliation,
     cancel_order_jobs,
@@ -103,17 +105,38 @@ async def cancel_order(cmd: commands.CancelOrder, uow: QueueUnitOfWork, deps: De
 async def _apply_reconciliation(result: Reconciliation, uow: QueueUnitOfWork, deps: Deps) -> None:
     repo = uow.queue
     await repo.save_order(result.order)
-    await repo.add_jobs(result.added)
+    changed = await _job_changes_while(repo.add_jobs(result.added), result.changed)
     await repo.save_jobs(result.dirty)
     # The summary goes into the outbox first: the relay publishes in row order, and the orders service should
     # not wait behind a big order's JobChanged (100,000 of them took two minutes to drain before it).
     stats = Stats(added=len(result.added), cancelled=len(result.cancelled), kept=result.kept)
     await emit_summaries(uow, [result.order.order_id], stats)
-    for job in result.changed:
-        uow.emit(messages.job_changed(job), subject_id=job.id)
+    for job, message in zip(result.changed, changed, strict=True):
+        uow.emit(message, subject_id=job.id)
     for job in result.stops:
         emit_stop(uow, job, job.printer_id, deps)
     uow.rematch = uow.rematch or bool(result.added or result.changed)
+
+
+async def _job_changes_while(writing: Awaitable[None], jobs: Sequence[Job]) -> list[JobChanged]:
+    """The jobs' JobChanged, built while `writing` (a big order's COPY) runs: PostgreSQL ingests the rows
+    while Python builds the messages, instead of one waiting for the other. The building hands the event loop
+    back every `_BUILD_STEP` messages, so the COPY keeps sending. Neither touches the other's objects."""
+    task = asyncio.ensure_future(writing)
+    built: list[JobChanged] = []
+    try:
+        for start in range(0, len(jobs), _BUILD_STEP):
+            built += [messages.job_changed(job) for job in jobs[start : start + _BUILD_STEP]]
+            await asyncio.sleep(0)
+    except BaseException:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    await task
+    return built
+
+
+_BUILD_STEP = 200
 
 
 async def record_printer(cmd: commands.RecordPrinter, uow: QueueUnitOfWork, deps: Deps) -> bool:
