@@ -231,7 +231,18 @@ def _assignment_message(assignment: Assignment) -> AssignmentMessage:
 
 def _job_file(job: Job) -> JobFile | None:
     view = slicing.job_file(job)
-    return JobFile.model_validate(view) if view is not None else None
+    if view is None:
+        return None
+    return _job_file_message(view["kind"], view["sha256"], view["profile"], view["print_minutes"], view["grams"])
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _job_file_message(
+    kind: str, sha256: str, profile: str | None, print_minutes: float | None, grams: float | None
+) -> JobFile:
+    """Jobs of one part share their file: built once per file (messages are frozen; `typed`, so 1, 1.0 and
+    True stay apart as validation keeps them)."""
+    return JobFile(kind=kind, sha256=sha256, profile=profile, print_minutes=print_minutes, grams=grams)
 
 
 def start_print(job: Job, deadline_seconds: float, issued_at: datetime, slots: Iterable[int] = ()) -> StartPrint:
