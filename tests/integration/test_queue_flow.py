@@ -20,12 +20,13 @@ Wait = Callable[..., Awaitable[Any]]
 
 
 async def a_loaded_printer(api: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
-    """An online printer and one spool it holds (the job will ask for exactly that type and colour)."""
+    """An online Bambu printer (the part is a `.gcode.3mf`; other tests may leave G-code printers in the shared
+    stack) and one spool it holds (the job will ask for exactly that type and colour)."""
     reply = await api.get("/api/v1/printers")
     assert reply.status_code == 200, reply.text
     for printer in reply.json()["items"]:
         loaded = [m for m in printer.get("materials") or [] if m.get("type")]
-        if printer.get("online") and loaded:
+        if printer.get("online") and loaded and printer.get("protocol") == "bambu_lan":
             return printer, loaded[0]
     raise AssertionError("no online printer with a loaded material")
 
