@@ -51,7 +51,7 @@ def create_app(
         settings.printer_secret_key, settings.data_dir, setting="PRINTER_SECRET_KEY", key_file="printer-secret.key"
     )
     deps = Deps(clock=clock or utc_now, ids=ids or new_id, cipher=cipher)
-    leases = LeaseTable(runtime.bus, instance, settings.lease_ttl_seconds)
+    leases = LeaseTable(runtime.bus, instance, settings.lease_ttl_seconds, settings.replica_ttl_seconds)
     fleet = Fleet(settings, instance, uows, leases, cipher, PartFiles(runtime.bus), deps)
     GatewayMetrics(runtime.metrics, runtime.sessions, lambda: len(fleet.held))
     serve_forwarded = consumers.register(runtime.bus, uows, fleet, deps)

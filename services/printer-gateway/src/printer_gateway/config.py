@@ -10,10 +10,15 @@ class Settings(ServiceSettings):
     printer_secret_key: str = ""
     """Fernet key that encrypts access codes at rest. Empty: a key is made once under DATA_DIR (dev only)."""
     lease_ttl_seconds: float = 10.0
-    """How long a dead replica's printers stay its own: its heartbeat and leases expire after this, so a
-    kill -9 is noticed within it. Leases are renewed when a third of it is gone (checked every sixth), so
-    a replica whose event loop stalls for about two thirds of it loses them (6 s lost some during a
-    takeover on a saturated 2-core host). Applies to the key-value buckets when they are created."""
+    """How long a printer's lease outlives its holder's last renewal. Leases are renewed when a third of it
+    is gone (checked every sixth), so a replica whose event loop stalls for about two thirds of it loses
+    them (6 s lost some during a takeover on a saturated 2-core host). A dead replica is not waited for
+    this long: its leases are taken over once its heartbeat (`REPLICA_TTL_SECONDS`) expires."""
+    replica_ttl_seconds: float = 4.0
+    """How long a replica's heartbeat key outlives its last renewal (renewed every eighth of it, on a task of
+    its own): a kill -9 is noticed within this, and its printers' leases are then taken over by
+    compare-and-set. Shorter than the leases' TTL, so detection is fast while a slow renewal pass costs no
+    lease. Both TTLs are applied to their key-value buckets at start, existing buckets too."""
     supervise_interval_seconds: float = 2.0
     """Supervision pass period (statuses behind, deadlines); a change in live replicas wakes it at once."""
     takeover_connects: int = 32

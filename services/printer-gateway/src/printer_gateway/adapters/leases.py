@@ -3,6 +3,11 @@
 A lease is a key per printer whose value is the owning replica; it is renewed by compare-and-set on
 the key's revision and expires with the bucket's TTL when its owner dies. The revision at
 acquisition is the fencing epoch: the database refuses writes from an older epoch.
+
+A replica's liveness is a heartbeat key of its own with a shorter TTL than the leases': once a
+holder's heartbeat has expired, a survivor takes its leases over by compare-and-set on their
+revision instead of waiting for them to expire, and the dead holder's renewal (compare-and-set on
+the old revision) then fails. A replica whose own heartbeat may have expired sends no command.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,29 +43,54 @@ def rendezvous_owner(printer_id: str, replicas: list[str]) -> str:
 
 
 class LeaseTable:
-    def __init__(self, bus: Bus, instance: str, ttl_seconds: float) -> None:
+    def __init__(self, bus: Bus, instance: str, ttl_seconds: float, replica_ttl_seconds: float | None = None) -> None:
         self.bus, self.instance, self.ttl = bus, instance, ttl_seconds
+        self.replica_ttl = replica_ttl_seconds if replica_ttl_seconds is not None else ttl_seconds
         self._leases: Any = None
         self._replicas: Any = None
         self.started_at = time.time()
+        self._alive_until = 0.0
+        """Monotonic time until which our heartbeat key surely exists: sent before then, so it expires after."""
 
     async def open(self) -> None:
-        self._leases = await self._bucket(LEASES_BUCKET)
-        self._replicas = await self._bucket(REPLICAS_BUCKET)
+        self._leases = await self._bucket(LEASES_BUCKET, self.ttl)
+        self._replicas = await self._bucket(REPLICAS_BUCKET, self.replica_ttl)
 
-    async def _bucket(self, name: str) -> Any:
+    async def _bucket(self, name: str, ttl: float) -> Any:
         try:
-            return await self.bus.js.key_value(name)
+            kv = await self.bus.js.key_value(name)
         except (NotFoundError, BadRequestError):
             try:
-                return await self.bus.js.create_key_value(KeyValueConfig(bucket=name, ttl=self.ttl, history=1))
+                return await self.bus.js.create_key_value(KeyValueConfig(bucket=name, ttl=ttl, history=1))
             except BadRequestError:
-                return await self.bus.js.key_value(name)
+                kv = await self.bus.js.key_value(name)
+        await self._keep_ttl(kv, name, ttl)
+        return kv
+
+    async def _keep_ttl(self, kv: Any, name: str, ttl: float) -> None:
+        """A bucket keeps the TTL it was created with; a changed setting is applied to the existing one (the
+        replica started last wins while replicas with different settings run side by side)."""
+        config = (await kv.status()).stream_info.config
+        if config.max_age is not None and abs(config.max_age - ttl) < 0.001:
+            return
+        window = min(config.duplicate_window or ttl, ttl)
+        try:
+            await self.bus.js.update_stream(config, max_age=ttl, duplicate_window=window)
+            log.info("key-value bucket %s: TTL %s s -> %s s", name, config.max_age, ttl)
+        except Exception:
+            log.warning("could not change the TTL of key-value bucket %s to %s s", name, ttl, exc_info=True)
 
     async def heartbeat(self) -> None:
+        sent = time.monotonic()
         await self._replicas.put(self.instance, str(self.started_at).encode())
+        self._alive_until = sent + self.replica_ttl
+
+    def presumed_alive(self, margin: float = 0.0) -> bool:
+        """True while our heartbeat key surely has not expired: no survivor can have taken our leases over."""
+        return time.monotonic() + margin < self._alive_until
 
     async def leave(self) -> None:
+        self._alive_until = 0.0
         try:
             await self._replicas.delete(self.instance)
         except Exception:
@@ -72,6 +103,14 @@ class LeaseTable:
             keys = []
         return sorted(set(keys) | {self.instance})
 
+    async def replica_gone(self, replica: str) -> bool:
+        """Asked of the bucket itself, not of a listing: a steal must not rest on a stale or partial list."""
+        try:
+            entry = await self._replicas.get(replica)
+        except (KeyNotFoundError, NotFoundError):
+            return True
+        return entry.value is None or entry.operation is not None
+
     async def owner(self, printer_id: str) -> str | None:
         try:
             entry = await self._leases.get(printer_id)
@@ -82,20 +121,39 @@ class LeaseTable:
         value: bytes = entry.value
         return value.decode() or None
 
-    async def acquire(self, printer_id: str) -> Lease | None:
+    async def acquire(self, printer_id: str, live: Collection[str] = ()) -> Lease | None:
+        """Create the printer's lease, or take it over: from ourselves (a restart under the same name), or by
+        compare-and-set from a holder that is not in `live` and whose heartbeat has expired."""
+        sent = time.monotonic()
         try:
             revision: int = await self._leases.create(printer_id, self.instance.encode())
-            return Lease(printer_id, revision, revision)
+            return Lease(printer_id, revision, revision, sent)
         except KeyWrongLastSequenceError:
             pass
         try:
             entry = await self._leases.get(printer_id)
         except (KeyNotFoundError, NotFoundError):
             return None
-        if entry.value and entry.value.decode() == self.instance:
+        holder = entry.value.decode() if entry.value else ""
+        if holder and holder != self.instance and (holder in live or not await self.replica_gone(holder)):
+            return None
+        sent = time.monotonic()
+        try:
             revision = await self._leases.update(printer_id, self.instance.encode(), last=entry.revision)
-            return Lease(printer_id, revision, revision)
-        return None
+        except (KeyWrongLastSequenceError, KeyNotFoundError, NotFoundError, BadRequestError):
+            return None  # someone else was quicker, or it expired meanwhile: the next pass sees
+        if holder != self.instance:
+            log.info("took over the lease on printer %s from %s, whose heartbeat expired", printer_id, holder)
+        return Lease(printer_id, revision, revision, sent)
+
+    async def still_held(self, lease: Lease) -> bool:
+        """The lease is ours at the revision we last wrote, asked of the bucket (before a command to the
+        printer: a survivor may have taken it over since the last renewal)."""
+        try:
+            entry = await self._leases.get(lease.printer_id)
+        except (KeyNotFoundError, NotFoundError):
+            return False
+        return bool(entry.revision == lease.revision and entry.value == self.instance.encode())
 
     async def renew(self, lease: Lease) -> bool:
         sent = time.monotonic()

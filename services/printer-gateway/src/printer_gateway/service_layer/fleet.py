@@ -107,6 +107,7 @@ class Fleet:
         self.held: dict[str, Held] = {}
         self._task: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
@@ -115,7 +116,9 @@ class Fleet:
         """Printers being connected by a takeover now; meanwhile progress-only writes of the others wait."""
 
     def owns(self, printer_id: str) -> bool:
-        return printer_id in self.held
+        """Held, and our heartbeat surely alive: once it may have expired, a survivor may be taking the
+        printer over, so a command waits (redelivered) rather than risk two replicas commanding it."""
+        return printer_id in self.held and self.leases.presumed_alive()
 
     async def owner_of(self, printer_id: str) -> str | None:
         return await self.leases.owner(printer_id)
@@ -126,12 +129,13 @@ class Fleet:
     async def start(self) -> None:
         await self.leases.open()
         await self.leases.heartbeat()
+        self._beat = asyncio.create_task(self._keep_heartbeat(), name="fleet-heartbeat")
         self._task = asyncio.create_task(self._run(), name="fleet-supervisor")
         self._keeper = asyncio.create_task(self._keep_leases(), name="fleet-leases")
         self._watcher = asyncio.create_task(self._watch_replicas(), name="fleet-replicas")
 
     async def stop(self) -> None:
-        for task in (self._task, self._keeper, self._watcher):
+        for task in (self._task, self._keeper, self._watcher, self._beat):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -139,13 +143,23 @@ class Fleet:
         await _bounded(self._let_go(printer_id, release=True) for printer_id in list(self.held))
         await self.leases.leave()
 
-    async def _keep_leases(self) -> None:
-        """Heartbeat and lease renewal on their own task: slow supervision work (connecting hundreds of
-        printers, a busy database) must never let a lease expire."""
-        interval = self.settings.lease_ttl_seconds / 6
+    async def _keep_heartbeat(self) -> None:
+        """The heartbeat alone on its own task, every eighth of its TTL: a renewal pass over a thousand
+        leases, or slow supervision work, must not make a live replica look dead."""
+        interval = self.settings.replica_ttl_seconds / 8
         while True:
             try:
                 await self.leases.heartbeat()
+            except Exception:
+                log.exception("heartbeat failed")
+            await asyncio.sleep(interval)
+
+    async def _keep_leases(self) -> None:
+        """Lease renewal on its own task: slow supervision work (connecting hundreds of printers, a busy
+        database) must never let a lease expire."""
+        interval = self.settings.lease_ttl_seconds / 6
+        while True:
+            try:
                 await self._renew_due(list(self.held.items()))
             except Exception:
                 log.exception("lease renewal pass failed")
@@ -153,9 +167,9 @@ class Fleet:
 
     async def _watch_replicas(self) -> None:
         """Wake supervision when the live replicas change: a dead replica's printers are taken over as
-        soon as its key expires, not at the next supervision interval. Apart from lease renewal, so a
-        slow listing never delays a renewal."""
-        interval = self.settings.lease_ttl_seconds / 6
+        soon as its heartbeat expires, not at the next supervision interval. Apart from lease renewal, so
+        a slow listing never delays a renewal."""
+        interval = self.settings.replica_ttl_seconds / 8
         while True:
             try:
                 replicas = await self.leases.live_replicas()
@@ -199,7 +213,7 @@ class Fleet:
         await _bounded(self._let_go(printer_id, release=True) for printer_id in leaving)
         keep = list(self.held.items())
         wanted = sorted(mine - set(self.held))
-        leases = await _bounded(self.leases.acquire(printer_id) for printer_id in wanted)
+        leases = await _bounded(self.leases.acquire(printer_id, replicas) for printer_id in wanted)
         acquired = [lease for lease in leases if lease is not None]
         if acquired:
             await self._take(acquired, versions)
@@ -252,6 +266,7 @@ class Fleet:
             found = await uow.printers.connection_details([lease.printer_id for lease in leases])
         taken: list[Held] = []
         for lease in leases:
+            await asyncio.sleep(0)  # a TLS context per printer: hundreds at once must not stall the heartbeat
             printer_id = lease.printer_id
             if printer_id not in found:
                 await self.leases.release(lease)
@@ -359,6 +374,9 @@ class Fleet:
         cmd: StartPrint = plan.command
         try:
             data = await self.part_files.fetch(cmd.file.sha256, cmd.file.bucket)
+            if not await self._may_command(held):
+                await self._dispatch_failed(plan, "the printer changed gateway replica before the job was sent")
+                return
             await held.connection.print_job(
                 PrintJob(
                     job_id=cmd.job_id,
@@ -383,6 +401,17 @@ class Fleet:
             await self._dispatch_failed(plan, f"dispatch failed: {exc}")
         finally:
             held.dispatching = False
+
+    async def _may_command(self, held: Held) -> bool:
+        """Our heartbeat is surely alive and the lease is still ours at our revision, asked of the bucket: a
+        printer is never commanded by a replica a survivor may have taken it from. A lost lease is let go."""
+        if not self.leases.presumed_alive():
+            return False
+        if await self.leases.still_held(held.lease):
+            return True
+        log.warning("lease on printer %s was taken over; disconnecting", held.lease.printer_id)
+        self._spawn(self._let_go(held.lease.printer_id, release=False), f"let-go-{held.lease.printer_id}")
+        return False
 
     async def _dispatch_failed(self, plan: DispatchPlan, reason: str) -> None:
         log.warning("job %s not started on printer %s: %s", plan.command.job_id, plan.printer_id, reason)

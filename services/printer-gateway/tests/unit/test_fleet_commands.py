@@ -1,0 +1,116 @@
+"""A replica commands a printer only while no survivor can have taken it over: its heartbeat surely alive,
+and (before a job is sent) the lease still its own at its revision; a lost lease is let go."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from printer_gateway.adapters.leases import Lease
+from printer_gateway.config import Settings
+from printer_gateway.domain import commands
+from printer_gateway.service_layer import handlers
+from printer_gateway.service_layer.fleet import Fleet, Held
+from printer_gateway.service_layer.handlers import Deps, DispatchPlan
+from servicekit.testing import wait_until
+
+
+class Leases:
+    def __init__(self, *, alive: bool, held: bool) -> None:
+        self.alive, self.held = alive, held
+
+    def presumed_alive(self, margin: float = 0.0) -> bool:
+        return self.alive
+
+    async def still_held(self, lease: Lease) -> bool:
+        return self.held
+
+
+class Connection:
+    def __init__(self) -> None:
+        self.jobs: list[Any] = []
+        self.closed = False
+        self.status = None
+
+    async def print_job(self, job: Any) -> None:
+        self.jobs.append(job)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class PartFiles:
+    async def fetch(self, sha256: str, bucket: str | None) -> bytes:
+        return b"gcode"
+
+
+def make_fleet(leases: Leases) -> tuple[Fleet, Connection]:
+    deps = Deps(clock=lambda: datetime(2026, 1, 1, tzinfo=UTC), cipher=None)  # type: ignore[arg-type]
+    fleet = Fleet(Settings(), "gw-1", lambda: None, leases, None, PartFiles(), deps)  # type: ignore[arg-type]
+    connection = Connection()
+    fleet.held["p1"] = Held(Lease("p1", 1, 1), connection, 1)  # type: ignore[arg-type]
+    return fleet, connection
+
+
+def plan() -> DispatchPlan:
+    command = SimpleNamespace(
+        job_id="j1",
+        file=SimpleNamespace(sha256="abc", bucket=None, kind="gcode.3mf", plate="1"),
+        material=SimpleNamespace(type="PLA", color=None, profile=None),
+        slots=(),
+    )
+    return DispatchPlan("p1", command)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def failed(monkeypatch: pytest.MonkeyPatch) -> list[commands.DispatchFailed]:
+    seen: list[commands.DispatchFailed] = []
+
+    async def dispatch_failed(cmd: commands.DispatchFailed, *_: Any) -> None:
+        seen.append(cmd)
+
+    monkeypatch.setattr(handlers, "dispatch_failed", dispatch_failed)
+    return seen
+
+
+@pytest.mark.parametrize("alive", [True, False])
+def test_a_held_printer_is_owned_only_while_the_heartbeat_is_surely_alive(alive: bool) -> None:
+    fleet, _ = make_fleet(Leases(alive=alive, held=True))
+
+    assert fleet.owns("p1") is alive
+    assert not fleet.owns("p2")
+
+
+async def test_a_job_is_sent_while_the_lease_is_ours(failed: list[commands.DispatchFailed]) -> None:
+    fleet, connection = make_fleet(Leases(alive=True, held=True))
+
+    await fleet._dispatch_traced(plan(), fleet.held["p1"])
+
+    assert [job.job_id for job in connection.jobs] == ["j1"]
+    assert failed == []
+
+
+async def test_a_job_is_not_sent_once_a_survivor_took_the_lease(failed: list[commands.DispatchFailed]) -> None:
+    fleet, connection = make_fleet(Leases(alive=True, held=False))
+    held = fleet.held["p1"]
+
+    await fleet._dispatch_traced(plan(), held)
+
+    assert connection.jobs == []
+    assert [(f.printer_id, f.job_id) for f in failed] == [("p1", "j1")]
+    assert "changed gateway replica" in failed[0].reason
+    await wait_until(lambda: connection.closed, 5, "the lost printer let go", interval=0.001)
+    assert "p1" not in fleet.held and not held.dispatching
+
+
+async def test_no_job_is_sent_while_the_heartbeat_may_have_expired(failed: list[commands.DispatchFailed]) -> None:
+    fleet, connection = make_fleet(Leases(alive=False, held=True))
+
+    await fleet._dispatch_traced(plan(), fleet.held["p1"])
+
+    assert connection.jobs == [] and len(failed) == 1
+    assert "p1" in fleet.held, "a lease we still hold is kept: only the command waits for certainty"
+

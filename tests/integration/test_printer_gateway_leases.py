@@ -1,0 +1,121 @@
+"""Printer leases between gateway replicas against a real NATS JetStream key-value store: a survivor takes
+a dead replica's leases over by compare-and-set once its heartbeat expired (not when the leases expire),
+never a live replica's, and the old holder's renewal then fails; bucket TTLs follow the settings."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from contracts.printers.v1 import LEASES_BUCKET, REPLICAS_BUCKET
+from devstack.nats_server import NatsServer
+from devstack.ports import free_ports
+from printer_gateway.adapters.leases import LeaseTable
+from servicekit.messaging import Bus
+from servicekit.testing import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+LEASE_TTL = 30.0
+"""Far longer than anything below waits: a takeover that worked did not wait for a lease to expire."""
+REPLICA_TTL = 1.0
+
+
+@pytest.fixture
+async def nc(tmp_path: Path) -> AsyncIterator[NatsClient]:
+    """A NATS server of the test's own (its buckets start empty), or `NATS_URL`'s with the buckets cleared."""
+    server: NatsServer | None = None
+    url = os.environ.get("NATS_URL")
+    if not url:
+        port, monitor = free_ports(2)
+        server = NatsServer(port, monitor, tmp_path / "nats", tmp_path / "nats.log")
+        await server.start(timeout=30)
+        url = server.url
+    client = await nats.connect(url)
+    for bucket in (LEASES_BUCKET, REPLICAS_BUCKET):
+        with contextlib.suppress(Exception):  # not there yet
+            await client.jetstream().delete_key_value(bucket)
+    yield client
+    await client.close()
+    if server is not None:
+        await server.stop(timeout=20)
+
+
+async def replica(nc: NatsClient, name: str, *, lease_ttl: float = LEASE_TTL) -> LeaseTable:
+    table = LeaseTable(cast(Bus, SimpleNamespace(js=nc.jetstream())), name, lease_ttl, REPLICA_TTL)
+    await table.open()
+    await table.heartbeat()
+    return table
+
+
+def printer() -> str:
+    return f"p-{uuid.uuid4().hex[:8]}"
+
+
+async def test_a_dead_replicas_lease_is_taken_over_once_its_heartbeat_expired(nc: NatsClient) -> None:
+    dead, survivor = await replica(nc, "gw-a"), await replica(nc, "gw-b")
+    printer_id = printer()
+    held = await dead.acquire(printer_id, ["gw-a", "gw-b"])
+    assert held is not None
+    assert await survivor.acquire(printer_id, ["gw-b"]) is None, "a live holder's lease is not taken"
+
+    async def gone() -> bool:
+        return "gw-a" not in await survivor.live_replicas()
+
+    await wait_until(gone, 10, "gw-a's heartbeat to expire")  # gw-a no longer heartbeats: killed
+    taken = await survivor.acquire(printer_id, await survivor.live_replicas())
+
+    assert taken is not None, "taken over long before the lease's own TTL"
+    assert taken.epoch > held.epoch, "the new epoch fences the old holder's writes"
+    assert await survivor.owner(printer_id) == "gw-b"
+    assert not dead.presumed_alive(), "the dead holder would not command the printer"
+    assert not await dead.still_held(held)
+    assert not await dead.renew(held), "the old holder's renewal fails, so it lets go"
+    assert await survivor.still_held(taken) and await survivor.renew(taken)
+
+
+async def test_a_live_replica_missing_from_a_listing_keeps_its_lease(nc: NatsClient) -> None:
+    """A steal rests on the holder's own heartbeat key, not on the list the caller passed."""
+    holder, other = await replica(nc, "gw-a"), await replica(nc, "gw-b")
+    printer_id = printer()
+    held = await holder.acquire(printer_id, ["gw-a", "gw-b"])
+    assert held is not None
+
+    assert await other.acquire(printer_id, ["gw-b"]) is None
+
+    assert await holder.still_held(held) and await holder.renew(held)
+    assert await other.owner(printer_id) == "gw-a"
+
+
+async def test_a_replica_restarted_under_its_name_takes_its_own_lease_back(nc: NatsClient) -> None:
+    first = await replica(nc, "gw-a")
+    printer_id = printer()
+    old = await first.acquire(printer_id)
+    assert old is not None
+
+    again = await (await replica(nc, "gw-a")).acquire(printer_id, ["gw-a"])
+
+    assert again is not None and again.epoch > old.epoch
+    assert not await first.renew(old)
+
+
+async def test_an_existing_buckets_ttls_follow_the_settings(nc: NatsClient) -> None:
+    await replica(nc, "gw-a", lease_ttl=LEASE_TTL)
+
+    await replica(nc, "gw-b", lease_ttl=12.0)
+
+    js = nc.jetstream()
+    leases: Any = await (await js.key_value(LEASES_BUCKET)).status()
+    replicas: Any = await (await js.key_value(REPLICAS_BUCKET)).status()
+    assert leases.ttl == pytest.approx(12.0)
+    assert replicas.ttl == pytest.approx(REPLICA_TTL)
+    assert leases.stream_info.config.duplicate_window <= 12.0
