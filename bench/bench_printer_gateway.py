@@ -2,14 +2,18 @@
 once a second, and how long the survivors take to own every printer again after a replica is killed.
 
     .venv/bin/python bench/bench_printer_gateway.py [--printers 500] [--replicas 1] [--simulators 1]
-        [--window 30] [--x1-share 0.5] [--printing] [--saturate]
+        [--window 30] [--x1-share 0.5] [--printing] [--saturate] [--register-first] [--register-concurrency 16]
 
 Runs embedded PostgreSQL, NATS and the printer simulator (S separate processes, the printers split between
 them) through devstack in a temp folder; the gateway replicas are real `python -m printer_gateway` processes
-with production settings (config.py's defaults). CPU is each gateway process's own user+system time over
-the window, read from /proc (target: under half a core per replica). With one replica a second one joins
-before the kill, so there is a survivor. `--saturate` runs one busy process per core (nice 0, like
-everything else) from just before the kill until the handover is over: the handover under a saturated CPU.
+with production settings (config.py's defaults). Every replica starts before the printers are registered
+(their registrations spread over the replicas, `--register-concurrency` at once, a 503 retried after its
+Retry-After), so no replica ever holds the whole fleet; `--register-first` registers through one replica
+before the others start, as this bench did before. CPU is each gateway and simulator process's own
+user+system time over the window, read from /proc (target: under half a core per gateway replica). With
+one replica a second one joins before the kill, so there is a survivor. `--saturate` runs one busy process
+per core (nice 0, like everything else) from just before the kill until the handover is over: the handover
+under a saturated CPU.
 The handover is timed from the kill -9 until every printer is owned by a survivor (its status written by
 that replica) and connected by exactly one client.
 """
@@ -128,10 +132,14 @@ async def more_simulators(stack: Stack, folder: Path, files: list[Path], log_lev
     return simulators
 
 
-async def register_all(client: httpx.AsyncClient, url: str, sims: list[SimulatorInfo]) -> list[str]:
-    semaphore = asyncio.Semaphore(16)
+async def register_all(
+    client: httpx.AsyncClient, urls: list[str], sims: list[SimulatorInfo], concurrency: int
+) -> list[str]:
+    """Every printer, `concurrency` requests at once, spread round-robin over the replicas' APIs."""
+    semaphore = asyncio.Semaphore(concurrency)
 
-    async def one(printer: Any, ca_cert: str) -> str:
+    async def one(n: int, printer: Any, ca_cert: str) -> str:
+        url = urls[n % len(urls)]
         async with semaphore:
             for _ in range(30):
                 response = await client.post(f"{url}/api/v1/printers", json=printer.registration(ca_cert))
@@ -142,7 +150,8 @@ async def register_all(client: httpx.AsyncClient, url: str, sims: list[Simulator
             response.raise_for_status()
             return str(response.json()["id"])
 
-    return list(await asyncio.gather(*(one(p, sim.ca_cert) for sim in sims for p in sim.printers)))
+    every = [(p, sim.ca_cert) for sim in sims for p in sim.printers]
+    return list(await asyncio.gather(*(one(n, p, ca) for n, (p, ca) in enumerate(every))))
 
 
 async def printers(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
@@ -157,9 +166,7 @@ async def printers(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
             return items
 
 
-async def settled(
-    client: httpx.AsyncClient, url: str, control_urls: list[str], owners: set[str], count: int
-) -> bool:
+async def settled(client: httpx.AsyncClient, url: str, control_urls: list[str], owners: set[str], count: int) -> bool:
     """Every printer online, owned by one of `owners`, and connected by exactly one client."""
     found = await printers(client, url)
     if len(found) != count or not all(p["online"] and p["owner"] in owners for p in found):
@@ -179,12 +186,23 @@ async def measure(pids: dict[str, int], window: float) -> dict[str, float]:
     return {name: (cpu_seconds(pid) - cpu0[name]) / wall for name, pid in pids.items()}
 
 
-def report(label: str, pids: dict[str, int], cpu: dict[str, float], owned: dict[str, int]) -> None:
-    print(f"  {label}")
+def report(
+    label: str, pids: dict[str, int], cpu: dict[str, float], owned: dict[str, int], sims: dict[str, int]
+) -> None:
+    """Each gateway replica's cores and RSS against the target, then each simulator's, with the load average."""
+    print(f"  {label} (load average {os.getloadavg()[0]:.1f})")
     for name, pid in pids.items():
+        if name in sims:
+            each = cpu[name] / sims[name] * 1000 if sims[name] else 0.0
+            print(
+                f"    {name:<20} {sims[name]:6d} printers  {cpu[name]:6.3f} cores ({each:.3f} per 1,000 printers)"
+                f"  RSS {rss_mib(pid):5.0f} MiB"
+            )
+            continue
         verdict = "ok" if cpu[name] < 0.5 else "OVER TARGET"
+        per = f"  {cpu[name] / owned[name] * 1000:.3f} per 1,000" if owned.get(name) else ""
         print(
-            f"    {name:<20} {owned.get(name, 0):6d} printers  {cpu[name]:6.3f} cores ({verdict}: < 0.5)"
+            f"    {name:<20} {owned.get(name, 0):6d} printers  {cpu[name]:6.3f} cores ({verdict}: < 0.5){per}"
             f"  RSS {rss_mib(pid):5.0f} MiB"
         )
 
@@ -250,45 +268,56 @@ async def main(args: argparse.Namespace) -> None:
             controls = [sim.control_url for sim in sims]
             first = stack.instance(f"{GATEWAY}-1")
             url = first.url
-            started = time.monotonic()
-            await register_all(client, url, sims)
-            registered = time.monotonic() - started
-            await wait_until(
-                lambda: settled(client, url, controls, {first.name}, args.printers),
-                600,
-                f"{args.printers} printers online",
-                interval=1.0,
-            )
-            connected = time.monotonic() - started
+            replicas = [first]
             print(
                 f"printer gateway, {args.printers} printers ({args.x1_share:.0%} X1C full reports, rest P1S deltas),"
                 f" {args.replicas} replica(s), {args.simulators} simulator process(es)"
             )
-            print(f"  register {args.printers} printers over HTTP          {registered:6.1f} s")
-            print(f"  all online (one replica)                        {connected:6.1f} s")
-
-            replicas = [first]
-            for n in range(2, args.replicas + 1):
-                replicas.append(await stack.start_service(GATEWAY, instance=f"{GATEWAY}-{n}"))
+            if not args.register_first:
+                for n in range(2, args.replicas + 1):
+                    replicas.append(await stack.start_service(GATEWAY, instance=f"{GATEWAY}-{n}"))
             names = {r.name for r in replicas}
-            if len(replicas) > 1:
-                started = time.monotonic()
+            started = time.monotonic()
+            await register_all(client, [r.url for r in replicas], sims, args.register_concurrency)
+            registered = time.monotonic() - started
+            print(
+                f"  register {args.printers} printers over HTTP ({len(replicas)} replica(s), "
+                f"{args.register_concurrency} at once)  {registered:6.1f} s (load average {os.getloadavg()[0]:.1f})"
+            )
 
-                async def shared_by_all() -> bool:
-                    owners = {p["owner"] for p in await printers(client, url)}
-                    return owners == names and await settled(client, url, controls, names, args.printers)
+            async def shared_by_all() -> bool:
+                owners = {p["owner"] for p in await printers(client, url)}
+                return owners == names and await settled(client, url, controls, names, args.printers)
 
-                await wait_until(shared_by_all, 600, f"{len(replicas)} replicas sharing the fleet", interval=1.0)
-                print(f"  {len(replicas)} replicas share the fleet after {time.monotonic() - started:6.1f} s")
+            await wait_until(
+                shared_by_all, 1800, f"{args.printers} printers online over {len(names)} replica(s)", interval=1.0
+            )
+            print(
+                f"  all online over {len(replicas)} replica(s)              {time.monotonic() - started:6.1f} s"
+                f" from the first registration (load average {os.getloadavg()[0]:.1f})"
+            )
+            if args.register_first:
+                for n in range(2, args.replicas + 1):
+                    replicas.append(await stack.start_service(GATEWAY, instance=f"{GATEWAY}-{n}"))
+                names = {r.name for r in replicas}
+                if len(replicas) > 1:
+                    started = time.monotonic()
+                    await wait_until(shared_by_all, 1800, f"{len(replicas)} replicas sharing the fleet", interval=1.0)
+                    print(f"  {len(replicas)} replicas share the fleet after {time.monotonic() - started:6.1f} s")
 
             async def owned() -> dict[str, int]:
                 owners = [p["owner"] for p in await printers(client, url)]
                 return {name: owners.count(name) for name in sorted(names)}
 
             pids = {r.name: r.process.pid for r in replicas if r.process.pid is not None}
+            simulators = [stack.simulator, *extra]
+            fleet_sizes = {f"simulator-{k + 1}": len(info.printers) for k, info in enumerate(sims)}
+            for k, sim in enumerate(simulators):
+                if sim is not None and sim.process.pid is not None:
+                    pids[f"simulator-{k + 1}"] = sim.process.pid
             await asyncio.sleep(5)  # let the connect burst settle before measuring the steady state
             cpu = await measure(pids, args.window)
-            report(f"steady state over {args.window:.0f} s", pids, cpu, await owned())
+            report(f"steady state over {args.window:.0f} s", pids, cpu, await owned(), fleet_sizes)
 
             if args.printing:
                 started = time.monotonic()
@@ -299,7 +328,7 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"  dispatch a job to each printer until all print      {time.monotonic() - started:6.1f} s")
                 await asyncio.sleep(5)
                 cpu = await measure(pids, args.window)
-                report(f"all printing, over {args.window:.0f} s", pids, cpu, await owned())
+                report(f"all printing, over {args.window:.0f} s", pids, cpu, await owned(), fleet_sizes)
 
             if len(replicas) == 1:
                 second = await stack.start_service(GATEWAY, instance=f"{GATEWAY}-2")
@@ -363,6 +392,12 @@ if __name__ == "__main__":
         action="store_true",
         help="also measure with every printer printing (progress in every report: the worst case)",
     )
+    parser.add_argument(
+        "--register-first",
+        action="store_true",
+        help="register every printer through one replica before the others start (this bench's old order)",
+    )
+    parser.add_argument("--register-concurrency", type=int, default=16, help="registrations in flight at once")
     parser.add_argument("--x1-share", type=float, default=0.5, help="share of full-report X1C printers")
     parser.add_argument(
         "--log-level", default="WARNING", help="of the gateways and the simulator (logs kept with DEVSTACK_KEEP=1)"
