@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 
 import aiomqtt
@@ -10,12 +11,14 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
+from printer_gateway.adapters.bambu import connection as connection_module
 from printer_gateway.adapters.bambu.connection import (
     CERTIFICATE_REJECTED,
     WRONG_ACCESS_CODE,
     BambuConnection,
     BambuPrinterSettings,
     PrinterNotConnected,
+    _PendingCommand,
 )
 from printer_gateway.domain.printer_status import PrinterStatus
 
@@ -102,3 +105,47 @@ async def test_commands_need_a_connection() -> None:
 
 def test_access_code_stays_out_of_repr() -> None:
     assert "12345678" not in repr(SETTINGS)
+
+
+def push(sequence_id: int, **fields: object) -> bytes:
+    body = {"command": "push_status", "msg": 0, "sequence_id": str(sequence_id), "gcode_state": "IDLE", **fields}
+    return json.dumps({"print": body}).encode()
+
+
+async def test_a_report_that_changes_nothing_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    statuses: list[PrinterStatus] = []
+    parsed: list[object] = []
+    parse = connection_module.parse_status
+
+    def counting_parse(report: object) -> PrinterStatus:
+        parsed.append(report)
+        return parse(report)  # type: ignore[arg-type]
+
+    async def listener(status: PrinterStatus) -> None:
+        statuses.append(status)
+
+    monkeypatch.setattr(connection_module, "parse_status", counting_parse)
+    connection = BambuConnection(SETTINGS, listener)
+
+    for sequence_id in range(5):
+        await connection._handle(push(sequence_id, mc_percent=0))
+    await connection._handle(push(5, mc_percent=3))
+
+    assert len(parsed) == 2, "the first report and the one that moved progress"
+    assert [s.progress_percent for s in statuses] == [0, 3]
+
+
+async def test_a_command_waiting_for_its_effect_sees_a_repeated_report() -> None:
+    """stop() on a printer already idle is accepted by the next report, even one that changes nothing."""
+
+    async def listener(status: PrinterStatus) -> None:
+        return None
+
+    connection = BambuConnection(SETTINGS, listener)
+    await connection._handle(push(1))
+    future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    connection._pending["7"] = _PendingCommand("stop", future, lambda s: s.gcode_state == "IDLE")  # type: ignore[arg-type]
+
+    await connection._handle(push(2))
+
+    assert future.done() and future.result() is None

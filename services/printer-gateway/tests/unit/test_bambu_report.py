@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from printer_gateway.adapters.bambu.report import (
     DEVELOPER_MODE_OFF_REASON,
+    REPORT_COUNTERS,
+    changes_nothing,
     merge_report,
     parse_status,
     print_object,
@@ -303,3 +305,41 @@ def test_parser_never_raises(report: Any) -> None:
 def test_parser_never_raises_on_merged_reports(cached: dict[str, Any], delta: dict[str, Any]) -> None:
     status = parse_status(merge_report(cached, delta))
     assert len({m.slot for m in status.materials}) == len(status.materials)
+
+
+def _without_counters(report: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in report.items() if key not in REPORT_COUNTERS}
+
+
+counters = st.fixed_dictionaries(
+    {}, optional={"sequence_id": st.integers(0, 10**6).map(str), "msg": st.integers(0, 1), "command": st.just("x")}
+)
+
+
+@given(report_strategy, st.data(), counters)
+def test_a_report_repeating_the_cache_changes_nothing(
+    cached: dict[str, Any], data: st.DataObject, counted: dict[str, Any]
+) -> None:
+    """What the connection skips: a report carrying cached fields with equal values (and new counters)."""
+    keys = data.draw(st.lists(st.sampled_from(sorted(cached)), unique=True) if cached else st.just([]))
+    delta = {**copy.deepcopy({key: cached[key] for key in keys}), **counted}
+
+    assert changes_nothing(cached, delta)
+    assert _without_counters(merge_report(cached, delta)) == _without_counters(cached)
+    assert parse_status(merge_report(cached, delta)) == parse_status(cached)
+
+
+@given(report_strategy, report_strategy)
+def test_whatever_changes_nothing_parses_as_the_cache(cached: dict[str, Any], delta: dict[str, Any]) -> None:
+    if changes_nothing(cached, delta):
+        assert parse_status(merge_report(cached, delta)) == parse_status(cached)
+    else:
+        assert any(key not in cached or cached[key] != delta[key] for key in _without_counters(delta))
+
+
+def test_a_new_value_or_a_new_field_is_a_change() -> None:
+    cached = load_print_object("P1P.json")
+    assert changes_nothing(cached, {"sequence_id": "99", "command": "push_status", "msg": 1})
+    assert not changes_nothing(cached, {"mc_percent": (cached.get("mc_percent") or 0) + 1})
+    assert not changes_nothing(cached, {"never_seen_before": 1})
+    assert not changes_nothing({}, {"gcode_state": "IDLE"})

@@ -19,6 +19,7 @@ from printer_gateway.adapters.bambu import ftps, protocol
 from printer_gateway.adapters.bambu.camera import CAMERA_PORT, JpegCamera, LiveCamera
 from printer_gateway.adapters.bambu.report import (
     CANCELLED_PRINT_ERROR,
+    changes_nothing,
     merge_report,
     parse_status,
     print_object,
@@ -393,8 +394,14 @@ class BambuConnection:
         body = print_object(message)
         if body is not None:
             self._reported = True
+            if self._status is not None and not self._awaiting_status() and changes_nothing(self._cache, body):
+                return  # the status it would give is the one already reported
             self._cache = merge_report(self._cache, body)
             await self._publish_status()
+
+    def _awaiting_status(self) -> bool:
+        """A command waits for a report showing its effect: every report is normalized and shown to it."""
+        return any(p.accepted_by is not None and not p.future.done() for p in self._pending.values())
 
     async def _on_reply(self, reply: protocol.CommandReply) -> None:
         if reply.developer_mode_off:

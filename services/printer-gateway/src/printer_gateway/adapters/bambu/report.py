@@ -49,6 +49,21 @@ _EXTERNAL_IDS = frozenset({254, 255})
 _warned_states: set[str] = set()
 
 
+REPORT_COUNTERS = frozenset({"command", "msg", "sequence_id"})
+"""Fields of a report that say which report it is, not what the printer is doing: `parse_status` reads none."""
+
+
+def changes_nothing(cached: Mapping[str, Any], delta: Mapping[str, Any]) -> bool:
+    """True when merging `delta` into `cached` would change nothing but the report counters: every other
+    field it carries is already cached with an equal value. Most reports of a printer that is not printing
+    are such (an X1's full report repeats everything), and comparing costs far less than merging and
+    normalizing again."""
+    for key, value in delta.items():
+        if key not in REPORT_COUNTERS and (key not in cached or cached[key] != value):
+            return False
+    return True
+
+
 def merge_report(cached: Mapping[str, Any], delta: Mapping[str, Any]) -> JsonObject:
     """Deep-merge a report into the cached `print` object without mutating either."""
     return _merge_dict(cached, delta, ())
