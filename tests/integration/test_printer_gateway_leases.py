@@ -54,6 +54,7 @@ async def replica(nc: NatsClient, name: str, *, lease_ttl: float = LEASE_TTL) ->
     table = LeaseTable(cast(Bus, SimpleNamespace(js=nc.jetstream())), name, lease_ttl, REPLICA_TTL)
     await table.open()
     await table.heartbeat()
+    table.confirm_leases()
     return table
 
 
@@ -119,3 +120,17 @@ async def test_an_existing_buckets_ttls_follow_the_settings(nc: NatsClient) -> N
     assert leases.ttl == pytest.approx(12.0)
     assert replicas.ttl == pytest.approx(REPLICA_TTL)
     assert leases.stream_info.config.duplicate_window <= 12.0
+
+
+async def test_after_a_gap_in_its_heartbeat_a_replica_commands_nothing_until_its_leases_are_checked(
+    nc: NatsClient,
+) -> None:
+    table = await replica(nc, "gw-a")
+    assert table.presumed_alive()
+
+    await wait_until(lambda: not table.presumed_alive(), 10, "the heartbeat to be overdue")  # a stalled loop
+    await table.heartbeat()
+
+    assert table.lapsed and not table.presumed_alive(), "a survivor may have taken leases meanwhile"
+    table.confirm_leases()
+    assert table.presumed_alive()

@@ -22,7 +22,7 @@ class Leases:
     def __init__(self, *, alive: bool, held: bool) -> None:
         self.alive, self.held = alive, held
 
-    def presumed_alive(self, margin: float = 0.0) -> bool:
+    def presumed_alive(self) -> bool:
         return self.alive
 
     async def still_held(self, lease: Lease) -> bool:

@@ -51,6 +51,11 @@ class LeaseTable:
         self.started_at = time.time()
         self._alive_until = 0.0
         """Monotonic time until which our heartbeat key surely exists: sent before then, so it expires after."""
+        self.lapsed = True
+        """Our heartbeat may have expired since the last check of our leases (or none was made yet): a
+        survivor may have taken some, so no command until they are checked (`confirm_leases`)."""
+        self._gone: dict[str, float] = {}
+        """Replicas whose heartbeat key we found missing, and when: a takeover of hundreds of printers asks once."""
 
     async def open(self) -> None:
         self._leases = await self._bucket(LEASES_BUCKET, self.ttl)
@@ -83,11 +88,18 @@ class LeaseTable:
     async def heartbeat(self) -> None:
         sent = time.monotonic()
         await self._replicas.put(self.instance, str(self.started_at).encode())
+        if sent >= self._alive_until:
+            self.lapsed = True
         self._alive_until = sent + self.replica_ttl
 
-    def presumed_alive(self, margin: float = 0.0) -> bool:
-        """True while our heartbeat key surely has not expired: no survivor can have taken our leases over."""
-        return time.monotonic() + margin < self._alive_until
+    def confirm_leases(self) -> None:
+        """Every lease held was renewed (or let go) after the heartbeat came back: commands may go again."""
+        self.lapsed = False
+
+    def presumed_alive(self) -> bool:
+        """True while our heartbeat key surely has not expired, and has not since our leases were last
+        checked: no survivor can have taken one of them over."""
+        return not self.lapsed and time.monotonic() < self._alive_until
 
     async def leave(self) -> None:
         self._alive_until = 0.0
@@ -104,11 +116,17 @@ class LeaseTable:
         return sorted(set(keys) | {self.instance})
 
     async def replica_gone(self, replica: str) -> bool:
-        """Asked of the bucket itself, not of a listing: a steal must not rest on a stale or partial list."""
+        """Asked of the bucket itself, not of a listing: a steal must not rest on a stale or partial list.
+        A replica found gone is not asked about again for a sixteenth of the TTL."""
+        found = self._gone.get(replica)
+        if found is not None and time.monotonic() - found < self.replica_ttl / 16:
+            return True
         try:
             entry = await self._replicas.get(replica)
         except (KeyNotFoundError, NotFoundError):
+            self._gone[replica] = time.monotonic()
             return True
+        self._gone.pop(replica, None)
         return entry.value is None or entry.operation is not None
 
     async def owner(self, printer_id: str) -> str | None:

@@ -108,6 +108,8 @@ class Fleet:
         self._task: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
+        self._renewing = asyncio.Lock()
+        """One renewal pass at a time: two compare-and-sets of one lease would make the loser look lost."""
         self._watcher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
@@ -150,9 +152,20 @@ class Fleet:
         while True:
             try:
                 await self.leases.heartbeat()
+                if self.leases.lapsed:
+                    await self._check_leases()
             except Exception:
                 log.exception("heartbeat failed")
             await asyncio.sleep(interval)
+
+    async def _check_leases(self) -> None:
+        """After a gap in the heartbeat long enough for a survivor to take leases over: renew every lease
+        held now (a taken one fails, and is let go) before commanding any printer again."""
+        held = list(self.held.items())
+        if held:
+            log.warning("heartbeat lapsed; checking %s leases before commanding printers again", len(held))
+        if await self._renew_due(held, every=True):
+            self.leases.confirm_leases()
 
     async def _keep_leases(self) -> None:
         """Lease renewal on its own task: slow supervision work (connecting hundreds of printers, a busy
@@ -224,14 +237,16 @@ class Fleet:
             if printer_id in self.held:
                 await self._probe_if_refusing(held)
 
-    async def _renew_due(self, held: list[tuple[str, Held]]) -> None:
-        """Renew leases a third of a TTL old, concurrently: a large fleet must not renew one by one.
-        A lease given up meanwhile (its renewal then fails) is not mistaken for a lost one."""
-        due_before = time.monotonic() - self.settings.lease_ttl_seconds / 3
-        due = [(pid, h) for pid, h in held if h.renewed_at <= due_before]
-        if not due:
-            return
-        results = await asyncio.gather(*(self.leases.renew(h.lease) for _, h in due), return_exceptions=True)
+    async def _renew_due(self, held: list[tuple[str, Held]], *, every: bool = False) -> bool:
+        """Renew leases a third of a TTL old (or `every` one), concurrently: a large fleet must not renew
+        one by one. A lease given up meanwhile (its renewal then fails) is not mistaken for a lost one.
+        False when a renewal got no answer (so whether the lease is still ours is not known)."""
+        async with self._renewing:
+            due_before = time.monotonic() - self.settings.lease_ttl_seconds / 3
+            due = [(pid, h) for pid, h in held if (every or h.renewed_at <= due_before) and self.held.get(pid) is h]
+            if not due:
+                return True
+            results = await asyncio.gather(*(self.leases.renew(h.lease) for _, h in due), return_exceptions=True)
         for (printer_id, h), ok in zip(due, results, strict=True):
             if ok is True:
                 h.renewed_at = time.monotonic()
@@ -240,6 +255,7 @@ class Fleet:
             elif self.held.get(printer_id) is h:
                 log.warning("lease on printer %s lost; disconnecting", printer_id)
                 await self._let_go(printer_id, release=False)
+        return not any(isinstance(ok, BaseException) for ok in results)
 
     async def _probe_if_refusing(self, held: Held) -> None:
         """A printer that refused control (developer mode off) is asked again now and then, so it
@@ -266,7 +282,6 @@ class Fleet:
             found = await uow.printers.connection_details([lease.printer_id for lease in leases])
         taken: list[Held] = []
         for lease in leases:
-            await asyncio.sleep(0)  # a TLS context per printer: hundreds at once must not stall the heartbeat
             printer_id = lease.printer_id
             if printer_id not in found:
                 await self.leases.release(lease)
