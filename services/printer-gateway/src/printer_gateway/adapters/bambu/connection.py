@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import random
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -128,7 +129,7 @@ class BambuConnection:
         self._decoders = decoders
         self._on_status = on_status
         self._sleep = sleep
-        self._ssl_context = create_ssl_context(settings.ca_pem, settings.serial if settings.verify_serial else None)
+        self._tls: ssl.SSLContext | None = None
         self._ids = protocol.SequenceIds(start=random.randrange(10_000, 1_000_000))
         self._task: asyncio.Task[None] | None = None
         self._client: aiomqtt.Client | None = None
@@ -139,6 +140,14 @@ class BambuConnection:
         self._version: dict[str, Any] | None = None
         self._reported = False
         self._camera: LiveCamera | None = None
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        """Made on first use, not with the connection: a takeover makes hundreds of connections at once, and
+        loading the CAs for each (about a millisecond) then stalled the event loop before the first connect."""
+        if self._tls is None:
+            settings = self._settings
+            self._tls = create_ssl_context(settings.ca_pem, settings.serial if settings.verify_serial else None)
+        return self._tls
 
     @property
     def serial(self) -> str:
@@ -184,10 +193,10 @@ class BambuConnection:
             if self._decoders is None:
                 raise CameraUnavailable("this gateway has no H.264 decoder for the model's RTSPS camera")
             self._camera = RtspsCamera(
-                settings.host, settings.camera_port, settings.access_code, self._ssl_context, self._decoders
+                settings.host, settings.camera_port, settings.access_code, self._ssl_context(), self._decoders
             )
         elif self._camera is None:
-            self._camera = JpegCamera(settings.host, settings.camera_port, settings.access_code, self._ssl_context)
+            self._camera = JpegCamera(settings.host, settings.camera_port, settings.access_code, self._ssl_context())
         return await self._camera.snapshot()
 
     async def print_job(self, job: PrintJob) -> None:
@@ -226,7 +235,7 @@ class BambuConnection:
                     access_code=settings.access_code,
                     file_name=file_name,
                     data=data,
-                    ssl_context=self._ssl_context,
+                    ssl_context=self._ssl_context(),
                     timeout=settings.upload_timeout,
                 )
         except (ftps.UploadFailed, ValueError) as error:
@@ -338,7 +347,7 @@ class BambuConnection:
             password=settings.access_code,
             identifier=f"printfarm-{uuid.uuid4().hex[:12]}",
             protocol=aiomqtt.ProtocolVersion.V311,
-            tls_context=self._ssl_context,
+            tls_context=self._ssl_context(),
             keepalive=settings.keepalive,
             timeout=settings.command_timeout,
         )
