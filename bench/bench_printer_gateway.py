@@ -353,6 +353,8 @@ async def main(args: argparse.Namespace) -> None:
                 hogs = saturate()
                 print(f"  {len(hogs)} busy processes started (CPU saturated)")
             print(f"  kill -9 of {victim.name} at {time.strftime('%H:%M:%S')}", flush=True)
+            others = {name: pid for name, pid in pids.items() if name != victim.name}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in others.items()}
             killed = time.monotonic()
             await stack.kill_service(victim.name, signal.SIGKILL)
             await wait_until(
@@ -361,12 +363,15 @@ async def main(args: argparse.Namespace) -> None:
                 "the survivors to own every printer",
                 interval=0.25,
             )
+            handover = time.monotonic() - killed
             load = os.getloadavg()[0]
             saturated = ", CPU saturated" if args.saturate else ""
             print(
                 f"  kill -9 of a replica: its {orphans} printers back online"
-                f" in {time.monotonic() - killed:5.1f} s{saturated} (load average {load:.1f})"
+                f" in {handover:5.1f} s{saturated} (load average {load:.1f})"
             )
+            spent = ", ".join(f"{name} {cpu_seconds(pid) - cpu_before[name]:.1f}" for name, pid in others.items())
+            print(f"    CPU seconds meanwhile: {spent}")
     finally:
         for hog in hogs:
             hog.kill()
