@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -166,16 +167,49 @@ async def printers(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
             return items
 
 
-async def settled(client: httpx.AsyncClient, url: str, control_urls: list[str], owners: set[str], count: int) -> bool:
-    """Every printer online, owned by one of `owners`, and connected by exactly one client."""
-    found = await printers(client, url)
-    if len(found) != count or not all(p["online"] and p["owner"] in owners for p in found):
-        return False
+async def settled(
+    client: httpx.AsyncClient, url: str, control_urls: list[str], owners: set[str], count: int
+) -> bool:
+    """Every printer online, owned by one of `owners`, and connected by exactly one client. The simulators
+    are asked first: listing every printer through a gateway replica costs that replica CPU, and during a
+    handover the survivor's CPU is what is being measured."""
     for control_url in control_urls:
         clients = (await client.get(f"{control_url}/printers")).json()["printers"]
         if not all(c["connected_clients"] == 1 for c in clients):
             return False
-    return True
+    found = await printers(client, url)
+    return len(found) == count and all(p["online"] and p["owner"] in owners for p in found)
+
+
+async def py_spy(pid: int, out: Path) -> asyncio.subprocess.Process | None:
+    """Samples of one process's stacks (py-spy, if installed) until it is told to stop: collapsed stacks."""
+    binary = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if binary is None:
+        print("  (py-spy not installed: no profile)")
+        return None
+    return await asyncio.create_subprocess_exec(
+        binary,
+        "record",
+        "--nonblocking",
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "-p",
+        str(pid),
+        "-o",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def stop_py_spy(process: asyncio.subprocess.Process | None, out: Path) -> None:
+    if process is None:
+        return
+    process.send_signal(signal.SIGINT)
+    await process.wait()
+    print(f"    profile: {out}")
 
 
 async def measure(pids: dict[str, int], window: float) -> dict[str, float]:
@@ -316,7 +350,10 @@ async def main(args: argparse.Namespace) -> None:
                 if sim is not None and sim.process.pid is not None:
                     pids[f"simulator-{k + 1}"] = sim.process.pid
             await asyncio.sleep(5)  # let the connect burst settle before measuring the steady state
+            spy = await py_spy(first.process.pid or 0, args.profile / "steady.txt") if args.profile else None
             cpu = await measure(pids, args.window)
+            if args.profile:
+                await stop_py_spy(spy, args.profile / "steady.txt")
             report(f"steady state over {args.window:.0f} s", pids, cpu, await owned(), fleet_sizes)
 
             if args.printing:
@@ -355,6 +392,7 @@ async def main(args: argparse.Namespace) -> None:
             print(f"  kill -9 of {victim.name} at {time.strftime('%H:%M:%S')}", flush=True)
             others = {name: pid for name, pid in pids.items() if name != victim.name}
             cpu_before = {name: cpu_seconds(pid) for name, pid in others.items()}
+            spy = await py_spy(replicas[0].process.pid or 0, args.profile / "takeover.txt") if args.profile else None
             killed = time.monotonic()
             await stack.kill_service(victim.name, signal.SIGKILL)
             await wait_until(
@@ -364,6 +402,8 @@ async def main(args: argparse.Namespace) -> None:
                 interval=0.25,
             )
             handover = time.monotonic() - killed
+            if args.profile:
+                await stop_py_spy(spy, args.profile / "takeover.txt")
             load = os.getloadavg()[0]
             saturated = ", CPU saturated" if args.saturate else ""
             print(
@@ -403,6 +443,9 @@ if __name__ == "__main__":
         help="register every printer through one replica before the others start (this bench's old order)",
     )
     parser.add_argument("--register-concurrency", type=int, default=16, help="registrations in flight at once")
+    parser.add_argument(
+        "--profile", type=Path, help="folder for py-spy samples of replica 1: steady state, and its takeover"
+    )
     parser.add_argument("--x1-share", type=float, default=0.5, help="share of full-report X1C printers")
     parser.add_argument(
         "--log-level", default="WARNING", help="of the gateways and the simulator (logs kept with DEVSTACK_KEEP=1)"
