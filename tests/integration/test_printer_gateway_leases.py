@@ -98,6 +98,8 @@ async def test_a_live_replica_missing_from_a_listing_keeps_its_lease(nc: NatsCli
 
 
 async def test_a_replica_restarted_under_its_name_takes_its_own_lease_back(nc: NatsClient) -> None:
+    """With a newer epoch, which fences the status writes of the process before it (SERVICE_INSTANCE is
+    unique per live replica: a lease naming us at a newer revision is taken for our own renewal)."""
     first = await replica(nc, "gw-a")
     printer_id = printer()
     old = await first.acquire(printer_id)
@@ -106,7 +108,7 @@ async def test_a_replica_restarted_under_its_name_takes_its_own_lease_back(nc: N
     again = await (await replica(nc, "gw-a")).acquire(printer_id, ["gw-a"])
 
     assert again is not None and again.epoch > old.epoch
-    assert not await first.renew(old)
+    assert await first.owner(printer_id) == "gw-a"
 
 
 async def test_an_existing_buckets_ttls_follow_the_settings(nc: NatsClient) -> None:
@@ -134,3 +136,28 @@ async def test_after_a_gap_in_its_heartbeat_a_replica_commands_nothing_until_its
     assert table.lapsed and not table.presumed_alive(), "a survivor may have taken leases meanwhile"
     table.confirm_leases()
     assert table.presumed_alive()
+
+
+async def test_a_renewal_written_although_its_answer_was_lost_does_not_lose_the_lease(nc: NatsClient) -> None:
+    """A renewal that timed out under load may have been written: the next one goes on from it."""
+    table = await replica(nc, "gw-a")
+    printer_id = printer()
+    lease = await table.acquire(printer_id)
+    assert lease is not None
+    kv = await nc.jetstream().key_value(LEASES_BUCKET)
+    await kv.update(printer_id, b"gw-a", last=lease.revision)  # the write whose answer never came
+
+    assert await table.renew(lease)
+    assert await table.still_held(lease)
+
+
+async def test_a_lease_taken_over_meanwhile_is_not_renewed(nc: NatsClient) -> None:
+    table = await replica(nc, "gw-a")
+    printer_id = printer()
+    lease = await table.acquire(printer_id)
+    assert lease is not None
+    kv = await nc.jetstream().key_value(LEASES_BUCKET)
+    await kv.update(printer_id, b"gw-b", last=lease.revision)
+
+    assert not await table.renew(lease)
+    assert await table.owner(printer_id) == "gw-b"

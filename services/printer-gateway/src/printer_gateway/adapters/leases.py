@@ -174,13 +174,30 @@ class LeaseTable:
         return bool(entry.revision == lease.revision and entry.value == self.instance.encode())
 
     async def renew(self, lease: Lease) -> bool:
+        """Compare-and-set on the revision we last wrote. A renewal whose answer timed out may still have
+        been written: the next one then finds a newer revision naming us, which is ours (a survivor's takeover
+        writes its own name), and goes on from it rather than giving up a live printer."""
         sent = time.monotonic()
         try:
             lease.revision = await self._leases.update(lease.printer_id, self.instance.encode(), last=lease.revision)
             lease.written_at = sent
             return True
+        except KeyWrongLastSequenceError:
+            pass
+        except (KeyNotFoundError, NotFoundError, BadRequestError):
+            return False
+        try:
+            entry = await self._leases.get(lease.printer_id)
+        except (KeyNotFoundError, NotFoundError):
+            return False
+        if entry.value != self.instance.encode() or entry.revision is None or entry.revision < lease.revision:
+            return False
+        try:
+            lease.revision = await self._leases.update(lease.printer_id, self.instance.encode(), last=entry.revision)
         except (KeyWrongLastSequenceError, KeyNotFoundError, NotFoundError, BadRequestError):
             return False
+        lease.written_at = sent
+        return True
 
     async def release(self, lease: Lease) -> None:
         try:
