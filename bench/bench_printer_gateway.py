@@ -223,7 +223,8 @@ async def measure(pids: dict[str, int], window: float) -> dict[str, float]:
 def report(
     label: str, pids: dict[str, int], cpu: dict[str, float], owned: dict[str, int], sims: dict[str, int]
 ) -> None:
-    """Each gateway replica's cores and RSS against the target, then each simulator's, with the load average."""
+    """Each gateway replica's cores and RSS against the target, each simulator's and NATS's, with the load
+    average."""
     print(f"  {label} (load average {os.getloadavg()[0]:.1f})")
     for name, pid in pids.items():
         if name in sims:
@@ -232,6 +233,9 @@ def report(
                 f"    {name:<20} {sims[name]:6d} printers  {cpu[name]:6.3f} cores ({each:.3f} per 1,000 printers)"
                 f"  RSS {rss_mib(pid):5.0f} MiB"
             )
+            continue
+        if name not in owned:
+            print(f"    {name:<20} {'':6}           {cpu[name]:6.3f} cores  RSS {rss_mib(pid):5.0f} MiB")
             continue
         verdict = "ok" if cpu[name] < 0.5 else "OVER TARGET"
         per = f"  {cpu[name] / owned[name] * 1000:.3f} per 1,000" if owned.get(name) else ""
@@ -349,6 +353,8 @@ async def main(args: argparse.Namespace) -> None:
             for k, sim in enumerate(simulators):
                 if sim is not None and sim.process.pid is not None:
                     pids[f"simulator-{k + 1}"] = sim.process.pid
+            if stack.nats is not None and stack.nats.process is not None and stack.nats.process.pid is not None:
+                pids["nats"] = stack.nats.process.pid
             await asyncio.sleep(5)  # let the connect burst settle before measuring the steady state
             spy = await py_spy(first.process.pid or 0, args.profile / "steady.txt") if args.profile else None
             cpu = await measure(pids, args.window)
