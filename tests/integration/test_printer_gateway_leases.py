@@ -134,7 +134,10 @@ async def test_after_a_gap_in_its_heartbeat_a_replica_commands_nothing_until_its
     await table.heartbeat()
 
     assert table.lapsed and not table.presumed_alive(), "a survivor may have taken leases meanwhile"
-    table.confirm_leases()
+    checked_after = table.lapses
+    table.confirm_leases(checked_after - 1)
+    assert not table.presumed_alive(), "a check begun before this gap confirms nothing"
+    table.confirm_leases(checked_after)
     assert table.presumed_alive()
 
 

@@ -114,3 +114,40 @@ async def test_no_job_is_sent_while_the_heartbeat_may_have_expired(failed: list[
     assert connection.jobs == [] and len(failed) == 1
     assert "p1" in fleet.held, "a lease we still hold is kept: only the command waits for certainty"
 
+
+
+class LapsedLeases(Leases):
+    """The heartbeat came back after a gap; a survivor took the lease on `taken` meanwhile."""
+
+    def __init__(self, *, answers: bool = True) -> None:
+        super().__init__(alive=False, held=True)
+        self.lapses, self.answers, self.confirmed = 1, answers, list[int | None]()
+
+    async def renew(self, lease: Lease) -> bool:
+        if not self.answers:
+            raise TimeoutError
+        return lease.printer_id != "taken"
+
+    def confirm_leases(self, lapses: int | None = None) -> None:
+        self.confirmed.append(lapses)
+
+
+async def test_after_a_heartbeat_gap_every_lease_is_checked_and_a_taken_one_let_go() -> None:
+    leases = LapsedLeases()
+    fleet, kept = make_fleet(leases)
+    taken = Connection()
+    fleet.held["taken"] = Held(Lease("taken", 1, 1), taken, 1)  # type: ignore[arg-type]
+
+    await fleet._check_leases()
+
+    assert sorted(fleet.held) == ["p1"] and taken.closed and not kept.closed
+    assert leases.confirmed == [1]
+
+
+async def test_leases_unanswered_after_a_gap_confirm_nothing() -> None:
+    leases = LapsedLeases(answers=False)
+    fleet, _ = make_fleet(leases)
+
+    await fleet._check_leases()
+
+    assert leases.confirmed == [] and "p1" in fleet.held

@@ -54,6 +54,8 @@ class LeaseTable:
         self.lapsed = True
         """Our heartbeat may have expired since the last check of our leases (or none was made yet): a
         survivor may have taken some, so no command until they are checked (`confirm_leases`)."""
+        self.lapses = 0
+        """Gaps in the heartbeat so far: a check of the leases confirms only if no new gap began meanwhile."""
         self._gone: dict[str, float] = {}
         """Replicas whose heartbeat key we found missing, and when: a takeover of hundreds of printers asks once."""
 
@@ -90,11 +92,14 @@ class LeaseTable:
         await self._replicas.put(self.instance, str(self.started_at).encode())
         if sent >= self._alive_until:
             self.lapsed = True
+            self.lapses += 1
         self._alive_until = sent + self.replica_ttl
 
-    def confirm_leases(self) -> None:
-        """Every lease held was renewed (or let go) after the heartbeat came back: commands may go again."""
-        self.lapsed = False
+    def confirm_leases(self, lapses: int | None = None) -> None:
+        """Every lease held was renewed (or let go) after the heartbeat came back (after gap number
+        `lapses`, if given, and no later one): commands may go again."""
+        if lapses is None or lapses == self.lapses:
+            self.lapsed = False
 
     def presumed_alive(self) -> bool:
         """True while our heartbeat key surely has not expired, and has not since our leases were last

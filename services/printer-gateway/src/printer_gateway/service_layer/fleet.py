@@ -108,6 +108,7 @@ class Fleet:
         self._task: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
+        self._checker: asyncio.Task[None] | None = None
         self._renewing = asyncio.Lock()
         """One renewal pass at a time: two compare-and-sets of one lease would make the loser look lost."""
         self._watcher: asyncio.Task[None] | None = None
@@ -137,7 +138,7 @@ class Fleet:
         self._watcher = asyncio.create_task(self._watch_replicas(), name="fleet-replicas")
 
     async def stop(self) -> None:
-        for task in (self._task, self._keeper, self._watcher, self._beat):
+        for task in (self._task, self._keeper, self._watcher, self._beat, self._checker):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -152,8 +153,9 @@ class Fleet:
         while True:
             try:
                 await self.leases.heartbeat()
-                if self.leases.lapsed:
-                    await self._check_leases()
+                if self.leases.lapsed and (self._checker is None or self._checker.done()):
+                    # beside the heartbeat: renewing a thousand leases must not delay the next beat
+                    self._checker = asyncio.create_task(self._check_leases(), name="fleet-lease-check")
             except Exception:
                 log.exception("heartbeat failed")
             await asyncio.sleep(interval)
@@ -161,11 +163,12 @@ class Fleet:
     async def _check_leases(self) -> None:
         """After a gap in the heartbeat long enough for a survivor to take leases over: renew every lease
         held now (a taken one fails, and is let go) before commanding any printer again."""
+        lapses = self.leases.lapses
         held = list(self.held.items())
         if held:
             log.warning("heartbeat lapsed; checking %s leases before commanding printers again", len(held))
         if await self._renew_due(held, every=True):
-            self.leases.confirm_leases()
+            self.leases.confirm_leases(lapses)
 
     async def _keep_leases(self) -> None:
         """Lease renewal on its own task: slow supervision work (connecting hundreds of printers, a busy
