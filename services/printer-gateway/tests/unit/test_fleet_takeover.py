@@ -133,3 +133,21 @@ async def test_progress_of_held_printers_waits_while_a_takeover_connects(farm: F
     await fleet._on_status("mine", held.status)
 
     assert [s.progress_percent for pid, s in written.statuses if pid == "mine"] == [10, 12, 13]
+
+
+class FlakyLeases:
+    """Acquires every printer but one, whose lease call fails as a key expiring mid-create did."""
+
+    async def acquire(self, printer_id: str, replicas: list[str]) -> Lease | None:
+        if printer_id == "p1":
+            raise RuntimeError("nats: key not found")
+        return Lease(printer_id, 1, 1)
+
+
+async def test_one_failed_lease_call_does_not_fail_the_others() -> None:
+    fleet = make_fleet(connects=3)
+    fleet.leases = FlakyLeases()  # type: ignore[assignment]
+
+    taken = [await fleet._acquire(pid, ["gw-1"]) for pid in ("p0", "p1", "p2")]
+
+    assert [lease.printer_id if lease else None for lease in taken] == ["p0", None, "p2"]

@@ -153,6 +153,8 @@ class LeaseTable:
             return Lease(printer_id, revision, revision, sent)
         except KeyWrongLastSequenceError:
             pass
+        except (KeyNotFoundError, NotFoundError):
+            return None  # create found the key, then it expired before create could look at it: next pass
         try:
             entry = await self._leases.get(printer_id)
         except (KeyNotFoundError, NotFoundError):

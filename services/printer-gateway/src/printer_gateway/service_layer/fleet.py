@@ -229,7 +229,7 @@ class Fleet:
         await _bounded(self._let_go(printer_id, release=True) for printer_id in leaving)
         keep = list(self.held.items())
         wanted = sorted(mine - set(self.held))
-        leases = await _bounded(self.leases.acquire(printer_id, replicas) for printer_id in wanted)
+        leases = await _bounded(self._acquire(printer_id, replicas) for printer_id in wanted)
         acquired = [lease for lease in leases if lease is not None]
         if acquired:
             await self._take(acquired, versions)
@@ -239,6 +239,14 @@ class Fleet:
                 await self._check_deadline(printer_id, held)
             if printer_id in self.held:
                 await self._probe_if_refusing(held)
+
+    async def _acquire(self, printer_id: str, replicas: list[str]) -> Lease | None:
+        """One printer's lease, or None: a failure with one of hundreds must not fail the whole takeover pass."""
+        try:
+            return await self.leases.acquire(printer_id, replicas)
+        except Exception:
+            log.warning("acquiring the lease on printer %s failed; next pass", printer_id, exc_info=True)
+            return None
 
     async def _renew_due(self, held: list[tuple[str, Held]], *, every: bool = False) -> bool:
         """Renew leases a third of a TTL old (or `every` one), concurrently: a large fleet must not renew
