@@ -2,16 +2,54 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+PING_AFTER_IDLE_SECONDS = 5.0
+"""A pooled connection that waited longer than this is pinged before it is used (a database restart or a
+proxy's idle timeout may have closed it meanwhile); one back in the pool more recently goes straight to work.
+SQLAlchemy's `pool_pre_ping` pings at every checkout, and asyncpg's ping is three round trips (BEGIN, a
+query, ROLLBACK): that was six of the round trips between a printer turning ready and its StartPrint."""
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+def create_engine(
+    url: str, *, pool_size: int = 10, ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS
+) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=20)
+    ping_when_idle(engine, ping_after_idle_seconds)
+    return engine
+
+
+def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Pessimistic disconnect handling for connections idle over `idle_seconds` only. A ping that fails
+    raises `DisconnectionError`, on which the pool replaces the connection and tries again (as
+    `pool_pre_ping` does). A connection that died within the window fails its first statement instead;
+    SQLAlchemy then invalidates the pool's older connections too, and the caller's retry (a consumer's
+    redelivery, a client's) finds new ones."""
+    pool = engine.sync_engine.pool
+
+    def fresh(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def check(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.monotonic() - idle_since < idle_seconds:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection idle since {idle_since} is gone: {exc!r}") from exc
+
+    sa.event.listen(pool, "connect", fresh)
+    sa.event.listen(pool, "checkin", fresh)
+    sa.event.listen(pool, "checkout", check)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
