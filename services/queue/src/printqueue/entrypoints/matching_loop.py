@@ -1,6 +1,7 @@
 """Runs the matching pass when woken (after a consumed message that can change the outcome) and on a
 short timer (dispatch deadlines). Every replica runs one; the pass's advisory lock serialises them.
-Beside each full pass, slice requests left unanswered too long are asked again."""
+Beside a full pass, at most once every `full_pass_seconds`, slice requests left unanswered too long are asked
+again."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class MatchingLoop:
         self.full_pass_seconds = full_pass_seconds
         self.metrics = metrics
         self._last_full = 0.0
+        self._last_chase = -full_pass_seconds
         self.passes = 0
         self.dispatched = 0
         self._loop = WakeableLoop(
@@ -74,7 +76,10 @@ class MatchingLoop:
     async def _step(self, woken: bool) -> None:
         full = woken or time.monotonic() - self._last_full >= self.full_pass_seconds
         await self.run_once(assign=full)
-        if full:
+        # Not after every woken pass: answers are late after minutes (`slice_answer_seconds`), and a chase's
+        # transaction right after the pass competed with publishing that pass's StartPrint.
+        if full and time.monotonic() - self._last_chase >= self.full_pass_seconds:
+            self._last_chase = time.monotonic()
             await self.chase_slices()
 
     def _count_failure(self) -> None:
