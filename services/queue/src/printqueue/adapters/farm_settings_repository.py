@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from printqueue.adapters import orm
 from printqueue.domain.model import FarmSettings
 
+_READ = sa.select(orm.farm_settings.c.color_tolerance).where(orm.farm_settings.c.id == 1)
+"""Built once: every matching pass reads it."""
+
 
 class SqlFarmSettingsRepository:
     """Farm settings; defaults until an operator saves some."""
@@ -19,8 +22,7 @@ class SqlFarmSettingsRepository:
         self.session = session
 
     async def farm_settings(self) -> FarmSettings:
-        t = orm.farm_settings
-        row = (await self.session.execute(sa.select(t.c.color_tolerance).where(t.c.id == 1))).first()
+        row = (await self.session.execute(_READ)).first()
         return FarmSettings(color_tolerance=row.color_tolerance) if row is not None else FarmSettings()
 
     async def save_farm_settings(self, settings: FarmSettings, now: datetime) -> None:

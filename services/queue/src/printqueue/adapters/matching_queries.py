@@ -40,29 +40,13 @@ class SqlMatchingQueries:
         self.session = session
 
     async def lock_matching(self) -> None:
-        await self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(MATCHING_LOCK_KEY)))
+        await self.session.execute(_LOCK_MATCHING)
 
     async def ready_printer_candidates(self, now: datetime) -> list[Printer]:
         """The printers that may be ready, filtered in SQL on what `readiness` checks first, so a pass over a
         large fleet reads the handful that are free rather than every printer. Occupied ones (`occupied_printers`)
         are left out here too, so a pass needs no second query over every active job."""
-        t, j = orm.printers, orm.jobs
-        finished = sa.select(j.c.id).where(j.c.id == t.c.current_job_id, j.c.status.in_(sorted(TERMINAL)))
-        rows = await self.session.execute(
-            sa.select(t)
-            .where(
-                t.c.deleted.is_(False),
-                t.c.online.is_(True),
-                t.c.bed_clear.is_(True),
-                t.c.state.in_(sorted(READY_STATES)),
-                sa.or_(t.c.avoid_until.is_(None), t.c.avoid_until <= now),
-                ~sa.exists(
-                    sa.select(j.c.id).where(j.c.printer_id == t.c.id, j.c.status.in_(sorted(ACTIVE)))
-                ),
-                sa.or_(t.c.current_job_id.is_(None), sa.exists(finished)),
-            )
-            .order_by(t.c.name, t.c.id)
-        )
+        rows = await self.session.execute(_READY_PRINTER_CANDIDATES, {"now": now})
         return [printer_from_row(r) for r in rows]
 
     async def occupied_printers(self) -> set[str]:
@@ -120,18 +104,53 @@ class SqlMatchingQueries:
         return [job_from_row(_Light(row)) for row in result]
 
     async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]:
-        t = orm.jobs
-        rows = await self.session.execute(
-            sa.select(t).where(t.c.id.in_(list(job_ids)), t.c.status == "queued").order_by(t.c.id).with_for_update()
-        )
+        rows = await self.session.execute(_CLAIM_QUEUED, {"job_ids": list(job_ids)})
         return [job_from_row(r) for r in rows]
 
     async def expired_dispatches(self, now: datetime) -> list[str]:
-        t = orm.jobs
-        rows = await self.session.execute(
-            sa.select(t.c.id).where(t.c.status == "assigned", t.c.dispatch_deadline < now).order_by(t.c.id)
-        )
+        rows = await self.session.execute(_EXPIRED_DISPATCHES, {"now": now})
         return [r.id for r in rows]
+
+
+# The pass's fixed statements, built once: building them (and their cache keys) at each pass cost more CPU
+# than PostgreSQL spent running them, on the path from a printer turning ready to its StartPrint.
+_LOCK_MATCHING = sa.select(sa.func.pg_advisory_xact_lock(MATCHING_LOCK_KEY))
+
+
+def _ready_printer_candidates() -> sa.Select[Any]:
+    t, j = orm.printers, orm.jobs
+    now = sa.bindparam("now", type_=t.c.avoid_until.type)
+    finished = sa.select(j.c.id).where(j.c.id == t.c.current_job_id, j.c.status.in_(sorted(TERMINAL)))
+    return (
+        sa.select(t)
+        .where(
+            t.c.deleted.is_(False),
+            t.c.online.is_(True),
+            t.c.bed_clear.is_(True),
+            t.c.state.in_(sorted(READY_STATES)),
+            sa.or_(t.c.avoid_until.is_(None), t.c.avoid_until <= now),
+            ~sa.exists(sa.select(j.c.id).where(j.c.printer_id == t.c.id, j.c.status.in_(sorted(ACTIVE)))),
+            sa.or_(t.c.current_job_id.is_(None), sa.exists(finished)),
+        )
+        .order_by(t.c.name, t.c.id)
+    )
+
+
+_READY_PRINTER_CANDIDATES = _ready_printer_candidates()
+_CLAIM_QUEUED = (
+    sa.select(orm.jobs)
+    .where(orm.jobs.c.id.in_(sa.bindparam("job_ids", expanding=True)), orm.jobs.c.status == "queued")
+    .order_by(orm.jobs.c.id)
+    .with_for_update()
+)
+_EXPIRED_DISPATCHES = (
+    sa.select(orm.jobs.c.id)
+    .where(
+        orm.jobs.c.status == "assigned",
+        orm.jobs.c.dispatch_deadline < sa.bindparam("now", type_=orm.jobs.c.dispatch_deadline.type),
+    )
+    .order_by(orm.jobs.c.id)
+)
 
 
 def _models(basis: str, sliced: SlicedTargets) -> frozenset[SlicedFor] | None:

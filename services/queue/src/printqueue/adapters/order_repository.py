@@ -12,6 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from printqueue.adapters import orm
 from printqueue.domain.model import OrderRecord
 
+_TRACES = sa.select(orm.orders.c.order_id, orm.orders.c.trace_parent).where(
+    orm.orders.c.order_id.in_(sa.bindparam("order_ids", expanding=True)), orm.orders.c.trace_parent.is_not(None)
+)
+"""Built once: every dispatching pass reads the traces of its orders."""
+
 
 class SqlOrderRepository:
     """Order records; `lock_order_key` comes before any job row of the order."""
@@ -58,11 +63,8 @@ class SqlOrderRepository:
         await self.session.execute(sa.update(t).where(t.c.order_id == order_id).values(trace_parent=traceparent))
 
     async def order_traces(self, order_ids: Iterable[str]) -> dict[str, str]:
-        t = orm.orders
         wanted = sorted(set(order_ids))
         if not wanted:
             return {}
-        rows = await self.session.execute(
-            sa.select(t.c.order_id, t.c.trace_parent).where(t.c.order_id.in_(wanted), t.c.trace_parent.is_not(None))
-        )
+        rows = await self.session.execute(_TRACES, {"order_ids": wanted})
         return {row.order_id: row.trace_parent for row in rows}

@@ -13,6 +13,16 @@ from printqueue.domain.model import Printer
 
 FLEET_MODELS_LOCK_KEY = 0x534C_4943_4552  # "SLICER": the printer models slices are made for
 
+# Built once: every PrinterChanged reads and writes its printer, and building these statements (and their
+# cache keys) at each call cost more CPU than PostgreSQL spent running them.
+_GET = sa.select(orm.printers).where(orm.printers.c.id == sa.bindparam("printer_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_UPSERT_INTO = insert(orm.printers).values({c.name: sa.bindparam(c.name, type_=c.type) for c in orm.printers.c})
+_UPSERT = _UPSERT_INTO.on_conflict_do_update(
+    index_elements=[orm.printers.c.id],
+    set_={c.name: _UPSERT_INTO.excluded[c.name] for c in orm.printers.c if c.name != "id"},
+)
+
 
 class SqlPrinterRepository:
     """Printers as the queue knows them."""
@@ -21,19 +31,12 @@ class SqlPrinterRepository:
         self.session = session
 
     async def get_printer(self, printer_id: str, *, for_update: bool = False) -> Printer | None:
-        t = orm.printers
-        query = sa.select(t).where(t.c.id == printer_id)
-        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
+        query = _GET_FOR_UPDATE if for_update else _GET
+        row = (await self.session.execute(query, {"printer_id": printer_id})).first()
         return printer_from_row(row) if row is not None else None
 
     async def save_printer(self, printer: Printer) -> None:
-        values = printer_values(printer)
-        stmt = insert(orm.printers).values(**values)
-        await self.session.execute(
-            stmt.on_conflict_do_update(index_elements=[orm.printers.c.id], set_={
-                k: stmt.excluded[k] for k in values if k != "id"
-            })
-        )
+        await self.session.execute(_UPSERT, printer_values(printer))
 
     async def printers(self) -> list[Printer]:
         t = orm.printers
