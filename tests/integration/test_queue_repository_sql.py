@@ -27,7 +27,7 @@ from contracts.shared_values import Material as MaterialMessage
 from printqueue.adapters import orm
 from printqueue.domain.commands import RunMatchingPass
 from printqueue.domain.matching import job_order, match, readiness
-from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer, summarize
+from printqueue.domain.model import Assignment, FarmSettings, Job, LoadedMaterial, Material, Printer, summarize
 from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconcile_order_jobs
 from printqueue.service_layer import handlers, messages
 from printqueue.service_layer.handlers import Deps
@@ -349,3 +349,13 @@ async def test_the_queue_heads_sql_takes_each_group_s_first_jobs_in_the_domain_s
         group = [job for job in jobs if job.material.color == color]
         expected = {job.id for job in sorted(group, key=job_order)[:printers]}
         assert {job.id for job in loaded if job.material.color == color} == expected, color
+
+
+async def test_the_pass_s_lock_returns_the_farm_settings_read_in_the_same_round_trip(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with unit_of_work(sessions) as uow:
+        assert await uow.queue.lock_matching() == await uow.queue.farm_settings()
+        await uow.queue.save_farm_settings(FarmSettings(color_tolerance=7.5), T0)
+        assert await uow.queue.lock_matching() == FarmSettings(color_tolerance=7.5)
+        # not committed: the other tests keep the default settings

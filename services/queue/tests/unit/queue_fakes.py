@@ -140,8 +140,8 @@ class InMemoryQueueRepository:
                 occupied.add(printer.id)
         return occupied
 
-    async def lock_matching(self) -> None:
-        return None
+    async def lock_matching(self) -> FarmSettings:
+        return self.settings
 
     async def farm_settings(self) -> FarmSettings:
         return self.settings

@@ -16,7 +16,7 @@ from printqueue.adapters import orm
 from printqueue.adapters.mappers import assignment_from_json, job_from_row, printer_from_row
 from printqueue.adapters.slicing_repository import SqlSlicingRepository
 from printqueue.domain.matching import READY_STATES, Requirement, SlicedFor, SlicedTargets, dispatch_limits, file_family
-from printqueue.domain.model import ACTIVE, TERMINAL, Job, Material, Printer
+from printqueue.domain.model import ACTIVE, TERMINAL, FarmSettings, Job, Material, Printer
 
 MATCHING_LOCK_KEY = 0x5052_494E_5451  # "PRINTQ": one matching pass at a time across all replicas
 
@@ -39,8 +39,12 @@ class SqlMatchingQueries:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def lock_matching(self) -> None:
-        await self.session.execute(_LOCK_MATCHING)
+    async def lock_matching(self) -> FarmSettings:
+        """Takes the pass's lock and returns the farm settings, read in the same round trip: the pass needs them
+        next. (The statement's snapshot may predate a wait for the lock; passes never write the settings, and an
+        operator's change made meanwhile was as concurrent with the pass as one made a moment later.)"""
+        tolerance = (await self.session.execute(_LOCK_MATCHING)).one()[1]
+        return FarmSettings(color_tolerance=tolerance) if tolerance is not None else FarmSettings()
 
     async def ready_printer_candidates(self, now: datetime) -> list[Printer]:
         """The printers that may be ready, filtered in SQL on what `readiness` checks first, so a pass over a
@@ -114,7 +118,10 @@ class SqlMatchingQueries:
 
 # The pass's fixed statements, built once: building them (and their cache keys) at each pass cost more CPU
 # than PostgreSQL spent running them, on the path from a printer turning ready to its StartPrint.
-_LOCK_MATCHING = sa.select(sa.func.pg_advisory_xact_lock(MATCHING_LOCK_KEY))
+_LOCK_MATCHING = sa.select(
+    sa.func.pg_advisory_xact_lock(MATCHING_LOCK_KEY),
+    sa.select(orm.farm_settings.c.color_tolerance).where(orm.farm_settings.c.id == 1).scalar_subquery(),
+)
 
 
 def _ready_printer_candidates() -> sa.Select[Any]:

@@ -29,7 +29,7 @@ async def run_matching_pass(cmd: commands.RunMatchingPass, uow: QueueUnitOfWork,
 
 async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch]:
     repo = uow.queue
-    await repo.lock_matching()
+    settings = await repo.lock_matching()
     now = deps.clock()
     summaries: set[str] = set()
     expired = await repo.expired_dispatches(now)
@@ -46,7 +46,7 @@ async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch
     ready = [p for p in await repo.ready_printer_candidates(now) if readiness(p, False, now) == "ready"]
     if not ready:
         return []
-    tolerance = (await repo.farm_settings()).color_tolerance
+    tolerance = settings.color_tolerance
     candidates = await repo.queued_candidates(ready, tolerance)
     bases = sorted({job.slice_basis for job in candidates if job.slice_basis is not None})
     completed = {(s.basis, s.target): s for s in await repo.slices_of(bases) if s.state == "completed"}
