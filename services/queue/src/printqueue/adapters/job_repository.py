@@ -3,6 +3,7 @@ order's job counts."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +25,14 @@ _UPDATE_FROM_SAVED = (
     f"UPDATE jobs SET ({', '.join(c for c in COPY_COLUMNS if c != 'id')})"
     f" = ({', '.join(f's.{c}' for c in COPY_COLUMNS if c != 'id')}) FROM saved_jobs AS s WHERE jobs.id = s.id"
 )
+
+
+@functools.cache
+def _update_by_id(names: tuple[str, ...]) -> sa.Update:
+    """Built once per set of columns (there is one): every dispatch saves its job, and building this statement
+    of some forty columns (and its cache key) at each call cost more CPU than PostgreSQL spent running it."""
+    t = orm.jobs
+    return sa.update(t).where(t.c.id == sa.bindparam("b_id")).values({n: sa.bindparam(f"b_{n}") for n in names})
 
 
 class SqlJobRepository:
@@ -99,10 +108,8 @@ class SqlJobRepository:
             return
         if len(jobs) >= _COPY_FROM and await self._save_by_copy(jobs):
             return
-        t = orm.jobs
         rows = [{f"b_{k}": v for k, v in job_values(j).items()} for j in sorted(jobs, key=lambda j: j.id)]
-        names = [name for name in job_values(jobs[0]) if name != "id"]
-        stmt = sa.update(t).where(t.c.id == sa.bindparam("b_id")).values({n: sa.bindparam(f"b_{n}") for n in names})
+        stmt = _update_by_id(tuple(name for name in job_values(jobs[0]) if name != "id"))
         connection = await self.session.connection()
         await connection.execute(stmt, rows)
 
