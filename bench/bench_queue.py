@@ -442,6 +442,8 @@ async def latency_figures(stack: Any, rounds: int, wait_until: Any, new_printers
         f"   p99 {product.p99 / floor_figures.p99:6.1f}x (target < 10x)"
     )
     print("  slowest rounds: " + ", ".join(f"#{i + 1} {ms:.1f} ms" for i, ms in slowest))
+    if measured.queue_cpu_ms is not None:
+        print(f"  queue process CPU per round (its background loops included): {measured.queue_cpu_ms:.2f} ms")
     inside = sorted(await _inside_the_queue(stack, messages))
     if inside:
         p50 = inside[len(inside) // 2]
@@ -458,6 +460,8 @@ class ReadyToStart:
     """the floor's round beside each (publish, pull, one transaction, acked publish, subscriber)."""
     messages: dict[str, str]
     """each measured printer's PrinterChanged envelope id."""
+    queue_cpu_ms: float | None = None
+    """the queue process's CPU time over the measured rounds, per round (steadier than wall time under load)."""
 
 
 async def ready_to_start_rounds(
@@ -530,7 +534,11 @@ async def ready_to_start_rounds(
     loop = asyncio.get_running_loop()
     floor = Floor(stack.nats_url, asyncpg_dsn(stack.database_urls["queue"]))
     await floor.start()
+    queue_pids = [i.process.pid for i in stack.instances.values() if i.spec.name == "queue" and i.process.pid]
+    cpu_before = 0.0
     for number, printer_id in enumerate(printer_ids):
+        if number == WARM_UP:
+            cpu_before = _cpu_seconds(queue_pids)
         # Rounds alternate with the floor's, so both see the same load on a shared machine.
         floor_ms = await floor.round()
         started[printer_id] = loop.create_future()
@@ -542,9 +550,20 @@ async def ready_to_start_rounds(
             messages[printer_id] = message_id
             latencies.append((arrived - became_ready) * 1000)
             floors.append(floor_ms)
+    queue_cpu_ms = (_cpu_seconds(queue_pids) - cpu_before) * 1000 / rounds if queue_pids else None
     await floor.close()
     await nc.drain()
-    return ReadyToStart(latencies, floors, messages)
+    return ReadyToStart(latencies, floors, messages, queue_cpu_ms)
+
+
+def _cpu_seconds(pids: list[int | None]) -> float:
+    """User + system CPU of these processes so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 async def _inside_the_queue(stack: Any, messages: dict[str, str]) -> list[float]:
