@@ -12,13 +12,14 @@ from printqueue.domain.matching import (
     dispatch_limits,
     explain,
     fits,
+    idle_order,
     job_family,
     job_order,
     match,
     printer_family,
 )
 from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer
-from printqueue.domain.slicing import Slice, SliceState
+from printqueue.domain.slicing import Slice, SliceState, printer_target
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PLA = Material("PLA")
@@ -484,3 +485,105 @@ def test_a_sliced_job_goes_only_where_a_slice_of_its_model_and_family_exists(
     for idle in (p for p in printers if p.id not in taken):
         takes = (idle.model, idle.fabmatic, printer_family(idle))
         assert not [j for j in waiting if takes in sliced.get(j.slice_basis or "", frozenset())]
+
+
+def reference_match(
+    jobs: list[Job], printers: list[Printer], sliced: dict[str, frozenset[tuple[str, bool, str]]], tolerance: float
+) -> list[tuple[str, str]]:
+    """`match` as its docstring defines it, with nothing indexed: each queued job in queue order is compared with
+    every free printer, in idle order, by the per-printer rules (`fits`, and the slice's model and family)."""
+    free = sorted(printers, key=idle_order)
+    chosen: list[tuple[str, str]] = []
+    for candidate in sorted((j for j in jobs if j.status == "queued"), key=job_order):
+        models = sliced.get(candidate.slice_basis, frozenset()) if candidate.slice_basis is not None else None
+        requirement = Requirement.of_job(candidate, models, tolerance)  # type: ignore[arg-type]
+        for idle in free:
+            target = printer_target(idle)
+            takes = (target[0], target[1], printer_family(idle)) if target is not None else None
+            if fits(idle, requirement) and (requirement.models is None or takes in requirement.models):
+                free.remove(idle)
+                chosen.append((candidate.id, idle.id))
+                break
+    return chosen
+
+
+SPOOL_COLOURS = ["FF0000FF", "F50A0AFF", "00FF00FF", "0A0AF5FF", "RED"]
+JOB_COLOURS = [None, "#FF0000", "#F80808", "#00FF00", "#0000FF", "red"]
+PROFILES = [None, "", "fast", "fine"]
+
+
+def _equipped(made: Printer, model: str, fabmatic: bool) -> Printer:
+    made.model, made.fabmatic = model, fabmatic
+    return made
+
+
+fleet_strategy = st.lists(
+    st.builds(
+        lambda i, mats, idle, tags, protocol, model, fabmatic: _equipped(
+            printer(f"p{i}", *mats, idle_minutes=idle, tags=tuple(tags), protocol=protocol), model, fabmatic
+        ),
+        st.integers(0, 11),
+        st.lists(
+            st.builds(
+                LoadedMaterial,
+                slot=st.sampled_from([0, 1, 2, 254]),
+                type=st.sampled_from([*TYPES, "pla", " Petg "]),
+                color=st.sampled_from(SPOOL_COLOURS),
+                profile=st.sampled_from(PROFILES),
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        st.integers(0, 30),
+        st.sets(st.sampled_from([*TAGS, "C"])),
+        st.sampled_from(PROTOCOLS),
+        st.sampled_from(["", *MODELS[:2]]),
+        st.booleans(),
+    ),
+    max_size=12,
+    unique_by=lambda p: p.id,
+)
+
+
+def _queued(
+    i: int, kind: str, colour: str | None, profile: str | None, assignment: Assignment, basis: str | None,
+    prio: str, age: int, status: str,
+) -> Job:
+    made = job(f"j{i}", Material(kind, colour, profile), assignment, priority=prio, order_age=age,
+               kind=KINDS[i % len(KINDS)], copy=i)
+    made.slice_basis = basis
+    made.status = status  # type: ignore[assignment]
+    return made
+
+
+queue_strategy = st.lists(
+    st.builds(
+        _queued,
+        st.integers(0, 80),
+        st.sampled_from(TYPES),
+        st.sampled_from(JOB_COLOURS),
+        st.sampled_from(PROFILES),
+        st.one_of(
+            st.just(Assignment()),
+            st.builds(lambda i: Assignment("printer", f"p{i}"), st.integers(0, 12)),
+            st.builds(lambda t: Assignment("tags", tags=tuple(t)), st.sets(st.sampled_from([*TAGS, "c"]))),
+        ),
+        st.sampled_from([None, "b0", "b1"]),
+        st.sampled_from(["normal", "low"]),
+        st.integers(0, 4),
+        st.sampled_from(["queued", "queued", "queued", "waiting_for_file", "assigned"]),
+    ),
+    max_size=40,
+    unique_by=lambda j: j.id,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(queue_strategy, fleet_strategy, sliced_strategy, st.sampled_from([0.0, 2.0, 5.0, 40.0]))
+def test_match_makes_the_reference_decisions_for_colours_profiles_tags_pins_and_slices(
+    jobs: list[Job], printers: list[Printer], sliced: dict[str, frozenset[tuple[str, bool, str]]], tolerance: float
+) -> None:
+    """The indexed matcher (shelves, heaps of their fronts) against the plain definition, over every rule that
+    decides a fit at once: colour within a tolerance, profiles, tags, pinned printers, kinds of file, slices."""
+    got = match(jobs, printers, sliced, tolerance)  # type: ignore[arg-type]
+    assert [(d.job_id, d.printer_id) for d in got] == reference_match(jobs, printers, sliced, tolerance)

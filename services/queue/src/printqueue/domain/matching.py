@@ -2,13 +2,15 @@
 
 The pass is greedy in job order (normal before low priority, earlier fulfillment date, older
 order, line item position, part, copy); each job takes the fitting printer idle longest. Jobs with
-the same requirements share one candidate list and a cursor into it, so a pass costs about
-(jobs × log jobs) + (distinct requirements × printers holding that material type) instead of
-jobs × printers.
+the same requirements form a group; printers with the same offer (a slot's material, the printer's
+tags, model and kind of file) share a shelf, and each group is tested once per shelf of its material
+type, never per printer. A pass costs about jobs (grouping, ordering the fitting groups) + printers ×
+slots (the shelves) + groups × shelves of a type + dispatches × log(shelves), instead of jobs × printers.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -226,7 +228,7 @@ class _Stock:
     @classmethod
     def of(cls, printer: Printer) -> _Stock:
         slots = tuple(
-            (slot.type.strip().casefold(), rgb(slot.color), slot.profile or None)
+            (slot.type.strip().casefold(), _slot_rgb(slot.color), slot.profile or None)
             for slot in printer.materials
             if slot.type.strip()
         )
@@ -264,6 +266,93 @@ class _Stock:
         )
 
 
+@functools.lru_cache(maxsize=4096)
+def _slot_rgb(color: str | None) -> str | None:
+    """`rgb` of a spool's colour, cached: a fleet loads few distinct colours, each spelt the same way."""
+    return rgb(color)
+
+
+ShelfKey = tuple[str, str | None, str | None, frozenset[str], SlicedFor | None, FileFamily]
+"""What a printer offers through one of its slots: (type, colour, profile) of the spool, and the printer's
+tags, the slice it takes and its family of file. Printers on one shelf are interchangeable for any job."""
+
+
+def _shelf_fits(key: ShelfKey, requirement: Requirement) -> bool:
+    """`_Stock.fits` for a printer that offers `key` (pinned printers aside): the same rules, per slot."""
+    material_type, color, profile, tags, takes, family = key
+    return (
+        material_type == requirement.material_type
+        and requirement.tags <= tags
+        and (requirement.models is None or takes in requirement.models)
+        and (requirement.family is None or requirement.family == family)
+        and (requirement.color is None or requirement.color_fits(color))
+        and (requirement.profile is None or profile is None or profile == requirement.profile)
+    )
+
+
+class _Shelf:
+    """The ready printers that offer one `ShelfKey`, by rank (idle order), with a cursor past the taken ones.
+    The cursor is shared by every requirement the shelf serves, so each printer is skipped once per shelf."""
+
+    __slots__ = ("cursor", "ranks")
+
+    def __init__(self) -> None:
+        self.ranks: list[int] = []
+        self.cursor = 0
+
+    def front(self, taken: bytearray) -> int:
+        """The rank of the first free printer on the shelf; -1 when none is left."""
+        ranks, cursor = self.ranks, self.cursor
+        while cursor < len(ranks) and taken[ranks[cursor]]:
+            cursor += 1
+        self.cursor = cursor
+        return ranks[cursor] if cursor < len(ranks) else -1
+
+
+class _Fleet:
+    """The ready printers indexed by what they can serve: per material type, its shelves. A requirement is
+    tested once per shelf of its type instead of once per printer."""
+
+    def __init__(self, ready_printers: Sequence[Printer]) -> None:
+        self.printers = sorted(ready_printers, key=idle_order)
+        self.rank = {printer.id: index for index, printer in enumerate(self.printers)}
+        self.taken = bytearray(len(self.printers))
+        found: dict[ShelfKey, int] = {}
+        self.shelves: list[_Shelf] = []
+        self.by_type: dict[str, list[tuple[ShelfKey, int]]] = {}
+        self.offers: list[set[ShelfKey]] = []
+        for index, printer in enumerate(self.printers):
+            tags = frozenset(t.casefold() for t in printer.tags)
+            target = printer_target(printer)
+            family = printer_family(printer)
+            takes = (target[0], target[1], family) if target is not None else None
+            offered: set[ShelfKey] = set()
+            for slot in printer.materials:
+                material_type = slot.type.strip().casefold()
+                if material_type:
+                    offered.add((material_type, _slot_rgb(slot.color), slot.profile or None, tags, takes, family))
+            self.offers.append(offered)
+            for key in offered:
+                shelf = found.get(key)
+                if shelf is None:
+                    shelf = found[key] = len(self.shelves)
+                    self.shelves.append(_Shelf())
+                    self.by_type.setdefault(key[0], []).append((key, shelf))
+                self.shelves[shelf].ranks.append(index)
+
+    def shelves_for(self, requirement: Requirement) -> list[int]:
+        """The shelves (indices) whose printers fit `requirement`; none for one pinned to a printer."""
+        if requirement.mode == "printer":
+            return []
+        offered = self.by_type.get(requirement.material_type, ())
+        return [shelf for key, shelf in offered if _shelf_fits(key, requirement)]
+
+    def pinned_rank(self, requirement: Requirement) -> int:
+        """The rank of the printer a requirement is pinned to when it is ready and fits; -1 otherwise."""
+        rank = self.rank.get(requirement.printer_id or "", -1)
+        return rank if rank >= 0 and any(_shelf_fits(key, requirement) for key in self.offers[rank]) else -1
+
+
 def match(
     queued_jobs: Iterable[Job],
     ready_printers: Sequence[Printer],
@@ -276,102 +365,108 @@ def match(
     that file's family (`job_family`). A job that names a colour takes a spool within `color_tolerance`
     (CIEDE2000 ΔE) of it.
 
-    Jobs are grouped by requirement, each group a heap in queue order; the groups are merged by their
-    heads. A requirement with no fitting free printer left drops its whole group unvisited, and each
-    group walks its candidate printers with one cursor, so no job is compared with every printer.
+    Jobs are grouped by requirement, each group a heap in queue order; the groups are merged by their heads.
+    Printers sit on shelves by what they offer (`_Fleet`); a group keeps a heap of the first free printer of
+    each shelf that fits it, so taking its next printer skips only printers taken since it last looked. A
+    group with no fitting free printer left drops unvisited, and no job is compared with a printer.
     """
     if not ready_printers:
         return []
-    by_type: dict[str, list[_Stock]] = {}
-    by_id: dict[str, _Stock] = {}
-    for printer in sorted(ready_printers, key=idle_order):
-        stock = by_id[printer.id] = _Stock.of(printer)
-        for material_type in stock.types:
-            by_type.setdefault(material_type, []).append(stock)
-    printer_count = len(ready_printers)
+    fleet = _Fleet(ready_printers)
+    printers, taken, shelves = fleet.printers, fleet.taken, fleet.shelves
 
     sliced = sliced or {}
     groups: dict[
         tuple[str, str | None, str | None, str, str | None, tuple[str, ...], str | None, FileFamily | None],
-        list[tuple[QueueKey, Job]],
+        list[Job],
     ]
     groups = {}
+    families = FILE_FAMILIES
     for job in queued_jobs:
         if job.status != "queued":
             continue
-        material, assignment = job.material, job.assignment
+        material, assignment, basis = job.material, job.assignment, job.slice_basis
+        kind = job.file.get("kind") if basis is None else None
         group = (material.type, material.color, material.profile, assignment.mode, assignment.printer_id,
-                 assignment.tags, job.slice_basis, job_family(job))
-        entry = (job_order(job), job)
-        entries = groups.get(group)
-        if entries is None:
-            groups[group] = [entry]
+                 assignment.tags, basis, families.get(kind) if isinstance(kind, str) else None)
+        members = groups.get(group)
+        if members is None:
+            groups[group] = [job]
         else:
-            entries.append(entry)
+            members.append(job)
+
     heads: list[tuple[QueueKey, int]] = []
-    queues = []
-    requirements: list[Requirement] = []
-    pools: list[list[_Stock]] = []
-    for index, ((kind, color, profile, mode, target_id, tags, basis, family), entries) in enumerate(groups.items()):
-        heapq.heapify(entries)
-        queues.append(entries)
+    queues: list[list[tuple[QueueKey, Job]]] = []
+    fronts: list[list[tuple[int, int]]] = []
+    for (kind, color, profile, mode, target_id, tags, basis, family), members in groups.items():
         models = sliced.get(basis, frozenset()) if basis is not None else None
         requirement = Requirement.of(
             Material(kind, color, profile), Assignment(mode, target_id, tags), models, family,  # type: ignore[arg-type]
             color_tolerance,
         )
-        requirements.append(requirement)
-        if requirement.printer_id is not None:
-            target = by_id.get(requirement.printer_id)
-            pools.append([target] if target is not None and requirement.material_type in target.types else [])
+        if requirement.mode == "printer":
+            rank = fleet.pinned_rank(requirement)
+            first = [(rank, -1)] if rank >= 0 else []
         else:
-            pools.append(by_type.get(requirement.material_type, []))
-        heads.append((entries[0][0], index))
+            first = [(shelves[s].ranks[0], s) for s in fleet.shelves_for(requirement)]
+        if not first:
+            continue  # no ready printer fits: its jobs are never ordered
+        heapq.heapify(first)
+        entries = [(job_order(job), job) for job in members]
+        heapq.heapify(entries)
+        heads.append((entries[0][0], len(queues)))
+        queues.append(entries)
+        fronts.append(first)
     heapq.heapify(heads)
-    cursors = [0] * len(queues)
 
-    taken: set[str] = set()
     out: list[Dispatch] = []
-    while heads and len(taken) < printer_count:
+    left = len(printers)
+    while heads and left:
         _, index = heapq.heappop(heads)
-        requirement, pool, cursor = requirements[index], pools[index], cursors[index]
-        while cursor < len(pool) and (pool[cursor].printer.id in taken or not pool[cursor].fits(requirement)):
-            cursor += 1
-        if cursor == len(pool):
+        rank = _first_free(fronts[index], shelves, taken)
+        if rank < 0:
             continue
-        cursors[index] = cursor + 1
-        printer_id = pool[cursor].printer.id
-        taken.add(printer_id)
+        taken[rank] = 1
+        left -= 1
         entries = queues[index]
         _, job = heapq.heappop(entries)
-        out.append(Dispatch(job.id, printer_id))
+        out.append(Dispatch(job.id, printers[rank].id))
         if entries:
             heapq.heappush(heads, (entries[0][0], index))
     return out
 
 
+def _first_free(fronts: list[tuple[int, int]], shelves: Sequence[_Shelf], taken: bytearray) -> int:
+    """The rank of the free printer idle longest among a group's shelves (`fronts`: a heap of (rank, shelf),
+    -1 for a pinned printer); -1 when none is left. A front can only have been taken since, never freed, so
+    the heap's top, once free, is the least rank of all."""
+    while fronts:
+        rank, shelf = fronts[0]
+        if not taken[rank]:
+            return rank
+        following = shelves[shelf].front(taken) if shelf >= 0 else -1
+        if following < 0:
+            heapq.heappop(fronts)
+        else:
+            heapq.heapreplace(fronts, (following, shelf))
+    return -1
+
+
 def dispatch_limits(groups: Sequence[tuple[Requirement, int]], ready_printers: Sequence[Printer]) -> list[int]:
     """For each (requirement, queued count): how many of its jobs one pass could dispatch at most, i.e.
     min(count, ready printers that fit). Lets the caller load only the head of each group."""
-    by_type: dict[str, list[_Stock]] = {}
-    by_id: dict[str, _Stock] = {}
-    for printer in ready_printers:
-        stock = by_id[printer.id] = _Stock.of(printer)
-        for material_type in stock.types:
-            by_type.setdefault(material_type, []).append(stock)
+    fleet = _Fleet(ready_printers)
     limits: list[int] = []
     for requirement, count in groups:
-        if requirement.printer_id is not None:
-            target = by_id.get(requirement.printer_id)
-            pool = [target] if target is not None else []
+        if requirement.mode == "printer":
+            fitting = int(count > 0 and fleet.pinned_rank(requirement) >= 0)
         else:
-            pool = by_type.get(requirement.material_type, [])
-        fitting = 0
-        for stock in pool:
-            if fitting >= count:
-                break
-            if stock.fits(requirement):
-                fitting += 1
+            seen: set[int] = set()
+            for s in fleet.shelves_for(requirement):
+                if len(seen) >= count:
+                    break
+                seen.update(fleet.shelves[s].ranks)
+            fitting = min(len(seen), count)
         limits.append(fitting)
     return limits
 
