@@ -25,6 +25,7 @@ from contracts.shared_values import Assignment as AssignmentMessage
 from contracts.shared_values import FileRef
 from contracts.shared_values import Material as MaterialMessage
 from printqueue.adapters import orm
+from printqueue.domain import lifecycle
 from printqueue.domain.commands import RunMatchingPass
 from printqueue.domain.matching import job_order, match, readiness
 from printqueue.domain.model import Assignment, FarmSettings, Job, LoadedMaterial, Material, Printer, summarize
@@ -128,6 +129,34 @@ async def test_a_pass_through_postgresql_dispatches_what_the_pure_decision_does(
         wanted = await expected(uow)
     dispatched = await in_transaction(sessions, actual)
     assert wanted and dispatched == wanted
+
+
+async def test_the_dispatches_of_a_pass_saved_in_one_statement_read_back_as_dispatched(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """`save_dispatched` writes only the columns a dispatch changes: what it wrote reads back as the whole job
+    `lifecycle.dispatch` made, sliced file included."""
+    rng = random.Random(11)
+    await handlers.reconcile_order(messages.reconcile_order(request("sd", 1, rng)), unit_of_work(sessions), Deps())
+    policy = Deps().policy
+
+    async def dispatch_all(uow: UnitOfWork) -> list[Job]:
+        ids = [j.id for j in await uow.queue.jobs_of_order("sd") if j.status == "queued"]
+        claimed = await uow.queue.claim_queued(ids)
+        for i, job in enumerate(claimed):
+            if i % 2:
+                job.sliced_file = {"slice_key": f"k{i}", "file": {"kind": "gcode", "sha256": "b" * 64}, "grams": 1.5}
+            lifecycle.dispatch(job, f"sd-p{i}", f"cmd-{i}", T0 + timedelta(seconds=i), policy)
+        await uow.queue.save_dispatched(claimed)
+        return claimed
+
+    dispatched = await in_transaction(sessions, dispatch_all)
+
+    async def read_back(uow: UnitOfWork) -> list[Job | None]:
+        return [await uow.queue.get_job(job.id) for job in dispatched]
+
+    assert len(dispatched) > 2
+    assert await in_transaction(sessions, read_back) == dispatched
 
 
 async def _queued_ids(uow: UnitOfWork) -> list[str]:

@@ -164,6 +164,9 @@ class InMemoryQueueRepository:
             key=lambda j: j.id,
         )
 
+    async def save_dispatched(self, jobs: Sequence[Job]) -> None:
+        await self.save_jobs(jobs)
+
     async def expired_dispatches(self, now: datetime) -> list[str]:
         return sorted(
             j.id

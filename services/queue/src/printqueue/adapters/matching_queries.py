@@ -111,6 +111,29 @@ class SqlMatchingQueries:
         rows = await self.session.execute(_CLAIM_QUEUED, {"job_ids": list(job_ids)})
         return [job_from_row(r) for r in rows]
 
+    async def save_dispatched(self, jobs: Sequence[Job]) -> None:
+        """Write what `lifecycle.dispatch` changed on the jobs a pass claimed (their other columns are as claimed,
+        locked): one UPDATE from arrays for every dispatch of the pass, not a statement per job."""
+        if not jobs:
+            return
+        ordered = sorted(jobs, key=lambda j: j.id)
+        await self.session.execute(
+            _SAVE_DISPATCHED,
+            {
+                "ids": [j.id for j in ordered],
+                "statuses": [j.status for j in ordered],
+                "printers": [j.printer_id for j in ordered],
+                "commands": [j.command_id for j in ordered],
+                "attempts": [j.dispatch_attempts for j in ordered],
+                "deadlines": [j.dispatch_deadline for j in ordered],
+                "sequences": [j.last_sequence for j in ordered],
+                "progress": [j.progress_percent for j in ordered],
+                "revisions": [j.revision for j in ordered],
+                "updated": [j.updated_at for j in ordered],
+                "files": [json.dumps(j.sliced_file) if j.sliced_file is not None else None for j in ordered],
+            },
+        )
+
     async def expired_dispatches(self, now: datetime) -> list[str]:
         rows = await self.session.execute(_EXPIRED_DISPATCHES, {"now": now})
         return [r.id for r in rows]
@@ -214,6 +237,24 @@ _QUEUE_HEADS = sa.text(
 ids compare by code point, as in Python; no date is 'infinity', how the driver stores the `date.max` that
 `job_order` puts there). The order is restated here so an index serves it; a property test
 against PostgreSQL (tests/integration/test_queue_repository_sql.py) holds the two together."""
+
+
+_SAVE_DISPATCHED = sa.text(
+    """
+    UPDATE jobs SET status = d.status, printer_id = d.printer_id, command_id = d.command_id,
+        dispatch_attempts = d.dispatch_attempts, dispatch_deadline = d.dispatch_deadline,
+        last_sequence = d.last_sequence, progress_percent = d.progress_percent, revision = d.revision,
+        updated_at = d.updated_at, sliced_file = CAST(d.sliced_file AS jsonb)
+    FROM unnest(CAST(:ids AS text[]), CAST(:statuses AS text[]), CAST(:printers AS text[]),
+                CAST(:commands AS text[]), CAST(:attempts AS int[]), CAST(:deadlines AS timestamptz[]),
+                CAST(:sequences AS bigint[]), CAST(:progress AS float8[]), CAST(:revisions AS int[]),
+                CAST(:updated AS timestamptz[]), CAST(:files AS text[]))
+        AS d(id, status, printer_id, command_id, dispatch_attempts, dispatch_deadline, last_sequence,
+             progress_percent, revision, updated_at, sliced_file)
+    WHERE jobs.id = d.id
+    """
+)
+"""The columns `lifecycle.dispatch` (and the pass's choice of slice) set, for many jobs in one statement."""
 
 
 class _Light:

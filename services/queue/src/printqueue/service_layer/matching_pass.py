@@ -69,7 +69,7 @@ async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch
             job.sliced_file = chosen.view()
         lifecycle.dispatch(job, planned.printer_id, deps.ids(), now, deps.policy)
         done.append(planned)
-    await repo.save_jobs([claimed[d.job_id] for d in done])
+    await repo.save_dispatched([claimed[d.job_id] for d in done])
     traces = await repo.order_traces(claimed[d.job_id].order_id for d in done)
     for planned in done:
         job = claimed[planned.job_id]
