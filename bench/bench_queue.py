@@ -221,7 +221,8 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
     from servicekit.inbox import Inbox
     from servicekit.outbox import Outbox
 
-    print(f"cost of one matching pass (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"cost of one matching pass (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; the pass"
+          f" through PostgreSQL with the services' collector thresholds {SERVICE_THRESHOLDS})")
     print(f"  {'jobs':>8} {'printers':>8} | {'pure ms':>9} {'pure MiB':>9} | {'PG ms':>9} {'PG MiB':>8}"
           f" {'dispatched':>10}")
     folder = Path(tempfile.mkdtemp(prefix="printfarm-bench-queue-table-"))
@@ -256,6 +257,7 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
                         await connection.execute(sa.text("ANALYZE jobs"))
                         await connection.execute(sa.text("ANALYZE printers"))
                     timings, peak, dispatched = [], 0.0, 0
+                    gc.set_threshold(*SERVICE_THRESHOLDS)  # as `python -m printqueue` runs its passes
                     for traced in (False, False, True):
                         if traced:
                             tracemalloc.start()
@@ -269,6 +271,7 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
                             tracemalloc.stop()
                         else:
                             timings.append(elapsed)
+                    gc.set_threshold(*DEFAULT_GC)
                     print(
                         f"  {jobs:>8} {printers:>8} | {pure_ms:>9.1f} {pure_mib:>9.1f} |"
                         f" {min(timings):>9.1f} {peak:>8.1f} {dispatched:>10}",

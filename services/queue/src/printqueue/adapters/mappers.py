@@ -22,6 +22,11 @@ def _shared_assignment(mode: str, printer_id: str | None, tags: tuple[str, ...])
     return Assignment(mode=mode, printer_id=printer_id, tags=tags)  # type: ignore[arg-type]
 
 
+def material_of(kind: str, color: str | None, profile: str | None) -> Material:
+    """One shared `Material` per distinct value (the matching pass builds tens of thousands of candidates)."""
+    return _shared_material(kind, color, profile)
+
+
 def _material(row: Any) -> Material:
     return _shared_material(row.material_type, row.material_color, row.material_profile)
 

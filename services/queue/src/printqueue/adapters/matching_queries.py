@@ -13,25 +13,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
-from printqueue.adapters.mappers import assignment_from_json, job_from_row, printer_from_row
+from printqueue.adapters.mappers import assignment_from_json, job_from_row, material_of, printer_from_row
 from printqueue.adapters.slicing_repository import SqlSlicingRepository
 from printqueue.domain.matching import READY_STATES, Requirement, SlicedFor, SlicedTargets, dispatch_limits, file_family
 from printqueue.domain.model import ACTIVE, TERMINAL, FarmSettings, Job, Material, Printer
 
 MATCHING_LOCK_KEY = 0x5052_494E_5451  # "PRINTQ": one matching pass at a time across all replicas
-
-_MATCHING_COLUMNS = [
-    orm.jobs.c[name]
-    for name in (
-        "id", "order_id", "order_number", "line_item_id", "line_position", "sku_id", "sku", "part_id", "part_index",
-        "part_name", "copy_number", "status", "wanted", "printer_id", "material_type", "material_color",
-        "material_profile", "assignment", "priority", "fulfillment_date", "order_created_at", "grams",
-        "print_minutes", "progress_percent", "error", "revision", "attempt", "dispatch_attempts", "command_id",
-        "dispatch_deadline", "last_sequence", "cancel_requested", "created_at", "updated_at", "started_at",
-        "finished_at", "slice_basis",
-    )
-]
-
 
 class SqlMatchingQueries:
     """The reads of a matching pass."""
@@ -71,7 +58,9 @@ class SqlMatchingQueries:
         """The queued jobs one matching pass could dispatch to `ready`: per requirement group, only its first
         (fitting printers) jobs in queue order (a colour fits within `color_tolerance`). The groups come from an
         index skip scan, so a pass costs one probe per group of the material types `ready` hold, however many
-        jobs are queued."""
+        jobs are queued. Each job holds only what matching reads (its identity, queue order and requirement;
+        the group's assignment and file kind decoded once per group): the pass re-reads whole the jobs it
+        dispatches (`claim_queued`)."""
         types = sorted({slot.type.strip().casefold() for p in ready for slot in p.materials if slot.type.strip()})
         if not types:
             return []
@@ -105,7 +94,22 @@ class SqlMatchingQueries:
                 "ns": [limit for _, limit in wanted],
             },
         )
-        return [job_from_row(_Light(row)) for row in result]
+        shared = [(assignment_from_json(row[3]), row[5]) for row, _ in wanted]
+        candidates: list[Job] = []
+        for row in result:
+            group, job_id, order_id, line, part, copy, priority, due, created, status, basis, *material = row
+            assignment, file_kind = shared[group - 1]
+            candidates.append(
+                Job(
+                    id=job_id, order_id=order_id, order_number="", line_item_id="", line_position=line, sku_id="",
+                    sku="", part_id="", part_index=part, part_name="", copy_number=copy,
+                    material=material_of(*material), parameters={},
+                    file={"kind": file_kind} if file_kind else {}, assignment=assignment, order_created_at=created,
+                    created_at=created, updated_at=created, fulfillment_date=due, priority=priority, status=status,
+                    slice_basis=basis,
+                )
+            )
+        return candidates
 
     async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]:
         rows = await self.session.execute(_CLAIM_QUEUED, {"job_ids": list(job_ids)})
@@ -216,14 +220,16 @@ _QUEUE_GROUPS = sa.text(
 """The distinct requirement groups of the queued jobs of the material `types` ready printers hold: a skip scan
 over `ix_jobs_queue_order` (one index probe per group), not an aggregate over every queued job of those types."""
 
-_COLUMN_LIST = ", ".join(c.name for c in _MATCHING_COLUMNS)
-
 _QUEUE_HEADS = sa.text(
     f"""
-    SELECT j.* FROM unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ps AS text[]), CAST(:as AS text[]),
-                           CAST(:bs AS text[]), CAST(:fs AS text[]), CAST(:ns AS int[])) AS g(t, c, p, a, b, f, n)
+    SELECT g.i, j.id, j.order_id, j.line_position, j.part_index, j.copy_number, j.priority, j.fulfillment_date,
+           j.order_created_at, j.status, j.slice_basis, j.material_type, j.material_color, j.material_profile
+    FROM unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ps AS text[]), CAST(:as AS text[]),
+                CAST(:bs AS text[]), CAST(:fs AS text[]), CAST(:ns AS int[]))
+         WITH ORDINALITY AS g(t, c, p, a, b, f, n, i)
     CROSS JOIN LATERAL (
-        SELECT {_COLUMN_LIST}, {_FILE_KIND} AS file_kind FROM jobs
+        SELECT id, order_id, line_position, part_index, copy_number, priority, fulfillment_date, order_created_at,
+               status, slice_basis, material_type, material_color, material_profile FROM jobs
         WHERE status = 'queued' AND lower(btrim(material_type)) = g.t AND coalesce(material_color, '') = g.c
           AND coalesce(material_profile, '') = g.p AND assignment = CAST(g.a AS jsonb)
           AND coalesce(slice_basis, '') = g.b AND {_FILE_KIND} = g.f
@@ -255,20 +261,3 @@ _SAVE_DISPATCHED = sa.text(
     """
 )
 """The columns `lifecycle.dispatch` (and the pass's choice of slice) set, for many jobs in one statement."""
-
-
-class _Light:
-    """A matching row lacks the heavy JSON columns (of the file only its kind, which matching reads); the
-    jobs the pass dispatches are re-read whole."""
-
-    def __init__(self, row: Any) -> None:
-        self._row = row
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "parameters":
-            return {}
-        if name == "file":
-            return {"kind": self._row.file_kind} if self._row.file_kind else {}
-        if name == "sliced_file":
-            return None
-        return getattr(self._row, name)

@@ -300,6 +300,13 @@ class _Shelf:
         self.ranks: list[int] = []
         self.cursor = 0
 
+    def mask(self) -> int:
+        """The shelf's printers as bits of an int (bit r: the printer of rank r), for unions counted at once."""
+        bits = bytearray((self.ranks[-1] >> 3) + 1 if self.ranks else 0)
+        for rank in self.ranks:
+            bits[rank >> 3] |= 1 << (rank & 7)
+        return int.from_bytes(bits, "little")
+
     def front(self, taken: bytearray) -> int:
         """The rank of the first free printer on the shelf; -1 when none is left."""
         ranks, cursor = self.ranks, self.cursor
@@ -454,20 +461,23 @@ def _first_free(fronts: list[tuple[int, int]], shelves: Sequence[_Shelf], taken:
 
 def dispatch_limits(groups: Sequence[tuple[Requirement, int]], ready_printers: Sequence[Printer]) -> list[int]:
     """For each (requirement, queued count): how many of its jobs one pass could dispatch at most, i.e.
-    min(count, ready printers that fit). Lets the caller load only the head of each group."""
+    min(count, ready printers that fit). Lets the caller load only the head of each group. A group's fitting
+    printers are the union of its shelves, counted as the bits of their printer masks OR-ed together."""
     fleet = _Fleet(ready_printers)
+    masks: dict[int, int] = {}
     limits: list[int] = []
     for requirement, count in groups:
         if requirement.mode == "printer":
-            fitting = int(count > 0 and fleet.pinned_rank(requirement) >= 0)
+            fitting = int(fleet.pinned_rank(requirement) >= 0)
         else:
-            seen: set[int] = set()
+            union = 0
             for s in fleet.shelves_for(requirement):
-                if len(seen) >= count:
-                    break
-                seen.update(fleet.shelves[s].ranks)
-            fitting = min(len(seen), count)
-        limits.append(fitting)
+                mask = masks.get(s)
+                if mask is None:
+                    mask = masks[s] = fleet.shelves[s].mask()
+                union |= mask
+            fitting = union.bit_count()
+        limits.append(min(fitting, max(count, 0)))
     return limits
 
 
