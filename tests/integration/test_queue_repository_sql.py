@@ -30,7 +30,7 @@ from printqueue.domain.commands import RunMatchingPass
 from printqueue.domain.matching import job_order, match, readiness
 from printqueue.domain.model import Assignment, FarmSettings, Job, LoadedMaterial, Material, Printer, summarize
 from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconcile_order_jobs
-from printqueue.service_layer import handlers, messages
+from printqueue.service_layer import handlers, matching_pass, messages
 from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.matching_pass import run_matching_pass
 from printqueue.service_layer.unit_of_work import UnitOfWork
@@ -157,6 +157,49 @@ async def test_the_dispatches_of_a_pass_saved_in_one_statement_read_back_as_disp
 
     assert len(dispatched) > 2
     assert await in_transaction(sessions, read_back) == dispatched
+
+
+@pytest.mark.parametrize("printers", [20, 45, 70])
+async def test_a_pass_that_first_loads_a_share_of_each_group_decides_as_with_every_head(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch, printers: int
+) -> None:
+    """With a spread so small that each group first loads only 16 heads, the pass (which loads again in full
+    when a group so cut dispatched all it loaded) makes the pure decision over every queued job."""
+    monkeypatch.setattr(matching_pass, "FIRST_SPREAD", 0.01)
+    rng = random.Random(printers)
+    kinds = [Material("SpreadCheck", color) for color in ("#000000", "#FFFFFF")]
+    jobs = [
+        Job(
+            id=f"spread-{printers}-{i:03d}", order_id=f"spread-o{i // 7}", order_number="#s", line_item_id=f"l{i}",
+            line_position=0, sku_id="s", sku="S", part_id="p", part_index=0, part_name="p", copy_number=1,
+            material=rng.choice(kinds), parameters={}, file=FILE.model_dump(mode="json"),
+            assignment=rng.choice([Assignment(), Assignment(), Assignment("tags", tags=("big",))]),
+            order_created_at=T0 + timedelta(minutes=rng.randrange(50)), created_at=T0, updated_at=T0,
+            priority=rng.choice(["normal", "low"]),
+        )
+        for i in range(150)
+    ]
+    fleet = [
+        Printer(
+            id=f"spread-{printers}-p{i}", name=f"S{i}", revision=1, online=True, state="idle", bed_clear=True,
+            tags=rng.choice([(), ("big",)]),
+            materials=(LoadedMaterial(0, "SpreadCheck", rng.choice(["000000FF", "FFFFFFFF"])),),
+            idle_since=T0 - timedelta(seconds=rng.randrange(1000)),
+        )
+        for i in range(printers)
+    ]
+    async with unit_of_work(sessions) as uow:
+        await uow.queue.add_jobs(jobs)
+        for made in fleet:
+            await uow.queue.save_printer(made)
+        ready = [p for p in await uow.queue.ready_printer_candidates(T0) if p.id.startswith(f"spread-{printers}-")]
+        others = await uow.queue.claim_queued(await _queued_ids(uow))
+        expected = sorted((d.job_id, d.printer_id) for d in match(others, ready))
+        done = await matching_pass._pass(uow, Deps(clock=lambda: T0), assign=True)
+        await uow.rollback()
+    assert len(ready) == printers and expected
+    # Printers of other tests hold other materials: their dispatches are no part of this comparison.
+    assert sorted((d.job_id, d.printer_id) for d in done if d.printer_id.startswith(f"spread-{printers}-")) == expected
 
 
 async def _queued_ids(uow: UnitOfWork) -> list[str]:

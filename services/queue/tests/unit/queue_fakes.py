@@ -157,6 +157,11 @@ class InMemoryQueueRepository:
             if j.status == "queued" and j.material.type.strip().casefold() in types
         ]
 
+    async def queued_heads(
+        self, ready: Sequence[Printer], color_tolerance: float = 0.0, spread: float | None = None
+    ) -> tuple[list[Job], list[list[str]]]:
+        return await self.queued_candidates(ready, color_tolerance), []
+
     async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]:
         wanted = set(job_ids)
         return sorted(

@@ -5,6 +5,7 @@ and the advisory lock that lets one pass run at a time."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -61,9 +62,18 @@ class SqlMatchingQueries:
         jobs are queued. Each job holds only what matching reads (its identity, queue order and requirement;
         the group's assignment and file kind decoded once per group): the pass re-reads whole the jobs it
         dispatches (`claim_queued`)."""
+        return (await self.queued_heads(ready, color_tolerance))[0]
+
+    async def queued_heads(
+        self, ready: Sequence[Printer], color_tolerance: float = 0.0, spread: float | None = None
+    ) -> tuple[list[Job], list[list[str]]]:
+        """`queued_candidates`, and with `spread` fewer of them: a group loads at most `spread` times its share
+        of the ready printers (at least 16), since a pass dispatches each printer once, however many printers
+        fit each group. Also returns, per group so cut short, the ids it loaded: if a pass dispatches them all,
+        the group's next jobs could have gone too and the pass must load again without `spread`."""
         types = sorted({slot.type.strip().casefold() for p in ready for slot in p.materials if slot.type.strip()})
         if not types:
-            return []
+            return [], []
         rows = (await self.session.execute(_QUEUE_GROUPS, {"types": types})).all()
         sliced = await SqlSlicingRepository(self.session).sliced_targets(sorted({row[4] for row in rows if row[4]}))
         # A group's size is not read: asking for as many jobs as printers fit it, LIMIT yields what it has.
@@ -81,7 +91,11 @@ class SqlMatchingQueries:
             (row, limit) for row, limit in zip(rows, dispatch_limits(groups, ready), strict=True) if limit > 0
         ]
         if not wanted:
-            return []
+            return [], []
+        cap = len(ready)
+        if spread is not None:
+            shared_by = sum(1 for _, limit in wanted if limit > 1) or 1
+            cap = max(16, math.ceil(spread * len(ready) / shared_by))
         result = await self.session.execute(
             _QUEUE_HEADS,
             {
@@ -91,14 +105,16 @@ class SqlMatchingQueries:
                 "as": [json.dumps(row[3]) for row, _ in wanted],
                 "bs": [row[4] for row, _ in wanted],
                 "fs": [row[5] for row, _ in wanted],
-                "ns": [limit for _, limit in wanted],
+                "ns": [min(limit, cap) for _, limit in wanted],
             },
         )
         shared = [(assignment_from_json(row[3]), row[5]) for row, _ in wanted]
         candidates: list[Job] = []
+        loaded: list[list[str]] = [[] for _ in wanted]
         for row in result:
             group, job_id, order_id, line, part, copy, priority, due, created, status, basis, *material = row
             assignment, file_kind = shared[group - 1]
+            loaded[group - 1].append(job_id)
             candidates.append(
                 Job(
                     id=job_id, order_id=order_id, order_number="", line_item_id="", line_position=line, sku_id="",
@@ -109,7 +125,8 @@ class SqlMatchingQueries:
                     slice_basis=basis,
                 )
             )
-        return candidates
+        cut = [ids for ids, (_, limit) in zip(loaded, wanted, strict=True) if limit > cap and len(ids) == cap]
+        return candidates, cut
 
     async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]:
         rows = await self.session.execute(_CLAIM_QUEUED, {"job_ids": list(job_ids)})

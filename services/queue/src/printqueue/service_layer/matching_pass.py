@@ -14,6 +14,9 @@ from servicekit.collector import collector_paused
 from servicekit.tracing import span
 
 if TYPE_CHECKING:
+    from printqueue.adapters.queue_repository import QueueRepository
+    from printqueue.domain.model import Job, Printer, Target
+    from printqueue.domain.slicing import Slice
     from printqueue.service_layer.handlers import Deps
 
 
@@ -47,11 +50,13 @@ async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch
     if not ready:
         return []
     tolerance = settings.color_tolerance
-    candidates = await repo.queued_candidates(ready, tolerance)
-    bases = sorted({job.slice_basis for job in candidates if job.slice_basis is not None})
-    completed = {(s.basis, s.target): s for s in await repo.slices_of(bases) if s.state == "completed"}
-    with collector_paused():
-        dispatches = match(candidates, ready, completed_slices(completed.values()), tolerance)
+    candidates, cut = await repo.queued_heads(ready, tolerance, FIRST_SPREAD)
+    completed, dispatches = await _decide(repo, candidates, ready, tolerance)
+    if cut:
+        dispatched = {d.job_id for d in dispatches}
+        if any(all(job_id in dispatched for job_id in ids) for ids in cut):
+            candidates = await repo.queued_candidates(ready, tolerance)
+            completed, dispatches = await _decide(repo, candidates, ready, tolerance)
     if not dispatches:
         return []
     claimed = {job.id: job for job in await repo.claim_queued([d.job_id for d in dispatches])}
@@ -85,3 +90,20 @@ async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch
             start = messages.start_print(job, deps.policy.deadline_seconds, deps.clock(), slots)
             uow.emit(start, subject_id=job.id)
     return done
+
+
+FIRST_SPREAD = 2.0
+"""A pass first loads each requirement group's heads up to twice its share of the ready printers: a whole
+fleet ready over a long queue reads a fraction of the jobs. The decision is the same as with every head a
+group's fitting printers could take unless a group so cut dispatched all it loaded (its next jobs might
+have gone too, and any job after a refused one of its group is refused as well); then the pass loads again
+in full."""
+
+
+async def _decide(
+    repo: QueueRepository, candidates: list[Job], ready: list[Printer], tolerance: float
+) -> tuple[dict[tuple[str, Target], Slice], list[Dispatch]]:
+    bases = sorted({job.slice_basis for job in candidates if job.slice_basis is not None})
+    completed = {(s.basis, s.target): s for s in await repo.slices_of(bases) if s.state == "completed"}
+    with collector_paused():
+        return completed, match(candidates, ready, completed_slices(completed.values()), tolerance)
