@@ -289,9 +289,10 @@ GROWTH = """  How it grows. Pure: linear in the jobs given (grouping them, and o
   of their material type (one fit test each, never one per printer), plus dispatches x log(shelves of a
   group) (a heap of each group's shelves' first free printers). Through PostgreSQL: one index probe per
   requirement group (skip scan), the group heads it reads (per group at most as many as printers fit it,
-  so up to the queue with a large fleet), every ready printer, then the dispatches: one claim, one UPDATE
-  from arrays, two outbox rows in one INSERT and two messages built per dispatch. With few printers it is
-  flat in the queue's size; with a whole fleet ready it grows with the dispatches and the heads read."""
+  first only twice its share of the ready printers), every ready printer, then the dispatches: one claim,
+  one UPDATE from arrays, two outbox rows in one INSERT and two messages built per dispatch. With few
+  printers it is flat in the queue's size; with a whole fleet ready it grows with the dispatches, the
+  groups (pinned jobs make one per printer they name) and the heads read."""
 
 
 async def database_figures(jobs: int, printers: int, rounds: int, skip: set[str], new_printers: bool = False) -> None:
