@@ -200,7 +200,12 @@ async def test_one_click_is_one_trace_across_the_services(
     assert len(roots) == 1, f"one root, not {[r['name'] for r in roots]}"
     root = roots[0]
     assert root["service"] == "api-gateway" and root["name"].startswith("POST"), root
-    assert any(f"/orders/{order_id}/print-jobs" in str(v) for v in root["attributes"].values()), root
+    # Intermittently (about 1 run in 10 of the whole suite) the root has been a POST without the click's path;
+    # name every span and the root's attributes so the failure says which request it was.
+    assert any(f"/orders/{order_id}/print-jobs" in str(v) for v in root["attributes"].values()), (
+        root["attributes"],
+        sorted((s["service"], s["name"]) for s in spans),
+    )
     orphans = [s["name"] for s in spans if s["parent_span_id"] and s["parent_span_id"] not in ids]
     assert not orphans, f"spans whose parent is not in the trace: {orphans}"
 
