@@ -97,7 +97,7 @@ deploy-check: install
 	$(PY) -m pytest -q tests/deploy
 
 test: install test-tools
-	@rc=0; $(PY) -m pytest -q -rfE --tb=short $(TEST_PATHS) || rc=$$?; \
+	@rc=0; $(PY) -m pytest -q -rfE --tb=short --durations=30 $(TEST_PATHS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests in $(TEST_PATHS)" >&2; fi; \
 	exit $$rc
 
