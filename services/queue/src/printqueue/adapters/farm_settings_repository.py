@@ -11,8 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from printqueue.adapters import orm
 from printqueue.domain.model import FarmSettings
 
-_READ = sa.select(orm.farm_settings.c.color_tolerance).where(orm.farm_settings.c.id == 1)
-"""Built once: every matching pass reads it."""
+READ_COLOR_TOLERANCE = sa.select(orm.farm_settings.c.color_tolerance).where(orm.farm_settings.c.id == 1)
+"""Built once; the matching pass reads it inside its lock statement (`matching_queries`)."""
+
+
+def farm_settings_of(color_tolerance: float | None) -> FarmSettings:
+    """The settings from the stored tolerance: the defaults while no row was saved (it reads as None)."""
+    return FarmSettings(color_tolerance=color_tolerance) if color_tolerance is not None else FarmSettings()
 
 
 class SqlFarmSettingsRepository:
@@ -22,8 +27,7 @@ class SqlFarmSettingsRepository:
         self.session = session
 
     async def farm_settings(self) -> FarmSettings:
-        row = (await self.session.execute(_READ)).first()
-        return FarmSettings(color_tolerance=row.color_tolerance) if row is not None else FarmSettings()
+        return farm_settings_of((await self.session.execute(READ_COLOR_TOLERANCE)).scalar_one_or_none())
 
     async def save_farm_settings(self, settings: FarmSettings, now: datetime) -> None:
         values = {"color_tolerance": settings.color_tolerance, "updated_at": now}

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
+from printqueue.adapters.farm_settings_repository import READ_COLOR_TOLERANCE, farm_settings_of
 from printqueue.adapters.mappers import assignment_from_json, job_from_row, material_of, printer_from_row
 from printqueue.adapters.slicing_repository import SqlSlicingRepository
 from printqueue.domain.matching import READY_STATES, Requirement, SlicedFor, SlicedTargets, dispatch_limits, file_family
@@ -31,8 +32,7 @@ class SqlMatchingQueries:
         """Takes the pass's lock and returns the farm settings, read in the same round trip: the pass needs them
         next. (The statement's snapshot may predate a wait for the lock; passes never write the settings, and an
         operator's change made meanwhile was as concurrent with the pass as one made a moment later.)"""
-        tolerance = (await self.session.execute(_LOCK_MATCHING)).one()[1]
-        return FarmSettings(color_tolerance=tolerance) if tolerance is not None else FarmSettings()
+        return farm_settings_of((await self.session.execute(_LOCK_MATCHING)).one()[1])
 
     async def ready_printer_candidates(self, now: datetime) -> list[Printer]:
         """The printers that may be ready, filtered in SQL on what `readiness` checks first, so a pass over a
@@ -164,7 +164,7 @@ class SqlMatchingQueries:
 # than PostgreSQL spent running them, on the path from a printer turning ready to its StartPrint.
 _LOCK_MATCHING = sa.select(
     sa.func.pg_advisory_xact_lock(MATCHING_LOCK_KEY),
-    sa.select(orm.farm_settings.c.color_tolerance).where(orm.farm_settings.c.id == 1).scalar_subquery(),
+    READ_COLOR_TOLERANCE.scalar_subquery(),
 )
 
 
