@@ -50,8 +50,10 @@ async def nc(tmp_path: Path) -> AsyncIterator[NatsClient]:
         await server.stop(timeout=20)
 
 
-async def replica(nc: NatsClient, name: str, *, lease_ttl: float = LEASE_TTL) -> LeaseTable:
-    table = LeaseTable(cast(Bus, SimpleNamespace(js=nc.jetstream())), name, lease_ttl, REPLICA_TTL)
+async def replica(
+    nc: NatsClient, name: str, *, lease_ttl: float = LEASE_TTL, replica_ttl: float = REPLICA_TTL
+) -> LeaseTable:
+    table = LeaseTable(cast(Bus, SimpleNamespace(js=nc.jetstream())), name, lease_ttl, replica_ttl)
     await table.open()
     await table.heartbeat()
     table.confirm_leases()
@@ -82,6 +84,18 @@ async def test_a_dead_replicas_lease_is_taken_over_once_its_heartbeat_expired(nc
     assert not await dead.still_held(held)
     assert not await dead.renew(held), "the old holder's renewal fails, so it lets go"
     assert await survivor.still_held(taken) and await survivor.renew(taken)
+
+
+async def test_the_live_replicas_listing_never_leaves_a_live_replica_out(nc: NatsClient) -> None:
+    """The client's `keys()` once returned no key 0.16 s after a put (its watcher declared the listing
+    complete before reading a message already sent): a listing asked many times must name every live
+    replica every time, and no replica that left."""
+    tables = [await replica(nc, f"gw-{n}", replica_ttl=LEASE_TTL) for n in range(4)]  # none expires meanwhile
+    await tables[3].leave()
+
+    listings = [await tables[0].live_replicas() for _ in range(300)]
+
+    assert all(listing == ["gw-0", "gw-1", "gw-2"] for listing in listings), {tuple(x) for x in listings}
 
 
 async def test_a_live_replica_missing_from_a_listing_keeps_its_lease(nc: NatsClient) -> None:

@@ -12,6 +12,7 @@ the old revision) then fails. A replica whose own heartbeat may have expired sen
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nats.js.api import KeyValueConfig
-from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
+from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 
 from contracts.printers.v1 import LEASES_BUCKET, REPLICAS_BUCKET
 from servicekit.messaging import Bus
@@ -114,11 +115,15 @@ class LeaseTable:
             log.debug("could not remove replica key", exc_info=True)
 
     async def live_replicas(self) -> list[str]:
-        try:
-            keys: list[str] = await self._replicas.keys()
-        except NoKeysError:
-            keys = []
-        return sorted(set(keys) | {self.instance})
+        """The replicas whose heartbeat key exists, from the bucket's stream itself. Not the client's `keys()`:
+        its watcher may declare the listing complete before a key already sent has been read, and a replica
+        left out makes every other one try to take its printers (seen: a key a few ms old missing)."""
+        prefix = f"$KV.{REPLICAS_BUCKET}."
+        info = await self.bus.js.stream_info(f"KV_{REPLICAS_BUCKET}", subjects_filter=f"{prefix}>")
+        named = [subject[len(prefix) :] for subject in (info.state.subjects or {})]
+        others = [name for name in named if name != self.instance]
+        gone = await asyncio.gather(*(self.replica_gone(name) for name in others))  # a deleted key leaves a marker
+        return sorted({name for name, left in zip(others, gone, strict=True) if not left} | {self.instance})
 
     async def replica_gone(self, replica: str) -> bool:
         """Asked of the bucket itself, not of a listing: a steal must not rest on a stale or partial list.
