@@ -424,6 +424,37 @@ async def test_a_big_batch_goes_in_by_copy_in_emit_order_and_only_with_its_commi
     assert [m.headers["Nats-Msg-Id"] for m in published] == [e.id for e in emitted]
 
 
+async def test_encoded_messages_are_stored_and_published_as_emitted_ones_are(
+    probe: Probe, servers: tuple[str, str]
+) -> None:
+    """`emit_encoded`: a small batch handed to the relay at commit goes out directly (by `publish_encoded`), a
+    big one by COPY and the relay's loop; either way under its envelope's id, and it opens as the message."""
+    relay = OutboxRelay(probe.sessions, outbox, probe.bus.publish, publish_encoded=probe.bus.publish_encoded)
+    try:
+        for count, publish_committed in [(3, relay.publish_committed), (COPY_FROM + 3, None)]:
+            probe_id = uuid.uuid4().hex
+            uow = ProbeUnitOfWork(
+                probe.sessions, probe.outbox, Inbox(metadata.tables["inbox"]), probe.relay.wake, publish_committed
+            )
+            sent = [ProbeHappened(probe_id=probe_id, value=value, blob="é\"") for value in range(count)]
+            async with uow:
+                await uow.record(probe_id, 1)
+                uow.emit_encoded(ProbeHappened, [(f"s{m.value}", m.model_dump_json()) for m in sent])
+                pending = list(uow._pending)
+                await uow.commit()
+            if publish_committed is None:
+                probe.relay.start()
+            published = await wait_until(
+                lambda p=probe_id, n=count: _all_published(servers[0], p, n), 60, f"{count} encoded messages"
+            )
+            assert [m.headers["Nats-Msg-Id"] for m in published] == [e.id for e in pending]
+            envelopes = [Envelope.model_validate_json(m.data) for m in published]
+            assert [e.open(ProbeHappened) for e in envelopes] == sent
+            assert [e.subject for e in envelopes] == [f"s{n}" for n in range(count)]
+    finally:
+        await relay.stop()
+
+
 async def _all_published(nats_url: str, probe_id: str, count: int) -> list[Any] | None:
     found = await stream_messages(nats_url, ProbeHappened.SUBJECT, probe_id, timeout=0.2)
     return found if len(found) == count else None

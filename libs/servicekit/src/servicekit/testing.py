@@ -9,7 +9,7 @@ import asyncio
 import copy
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, overload
 
@@ -143,6 +143,12 @@ class FakeUnitOfWork(Generic[S]):
         self._pending.append(envelope)
         self._pending_messages.append(message)
         return envelope
+
+    def emit_encoded(self, message_type: type[ContractMessage], data: Iterable[tuple[str | None, str]]) -> None:
+        """Each rendered message validated back into `message_type`: a template that renders what the contract
+        refuses fails the test that emitted it."""
+        for subject_id, text in data:
+            self.emit(message_type.model_validate_json(text), subject_id=subject_id)
 
     def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
         self._after_commit.append(action)

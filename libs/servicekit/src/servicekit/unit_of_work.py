@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Self
 
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.envelope import ContractMessage, Envelope
 from servicekit.inbox import Inbox
-from servicekit.outbox import Outbox
+from servicekit.outbox import Outbox, Pending
 
 
 class SqlUnitOfWork:
@@ -28,13 +28,13 @@ class SqlUnitOfWork:
         outbox: Outbox,
         inbox: Inbox,
         on_commit: Callable[[], None] = lambda: None,
-        publish_committed: Callable[[list[Envelope]], None] | None = None,
+        publish_committed: Callable[[list[Pending]], None] | None = None,
     ) -> None:
         self.sessions, self.outbox, self.inbox, self.on_commit = sessions, outbox, inbox, on_commit
         self.publish_committed = publish_committed
         """Given (the runtime's relay), a commit hands it the messages it wrote so they are published at once
         from memory, instead of waiting for the relay to read them back; the outbox rows stay the guarantee."""
-        self._pending: list[Envelope] = []
+        self._pending: list[Pending] = []
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._correlation: str | None = None
         self._causation: str | None = None
@@ -79,6 +79,13 @@ class SqlUnitOfWork:
         )
         self._pending.append(envelope)
         return envelope
+
+    def emit_encoded(self, message_type: type[ContractMessage], data: Iterable[tuple[str | None, str]]) -> None:
+        """Messages of `message_type` whose JSON the caller rendered itself, as (subject id, JSON) pairs: a bulk
+        writer's template, which must mean what `message.model_dump_json()` would (its tests hold that)."""
+        self._pending += self.outbox.encoded(
+            message_type.SUBJECT, data, correlation_id=self._correlation, causation_id=self._causation
+        )
 
     def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
         """Side effects that must not happen unless the transaction commits (e.g. talking to a printer)."""

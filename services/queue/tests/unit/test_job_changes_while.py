@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contracts.queue.v1 import JobChanged
 from printqueue.domain.model import Assignment, Job, Material
 from printqueue.service_layer import handlers, messages
 
@@ -34,7 +35,7 @@ async def test_the_messages_are_each_jobs_own_in_order_and_the_write_has_finishe
             await asyncio.sleep(0)
 
     built = await handlers._job_changes_while(writing(), jobs)
-    assert built == [messages.job_changed(j) for j in jobs]
+    assert [JobChanged.model_validate_json(text) for text in built] == [messages.job_changed(j) for j in jobs]
     assert steps == [0, 1, 2, 3, 4]
 
 

@@ -111,22 +111,22 @@ async def _apply_reconciliation(result: Reconciliation, uow: QueueUnitOfWork, de
     # not wait behind a big order's JobChanged (100,000 of them took two minutes to drain before it).
     stats = Stats(added=len(result.added), cancelled=len(result.cancelled), kept=result.kept)
     await emit_summaries(uow, [result.order.order_id], stats)
-    for job, message in zip(result.changed, changed, strict=True):
-        uow.emit(message, subject_id=job.id)
+    uow.emit_encoded(JobChanged, zip([job.id for job in result.changed], changed, strict=True))
     for job in result.stops:
         emit_stop(uow, job, job.printer_id, deps)
     uow.rematch = uow.rematch or bool(result.added or result.changed)
 
 
-async def _job_changes_while(writing: Awaitable[None], jobs: Sequence[Job]) -> list[JobChanged]:
-    """The jobs' JobChanged, built while `writing` (a big order's COPY) runs: PostgreSQL ingests the rows
-    while Python builds the messages, instead of one waiting for the other. The building hands the event loop
-    back every `_BUILD_STEP` messages, so the COPY keeps sending. Neither touches the other's objects."""
+async def _job_changes_while(writing: Awaitable[None], jobs: Sequence[Job]) -> list[str]:
+    """The jobs' JobChanged as JSON, built while `writing` (a big order's COPY) runs: PostgreSQL ingests the
+    rows while Python builds the messages, instead of one waiting for the other. The building hands the event
+    loop back every `_BUILD_STEP` messages, so the COPY keeps sending. Neither touches the other's objects."""
     task = asyncio.ensure_future(writing)
-    built: list[JobChanged] = []
+    built: list[str] = []
+    encode = messages.JobChangedJson()
     try:
         for start in range(0, len(jobs), _BUILD_STEP):
-            built += [messages.job_changed(job) for job in jobs[start : start + _BUILD_STEP]]
+            built += [encode(job) for job in jobs[start : start + _BUILD_STEP]]
             await asyncio.sleep(0)
     except BaseException:
         task.cancel()

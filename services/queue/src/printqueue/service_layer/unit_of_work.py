@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -23,6 +23,9 @@ class QueueUnitOfWork(Protocol):
     def queue(self) -> QueueRepository: ...
 
     def emit(self, message: ContractMessage, *, subject_id: str | None = None) -> Envelope: ...
+
+    def emit_encoded(self, message_type: type[ContractMessage], data: Iterable[tuple[str | None, str]]) -> None:
+        """Messages whose JSON a bulk writer rendered itself (`messages.JobChangedJson`)."""
 
     async def __aenter__(self) -> object: ...
 
