@@ -11,9 +11,8 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
@@ -32,11 +31,11 @@ PublishEncoded = Callable[[str, str, bytes, str | None], Awaitable[None]]
 """(subject, message id, the envelope's JSON, its traceparent): `Bus.publish_encoded`."""
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedEnvelope:
+class EncodedEnvelope(NamedTuple):
     """An envelope already rendered as JSON text, for a bulk writer that renders its messages' `data` from a
     template: validating and dumping 20,000 pydantic messages and envelopes was most of a big order's CPU. The
-    outbox stores the text as it stores an `Envelope`'s (the column is JSONB, the relay sends it as text)."""
+    outbox stores the text as it stores an `Envelope`'s (the column is JSONB, the relay sends it as text). A
+    tuple: a frozen dataclass's construction alone cost a tenth of the encoding."""
 
     id: str
     type: str
@@ -51,6 +50,7 @@ Pending = Envelope | EncodedEnvelope
 """What a unit of work hands the outbox: envelopes, or envelopes already encoded."""
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_string: Callable[[str], str] = json.encoder.encode_basestring
 _time_json = TypeAdapter(datetime).dump_json
 
 
@@ -99,10 +99,11 @@ class Outbox:
         out: list[EncodedEnvelope] = []
         for subject_id, text in data:
             message_id = self.ids()
+            about = "null" if subject_id is None else _string(subject_id)
             out.append(EncodedEnvelope(
                 message_id,
                 subject,
-                f'{{"specversion":"1.0","id":{_dumps(message_id)}{shared}{_dumps(subject_id)},"data":{text}}}',
+                f'{{"specversion":"1.0","id":{_string(message_id)}{shared}{about},"data":{text}}}',
                 traceparent,
             ))
         return out

@@ -6,7 +6,7 @@ identity is (line item, part, copy number); a started or finished job is never t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -74,32 +74,39 @@ class DesiredJob:
 def desired_jobs(line_items: Sequence[DesiredLineItem]) -> list[DesiredJob]:
     """Line quantity × part quantity copies of each part. Copies are numbered per (line item, part),
     continuing across repeated entries of one part, so identities never collide."""
-    out: list[DesiredJob] = []
+    return [
+        replace(head, copy_number=copy) for head, last in _desired_heads(line_items)
+        for copy in range(head.copy_number, last + 1)
+    ]
+
+
+def _desired_heads(line_items: Sequence[DesiredLineItem]) -> Iterator[tuple[DesiredJob, int]]:
+    """`desired_jobs` as (its first copy, its last copy number) per part entry of a line: the copies differ in
+    their number only, and a 20,000-job order needs no 20,000 `DesiredJob`s to say so."""
     for line in line_items:
         next_copy: dict[str, int] = {}
         for index, part in enumerate(line.parts):
-            parameters = {**line.parameters, **part.parameter_values}
-            for _ in range(max(line.quantity, 0) * max(part.quantity, 0)):
-                copy = next_copy.get(part.part_id, 0) + 1
-                next_copy[part.part_id] = copy
-                out.append(
-                    DesiredJob(
-                        line_item_id=line.line_item_id,
-                        line_position=line.position,
-                        sku_id=line.sku_id,
-                        sku=line.sku,
-                        part_id=part.part_id,
-                        part_index=index,
-                        part_name=part.part_name,
-                        copy_number=copy,
-                        material=part.material,
-                        parameters=parameters,
-                        file=part.file,
-                        grams=part.grams,
-                        print_minutes=part.print_minutes,
-                    )
-                )
-    return out
+            copies = max(line.quantity, 0) * max(part.quantity, 0)
+            if copies == 0:
+                continue
+            first = next_copy.get(part.part_id, 0) + 1
+            next_copy[part.part_id] = first + copies - 1
+            head = DesiredJob(
+                line_item_id=line.line_item_id,
+                line_position=line.position,
+                sku_id=line.sku_id,
+                sku=line.sku,
+                part_id=part.part_id,
+                part_index=index,
+                part_name=part.part_name,
+                copy_number=first,
+                material=part.material,
+                parameters={**line.parameters, **part.parameter_values},
+                file=part.file,
+                grams=part.grams,
+                print_minutes=part.print_minutes,
+            )
+            yield head, first + copies - 1
 
 
 @dataclass
@@ -134,24 +141,27 @@ def reconcile_order_jobs(
 
     live: dict[Identity, Job] = {job.identity: job for job in jobs if job.live}
     wanted: set[Identity] = set()
-    for want in desired_jobs(desired.line_items):
-        if want.identity in wanted:
-            continue
-        wanted.add(want.identity)
-        job = live.get(want.identity)
-        if job is None:
-            job = _new_job(desired, want, now, new_id())
-            result.added.append(job)
-            result.changed.append(job)
-            continue
-        result.kept += 1
-        visible = job.status in WAITING and _refresh(job, desired, want)
-        if visible:
-            job.touch(now)
-            result.changed.append(job)
-        if visible or not job.wanted:
-            job.wanted = True
-            result.dirty.append(job)
+    for want, last in _desired_heads(desired.line_items):
+        line_item_id, part_id = want.line_item_id, want.part_id
+        for copy in range(want.copy_number, last + 1):
+            identity = (line_item_id, part_id, copy)
+            if identity in wanted:
+                continue
+            wanted.add(identity)
+            job = live.get(identity)
+            if job is None:
+                job = _new_job(desired, want, copy, now, new_id())
+                result.added.append(job)
+                result.changed.append(job)
+                continue
+            result.kept += 1
+            visible = job.status in WAITING and _refresh(job, desired, want)
+            if visible:
+                job.touch(now)
+                result.changed.append(job)
+            if visible or not job.wanted:
+                job.wanted = True
+                result.dirty.append(job)
 
     for identity, job in live.items():
         if identity in wanted:
@@ -182,32 +192,7 @@ def desired_runs(desired: DesiredOrder) -> list[DesiredRun] | None:
     a line item (the first entry of an identity wins there, which only the full reconciliation sorts out)."""
     if len({line.line_item_id for line in desired.line_items}) != len(desired.line_items):
         return None
-    runs: list[DesiredRun] = []
-    for line in desired.line_items:
-        next_copy: dict[str, int] = {}
-        for index, part in enumerate(line.parts):
-            copies = max(line.quantity, 0) * max(part.quantity, 0)
-            if copies == 0:
-                continue
-            first = next_copy.get(part.part_id, 0) + 1
-            next_copy[part.part_id] = first + copies - 1
-            head = DesiredJob(
-                line_item_id=line.line_item_id,
-                line_position=line.position,
-                sku_id=line.sku_id,
-                sku=line.sku,
-                part_id=part.part_id,
-                part_index=index,
-                part_name=part.part_name,
-                copy_number=first,
-                material=part.material,
-                parameters={**line.parameters, **part.parameter_values},
-                file=part.file,
-                grams=part.grams,
-                print_minutes=part.print_minutes,
-            )
-            runs.append(DesiredRun(head, first + copies - 1))
-    return runs
+    return [DesiredRun(head, last) for head, last in _desired_heads(desired.line_items)]
 
 
 def reconcile_unchanged(order: OrderRecord, desired: DesiredOrder, kept: int) -> Reconciliation | None:
@@ -257,7 +242,7 @@ def _cancel_unstarted(job: Job, reason: str, now: datetime, result: Reconciliati
     result.dirty.append(job)
 
 
-def _new_job(desired: DesiredOrder, want: DesiredJob, now: datetime, job_id: str) -> Job:
+def _new_job(desired: DesiredOrder, want: DesiredJob, copy_number: int, now: datetime, job_id: str) -> Job:
     return Job(
         id=job_id,
         order_id=desired.order_id,
@@ -269,7 +254,7 @@ def _new_job(desired: DesiredOrder, want: DesiredJob, now: datetime, job_id: str
         part_id=want.part_id,
         part_index=want.part_index,
         part_name=want.part_name,
-        copy_number=want.copy_number,
+        copy_number=copy_number,
         material=want.material,
         parameters=dict(want.parameters),
         file=dict(want.file),
