@@ -108,6 +108,14 @@ def test_equal_but_differently_typed_values_keep_their_own_text() -> None:
     ]
 
 
+@pytest.mark.parametrize("progress", [float("nan"), float("inf"), float("-inf")])
+def test_a_progress_that_is_not_a_number_is_written_as_pydantic_writes_it(progress: float) -> None:
+    job = replace(plain_job(), progress_percent=progress)
+    rendered = messages.JobChangedJson()(job)
+    assert json.loads(rendered) == json.loads(messages.job_changed(job).model_dump_json())
+    assert json.loads(rendered)["progress_percent"] is None
+
+
 @pytest.mark.parametrize("change", [{"status": "lost"}, {"priority": "urgent"}])
 def test_a_status_or_priority_outside_the_contract_is_refused(change: dict[str, str]) -> None:
     with pytest.raises(ValueError):

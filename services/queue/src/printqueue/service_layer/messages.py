@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -262,7 +263,7 @@ class JobChangedJson:
     def __init__(self) -> None:
         self._texts = _Encoded(_dumps)
         self._times = _Encoded(_time_text)
-        self._numbers = _Encoded(_dumps)
+        self._numbers = _Encoded(_float_text)
         self._parameters = _Encoded(_dumps)
         self._material: tuple[Material | None, str] = (None, "")
         self._assignment: tuple[Assignment | None, str] = (None, "")
@@ -326,6 +327,11 @@ _PRIORITIES = frozenset(get_args(JobPriority))
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _string: Callable[[str], str] = json.encoder.encode_basestring
 _time_json = TypeAdapter(datetime).dump_json
+
+
+def _float_text(value: float) -> str:
+    """As pydantic writes a float: not-a-number and infinities as null (`json` would write invalid JSON)."""
+    return _dumps(value) if math.isfinite(value) else "null"
 
 
 def _time_text(value: datetime | None) -> str:
