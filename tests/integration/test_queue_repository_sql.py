@@ -27,8 +27,8 @@ from contracts.shared_values import Material as MaterialMessage
 from printqueue.adapters import orm
 from printqueue.domain import lifecycle
 from printqueue.domain.commands import RunMatchingPass
-from printqueue.domain.matching import job_order, match, readiness
-from printqueue.domain.model import Assignment, FarmSettings, Job, LoadedMaterial, Material, Printer, summarize
+from printqueue.domain.matching import Fleet, job_order, match, readiness
+from printqueue.domain.model import Assignment, FarmSettings, Job, LoadedMaterial, Material, Printer, rgb, summarize
 from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconcile_order_jobs
 from printqueue.service_layer import handlers, matching_pass, messages
 from printqueue.service_layer.handlers import Deps
@@ -371,7 +371,7 @@ async def test_a_consumer_s_handler_joins_the_bus_s_transaction_and_the_matcher_
 
 
 ORDER_CHECK_TYPE = "ordercheck"
-"""A material no other test here queues: the groups `queued_candidates` finds for it are the property's alone."""
+"""A material no other test here queues: the groups `queued_groups` finds for it are the property's alone."""
 _SAME_INSTANT_ELSEWHERE = T0.astimezone(timezone(timedelta(hours=5)))
 _INSTANTS = [T0, _SAME_INSTANT_ELSEWHERE, T0 + timedelta(microseconds=1), T0 - timedelta(microseconds=1),
              T0 + timedelta(days=1)]
@@ -415,12 +415,17 @@ async def test_the_queue_heads_sql_takes_each_group_s_first_jobs_in_the_domain_s
     ]
     async with unit_of_work(sessions) as uow:
         await uow.queue.add_jobs(jobs)
-        loaded = await uow.queue.queued_candidates(ready)
+        (groups, queue), cut = await uow.queue.queued_groups(Fleet(ready))
         await uow.rollback()
-    for color in (None, "#000000"):
-        group = [job for job in jobs if job.material.color == color]
-        expected = {job.id for job in sorted(group, key=job_order)[:printers]}
-        assert {job.id for job in loaded if job.material.color == color} == expected, color
+    assert cut == []
+    assert len({requirement.color for requirement in groups}) == len(groups), "one group per colour"
+    by_id = {job.id: job for job in jobs}
+    expected: list[tuple[int, str]] = []
+    for index, requirement in enumerate(groups):
+        group = [job for job in jobs if rgb(job.material.color) == requirement.color]
+        expected.extend((index, job.id) for job in sorted(group, key=job_order)[:printers])
+    assert sorted(queue, key=lambda loaded: job_order(by_id[loaded[1]])) == queue, "merged in queue order"
+    assert sorted(queue) == sorted(expected)
 
 
 async def test_the_pass_s_lock_returns_the_farm_settings_read_in_the_same_round_trip(

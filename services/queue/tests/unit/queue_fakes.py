@@ -11,7 +11,15 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from printqueue.domain.matching import READY_STATES, SlicedFor, completed_slices
+from printqueue.domain.matching import (
+    READY_STATES,
+    Candidates,
+    Fleet,
+    Requirement,
+    SlicedFor,
+    completed_slices,
+    job_order,
+)
 from printqueue.domain.model import (
     ACTIVE,
     TERMINAL,
@@ -149,18 +157,19 @@ class InMemoryQueueRepository:
     async def save_farm_settings(self, settings: FarmSettings, now: datetime) -> None:
         self.settings = settings
 
-    async def queued_candidates(self, ready: Sequence[Printer], color_tolerance: float = 0.0) -> list[Job]:
-        types = {slot.type.strip().casefold() for p in ready for slot in p.materials}
-        return [
-            copy.deepcopy(j)
-            for j in self.jobs.values()
-            if j.status == "queued" and j.material.type.strip().casefold() in types
-        ]
-
-    async def queued_heads(
-        self, ready: Sequence[Printer], color_tolerance: float = 0.0, spread: float | None = None
-    ) -> tuple[list[Job], list[list[str]]]:
-        return await self.queued_candidates(ready, color_tolerance), []
+    async def queued_groups(
+        self, fleet: Fleet, color_tolerance: float = 0.0, spread: float | None = None
+    ) -> tuple[Candidates, list[list[str]]]:
+        """Every queued job of a type the fleet holds, grouped by requirement, merged in queue order."""
+        types = fleet.by_type
+        queued = [j for j in self.jobs.values() if j.status == "queued" and j.material.type.strip().casefold() in types]
+        sliced = await self.sliced_targets(sorted({j.slice_basis for j in queued if j.slice_basis is not None}))
+        groups: dict[Requirement, int] = {}
+        order: list[tuple[int, str]] = []
+        for j in sorted(queued, key=job_order):
+            models = sliced.get(j.slice_basis, frozenset()) if j.slice_basis is not None else None
+            order.append((groups.setdefault(Requirement.of_job(j, models, color_tolerance), len(groups)), j.id))
+        return (list(groups), order), []
 
     async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]:
         wanted = set(job_ids)

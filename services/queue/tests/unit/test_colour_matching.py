@@ -8,7 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from printqueue.domain.colour_distance import color_distance
-from printqueue.domain.matching import Requirement, dispatch_limits, explain, fits, fitting_slots, job_order, match
+from printqueue.domain.matching import (
+    Fleet,
+    Requirement,
+    dispatch_limits,
+    explain,
+    fits,
+    fitting_slots,
+    job_order,
+    match,
+)
 from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -56,9 +65,10 @@ def test_a_close_colour_matches_whatever_profile_the_spool_reports() -> None:
     spool = printer("p", CLOSE_RED, profile="GFA00")
     assert fits(spool, Requirement.of(Material("PLA", RED), Assignment(), color_tolerance=5))
     assert [(d.job_id, d.printer_id) for d in match([job("red", RED)], [spool], color_tolerance=5)] == [("red", "p")]
-    assert dispatch_limits([(Requirement.of(Material("PLA", RED), Assignment(), color_tolerance=5), 3)], [spool]) == [1]
+    close = Requirement.of(Material("PLA", RED), Assignment(), color_tolerance=5)
+    assert dispatch_limits([(close, 3)], Fleet([spool])) == [1]
     other = Requirement.of(Material("PLA", RED, "GFL99"), Assignment(), color_tolerance=5)
-    assert not fits(spool, other) and dispatch_limits([(other, 3)], [spool]) == [0]
+    assert not fits(spool, other) and dispatch_limits([(other, 3)], Fleet([spool])) == [0]
 
 
 def test_the_explanation_shows_the_distance_to_the_closest_spool() -> None:
@@ -122,7 +132,7 @@ def test_with_a_tolerance_matching_only_the_dispatchable_heads_is_the_same(
     requirements = [(Requirement.of_job(g[0], color_tolerance=tolerance), len(g)) for g in members]
     heads = [
         j
-        for group, limit in zip(members, dispatch_limits(requirements, printers), strict=True)
+        for group, limit in zip(members, dispatch_limits(requirements, Fleet(printers)), strict=True)
         for j in sorted(group, key=job_order)[:limit]
     ]
     assert match(heads, printers, color_tolerance=tolerance) == match(jobs, printers, color_tolerance=tolerance)

@@ -7,8 +7,10 @@ from hypothesis import strategies as st
 
 from printqueue.domain.matching import (
     Dispatch,
+    Fleet,
     Requirement,
     completed_slices,
+    decide,
     dispatch_limits,
     explain,
     fits,
@@ -407,10 +409,20 @@ def test_matching_only_each_groups_dispatchable_head_is_the_same(jobs: list[Job]
     requirements = [(Requirement.of_job(g[0]), len(g)) for g in members]
     heads = [
         j
-        for group, limit in zip(members, dispatch_limits(requirements, printers), strict=True)
+        for group, limit in zip(members, dispatch_limits(requirements, Fleet(printers)), strict=True)
         for j in sorted(group, key=job_order)[:limit]
     ]
     assert match(heads, printers) == match(jobs, printers)
+    # and as the pass hands them over: keys only, each group's head in queue order, one fleet for both
+    fleet = Fleet(printers)
+    merged = sorted(
+        (job_order(j), index)
+        for index, (group, limit) in enumerate(zip(members, dispatch_limits(requirements, fleet), strict=True))
+        for j in sorted((j for j in group if j.status == "queued"), key=job_order)[:limit]
+    )
+    candidates = ([requirement for requirement, _ in requirements], [(index, key[-1]) for key, index in merged])
+    assert decide(candidates, fleet) == match(jobs, printers)
+    assert decide(candidates, fleet) == match(jobs, printers), "a fleet is only read: it decides again the same"
 
 
 @settings(max_examples=300, deadline=None)

@@ -4,6 +4,7 @@ and the advisory lock that lets one pass run at a time."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -11,14 +12,24 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
 from printqueue.adapters.farm_settings_repository import READ_COLOR_TOLERANCE, farm_settings_of
 from printqueue.adapters.mappers import assignment_from_json, job_from_row, material_of, printer_from_row
 from printqueue.adapters.slicing_repository import SqlSlicingRepository
-from printqueue.domain.matching import READY_STATES, Requirement, SlicedFor, SlicedTargets, dispatch_limits, file_family
-from printqueue.domain.model import ACTIVE, TERMINAL, FarmSettings, Job, Material, Printer
+from printqueue.domain.matching import (
+    READY_STATES,
+    Candidates,
+    Fleet,
+    Requirement,
+    SlicedFor,
+    SlicedTargets,
+    dispatch_limits,
+    file_family,
+)
+from printqueue.domain.model import ACTIVE, TERMINAL, Assignment, FarmSettings, Job, Printer
 
 MATCHING_LOCK_KEY = 0x5052_494E_5451  # "PRINTQ": one matching pass at a time across all replicas
 
@@ -55,80 +66,61 @@ class SqlMatchingQueries:
         occupied.update(r.id for r in reporting)
         return occupied
 
-    async def queued_candidates(self, ready: Sequence[Printer], color_tolerance: float = 0.0) -> list[Job]:
-        """The queued jobs one matching pass could dispatch to `ready`: per requirement group, only its first
-        (fitting printers) jobs in queue order (a colour fits within `color_tolerance`). The groups come from an
-        index skip scan, so a pass costs one probe per group of the material types `ready` hold, however many
-        jobs are queued. Each job holds only what matching reads (its identity, queue order and requirement;
-        the group's assignment and file kind decoded once per group): the pass re-reads whole the jobs it
-        dispatches (`claim_queued`)."""
-        return (await self.queued_heads(ready, color_tolerance))[0]
-
-    async def queued_heads(
-        self, ready: Sequence[Printer], color_tolerance: float = 0.0, spread: float | None = None
-    ) -> tuple[list[Job], list[list[str]]]:
-        """`queued_candidates`, and with `spread` fewer of them: a group loads at most `spread` times its share
-        of the ready printers (at least 16), since a pass dispatches each printer once, however many printers
-        fit each group. Also returns, per group so cut short, the ids it loaded: if a pass dispatches them all,
+    async def queued_groups(
+        self, fleet: Fleet, color_tolerance: float = 0.0, spread: float | None = None
+    ) -> tuple[Candidates, list[list[str]]]:
+        """What one matching pass could dispatch to the `fleet`'s ready printers, as `matching.decide` takes it:
+        the requirement groups of the queued jobs (a colour fits within `color_tolerance`), and each group's
+        first jobs, at most as many as printers fit it, merged in queue order by PostgreSQL. The groups come
+        from an index skip scan, so a pass costs one probe per group of the material types the fleet holds,
+        however many jobs are queued; a job is read as its group and id only (the pass re-reads whole the jobs
+        it dispatches: `claim_queued`). With `spread`, a group loads at most `spread` times its share of the
+        ready printers (at least 16), since a pass dispatches each printer once, however many printers fit
+        each group. Also returns, per group so cut short, the ids it loaded: if a pass dispatches them all,
         the group's next jobs could have gone too and the pass must load again without `spread`."""
-        types = sorted({slot.type.strip().casefold() for p in ready for slot in p.materials if slot.type.strip()})
+        types = sorted(fleet.by_type)
         if not types:
-            return [], []
+            return ([], []), []
         rows = (await self.session.execute(_QUEUE_GROUPS, {"types": types})).all()
         sliced = await SqlSlicingRepository(self.session).sliced_targets(sorted({row[4] for row in rows if row[4]}))
+        ready = len(fleet.printers)
         # A group's size is not read: asking for as many jobs as printers fit it, LIMIT yields what it has.
         groups = [
-            (
-                Requirement.of(
-                    Material(k, c or None, p or None), assignment_from_json(a), _models(b, sliced), file_family(f),
-                    color_tolerance,
-                ),
-                len(ready),
+            Requirement.of(
+                material_of(k, c or None, p or None), _assignment_of(a), _models(b, sliced), file_family(f),
+                color_tolerance,
             )
             for k, c, p, a, b, f in rows
         ]
-        wanted = [
-            (row, limit) for row, limit in zip(rows, dispatch_limits(groups, ready), strict=True) if limit > 0
-        ]
+        limits = dispatch_limits([(requirement, ready) for requirement in groups], fleet)
+        wanted = [(row, group, limit) for row, group, limit in zip(rows, groups, limits, strict=True) if limit]
         if not wanted:
-            return [], []
-        cap = len(ready)
+            return ([], []), []
+        cap = ready
         if spread is not None:
-            shared_by = sum(1 for _, limit in wanted if limit > 1) or 1
-            cap = max(16, math.ceil(spread * len(ready) / shared_by))
+            shared_by = sum(1 for _, _, limit in wanted if limit > 1) or 1
+            cap = max(16, math.ceil(spread * ready / shared_by))
         result = await self.session.execute(
             _QUEUE_HEADS,
             {
-                "ts": [row[0] for row, _ in wanted],
-                "cs": [row[1] for row, _ in wanted],
-                "ps": [row[2] for row, _ in wanted],
-                "as": [json.dumps(row[3]) for row, _ in wanted],
-                "bs": [row[4] for row, _ in wanted],
-                "fs": [row[5] for row, _ in wanted],
-                "ns": [min(limit, cap) for _, limit in wanted],
+                "ts": [row[0] for row, _, _ in wanted],
+                "cs": [row[1] for row, _, _ in wanted],
+                "ps": [row[2] for row, _, _ in wanted],
+                "as": [row[3] for row, _, _ in wanted],
+                "bs": [row[4] for row, _, _ in wanted],
+                "fs": [row[5] for row, _, _ in wanted],
+                "ns": [min(limit, cap) for _, _, limit in wanted],
             },
         )
-        shared = [(assignment_from_json(row[3]), row[5]) for row, _ in wanted]
-        candidates: list[Job] = []
-        loaded: list[list[str]] = [[] for _ in wanted]
-        for row in result:
-            group, job_id, order_id, line, part, copy, priority, due, created, status, basis, *material = row
-            assignment, file_kind = shared[group - 1]
-            loaded[group - 1].append(job_id)
-            candidates.append(
-                Job(
-                    id=job_id, order_id=order_id, order_number="", line_item_id="", line_position=line, sku_id="",
-                    sku="", part_id="", part_index=part, part_name="", copy_number=copy,
-                    material=material_of(*material), parameters={},
-                    file={"kind": file_kind} if file_kind else {}, assignment=assignment, order_created_at=created,
-                    created_at=created, updated_at=created, fulfillment_date=due, priority=priority, status=status,
-                    slice_basis=basis,
-                )
-            )
-        cut = [ids for ids, (_, limit) in zip(loaded, wanted, strict=True) if limit > cap and len(ids) == cap]
-        return candidates, cut
+        queue = [(group - 1, job_id) for group, job_id in result]
+        loaded: dict[int, list[str]] = {}
+        for group, job_id in queue:
+            loaded.setdefault(group, []).append(job_id)
+        cut = [ids for group, ids in loaded.items() if wanted[group][2] > cap and len(ids) == cap]
+        return ([requirement for _, requirement, _ in wanted], queue), cut
 
     async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]:
+        """The queued ones of `job_ids`, whole and locked (a pass's thousands of ids go as one array)."""
         rows = await self.session.execute(_CLAIM_QUEUED, {"job_ids": list(job_ids)})
         return [job_from_row(r) for r in rows]
 
@@ -190,7 +182,10 @@ def _ready_printer_candidates() -> sa.Select[Any]:
 _READY_PRINTER_CANDIDATES = _ready_printer_candidates()
 _CLAIM_QUEUED = (
     sa.select(orm.jobs)
-    .where(orm.jobs.c.id.in_(sa.bindparam("job_ids", expanding=True)), orm.jobs.c.status == "queued")
+    .where(
+        orm.jobs.c.id == sa.func.any(sa.bindparam("job_ids", type_=ARRAY(sa.Text))),
+        orm.jobs.c.status == "queued",
+    )
     .order_by(orm.jobs.c.id)
     .with_for_update()
 )
@@ -206,6 +201,13 @@ _EXPIRED_DISPATCHES = (
 
 def _models(basis: str, sliced: SlicedTargets) -> frozenset[SlicedFor] | None:
     return sliced.get(basis, frozenset()) if basis else None
+
+
+@functools.lru_cache(maxsize=65536)
+def _assignment_of(text: str) -> Assignment:
+    """A group's assignment from its JSON text, decoded once per distinct text (pinned jobs make a group per
+    printer they name: thousands per pass)."""
+    return assignment_from_json(json.loads(text))
 
 
 _FILE_KIND = "coalesce(CASE WHEN slice_basis IS NULL THEN file ->> 'kind' END, '')"
@@ -231,7 +233,7 @@ _QUEUE_GROUPS = sa.text(
             ORDER BY {_GROUP_KEY} LIMIT 1
         ) AS next
     )
-    SELECT t, c, p, a, b, f FROM g
+    SELECT t, c, p, a::text, b, f FROM g
     """
 )
 """The distinct requirement groups of the queued jobs of the material `types` ready printers hold: a skip scan
@@ -239,14 +241,13 @@ over `ix_jobs_queue_order` (one index probe per group), not an aggregate over ev
 
 _QUEUE_HEADS = sa.text(
     f"""
-    SELECT g.i, j.id, j.order_id, j.line_position, j.part_index, j.copy_number, j.priority, j.fulfillment_date,
-           j.order_created_at, j.status, j.slice_basis, j.material_type, j.material_color, j.material_profile
+    SELECT g.i, j.id
     FROM unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ps AS text[]), CAST(:as AS text[]),
                 CAST(:bs AS text[]), CAST(:fs AS text[]), CAST(:ns AS int[]))
          WITH ORDINALITY AS g(t, c, p, a, b, f, n, i)
     CROSS JOIN LATERAL (
-        SELECT id, order_id, line_position, part_index, copy_number, priority, fulfillment_date, order_created_at,
-               status, slice_basis, material_type, material_color, material_profile FROM jobs
+        SELECT id, order_id, line_position, part_index, copy_number, priority, fulfillment_date, order_created_at
+        FROM jobs
         WHERE status = 'queued' AND lower(btrim(material_type)) = g.t AND coalesce(material_color, '') = g.c
           AND coalesce(material_profile, '') = g.p AND assignment = CAST(g.a AS jsonb)
           AND coalesce(slice_basis, '') = g.b AND {_FILE_KIND} = g.f
@@ -254,12 +255,16 @@ _QUEUE_HEADS = sa.text(
                  order_id COLLATE "C", line_position, part_index, copy_number, id COLLATE "C"
         LIMIT g.n
     ) AS j
+    ORDER BY (j.priority <> 'normal'), coalesce(j.fulfillment_date, DATE 'infinity'), j.order_created_at,
+             j.order_id COLLATE "C", j.line_position, j.part_index, j.copy_number, j.id COLLATE "C"
     """
 )
 """Per requirement group, its first `n` queued jobs in the order `matching.job_order` defines (`COLLATE "C"`:
 ids compare by code point, as in Python; no date is 'infinity', how the driver stores the `date.max` that
-`job_order` puts there). The order is restated here so an index serves it; a property test
-against PostgreSQL (tests/integration/test_queue_repository_sql.py) holds the two together."""
+`job_order` puts there), then all the groups' merged in that order, as `matching.decide` takes them: one
+sort here instead of a key tuple per job and a heap in Python. The order is restated here so an index serves
+it; a property test against PostgreSQL (tests/integration/test_queue_repository_sql.py) holds the two
+together."""
 
 
 _SAVE_DISPATCHED = sa.text(

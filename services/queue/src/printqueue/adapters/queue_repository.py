@@ -15,7 +15,7 @@ from printqueue.adapters.matching_queries import SqlMatchingQueries
 from printqueue.adapters.order_repository import SqlOrderRepository
 from printqueue.adapters.printer_repository import SqlPrinterRepository
 from printqueue.adapters.slicing_repository import SqlSlicingRepository
-from printqueue.domain.matching import SlicedFor
+from printqueue.domain.matching import Candidates, Fleet, SlicedFor
 from printqueue.domain.model import FarmSettings, Job, OrderRecord, OrderSummary, Printer
 from printqueue.domain.reconciliation import DesiredOrder, DesiredRun
 from printqueue.domain.slicing import Slice
@@ -48,11 +48,11 @@ class QueueRepository(Protocol):
         """The matching pass's lock (one pass at a time across replicas); returns the farm settings."""
         ...
 
-    async def queued_candidates(self, ready: Sequence[Printer], color_tolerance: float = 0.0) -> list[Job]: ...
-    async def queued_heads(
-        self, ready: Sequence[Printer], color_tolerance: float = 0.0, spread: float | None = None
-    ) -> tuple[list[Job], list[list[str]]]:
-        """The candidates, fewer with `spread`, and the ids loaded of each group cut short by it."""
+    async def queued_groups(
+        self, fleet: Fleet, color_tolerance: float = 0.0, spread: float | None = None
+    ) -> tuple[Candidates, list[list[str]]]:
+        """Each requirement group's head, merged in queue order as `matching.decide` takes them (fewer with
+        `spread`), and the ids loaded of each group cut short by it."""
         ...
 
     async def farm_settings(self) -> FarmSettings: ...

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -181,7 +182,7 @@ def fitting_slots(printer: Printer, requirement: Requirement) -> list[int]:
         slot.slot
         for slot in printer.materials
         if slot.type.strip().casefold() == requirement.material_type
-        and (requirement.color is None or requirement.color_fits(rgb(slot.color)))
+        and (requirement.color is None or requirement.color_fits(_slot_rgb(slot.color)))
         and not (requirement.profile and slot.profile and slot.profile != requirement.profile)
     ]
 
@@ -290,62 +291,31 @@ def _shelf_fits(key: ShelfKey, requirement: Requirement) -> bool:
     )
 
 
-class _Shelf:
-    """The ready printers that offer one `ShelfKey`, by rank (idle order), with a cursor past the taken ones.
-    The cursor is shared by every requirement the shelf serves, so each printer is skipped once per shelf."""
-
-    __slots__ = ("cursor", "ranks")
-
-    def __init__(self) -> None:
-        self.ranks: list[int] = []
-        self.cursor = 0
-
-    def mask(self) -> int:
-        """The shelf's printers as bits of an int (bit r: the printer of rank r), for unions counted at once."""
-        bits = bytearray((self.ranks[-1] >> 3) + 1 if self.ranks else 0)
-        for rank in self.ranks:
-            bits[rank >> 3] |= 1 << (rank & 7)
-        return int.from_bytes(bits, "little")
-
-    def front(self, taken: bytearray) -> int:
-        """The rank of the first free printer on the shelf; -1 when none is left."""
-        ranks, cursor = self.ranks, self.cursor
-        while cursor < len(ranks) and taken[ranks[cursor]]:
-            cursor += 1
-        self.cursor = cursor
-        return ranks[cursor] if cursor < len(ranks) else -1
-
-
-class _Fleet:
-    """The ready printers indexed by what they can serve: per material type, its shelves. A requirement is
-    tested once per shelf of its type instead of once per printer."""
+class Fleet:
+    """The ready printers indexed by what they can serve: per material type, its shelves (the printers that
+    offer one `ShelfKey`, by rank: idle order). A requirement is tested once per shelf of its type instead of
+    once per printer. Built once per pass and only read: `decide` keeps what it takes on the side."""
 
     def __init__(self, ready_printers: Sequence[Printer]) -> None:
         self.printers = sorted(ready_printers, key=idle_order)
         self.rank = {printer.id: index for index, printer in enumerate(self.printers)}
-        self.taken = bytearray(len(self.printers))
         found: dict[ShelfKey, int] = {}
-        self.shelves: list[_Shelf] = []
+        self.shelves: list[list[int]] = []
         self.by_type: dict[str, list[tuple[ShelfKey, int]]] = {}
-        self.offers: list[set[ShelfKey]] = []
+        self.offers: list[frozenset[ShelfKey]] = []
         for index, printer in enumerate(self.printers):
-            tags = frozenset(t.casefold() for t in printer.tags)
-            target = printer_target(printer)
-            family = printer_family(printer)
-            takes = (target[0], target[1], family) if target is not None else None
-            offered: set[ShelfKey] = set()
-            for slot in printer.materials:
-                material_type = slot.type.strip().casefold()
-                if material_type:
-                    offered.add((material_type, _slot_rgb(slot.color), slot.profile or None, tags, takes, family))
+            offered = _offers(
+                tuple((slot.type, slot.color, slot.profile) for slot in printer.materials),
+                printer.tags, printer_target(printer), printer.protocol,
+            )
             self.offers.append(offered)
             for key in offered:
                 shelf = found.get(key)
                 if shelf is None:
                     shelf = found[key] = len(self.shelves)
-                    self.shelves.append(_Shelf())
+                    self.shelves.append([])
                     self.by_type.setdefault(key[0], []).append((key, shelf))
-                self.shelves[shelf].ranks.append(index)
+                self.shelves[shelf].append(index)
 
     def shelves_for(self, requirement: Requirement) -> list[int]:
         """The shelves (indices) whose printers fit `requirement`; none for one pinned to a printer."""
@@ -359,6 +329,36 @@ class _Fleet:
         rank = self.rank.get(requirement.printer_id or "", -1)
         return rank if rank >= 0 and any(_shelf_fits(key, requirement) for key in self.offers[rank]) else -1
 
+    def mask(self, shelf: int) -> int:
+        """A shelf's printers as bits of an int (bit r: the printer of rank r), for unions counted at once."""
+        ranks = self.shelves[shelf]
+        bits = bytearray((ranks[-1] >> 3) + 1 if ranks else 0)
+        for rank in ranks:
+            bits[rank >> 3] |= 1 << (rank & 7)
+        return int.from_bytes(bits, "little")
+
+
+@functools.lru_cache(maxsize=65536)
+def _offers(
+    slots: tuple[tuple[str, str | None, str | None], ...], tags: tuple[str, ...], target: Target | None,
+    protocol: str,
+) -> frozenset[ShelfKey]:
+    """The shelf keys of a printer with these spools and traits, cached: a fleet has few distinct ones, so a
+    fleet of 10,000 printers is put on its shelves without normalising each printer's slots and tags again."""
+    family: FileFamily = "bambu" if protocol == BAMBU_PROTOCOL else "gcode"
+    takes = (target[0], target[1], family) if target is not None else None
+    folded = frozenset(t.casefold() for t in tags)
+    return frozenset(
+        (kind.strip().casefold(), _slot_rgb(color), profile or None, folded, takes, family)
+        for kind, color, profile in slots
+        if kind.strip()
+    )
+
+
+Candidates = tuple[Sequence[Requirement], Iterable[tuple[int, str]]]
+"""What `decide` takes: the requirement groups, and their candidate jobs (only each group's head, as many as one
+pass could dispatch) all in one queue order (`job_order`), each as (index of its group, job id)."""
+
 
 def match(
     queued_jobs: Iterable[Job],
@@ -370,22 +370,14 @@ def match(
     A job that prints a slice goes only to a printer of a model it has a completed slice for (`sliced`)
     whose file is of the printer's family; one that prints its part's pre-sliced file only to a printer of
     that file's family (`job_family`). A job that names a colour takes a spool within `color_tolerance`
-    (CIEDE2000 ΔE) of it.
-
-    Jobs are grouped by requirement, each group a heap in queue order; the groups are merged by their heads.
-    Printers sit on shelves by what they offer (`_Fleet`); a group keeps a heap of the first free printer of
-    each shelf that fits it, so taking its next printer skips only printers taken since it last looked. A
-    group with no fitting free printer left drops unvisited, and no job is compared with a printer.
-    """
+    (CIEDE2000 ΔE) of it. Groups the jobs by requirement and orders each group; `decide` takes them merged
+    into one queue order as it goes (a group's later jobs are never ordered once the printers run out)."""
     if not ready_printers:
         return []
-    fleet = _Fleet(ready_printers)
-    printers, taken, shelves = fleet.printers, fleet.taken, fleet.shelves
-
     sliced = sliced or {}
     groups: dict[
         tuple[str, str | None, str | None, str, str | None, tuple[str, ...], str | None, FileFamily | None],
-        list[Job],
+        list[QueueKey],
     ]
     groups = {}
     families = FILE_FAMILIES
@@ -396,62 +388,80 @@ def match(
         kind = job.file.get("kind") if basis is None else None
         group = (material.type, material.color, material.profile, assignment.mode, assignment.printer_id,
                  assignment.tags, basis, families.get(kind) if isinstance(kind, str) else None)
-        members = groups.get(group)
-        if members is None:
-            groups[group] = [job]
+        keys = groups.get(group)
+        if keys is None:
+            groups[group] = [job_order(job)]
         else:
-            members.append(job)
-
-    heads: list[tuple[QueueKey, int]] = []
-    queues: list[list[tuple[QueueKey, Job]]] = []
-    fronts: list[list[tuple[int, int]]] = []
-    for (kind, color, profile, mode, target_id, tags, basis, family), members in groups.items():
+            keys.append(job_order(job))
+    requirements: list[Requirement] = []
+    for (kind, color, profile, mode, target_id, tags, basis, family), keys in groups.items():
         models = sliced.get(basis, frozenset()) if basis is not None else None
-        requirement = Requirement.of(
+        requirements.append(Requirement.of(
             Material(kind, color, profile), Assignment(mode, target_id, tags), models, family,  # type: ignore[arg-type]
             color_tolerance,
-        )
+        ))
+        keys.sort()
+    merged = heapq.merge(*(zip(keys, itertools.repeat(index)) for index, keys in enumerate(groups.values())))
+    return decide((requirements, ((index, key[-1]) for key, index in merged)), Fleet(ready_printers))
+
+
+def decide(candidates: Candidates, fleet: Fleet) -> list[Dispatch]:
+    """`match`'s decision over jobs already grouped and merged in queue order: each job in turn takes the first
+    free printer of its group, from a heap of the first free printer of each shelf that fits the group, so
+    taking its next printer skips only printers taken since it last looked. A group with no fitting free
+    printer left is dead: its later jobs are skipped, and no job is compared with a printer. It costs
+    groups × shelves of a type + jobs handed over + dispatches × log(shelves of a group): no job is ordered
+    here, and nothing grows with the queue beyond the heads the pass reads."""
+    requirements, queue = candidates
+    printers, shelves = fleet.printers, fleet.shelves
+    if not printers:
+        return []
+    fronts: list[list[tuple[int, int]]] = []
+    for requirement in requirements:
         if requirement.mode == "printer":
             rank = fleet.pinned_rank(requirement)
             first = [(rank, -1)] if rank >= 0 else []
         else:
-            first = [(shelves[s].ranks[0], s) for s in fleet.shelves_for(requirement)]
-        if not first:
-            continue  # no ready printer fits: its jobs are never ordered
-        heapq.heapify(first)
-        entries = [(job_order(job), job) for job in members]
-        heapq.heapify(entries)
-        heads.append((entries[0][0], len(queues)))
-        queues.append(entries)
+            first = [(shelves[s][0], s) for s in fleet.shelves_for(requirement)]
+            heapq.heapify(first)
         fronts.append(first)
-    heapq.heapify(heads)
-
+    taken = bytearray(len(printers))
+    cursors = [0] * len(shelves)
     out: list[Dispatch] = []
     left = len(printers)
-    while heads and left:
-        _, index = heapq.heappop(heads)
-        rank = _first_free(fronts[index], shelves, taken)
+    for index, job_id in queue:
+        front = fronts[index]
+        if not front:
+            continue  # no fitting printer (left): the group is dead
+        rank = _first_free(front, shelves, cursors, taken)
         if rank < 0:
             continue
         taken[rank] = 1
+        out.append(Dispatch(job_id, printers[rank].id))
         left -= 1
-        entries = queues[index]
-        _, job = heapq.heappop(entries)
-        out.append(Dispatch(job.id, printers[rank].id))
-        if entries:
-            heapq.heappush(heads, (entries[0][0], index))
+        if not left:
+            break
     return out
 
 
-def _first_free(fronts: list[tuple[int, int]], shelves: Sequence[_Shelf], taken: bytearray) -> int:
+def _first_free(
+    fronts: list[tuple[int, int]], shelves: Sequence[list[int]], cursors: list[int], taken: bytearray
+) -> int:
     """The rank of the free printer idle longest among a group's shelves (`fronts`: a heap of (rank, shelf),
     -1 for a pinned printer); -1 when none is left. A front can only have been taken since, never freed, so
-    the heap's top, once free, is the least rank of all."""
+    the heap's top, once free, is the least rank of all. A shelf's cursor is shared by every group it
+    serves, so each printer is skipped once per shelf."""
     while fronts:
         rank, shelf = fronts[0]
         if not taken[rank]:
             return rank
-        following = shelves[shelf].front(taken) if shelf >= 0 else -1
+        following = -1
+        if shelf >= 0:
+            ranks, cursor = shelves[shelf], cursors[shelf]
+            while cursor < len(ranks) and taken[ranks[cursor]]:
+                cursor += 1
+            cursors[shelf] = cursor
+            following = ranks[cursor] if cursor < len(ranks) else -1
         if following < 0:
             heapq.heappop(fronts)
         else:
@@ -459,11 +469,10 @@ def _first_free(fronts: list[tuple[int, int]], shelves: Sequence[_Shelf], taken:
     return -1
 
 
-def dispatch_limits(groups: Sequence[tuple[Requirement, int]], ready_printers: Sequence[Printer]) -> list[int]:
+def dispatch_limits(groups: Sequence[tuple[Requirement, int]], fleet: Fleet) -> list[int]:
     """For each (requirement, queued count): how many of its jobs one pass could dispatch at most, i.e.
     min(count, ready printers that fit). Lets the caller load only the head of each group. A group's fitting
     printers are the union of its shelves, counted as the bits of their printer masks OR-ed together."""
-    fleet = _Fleet(ready_printers)
     masks: dict[int, int] = {}
     limits: list[int] = []
     for requirement, count in groups:
@@ -474,7 +483,7 @@ def dispatch_limits(groups: Sequence[tuple[Requirement, int]], ready_printers: S
             for s in fleet.shelves_for(requirement):
                 mask = masks.get(s)
                 if mask is None:
-                    mask = masks[s] = fleet.shelves[s].mask()
+                    mask = masks[s] = fleet.mask(s)
                 union |= mask
             fitting = union.bit_count()
         limits.append(min(fitting, max(count, 0)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from printqueue.domain import commands, lifecycle, slicing
-from printqueue.domain.matching import Dispatch, Requirement, completed_slices, fitting_slots, match, readiness
+from printqueue.domain.matching import Candidates, Dispatch, Fleet, Requirement, decide, fitting_slots, readiness
 from printqueue.service_layer import messages
 from printqueue.service_layer.job_changes import carry_out, emit_summaries, locked_job
 from printqueue.service_layer.unit_of_work import QueueUnitOfWork
@@ -14,9 +14,7 @@ from servicekit.collector import collector_paused
 from servicekit.tracing import span
 
 if TYPE_CHECKING:
-    from printqueue.adapters.queue_repository import QueueRepository
-    from printqueue.domain.model import Job, Printer, Target
-    from printqueue.domain.slicing import Slice
+    from printqueue.domain.model import Assignment, Material
     from printqueue.service_layer.handlers import Deps
 
 
@@ -50,16 +48,19 @@ async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch
     if not ready:
         return []
     tolerance = settings.color_tolerance
-    candidates, cut = await repo.queued_heads(ready, tolerance, FIRST_SPREAD)
-    completed, dispatches = await _decide(repo, candidates, ready, tolerance)
+    fleet = Fleet(ready)
+    candidates, cut = await repo.queued_groups(fleet, tolerance, FIRST_SPREAD)
+    dispatches = _decide(candidates, fleet)
     if cut:
         dispatched = {d.job_id for d in dispatches}
         if any(all(job_id in dispatched for job_id in ids) for ids in cut):
-            candidates = await repo.queued_candidates(ready, tolerance)
-            completed, dispatches = await _decide(repo, candidates, ready, tolerance)
+            candidates, _ = await repo.queued_groups(fleet, tolerance)
+            dispatches = _decide(candidates, fleet)
     if not dispatches:
         return []
     claimed = {job.id: job for job in await repo.claim_queued([d.job_id for d in dispatches])}
+    bases = sorted({job.slice_basis for job in claimed.values() if job.slice_basis is not None})
+    completed = {(s.basis, s.target): s for s in await repo.slices_of(bases) if s.state == "completed"}
     printers = {p.id: p for p in ready}
     done: list[Dispatch] = []
     for planned in dispatches:
@@ -76,6 +77,7 @@ async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch
         done.append(planned)
     await repo.save_dispatched([claimed[d.job_id] for d in done])
     traces = await repo.order_traces(claimed[d.job_id].order_id for d in done)
+    requirements: dict[tuple[Material, Assignment], Requirement] = {}
     for planned in done:
         job = claimed[planned.job_id]
         # The dispatch continues the trace of the print-jobs click that made the job, not the matching pass.
@@ -85,7 +87,10 @@ async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch
             attributes={"printfarm.job_id": job.id, "printfarm.printer_id": planned.printer_id},
         ):
             uow.emit(messages.job_changed(job), subject_id=job.id)
-            requirement = Requirement.of(job.material, job.assignment, color_tolerance=tolerance)
+            requirement = requirements.get((job.material, job.assignment))
+            if requirement is None:
+                requirement = Requirement.of(job.material, job.assignment, color_tolerance=tolerance)
+                requirements[job.material, job.assignment] = requirement
             slots = fitting_slots(printers[planned.printer_id], requirement)
             start = messages.start_print(job, deps.policy.deadline_seconds, deps.clock(), slots)
             uow.emit(start, subject_id=job.id)
@@ -100,10 +105,6 @@ have gone too, and any job after a refused one of its group is refused as well);
 in full."""
 
 
-async def _decide(
-    repo: QueueRepository, candidates: list[Job], ready: list[Printer], tolerance: float
-) -> tuple[dict[tuple[str, Target], Slice], list[Dispatch]]:
-    bases = sorted({job.slice_basis for job in candidates if job.slice_basis is not None})
-    completed = {(s.basis, s.target): s for s in await repo.slices_of(bases) if s.state == "completed"}
+def _decide(candidates: Candidates, fleet: Fleet) -> list[Dispatch]:
     with collector_paused():
-        return completed, match(candidates, ready, completed_slices(completed.values()), tolerance)
+        return decide(candidates, fleet)
