@@ -225,6 +225,13 @@ def slice_values(slice_: Slice) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=4096)
+def _loaded(slot: int, kind: str, color: str | None, profile: str | None) -> LoadedMaterial:
+    """One shared `LoadedMaterial` per distinct spool (frozen): a pass reads every ready printer, 10,000 of them
+    loading a few dozen distinct spools, and a frozen dataclass costs more to build than to look up."""
+    return LoadedMaterial(slot=slot, type=kind, color=color, profile=profile)
+
+
 def printer_from_row(row: Any) -> Printer:
     return Printer(
         id=row.id,
@@ -237,10 +244,7 @@ def printer_from_row(row: Any) -> Printer:
         online=row.online,
         state=row.state,
         bed_clear=row.bed_clear,
-        materials=tuple(
-            LoadedMaterial(slot=m["slot"], type=m["type"], color=m.get("color"), profile=m.get("profile"))
-            for m in row.materials
-        ),
+        materials=tuple(_loaded(m["slot"], m["type"], m.get("color"), m.get("profile")) for m in row.materials),
         current_job_id=row.current_job_id,
         idle_since=row.idle_since,
         deleted=row.deleted,
