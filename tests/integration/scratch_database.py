@@ -19,7 +19,7 @@ from servicekit.database import create_engine, run_migrations, session_factory
 async def migrated_database(name: str, alembic_ini: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """An embedded PostgreSQL (no fsync) in a temporary folder, database `name` migrated to head; gone after."""
     folder = Path(tempfile.mkdtemp(prefix=f"printfarm-{name}-"))
-    server = EmbeddedPostgres(folder / "pg", folder / "postgres.log", fsync=False)
+    server = EmbeddedPostgres(folder / "pg", folder / "postgres.log", fsync=False, reuse_initdb=True)
     await server.start(120)
     try:
         await ensure_databases(server.server_url, [name])

@@ -30,7 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from devstack import SERVICES, Stack, StackConfig, StackError, wait_until
-from devstack.postgres import asyncpg_dsn
+from devstack.postgres import EmbeddedPostgres, asyncpg_dsn
 from devstack.process import ManagedProcess
 from devstack.statefile import STATE_FILE
 from devstack.supervisor import RestartPolicy
@@ -258,6 +258,30 @@ async def test_postgres_data_survives_a_restart(infra: Stack) -> None:
         assert await conn.fetchval("SELECT note FROM kept") == "still here"
     finally:
         await conn.close()
+
+
+async def test_a_test_servers_cluster_is_a_copy_of_a_fresh_initdb_not_another_run_nor_a_live_cluster(
+    infra: Stack, data_dir: Path
+) -> None:
+    """Test stacks copy the first cluster this process initialised: the copy must be as initdb left it."""
+    assert infra.postgres is not None and infra.postgres.reuse_initdb
+    conn = await asyncpg.connect(asyncpg_dsn(infra.postgres.server_url))
+    try:
+        await conn.execute("CREATE DATABASE only_in_the_first")
+    finally:
+        await conn.close()
+    second = EmbeddedPostgres(data_dir / "pg", data_dir / "pg.log", fsync=False, reuse_initdb=True)
+    await second.start(60)
+    try:
+        conn = await asyncpg.connect(asyncpg_dsn(second.server_url))
+        try:
+            databases = {row["datname"] for row in await conn.fetch("SELECT datname FROM pg_database")}
+        finally:
+            await conn.close()
+    finally:
+        await second.stop(20)
+    assert "postgres" in databases and "only_in_the_first" not in databases
+    assert "The files belonging to this database system" not in (data_dir / "pg.log").read_text()
 
 
 async def test_stop_ends_every_process_and_a_new_stack_finds_the_data(data_dir: Path) -> None:

@@ -46,7 +46,7 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tup
         nats_url = server.url
     pg_url = os.environ.get("DATABASE_URL")
     if not pg_url:
-        pg = EmbeddedPostgres(root / "pg", root / "pg.log", fsync=False)
+        pg = EmbeddedPostgres(root / "pg", root / "pg.log", fsync=False, reuse_initdb=True)
         await pg.start(timeout=60)
         started.append(pg)
         pg_url = pg.server_url

@@ -58,6 +58,8 @@ class StackConfig:
     database_prefix: str = ""
     drop_databases_on_stop: bool = False
     postgres_fsync: bool = True
+    postgres_reuse_initdb: bool = False
+    """Copy the first embedded cluster this process initialised instead of running initdb again (tests)."""
     python: str = sys.executable
     api_token: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -153,6 +155,7 @@ class StackConfig:
             "simulator_time_scale": time_scale,
             "log_level": env.get("LOG_LEVEL") or "INFO",
             "postgres_fsync": False,
+            "postgres_reuse_initdb": True,
             "startup_timeout": 180.0,
         }
         if base.database_server_url:

@@ -8,6 +8,8 @@ a system PostgreSQL on 5432.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextlib
 import hashlib
 import importlib.util
@@ -34,6 +36,8 @@ SERVER_ACCOUNT = "printfarm-pg"
 SOCKET_PORT = 5432
 _MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux
 _DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_fresh_clusters: dict[Path, Path] = {}
+"""A cluster just as initdb left it, per PostgreSQL install, kept for this process (see ``reuse_initdb``)."""
 
 
 def postgres_bin_dir() -> Path:
@@ -176,8 +180,13 @@ async def drop_databases(server_url: str, names: Iterable[str]) -> None:
 class EmbeddedPostgres:
     """A PostgreSQL server whose data lives in ``<root>/data`` and survives restarts."""
 
-    def __init__(self, root: Path, log_path: Path, *, fsync: bool = True, max_connections: int = 300) -> None:
+    def __init__(
+        self, root: Path, log_path: Path, *, fsync: bool = True, max_connections: int = 300, reuse_initdb: bool = False
+    ) -> None:
+        """``reuse_initdb``: a new data folder is a copy of the first one this process initialised, not another
+        initdb run (seconds of CPU each: a test session starts a dozen servers; copying takes a fraction)."""
         self.root = root.absolute()
+        self.reuse_initdb = reuse_initdb
         self.pgdata = self.root / "data"
         self.socket_dir = socket_dir_for(self.root)
         self.log_path = log_path
@@ -250,14 +259,22 @@ class EmbeddedPostgres:
         staging = self.root / "data.init"
         if staging.exists():
             shutil.rmtree(staging)
-        await run_to_completion(
-            "initdb",
-            [str(bin_dir / "initdb"), "-D", str(staging), "-U", "postgres", "--auth=trust",
-             "--encoding=UTF8", "--no-locale", "--no-instructions", *([] if self.fsync else ["--no-sync"])],
-            log_path=self.log_path,
-            timeout=timeout,
-            run_as=account,
-        )
+        fresh = _fresh_clusters.get(bin_dir) if self.reuse_initdb else None
+        if fresh is not None:
+            await asyncio.to_thread(shutil.copytree, fresh, staging, symlinks=True)
+            if account is not None:
+                _chown_tree(staging, account)
+        else:
+            await run_to_completion(
+                "initdb",
+                [str(bin_dir / "initdb"), "-D", str(staging), "-U", "postgres", "--auth=trust",
+                 "--encoding=UTF8", "--no-locale", "--no-instructions", *([] if self.fsync else ["--no-sync"])],
+                log_path=self.log_path,
+                timeout=timeout,
+                run_as=account,
+            )
+            if self.reuse_initdb:
+                _fresh_clusters[bin_dir] = await asyncio.to_thread(_keep_for_this_process, staging)
         staging.rename(self.pgdata)
 
     async def _stop_leftover_server(self, timeout: float) -> None:
@@ -281,6 +298,15 @@ class EmbeddedPostgres:
             return False
         await conn.close()
         return True
+
+
+def _keep_for_this_process(cluster: Path) -> Path:
+    """A private copy of ``cluster`` (owner-only folder in the temp dir), removed when this process exits."""
+    folder = Path(tempfile.mkdtemp(prefix="printfarm-initdb-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    copy = folder / "data"
+    shutil.copytree(cluster, copy, symlinks=True)
+    return copy
 
 
 def _postmaster_pid(pgdata: Path) -> int | None:

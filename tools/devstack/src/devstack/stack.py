@@ -369,7 +369,8 @@ class Stack:
             server = self.config.database_server_url
         else:
             self.postgres = EmbeddedPostgres(
-                self.data_dir / "pg", self.log_dir / "postgres.log", fsync=self.config.postgres_fsync
+                self.data_dir / "pg", self.log_dir / "postgres.log", fsync=self.config.postgres_fsync,
+                reuse_initdb=self.config.postgres_reuse_initdb,
             )
             await self.postgres.start(timeout)
             server = self.postgres.server_url
