@@ -22,8 +22,9 @@ pytestmark = pytest.mark.integration
 Wait = Callable[..., Awaitable[Any]]
 PRINTER = "p1s-01"
 """The default fleet's FabMatic printer: it clears its own bed, so no operator's delay is in the way."""
-PRINT_MINUTES = 300
-"""30 s a print at the tests' time scale of 600: long against the dispatch's latency of a second or two."""
+PRINT_MINUTES = 200
+"""20 s a print at the tests' time scale of 600: long against the dispatch's latency of a second or two (the
+three prints run one after another, so this is most of the test's time)."""
 PLA = {"slot": 3, "type": "PLA", "color": "#7B3F00", "profile": "GFA00", "remain_percent": 90}
 PETG = {"slot": 254, "type": "PETG", "color": "#2E8B57", "profile": "GFG00", "remain_percent": 90}
 """Colours nothing else in the fleet holds: only these orders' jobs want them."""
