@@ -6,6 +6,7 @@ consumer's handler committing the transaction the bus opened, inbox mark include
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,12 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from contracts.orders.v1 import DesiredLineItem as LineMessage
 from contracts.orders.v1 import DesiredPart as PartMessage
 from contracts.orders.v1 import OrderPrintRequested
+from contracts.printers.v1 import LoadedMaterial as LoadedMaterialMessage
+from contracts.printers.v1 import PrinterChanged
+from contracts.queue.v1 import StartPrint
 from contracts.shared_values import Assignment as AssignmentMessage
 from contracts.shared_values import FileRef
 from contracts.shared_values import Material as MaterialMessage
 from printqueue.adapters import orm
 from printqueue.domain import lifecycle
-from printqueue.domain.commands import RunMatchingPass
+from printqueue.domain.commands import RecordPrinter, RunMatchingPass
 from printqueue.domain.matching import Fleet, job_order, match, readiness
 from printqueue.domain.model import Assignment, FarmSettings, Job, LoadedMaterial, Material, Printer, rgb, summarize
 from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconcile_order_jobs
@@ -368,6 +373,60 @@ async def test_a_consumer_s_handler_joins_the_bus_s_transaction_and_the_matcher_
     async with unit_of_work(sessions) as after:
         assert len(await after.queue.jobs_of_order("inbox-order")) == len(result.added)
         assert not await after.claim_inbox("queue__print_requested", "delivery-1"), "the mark with the jobs"
+
+
+def _ready_message(printer_id: str, material: str) -> RecordPrinter:
+    return messages.record_printer(PrinterChanged(
+        id=printer_id, name=printer_id, model="P1S", online=True, state="idle", bed_clear=True,
+        materials=[LoadedMaterialMessage(slot=254, type=material)], idle_since=T0, revision=1, updated_at=T0,
+    ))
+
+
+@pytest.mark.parametrize("held", ["nothing", "matching lock", "job row"])
+async def test_a_printer_turning_ready_is_dispatched_in_its_own_transaction_without_waiting_for_a_lock(
+    sessions: async_sessionmaker[AsyncSession], held: str,
+) -> None:
+    """The PrinterChanged consumer's pass for the printer it made ready holds the printer's row, so it never
+    waits: with the matching lock or the job's row held elsewhere it leaves the printer to the loop's pass
+    (woken after commit); otherwise the start command commits with the printer and only the forecast wakes."""
+    material = f"readycheck-{held.replace(' ', '-')}"
+    job = Job(
+        id=f"ready-job-{material}", order_id=f"ready-order-{material}", order_number="#r", line_item_id="l",
+        line_position=0, sku_id="s", sku="S", part_id="p", part_index=0, part_name="p", copy_number=1,
+        material=Material(material), parameters={}, file=FILE.model_dump(mode="json"), assignment=Assignment(),
+        order_created_at=T0, created_at=T0, updated_at=T0,
+    )
+    await in_transaction(sessions, lambda uow: uow.queue.add_jobs([job]))
+    wakes: list[str] = []
+    consumer = UnitOfWork(
+        wake_matcher=lambda: wakes.append("matcher"), wake_forecaster=lambda: wakes.append("forecast"),
+        sessions=sessions, outbox=Outbox(orm.outbox, source="/test"), inbox=Inbox(orm.inbox),
+    )
+    async with unit_of_work(sessions) as other:
+        if held == "matching lock":
+            await other.queue.lock_matching()
+        elif held == "job row":
+            assert await other.queue.get_job(job.id, for_update=True) is not None
+        async with consumer:
+            assert await consumer.claim_inbox("queue__printer_changed", f"ready-{material}")
+            command = _ready_message(f"ready-printer-{material}", material)
+            done = await asyncio.wait_for(handlers.record_printer_and_dispatch(command, consumer, Deps()), 30)
+            await consumer.commit()
+        await other.rollback()
+    async with unit_of_work(sessions) as after:
+        found = await after.queue.get_job(job.id)
+        t = orm.outbox
+        starts = await after.session.scalar(
+            sa.select(sa.func.count()).where(
+                t.c.subject == StartPrint.SUBJECT, t.c.envelope["subject"].astext == job.id
+            )
+        )
+    assert found is not None
+    if held == "nothing":
+        assert done is not None and [d.job_id for d in done.dispatched] == [job.id]
+        assert (starts, found.status, wakes) == (1, "assigned", ["forecast"])
+    else:
+        assert (done, starts, found.status, wakes) == (None, 0, "queued", ["matcher"])
 
 
 ORDER_CHECK_TYPE = "ordercheck"

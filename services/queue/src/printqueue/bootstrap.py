@@ -54,7 +54,7 @@ def create_app(
         forecaster.wake()
 
     def sql_uow() -> UnitOfWork:
-        return UnitOfWork(wake_matcher=wake, **runtime.uow_args())
+        return UnitOfWork(wake_matcher=wake, wake_forecaster=lambda: forecaster.wake(), **runtime.uow_args())
 
     uows = uow_factory or sql_uow
     loop = MatchingLoop(
@@ -75,7 +75,7 @@ def create_app(
         settings.forecast_debounce_seconds,
         settings.forecast_interval_seconds,
     )
-    consumers.register(runtime.bus, uows, deps)
+    consumers.register(runtime.bus, uows, deps, loop.count_printer_pass)
 
     async def adopt_unsliced_jobs() -> None:
         await handlers.adopt_unsliced_jobs(commands.AdoptUnslicedJobs(), uows(), deps)

@@ -48,6 +48,8 @@ class InMemoryQueueRepository:
         self.slices: dict[str, Slice] = {}
         self.traces: dict[str, str] = {}
         self.settings = FarmSettings()
+        self.matching_lock_busy = False
+        """True: another transaction holds the matching pass's lock (`try_lock_matching` fails)."""
 
     async def lock_order_key(self, order_id: str) -> None:
         return None
@@ -128,12 +130,13 @@ class InMemoryQueueRepository:
             (copy.deepcopy(p) for p in self.printers_by_id.values() if not p.deleted), key=lambda p: (p.name, p.id)
         )
 
-    async def ready_printer_candidates(self, now: datetime) -> list[Printer]:
+    async def ready_printer_candidates(self, now: datetime, printer_id: str | None = None) -> list[Printer]:
         occupied = await self.occupied_printers()
         return [
             p
             for p in await self.printers()
             if p.id not in occupied
+            and printer_id in (None, p.id)
             and p.online
             and p.bed_clear
             and p.state in READY_STATES
@@ -150,6 +153,9 @@ class InMemoryQueueRepository:
 
     async def lock_matching(self) -> FarmSettings:
         return self.settings
+
+    async def try_lock_matching(self) -> FarmSettings | None:
+        return None if self.matching_lock_busy else self.settings
 
     async def farm_settings(self) -> FarmSettings:
         return self.settings
@@ -171,7 +177,7 @@ class InMemoryQueueRepository:
             order.append((groups.setdefault(Requirement.of_job(j, models, color_tolerance), len(groups)), j.id))
         return (list(groups), order), []
 
-    async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]:
+    async def claim_queued(self, job_ids: Sequence[str], *, skip_locked: bool = False) -> list[Job]:
         wanted = set(job_ids)
         return sorted(
             (copy.deepcopy(j) for j in self.jobs.values() if j.id in wanted and j.status == "queued"),
@@ -262,9 +268,11 @@ class InMemoryUnitOfWork(FakeUnitOfWork[InMemoryQueueRepository]):
 
     def __init__(self, store: InMemoryQueueRepository) -> None:
         super().__init__(store, source="/services/queue")
-        self.rematch = False
+        self.rematch = self.reforecast = False
         self.wakes = 0
         """How often a commit woke the matcher (as the SQL unit of work does when `rematch` was set)."""
+        self.forecast_wakes = 0
+        """How often a commit woke the forecast alone (`reforecast` set, `rematch` not)."""
 
     @property
     def store(self) -> InMemoryQueueRepository:
@@ -272,15 +280,18 @@ class InMemoryUnitOfWork(FakeUnitOfWork[InMemoryQueueRepository]):
 
     def _open(self) -> None:
         self.queue = self.work
-        self.rematch = False
+        self.rematch = self.reforecast = False
 
     async def commit(self) -> None:
         if self.joined:
             return
-        woke = self.rematch
+        woke, reforecast = self.rematch, self.reforecast
         await super().commit()
+        self.rematch = self.reforecast = False
         if woke:
             self.wakes += 1
+        elif reforecast:
+            self.forecast_wakes += 1
 
 
 R = TypeVar("R")

@@ -344,3 +344,51 @@ async def test_the_farms_colour_tolerance_lets_a_close_red_spool_take_a_red_job(
     assert start.printer_id == "pr1"
     await operator_actions.set_farm_settings(wider, uow, queue.deps)
     assert (uow.commits, uow.wakes) == (2, 1), "the same settings again change nothing"
+
+
+def ready_printer(printer_id: str = "pr1", revision: int = 1, **state: Any) -> commands.RecordPrinter:
+    fields: dict[str, Any] = {
+        "name": printer_id.upper(), "model": "X1C", "online": True, "state": "idle", "bed_clear": True,
+        "materials": [LoadedMaterial(slot=254, type="pla", color="FF0000FF")], "idle_since": T0,
+        "updated_at": T0, **state,
+    }
+    return messages.record_printer(PrinterChanged(id=printer_id, revision=revision, **fields))
+
+
+async def test_a_printer_turning_ready_gets_its_job_in_the_transaction_that_recorded_it() -> None:
+    queue = Queue()
+    await queue.order(quantity=2)
+    uow = InMemoryUnitOfWork(queue.store)
+    done = await handlers.record_printer_and_dispatch(ready_printer(), uow, queue.deps)
+
+    assert done is not None and [d.printer_id for d in done.dispatched] == ["pr1"]
+    (start,) = of(StartPrint, uow.messages)
+    assert start.printer_id == "pr1" and start.job_id == done.dispatched[0].job_id
+    assert (uow.commits, uow.wakes, uow.forecast_wakes) == (1, 0, 1), "one commit; the forecast alone is woken"
+    assert of(StartPrint, await queue.match()) == [], "the loop's pass has nothing left for it"
+
+
+async def test_a_printer_turning_ready_while_a_pass_holds_the_lock_wakes_the_loop_instead() -> None:
+    queue = Queue()
+    await queue.order(quantity=1)
+    queue.store.matching_lock_busy = True
+    uow = InMemoryUnitOfWork(queue.store)
+
+    assert await handlers.record_printer_and_dispatch(ready_printer(), uow, queue.deps) is None
+    assert of(StartPrint, uow.messages) == [] and (uow.wakes, uow.forecast_wakes) == (1, 0)
+    queue.store.matching_lock_busy = False
+    (start,) = of(StartPrint, await queue.match())
+    assert start.printer_id == "pr1"
+
+
+async def test_a_printer_that_is_not_ready_runs_no_pass_of_its_own() -> None:
+    queue = Queue()
+    await queue.order(quantity=1)
+    uow = InMemoryUnitOfWork(queue.store)
+
+    assert await handlers.record_printer_and_dispatch(ready_printer(bed_clear=False), uow, queue.deps) is None
+    assert of(StartPrint, uow.messages) == [] and uow.wakes == 1, "a matching change still wakes the loop"
+    progress = InMemoryUnitOfWork(queue.store)
+    stale = ready_printer(bed_clear=False)
+    assert await handlers.record_printer_and_dispatch(stale, progress, queue.deps) is None
+    assert (progress.wakes, progress.forecast_wakes) == (0, 0), "an ignored revision wakes nothing"

@@ -45,11 +45,20 @@ class SqlMatchingQueries:
         operator's change made meanwhile was as concurrent with the pass as one made a moment later.)"""
         return farm_settings_of((await self.session.execute(_LOCK_MATCHING)).one()[1])
 
-    async def ready_printer_candidates(self, now: datetime) -> list[Printer]:
+    async def try_lock_matching(self) -> FarmSettings | None:
+        """`lock_matching` without waiting: None while another transaction holds the lock (a pass under way)."""
+        locked, tolerance = (await self.session.execute(_TRY_LOCK_MATCHING)).one()
+        return farm_settings_of(tolerance) if locked else None
+
+    async def ready_printer_candidates(self, now: datetime, printer_id: str | None = None) -> list[Printer]:
         """The printers that may be ready, filtered in SQL on what `readiness` checks first, so a pass over a
         large fleet reads the handful that are free rather than every printer. Occupied ones (`occupied_printers`)
-        are left out here too, so a pass needs no second query over every active job."""
-        rows = await self.session.execute(_READY_PRINTER_CANDIDATES, {"now": now})
+        are left out here too, so a pass needs no second query over every active job. With `printer_id`, that
+        printer if it is one of them."""
+        if printer_id is None:
+            rows = await self.session.execute(_READY_PRINTER_CANDIDATES, {"now": now})
+        else:
+            rows = await self.session.execute(_READY_PRINTER_CANDIDATE, {"now": now, "printer_id": printer_id})
         return [printer_from_row(r) for r in rows]
 
     async def occupied_printers(self) -> set[str]:
@@ -119,9 +128,11 @@ class SqlMatchingQueries:
         cut = [ids for group, ids in loaded.items() if wanted[group][2] > cap and len(ids) == cap]
         return ([requirement for _, requirement, _ in wanted], queue), cut
 
-    async def claim_queued(self, job_ids: Sequence[str]) -> list[Job]:
-        """The queued ones of `job_ids`, whole and locked (a pass's thousands of ids go as one array)."""
-        rows = await self.session.execute(_CLAIM_QUEUED, {"job_ids": list(job_ids)})
+    async def claim_queued(self, job_ids: Sequence[str], *, skip_locked: bool = False) -> list[Job]:
+        """The queued ones of `job_ids`, whole and locked (a pass's thousands of ids go as one array); with
+        `skip_locked`, not those another transaction holds (instead of waiting for it)."""
+        query = _CLAIM_QUEUED_SKIP_LOCKED if skip_locked else _CLAIM_QUEUED
+        rows = await self.session.execute(query, {"job_ids": list(job_ids)})
         return [job_from_row(r) for r in rows]
 
     async def save_dispatched(self, jobs: Sequence[Job]) -> None:
@@ -158,6 +169,10 @@ _LOCK_MATCHING = sa.select(
     sa.func.pg_advisory_xact_lock(MATCHING_LOCK_KEY),
     READ_COLOR_TOLERANCE.scalar_subquery(),
 )
+_TRY_LOCK_MATCHING = sa.select(
+    sa.func.pg_try_advisory_xact_lock(MATCHING_LOCK_KEY),
+    READ_COLOR_TOLERANCE.scalar_subquery(),
+)
 
 
 def _ready_printer_candidates() -> sa.Select[Any]:
@@ -180,15 +195,17 @@ def _ready_printer_candidates() -> sa.Select[Any]:
 
 
 _READY_PRINTER_CANDIDATES = _ready_printer_candidates()
-_CLAIM_QUEUED = (
+_READY_PRINTER_CANDIDATE = _READY_PRINTER_CANDIDATES.where(orm.printers.c.id == sa.bindparam("printer_id"))
+_QUEUED_BY_ID = (
     sa.select(orm.jobs)
     .where(
         orm.jobs.c.id == sa.func.any(sa.bindparam("job_ids", type_=ARRAY(sa.Text))),
         orm.jobs.c.status == "queued",
     )
     .order_by(orm.jobs.c.id)
-    .with_for_update()
 )
+_CLAIM_QUEUED = _QUEUED_BY_ID.with_for_update()
+_CLAIM_QUEUED_SKIP_LOCKED = _QUEUED_BY_ID.with_for_update(skip_locked=True)
 _EXPIRED_DISPATCHES = (
     sa.select(orm.jobs.c.id)
     .where(

@@ -1,6 +1,7 @@
 """Durable consumers: each message becomes a command for its handler. The bus applies a message once: it
 claims the inbox mark in the unit of work it opened and hands that to the handler, whose own block joins it,
-so the change and the mark commit together."""
+so the change and the mark commit together. A printer turning ready gets its jobs in that same transaction; its
+pass is counted by `count_printer_pass` (the matching loop's metrics)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,17 @@ from contracts.orders.v1 import OrderCancelled, OrderPrintRequested
 from contracts.printers.v1 import PrinterChanged, PrintUpdated
 from contracts.slicer.v1 import SliceCompleted, SliceFailed
 from printqueue.service_layer import handlers, messages
-from printqueue.service_layer.handlers import Deps
+from printqueue.service_layer.handlers import Deps, PrinterPass
 from printqueue.service_layer.unit_of_work import UnitOfWork
 from servicekit.messaging import Bus
 
 
-def register(bus: Bus, uow_factory: Callable[[], UnitOfWork], deps: Deps) -> None:
+def register(
+    bus: Bus,
+    uow_factory: Callable[[], UnitOfWork],
+    deps: Deps,
+    count_printer_pass: Callable[[PrinterPass], None] = lambda _: None,
+) -> None:
     async def on_print_requested(message: OrderPrintRequested, envelope: Envelope, uow: UnitOfWork) -> None:
         await handlers.reconcile_order(messages.reconcile_order(message), uow, deps)
 
@@ -24,7 +30,9 @@ def register(bus: Bus, uow_factory: Callable[[], UnitOfWork], deps: Deps) -> Non
         await handlers.cancel_order(messages.cancel_order(message), uow, deps)
 
     async def on_printer_changed(message: PrinterChanged, envelope: Envelope, uow: UnitOfWork) -> None:
-        await handlers.record_printer(messages.record_printer(message), uow, deps)
+        done = await handlers.record_printer_and_dispatch(messages.record_printer(message), uow, deps)
+        if done is not None:
+            count_printer_pass(done)
 
     async def on_print_updated(message: PrintUpdated, envelope: Envelope, uow: UnitOfWork) -> None:
         await handlers.apply_print_report(messages.apply_print_report(message), uow, deps)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from printqueue.domain import commands
 from printqueue.domain.matching import Dispatch
 from printqueue.entrypoints.metrics import QueueMetrics
-from printqueue.service_layer.handlers import Deps
+from printqueue.service_layer.handlers import Deps, PrinterPass
 from printqueue.service_layer.matching_pass import run_matching_pass
 from printqueue.service_layer.slice_requests import chase_unanswered_slices
 from printqueue.service_layer.unit_of_work import UnitOfWork
@@ -68,6 +68,13 @@ class MatchingLoop:
         if self.metrics is not None:
             self.metrics.observe_pass(time.perf_counter() - started, len(done), full=assign)
         return done
+
+    def count_printer_pass(self, done: PrinterPass) -> None:
+        """A pass the PrinterChanged consumer ran for one printer in its own transaction, counted with this loop's."""
+        self.passes += 1
+        self.dispatched += len(done.dispatched)
+        if self.metrics is not None:
+            self.metrics.observe_printer_pass(done.seconds, len(done.dispatched))
 
     async def chase_slices(self) -> int:
         """Slice requests left unanswered too long are asked again (bounded), beside the full passes."""

@@ -16,7 +16,8 @@ class QueueMetrics:
         self.sessions = sessions
         self.pass_duration = metrics.histogram(
             "printfarm_queue_matching_pass_duration_seconds",
-            "One matching pass: `full` assigns printers, `deadlines` only expires overdue dispatches.",
+            "One matching pass: `full` assigns printers, `deadlines` only expires overdue dispatches, `printer`"
+            " assigns the one printer a PrinterChanged made ready (inside that message's transaction).",
             ["kind"],
         )
         self.last_pass = metrics.gauge(
@@ -36,6 +37,10 @@ class QueueMetrics:
         self.dispatched.inc(dispatched)
         if full:
             self.last_pass.set(time.time())
+
+    def observe_printer_pass(self, seconds: float, dispatched: int) -> None:
+        self.pass_duration.labels("printer").observe(seconds)
+        self.dispatched.inc(dispatched)
 
     async def refresh(self) -> None:
         t = orm.jobs

@@ -9,12 +9,14 @@ Operators' actions are in `operator_actions`, the matching pass in `matching_pas
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from contracts.queue.v1 import JobChanged
 from printqueue.domain import commands, lifecycle, slicing
 from printqueue.domain.lifecycle import DispatchPolicy
+from printqueue.domain.matching import Dispatch, readiness
 from printqueue.domain.model import Job, Printer
 from printqueue.domain.reconciliation import (
     Reconciliation,
@@ -26,6 +28,7 @@ from printqueue.domain.reconciliation import (
 from printqueue.domain.slicing import Slice
 from printqueue.service_layer import messages
 from printqueue.service_layer.job_changes import carry_out, emit_stop, emit_summaries, locked_job
+from printqueue.service_layer.matching_pass import dispatch_to_printer
 from printqueue.service_layer.messages import Stats
 from printqueue.service_layer.slice_requests import (
     TargetCache,
@@ -145,6 +148,38 @@ async def record_printer(cmd: commands.RecordPrinter, uow: QueueUnitOfWork, deps
         changed = await _record_printer(cmd.printer, uow, deps)
         await uow.commit()
     return changed
+
+
+@dataclass(frozen=True)
+class PrinterPass:
+    """A matching pass run for one printer inside the transaction that recorded it."""
+
+    dispatched: list[Dispatch]
+    seconds: float
+
+
+async def record_printer_and_dispatch(
+    cmd: commands.RecordPrinter, uow: QueueUnitOfWork, deps: Deps
+) -> PrinterPass | None:
+    """`record_printer`, and a printer it makes ready gets its jobs in the same transaction
+    (`matching_pass.dispatch_to_printer`): its start command leaves with this commit, without a second
+    transaction after a wake of the loop. The loop is still woken when that pass could not run; the forecast
+    is woken either way. Returns the pass when one ran."""
+    async with uow:
+        done = None
+        if await _record_printer(cmd.printer, uow, deps) and uow.rematch and _may_be_ready(cmd.printer, deps):
+            started = time.perf_counter()
+            dispatched = await dispatch_to_printer(cmd.printer.id, uow, deps)
+            if dispatched is not None:
+                done = PrinterPass(dispatched, time.perf_counter() - started)
+                uow.rematch, uow.reforecast = False, True
+        await uow.commit()
+    return done
+
+
+def _may_be_ready(printer: Printer, deps: Deps) -> bool:
+    """Not occupied is for the pass's query to say; what the message alone tells comes first."""
+    return readiness(printer, False, deps.clock()) == "ready"
 
 
 async def _record_printer(reported: Printer, uow: QueueUnitOfWork, deps: Deps) -> bool:

@@ -1,5 +1,7 @@
 """The matching pass: expire overdue dispatches, then give queued jobs to ready printers, in a transaction of
-its own that clears `rematch` (the pass itself needs no further pass)."""
+its own that clears `rematch` (the pass itself needs no further pass). A printer that just turned ready gets its
+own pass inside the transaction that recorded it (`dispatch_to_printer`), so its start command needs no second
+transaction nor a wake of the loop."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from servicekit.collector import collector_paused
 from servicekit.tracing import span
 
 if TYPE_CHECKING:
-    from printqueue.domain.model import Assignment, Material
+    from datetime import datetime
+
+    from printqueue.domain.model import Assignment, Material, Printer
     from printqueue.service_layer.handlers import Deps
 
 
@@ -43,11 +47,35 @@ async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch
     await emit_summaries(uow, summaries)
     if not assign and not expired:
         return []
-
     ready = [p for p in await repo.ready_printer_candidates(now) if readiness(p, False, now) == "ready"]
+    return (await _assign(uow, deps, ready, settings.color_tolerance, now))[0]
+
+
+async def dispatch_to_printer(printer_id: str, uow: QueueUnitOfWork, deps: Deps) -> list[Dispatch] | None:
+    """A pass for one printer, inside the caller's open transaction (the consumer that recorded it ready): the
+    other printers' outcome cannot change with this one's state. None when the caller must wake the loop's
+    pass instead: another pass holds the lock, or a job this printer was given is locked by another
+    transaction. It never waits for a lock (its caller holds the printer's row, which passes lock after the
+    pass's lock and the jobs')."""
+    repo = uow.queue
+    settings = await repo.try_lock_matching()
+    if settings is None:
+        return None
+    now = deps.clock()
+    ready = [p for p in await repo.ready_printer_candidates(now, printer_id) if readiness(p, False, now) == "ready"]
+    done, complete = await _assign(uow, deps, ready, settings.color_tolerance, now, skip_locked=True)
+    return done if complete else None
+
+
+async def _assign(
+    uow: QueueUnitOfWork, deps: Deps, ready: list[Printer], tolerance: float, now: datetime,
+    *, skip_locked: bool = False,
+) -> tuple[list[Dispatch], bool]:
+    """Give queued jobs to the `ready` printers, under the pass's lock. Also says whether every planned
+    dispatch was claimed (with `skip_locked`, a job another transaction holds is left out)."""
     if not ready:
-        return []
-    tolerance = settings.color_tolerance
+        return [], True
+    repo = uow.queue
     fleet = Fleet(ready)
     candidates, cut = await repo.queued_groups(fleet, tolerance, FIRST_SPREAD)
     dispatches = _decide(candidates, fleet)
@@ -57,8 +85,9 @@ async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch
             candidates, _ = await repo.queued_groups(fleet, tolerance)
             dispatches = _decide(candidates, fleet)
     if not dispatches:
-        return []
-    claimed = {job.id: job for job in await repo.claim_queued([d.job_id for d in dispatches])}
+        return [], True
+    planned_ids = [d.job_id for d in dispatches]
+    claimed = {job.id: job for job in await repo.claim_queued(planned_ids, skip_locked=skip_locked)}
     bases = sorted({job.slice_basis for job in claimed.values() if job.slice_basis is not None})
     completed = {(s.basis, s.target): s for s in await repo.slices_of(bases) if s.state == "completed"}
     printers = {p.id: p for p in ready}
@@ -94,7 +123,7 @@ async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch
             slots = fitting_slots(printers[planned.printer_id], requirement)
             start = messages.start_print(job, deps.policy.deadline_seconds, deps.clock(), slots)
             uow.emit(start, subject_id=job.id)
-    return done
+    return done, len(claimed) == len(planned_ids)
 
 
 FIRST_SPREAD = 2.0

@@ -17,7 +17,9 @@ class QueueUnitOfWork(Protocol):
     its block joins that transaction and the bus's commit commits both."""
 
     rematch: bool
-    """Set by a handler whose change can alter the matching outcome; a pass runs after commit."""
+    """Set by a handler whose change can alter the matching outcome; a pass runs after commit (and a forecast)."""
+    reforecast: bool
+    """Set by a handler whose change alters the forecast but needs no pass (it ran its own): a forecast only."""
 
     @property
     def queue(self) -> QueueRepository: ...
@@ -37,20 +39,29 @@ class QueueUnitOfWork(Protocol):
 
 
 class UnitOfWork(SqlUnitOfWork):
-    def __init__(self, *, wake_matcher: Callable[[], None] = lambda: None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        wake_matcher: Callable[[], None] = lambda: None,
+        wake_forecaster: Callable[[], None] = lambda: None,
+        **kwargs: Any,
+    ) -> None:
+        """`wake_matcher` wakes the matching pass and the forecast, `wake_forecaster` the forecast alone."""
         super().__init__(**kwargs)
-        self.wake_matcher = wake_matcher
-        self.rematch = False
+        self.wake_matcher, self.wake_forecaster = wake_matcher, wake_forecaster
+        self.rematch = self.reforecast = False
 
     def _open(self) -> None:
         self.queue: SqlQueueRepository = SqlQueueRepository(self.session)
-        self.rematch = False
+        self.rematch = self.reforecast = False
 
     async def commit(self) -> None:
-        """The matcher is woken once the change is committed: a joined block's commit is the outer one's."""
+        """The loops are woken once the change is committed: a joined block's commit is the outer one's."""
         if self.joined:
             return
         await super().commit()
-        if self.rematch:
-            self.rematch = False
+        rematch, reforecast, self.rematch, self.reforecast = self.rematch, self.reforecast, False, False
+        if rematch:
             self.wake_matcher()
+        elif reforecast:
+            self.wake_forecaster()
