@@ -16,10 +16,10 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.envelope import MAX_INLINE_PAYLOAD, ContractMessage, Envelope
+from servicekit.driver_statements import DriverStatement
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
 from servicekit.metrics import ServiceMetrics
 from servicekit.tracing import current_traceparent
@@ -59,6 +59,15 @@ class Outbox:
 
     def __init__(self, table: sa.Table, source: str, ids: IdFactory = new_id, clock: Clock = utc_now) -> None:
         self.table, self.source, self.ids, self.clock = table, source, ids, clock
+        name = f"{table.schema}.{table.name}" if table.schema else table.name
+        self._insert = DriverStatement(
+            sa.text(
+                f"INSERT INTO {name} (message_id, subject, envelope) SELECT m, s, CAST(e AS jsonb)"
+                " FROM unnest(CAST(:ids AS text[]), CAST(:subjects AS text[]), CAST(:envelopes AS text[]))"
+                " AS x(m, s, e)"
+            )
+        )
+        """Built once, run on the driver: every transaction that emits runs it."""
 
     def envelope(
         self,
@@ -125,14 +134,14 @@ class Outbox:
                     records=((e.id, e.type, _text(e)) for e in envelopes),
                 )
                 return
-        t = self.table
-        source = sa.func.unnest(
-            sa.cast(sa.bindparam("ids", [e.id for e in envelopes]), ARRAY(sa.Text)),
-            sa.cast(sa.bindparam("subjects", [e.type for e in envelopes]), ARRAY(sa.Text)),
-            sa.cast(sa.bindparam("envelopes", [_text(e) for e in envelopes]), ARRAY(sa.Text)),
-        ).table_valued("m", "s", "e").render_derived(name="x")
-        rows = sa.select(source.c.m, source.c.s, sa.cast(source.c.e, JSONB))
-        await session.execute(sa.insert(t).from_select([t.c.message_id, t.c.subject, t.c.envelope], rows))
+        await self._insert.execute(
+            session,
+            {
+                "ids": [e.id for e in envelopes],
+                "subjects": [e.type for e in envelopes],
+                "envelopes": [_text(e) for e in envelopes],
+            },
+        )
 
 
 def _text(envelope: Pending) -> str:
