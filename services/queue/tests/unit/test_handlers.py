@@ -57,9 +57,9 @@ class Queue:
         return await self.do(lambda uow: handler(cmd, uow, self.deps))
 
     async def order(self, quantity: int = 1, material: str = "PLA", assignment: Assignment | None = None,
-                    revision: int = 1) -> list[Any]:
+                    revision: int = 1, order_id: str = "o1") -> list[Any]:
         message = OrderPrintRequested(
-            order_id="o1", order_number="1001", print_revision=revision, assignment=assignment or Assignment(),
+            order_id=order_id, order_number="1001", print_revision=revision, assignment=assignment or Assignment(),
             order_created_at=T0,
             line_items=[
                 DesiredLineItem(
@@ -311,21 +311,27 @@ async def test_retry_never_makes_a_second_live_job_for_one_identity() -> None:
 
 
 async def test_a_dispatch_continues_the_trace_of_the_print_request_not_the_matching_pass() -> None:
-    """One print-jobs click is one trace: the StartPrint a later matching pass sends carries the trace
-    the reconciliation ran in, whatever span the pass itself runs in."""
+    """One print-jobs click is one trace: the StartPrint and JobChanged a later matching pass sends carry the
+    trace the reconciliation of their job's order ran in, whatever span the pass itself runs in, also when one
+    pass dispatches jobs of orders clicked in different traces."""
     tracer = TracerProvider().get_tracer("test")
     queue = Queue()
-    with tracer.start_as_current_span("process orders.v1.order.print_requested") as request:
-        await queue.order(quantity=1)
-        click = request.get_span_context().trace_id
-    await queue.printer()
+    clicks: dict[str, int] = {}
+    for order_id in ("o1", "o2"):
+        with tracer.start_as_current_span("process orders.v1.order.print_requested") as request:
+            await queue.order(quantity=2, order_id=order_id)
+            clicks[order_id] = request.get_span_context().trace_id
+    for printer_id in ("pr1", "pr2", "pr3", "pr4"):
+        await queue.printer(printer_id)
     uow = InMemoryUnitOfWork(queue.store)
     with tracer.start_as_current_span("matching pass") as matching:
         await run_matching_pass(RunMatchingPass(), uow, queue.deps)
-    (start,) = [e for e in uow.published if e.type == StartPrint.SUBJECT]
-    assert start.traceparent is not None
-    assert start.traceparent.split("-")[1] == f"{click:032x}"
-    assert matching.get_span_context().trace_id != click
+    assert sorted(e.type for e in uow.published) == sorted([JobChanged.SUBJECT, StartPrint.SUBJECT] * 4)
+    for envelope in uow.published:
+        assert envelope.subject is not None and envelope.traceparent is not None
+        order_id = queue.store.jobs[envelope.subject].order_id
+        assert envelope.traceparent.split("-")[1] == f"{clicks[order_id]:032x}", (envelope.type, order_id)
+    assert matching.get_span_context().trace_id not in clicks.values()
 
 
 async def test_the_farms_colour_tolerance_lets_a_close_red_spool_take_a_red_job() -> None:
