@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from contracts.queue.v1 import JobChanged
+from contracts.queue.v1 import JobChanged, StartPrint
 from printqueue.domain import commands, lifecycle, slicing
 from printqueue.domain.matching import Candidates, Dispatch, Fleet, Requirement, decide, fitting_slots, readiness
 from printqueue.service_layer import messages
@@ -111,11 +111,12 @@ async def _assign(
     for planned in done:
         by_trace.setdefault(traces.get(claimed[planned.job_id].order_id), []).append(planned)
     requirements: dict[tuple[Material, Assignment], Requirement] = {}
-    job_changed = messages.JobChangedJson()
+    job_changed, start_print = messages.JobChangedJson(), messages.StartPrintJson(deps.policy.deadline_seconds)
     for parent, group in by_trace.items():
         # The dispatches continue the trace of the print-jobs click that made their jobs, not the matching pass:
         # one span per trace, not per dispatch (a pass over a whole fleet made 10,000).
         with span("queue dispatch", parent=parent, attributes=_dispatch_attributes(group)):
+            starts: list[tuple[str | None, str]] = []
             for planned in group:
                 job = claimed[planned.job_id]
                 requirement = requirements.get((job.material, job.assignment))
@@ -123,9 +124,9 @@ async def _assign(
                     requirement = Requirement.of(job.material, job.assignment, color_tolerance=tolerance)
                     requirements[job.material, job.assignment] = requirement
                 slots = fitting_slots(printers[planned.printer_id], requirement)
-                start = messages.start_print(job, deps.policy.deadline_seconds, deps.clock(), slots)
-                uow.emit(start, subject_id=job.id)
-            # After the group's starts: a printer need not wait behind a big order's JobChanged in the outbox.
+                starts.append((job.id, start_print(job, deps.clock(), slots)))
+            # The starts first: a printer need not wait behind a big order's JobChanged in the outbox.
+            uow.emit_encoded(StartPrint, starts)
             jobs = [claimed[planned.job_id] for planned in group]
             uow.emit_encoded(JobChanged, [(job.id, job_changed(job)) for job in jobs])
     return done, len(claimed) == len(planned_ids)

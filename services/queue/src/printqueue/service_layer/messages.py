@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, get_args
 
 from pydantic import TypeAdapter
@@ -289,10 +289,7 @@ class JobChangedJson:
         )
 
     def _parameters_json(self, value: dict[str, Any]) -> str:
-        """Keyed by `repr`, as `mappers.copy_records` does: one repr, one JSON text (`==` has 1 == 1.0 == True)."""
-        key = repr(value)
-        found = self._parameters.get(key)
-        return found if found is not None else self._parameters.put(key, value)
+        return _by_repr(self._parameters, value)
 
     @staticmethod
     def _file_json(job: Job) -> str:
@@ -302,6 +299,13 @@ class JobChangedJson:
             if kind not in slicing.SOURCE_KINDS:
                 return _job_file_text(kind, job.file.get("sha256"), None, job.print_minutes, job.grams)
         return _job_file_json(job)
+
+
+def _by_repr(encoded: _Encoded, value: Any) -> str:
+    """Keyed by `repr`, as `mappers.copy_records` does: one repr, one JSON text (`==` has 1 == 1.0 == True)."""
+    key = repr(value)
+    found = encoded.get(key)
+    return found if found is not None else encoded.put(key, value)
 
 
 class _Encoded(dict[Any, str]):
@@ -383,6 +387,48 @@ def start_print(job: Job, deadline_seconds: float, issued_at: datetime, slots: I
         issued_at=issued_at,
         slots=list(slots),
     )
+
+
+class StartPrintJson:
+    """`start_print(job, deadline_seconds, issued_at, slots).model_dump_json()` rendered straight from the job's
+    columns, as `JobChangedJson` renders JobChanged: a pass over a whole fleet sends one StartPrint per dispatch
+    (10,000), and the pydantic message, its dict and the envelope validating it were a large share of such a
+    pass's CPU. The file is validated by the contract's own `FileRef`, once per distinct file. One instance per
+    batch (its caches live as long as it does); `test_start_print_json` holds the two encodings to the same
+    meaning."""
+
+    def __init__(self, deadline_seconds: float) -> None:
+        self._texts = _Encoded(_dumps)
+        self._dates = _Encoded(_date_text)
+        self._parameters = _Encoded(_dumps)
+        self._files = _Encoded(_file_ref_json)
+        self._deadline = _float_text(float(deadline_seconds))
+
+    def __call__(self, job: Job, issued_at: datetime, slots: Iterable[int] = ()) -> str:
+        assert job.printer_id is not None and job.command_id is not None
+        sliced = job.sliced_file if job.slice_basis is not None else None
+        assert job.slice_basis is None or (sliced is not None and sliced.get("file") is not None)
+        texts = self._texts
+        file = _by_repr(self._files, sliced["file"] if sliced is not None else job.file)
+        return (
+            f'{{"command_id":{_string(job.command_id)},"job_id":{_string(job.id)}'
+            f',"printer_id":{_string(job.printer_id)},"order_number":{texts[job.order_number]}'
+            f',"part_name":{texts[job.part_name]},"file":{file},"material":{_material_json(job.material)}'
+            f',"parameters":{_by_repr(self._parameters, job.parameters)},"attempt":{int(job.dispatch_attempts)}'
+            f',"fulfillment_date":{self._dates[job.fulfillment_date]},"deadline_seconds":{self._deadline}'
+            f',"issued_at":{_time_text(issued_at)},"slots":[{",".join(str(int(slot)) for slot in slots)}]}}'
+        )
+
+
+_date_json = TypeAdapter(date).dump_json
+
+
+def _date_text(value: date | None) -> str:
+    return "null" if value is None else _date_json(value).decode()
+
+
+def _file_ref_json(file: dict[str, Any]) -> str:
+    return FileRef.model_validate(file).model_dump_json()
 
 
 def stop_print(command_id: str, job: Job, printer_id: str, issued_at: datetime) -> StopPrint:
