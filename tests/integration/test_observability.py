@@ -4,6 +4,7 @@ to the printer gateway's FTPS upload and `project_file` (spans exported by OTLP 
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -203,8 +204,10 @@ async def test_one_click_is_one_trace_across_the_services(
     # Intermittently (about 1 run in 10 of the whole suite) the root has been a POST without the click's path;
     # name every span and the root's attributes so the failure says which request it was.
     assert any(f"/orders/{order_id}/print-jobs" in str(v) for v in root["attributes"].values()), (
-        root["attributes"],
-        sorted((s["service"], s["name"]) for s in spans),
+        # A string, not a tuple: pytest shortens a tuple's repr, and the last failure (CI, 2026-12-05) was cut
+        # before the attribute that names the request.
+        f"root {root['name']!r} {json.dumps(root['attributes'], default=str)}; spans: "
+        + "; ".join(f"{s['service']}: {s['name']} {json.dumps(s['attributes'], default=str)[:300]}" for s in spans)
     )
     orphans = [s["name"] for s in spans if s["parent_span_id"] and s["parent_span_id"] not in ids]
     assert not orphans, f"spans whose parent is not in the trace: {orphans}"
