@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -17,25 +15,9 @@ from contracts.queue.v1 import JobChanged
 from printqueue.domain.model import Assignment, Job, Material
 from printqueue.service_layer import messages
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+from .json_values import T0, materials, moments, texts, typed, values
 
-texts = st.sampled_from(["o", "", "é", 'q"uote', "back\\slash", "new\nline", "\u2028", "\x00", "emoji 🖨"]) | st.text(
-    max_size=6
-)
-scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.sampled_from([0.0, 1.0, -1.0, 2.5, 1e20, 1e-7]),
-    st.floats(allow_nan=False, allow_infinity=False), texts,
-)
-values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3), max_leaves=6
-)
 numbers = st.none() | st.sampled_from([0, 1, 1.0, 2.5, 30]) | st.floats(0, 1e6, allow_nan=False)
-moments = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-    timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]),
-)
-materials = st.builds(Material, st.sampled_from(["PLA", "PETG"]), st.none() | st.sampled_from(["#FF0000", "é"]),
-                      st.none() | texts)
 assignments = st.one_of(
     st.just(Assignment()),
     st.builds(Assignment, st.just("printer"), texts, st.just(())),
@@ -70,15 +52,6 @@ def jobs(draw: st.DrawFn) -> Job:
         started_at=draw(st.none() | moments), finished_at=draw(st.none() | moments),
         slice_basis=draw(st.none() | st.just("basis")) if sliced is not None else None, sliced_file=sliced,
     )
-
-
-def typed(value: Any) -> Any:
-    """JSON values with their types spelled out, so 1 == 1.0 == True no longer holds."""
-    if isinstance(value, dict):
-        return {key: typed(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [typed(item) for item in value]
-    return (type(value).__name__, value)
 
 
 @given(st.lists(jobs(), min_size=1, max_size=6))

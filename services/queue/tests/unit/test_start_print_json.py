@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -18,24 +18,8 @@ from contracts.queue.v1 import StartPrint
 from printqueue.domain.model import Assignment, Job, Material
 from printqueue.service_layer import messages
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+from .json_values import T0, materials, moments, texts, typed, values
 
-texts = st.sampled_from(["o", "", "é", 'q"uote', "back\\slash", "new\nline", "\u2028", "\x00", "emoji 🖨"]) | st.text(
-    max_size=6
-)
-scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.sampled_from([0.0, 1.0, -1.0, 2.5, 1e20, 1e-7]),
-    st.floats(allow_nan=False, allow_infinity=False), texts,
-)
-values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3), max_leaves=6
-)
-moments = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-    timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]),
-)
-materials = st.builds(Material, st.sampled_from(["PLA", "PETG"]), st.none() | st.sampled_from(["#FF0000", "é"]),
-                      st.none() | texts)
 file_refs = st.fixed_dictionaries(
     {"sha256": texts, "filename": texts, "kind": st.sampled_from(["stl", "3mf", "gcode.3mf", "gcode", "scad"]),
      "size_bytes": st.integers(0, 2**40)},
@@ -57,15 +41,6 @@ def dispatched_jobs(draw: st.DrawFn) -> Job:
         slice_basis="basis" if sliced else None,
         sliced_file={"file": draw(file_refs), "profile": draw(st.none() | texts)} if sliced else None,
     )
-
-
-def typed(value: Any) -> Any:
-    """JSON values with their types spelled out, so 1 == 1.0 == True no longer holds."""
-    if isinstance(value, dict):
-        return {key: typed(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [typed(item) for item in value]
-    return (type(value).__name__, value)
 
 
 @given(
