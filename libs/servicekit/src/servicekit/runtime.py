@@ -39,6 +39,22 @@ API gateway, 30 s), so a client never sends on a connection the service is closi
 both at 5 s, a request now and then met a closed connection and the gateway answered 503)."""
 
 
+def http_server_options(host: str, port: int) -> dict[str, Any]:
+    """How every HTTP listener of a service is served. Each request runs in a fresh context: uvicorn otherwise
+    starts a request that arrived while the previous one on the connection was finishing (pipelined, or sent
+    the moment the previous response's bytes were in) from inside that request's task, so it inherited that
+    request's context variables: its server span became the next request's parent (one click's trace then
+    hung under the order created before it) and its correlation id was logged on the next request's lines."""
+    return {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        "reset_contextvars": True,
+    }
+
+
 class ServiceRuntime:
     def __init__(
         self,
@@ -125,11 +141,8 @@ class ServiceRuntime:
             return None
         app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         app.include_router(self.metrics.router())
-        config = uvicorn.Config(
-            app, host=self.settings.host, port=self.settings.metrics_port, log_config=None, access_log=False,
-            lifespan="off",
-        )
-        server = _SideServer(config)
+        options = http_server_options(self.settings.host, self.settings.metrics_port)
+        server = _SideServer(uvicorn.Config(app, lifespan="off", **options))
         return server, asyncio.create_task(server.serve(), name="metrics-listener")
 
     def create_app(
@@ -183,15 +196,7 @@ def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factor
         return
     configure_tracing(service, instance)
     tune_gc()
-    uvicorn.run(
-        app_factory(),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
-    )
+    uvicorn.run(app_factory(), timeout_graceful_shutdown=10, **http_server_options(settings.host, settings.port))
     shutdown_tracing()
 
 
