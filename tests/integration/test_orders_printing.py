@@ -4,11 +4,14 @@ completed only when the jobs of its current line items are done."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+
+from devstack import Stack
 
 from .sliced_files import gcode_3mf
 
@@ -18,6 +21,8 @@ Wait = Callable[..., Awaitable[Any]]
 LIVE = ("queued", "assigned", "printing", "paused", "completed", "failed")
 PRINT_MINUTES = 120
 """Long enough (simulated) that jobs are still printing while the test edits the order."""
+HURRIED_PRINT_SECONDS = 1.0
+"""Real seconds a print takes once the edit is applied: what is left only has to complete."""
 
 
 async def scarcest_material(api: httpx.AsyncClient) -> tuple[str, str, int]:
@@ -92,6 +97,34 @@ async def print_started(api: httpx.AsyncClient, order_id: str, wait_until: Wait,
     return found
 
 
+@asynccontextmanager
+async def hurried_prints(stack: Stack, api: httpx.AsyncClient, kind: str, color: str) -> AsyncIterator[None]:
+    """The printers holding the material start each print in a second (the simulator's `print_seconds`
+    switch) instead of the file's time, and are put back after; a print already running keeps its time."""
+    assert stack.sim is not None
+    simulated = {p.serial for p in stack.sim.printers}
+    serials = [
+        printer["serial"]
+        for printer in (await api.get("/api/v1/printers?limit=500")).json()["items"]
+        if printer.get("serial") in simulated
+        and any(
+            (m.get("type") or "").upper() == kind and (m.get("color") or "").upper() == color
+            for m in printer.get("materials") or []
+        )
+    ]
+    async with httpx.AsyncClient(base_url=stack.sim.control_url, timeout=30, trust_env=False) as control:
+        try:
+            for serial in serials:
+                hurried = await control.post(
+                    f"/printers/{serial}/faults", json={"print_seconds": HURRIED_PRINT_SECONDS}
+                )
+                assert hurried.status_code == 200, hurried.text
+            yield
+        finally:
+            for serial in serials:
+                await control.post(f"/printers/{serial}/faults", json={"print_seconds": None})
+
+
 async def order_of(api: httpx.AsyncClient, order_id: str) -> dict[str, Any]:
     reply = await api.get(f"/api/v1/orders/{order_id}")
     assert reply.status_code == 200, reply.text
@@ -100,7 +133,7 @@ async def order_of(api: httpx.AsyncClient, order_id: str) -> dict[str, Any]:
 
 
 async def test_edit_while_printing_then_send_again_touches_only_what_changed(
-    api: httpx.AsyncClient, wait_until: Wait
+    stack: Stack, api: httpx.AsyncClient, wait_until: Wait
 ) -> None:
     kind, color, holders = await scarcest_material(api)
     part_id = await upload_slab(api, kind, color)
@@ -186,7 +219,9 @@ async def test_edit_while_printing_then_send_again_touches_only_what_changed(
             assert finished, f"the order claims completion while jobs remain: {[j['status'] for j in jobs]}"
         return current if finished and current["is_complete"] else None
 
-    done = await wait_until(all_done, 600, "every remaining job to complete", interval=1.0)
+    # The edit is applied while the first print runs; the rest of the order only has to print.
+    async with hurried_prints(stack, api, kind, color):
+        done = await wait_until(all_done, 600, "every remaining job to complete", interval=0.25)
     assert done["status"] == "completed"
     assert done["jobs"]["completed"] == holders + 2
     assert {li["id"]: li["jobs"]["completed"] for li in done["line_items"]} == {first: holders, kept: 1, new: 1}
