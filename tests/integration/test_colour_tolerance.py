@@ -124,7 +124,7 @@ async def test_a_close_colour_matches_once_the_operator_sets_a_tolerance(
 
         # Printing, not merely assigned: a dispatch the printer refuses (its bed was not clear yet) puts the
         # job back in the queue, and the plan below would rightly count it as waiting again.
-        jobs = await wait_until(one_dispatched, 300, "a close-colour job to print on the printer", interval=1.0)
+        jobs = await wait_until(one_dispatched, 300, "a close-colour job to print on the printer", interval=0.25)
         (started,) = [j for j in jobs if j["status"] in ("printing", "completed")]
         assert started["printer_id"] == printer["id"]
         # The other copy waits for the same printer (a 20-hour print at the stack's time scale is 2 minutes):

@@ -121,7 +121,7 @@ async def test_a_job_pinned_to_a_printer_is_explained_printed_stopped_and_retrie
                 await clear_bed(api, printer["id"])
                 return await _status(api, queued["id"], "completed")
 
-            await wait_until(completed, 600, "the retried job to complete", interval=1.0)
+            await wait_until(completed, 600, "the retried job to complete", interval=0.25)
         finally:
             await control.post(f"/printers/{serial}/faults", json={"print_seconds": None})
     rejected = await api.post(f"/api/v1/jobs/{queued['id']}/fail")
