@@ -103,12 +103,26 @@ deploy-check: install
 # The suite starts well over a hundred Python processes (each test stack's services, the simulator, restarts,
 # CLI runs). Where PYTHONDONTWRITEBYTECODE is set (as on these shared machines), each one compiled every module
 # again (about half of a service's start-up); compiled once here, before pytest, they load bytecode instead.
+#
+# Two pytest processes at once: the tests that use the session's whole stack (one stack, started once, its tests
+# one after another, much of their time spent waiting on simulated prints and restarts) and every other test
+# (unit tests, and the integration tests that start stacks of their own), whose CPU work fits beside the first
+# on two cores. The second one's report follows the first's. `--session-stack` is tests/conftest.py's option
+# (the session's stack is a fixture of tests/ only).
+PYTEST_ARGS = -q -rfE --tb=short --durations=30
 test: export UV_COMPILE_BYTECODE := 1
 test: install test-tools
 	$(PY) -m compileall -q $(SRC_DIRS) $(TEST_PATHS)
-	@rc=0; $(PY) -m pytest -q -rfE --tb=short --durations=30 $(TEST_PATHS) || rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests in $(TEST_PATHS)" >&2; fi; \
-	exit $$rc
+	@others=$$(mktemp); trap 'rm -f "$$others"' EXIT; \
+	( trap - INT; exec $(PY) -m pytest $(PYTEST_ARGS) --session-stack=without $(TEST_PATHS) >"$$others" 2>&1 ) & \
+	pid=$$!; \
+	rc=0; $(PY) -m pytest $(PYTEST_ARGS) --session-stack=only tests || rc=$$?; \
+	rc_others=0; wait $$pid || rc_others=$$?; \
+	echo; echo "== make test: the tests without the session's stack (run at the same time)"; cat "$$others"; \
+	if [ $$rc -eq 5 ] && [ $$rc_others -eq 5 ]; then \
+	  echo "make test: pytest collected no tests in $(TEST_PATHS)" >&2; exit 5; fi; \
+	[ $$rc -eq 5 ] && rc=0; [ $$rc_others -eq 5 ] && rc_others=0; \
+	[ $$rc -ne 0 ] && exit $$rc; exit $$rc_others
 
 lint: install
 	$(PY) -m ruff check $(SRC_DIRS)

@@ -26,6 +26,32 @@ from devstack import wait_until as _wait_until
 
 from .integration.farm_day import FarmDay, print_a_day
 
+SESSION_STACK = "stack"
+"""The fixture that starts the session's whole stack: the tests that use it run in one pytest process."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--session-stack",
+        choices=("only", "without"),
+        help="run only the tests that use the session's stack, or only the others: `make test` runs the two "
+        "sets in two pytest processes at once (one session stack in all, the other tests beside it)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect by `--session-stack`: a test belongs to the stack's set when it asks for it (through any fixture)."""
+    wanted = config.getoption("--session-stack")
+    if wanted is None:
+        return
+    keep, dropped = [], []
+    for item in items:
+        uses_stack = SESSION_STACK in getattr(item, "fixturenames", ())
+        (keep if uses_stack == (wanted == "only") else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
 
 class SpanCollector:
     """A tiny OTLP/HTTP trace receiver on loopback: the services export their spans here exactly as they would
