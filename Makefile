@@ -104,25 +104,29 @@ deploy-check: install
 # CLI runs). Where PYTHONDONTWRITEBYTECODE is set (as on these shared machines), each one compiled every module
 # again (about half of a service's start-up); compiled once here, before pytest, they load bytecode instead.
 #
-# Two pytest processes at once: the tests that use the session's whole stack (one stack, started once, its tests
-# one after another, much of their time spent waiting on simulated prints and restarts) and every other test
-# (unit tests, and the integration tests that start stacks of their own), whose CPU work fits beside the first
-# on two cores. The second one's report follows the first's. `--session-stack` is tests/conftest.py's option
-# (the session's stack is a fixture of tests/ only).
+# Three pytest processes at once, each a third of the suite's time on one process: the tests that use the
+# session's whole stack (one stack, started once, its tests one after another, most of their time spent waiting
+# on simulated prints and restarts), the other tests under tests/ (integration tests with stacks of their own)
+# and the libraries', services' and tools' own tests (mostly CPU). The last two reports follow the first's.
+# `--session-stack` is tests/conftest.py's option (the session's stack is a fixture of tests/ only).
 PYTEST_ARGS = -q -rfE --tb=short --durations=30
+OWN_TEST_PATHS = $(filter-out tests,$(TEST_PATHS))
 test: export UV_COMPILE_BYTECODE := 1
 test: install test-tools
 	$(PY) -m compileall -q $(SRC_DIRS) $(TEST_PATHS)
-	@others=$$(mktemp); trap 'rm -f "$$others"' EXIT; \
-	( trap - INT; exec $(PY) -m pytest $(PYTEST_ARGS) --session-stack=without $(TEST_PATHS) >"$$others" 2>&1 ) & \
-	pid=$$!; \
+	@logs=$$(mktemp -d); trap 'rm -rf "$$logs"' EXIT; \
+	( trap - INT; exec $(PY) -m pytest $(PYTEST_ARGS) --session-stack=without tests >"$$logs/own-stacks" 2>&1 ) & \
+	own_stacks=$$!; \
+	( trap - INT; exec $(PY) -m pytest $(PYTEST_ARGS) $(OWN_TEST_PATHS) >"$$logs/own-tests" 2>&1 ) & \
+	own_tests=$$!; \
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) --session-stack=only tests || rc=$$?; \
-	rc_others=0; wait $$pid || rc_others=$$?; \
-	echo; echo "== make test: the tests without the session's stack (run at the same time)"; cat "$$others"; \
-	if [ $$rc -eq 5 ] && [ $$rc_others -eq 5 ]; then \
+	rc_stacks=0; wait $$own_stacks || rc_stacks=$$?; rc_own=0; wait $$own_tests || rc_own=$$?; \
+	echo; echo "== make test: the tests under tests/ without the session's stack (run at the same time)"; \
+	cat "$$logs/own-stacks"; \
+	echo; echo "== make test: $(OWN_TEST_PATHS) (run at the same time)"; cat "$$logs/own-tests"; \
+	if [ $$rc -eq 5 ] && [ $$rc_stacks -eq 5 ] && [ $$rc_own -eq 5 ]; then \
 	  echo "make test: pytest collected no tests in $(TEST_PATHS)" >&2; exit 5; fi; \
-	[ $$rc -eq 5 ] && rc=0; [ $$rc_others -eq 5 ] && rc_others=0; \
-	[ $$rc -ne 0 ] && exit $$rc; exit $$rc_others
+	for code in $$rc $$rc_stacks $$rc_own; do [ $$code -eq 0 ] || [ $$code -eq 5 ] || exit $$code; done
 
 lint: install
 	$(PY) -m ruff check $(SRC_DIRS)
