@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
 import textwrap
 import uuid
 from collections.abc import AsyncIterator
@@ -33,9 +35,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[str, str]]:
-    """(nats url, postgres server url): the `*_URL` servers when set, else embedded ones."""
-    root = tmp_path_factory.mktemp("messaging")
+async def servers() -> AsyncIterator[tuple[str, str]]:
+    """(nats url, postgres server url): the `*_URL` servers when set, else embedded ones.
+
+    In a folder outside pytest's temp root: as root PostgreSQL runs as another account, which needs to pass
+    through that root, and each pytest starting beside this one (`make test` runs three) closes it again."""
+    root = Path(tempfile.mkdtemp(prefix="printfarm-messaging-"))
     started: list[Any] = []
     nats_url = os.environ.get("NATS_URL")
     if not nats_url:
@@ -53,6 +58,7 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tup
     yield nats_url, pg_url
     for server in reversed(started):
         await server.stop(timeout=20)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
