@@ -11,16 +11,15 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.envelope import MAX_INLINE_PAYLOAD, ContractMessage, Envelope
 from servicekit.driver_statements import DriverStatement
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
+from servicekit.json_text import dumps, quote, time_text
 from servicekit.metrics import ServiceMetrics
 from servicekit.tracing import current_traceparent
 
@@ -48,11 +47,6 @@ class EncodedEnvelope(NamedTuple):
 
 Pending = Envelope | EncodedEnvelope
 """What a unit of work hands the outbox: envelopes, or envelopes already encoded."""
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_string: Callable[[str], str] = json.encoder.encode_basestring
-_time_json = TypeAdapter(datetime).dump_json
-
 
 class Outbox:
     """Writes envelopes into the outbox table inside the caller's transaction."""
@@ -101,18 +95,18 @@ class Outbox:
         the fields they share (source, time, trace, causation) are encoded once for all of them."""
         traceparent = current_traceparent()
         shared = (
-            f',"type":{_dumps(subject)},"source":{_dumps(self.source)},"time":{_time_json(self.clock()).decode()}'
-            f',"datacontenttype":"application/json","dataref":null,"correlationid":{_dumps(correlation_id)}'
-            f',"causationid":{_dumps(causation_id)},"traceparent":{_dumps(traceparent)},"subject":'
+            f',"type":{dumps(subject)},"source":{dumps(self.source)},"time":{time_text(self.clock())}'
+            f',"datacontenttype":"application/json","dataref":null,"correlationid":{dumps(correlation_id)}'
+            f',"causationid":{dumps(causation_id)},"traceparent":{dumps(traceparent)},"subject":'
         )
         out: list[EncodedEnvelope] = []
         for subject_id, text in data:
             message_id = self.ids()
-            about = "null" if subject_id is None else _string(subject_id)
+            about = "null" if subject_id is None else quote(subject_id)
             out.append(EncodedEnvelope(
                 message_id,
                 subject,
-                f'{{"specversion":"1.0","id":{_string(message_id)}{shared}{about},"data":{text}}}',
+                f'{{"specversion":"1.0","id":{quote(message_id)}{shared}{about},"data":{text}}}',
                 traceparent,
             ))
         return out

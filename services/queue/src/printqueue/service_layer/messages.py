@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -46,6 +44,7 @@ from printqueue.domain.model import (
 from printqueue.domain.model import JobCounts as DomainCounts
 from printqueue.domain.reconciliation import DesiredLineItem, DesiredOrder, DesiredPart
 from printqueue.domain.slicing import Slice
+from servicekit.json_text import dumps, float_text, quote, time_text
 
 # Consumed: contract message → command.
 
@@ -261,10 +260,10 @@ class JobChangedJson:
     caches live as long as it does. `test_job_changed_json` holds the two encodings to the same meaning."""
 
     def __init__(self) -> None:
-        self._texts = _Encoded(_dumps)
-        self._times = _Encoded(_time_text)
-        self._numbers = _Encoded(_float_text)
-        self._parameters = _Encoded(_dumps)
+        self._texts = _Encoded(dumps)
+        self._times = _Encoded(time_text)
+        self._numbers = _Encoded(float_text)
+        self._parameters = _Encoded(dumps)
         self._material: tuple[Material | None, str] = (None, "")
         self._assignment: tuple[Assignment | None, str] = (None, "")
 
@@ -277,7 +276,7 @@ class JobChangedJson:
         if job.assignment is not self._assignment[0]:
             self._assignment = (job.assignment, _assignment_json(job.assignment))
         return (
-            f'{{"id":{_string(job.id)},"order_id":{texts[job.order_id]},"order_number":{texts[job.order_number]}'
+            f'{{"id":{quote(job.id)},"order_id":{texts[job.order_id]},"order_number":{texts[job.order_number]}'
             f',"line_item_id":{texts[job.line_item_id]},"sku_id":{texts[job.sku_id]},"part_id":{texts[job.part_id]}'
             f',"part_name":{texts[job.part_name]},"copy_number":{int(job.copy_number)},"status":"{job.status}"'
             f',"printer_id":{texts[job.printer_id]},"material":{self._material[1]}'
@@ -328,20 +327,6 @@ class _Encoded(dict[Any, str]):
 _LIMIT = 4096
 _STATUSES = frozenset(get_args(JobStatus))
 _PRIORITIES = frozenset(get_args(JobPriority))
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_string: Callable[[str], str] = json.encoder.encode_basestring
-_time_json = TypeAdapter(datetime).dump_json
-
-
-def _float_text(value: float) -> str:
-    """As pydantic writes a float: not-a-number and infinities as null (`json` would write invalid JSON)."""
-    return _dumps(value) if math.isfinite(value) else "null"
-
-
-def _time_text(value: datetime | None) -> str:
-    return "null" if value is None else _time_json(value).decode()
-
-
 @functools.lru_cache(maxsize=4096)
 def _material_json(material: Material) -> str:
     return _material_message(material).model_dump_json()
@@ -398,11 +383,11 @@ class StartPrintJson:
     meaning."""
 
     def __init__(self, deadline_seconds: float) -> None:
-        self._texts = _Encoded(_dumps)
+        self._texts = _Encoded(dumps)
         self._dates = _Encoded(_date_text)
-        self._parameters = _Encoded(_dumps)
+        self._parameters = _Encoded(dumps)
         self._files = _Encoded(_file_ref_json)
-        self._deadline = _float_text(float(deadline_seconds))
+        self._deadline = float_text(float(deadline_seconds))
 
     def __call__(self, job: Job, issued_at: datetime, slots: Iterable[int] = ()) -> str:
         assert job.printer_id is not None and job.command_id is not None
@@ -411,12 +396,12 @@ class StartPrintJson:
         texts = self._texts
         file = _by_repr(self._files, sliced["file"] if sliced is not None else job.file)
         return (
-            f'{{"command_id":{_string(job.command_id)},"job_id":{_string(job.id)}'
-            f',"printer_id":{_string(job.printer_id)},"order_number":{texts[job.order_number]}'
+            f'{{"command_id":{quote(job.command_id)},"job_id":{quote(job.id)}'
+            f',"printer_id":{quote(job.printer_id)},"order_number":{texts[job.order_number]}'
             f',"part_name":{texts[job.part_name]},"file":{file},"material":{_material_json(job.material)}'
             f',"parameters":{_by_repr(self._parameters, job.parameters)},"attempt":{int(job.dispatch_attempts)}'
             f',"fulfillment_date":{self._dates[job.fulfillment_date]},"deadline_seconds":{self._deadline}'
-            f',"issued_at":{_time_text(issued_at)},"slots":[{",".join(str(int(slot)) for slot in slots)}]}}'
+            f',"issued_at":{time_text(issued_at)},"slots":[{",".join(str(int(slot)) for slot in slots)}]}}'
         )
 
 
