@@ -1,5 +1,7 @@
 """Envelopes the outbox encodes around JSON a bulk writer rendered (`Outbox.encoded`) mean what the same
-`Envelope` dumped by pydantic means, field by field and type by type, inside a trace or outside one."""
+`Envelope` dumped by pydantic means, field by field and type by type, inside a trace or outside one; the relay
+sends such text as it is when it can, else as an `Envelope` (claim check), whether handed over at commit or
+read back from its row."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import itertools
 import json
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,8 +18,8 @@ from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from contracts.envelope import Envelope
-from servicekit.outbox import Outbox
+from contracts.envelope import MAX_INLINE_PAYLOAD, Envelope
+from servicekit.outbox import Outbox, OutboxRelay
 
 texts = st.none() | st.sampled_from(["", "é", 'q"uote', "new\nline", "\u2028", "🖨"]) | st.text(max_size=8)
 data = st.dictionaries(st.text(max_size=4), st.none() | st.integers() | st.floats(allow_nan=False,
@@ -62,3 +65,41 @@ def test_an_encoded_envelope_means_what_pydantic_dumps(
         assert typed(json.loads(e.text)) == typed(json.loads(expected.model_dump_json()))
         assert e.envelope() == expected
 
+
+
+class Sent:
+    """The relay's two ways out, recorded: `publish` (an Envelope, by claim check when big) and `publish_encoded`."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+        self.texts: list[tuple[str, str, bytes, str | None]] = []
+
+    async def publish(self, envelope: Envelope) -> None:
+        self.envelopes.append(envelope)
+
+    async def publish_encoded(self, subject: str, message_id: str, payload: bytes, traceparent: str | None) -> None:
+        self.texts.append((subject, message_id, payload, traceparent))
+
+
+async def test_encoded_text_goes_as_is_within_the_inline_limit_else_as_an_envelope_at_commit_and_from_a_row(
+) -> None:
+    outbox = Outbox(TABLE, source="/t", ids=iter(["small", "big"]).__next__, clock=lambda: datetime(2026, 1, 1))
+    small, big = outbox.encoded(
+        "x.v1.thing.happened", [(None, '{"v":"é"}'), (None, json.dumps({"v": "x" * MAX_INLINE_PAYLOAD}))]
+    )
+    for text_capable in (True, False):
+        sent = Sent()
+        relay = OutboxRelay(
+            None, TABLE, sent.publish,  # type: ignore[arg-type]
+            publish_encoded=sent.publish_encoded if text_capable else None,
+        )
+        for envelope in (small, big):
+            await relay._publish_one(envelope)
+            row = SimpleNamespace(subject=envelope.type, message_id=envelope.id, text=envelope.text, traceparent=None)
+            await relay._publish_text(row.subject, row.message_id, row.text, row.traceparent)
+        if text_capable:
+            assert sent.texts == [("x.v1.thing.happened", "small", small.text.encode(), None)] * 2
+            assert sent.envelopes == [big.envelope()] * 2
+        else:
+            assert sent.texts == []
+            assert sent.envelopes == [small.envelope(), small.envelope(), big.envelope(), big.envelope()]

@@ -222,11 +222,16 @@ class OutboxRelay:
         if not isinstance(envelope, EncodedEnvelope):
             await self.publish(envelope)
             return
-        payload = envelope.text.encode()
+        await self._publish_text(envelope.type, envelope.id, envelope.text, envelope.traceparent)
+
+    async def _publish_text(self, subject: str, message_id: str, text: str, traceparent: str | None) -> None:
+        """An envelope's JSON (encoded at commit, or a row as stored) is sent as it is when it fits inline and
+        the bus can send text; otherwise it is decoded into an `Envelope` for `publish` (its claim check)."""
+        payload = text.encode()
         if self.publish_encoded is not None and len(payload) <= MAX_INLINE_PAYLOAD:
-            await self.publish_encoded(envelope.type, envelope.id, payload, envelope.traceparent)
+            await self.publish_encoded(subject, message_id, payload, traceparent)
         else:
-            await self.publish(envelope.envelope())
+            await self.publish(Envelope.model_validate_json(payload))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -280,7 +285,10 @@ class OutboxRelay:
             sent: list[int] = []
             for start in range(0, len(rows), self.in_flight):
                 window = rows[start : start + self.in_flight]
-                results = await asyncio.gather(*(self._send(row) for row in window), return_exceptions=True)
+                results = await asyncio.gather(
+                    *(self._publish_text(row.subject, row.message_id, row.text, row.traceparent) for row in window),
+                    return_exceptions=True,
+                )
                 failed = [(row.seq, r) for row, r in zip(window, results, strict=True) if isinstance(r, BaseException)]
                 sent += [row.seq for row, r in zip(window, results, strict=True) if not isinstance(r, BaseException)]
                 for seq, exc in failed:
@@ -298,13 +306,6 @@ class OutboxRelay:
         if self.metrics is not None:
             self.metrics.outbox_published.inc(len(sent))
         return len(sent)
-
-    async def _send(self, row: sa.Row[Any]) -> None:
-        payload = row.text.encode()
-        if self.publish_encoded is not None and len(payload) <= MAX_INLINE_PAYLOAD:
-            await self.publish_encoded(row.subject, row.message_id, payload, row.traceparent)
-        else:
-            await self.publish(Envelope.model_validate_json(payload))
 
     async def refresh_backlog(self, metrics: ServiceMetrics) -> None:
         """Backlog and oldest unpublished row's age, for the gauges (the partial index makes this cheap)."""
