@@ -10,6 +10,7 @@ import tempfile
 import textwrap
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import nats
 import pytest
 import sqlalchemy as sa
 from nats.js.api import DeliverPolicy
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from contracts.envelope import DEAD_LETTER_PREFIX, Envelope
 from devstack.nats_server import NatsServer
@@ -26,7 +29,7 @@ from servicekit import dead_letters
 from servicekit.database import create_engine, session_factory
 from servicekit.inbox import Inbox
 from servicekit.messaging import Bus
-from servicekit.outbox import COPY_FROM, Outbox, OutboxRelay
+from servicekit.outbox import COPY_FROM, EncodedEnvelope, Outbox, OutboxRelay
 from servicekit.testing import wait_until
 
 from .messaging_probe import ProbeHappened, ProbeUnitOfWork, effects, metadata, outbox
@@ -459,6 +462,39 @@ async def test_encoded_messages_are_stored_and_published_as_emitted_ones_are(
             assert [e.subject for e in envelopes] == [f"s{n}" for n in range(count)]
     finally:
         await relay.stop()
+
+
+async def test_the_relay_sends_each_row_as_written_with_the_traceparent_of_its_column(probe: Probe) -> None:
+    """The outbox keeps an envelope as the JSON text it was written as, so the relay's payload is that text byte
+    for byte (`jsonb` rendered it anew), and the NATS header comes from the traceparent column: an envelope
+    `jsonb` refused (a NUL in its data) is stored and relayed, and the row behind it is not held up."""
+    sent: list[tuple[str, str, bytes, str | None]] = []
+
+    async def publish_encoded(subject: str, message_id: str, payload: bytes, traceparent: str | None) -> None:
+        sent.append((subject, message_id, payload, traceparent))
+
+    async def publish(envelope: Envelope) -> None:
+        raise AssertionError(f"{envelope.id} fits inline: it goes as written")
+
+    relay = OutboxRelay(probe.sessions, outbox, publish, publish_encoded=publish_encoded)
+    probe_id = uuid.uuid4().hex
+    span = NonRecordingSpan(SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(1)))
+    for traced in (True, False):
+        with trace.use_span(span) if traced else nullcontext():
+            async with probe.uow() as uow:
+                await uow.record(probe_id, 1)
+                uow.emit(ProbeHappened(probe_id=probe_id, value=1, blob="NUL \x00, é"))
+                uow.emit_encoded(ProbeHappened, [("s", ProbeHappened(probe_id=probe_id, value=2).model_dump_json())])
+                pending = list(uow._pending)
+                await uow.commit()
+        assert await relay.relay_once() == 2
+        traceparent = f"00-{0xABC:032x}-{0xDEF:016x}-01" if traced else None
+        assert sent == [
+            (e.type, e.id, (e.text if isinstance(e, EncodedEnvelope) else e.model_dump_json()).encode(), traceparent)
+            for e in pending
+        ]
+        assert Envelope.model_validate_json(sent[0][2]).open(ProbeHappened).blob == "NUL \x00, é"
+        sent.clear()
 
 
 async def _all_published(nats_url: str, probe_id: str, count: int) -> list[Any] | None:
