@@ -497,6 +497,23 @@ async def test_the_relay_sends_each_row_as_written_with_the_traceparent_of_its_c
         sent.clear()
 
 
+async def test_envelopes_encoded_earlier_go_into_the_outbox_where_they_are_emitted(probe: Probe) -> None:
+    """`encode` makes the envelopes (a bulk writer does so while its COPY runs), `emit_envelopes` places them:
+    after what was emitted before it, so the relay publishes them in that order."""
+    probe_id = uuid.uuid4().hex
+    async with probe.uow() as uow:
+        await uow.record(probe_id, 1)
+        later = uow.encode(ProbeHappened, [(None, ProbeHappened(probe_id=probe_id, value=v).model_dump_json())
+                                           for v in (2, 3)])
+        first = uow.emit(ProbeHappened(probe_id=probe_id, value=1))
+        uow.emit_envelopes(later)
+        await uow.commit()
+    async with probe.sessions() as session:
+        rows = (await session.execute(sa.select(outbox.c.message_id, outbox.c.envelope).order_by(outbox.c.seq))).all()
+    assert [r.message_id for r in rows] == [first.id, *(e.id for e in later)]
+    assert [Envelope.model_validate(r.envelope).data["value"] for r in rows] == [1, 2, 3]
+
+
 async def _all_published(nats_url: str, probe_id: str, count: int) -> list[Any] | None:
     found = await stream_messages(nats_url, ProbeHappened.SUBJECT, probe_id, timeout=0.2)
     return found if len(found) == count else None

@@ -184,3 +184,21 @@ async def test_units_of_work_sharing_published_and_claimed_see_each_others_commi
     async with second:
         assert not await second.claim_inbox("notes__added", "m1")
     assert [e.data for e in published] == [{"text": "once"}]
+
+
+async def test_encoded_envelopes_are_validated_at_once_and_emitted_only_where_emit_envelopes_puts_them() -> None:
+    uow = NotesUnitOfWork(Notes())
+    async with uow:
+        encoded = uow.encode(Noted, [("b", '{"text":"second"}'), ("c", '{"text":"third"}')])
+        with pytest.raises(ValueError, match="text"):
+            uow.encode(Noted, [("d", '{"words":"no text"}')])
+        first = uow.emit(Noted(text="first"), subject_id="a")
+        uow.emit_envelopes(encoded)
+        await uow.commit()
+    assert uow.messages == [Noted(text="first"), Noted(text="second"), Noted(text="third")]
+    assert [e.id for e in uow.published] == [first.id, *(e.id for e in encoded)]
+    assert [Envelope.model_validate_json(e.text) for e in encoded] == uow.published[1:]
+    async with uow:
+        uow.encode(Noted, [("e", '{"text":"never emitted"}')])
+        await uow.commit()
+    assert len(uow.published) == 3, "an envelope encoded and not emitted is not published"

@@ -15,6 +15,7 @@ from typing import Any, Generic, Self, TypeVar, overload
 
 from contracts.envelope import ContractMessage, Envelope
 from servicekit.ids import new_id, utc_now
+from servicekit.outbox import EncodedEnvelope
 from servicekit.tracing import current_traceparent
 
 T = TypeVar("T")
@@ -81,6 +82,8 @@ class FakeUnitOfWork(Generic[S]):
         self.work: S = state
         self._pending: list[Envelope] = []
         self._pending_messages: list[ContractMessage] = []
+        self._encoded: dict[str, tuple[Envelope, ContractMessage]] = {}
+        """What `encode` made and `emit_envelopes` has not emitted yet, by envelope id."""
         self._claims: set[tuple[str, str]] = set()
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._correlation: str | None = None
@@ -108,11 +111,13 @@ class FakeUnitOfWork(Generic[S]):
     def _begin(self) -> None:
         self.work = copy.deepcopy(self.state)
         self._pending, self._pending_messages, self._claims, self._after_commit = [], [], set(), []
+        self._encoded = {}
         self._open()
 
     def _discard(self) -> None:
         self.work = self.state
         self._pending, self._pending_messages, self._claims, self._after_commit = [], [], set(), []
+        self._encoded = {}
 
     def _open(self) -> None:
         """Hook for subclasses: create repositories bound to `self.work`."""
@@ -129,7 +134,13 @@ class FakeUnitOfWork(Generic[S]):
         self._correlation = envelope.correlationid or envelope.id
 
     def emit(self, message: ContractMessage, *, subject_id: str | None = None) -> Envelope:
-        envelope = Envelope(
+        envelope = self._envelope(message, subject_id)
+        self._pending.append(envelope)
+        self._pending_messages.append(message)
+        return envelope
+
+    def _envelope(self, message: ContractMessage, subject_id: str | None) -> Envelope:
+        return Envelope(
             id=self.ids(),
             type=message.SUBJECT,
             source=self.source,
@@ -140,15 +151,29 @@ class FakeUnitOfWork(Generic[S]):
             causationid=self._causation,
             traceparent=current_traceparent(),
         )
-        self._pending.append(envelope)
-        self._pending_messages.append(message)
-        return envelope
 
     def emit_encoded(self, message_type: type[ContractMessage], data: Iterable[tuple[str | None, str]]) -> None:
         """Each rendered message validated back into `message_type`: a template that renders what the contract
         refuses fails the test that emitted it."""
+        self.emit_envelopes(self.encode(message_type, data))
+
+    def encode(
+        self, message_type: type[ContractMessage], data: Iterable[tuple[str | None, str]]
+    ) -> list[EncodedEnvelope]:
+        """As `emit_encoded` validates them, emitted only by `emit_envelopes` (in this unit of work's block)."""
+        out = []
         for subject_id, text in data:
-            self.emit(message_type.model_validate_json(text), subject_id=subject_id)
+            message = message_type.model_validate_json(text)
+            envelope = self._envelope(message, subject_id)
+            self._encoded[envelope.id] = (envelope, message)
+            out.append(EncodedEnvelope(envelope.id, envelope.type, envelope.model_dump_json(), envelope.traceparent))
+        return out
+
+    def emit_envelopes(self, envelopes: Iterable[EncodedEnvelope]) -> None:
+        for encoded in envelopes:
+            envelope, message = self._encoded.pop(encoded.id)
+            self._pending.append(envelope)
+            self._pending_messages.append(message)
 
     def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
         self._after_commit.append(action)

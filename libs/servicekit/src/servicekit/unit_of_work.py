@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.envelope import ContractMessage, Envelope
 from servicekit.inbox import Inbox
-from servicekit.outbox import Outbox, Pending
+from servicekit.outbox import EncodedEnvelope, Outbox, Pending
 
 
 class SqlUnitOfWork:
@@ -83,9 +83,20 @@ class SqlUnitOfWork:
     def emit_encoded(self, message_type: type[ContractMessage], data: Iterable[tuple[str | None, str]]) -> None:
         """Messages of `message_type` whose JSON the caller rendered itself, as (subject id, JSON) pairs: a bulk
         writer's template, which must mean what `message.model_dump_json()` would (its tests hold that)."""
-        self._pending += self.outbox.encoded(
+        self.emit_envelopes(self.encode(message_type, data))
+
+    def encode(
+        self, message_type: type[ContractMessage], data: Iterable[tuple[str | None, str]]
+    ) -> list[EncodedEnvelope]:
+        """`emit_encoded`'s envelopes, not emitted yet: a bulk writer wraps its messages while its COPY runs
+        (PostgreSQL is the slower side then) and emits them with `emit_envelopes` when their turn comes."""
+        return self.outbox.encoded(
             message_type.SUBJECT, data, correlation_id=self._correlation, causation_id=self._causation
         )
+
+    def emit_envelopes(self, envelopes: Iterable[EncodedEnvelope]) -> None:
+        """Envelopes `encode` made in this unit of work, into the outbox after what was emitted before."""
+        self._pending += envelopes
 
     def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
         """Side effects that must not happen unless the transaction commits (e.g. talking to a printer)."""

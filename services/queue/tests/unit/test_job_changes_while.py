@@ -1,5 +1,6 @@
-"""A big order's JobChanged are built while its COPY runs: the messages are each job's own, in order, the
-write finishes before they are used, and a failed build stops the write instead of leaving it running."""
+"""A big order's JobChanged are built, in their envelopes, while its COPY runs: the messages are each job's own,
+in order, the write finishes before they are used, and a failed build stops the write instead of leaving it
+running."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contracts.envelope import ContractMessage, Envelope
 from contracts.queue.v1 import JobChanged
+from printqueue.adapters import orm
 from printqueue.domain.model import Assignment, Job, Material
 from printqueue.service_layer import handlers, messages
+from servicekit.outbox import EncodedEnvelope, Outbox
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -25,6 +29,15 @@ def job(index: int) -> Job:
     )
 
 
+class Encoding:
+    """The one part of a unit of work the build uses: envelopes made by the real outbox, not emitted."""
+
+    outbox = Outbox(orm.outbox, source="/services/queue")
+
+    def encode(self, message_type: type[ContractMessage], data: list[tuple[str | None, str]]) -> list[EncodedEnvelope]:
+        return self.outbox.encoded(message_type.SUBJECT, data)
+
+
 async def test_the_messages_are_each_jobs_own_in_order_and_the_write_has_finished() -> None:
     jobs = [job(i) for i in range(2 * handlers._BUILD_STEP + 7)]
     steps: list[int] = []
@@ -34,8 +47,10 @@ async def test_the_messages_are_each_jobs_own_in_order_and_the_write_has_finishe
             steps.append(step)
             await asyncio.sleep(0)
 
-    built = await handlers._job_changes_while(writing(), jobs)
-    assert [JobChanged.model_validate_json(text) for text in built] == [messages.job_changed(j) for j in jobs]
+    built = await handlers._job_changes_while(writing(), jobs, Encoding())  # type: ignore[arg-type]
+    envelopes = [Envelope.model_validate_json(e.text) for e in built]
+    assert [e.open(JobChanged) for e in envelopes] == [messages.job_changed(j) for j in jobs]
+    assert [(e.type, e.subject) for e in envelopes] == [(JobChanged.SUBJECT, j.id) for j in jobs]
     assert steps == [0, 1, 2, 3, 4]
 
 
@@ -54,7 +69,7 @@ async def test_a_failed_build_cancels_the_write_and_raises() -> None:
             stopped.set()
 
     with pytest.raises(ValueError):
-        await handlers._job_changes_while(writing(), jobs)
+        await handlers._job_changes_while(writing(), jobs, Encoding())  # type: ignore[arg-type]
     assert started.is_set() and stopped.is_set()
 
 
@@ -63,4 +78,4 @@ async def test_a_failed_write_raises_after_the_build() -> None:
         raise RuntimeError("COPY failed")
 
     with pytest.raises(RuntimeError, match="COPY failed"):
-        await handlers._job_changes_while(writing(), [job(0)])
+        await handlers._job_changes_while(writing(), [job(0)], Encoding())  # type: ignore[arg-type]

@@ -41,6 +41,7 @@ from printqueue.service_layer.slice_requests import (
 )
 from printqueue.service_layer.unit_of_work import QueueUnitOfWork
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
+from servicekit.outbox import EncodedEnvelope
 from servicekit.tracing import current_traceparent
 
 
@@ -108,28 +109,31 @@ async def cancel_order(cmd: commands.CancelOrder, uow: QueueUnitOfWork, deps: De
 async def _apply_reconciliation(result: Reconciliation, uow: QueueUnitOfWork, deps: Deps) -> None:
     repo = uow.queue
     await repo.save_order(result.order)
-    changed = await _job_changes_while(repo.add_jobs(result.added), result.changed)
+    changed = await _job_changes_while(repo.add_jobs(result.added), result.changed, uow)
     await repo.save_jobs(result.dirty)
     # The summary goes into the outbox first: the relay publishes in row order, and the orders service should
     # not wait behind a big order's JobChanged (100,000 of them took two minutes to drain before it).
     stats = Stats(added=len(result.added), cancelled=len(result.cancelled), kept=result.kept)
     await emit_summaries(uow, [result.order.order_id], stats)
-    uow.emit_encoded(JobChanged, zip([job.id for job in result.changed], changed, strict=True))
+    uow.emit_envelopes(changed)
     for job in result.stops:
         emit_stop(uow, job, job.printer_id, deps)
     uow.rematch = uow.rematch or bool(result.added or result.changed)
 
 
-async def _job_changes_while(writing: Awaitable[None], jobs: Sequence[Job]) -> list[str]:
-    """The jobs' JobChanged as JSON, built while `writing` (a big order's COPY) runs: PostgreSQL ingests the
-    rows while Python builds the messages, instead of one waiting for the other. The building hands the event
-    loop back every `_BUILD_STEP` messages, so the COPY keeps sending. Neither touches the other's objects."""
+async def _job_changes_while(
+    writing: Awaitable[None], jobs: Sequence[Job], uow: QueueUnitOfWork
+) -> list[EncodedEnvelope]:
+    """The jobs' JobChanged as JSON in their envelopes (not emitted yet), built while `writing` (a big order's
+    COPY) runs: PostgreSQL ingests the rows while Python builds the messages, instead of one waiting for the
+    other. The building hands the event loop back every `_BUILD_STEP` messages, so the COPY keeps sending.
+    Neither touches the other's objects."""
     task = asyncio.ensure_future(writing)
-    built: list[str] = []
+    built: list[EncodedEnvelope] = []
     encode = messages.JobChangedJson()
     try:
         for start in range(0, len(jobs), _BUILD_STEP):
-            built += [encode(job) for job in jobs[start : start + _BUILD_STEP]]
+            built += uow.encode(JobChanged, [(job.id, encode(job)) for job in jobs[start : start + _BUILD_STEP]])
             await asyncio.sleep(0)
     except BaseException:
         task.cancel()

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from contracts.envelope import ContractMessage, Envelope
 from printqueue.adapters.queue_repository import QueueRepository, SqlQueueRepository
+from servicekit.outbox import EncodedEnvelope
 from servicekit.unit_of_work import SqlUnitOfWork
 
 
@@ -28,6 +29,14 @@ class QueueUnitOfWork(Protocol):
 
     def emit_encoded(self, message_type: type[ContractMessage], data: Iterable[tuple[str | None, str]]) -> None:
         """Messages whose JSON a bulk writer rendered itself (`messages.JobChangedJson`)."""
+
+    def encode(
+        self, message_type: type[ContractMessage], data: Iterable[tuple[str | None, str]]
+    ) -> list[EncodedEnvelope]:
+        """`emit_encoded`'s envelopes made now (while a COPY runs), emitted later by `emit_envelopes`."""
+        ...
+
+    def emit_envelopes(self, envelopes: Iterable[EncodedEnvelope]) -> None: ...
 
     async def __aenter__(self) -> object: ...
 
