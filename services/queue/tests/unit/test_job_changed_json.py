@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -79,6 +80,17 @@ def test_equal_but_differently_typed_values_keep_their_own_text() -> None:
     assert [typed(r["parameters"]) for r in rendered] == [
         {"n": ("int", 1)}, {"n": ("float", 1.0)}, {"n": ("bool", True)}, {"n": ("int", 1)}
     ]
+
+
+def test_the_same_moment_at_two_offsets_keeps_each_its_own_text() -> None:
+    """Found by the property test: 00:59+02:00 == 22:59Z as dict keys, so the second took the first's text."""
+    encode = messages.JobChangedJson()
+    utc = datetime(2005, 12, 31, 22, 59, 59, 999999, tzinfo=UTC)
+    for moment in (utc, utc.astimezone(timezone(timedelta(hours=2))), utc):
+        job = replace(plain_job(), created_at=moment)
+        assert json.loads(encode(job))["created_at"] == json.loads(messages.job_changed(job).model_dump_json())[
+            "created_at"
+        ]
 
 
 @pytest.mark.parametrize("progress", [float("nan"), float("inf"), float("-inf")])

@@ -270,7 +270,7 @@ class JobChangedJson:
     def __call__(self, job: Job) -> str:
         if job.status not in _STATUSES or job.priority not in _PRIORITIES:
             raise ValueError(f"job {job.id}: status {job.status!r} / priority {job.priority!r} is not in the contract")
-        texts, times = self._texts, self._times
+        texts, times = self._texts, self._time_json
         if job.material is not self._material[0]:
             self._material = (job.material, _material_json(job.material))
         if job.assignment is not self._assignment[0]:
@@ -283,9 +283,16 @@ class JobChangedJson:
             f',"parameters":{self._parameters_json(job.parameters)}'
             f',"assignment":{self._assignment[1]},"priority":"{job.priority}"'
             f',"progress_percent":{self._numbers[float(job.progress_percent)]},"error":{texts[job.error]}'
-            f',"file":{self._file_json(job)},"revision":{int(job.revision)},"created_at":{times[job.created_at]}'
-            f',"started_at":{times[job.started_at]},"finished_at":{times[job.finished_at]}}}'
+            f',"file":{self._file_json(job)},"revision":{int(job.revision)},"created_at":{times(job.created_at)}'
+            f',"started_at":{times(job.started_at)},"finished_at":{times(job.finished_at)}}}'
         )
+
+    def _time_json(self, value: datetime | None) -> str:
+        """Keyed by the moment and its offset: moments equal across offsets (12:00+02:00 == 10:00Z) are one dict
+        key, and pydantic writes each with its own offset."""
+        key = (value, value.utcoffset()) if value is not None else None
+        found = self._times.get(key)
+        return found if found is not None else self._times.put(key, value)
 
     def _parameters_json(self, value: dict[str, Any]) -> str:
         return _by_repr(self._parameters, value)
