@@ -275,6 +275,8 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
                     async with engine.connect() as connection:
                         await connection.execute(sa.text("ANALYZE jobs"))
                         await connection.execute(sa.text("ANALYZE printers"))
+                        # Statistics are transactional: rolled back, the pass was planned without them.
+                        await connection.commit()
                     async with uow() as reading:
                         ready = await reading.queue.ready_printer_candidates(T0)
                         candidates, _ = await reading.queue.queued_groups(Fleet(ready), 0.0, FIRST_SPREAD)
