@@ -7,6 +7,7 @@ consumer's handler committing the transaction the bus opened, inbox mark include
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -205,6 +206,83 @@ async def test_a_pass_that_first_loads_a_share_of_each_group_decides_as_with_eve
     assert len(ready) == printers and expected
     # Printers of other tests hold other materials: their dispatches are no part of this comparison.
     assert sorted((d.job_id, d.printer_id) for d in done if d.printer_id.startswith(f"spread-{printers}-")) == expected
+
+
+async def test_a_pass_s_claim_and_update_read_only_its_jobs_with_or_without_statistics() -> None:
+    """A pass claims the jobs it chose by id, then writes them back. Right after a big order's jobs went in,
+    before autoanalyze, PostgreSQL took `id = ANY(ids) AND status = 'queued'` as a scan of every queued job's
+    partial index entries; with statistics, the UPDATE joined to its ids hashed the whole table (a sequential
+    scan): either way a pass's cost grew with the queue. The claim must probe each id by primary key, the UPDATE
+    join only the rows it updates."""
+    jobs = [
+        Job(
+            id=f"stale-{i:05d}", order_id=f"stale-o{i // 50}", order_number="#st", line_item_id=f"l{i}",
+            line_position=0, sku_id="s", sku="S", part_id="p", part_index=0, part_name="p", copy_number=1,
+            material=Material("PLA"), parameters={}, file=FILE.model_dump(mode="json"), assignment=Assignment(),
+            order_created_at=T0, created_at=T0, updated_at=T0,
+        )
+        for i in range(20_000)
+    ]
+    wanted = [job.id for job in jobs[::20]]
+    async with migrated_database("queue_claim_plan", ALEMBIC_INI) as fresh:
+        async with unit_of_work(fresh) as uow:
+            await uow.queue.add_jobs(jobs)
+            await uow.commit()
+        for statistics in (False, True):
+            if statistics:
+                async with fresh() as session:
+                    await session.execute(sa.text("ANALYZE jobs"))
+                    await session.commit()
+            async with unit_of_work(fresh) as uow:
+                claimed, claim_plan = await _with_plan(uow.session, uow.queue.claim_queued(wanted))
+                for job in claimed:
+                    lifecycle.dispatch(job, f"p-{job.id}", f"cmd-{job.id}", T0, Deps().policy)
+                _, save_plan = await _with_plan(uow.session, uow.queue.save_dispatched(claimed))
+                saved = [await uow.queue.get_job(job_id) for job_id in wanted]
+                await uow.rollback()
+            assert [job.id for job in claimed] == wanted and saved == claimed
+            probes = [("Index Scan", "jobs_pkey", 1)] * len(wanted)
+            assert _scans_of_jobs(claim_plan) == probes, (statistics, claim_plan)
+            assert claim_plan["Shared Hit Blocks"] + claim_plan["Shared Read Blocks"] <= 10 * len(wanted), claim_plan
+            # The UPDATE may scan the table (PostgreSQL's choice for 5 % of it), but joins only the rows it updates.
+            assert sum(rows for _, _, rows in _scans_of_jobs(save_plan)) == len(wanted), (statistics, save_plan)
+
+
+def _scans_of_jobs(plan: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """Each scan of table `jobs` in `plan` as it ran, once per loop: its kind, its index and the rows it gave."""
+    found = []
+    if plan.get("Relation Name") == "jobs" and "Scan" in plan["Node Type"]:
+        found += [(plan["Node Type"], plan.get("Index Name", ""), int(plan["Actual Rows"]))] * int(plan["Actual Loops"])
+    for child in plan.get("Plans", []):
+        found += _scans_of_jobs(child)
+    return found
+
+
+async def _with_plan(session: AsyncSession, statement: Awaitable[Any]) -> tuple[Any, dict[str, Any]]:
+    """What `statement` (one SQL statement on `session`) returns, and its plan as it ran (with the shared
+    buffers it touched), from auto_explain enabled for it alone."""
+    await session.execute(sa.text("SELECT 1"))  # the transaction begun on the driver, for SET LOCAL
+    driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    notices: list[str] = []
+
+    def listener(_: object, message: Any) -> None:
+        notices.append(message.message)
+
+    await driver.execute(
+        "LOAD 'auto_explain'; SET LOCAL auto_explain.log_min_duration = 0; SET LOCAL auto_explain.log_analyze = on;"
+        " SET LOCAL auto_explain.log_buffers = on; SET LOCAL auto_explain.log_format = 'json';"
+        " SET LOCAL auto_explain.log_level = 'notice'"
+    )
+    driver.add_log_listener(listener)
+    try:
+        result = await statement
+        await driver.execute("SET LOCAL auto_explain.log_min_duration = -1")
+    finally:
+        driver.remove_log_listener(listener)
+    plans = [json.loads(n[n.index("{"):])["Plan"] for n in notices if '"Plan"' in n and "jobs" in n]
+    assert len(plans) == 1, notices
+    plan: dict[str, Any] = plans[0]
+    return result, plan
 
 
 async def _queued_ids(uow: UnitOfWork) -> list[str]:
