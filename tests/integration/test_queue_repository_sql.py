@@ -194,6 +194,12 @@ async def test_a_pass_that_first_loads_a_share_of_each_group_decides_as_with_eve
         )
         for i in range(printers)
     ]
+    group_probes: list[str] = []
+
+    def count_group_probes(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "WITH RECURSIVE g(" in statement:
+            group_probes.append(statement)
+
     async with unit_of_work(sessions) as uow:
         await uow.queue.add_jobs(jobs)
         for made in fleet:
@@ -201,11 +207,28 @@ async def test_a_pass_that_first_loads_a_share_of_each_group_decides_as_with_eve
         ready = [p for p in await uow.queue.ready_printer_candidates(T0) if p.id.startswith(f"spread-{printers}-")]
         others = await uow.queue.claim_queued(await _queued_ids(uow))
         expected = sorted((d.job_id, d.printer_id) for d in match(others, ready))
-        done = await matching_pass._pass(uow, Deps(clock=lambda: T0), assign=True)
+        engine = uow.session.bind.sync_engine  # type: ignore[union-attr]
+        sa.event.listen(engine, "before_cursor_execute", count_group_probes)
+        try:
+            reloads: list[object] = []
+            monkeypatch.setattr(uow.queue, "queued_groups", _recording(uow.queue.queued_groups, reloads))
+            done = await matching_pass._pass(uow, Deps(clock=lambda: T0), assign=True)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count_group_probes)
         await uow.rollback()
     assert len(ready) == printers and expected
+    # Loading again in full (a group's 16 heads all dispatched), the pass reuses the groups its first load found.
+    assert len(reloads) == (1 if printers == 20 else 2) and len(group_probes) == 1
     # Printers of other tests hold other materials: their dispatches are no part of this comparison.
     assert sorted((d.job_id, d.printer_id) for d in done if d.printer_id.startswith(f"spread-{printers}-")) == expected
+
+
+def _recording(method: Callable[..., Awaitable[Any]], calls: list[object]) -> Callable[..., Awaitable[Any]]:
+    async def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return await method(*args, **kwargs)
+
+    return recorded
 
 
 async def test_a_pass_s_claim_and_update_read_only_its_jobs_with_or_without_statistics() -> None:
