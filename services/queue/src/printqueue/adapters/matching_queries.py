@@ -143,7 +143,7 @@ class SqlMatchingQueries:
         """The queued ones of `job_ids`, whole and locked in id order, in that order (a pass's thousands of ids
         go as one array); with `skip_locked`, not those another transaction holds (instead of waiting for it)."""
         query = _CLAIM_QUEUED_SKIP_LOCKED if skip_locked else _CLAIM_QUEUED
-        rows = await self.session.execute(query, {"job_ids": sorted(set(job_ids))})
+        rows = await self.session.execute(query, {"job_ids": list(set(job_ids))})
         return [job_from_row(r) for r in rows]
 
     async def save_dispatched(self, jobs: Sequence[Job]) -> None:
@@ -212,7 +212,7 @@ _READY_PRINTER_CANDIDATE = _READY_PRINTER_CANDIDATES.where(orm.printers.c.id == 
 def _claim_queued(lock: str) -> sa.TextualSelect:
     return sa.text(
         f"""
-        SELECT j.* FROM unnest(CAST(:job_ids AS text[])) AS wanted(id)
+        SELECT j.* FROM (SELECT id FROM unnest(CAST(:job_ids AS text[])) AS given(id) ORDER BY id) AS wanted
         CROSS JOIN LATERAL (
             SELECT * FROM jobs WHERE jobs.id = wanted.id AND jobs.status = 'queued' LIMIT 1 {lock}
         ) AS j
@@ -222,11 +222,11 @@ def _claim_queued(lock: str) -> sa.TextualSelect:
 
 _CLAIM_QUEUED = _claim_queued("FOR UPDATE")
 _CLAIM_QUEUED_SKIP_LOCKED = _claim_queued("FOR UPDATE SKIP LOCKED")
-"""One primary-key probe per id, locking in the sorted array's order. As `id = ANY(:ids) AND status = 'queued'`
-PostgreSQL could instead scan a partial index of every queued job (`status = 'queued'` matches their predicate):
-it did whenever its statistics were stale, as right after a big order's jobs went in, and then the claim of a
-pass grew with the queue (200,000 queued jobs: most of a second to claim 10,000). The LATERAL with its LIMIT
-leaves it only the probe per id."""
+"""One primary-key probe per id, locking in id order as PostgreSQL sorts ids (as every writer of jobs locks). As
+`id = ANY(:ids) AND status = 'queued'` PostgreSQL could instead scan a partial index of every queued job (`status
+= 'queued'` matches their predicate): it did whenever its statistics were stale, as right after a big order's
+jobs went in, and then the claim of a pass grew with the queue (200,000 queued jobs: most of a second to claim
+10,000). The LATERAL with its LIMIT leaves it only the probe per id."""
 _EXPIRED_DISPATCHES = (
     sa.select(orm.jobs.c.id)
     .where(
