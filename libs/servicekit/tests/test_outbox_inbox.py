@@ -544,3 +544,30 @@ async def test_a_handler_block_inside_the_consumer_frame_commits_with_its_inbox_
     assert await probe.effects(dropped) == []
     async with probe.uow() as again:
         assert await again.claim_inbox(probe.durable, dropped), "the rolled-back inbox mark is gone"
+
+
+async def test_a_delivery_reaches_its_handler_without_a_worker_thread(
+    probe: Probe, servers: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastDepends resolved the subscriber's `NatsMessage` argument in a worker thread: a thread hop per delivery
+    on the latency path (a printer turning ready). No delivery may need one."""
+    import anyio.to_thread
+
+    hops: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    probe_id = uuid.uuid4().hex
+
+    async def handle(msg: ProbeHappened, envelope: Envelope, uow: ProbeUnitOfWork) -> None:
+        await uow.record(msg.probe_id, msg.value)
+
+    probe.bus.consume(ProbeHappened, probe.durable, handle, probe.uow, deliver_new_only=True)
+    await probe.bus.start()
+    await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=3)))
+    assert await wait_until(lambda: probe.effects(probe_id), 20, "the delivery applied") == [3]
+    assert hops == []

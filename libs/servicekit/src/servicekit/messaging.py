@@ -85,6 +85,11 @@ def fetch_timeouts_as_nats_timeouts() -> None:
 DUPLICATE_WINDOW_SECONDS = 15 * 60
 
 
+async def _the_message(message: NatsMessage) -> NatsMessage:
+    """A subscriber's "decoded body" is the message itself: the bus decodes the envelope on its own."""
+    return message
+
+
 def owner_stream_config(owner: str) -> StreamConfig:
     return StreamConfig(
         name=STREAMS[owner],
@@ -138,6 +143,9 @@ class Bus:
             graceful_timeout=10.0,
             logger=logging.getLogger("faststream"),
             log_level=logging.DEBUG,
+            # Handlers take the message itself (`_the_message`): FastDepends resolved a `NatsMessage` argument
+            # through a worker thread, a thread hop and an anyio task group for every delivery.
+            apply_types=False,
             inbox_prefix=self.inbox_prefix,
             security=BaseSecurity(ssl_context=self._tls) if self._tls else None,
         )
@@ -350,6 +358,7 @@ class Bus:
             pull_sub=PullSub(batch_size=100, timeout=1.0),
             inbox_prefix=f"{self.inbox_prefix}.".encode(),
             ack_policy=AckPolicy.MANUAL,
+            decoder=_the_message,
             config=ConsumerConfig(
                 max_deliver=self.max_deliver + 1,
                 ack_wait=self.ack_wait,
