@@ -30,9 +30,10 @@ from contracts.queue.v1 import StartPrint
 from contracts.shared_values import Assignment as AssignmentMessage
 from contracts.shared_values import FileRef
 from contracts.shared_values import Material as MaterialMessage
-from printqueue.adapters import orm
+from printqueue.adapters import forecast_inputs, orm
 from printqueue.domain import lifecycle
 from printqueue.domain.commands import RecordPrinter, RunMatchingPass
+from printqueue.domain.forecast import OPEN
 from printqueue.domain.matching import Fleet, job_order, match, readiness
 from printqueue.domain.model import Assignment, FarmSettings, Job, LoadedMaterial, Material, Printer, rgb, summarize
 from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconcile_order_jobs
@@ -596,3 +597,43 @@ async def test_the_pass_s_lock_returns_the_farm_settings_read_in_the_same_round_
         await uow.queue.save_farm_settings(FarmSettings(color_tolerance=7.5), T0)
         assert await uow.queue.lock_matching() == FarmSettings(color_tolerance=7.5)
         # not committed: the other tests keep the default settings
+
+
+async def test_the_forecast_reads_its_open_jobs_handing_the_event_loop_back_between_fetches(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forecast shares its process with the consumers: turning every open job into a `Job` at once held the
+    event loop while a printer turning ready waited. It reads them `JOBS_PER_FETCH` at a time, all of them."""
+    desired = messages.desired_order(request("forecast-order", 1, random.Random(8), lines=40))
+    desired = replace(desired, line_items=[replace(line, quantity=line.quantity * 12) for line in desired.line_items])
+    counter = iter(range(1_000_000))
+    result = reconcile_order_jobs(None, [], desired, T0, lambda: f"forecast-{next(counter):07d}")
+    assert result is not None and len(result.added) > 1_000  # two fetches at least
+    await in_transaction(sessions, lambda uow: uow.queue.add_jobs(result.added))
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    seen: list[int] = []
+    job_from_row = forecast_inputs.job_from_row
+
+    def counted(row: Any) -> Job:
+        seen.append(ticks)
+        return job_from_row(row)
+
+    monkeypatch.setattr(forecast_inputs, "job_from_row", counted)
+    running = asyncio.create_task(ticker())
+    try:
+        async with unit_of_work(sessions) as uow:
+            inputs = await forecast_inputs.load_forecast_inputs(uow.session)
+            open_ids = (await uow.session.execute(sa.select(orm.jobs.c.id).where(orm.jobs.c.status.in_(OPEN)))).all()
+    finally:
+        running.cancel()
+    assert sorted(job.id for job in inputs.jobs) == sorted(row.id for row in open_ids)
+    assert {job.id: job for job in inputs.jobs if job.order_id == "forecast-order"} == {j.id: j for j in result.added}
+    assert seen[-1] > seen[0], "the loop never ran between the first job and the last"
