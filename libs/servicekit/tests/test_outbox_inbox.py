@@ -396,6 +396,47 @@ async def test_a_commit_handed_to_the_relay_is_published_at_once_and_marked(
         await relay.stop()
 
 
+async def test_a_direct_publish_marks_its_rows_in_one_statement_without_a_transaction_block(
+    probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Marking is on the path of every message a commit hands over: one UPDATE in its own implicit transaction,
+    not a session's BEGIN, UPDATE and COMMIT. Every statement the marking sends is recorded."""
+    import asyncpg
+
+    relay = OutboxRelay(probe.sessions, outbox, probe.bus.publish)
+    try:
+        probe_id = uuid.uuid4().hex
+        uow = ProbeUnitOfWork(probe.sessions, probe.outbox, Inbox(metadata.tables["inbox"]))
+        async with uow:
+            uow.emit(ProbeHappened(probe_id=probe_id, value=1))
+            pending = list(uow._pending)
+            await uow.commit()
+        sent: list[tuple[str, bool]] = []
+        execute = asyncpg.Connection.execute
+        prepare = asyncpg.Connection.prepare
+
+        async def executed(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            sent.append((query.split()[0], self.is_in_transaction()))
+            return await execute(self, query, *args, **kwargs)
+
+        async def prepared(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            sent.append((query.split()[0], self.is_in_transaction()))
+            return await prepare(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(asyncpg.Connection, "execute", executed)
+        monkeypatch.setattr(asyncpg.Connection, "prepare", prepared)
+        await relay._publish_direct(pending)
+        monkeypatch.undo()
+        assert sent == [("UPDATE", False)]
+        assert relay.published == 1
+        async with probe.sessions() as session:
+            unpublished = await session.scalar(
+                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            )
+        assert unpublished == 0
+    finally:
+        await relay.stop()
+
 
 async def test_a_big_batch_goes_in_by_copy_in_emit_order_and_only_with_its_commit(
     probe: Probe, servers: tuple[str, str]

@@ -179,6 +179,10 @@ class OutboxRelay:
         self._direct: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.published = 0
+        self._mark_published = (
+            f"UPDATE {table.fullname} SET published_at = now()"
+            " WHERE message_id = ANY($1::text[]) AND published_at IS NULL"
+        )
 
     def wake(self) -> None:
         self._wake.set()
@@ -203,14 +207,13 @@ class OutboxRelay:
             self.wake()
         if not sent:
             return
-        t = self.table
         try:
-            async with self.sessions() as session, session.begin():
-                await session.execute(
-                    sa.update(t)
-                    .where(t.c.message_id.in_(sent), t.c.published_at.is_(None))
-                    .values(published_at=sa.func.now())
-                )
+            async with self.sessions() as session:
+                # One statement, its own transaction, straight on the driver: a session's BEGIN, UPDATE and COMMIT
+                # (and building an IN statement for each set of ids) were most of the relay's CPU per message.
+                connection = await session.connection()
+                driver: Any = (await connection.get_raw_connection()).driver_connection
+                await driver.execute(self._mark_published, sent)
         except Exception:
             log.warning("marking %s directly published outbox rows failed; the relay publishes them again", len(sent))
             self.wake()
