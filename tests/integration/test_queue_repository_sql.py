@@ -637,3 +637,45 @@ async def test_the_forecast_reads_its_open_jobs_handing_the_event_loop_back_betw
     assert sorted(job.id for job in inputs.jobs) == sorted(row.id for row in open_ids)
     assert {job.id: job for job in inputs.jobs if job.order_id == "forecast-order"} == {j.id: j for j in result.added}
     assert seen[-1] > seen[0], "the loop never ran between the first job and the last"
+
+
+async def test_the_forecast_rereads_only_the_open_jobs_changed_since_its_last_read(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each row's version (`xmin`) tells which jobs changed, whoever changed them: those are read whole again,
+    the others kept; what it returns is what a fresh read returns."""
+    desired = messages.desired_order(request("versions-order", 1, random.Random(9), lines=8))
+    counter = iter(range(1_000_000))
+    result = reconcile_order_jobs(None, [], desired, T0, lambda: f"versions-{next(counter):07d}")
+    assert result is not None and len(result.added) >= 3
+    first, second, *_ = result.added
+    await in_transaction(sessions, lambda uow: uow.queue.add_jobs(result.added))
+    known = forecast_inputs.OpenJobs()
+
+    async def read(jobs: forecast_inputs.OpenJobs) -> dict[str, Job]:
+        async with unit_of_work(sessions) as uow:
+            return {job.id: job for job in await jobs.read(uow.session)}
+
+    before = await read(known)
+    assert {job.id for job in result.added} <= before.keys()
+    j = orm.jobs
+
+    async def change(uow: UnitOfWork) -> None:
+        await uow.session.execute(sa.update(j).where(j.c.id == first.id).values(priority="high"))
+        await uow.session.execute(sa.update(j).where(j.c.id == second.id).values(status="cancelled"))
+        await uow.queue.add_jobs([replace(first, id="versions-new", copy_number=99)])
+
+    await in_transaction(sessions, change)
+    read_whole: list[str] = []
+    job_from_row = forecast_inputs.job_from_row
+
+    def counted(row: Any) -> Job:
+        read_whole.append(row.id)
+        return job_from_row(row)
+
+    monkeypatch.setattr(forecast_inputs, "job_from_row", counted)
+    again = await read(known)
+    assert sorted(read_whole) == sorted([first.id, "versions-new"])
+    assert again[first.id].priority == "high" and second.id not in again and "versions-new" in again
+    monkeypatch.undo()
+    assert again == await read(forecast_inputs.OpenJobs())

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from printqueue.adapters.forecast_inputs import load_forecast_inputs
+from printqueue.adapters.forecast_inputs import OpenJobs, load_forecast_inputs
 from printqueue.domain import commands
 from printqueue.domain.forecast import Forecast, ForecastSettings, OrderForecast, forecast
 from printqueue.service_layer.forecast_changes import publish_forecasts
@@ -60,6 +60,7 @@ class ForecastLoop:
         self.runs = 0
         self.last_seconds = 0.0
         self._lock = asyncio.Lock()
+        self._open_jobs = OpenJobs()
         self._loop = WakeableLoop(
             "forecast-loop", self._step, interval_seconds=interval_seconds, retry_seconds=1.0, logger=log
         )
@@ -83,7 +84,7 @@ class ForecastLoop:
         async with self._lock:
             started = time.perf_counter()
             async with self.uow_factory() as uow:
-                inputs = await load_forecast_inputs(uow.session)
+                inputs = await load_forecast_inputs(uow.session, self._open_jobs)
             now = self.deps.clock()
             # CPU-bound: in a thread, so requests are still answered while a large farm is forecast.
             result = await asyncio.to_thread(
