@@ -4,11 +4,15 @@ camera's clip and RTP packets."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
+from typing import Any
 
 import pytest
 
+from printer_simulator import report as report_module
 from printer_simulator.catalog import default_fleet, model_profile, parse_fleet, parse_printer
+from printer_simulator.lifecycle import Job, PrintLifecycle
 from printer_simulator.mqtt import MqttProtocolError, decode_length, encode_length, topic_matches
 from printer_simulator.project import (
     JobRefused,
@@ -19,8 +23,8 @@ from printer_simulator.project import (
     inspect_project,
     parse_duration,
 )
-from printer_simulator.report import materials_fields, report_delta
-from printer_simulator.rtsps import MAX_RTP_PAYLOAD, access_units, rtp_payloads, camera_clip
+from printer_simulator.report import StatusReports, materials_fields, report_delta
+from printer_simulator.rtsps import MAX_RTP_PAYLOAD, access_units, camera_clip, rtp_payloads
 
 
 def test_default_fleet_mixes_brands_and_materials_unique_to_one_printer() -> None:
@@ -231,3 +235,47 @@ def test_large_nal_units_go_as_fu_a_fragments_that_fit_a_packet() -> None:
     assert payloads[0][1] == 0x80 | 5 and payloads[-1][1] == 0x40 | 5
     assert b"".join(p[2:] for p in payloads) == unit[1:]
     assert rtp_payloads(b"\x41small") == [b"\x41small"]
+
+
+@pytest.mark.parametrize("model", ["X1C", "P1S"])
+def test_reports_reuse_their_encoding_yet_are_the_bytes_encoding_each_would_give(model: str) -> None:
+    """Full reports (X1C) and deltas (P1S) through idle, a print's progress and its end: every payload is
+    exactly the compact JSON of that report with its own sequence id last."""
+    spec = parse_printer({"serial": f"S{model}", "model": model, "access_code": "12345678"})
+    lifecycle = PrintLifecycle(spec.serial, spec.materials, lambda: (0, []))
+    reports = StatusReports(spec, lifecycle)
+    job = Job("a.gcode.3mf", "ftp:///a", "Metadata/plate_1.gcode", "job", [0], True, 600.0, 50, None)
+    previous: dict[str, Any] | None = None
+    payloads = []
+    for second in range(40):
+        if second == 10:
+            lifecycle.start(job, second, prepare_seconds=3, run_seconds=20, hms_at=None)
+        lifecycle.advance(second)
+        full = reports.current(second)
+        payload = reports.next_payload(second)
+        del full["sequence_id"]
+        if spec.full_reports or previous is None:
+            body = dict(full)
+        else:
+            body = {"command": "push_status", **report_delta(previous, full), "msg": 1}
+        body["sequence_id"] = str(second + 1)
+        assert payload == json.dumps({"print": body}, separators=(",", ":")).encode()
+        previous = full
+        payloads.append(payload)
+    assert b'"gcode_state":"FINISH"' in b"".join(payloads) and reports.sent == 40
+
+
+def test_an_idle_printer_s_reports_are_encoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = parse_printer({"serial": "SX1C", "model": "X1C", "access_code": "12345678"})
+    reports = StatusReports(spec, PrintLifecycle(spec.serial, spec.materials, lambda: (0, [])))
+    encoded: list[object] = []
+    dumps = report_module.json.dumps
+
+    def counting(obj: Any, **kwargs: Any) -> str:
+        encoded.append(obj)
+        return dumps(obj, **kwargs)
+
+    monkeypatch.setattr(report_module.json, "dumps", counting)
+    payloads = [reports.next_payload(float(second)) for second in range(5)]
+    assert len(encoded) == 1
+    assert [json.loads(p)["print"]["sequence_id"] for p in payloads] == ["1", "2", "3", "4", "5"]

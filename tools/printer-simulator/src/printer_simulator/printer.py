@@ -3,8 +3,8 @@ that move it, and the views the control API shows. The parts live apart: `lifecy
 `report` (push_status reports), `commands` (requests and replies), `faults` (fault switches and requests)
 and `lan` (MQTT, FTPS and camera servers).
 
-The lifecycle is driven by timers (``loop.call_at``) at the moments something changes, plus one periodic
-report timer, so an idle printer costs nothing but its reports.
+The lifecycle is driven by timers (``loop.call_at``) at the moments something changes, and the periodic
+reports by the loop's one `ReportClock`, so an idle printer costs nothing but its reports.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from printer_simulator.lifecycle import (
     PrintLifecycle,
 )
 from printer_simulator.report import StatusReports
+from printer_simulator.report_clock import Periodic, ReportClock
 
 __all__ = ["FaultError", "SimulatedPrinter"]
 
@@ -79,7 +80,7 @@ class SimulatedPrinter:
             on_subscribe=self._on_subscribe,
             on_upload=self._on_upload,
         )
-        self._report_handle: asyncio.TimerHandle | None = None
+        self._report_handle: Periodic | None = None
         self._transition_handle: asyncio.TimerHandle | None = None
         self._running = False
 
@@ -89,8 +90,9 @@ class SimulatedPrinter:
         await self._lan.start()
         self.faults.offline = False
         self._running = True
-        loop = asyncio.get_running_loop()
-        self._report_handle = loop.call_later(random.uniform(0, self.report_interval), self._on_report_timer)
+        self._report_handle = ReportClock.of_running_loop().every(
+            self.report_interval, self._on_report_timer, delay=random.uniform(0, self.report_interval)
+        )
 
     async def stop(self) -> None:
         self._running = False
@@ -190,9 +192,7 @@ class SimulatedPrinter:
             self._schedule_transition()
 
     def _on_report_timer(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._report_handle = loop.call_later(self.report_interval, self._on_report_timer)
-        if self._lifecycle.advance(loop.time()):
+        if self._lifecycle.advance(self._time()):
             self._schedule_transition()
         self._send_report()
 

@@ -323,6 +323,8 @@ class StatusReports:
         self._last_sent: dict[str, Any] | None = None
         self._materials_key: tuple[tuple[MaterialSpec, ...], int] | None = None
         self._materials_block: dict[str, Any] = {}
+        self._encoded_body: dict[str, Any] | None = None
+        self._encoded_head = b""
         self.sent = 0
 
     def restart(self) -> None:
@@ -340,19 +342,22 @@ class StatusReports:
         )
 
     def next_payload(self, now: float, *, full: bool = False) -> bytes:
-        """The next report to publish, counted as sent."""
+        """The next report to publish, counted as sent. Its `sequence_id` comes last, so the JSON before it
+        is encoded once and reused while the report says the same thing (an idle printer's every report)."""
         report = self.current(now)
+        del report["sequence_id"]
         self._seq += 1
-        report["sequence_id"] = str(self._seq)
         previous = self._last_sent
         self._last_sent = report
         if full or previous is None or self._spec.full_reports:
             body = report
         else:
             body = {"command": "push_status", **report_delta(previous, report), "msg": 1}
-            body["sequence_id"] = report["sequence_id"]
+        if body != self._encoded_body:
+            self._encoded_body = body
+            self._encoded_head = json.dumps({"print": body}, separators=(",", ":")).encode()[:-2]
         self.sent += 1
-        return json.dumps({"print": body}, separators=(",", ":")).encode()
+        return b'%b,"sequence_id":"%d"}}' % (self._encoded_head, self._seq)
 
     def _materials_fields(self) -> dict[str, Any]:
         """Built again only when the spools or the active tray change: most reports share one block."""
