@@ -13,7 +13,7 @@ before the others start, as this bench did before. CPU is each gateway and simul
 user+system time over the window, read from /proc (target: under half a core per gateway replica). With
 one replica a second one joins before the kill, so there is a survivor. `--saturate` runs one busy process
 per core (nice 0, like everything else) from just before the kill until the handover is over: the handover
-under a saturated CPU.
+under a saturated CPU. `--profile DIR` samples replica 1 and simulator 1 with py-spy (if installed).
 The handover is timed from the kill -9 until every printer is owned by a survivor (its status written by
 that replica) and connected by exactly one client.
 """
@@ -356,10 +356,17 @@ async def main(args: argparse.Namespace) -> None:
             if stack.nats is not None and stack.nats.process is not None and stack.nats.process.pid is not None:
                 pids["nats"] = stack.nats.process.pid
             await asyncio.sleep(5)  # let the connect burst settle before measuring the steady state
-            spy = await py_spy(first.process.pid or 0, args.profile / "steady.txt") if args.profile else None
+            spies = (
+                [
+                    (await py_spy(first.process.pid or 0, args.profile / "steady.txt"), args.profile / "steady.txt"),
+                    (await py_spy(pids["simulator-1"], args.profile / "simulator.txt"), args.profile / "simulator.txt"),
+                ]
+                if args.profile
+                else []
+            )
             cpu = await measure(pids, args.window)
-            if args.profile:
-                await stop_py_spy(spy, args.profile / "steady.txt")
+            for spy, out in spies:
+                await stop_py_spy(spy, out)
             report(f"steady state over {args.window:.0f} s", pids, cpu, await owned(), fleet_sizes)
 
             if args.printing:
@@ -450,7 +457,9 @@ if __name__ == "__main__":
     )
     parser.add_argument("--register-concurrency", type=int, default=16, help="registrations in flight at once")
     parser.add_argument(
-        "--profile", type=Path, help="folder for py-spy samples of replica 1: steady state, and its takeover"
+        "--profile",
+        type=Path,
+        help="folder for py-spy samples of replica 1 (steady state, and its takeover) and of simulator 1 (steady)",
     )
     parser.add_argument("--x1-share", type=float, default=0.5, help="share of full-report X1C printers")
     parser.add_argument(

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from printer_simulator import ControlServer, Fleet, build_project, parse_materials, parse_printer
+from printer_simulator.__main__ import event_loop_factory
 from printer_simulator.printer import SimulatedPrinter
 from servicekit.testing import wait_until
 
@@ -850,3 +851,30 @@ async def test_cli_default_fleet_out_file_and_restart(tmp_path: Path) -> None:
         assert [p["port"] for p in again["printers"]] == [p["port"] for p in printers]
     finally:
         assert await _terminate(process) == 0
+
+
+def test_reports_and_ftps_work_on_the_event_loop_the_simulator_runs_on(tmp_path: Path) -> None:
+    """`python -m printer_simulator` runs on uvloop where installed: its transports are not asyncio's."""
+    factory = event_loop_factory()
+    if factory is None:
+        pytest.skip("uvloop is not installed")
+
+    async def scenario() -> tuple[dict[str, Any], int | None]:
+        fleet = Fleet(tmp_path / "sim", report_interval=0.1)
+        try:
+            await fleet.start([parse_printer({"serial": "UVLOOP01", "model": "X1C", "access_code": "12345678"})])
+            printer = fleet.get("UVLOOP01")
+            assert isinstance(printer, SimulatedPrinter)
+            client, code = await RawMqtt.connect(printer, fleet.ca.client_context())
+            assert code == 0
+            await client.subscribe(printer.report_topic)
+            report = await client.next_print(lambda p: p.get("gcode_state") == "IDLE")
+            await client.close()
+            size = await asyncio.to_thread(upload, printer, fleet.ca.client_context(), "uv.gcode.3mf", b"x" * 5000)
+            return report, size
+        finally:
+            await fleet.stop()
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        report, size = runner.run(scenario())
+    assert report["command"] == "push_status" and size == 5000

@@ -11,6 +11,7 @@ import ssl
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +150,7 @@ class MqttSession(asyncio.Protocol):
 
     # asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
         self._last_rx = self._loop.time()
         self._broker.sessions.add(self)
         self._timer = self._loop.call_later(CONNECT_TIMEOUT, self._check_connect)
