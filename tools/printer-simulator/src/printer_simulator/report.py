@@ -317,6 +317,8 @@ class StatusReports:
 
     def __init__(self, spec: PrinterSpec, lifecycle: PrintLifecycle) -> None:
         self._spec = spec
+        self._full_reports = spec.full_reports
+        """Looked up once: the model's profile is found by normalising its name, a regex per report."""
         self._lifecycle = lifecycle
         self._device = device_fields()
         self._seq = 0
@@ -349,7 +351,7 @@ class StatusReports:
         self._seq += 1
         previous = self._last_sent
         self._last_sent = report
-        if full or previous is None or self._spec.full_reports:
+        if full or previous is None or self._full_reports:
             body = report
         else:
             body = {"command": "push_status", **report_delta(previous, report), "msg": 1}
