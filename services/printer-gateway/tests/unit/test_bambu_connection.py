@@ -135,6 +135,33 @@ async def test_a_report_that_changes_nothing_is_not_parsed_again(monkeypatch: py
     assert [s.progress_percent for s in statuses] == [0, 3]
 
 
+async def test_a_repeated_report_is_dropped_before_it_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports that differ only in their sequence ids are not even decoded; one that moves something is."""
+    decoded: list[object] = []
+    loads = json.loads
+
+    def counting_loads(payload: bytes) -> object:
+        decoded.append(payload)
+        return loads(payload)
+
+    statuses: list[PrinterStatus] = []
+
+    async def listener(status: PrinterStatus) -> None:
+        statuses.append(status)
+
+    monkeypatch.setattr(connection_module.json, "loads", counting_loads)
+    connection = BambuConnection(SETTINGS, listener)
+    for sequence_id in range(5):
+        await connection._handle(push(sequence_id, mc_percent=0))
+    await connection._handle(json.dumps({"print": {"sequence_id": "9", "command": "push_status", "msg": 0,
+                                                   "gcode_state": "IDLE", "mc_percent": 0}},
+                                        separators=(",", ":")).encode())
+    await connection._handle(push(6, mc_percent=4))
+
+    assert len(decoded) == 3, "the first report, the same one written compactly, and the one that moved"
+    assert [s.progress_percent for s in statuses] == [0, 4]
+
+
 async def test_a_command_waiting_for_its_effect_sees_a_repeated_report() -> None:
     """stop() on a printer already idle is accepted by the next report, even one that changes nothing."""
 

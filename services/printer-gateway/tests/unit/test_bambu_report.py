@@ -18,6 +18,7 @@ from printer_gateway.adapters.bambu.report import (
     merge_report,
     parse_status,
     print_object,
+    report_fingerprint,
 )
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
 
@@ -343,3 +344,14 @@ def test_a_new_value_or_a_new_field_is_a_change() -> None:
     assert not changes_nothing(cached, {"mc_percent": (cached.get("mc_percent") or 0) + 1})
     assert not changes_nothing(cached, {"never_seen_before": 1})
     assert not changes_nothing({}, {"gcode_state": "IDLE"})
+
+
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
+def test_report_fingerprint_ignores_sequence_ids_and_nothing_else(separators: tuple[str, str]) -> None:
+    def payload(sequence_id: str, upload_id: str, percent: int) -> bytes:
+        body = {"upload": {"sequence_id": upload_id}, "mc_percent": percent, "sequence_id": sequence_id}
+        return json.dumps({"print": body}, separators=separators).encode()
+
+    assert report_fingerprint(payload("1", "0903", 5)) == report_fingerprint(payload("12345", "7", 5))
+    assert report_fingerprint(payload("1", "0903", 5)) != report_fingerprint(payload("1", "0903", 6))
+    assert report_fingerprint(b"no ids here") == b"no ids here"

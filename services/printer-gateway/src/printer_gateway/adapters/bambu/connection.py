@@ -24,6 +24,7 @@ from printer_gateway.adapters.bambu.report import (
     merge_report,
     parse_status,
     print_object,
+    report_fingerprint,
 )
 from printer_gateway.adapters.bambu.rtsps_camera import RtspsCamera
 from printer_gateway.adapters.bambu.tls import create_ssl_context, is_certificate_rejection
@@ -134,6 +135,8 @@ class BambuConnection:
         self._task: asyncio.Task[None] | None = None
         self._client: aiomqtt.Client | None = None
         self._cache: dict[str, Any] = {}
+        self._last_message: bytes | None = None
+        """The fingerprint of the last message handled (`report_fingerprint`), to drop repeats unparsed."""
         self._status: PrinterStatus | None = None
         self._config_error: str | None = None
         self._pending: dict[str, _PendingCommand] = {}
@@ -364,7 +367,7 @@ class BambuConnection:
             raise
         log.info("printer %s connected", settings.serial)
         try:
-            self._cache = {}
+            self._cache, self._last_message = {}, None
             self._client = client
             await client.subscribe(protocol.report_topic(settings.serial))
             await self._publish(client, protocol.pushall(self._ids.next()))
@@ -387,6 +390,12 @@ class BambuConnection:
             await self._handle(message.payload)
 
     async def _handle(self, payload: Any) -> None:
+        if isinstance(payload, bytes):
+            fingerprint = report_fingerprint(payload)
+            # A command's reply may repeat an earlier one's but for its sequence id: only without any pending.
+            if fingerprint == self._last_message and self._status is not None and not self._pending:
+                return
+            self._last_message = fingerprint
         try:
             message = json.loads(payload)
         except (TypeError, ValueError):
