@@ -3,7 +3,7 @@ never runs backwards within a print, and a run-out pauses where it was armed wit
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from printer_simulator.catalog import parse_materials
@@ -71,6 +71,7 @@ operations = st.lists(
 
 
 @given(operations)
+@example([(3.0, "arm"), (5.0, "advance"), (5.0, "pause"), (0.0, "resume")])  # a pause overtook the run-out
 def test_progress_never_runs_backwards_within_a_print_and_a_print_left_alone_ends(ops: list[tuple[float, str]]) -> None:
     printer = lifecycle()
     now = 0.0

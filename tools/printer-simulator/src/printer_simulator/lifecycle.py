@@ -128,7 +128,9 @@ class PrintLifecycle:
             return self._phase_started + self._prepare_duration
         if self.gcode_state == RUNNING:
             target = 1.0 if self.hms_at is None else min(1.0, self.hms_at / 100)
-            return self._run_resumed_at + target * self._run_duration - self._run_elapsed
+            # Not before the run resumed: a run-out armed for 50 % that a pause at 55 % overtook happens as the
+            # run resumes, at 55 %, not back at 50 % (progress never runs backwards).
+            return max(self._run_resumed_at, self._run_resumed_at + target * self._run_duration - self._run_elapsed)
         if self.gcode_state == FAILED:
             return self._idle_at
         return None
