@@ -209,13 +209,13 @@ _READY_PRINTER_CANDIDATES = _ready_printer_candidates()
 _READY_PRINTER_CANDIDATE = _READY_PRINTER_CANDIDATES.where(orm.printers.c.id == sa.bindparam("printer_id"))
 
 
-def _claim_queued(lock: str) -> sa.TextualSelect:
+def _claim_queued(locking_clause: str) -> sa.TextualSelect:
     return sa.text(
         f"""
         SELECT {", ".join(f"j.{column.name}" for column in orm.jobs.c)}
         FROM (SELECT id FROM unnest(CAST(:job_ids AS text[])) AS given(id) ORDER BY id) AS wanted
         CROSS JOIN LATERAL (
-            SELECT * FROM jobs WHERE jobs.id = wanted.id AND jobs.status = 'queued' LIMIT 1 {lock}
+            SELECT * FROM jobs WHERE jobs.id = wanted.id AND jobs.status = 'queued' LIMIT 1 {locking_clause}
         ) AS j
         """
     ).columns(*orm.jobs.c)  # matched by position: the columns are named in the table's order here
