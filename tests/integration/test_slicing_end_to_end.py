@@ -72,15 +72,22 @@ async def wire(stack: Stack) -> AsyncIterator[Recorder]:
         await nc.drain()
 
 
-async def pla_printer(api: httpx.AsyncClient) -> dict[str, Any]:
-    """An idle Bambu printer without FabMatic holding PLA, its bed cleared."""
-    printers = (await api.get("/api/v1/printers?limit=500")).json()["items"]
-    candidates = [
-        p for p in printers
-        if p["online"] and p["protocol"] == "bambu_lan" and not p["fabmatic"] and not p["current_job_id"]
-        and any((m.get("type") or "").upper() == "PLA" for m in p.get("materials") or [])
-    ]
-    assert candidates, "the simulated fleet has an idle Bambu printer without FabMatic holding PLA"
+async def pla_printer(api: httpx.AsyncClient, wait_until: Wait) -> dict[str, Any]:
+    """An idle Bambu printer without FabMatic holding PLA, its bed cleared. Waited for: a test before this one
+    may have restarted a service, and the fleet is back online a few seconds later (seen in CI)."""
+
+    async def idle_pla_printers() -> list[dict[str, Any]] | None:
+        printers = (await api.get("/api/v1/printers?limit=500")).json()["items"]
+        found = [
+            p for p in printers
+            if p["online"] and p["protocol"] == "bambu_lan" and not p["fabmatic"] and not p["current_job_id"]
+            and any((m.get("type") or "").upper() == "PLA" for m in p.get("materials") or [])
+        ]
+        return found or None
+
+    candidates = await wait_until(
+        idle_pla_printers, 120, "the simulated fleet to have an idle Bambu printer without FabMatic holding PLA"
+    )
     printer: dict[str, Any] = candidates[0]
     if not printer["bed_clear"]:
         await api.post(f"/api/v1/printers/{printer['id']}/bed-cleared")
@@ -123,7 +130,7 @@ async def test_parametric_and_mesh_parts_are_sliced_by_the_slicer_and_print_on_t
     assert [m["grams"] for m in order.json()["materials"]] == [0.0], "an uploaded mesh or SCAD declares no weight"
     # One printer takes the order: the queue slices for the models its assignment allows, and one model makes
     # the point (every model of the fleet slicing every part would keep the one slicer busy for minutes).
-    printer = await pla_printer(api)
+    printer = await pla_printer(api, wait_until)
     assignment = {"assignment": {"mode": "printer", "printer_id": printer["id"]}}
     click = await api.post(f"/api/v1/orders/{order_id}/print-jobs", json=assignment)
     assert click.status_code == 202, click.text
@@ -198,7 +205,7 @@ async def test_a_parameter_change_re_slices_only_that_line_s_jobs_that_have_not_
     Line A's value changes and print-jobs is clicked again: the slicer is asked only for the new value, line
     A's queued job prints a new file, its completed job and line B's job are untouched. The labels differ in
     length: the tag's size is what the label changes, so each value slices into its own file."""
-    printer = await pla_printer(api)
+    printer = await pla_printer(api, wait_until)
 
     part = await api.post("/api/v1/parts", files={"file": ("tag.scad", TAG_SCAD.encode())},
                           data={"name": f"tag {uuid.uuid4().hex[:6]}", "material_type": "PLA"})
