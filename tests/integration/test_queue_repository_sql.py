@@ -272,6 +272,55 @@ async def test_a_pass_s_claim_and_update_read_only_its_jobs_with_or_without_stat
             assert sum(rows for _, _, rows in _scans_of_jobs(save_plan)) == len(wanted), (statistics, save_plan)
 
 
+async def test_the_ready_printers_of_a_fleet_just_given_jobs_are_found_without_comparing_every_pair() -> None:
+    """Right after a pass gave every idle printer a job (their reports still say idle), the statistics know
+    no active job yet. Written as `NOT EXISTS` joins, PostgreSQL nested a loop over every active job inside
+    the loop over the printers (10,000 x 10,000: a pass with nothing to do took 2-5 s). The whole fleet's
+    query must stay linear: no plan node may handle more rows than a few times printers + active jobs."""
+    size = 400
+    printers = [
+        Printer(id=f"wave-{i:04d}", name=f"W{i}", revision=1, online=True, state="idle", bed_clear=True,
+                materials=(LoadedMaterial(0, "PLA", "#000000"),), idle_since=T0)
+        for i in range(size)
+    ]
+    jobs = [
+        Job(
+            id=f"wave-job-{i:04d}", order_id="wave", order_number="#w", line_item_id=f"l{i}", line_position=0,
+            sku_id="s", sku="S", part_id="p", part_index=0, part_name="p", copy_number=1, material=Material("PLA"),
+            parameters={}, file=FILE.model_dump(mode="json"), assignment=Assignment(), order_created_at=T0,
+            created_at=T0, updated_at=T0,
+        )
+        for i in range(size)
+    ]
+    async with migrated_database("queue_ready_plan", ALEMBIC_INI) as fresh:
+        async with unit_of_work(fresh) as uow:
+            await uow.queue.add_jobs(jobs)
+            for printer in printers:
+                await uow.queue.save_printer(printer)
+            await uow.commit()
+        async with fresh() as session:
+            await session.execute(sa.text("ANALYZE jobs"))
+            await session.execute(sa.text("ANALYZE printers"))
+            await session.commit()
+        async with unit_of_work(fresh) as uow:
+            free = await uow.queue.ready_printer_candidates(T0)
+            await uow.session.execute(
+                sa.text("UPDATE jobs SET status = 'assigned', printer_id = 'wave-' || right(id, 4) WHERE order_id = 'wave'")
+            )
+            busy, plan = await _with_plan(uow.session, uow.queue.ready_printer_candidates(T0))
+            await uow.rollback()
+    assert sorted(p.id for p in free) == [p.id for p in printers] and busy == []
+    assert _rows_handled(plan) <= 4 * (size + size), plan
+
+
+def _rows_handled(plan: dict[str, Any]) -> int:
+    """The most rows any one node of `plan` produced or discarded over all its loops."""
+    own = int(plan.get("Actual Rows", 0)) * int(plan.get("Actual Loops", 1)) + int(
+        plan.get("Rows Removed by Join Filter", 0)
+    )
+    return max([own, *(_rows_handled(child) for child in plan.get("Plans", []))])
+
+
 def _scans_of_jobs(plan: dict[str, Any]) -> list[tuple[str, str, int]]:
     """Each scan of table `jobs` in `plan` as it ran, once per loop: its kind, its index and the rows it gave."""
     found = []
