@@ -27,6 +27,7 @@ from servicekit.outbox import Outbox, OutboxRelay
 from servicekit.problems import install_problem_handlers
 from servicekit.settings import ServiceSettings
 from servicekit.storable_text import StorableText
+from servicekit.thread_switching import tune_thread_switching
 from servicekit.tracing import configure_tracing, instrument_app, instrument_engine, shutdown_tracing, tracing_enabled
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ def serve(service: str, settings: ServiceSettings, alembic_ini: Path, app_factor
         return
     configure_tracing(service, instance)
     tune_gc()
+    tune_thread_switching()
     uvicorn.run(app_factory(), timeout_graceful_shutdown=10, **http_server_options(settings.host, settings.port))
     shutdown_tracing()
 
