@@ -46,7 +46,7 @@ from printqueue.domain.matching import Candidates, Fleet, decide, match
 from printqueue.domain.reconciliation import reconcile_order_jobs
 from printqueue.service_layer import handlers, messages
 from printqueue.service_layer.handlers import Deps
-from printqueue.service_layer.matching_pass import FIRST_SPREAD, run_matching_pass
+from printqueue.service_layer.matching_pass import FIRST_SPREAD, dispatch_to_printer, run_matching_pass
 from servicekit.collector import SERVICE_THRESHOLDS, collector_paused
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -233,7 +233,8 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
     measures the same first pass). Columns: `all ms`, `match` over every queued job (what the pure figure
     measured before the pass handed the decision group heads); `heads`, the queue keys the pass reads from
     PostgreSQL; `pure`, `decide` over those heads with the fleet put on its shelves, as the pass runs it;
-    `PG`, the whole pass, wall and this process's CPU (PostgreSQL's own is not in it)."""
+    `PG`, the whole pass, wall and this process's CPU (PostgreSQL's own is not in it); `1 ready`, the pass one
+    more printer turning ready gets (`dispatch_to_printer`), holding common materials, the fleet ready too."""
     from devstack import Stack, StackConfig
     from printqueue.service_layer.unit_of_work import UnitOfWork
     from servicekit.database import create_engine, run_migrations, session_factory
@@ -243,7 +244,7 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
     print(f"cost of one matching pass (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; the pass"
           f" through PostgreSQL with the services' collector thresholds {SERVICE_THRESHOLDS})")
     print(f"  {'jobs':>8} {'printers':>8} | {'all ms':>7} | {'heads':>6} {'pure ms':>8} {'pure CPU':>8}"
-          f" {'pure MiB':>8} | {'PG ms':>8} {'PG CPU':>8} {'PG MiB':>7} {'dispatched':>10}")
+          f" {'pure MiB':>8} | {'PG ms':>8} {'PG CPU':>8} {'PG MiB':>7} {'dispatched':>10} | {'1 ready ms':>10}")
     folder = Path(tempfile.mkdtemp(prefix="printfarm-bench-queue-table-"))
     config = StackConfig.for_tests(folder, {}, services=(), start_simulator=False)
     try:
@@ -299,10 +300,12 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
                         else:
                             timings.append(elapsed)
                             cpus.append(cpu)
+                    one_ready = [await _one_printer_turns_ready(uow(), deps, n) for n in range(3)]
                     gc.set_threshold(*DEFAULT_GC)
                     print(
                         f"  {jobs:>8} {printers:>8} | {all_ms:>7.1f} | {heads:>6} {pure_ms:>8.1f} {pure_cpu:>8.1f}"
-                        f" {pure_mib:>8.1f} | {min(timings):>8.1f} {min(cpus):>8.1f} {peak:>7.1f} {dispatched:>10}",
+                        f" {pure_mib:>8.1f} | {min(timings):>8.1f} {min(cpus):>8.1f} {peak:>7.1f} {dispatched:>10}"
+                        f" | {statistics.median(one_ready):>10.1f}",
                         flush=True,
                     )
             await engine.dispose()
@@ -310,6 +313,25 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
         print(GROWTH)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _one_printer_turns_ready(work: Any, deps: Deps, number: int) -> float:
+    """Wall ms of the pass a printer turning ready gets in its consumer's transaction (rolled back), for a
+    printer holding the fleet's common materials (so it fits many requirement groups, pinned jobs of other
+    printers among them), with every other printer of the fleet ready too."""
+    rng = random.Random(number)
+    printer = model.Printer(
+        id=f"one-ready-{number}", name=f"R{number}", revision=1, online=True, state="idle", bed_clear=True,
+        materials=tuple(model.LoadedMaterial(slot, rng.choice(TYPES), "000000FF") for slot in (0, 1, 2, 3)),
+        idle_since=T0,
+    )
+    async with work:
+        await work.session.execute(sa.insert(orm.printers), [mappers.printer_values(printer)])
+        started = time.perf_counter()
+        await dispatch_to_printer(printer.id, work, deps)
+        elapsed = (time.perf_counter() - started) * 1000
+        await work.rollback()
+    return elapsed
 
 
 GROWTH = """  How it grows. Pure (`decide`, as the pass runs it): printers x slots (putting the printers on shelves by

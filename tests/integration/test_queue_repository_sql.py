@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,7 +32,7 @@ from contracts.queue.v1 import StartPrint
 from contracts.shared_values import Assignment as AssignmentMessage
 from contracts.shared_values import FileRef
 from contracts.shared_values import Material as MaterialMessage
-from printqueue.adapters import forecast_inputs, orm
+from printqueue.adapters import forecast_inputs, matching_queries, orm
 from printqueue.domain import lifecycle
 from printqueue.domain.commands import RecordPrinter, RunMatchingPass
 from printqueue.domain.forecast import OPEN
@@ -74,12 +76,18 @@ async def in_transaction(
         return result
 
 
-def request(order_id: str, revision: int, rng: random.Random, lines: int = 6) -> OrderPrintRequested:
+def request(
+    order_id: str, revision: int, rng: random.Random, lines: int = 6, pinned_to: list[str] | None = None
+) -> OrderPrintRequested:
+    """An order of random parts; with `pinned_to`, some orders are pinned to one of those printers."""
+    assignments = [AssignmentMessage(), AssignmentMessage(mode="tags", tags=["big"])]
+    if pinned_to:
+        assignments.append(AssignmentMessage(mode="printer", printer_id=rng.choice(pinned_to)))
     return OrderPrintRequested(
         order_id=order_id,
         order_number=f"#{order_id}",
         print_revision=revision,
-        assignment=rng.choice([AssignmentMessage(), AssignmentMessage(mode="tags", tags=["big"])]),
+        assignment=rng.choice(assignments),
         order_created_at=T0 + timedelta(minutes=rng.randrange(1000)),
         fulfillment_date=rng.choice([None, date(2026, 2, rng.randint(1, 28))]),
         line_items=[
@@ -100,16 +108,22 @@ def request(order_id: str, revision: int, rng: random.Random, lines: int = 6) ->
     )
 
 
+@pytest.mark.parametrize("walk_every_pinned_group", [False, True])
 async def test_a_pass_through_postgresql_dispatches_what_the_pure_decision_does(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch, walk_every_pinned_group: bool
 ) -> None:
+    """Some orders are pinned to one printer: a pass over a few ready printers probes only their pinned jobs,
+    one over many walks every pinned group (forced here with a threshold of 0); both decide as the domain."""
+    if walk_every_pinned_group:
+        monkeypatch.setattr(matching_queries, "PINNED_PROBES_UP_TO", 0)
     rng = random.Random(7)
+    tag = "walk" if walk_every_pinned_group else "probe"
     for n in range(12):
-        message = request(f"m{n}", 1, rng)
+        message = request(f"m{n}-{tag}", 1, rng, pinned_to=[f"{tag}-p{i}" for i in range(0, 40, 3)])
         await handlers.reconcile_order(messages.reconcile_order(message), unit_of_work(sessions), Deps())
     fleet = [
         Printer(
-            id=f"p{i}", name=f"P{i}", revision=1, online=True, state=rng.choice(["idle", "idle", "printing"]),
+            id=f"{tag}-p{i}", name=f"P{i}", revision=1, online=True, state=rng.choice(["idle", "idle", "printing"]),
             bed_clear=True, tags=rng.choice([(), ("big",)]),
             materials=tuple(LoadedMaterial(s, rng.choice(TYPES), rng.choice(["000000FF", "FFFFFFFF"])) for s in (0, 1)),
             idle_since=T0 - timedelta(seconds=i), current_job_id=rng.choice([None, None, "unknown-job"]),
@@ -136,6 +150,15 @@ async def test_a_pass_through_postgresql_dispatches_what_the_pure_decision_does(
         wanted = await expected(uow)
     dispatched = await in_transaction(sessions, actual)
     assert wanted and dispatched == wanted
+    async with unit_of_work(sessions) as uow:
+        pinned = await uow.session.scalar(
+            sa.text(
+                "SELECT count(*) FROM jobs WHERE status = 'assigned' AND assignment ->> 'mode' = 'printer'"
+                " AND assignment ->> 'printer_id' = printer_id AND order_id LIKE :orders"
+            ),
+            {"orders": f"m%-{tag}"},
+        )
+    assert pinned, "some dispatches are of pinned jobs"
 
 
 async def test_the_dispatches_of_a_pass_saved_in_one_statement_read_back_as_dispatched(
@@ -198,7 +221,7 @@ async def test_a_pass_that_first_loads_a_share_of_each_group_decides_as_with_eve
     group_probes: list[str] = []
 
     def count_group_probes(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "WITH RECURSIVE g(" in statement:
+        if "shared(t, c, p, a, b, f) AS (" in statement:
             group_probes.append(statement)
 
     async with unit_of_work(sessions) as uow:
@@ -305,12 +328,73 @@ async def test_the_ready_printers_of_a_fleet_just_given_jobs_are_found_without_c
         async with unit_of_work(fresh) as uow:
             free = await uow.queue.ready_printer_candidates(T0)
             await uow.session.execute(
-                sa.text("UPDATE jobs SET status = 'assigned', printer_id = 'wave-' || right(id, 4) WHERE order_id = 'wave'")
+                sa.text(
+                    "UPDATE jobs SET status = 'assigned', printer_id = 'wave-' || right(id, 4) WHERE order_id = 'wave'"
+                )
             )
             busy, plan = await _with_plan(uow.session, uow.queue.ready_printer_candidates(T0))
             await uow.rollback()
     assert sorted(p.id for p in free) == [p.id for p in printers] and busy == []
     assert _rows_handled(plan) <= 4 * (size + size), plan
+
+
+async def test_queued_jobs_pinned_or_not_are_found_after_the_queue_order_index_is_split() -> None:
+    """Migration 0011 replaces the one queue-order index by one for jobs any printer may take and one for jobs
+    pinned to a printer, led by its id. Jobs queued before it are found after it, a few ready printers see only
+    the pinned jobs that are theirs, a whole fleet's walk finds the same, and it goes down and up again."""
+    def job(number: int, assignment: Assignment) -> Job:
+        return Job(
+            id=f"split-{number}", order_id="split", order_number="#sp", line_item_id=f"l{number}", line_position=0,
+            sku_id="s", sku="S", part_id="p", part_index=0, part_name="p", copy_number=1, material=Material("PLA"),
+            parameters={}, file=FILE.model_dump(mode="json"), assignment=assignment, order_created_at=T0,
+            created_at=T0, updated_at=T0,
+        )
+
+    jobs = [
+        job(0, Assignment()), job(1, Assignment("tags", tags=("big",))), job(2, Assignment("printer", "pin-a")),
+        job(3, Assignment("printer", "pin-b")), job(4, Assignment("printer", "pin-a")),
+    ]
+    ready = Fleet([
+        Printer(id="pin-a", name="A", revision=1, online=True, state="idle", bed_clear=True, tags=("big",),
+                materials=(LoadedMaterial(0, "PLA", "#000000"),), idle_since=T0)
+    ])
+    async with migrated_database("queue_split_index", ALEMBIC_INI) as fresh:
+        url = fresh.kw["bind"].url.render_as_string(hide_password=False)
+        config = _alembic_config(url)
+        await asyncio.to_thread(command.downgrade, config, "0010")
+        assert "ix_jobs_queue_order" in await _job_indexes(fresh)
+        async with unit_of_work(fresh) as uow:
+            await uow.queue.add_jobs(jobs)
+            await uow.commit()
+        await asyncio.to_thread(command.upgrade, config, "head")
+        assert {"ix_jobs_queue_shared", "ix_jobs_queue_pinned"} <= await _job_indexes(fresh)
+        for walk_every_pinned_group in (False, True):
+            with pytest.MonkeyPatch.context() as patch:
+                if walk_every_pinned_group:
+                    patch.setattr(matching_queries, "PINNED_PROBES_UP_TO", 0)
+                async with unit_of_work(fresh) as uow:
+                    (groups, heads), _ = await uow.queue.queued_groups(ready)
+                    await uow.rollback()
+            # One ready printer: each group hands over its first job only.
+            assert sorted(job_id for _, job_id in heads) == ["split-0", "split-1", "split-2"]
+            modes = sorted((g.mode, g.printer_id) for g in groups)
+            assert modes == [("next_available", None), ("printer", "pin-a"), ("tags", None)]
+        await asyncio.to_thread(command.downgrade, config, "0010")
+        assert "ix_jobs_queue_order" in await _job_indexes(fresh)
+        await asyncio.to_thread(command.upgrade, config, "head")
+
+
+def _alembic_config(url: str) -> Config:
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(ALEMBIC_INI.parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+async def _job_indexes(sessions: async_sessionmaker[AsyncSession]) -> set[str]:
+    async with sessions() as session:
+        rows = await session.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'jobs'"))
+        return {row[0] for row in rows}
 
 
 def _rows_handled(plan: dict[str, Any]) -> int:
