@@ -63,7 +63,7 @@ class Assignment:
     tags: tuple[str, ...] = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     id: str
     order_id: str
