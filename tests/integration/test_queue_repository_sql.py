@@ -36,9 +36,10 @@ from printqueue.adapters import forecast_inputs, matching_queries, orm
 from printqueue.domain import lifecycle
 from printqueue.domain.commands import RecordPrinter, RunMatchingPass
 from printqueue.domain.forecast import OPEN
-from printqueue.domain.matching import Fleet, job_order, match, readiness
+from printqueue.domain.matching import Fleet, decide, job_order, match, readiness
 from printqueue.domain.model import Assignment, FarmSettings, Job, LoadedMaterial, Material, Printer, rgb, summarize
 from printqueue.domain.reconciliation import DesiredOrder, desired_runs, reconcile_order_jobs
+from printqueue.domain.slicing import Slice
 from printqueue.service_layer import handlers, matching_pass, messages
 from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.matching_pass import run_matching_pass
@@ -608,6 +609,55 @@ async def test_a_consumer_s_handler_joins_the_bus_s_transaction_and_the_matcher_
     async with unit_of_work(sessions) as after:
         assert len(await after.queue.jobs_of_order("inbox-order")) == len(result.added)
         assert not await after.claim_inbox("queue__print_requested", "delivery-1"), "the mark with the jobs"
+
+
+async def test_a_pass_for_one_printer_reads_what_the_pure_decision_for_it_needs_in_one_statement(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A printer turning ready gets a pass of its own: `queued_groups` reads the groups, each one's head and their
+    completed slices in one statement for it. For each printer alone, what that decides is what `match` decides
+    over every queued job (groups it cannot fit, pinned ones, slices for another model and none included)."""
+    rng = random.Random(11)
+    for n in range(8):
+        message = request(f"one-{n}", 1, rng)
+        await handlers.reconcile_order(messages.reconcile_order(message), unit_of_work(sessions), Deps())
+    bases = ["one-basis-a", "one-basis-b", "one-basis-c"]
+    fleet = [
+        Printer(
+            id=f"one-p{i}", name=f"O{i}", revision=1, online=True, state="idle", bed_clear=True,
+            model=rng.choice(["X1C", "P1S"]), tags=rng.choice([(), ("big",)]),
+            materials=tuple(LoadedMaterial(s, rng.choice(TYPES), rng.choice(["000000FF", "FFFFFFFF"])) for s in (0, 1)),
+            idle_since=T0 - timedelta(seconds=i),
+        )
+        for i in range(12)
+    ]
+
+    async def slice_some(uow: UnitOfWork) -> None:
+        jobs = [j for j in await uow.queue.claim_queued(await _queued_ids(uow)) if j.order_id.startswith("one-")]
+        for job in jobs:
+            job.slice_basis = rng.choice([None, *bases])
+            if rng.random() < 0.2:
+                job.assignment = Assignment("printer", printer_id=rng.choice(fleet).id)
+        await uow.queue.save_jobs(jobs)
+        for basis, model in [("one-basis-a", "X1C"), ("one-basis-a", "P1S"), ("one-basis-b", "X1C")]:
+            await uow.queue.add_slice(Slice(
+                key=f"{basis}-{model}", basis=basis, printer_model=model, fabmatic=False, source={}, parameters={},
+                material=Material("PLA"), requested_at=T0, state="completed", file={"kind": "gcode.3mf"},
+            ))
+
+    await in_transaction(sessions, slice_some)
+    async with unit_of_work(sessions) as uow:
+        queued = [j for j in await uow.queue.claim_queued(await _queued_ids(uow)) if j.status == "queued"]
+        sliced = await uow.queue.sliced_targets(bases)
+        decided = 0
+        for printer in fleet:
+            one = Fleet([printer])
+            candidates, cut = await uow.queue.queued_groups(one, 0.0, matching_pass.FIRST_SPREAD)
+            found = [(d.job_id, d.printer_id) for d in decide(candidates, one)]
+            assert (found, cut) == ([(d.job_id, d.printer_id) for d in match(queued, [printer], sliced)], [])
+            decided += len(found)
+        await uow.rollback()
+    assert sliced and decided
 
 
 def _ready_message(printer_id: str, material: str) -> RecordPrinter:

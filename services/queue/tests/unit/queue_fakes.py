@@ -49,7 +49,7 @@ class InMemoryQueueRepository:
         self.traces: dict[str, str] = {}
         self.settings = FarmSettings()
         self.matching_lock_busy = False
-        """True: another transaction holds the matching pass's lock (`try_lock_matching` fails)."""
+        """True: another transaction holds the matching pass's lock (`try_lock_matching_for` fails)."""
 
     async def lock_order_key(self, order_id: str) -> None:
         return None
@@ -154,8 +154,8 @@ class InMemoryQueueRepository:
     async def lock_matching(self) -> FarmSettings:
         return self.settings
 
-    async def try_lock_matching(self) -> FarmSettings | None:
-        return None if self.matching_lock_busy else self.settings
+    async def try_lock_matching_for(self, printer_id: str, now: datetime) -> tuple[FarmSettings, list[Printer]] | None:
+        return None if self.matching_lock_busy else (self.settings, await self.ready_printer_candidates(now, printer_id))
 
     async def farm_settings(self) -> FarmSettings:
         return self.settings

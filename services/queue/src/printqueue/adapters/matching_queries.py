@@ -27,6 +27,7 @@ from printqueue.domain.matching import (
     SlicedTargets,
     dispatch_limits,
     file_family,
+    sliced_for,
 )
 from printqueue.domain.model import ACTIVE, TERMINAL, Assignment, FarmSettings, Job, Printer
 
@@ -47,10 +48,14 @@ class SqlMatchingQueries:
         operator's change made meanwhile was as concurrent with the pass as one made a moment later.)"""
         return farm_settings_of((await self.session.execute(_LOCK_MATCHING)).one()[1])
 
-    async def try_lock_matching(self) -> FarmSettings | None:
-        """`lock_matching` without waiting: None while another transaction holds the lock (a pass under way)."""
-        locked, tolerance = (await self.session.execute(_TRY_LOCK_MATCHING)).one()
-        return farm_settings_of(tolerance) if locked else None
+    async def try_lock_matching_for(self, printer_id: str, now: datetime) -> tuple[FarmSettings, list[Printer]] | None:
+        """`lock_matching` without waiting, and `ready_printer_candidates(now, printer_id)` once it is taken, in one
+        round trip (a printer turning ready runs both before its start command). None while another transaction
+        holds the lock (a pass under way)."""
+        row = (await self.session.execute(_TRY_LOCK_MATCHING_FOR, {"now": now, "printer_id": printer_id})).one()
+        if not row.matching_locked:
+            return None
+        return farm_settings_of(row.color_tolerance), [printer_from_row(row)] if row.id is not None else []
 
     async def ready_printer_candidates(self, now: datetime, printer_id: str | None = None) -> list[Printer]:
         """The printers that may be ready, filtered in SQL on what `readiness` checks first, so a pass over a
@@ -95,6 +100,9 @@ class SqlMatchingQueries:
         types = sorted(fleet.by_type)
         if not types:
             return ([], []), []
+        if len(fleet.printers) == 1:
+            self._found_groups = None
+            return await self._queued_heads_for_one(fleet, types, color_tolerance), []
         found, self._found_groups = self._found_groups, None
         if spread is None and found is not None and found[0] == types:
             rows = found[1]
@@ -149,6 +157,30 @@ class SqlMatchingQueries:
         cut = [ids for group, ids in loaded.items() if wanted[group][2] > cap and len(ids) == cap]
         return ([requirement for _, requirement, _, _ in wanted], queue), cut
 
+    async def _queued_heads_for_one(self, fleet: Fleet, types: list[str], color_tolerance: float) -> Candidates:
+        """`queued_groups` for one ready printer (one turning ready), in one round trip instead of two or three: a
+        printer takes at most one job, so every group's head is all a pass could dispatch from it. The statement
+        reads each group's head and its completed slices with the groups; the groups the printer cannot fit are
+        then left out, as `dispatch_limits` says, as the heads query leaves them out for a bigger fleet."""
+        holders = [printer.id for printer in fleet.printers]
+        rows = (await self.session.execute(_QUEUE_GROUP_HEADS, {"types": types, "holders": holders})).all()
+        sliced: dict[str, frozenset[SlicedFor]] = {}
+        for row in rows:
+            basis, models, fabmatics, kinds = row[4], row[7], row[8], row[9]
+            if basis and basis not in sliced and models:
+                usable = (sliced_for((m, fm), {"kind": k}) for m, fm, k in zip(models, fabmatics, kinds, strict=True))
+                sliced[basis] = frozenset(u for u in usable if u is not None)
+        groups = [
+            Requirement.of(
+                material_of(k, c or None, p or None), _assignment_of(a), _models(b, sliced), file_family(f),
+                color_tolerance,
+            )
+            for k, c, p, a, b, f, *_ in rows
+        ]
+        limits = dispatch_limits([(requirement, 1) for requirement in groups], fleet)
+        wanted = [(row[6], group) for row, group, limit in zip(rows, groups, limits, strict=True) if limit]
+        return [group for _, group in wanted], [(index, job_id) for index, (job_id, _) in enumerate(wanted)]
+
     async def claim_queued(self, job_ids: Sequence[str], *, skip_locked: bool = False) -> list[Job]:
         """The queued ones of `job_ids`, whole and locked in id order, in that order (a pass's thousands of ids
         go as one array); with `skip_locked`, not those another transaction holds (instead of waiting for it)."""
@@ -190,10 +222,6 @@ _LOCK_MATCHING = sa.select(
     sa.func.pg_advisory_xact_lock(MATCHING_LOCK_KEY),
     READ_COLOR_TOLERANCE.scalar_subquery(),
 )
-_TRY_LOCK_MATCHING = sa.select(
-    sa.func.pg_try_advisory_xact_lock(MATCHING_LOCK_KEY),
-    READ_COLOR_TOLERANCE.scalar_subquery(),
-)
 
 
 def _ready_printer_candidates(*, one: bool) -> sa.Select[Any]:
@@ -231,6 +259,26 @@ estimated at one row) nested the two loops: 10,000 idle-reporting printers just 
 nothing to do take 2-5 s. One printer's (`_READY_PRINTER_CANDIDATE`, a printer turning ready) keeps the
 `NOT EXISTS`: one probe of the active-printer index rather than hashing every active job."""
 _READY_PRINTER_CANDIDATE = _ready_printer_candidates(one=True)
+
+
+def _try_lock_matching_for() -> sa.Select[Any]:
+    """The try-lock first (its subquery's OFFSET keeps PostgreSQL from folding it into the outer query, so it runs
+    once), then the printer's candidate row only if the lock was taken: the outer join yields one row either way."""
+    lock = (
+        sa.select(
+            sa.func.pg_try_advisory_xact_lock(MATCHING_LOCK_KEY).label("matching_locked"),
+            READ_COLOR_TOLERANCE.scalar_subquery().label("color_tolerance"),
+        )
+        .offset(0)
+        .subquery("matching_lock")
+    )
+    candidate = _READY_PRINTER_CANDIDATE.where(lock.c.matching_locked).lateral("candidate")
+    return sa.select(lock.c.matching_locked, lock.c.color_tolerance, candidate).select_from(
+        lock.outerjoin(candidate, sa.true())
+    )
+
+
+_TRY_LOCK_MATCHING_FOR = _try_lock_matching_for()
 
 
 def _claim_queued(locking_clause: str) -> sa.TextualSelect:
@@ -332,9 +380,7 @@ _QUEUE_GROUPS = sa.text(
 (one index probe per group), not an aggregate over every queued job of those types. The groups of pinned jobs
 are walked whole, every printer's (a pass over most of a fleet)."""
 
-_QUEUE_GROUPS_PINNED_TO = sa.text(
-    f"""
-    WITH RECURSIVE {_SHARED_GROUPS},
+_GROUPS_PINNED_TO = f"""
     pinned(o, t, c, p, a, b, f) AS (
         SELECT first.* FROM unnest(CAST(:holders AS text[])) AS holder(o)
         CROSS JOIN unnest(CAST(:types AS text[])) AS wanted(t) CROSS JOIN LATERAL (
@@ -349,7 +395,12 @@ _QUEUE_GROUPS_PINNED_TO = sa.text(
               AND {_AFTER_TYPE} > (g.c, g.p, g.a, g.b, g.f)
             ORDER BY {_HOLDER}, {_GROUP_KEY} LIMIT 1
         ) AS next
-    )
+    )"""
+"""The groups of the jobs pinned to `:holders` of the material `:types`, by the pinned index."""
+
+_QUEUE_GROUPS_PINNED_TO = sa.text(
+    f"""
+    WITH RECURSIVE {_SHARED_GROUPS}, {_GROUPS_PINNED_TO}
     SELECT t, c, p, a::text, b, f FROM shared
     UNION ALL
     SELECT t, c, p, a::text, b, f FROM pinned
@@ -393,6 +444,38 @@ ids compare by code point, as in Python; no date is 'infinity', how the driver s
 sort here instead of a key tuple per job and a heap in Python. The order is restated here so an index serves
 it (a group pinned to printer `o` reads the pinned index, any other the shared one); a property test against
 PostgreSQL (tests/integration/test_queue_repository_sql.py) holds the two together."""
+
+
+_QUEUE_GROUP_HEADS = sa.text(
+    f"""
+    WITH RECURSIVE {_SHARED_GROUPS}, {_GROUPS_PINNED_TO},
+    g(o, t, c, p, a, b, f) AS (
+        SELECT NULL::text, t, c, p, a, b, f FROM shared
+        UNION ALL
+        SELECT o, t, c, p, a, b, f FROM pinned
+    )
+    SELECT g.t, g.c, g.p, g.a::text, g.b, g.f, j.id, s.models, s.fabmatics, s.kinds
+    FROM g
+    CROSS JOIN LATERAL (
+        (SELECT {_HEAD_COLUMNS} FROM jobs
+         WHERE g.o IS NULL AND status = 'queued' AND {_SHARED} AND {_IN_GROUP}
+         ORDER BY {_JOB_ORDER} LIMIT 1)
+        UNION ALL
+        (SELECT {_HEAD_COLUMNS} FROM jobs
+         WHERE g.o IS NOT NULL AND status = 'queued' AND {_PINNED} AND {_HOLDER} = g.o AND {_IN_GROUP}
+         ORDER BY {_JOB_ORDER} LIMIT 1)
+    ) AS j
+    LEFT JOIN LATERAL (
+        SELECT array_agg(printer_model) AS models, array_agg(fabmatic) AS fabmatics,
+               array_agg(file ->> 'kind') AS kinds
+        FROM slices WHERE g.b <> '' AND slice_basis = g.b AND state = 'completed'
+    ) AS s ON true
+    ORDER BY (j.priority <> 'normal'), coalesce(j.fulfillment_date, DATE 'infinity'), j.order_created_at,
+             j.order_id COLLATE "C", j.line_position, j.part_index, j.copy_number, j.id COLLATE "C"
+    """
+)
+"""`_QUEUE_GROUPS`, each group's first queued job (in `matching.job_order`) and the targets of its completed slices
+(`sliced_targets`), in one statement: all a pass for one printer reads of the queue."""
 
 
 _SAVE_DISPATCHED = sa.text(

@@ -48,8 +48,9 @@ class QueueRepository(Protocol):
         """The matching pass's lock (one pass at a time across replicas); returns the farm settings."""
         ...
 
-    async def try_lock_matching(self) -> FarmSettings | None:
-        """The same lock if it is free now, else None (never waits: callers holding row locks use it)."""
+    async def try_lock_matching_for(self, printer_id: str, now: datetime) -> tuple[FarmSettings, list[Printer]] | None:
+        """The same lock if it is free now, with `ready_printer_candidates(now, printer_id)`; else None (never
+        waits: callers holding row locks use it)."""
         ...
 
     async def queued_groups(

@@ -58,12 +58,12 @@ async def dispatch_to_printer(printer_id: str, uow: QueueUnitOfWork, deps: Deps)
     pass instead: another pass holds the lock, or a job this printer was given is locked by another
     transaction. It never waits for a lock (its caller holds the printer's row, which passes lock after the
     pass's lock and the jobs')."""
-    repo = uow.queue
-    settings = await repo.try_lock_matching()
-    if settings is None:
-        return None
     now = deps.clock()
-    ready = [p for p in await repo.ready_printer_candidates(now, printer_id) if readiness(p, False, now) == "ready"]
+    locked = await uow.queue.try_lock_matching_for(printer_id, now)
+    if locked is None:
+        return None
+    settings, candidates = locked
+    ready = [p for p in candidates if readiness(p, False, now) == "ready"]
     done, complete = await _assign(uow, deps, ready, settings.color_tolerance, now, skip_locked=True)
     return done if complete else None
 
