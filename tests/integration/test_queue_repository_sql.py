@@ -44,7 +44,7 @@ from printqueue.service_layer import handlers, matching_pass, messages
 from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.matching_pass import run_matching_pass
 from printqueue.service_layer.unit_of_work import UnitOfWork
-from servicekit.inbox import Inbox
+from servicekit.inbox import DuplicateDelivery, Inbox, InboxClaim
 from servicekit.outbox import Outbox
 
 from .scratch_database import migrated_database
@@ -632,7 +632,7 @@ async def test_a_pass_for_one_printer_reads_what_the_pure_decision_for_it_needs_
         for i in range(12)
     ]
 
-    async def slice_some(uow: UnitOfWork) -> None:
+    async with unit_of_work(sessions) as uow:  # rolled back: the other tests' slicing sees none of this
         jobs = [j for j in await uow.queue.claim_queued(await _queued_ids(uow)) if j.order_id.startswith("one-")]
         for job in jobs:
             job.slice_basis = rng.choice([None, *bases])
@@ -644,9 +644,6 @@ async def test_a_pass_for_one_printer_reads_what_the_pure_decision_for_it_needs_
                 key=f"{basis}-{model}", basis=basis, printer_model=model, fabmatic=False, source={}, parameters={},
                 material=Material("PLA"), requested_at=T0, state="completed", file={"kind": "gcode.3mf"},
             ))
-
-    await in_transaction(sessions, slice_some)
-    async with unit_of_work(sessions) as uow:
         queued = [j for j in await uow.queue.claim_queued(await _queued_ids(uow)) if j.status == "queued"]
         sliced = await uow.queue.sliced_targets(bases)
         decided = 0
@@ -712,6 +709,27 @@ async def test_a_printer_turning_ready_is_dispatched_in_its_own_transaction_with
         assert (starts, found.status, wakes) == (1, "assigned", ["forecast"])
     else:
         assert (done, starts, found.status, wakes) == (None, 0, "queued", ["matcher"])
+
+
+async def test_a_printer_s_read_carries_its_delivery_s_inbox_claim_and_refuses_a_duplicate(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The PrinterChanged consumer leaves the inbox claim to the printer's read (`claim_in_handler`): the first
+    delivery records the printer with its mark; the same message again raises `DuplicateDelivery` at that read,
+    before anything changed."""
+    command = _ready_message("claimed-printer", "claimcheck")
+
+    async def deliver(uow: UnitOfWork) -> None:
+        uow.inbox_claim = InboxClaim("queue__printer_changed", "claimed-message")
+        await handlers.record_printer_and_dispatch(command, uow, Deps())
+        assert uow.inbox_claim.claimed
+
+    await in_transaction(sessions, deliver)
+    with pytest.raises(DuplicateDelivery):
+        await in_transaction(sessions, deliver)
+    async with unit_of_work(sessions) as uow:
+        assert await uow.queue.get_printer("claimed-printer") == command.printer
+        assert not await uow.claim_inbox("queue__printer_changed", "claimed-message")
 
 
 ORDER_CHECK_TYPE = "ordercheck"

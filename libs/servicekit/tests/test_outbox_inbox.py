@@ -27,12 +27,12 @@ from devstack.ports import free_ports
 from devstack.postgres import EmbeddedPostgres, database_url, ensure_databases
 from servicekit import dead_letters
 from servicekit.database import create_engine, session_factory
-from servicekit.inbox import Inbox
+from servicekit.inbox import Inbox, claiming
 from servicekit.messaging import Bus
 from servicekit.outbox import COPY_FROM, EncodedEnvelope, Outbox, OutboxRelay
 from servicekit.testing import wait_until
 
-from .messaging_probe import ProbeHappened, ProbeUnitOfWork, effects, metadata, outbox
+from .messaging_probe import ProbeHappened, ProbeUnitOfWork, effects, inbox, metadata, outbox
 
 pytestmark = pytest.mark.integration
 
@@ -139,7 +139,7 @@ async def test_committed_message_is_published_after_the_process_died_before_publ
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from messaging_probe import ProbeHappened, outbox, ProbeUnitOfWork, metadata
         from servicekit.database import create_engine, session_factory
-        from servicekit.inbox import Inbox
+        from servicekit.inbox import Inbox, claiming
         from servicekit.outbox import Outbox
 
         async def main():
@@ -209,6 +209,38 @@ async def test_redelivered_and_duplicated_messages_change_nothing_the_second_tim
     await wait_until(lambda: probe.effects(marker), 20, "the marker published after both copies")
     assert await probe.effects(probe_id) == [7]
     assert probe.calls == 2, "the duplicate must not reach the handler"
+
+
+@pytest.mark.parametrize("carried", [True, False], ids=["read carries the claim", "no statement carries it"])
+async def test_a_handler_left_the_inbox_claim_applies_a_message_once(
+    probe: Probe, servers: tuple[str, str], carried: bool
+) -> None:
+    """With `claim_in_handler` the handler's first read claims the delivery (`claiming`): a duplicate's read raises
+    and the bus acks it, rolled back. A handler that ran no such statement is claimed after it, and a duplicate's
+    work is rolled back."""
+    probe_id = uuid.uuid4().hex
+    read = claiming(
+        inbox, sa.select(effects.c.value).where(effects.c.probe_id == sa.bindparam("probe_id")).with_for_update()
+    )
+    before: list[list[int]] = []
+
+    async def handle(msg: ProbeHappened, envelope: Envelope, uow: ProbeUnitOfWork) -> None:
+        if carried:
+            assert uow.inbox_claim is not None and not uow.inbox_claim.claimed
+            rows = await uow.inbox_claim.fetch(uow.session, read, {"probe_id": msg.probe_id})
+            before.append([row.value for row in rows])
+        await uow.record(msg.probe_id, msg.value)
+
+    probe.bus.consume(ProbeHappened, probe.durable, handle, probe.uow, deliver_new_only=True, claim_in_handler=True)
+    await probe.bus.start()
+    envelope = probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=7))
+    await publish_raw(servers[0], envelope, "a-" + envelope.id)
+    await publish_raw(servers[0], envelope, "b-" + envelope.id)
+    marker = uuid.uuid4().hex
+    await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=marker, value=1)))
+    await wait_until(lambda: probe.effects(marker), 20, "the marker published after both copies")
+    assert await probe.effects(probe_id) == [7]
+    assert before == ([[], []] if carried else []), "the duplicate's read raised before returning"
 
 
 async def test_a_handler_that_fails_once_is_retried_not_dropped(probe: Probe, servers: tuple[str, str]) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Generic, Self, TypeVar, overload
 
 from contracts.envelope import ContractMessage, Envelope
 from servicekit.ids import new_id, utc_now
+from servicekit.inbox import InboxClaim
 from servicekit.outbox import EncodedEnvelope
 from servicekit.tracing import current_traceparent
 
@@ -89,6 +90,8 @@ class FakeUnitOfWork(Generic[S]):
         self._correlation: str | None = None
         self._causation: str | None = None
         self._depth = 0
+        self.inbox_claim: InboxClaim | None = None
+        """As `SqlUnitOfWork.inbox_claim`; fake repositories leave it unclaimed, so the bus claims after the handler."""
 
     @property
     def joined(self) -> bool:
@@ -112,6 +115,7 @@ class FakeUnitOfWork(Generic[S]):
         self.work = copy.deepcopy(self.state)
         self._pending, self._pending_messages, self._claims, self._after_commit = [], [], set(), []
         self._encoded = {}
+        self.inbox_claim = None
         self._open()
 
     def _discard(self) -> None:

@@ -9,7 +9,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.envelope import ContractMessage, Envelope
-from servicekit.inbox import Inbox
+from servicekit.inbox import Inbox, InboxClaim
 from servicekit.outbox import EncodedEnvelope, Outbox, Pending
 
 
@@ -39,6 +39,8 @@ class SqlUnitOfWork:
         self._correlation: str | None = None
         self._causation: str | None = None
         self._depth = 0
+        self.inbox_claim: InboxClaim | None = None
+        """The delivery's inbox claim the bus left to the handler's first statement (`InboxClaim`), if any."""
 
     @property
     def joined(self) -> bool:
@@ -53,6 +55,7 @@ class SqlUnitOfWork:
         await self.session.begin()
         self._pending = []
         self._after_commit = []
+        self.inbox_claim = None
         self._open()
         return self
 

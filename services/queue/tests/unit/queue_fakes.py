@@ -33,6 +33,7 @@ from printqueue.domain.model import (
 )
 from printqueue.domain.reconciliation import DesiredOrder, DesiredRun, reconcile_order_jobs
 from printqueue.domain.slicing import Slice, needs_slicing
+from servicekit.inbox import InboxClaim
 from servicekit.testing import FakeUnitOfWork
 
 
@@ -118,7 +119,9 @@ class InMemoryQueueRepository:
     async def order_counts(self, order_id: str) -> OrderSummary:
         return summarize([j for j in self.jobs.values() if j.order_id == order_id])
 
-    async def get_printer(self, printer_id: str, *, for_update: bool = False) -> Printer | None:
+    async def get_printer(
+        self, printer_id: str, *, for_update: bool = False, inbox: InboxClaim | None = None
+    ) -> Printer | None:
         found = self.printers_by_id.get(printer_id)
         return copy.deepcopy(found) if found else None
 

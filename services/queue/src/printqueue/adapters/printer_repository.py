@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from printqueue.adapters import orm
 from printqueue.adapters.mappers import printer_from_row, printer_values
 from printqueue.domain.model import Printer
+from servicekit.inbox import InboxClaim, claiming
 
 FLEET_MODELS_LOCK_KEY = 0x534C_4943_4552  # "SLICER": the printer models slices are made for
 
@@ -17,6 +18,7 @@ FLEET_MODELS_LOCK_KEY = 0x534C_4943_4552  # "SLICER": the printer models slices 
 # cache keys) at each call cost more CPU than PostgreSQL spent running them.
 _GET = sa.select(orm.printers).where(orm.printers.c.id == sa.bindparam("printer_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
+_GET_FOR_UPDATE_CLAIMING = claiming(orm.inbox, _GET_FOR_UPDATE)
 _UPSERT_INTO = insert(orm.printers).values({c.name: sa.bindparam(c.name, type_=c.type) for c in orm.printers.c})
 _UPSERT = _UPSERT_INTO.on_conflict_do_update(
     index_elements=[orm.printers.c.id],
@@ -30,7 +32,14 @@ class SqlPrinterRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get_printer(self, printer_id: str, *, for_update: bool = False) -> Printer | None:
+    async def get_printer(
+        self, printer_id: str, *, for_update: bool = False, inbox: InboxClaim | None = None
+    ) -> Printer | None:
+        """With `inbox` (a delivery's claim the bus left to its handler) and `for_update`, the same statement claims
+        it first (raising `DuplicateDelivery` for a message applied already)."""
+        if inbox is not None and for_update and not inbox.claimed:
+            rows = await inbox.fetch(self.session, _GET_FOR_UPDATE_CLAIMING, {"printer_id": printer_id})
+            return printer_from_row(rows[0]) if rows else None
         query = _GET_FOR_UPDATE if for_update else _GET
         row = (await self.session.execute(query, {"printer_id": printer_id})).first()
         return printer_from_row(row) if row is not None else None

@@ -188,7 +188,7 @@ def _may_be_ready(printer: Printer, deps: Deps) -> bool:
 
 async def _record_printer(reported: Printer, uow: QueueUnitOfWork, deps: Deps) -> bool:
     repo = uow.queue
-    known = await repo.get_printer(reported.id, for_update=True)
+    known = await repo.get_printer(reported.id, for_update=True, inbox=uow.inbox_claim)
     if known is not None and reported.revision <= known.revision:
         return False
     printer = replace(

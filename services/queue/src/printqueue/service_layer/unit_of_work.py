@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from contracts.envelope import ContractMessage, Envelope
 from printqueue.adapters.queue_repository import QueueRepository, SqlQueueRepository
+from servicekit.inbox import InboxClaim
 from servicekit.outbox import EncodedEnvelope
 from servicekit.unit_of_work import SqlUnitOfWork
 
@@ -21,6 +22,8 @@ class QueueUnitOfWork(Protocol):
     """Set by a handler whose change can alter the matching outcome; a pass runs after commit (and a forecast)."""
     reforecast: bool
     """Set by a handler whose change alters the forecast but needs no pass (it ran its own): a forecast only."""
+    inbox_claim: InboxClaim | None
+    """The delivery's inbox claim the bus left to the handler's first statement (the PrinterChanged consumer's)."""
 
     @property
     def queue(self) -> QueueRepository: ...
