@@ -225,10 +225,16 @@ _LOCK_MATCHING = sa.select(
 
 
 def _ready_printer_candidates(*, one: bool) -> sa.Select[Any]:
-    """The whole fleet's (`one=False`) or one printer's: see `_READY_PRINTER_CANDIDATES`."""
+    """The whole fleet's (`one=False`) or one printer's: see `_READY_PRINTER_CANDIDATES`. One printer's writes the
+    state lists into its SQL: as expanding parameters SQLAlchemy rendered them into the statement's text at every
+    execution, CPU on the path of a printer turning ready."""
     t, j = orm.printers, orm.jobs
     now = sa.bindparam("now", type_=t.c.avoid_until.type)
-    active = (j.c.status.in_(sorted(ACTIVE)), j.c.printer_id.is_not(None))
+
+    def states(names: frozenset[str]) -> list[Any]:
+        return [sa.literal_column(f"'{name}'") for name in sorted(names)] if one else sorted(names)
+
+    active = (j.c.status.in_(states(ACTIVE)), j.c.printer_id.is_not(None))
     if one:
         free = ~sa.exists(sa.select(j.c.id).where(j.c.printer_id == t.c.id, *active))
     else:
@@ -240,10 +246,10 @@ def _ready_printer_candidates(*, one: bool) -> sa.Select[Any]:
             t.c.deleted.is_(False),
             t.c.online.is_(True),
             t.c.bed_clear.is_(True),
-            t.c.state.in_(sorted(READY_STATES)),
+            t.c.state.in_(states(READY_STATES)),
             sa.or_(t.c.avoid_until.is_(None), t.c.avoid_until <= now),
             free,
-            sa.or_(t.c.current_job_id.is_(None), reported_status.in_(sorted(TERMINAL))),
+            sa.or_(t.c.current_job_id.is_(None), reported_status.in_(states(TERMINAL))),
         )
         .order_by(t.c.name, t.c.id)
     )
