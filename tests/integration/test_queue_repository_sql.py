@@ -657,21 +657,27 @@ async def test_a_pass_for_one_printer_reads_what_the_pure_decision_for_it_needs_
     assert sliced and decided
 
 
-def _ready_message(printer_id: str, material: str) -> RecordPrinter:
+def _ready_message(printer_id: str, material: str, state: str = "idle", revision: int = 1) -> RecordPrinter:
     return messages.record_printer(PrinterChanged(
-        id=printer_id, name=printer_id, model="P1S", online=True, state="idle", bed_clear=True,
-        materials=[LoadedMaterialMessage(slot=254, type=material)], idle_since=T0, revision=1, updated_at=T0,
+        id=printer_id, name=printer_id, model="P1S", online=True, state=state, bed_clear=True,
+        materials=[LoadedMaterialMessage(slot=254, type=material)], idle_since=T0, revision=revision, updated_at=T0,
     ))
 
 
+@pytest.mark.parametrize("known", [False, True], ids=["new printer", "known printer"])
 @pytest.mark.parametrize("held", ["nothing", "matching lock", "job row"])
 async def test_a_printer_turning_ready_is_dispatched_in_its_own_transaction_without_waiting_for_a_lock(
-    sessions: async_sessionmaker[AsyncSession], held: str,
+    sessions: async_sessionmaker[AsyncSession], held: str, known: bool,
 ) -> None:
     """The PrinterChanged consumer's pass for the printer it made ready holds the printer's row, so it never
     waits: with the matching lock or the job's row held elsewhere it leaves the printer to the loop's pass
-    (woken after commit); otherwise the start command commits with the printer and only the forecast wakes."""
-    material = f"readycheck-{held.replace(' ', '-')}"
+    (woken after commit); otherwise the start command commits with the printer and only the forecast wakes. A
+    known printer is saved by the pass's lock statement: saved whatever the lock did."""
+    material = f"readycheck-{held.replace(' ', '-')}-{'known' if known else 'new'}"
+    printer_id = f"ready-printer-{material}"
+    if known:
+        busy = _ready_message(printer_id, material, state="printing")
+        await handlers.record_printer(busy, unit_of_work(sessions), Deps())
     job = Job(
         id=f"ready-job-{material}", order_id=f"ready-order-{material}", order_number="#r", line_item_id="l",
         line_position=0, sku_id="s", sku="S", part_id="p", part_index=0, part_name="p", copy_number=1,
@@ -691,12 +697,13 @@ async def test_a_printer_turning_ready_is_dispatched_in_its_own_transaction_with
             assert await other.queue.get_job(job.id, for_update=True) is not None
         async with consumer:
             assert await consumer.claim_inbox("queue__printer_changed", f"ready-{material}")
-            command = _ready_message(f"ready-printer-{material}", material)
+            command = _ready_message(printer_id, material, revision=2 if known else 1)
             done = await asyncio.wait_for(handlers.record_printer_and_dispatch(command, consumer, Deps()), 30)
             await consumer.commit()
         await other.rollback()
     async with unit_of_work(sessions) as after:
         found = await after.queue.get_job(job.id)
+        assert await after.queue.get_printer(printer_id) == command.printer
         t = orm.outbox
         starts = await after.session.scalar(
             sa.select(sa.func.count()).where(
@@ -709,6 +716,39 @@ async def test_a_printer_turning_ready_is_dispatched_in_its_own_transaction_with
         assert (starts, found.status, wakes) == (1, "assigned", ["forecast"])
     else:
         assert (done, starts, found.status, wakes) == (None, 0, "queued", ["matcher"])
+
+
+@pytest.mark.parametrize(
+    ("case", "free"),
+    [("no job", True), ("our active job", False), ("reports a finished job", True),
+     ("reports an unfinished job", False), ("reports an unknown job", False)],
+)
+async def test_a_printer_saved_with_the_pass_s_lock_is_free_as_the_ready_query_says(
+    sessions: async_sessionmaker[AsyncSession], case: str, free: bool,
+) -> None:
+    """The statement that saves a known printer turning ready and tries the pass's lock also says whether a job
+    holds it, as `ready_printer_candidates` would once the save is visible."""
+    material = f"freecheck-{case.replace(' ', '-')}"
+    printer = replace(_ready_message(f"free-printer-{material}", material).printer, revision=2)
+    job = Job(
+        id=f"free-job-{material}", order_id=f"free-order-{material}", order_number="#f", line_item_id="l",
+        line_position=0, sku_id="s", sku="S", part_id="p", part_index=0, part_name="p", copy_number=1,
+        material=Material(material), parameters={}, file=FILE.model_dump(mode="json"), assignment=Assignment(),
+        order_created_at=T0, created_at=T0, updated_at=T0,
+        status="printing" if case in ("our active job", "reports an unfinished job") else "completed",
+        printer_id=printer.id if case == "our active job" else None,
+    )
+    if case.startswith("reports"):
+        printer = replace(printer, current_job_id="nobody's job" if case.endswith("unknown job") else job.id)
+    async with unit_of_work(sessions) as uow:
+        await uow.queue.add_jobs([job])
+        await uow.queue.save_printer(replace(printer, state="printing", revision=1))
+        saved = await uow.queue.save_printer_and_try_lock_matching(printer)
+        candidates = await uow.queue.ready_printer_candidates(T0, printer.id)
+        assert await uow.queue.get_printer(printer.id) == printer
+        await uow.rollback()
+    assert saved == (FarmSettings(), free)
+    assert candidates == ([printer] if free else [])
 
 
 async def test_a_printer_s_read_carries_its_delivery_s_inbox_claim_and_refuses_a_duplicate(

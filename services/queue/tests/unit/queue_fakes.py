@@ -157,6 +157,12 @@ class InMemoryQueueRepository:
     async def lock_matching(self) -> FarmSettings:
         return self.settings
 
+    async def save_printer_and_try_lock_matching(self, printer: Printer) -> tuple[FarmSettings, bool] | None:
+        await self.save_printer(printer)
+        if self.matching_lock_busy:
+            return None
+        return self.settings, printer.id not in await self.occupied_printers()
+
     async def try_lock_matching_for(self, printer_id: str, now: datetime) -> tuple[FarmSettings, list[Printer]] | None:
         return None if self.matching_lock_busy else (self.settings, await self.ready_printer_candidates(now, printer_id))
 

@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
 from printqueue.adapters.farm_settings_repository import READ_COLOR_TOLERANCE, farm_settings_of
-from printqueue.adapters.mappers import assignment_from_json, job_from_row, material_of, printer_from_row
+from printqueue.adapters.mappers import (
+    assignment_from_json,
+    job_from_row,
+    material_of,
+    printer_from_row,
+    printer_values,
+)
+from printqueue.adapters.printer_repository import UPSERT
 from printqueue.adapters.slicing_repository import SqlSlicingRepository
 from printqueue.domain.matching import (
     READY_STATES,
@@ -56,6 +63,15 @@ class SqlMatchingQueries:
         if not row.matching_locked:
             return None
         return farm_settings_of(row.color_tolerance), [printer_from_row(row)] if row.id is not None else []
+
+    async def save_printer_and_try_lock_matching(self, printer: Printer) -> tuple[FarmSettings, bool] | None:
+        """`save_printer` (its row locked by the caller), then `try_lock_matching_for` that printer, in one round
+        trip: the farm settings and whether no job holds the printer (none of ours active on it, the job it reports
+        none or finished), or None while another transaction holds the lock. The printer as saved is the rest of
+        what the candidate query checks (`readiness`); it cannot be read back here (a statement's reads do not see
+        its own writes)."""
+        row = (await self.session.execute(_SAVE_PRINTER_AND_TRY_LOCK_MATCHING, printer_values(printer))).one()
+        return (farm_settings_of(row.color_tolerance), bool(row.free)) if row.matching_locked else None
 
     async def ready_printer_candidates(self, now: datetime, printer_id: str | None = None) -> list[Printer]:
         """The printers that may be ready, filtered in SQL on what `readiness` checks first, so a pass over a
@@ -285,6 +301,39 @@ def _try_lock_matching_for() -> sa.Select[Any]:
 
 
 _TRY_LOCK_MATCHING_FOR = _try_lock_matching_for()
+
+
+def _save_printer_and_try_lock_matching() -> sa.Select[Any]:
+    """The upsert in a CTE (run to completion whatever the rest reads), the try-lock as in `_try_lock_matching_for`,
+    and the occupancy half of `_ready_printer_candidates(one=True)` for the printer being saved."""
+    t, j = orm.printers, orm.jobs
+    saved = UPSERT.returning(t.c.id).cte("saved_printer")
+    lock = (
+        sa.select(
+            sa.func.pg_try_advisory_xact_lock(MATCHING_LOCK_KEY).label("matching_locked"),
+            READ_COLOR_TOLERANCE.scalar_subquery().label("color_tolerance"),
+        )
+        .offset(0)
+        .subquery("matching_lock")
+    )
+    printer_id = sa.bindparam("id", type_=t.c.id.type)
+    current = sa.bindparam("current_job_id", type_=t.c.current_job_id.type)
+
+    def states(names: frozenset[str]) -> list[Any]:
+        return [sa.literal_column(f"'{name}'") for name in sorted(names)]
+
+    active = sa.exists(sa.select(j.c.id).where(j.c.printer_id == printer_id, j.c.status.in_(states(ACTIVE))))
+    reported_status = sa.select(j.c.status).where(j.c.id == current).scalar_subquery()
+    free = sa.and_(~active, sa.or_(current.is_(None), reported_status.in_(states(TERMINAL))))
+    return sa.select(
+        lock.c.matching_locked,
+        lock.c.color_tolerance,
+        free.label("free"),
+        sa.select(sa.func.count()).select_from(saved).scalar_subquery().label("saved"),
+    ).select_from(lock)
+
+
+_SAVE_PRINTER_AND_TRY_LOCK_MATCHING = _save_printer_and_try_lock_matching()
 
 
 def _claim_queued(locking_clause: str) -> sa.TextualSelect:

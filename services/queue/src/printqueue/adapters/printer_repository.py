@@ -19,10 +19,10 @@ FLEET_MODELS_LOCK_KEY = 0x534C_4943_4552  # "SLICER": the printer models slices 
 _GET = sa.select(orm.printers).where(orm.printers.c.id == sa.bindparam("printer_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
 _GET_FOR_UPDATE_CLAIMING = claiming(orm.inbox, _GET_FOR_UPDATE)
-_UPSERT_INTO = insert(orm.printers).values({c.name: sa.bindparam(c.name, type_=c.type) for c in orm.printers.c})
-_UPSERT = _UPSERT_INTO.on_conflict_do_update(
+UPSERT_INTO = insert(orm.printers).values({c.name: sa.bindparam(c.name, type_=c.type) for c in orm.printers.c})
+UPSERT = UPSERT_INTO.on_conflict_do_update(
     index_elements=[orm.printers.c.id],
-    set_={c.name: _UPSERT_INTO.excluded[c.name] for c in orm.printers.c if c.name != "id"},
+    set_={c.name: UPSERT_INTO.excluded[c.name] for c in orm.printers.c if c.name != "id"},
 )
 
 
@@ -45,7 +45,7 @@ class SqlPrinterRepository:
         return printer_from_row(row) if row is not None else None
 
     async def save_printer(self, printer: Printer) -> None:
-        await self.session.execute(_UPSERT, printer_values(printer))
+        await self.session.execute(UPSERT, printer_values(printer))
 
     async def printers(self) -> list[Printer]:
         t = orm.printers

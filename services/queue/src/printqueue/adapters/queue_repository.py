@@ -54,6 +54,11 @@ class QueueRepository(Protocol):
         """The matching pass's lock (one pass at a time across replicas); returns the farm settings."""
         ...
 
+    async def save_printer_and_try_lock_matching(self, printer: Printer) -> tuple[FarmSettings, bool] | None:
+        """`save_printer`, then the matching lock if it is free now, with whether no job holds the printer; else
+        None (the printer saved either way)."""
+        ...
+
     async def try_lock_matching_for(self, printer_id: str, now: datetime) -> tuple[FarmSettings, list[Printer]] | None:
         """The same lock if it is free now, with `ready_printer_candidates(now, printer_id)`; else None (never
         waits: callers holding row locks use it)."""

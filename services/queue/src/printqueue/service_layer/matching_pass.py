@@ -52,14 +52,21 @@ async def _pass(uow: QueueUnitOfWork, deps: Deps, assign: bool) -> list[Dispatch
     return (await _assign(uow, deps, ready, settings.color_tolerance, now))[0]
 
 
-async def dispatch_to_printer(printer_id: str, uow: QueueUnitOfWork, deps: Deps) -> list[Dispatch] | None:
+async def dispatch_to_printer(
+    printer: Printer, uow: QueueUnitOfWork, deps: Deps, *, save: bool = False
+) -> list[Dispatch] | None:
     """A pass for one printer, inside the caller's open transaction (the consumer that recorded it ready): the
     other printers' outcome cannot change with this one's state. None when the caller must wake the loop's
     pass instead: another pass holds the lock, or a job this printer was given is locked by another
     transaction. It never waits for a lock (its caller holds the printer's row, which passes lock after the
-    pass's lock and the jobs')."""
+    pass's lock and the jobs'). With `save`, `printer` (its row locked by the caller) is saved by the statement
+    that tries the lock, whatever the lock does, and is the pass's candidate as saved instead of read back."""
     now = deps.clock()
-    locked = await uow.queue.try_lock_matching_for(printer_id, now)
+    if save:
+        saved = await uow.queue.save_printer_and_try_lock_matching(printer)
+        locked = None if saved is None else (saved[0], [printer] if saved[1] else [])
+    else:
+        locked = await uow.queue.try_lock_matching_for(printer.id, now)
     if locked is None:
         return None
     settings, candidates = locked
