@@ -57,3 +57,18 @@ async def test_a_connection_back_within_the_window_goes_to_work_without_a_ping(d
         assert await backend_pid(engine) != first  # the pool replaced it for the next user
     finally:
         await engine.dispose()
+
+
+async def test_the_pool_hands_out_the_connection_that_came_back_last(database: str) -> None:  # noqa: F811
+    """Last in, first out: a trickle of work keeps one warm connection (its prepared statements, its server
+    process's caches) instead of rotating through every pooled one."""
+    engine = create_engine(database)
+    try:
+        async with engine.connect() as first, engine.connect() as second:
+            pids = [
+                int((await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()) for conn in (first, second)
+            ]
+            await first.close()  # back first; `second` comes back last, when the block ends
+        assert [await backend_pid(engine) for _ in range(3)] == [pids[1]] * 3
+    finally:
+        await engine.dispose()
