@@ -37,6 +37,7 @@ from printqueue.domain.matching import (
     sliced_for,
 )
 from printqueue.domain.model import ACTIVE, TERMINAL, Assignment, FarmSettings, Job, Printer
+from servicekit.driver_statements import DriverStatement
 
 MATCHING_LOCK_KEY = 0x5052_494E_5451  # "PRINTQ": one matching pass at a time across all replicas
 
@@ -179,7 +180,7 @@ class SqlMatchingQueries:
         reads each group's head and its completed slices with the groups; the groups the printer cannot fit are
         then left out, as `dispatch_limits` says, as the heads query leaves them out for a bigger fleet."""
         holders = [printer.id for printer in fleet.printers]
-        rows = (await self.session.execute(_QUEUE_GROUP_HEADS, {"types": types, "holders": holders})).all()
+        rows = await _QUEUE_GROUP_HEADS.fetch(self.session, {"types": types, "holders": holders})
         sliced: dict[str, frozenset[SlicedFor]] = {}
         for row in rows:
             basis, models, fabmatics, kinds = row[4], row[7], row[8], row[9]
@@ -501,7 +502,7 @@ it (a group pinned to printer `o` reads the pinned index, any other the shared o
 PostgreSQL (tests/integration/test_queue_repository_sql.py) holds the two together."""
 
 
-_QUEUE_GROUP_HEADS = sa.text(
+_QUEUE_GROUP_HEADS = DriverStatement(sa.text(
     f"""
     WITH RECURSIVE {_SHARED_GROUPS}, {_GROUPS_PINNED_TO},
     g(o, t, c, p, a, b, f) AS (
@@ -528,9 +529,11 @@ _QUEUE_GROUP_HEADS = sa.text(
     ORDER BY (j.priority <> 'normal'), coalesce(j.fulfillment_date, DATE 'infinity'), j.order_created_at,
              j.order_id COLLATE "C", j.line_position, j.part_index, j.copy_number, j.id COLLATE "C"
     """
-)
-"""`_QUEUE_GROUPS`, each group's first queued job (in `matching.job_order`) and the targets of its completed slices
-(`sliced_targets`), in one statement: all a pass for one printer reads of the queue."""
+))
+"""`_QUEUE_GROUPS_PINNED_TO` for one printer (`:holders`), each group's first queued job (in `matching.job_order`,
+by the index `_QUEUE_HEADS` reads) and the targets of its completed slices (`sliced_targets`), in one statement:
+all a pass for one printer reads of the queue. Run on the driver (rows read
+by position): SQLAlchemy's per-execute work is CPU on the path of a printer turning ready."""
 
 
 _SAVE_DISPATCHED = sa.text(
