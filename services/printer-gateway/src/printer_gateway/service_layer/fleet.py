@@ -25,7 +25,7 @@ from printer_gateway.adapters.driver import (
     PrintJob,
 )
 from printer_gateway.adapters.drivers import make_driver
-from printer_gateway.adapters.leases import Lease, LeaseTable, rendezvous_owner
+from printer_gateway.adapters.leases import Lease, LeaseTable, RendezvousOwners
 from printer_gateway.adapters.part_files import PartFileMissing, PartFiles
 from printer_gateway.adapters.repository import StaleLease
 from printer_gateway.adapters.video import FfmpegDecoders, H264Decoders
@@ -115,6 +115,7 @@ class Fleet:
         self._wake = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self._replicas: list[str] = []
+        self._owners = RendezvousOwners()
         self._taking = 0
         """Printers being connected by a takeover now; meanwhile progress-only writes of the others wait."""
 
@@ -218,7 +219,8 @@ class Fleet:
         async with self.uow_factory() as uow:
             versions = await uow.printers.live_connection_versions()
             overdue = await uow.printers.dispatches_past_deadline(now)
-        mine = {pid for pid in versions if rendezvous_owner(pid, replicas) == self.instance}
+        owners = self._owners.owners(versions, replicas)
+        mine = {pid for pid, owner in owners.items() if owner == self.instance}
         leaving = [
             printer_id
             for printer_id, held in self.held.items()
