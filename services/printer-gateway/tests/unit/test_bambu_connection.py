@@ -21,6 +21,7 @@ from printer_gateway.adapters.bambu.connection import (
     _PendingCommand,
 )
 from printer_gateway.domain.printer_status import PrinterStatus
+from servicekit.testing import wait_until
 
 SETTINGS = BambuPrinterSettings(serial="01S00C000000001", host="192.0.2.7", access_code="12345678")
 
@@ -92,6 +93,76 @@ async def test_certificate_failure_is_a_configuration_error(monkeypatch: pytest.
     assert statuses == [PrinterStatus(online=False, state="error", error_reason=CERTIFICATE_REJECTED)]
 
 
+async def test_a_failed_attempt_ends_the_first_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def refuse(self: aiomqtt.Client) -> aiomqtt.Client:
+        raise aiomqtt.MqttError("[Errno 111] Connection refused")
+
+    async def listener(status: PrinterStatus) -> None:
+        return None
+
+    monkeypatch.setattr(aiomqtt.Client, "__aenter__", refuse)
+    connection = BambuConnection(SETTINGS, listener, sleep=FakeSleep(1))
+    await connection.start()
+    try:
+        await asyncio.wait_for(connection.attempted.wait(), 5)
+    finally:
+        await connection.close()
+
+
+async def test_a_session_subscribes_and_asks_for_a_full_report_without_waiting_for_each_ack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first attempt is over once the session is open, before any status; the subscription, the full
+    report request and the version request all go out before the first acknowledgement comes back."""
+    sent: list[str] = []
+    acknowledged = asyncio.Event()
+
+    async def connect(self: aiomqtt.Client) -> aiomqtt.Client:
+        return self
+
+    async def disconnect(self: aiomqtt.Client, *_: object) -> None:
+        return None
+
+    async def subscribe(self: aiomqtt.Client, topic: str, *_: object, **__: object) -> None:
+        sent.append(f"subscribe {topic}")
+        await acknowledged.wait()
+
+    async def publish(self: aiomqtt.Client, topic: str, payload: str, *_: object, **__: object) -> None:
+        sent.append(next(iter(json.loads(payload).values()))["command"])
+        await acknowledged.wait()
+
+    async def no_messages() -> aiomqtt.Message:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    class Silent:
+        def __aiter__(self) -> Silent:
+            return self
+
+        def __anext__(self) -> object:
+            return no_messages()
+
+    monkeypatch.setattr(aiomqtt.Client, "__aenter__", connect)
+    monkeypatch.setattr(aiomqtt.Client, "__aexit__", disconnect)
+    monkeypatch.setattr(aiomqtt.Client, "subscribe", subscribe)
+    monkeypatch.setattr(aiomqtt.Client, "publish", publish)
+    monkeypatch.setattr(aiomqtt.Client, "messages", property(lambda self: Silent()))
+    statuses: list[PrinterStatus] = []
+
+    async def listener(status: PrinterStatus) -> None:
+        statuses.append(status)
+
+    connection = BambuConnection(SETTINGS, listener, sleep=FakeSleep(1))
+    await connection.start()
+    try:
+        await asyncio.wait_for(connection.attempted.wait(), 5)
+        await wait_until(lambda: len(sent) == 3, 5, "three packets sent", interval=0.001)
+        assert sent == [f"subscribe device/{SETTINGS.serial}/report", "pushall", "get_version"]
+        assert statuses == [] and not acknowledged.is_set()
+    finally:
+        await connection.close()
+
+
 async def test_commands_need_a_connection() -> None:
     async def listener(status: PrinterStatus) -> None:
         raise AssertionError("no status expected")
@@ -153,9 +224,12 @@ async def test_a_repeated_report_is_dropped_before_it_is_parsed(monkeypatch: pyt
     connection = BambuConnection(SETTINGS, listener)
     for sequence_id in range(5):
         await connection._handle(push(sequence_id, mc_percent=0))
-    await connection._handle(json.dumps({"print": {"sequence_id": "9", "command": "push_status", "msg": 0,
-                                                   "gcode_state": "IDLE", "mc_percent": 0}},
-                                        separators=(",", ":")).encode())
+    await connection._handle(
+        json.dumps(
+            {"print": {"sequence_id": "9", "command": "push_status", "msg": 0, "gcode_state": "IDLE", "mc_percent": 0}},
+            separators=(",", ":"),
+        ).encode()
+    )
     await connection._handle(push(6, mc_percent=4))
 
     assert len(decoded) == 3, "the first report, the same one written compactly, and the one that moved"

@@ -1,5 +1,6 @@
-"""A takeover connects its printers in waves of TAKEOVER_CONNECTS, each until its first status, and while
-it runs the printers already held do not write progress-only statuses (they are written afterwards)."""
+"""A takeover connects its printers in waves of TAKEOVER_CONNECTS, each until its session is open (or its
+failure reported), and while it runs the printers already held do not write progress-only statuses (they are
+written afterwards)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ class Cipher:
 
 
 class Farm:
-    """Connections that report their first status only when the test lets them, counting those pending."""
+    """Connections that open their session, and report, only when the test lets them, counting those pending."""
 
     def __init__(self) -> None:
         self.pending: list[FakeConnection] = []
@@ -60,13 +61,19 @@ class FakeConnection:
     def __init__(self, farm: Farm, on_status: Any) -> None:
         self.farm, self.on_status = farm, on_status
         self.status: PrinterStatus | None = None
+        self.attempted = asyncio.Event()
 
     async def start(self) -> None:
         self.farm.pending.append(self)
         self.farm.most_pending = max(self.farm.most_pending, len(self.farm.pending))
 
-    async def report(self) -> None:
+    def open(self) -> None:
         self.farm.pending.remove(self)
+        self.attempted.set()
+
+    async def report(self) -> None:
+        if self in self.farm.pending:
+            self.open()
         self.status = IDLE
         await self.on_status(IDLE)
 
@@ -99,16 +106,20 @@ def make_fleet(connects: int) -> Fleet:
     return Fleet(settings, "gw-1", Uow, None, Cipher(), None, deps)  # type: ignore[arg-type]
 
 
-async def test_a_takeover_connects_a_wave_at_a_time_each_until_it_reports(farm: Farm, written: Writes) -> None:
+async def test_a_takeover_connects_a_wave_at_a_time_each_until_its_session_opens(farm: Farm, written: Writes) -> None:
     fleet = make_fleet(connects=3)
     leases = [Lease(f"p{n}", 1, 1) for n in range(7)]
+    opened: list[FakeConnection] = []
 
     taking = asyncio.create_task(fleet._take(leases, {}))
     await wait_until(lambda: len(farm.pending) == 3, 5, "the first wave started", interval=0.001)
     for _ in range(7):
         await wait_until(lambda: farm.pending, 5, "a connection started", interval=0.001)
-        await farm.pending[0].report()
+        opened.append(farm.pending[0])
+        farm.pending[0].open()  # no status yet: the slot is free all the same
     await taking
+    for connection in opened:
+        await connection.report()
 
     assert farm.most_pending == 3
     assert sorted(fleet.held) == sorted(lease.printer_id for lease in leases)

@@ -4,6 +4,7 @@ PrusaLink or OctoPrint."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -75,6 +76,12 @@ class PrinterDriver(Protocol):
     @property
     def refusing_control(self) -> bool:
         """The printer answers but refuses commands until someone fixes its configuration."""
+        ...
+
+    @property
+    def attempted(self) -> asyncio.Event:
+        """Set once the first connection attempt is over: a session open (before its first status, which may
+        take a few round trips more) or a failure reported. A takeover frees the printer's connect slot then."""
         ...
 
     async def start(self) -> None: ...

@@ -72,6 +72,12 @@ class ReconnectingDriver(ABC):
         self._status: PrinterStatus | None = None
         self._http: aiohttp.ClientSession | None = None
         self._reported = False
+        self._attempted = asyncio.Event()
+
+    @property
+    def attempted(self) -> asyncio.Event:
+        """HTTP printers have no session to open: their first status ends the first attempt."""
+        return self._attempted
 
     @property
     def status(self) -> PrinterStatus | None:
@@ -158,6 +164,7 @@ class ReconnectingDriver(ABC):
         await self._emit(replace(previous, online=False, state=state, error_reason=reason))
 
     async def _emit(self, status: PrinterStatus) -> None:
+        self._attempted.set()
         if status.online:
             self._reported = True
         if status == self._status:

@@ -57,9 +57,14 @@ class OwnerUnreachable(Exception):
 CONCURRENCY = 32
 """Printer steps (lease calls, connects, disconnects) in flight at once during one supervision pass."""
 
+LEASE_CALLS = 256
+"""Lease acquisitions in flight at once: a few small key-value requests each, so a takeover of hundreds of
+printers asks for all their leases together instead of in lockstep rounds of `CONCURRENCY` (each round some
+event-loop turns long, seconds in all on a saturated CPU)."""
+
 CONNECT_WAIT_SECONDS = 5.0
-"""How long a takeover waits for one printer's first status before giving its connect slot to the next
-(the connection keeps trying on its own)."""
+"""How long a takeover waits for one printer's session to open (or its failure to be reported) before giving
+its connect slot to the next (the connection keeps trying on its own)."""
 
 
 async def _bounded(steps: Iterable[Awaitable[T]], limit: int = CONCURRENCY) -> list[T]:
@@ -83,8 +88,6 @@ class Held:
     renewed_at: float = field(default_factory=time.monotonic)
     probed_at: float = 0.0
     written_at: float = 0.0
-    reported: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set by the connection's first status (online or not): a takeover's connect slot is free again."""
 
 
 class Fleet:
@@ -231,7 +234,7 @@ class Fleet:
         await _bounded(self._let_go(printer_id, release=True) for printer_id in leaving)
         keep = list(self.held.items())
         wanted = sorted(mine - set(self.held))
-        leases = await _bounded(self._acquire(printer_id, replicas) for printer_id in wanted)
+        leases = await _bounded((self._acquire(printer_id, replicas) for printer_id in wanted), LEASE_CALLS)
         acquired = [lease for lease in leases if lease is not None]
         if acquired:
             await self._take(acquired, versions)
@@ -288,9 +291,11 @@ class Fleet:
     async def _take(self, leases: list[Lease], versions: dict[str, int]) -> None:
         """Connect to printers whose leases were just acquired: their settings in one query, every lease
         held (so renewed) at once, then `takeover_connects` connections started at a time, each until its
-        first status. Hundreds of TLS handshakes at once on a busy CPU make each slow enough to risk the
-        connect timeout and its backoff; in small waves each is quick, and the event loop stays free for
-        lease renewal and the other printers."""
+        session is open (its TLS handshake done). Hundreds of TLS handshakes at once on a busy CPU make each
+        slow enough to risk the connect timeout and its backoff; in small waves each is quick, and the event
+        loop stays free for lease renewal and the other printers. The first status follows outside the slot:
+        held until it came, a slot spent the round trips after the handshake waiting (on a saturated CPU each
+        is an event-loop turn of the gateway and of the printer), and the waves went in lockstep."""
         async with self.uow_factory() as uow:
             found = await uow.printers.connection_details([lease.printer_id for lease in leases])
         taken: list[Held] = []
@@ -323,7 +328,7 @@ class Fleet:
             return  # let go (lease lost, printer deleted) before its turn came
         await held.connection.start()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(held.reported.wait(), CONNECT_WAIT_SECONDS)
+            await asyncio.wait_for(held.connection.attempted.wait(), CONNECT_WAIT_SECONDS)
 
     async def _let_go(self, printer_id: str, *, release: bool) -> None:
         held = self.held.pop(printer_id, None)
@@ -337,7 +342,6 @@ class Fleet:
         held = self.held.get(printer_id)
         if held is None:
             return
-        held.reported.set()
         async with held.lock:
             if status == held.last_status:
                 return

@@ -143,6 +143,11 @@ class BambuConnection:
         self._version: dict[str, Any] | None = None
         self._reported = False
         self._camera: LiveCamera | None = None
+        self._attempted = asyncio.Event()
+
+    @property
+    def attempted(self) -> asyncio.Event:
+        return self._attempted
 
     def _ssl_context(self) -> ssl.SSLContext:
         """Made on first use, not with the connection: a takeover makes hundreds of connections at once, and
@@ -366,12 +371,17 @@ class BambuConnection:
                 raise _Refused(CERTIFICATE_REJECTED) from None
             raise
         log.info("printer %s connected", settings.serial)
+        self._attempted.set()
         try:
             self._cache, self._last_message = {}, None
             self._client = client
-            await client.subscribe(protocol.report_topic(settings.serial))
-            await self._publish(client, protocol.pushall(self._ids.next()))
-            await self._publish(client, protocol.get_version(self._ids.next()))
+            # Sent in this order without waiting for each acknowledgement: the printer handles them in order, so
+            # the full report answers a subscription already made, one round trip after the connect, not three.
+            await asyncio.gather(
+                client.subscribe(protocol.report_topic(settings.serial)),
+                self._publish(client, protocol.pushall(self._ids.next())),
+                self._publish(client, protocol.get_version(self._ids.next())),
+            )
             await self._consume(client)
         finally:
             self._client = None
@@ -448,6 +458,7 @@ class BambuConnection:
         await self._emit(replace(previous, online=False, state=state, error_reason=reason))
 
     async def _emit(self, status: PrinterStatus) -> None:
+        self._attempted.set()
         for pending in self._pending.values():
             if pending.accepted_by is not None and not pending.future.done() and pending.accepted_by(status):
                 pending.future.set_result(None)
