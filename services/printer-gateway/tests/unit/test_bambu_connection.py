@@ -236,6 +236,30 @@ async def test_a_repeated_report_is_dropped_before_it_is_parsed(monkeypatch: pyt
     assert [s.progress_percent for s in statuses] == [0, 4]
 
 
+async def test_a_repeated_report_is_dropped_before_it_is_queued() -> None:
+    """Repeats never reach aiomqtt's iterator; they still count as hearing from the printer."""
+    statuses: list[PrinterStatus] = []
+
+    async def listener(status: PrinterStatus) -> None:
+        statuses.append(status)
+
+    def message(payload: bytes) -> aiomqtt.Message:
+        return aiomqtt.Message(f"device/{SETTINGS.serial}/report", payload, 0, False, 0, None)
+
+    connection = BambuConnection(SETTINGS, listener)
+    gate = connection_module._ReportGate(admit=connection._admit)
+    gate.put_nowait(message(push(1, mc_percent=0)))
+    await connection._handle(gate.get_nowait().payload, admitted=True)
+    connection._heard_at = 0.0
+    for sequence_id in range(2, 5):
+        gate.put_nowait(message(push(sequence_id, mc_percent=0)))
+    assert gate.qsize() == 0 and connection._heard_at > 0.0
+    gate.put_nowait(message(push(5, mc_percent=4)))
+    await connection._handle(gate.get_nowait().payload, admitted=True)
+
+    assert [s.progress_percent for s in statuses] == [0, 4]
+
+
 async def test_a_command_waiting_for_its_effect_sees_a_repeated_report() -> None:
     """stop() on a printer already idle is accepted by the next report, even one that changes nothing."""
 
