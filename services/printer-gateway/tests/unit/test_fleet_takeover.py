@@ -162,3 +162,56 @@ async def test_one_failed_lease_call_does_not_fail_the_others() -> None:
     taken = [await fleet._acquire(pid, ["gw-1"]) for pid in ("p0", "p1", "p2")]
 
     assert [lease.printer_id if lease else None for lease in taken] == ["p0", None, "p2"]
+
+
+class ListedPrinters(Printers):
+    """Ten live printers; a listing waits while `held_back` is set (a slow query on a saturated CPU)."""
+
+    def __init__(self) -> None:
+        self.held_back: asyncio.Event | None = None
+        self.listings = 0
+
+    async def live_connection_versions(self) -> dict[str, int]:
+        self.listings += 1
+        if self.held_back is not None:
+            await self.held_back.wait()
+        return {f"p{n}": 1 for n in range(10)}
+
+    async def dispatches_past_deadline(self, now: datetime) -> set[str]:
+        return set()
+
+
+class ListedUow(Uow):
+    printers = ListedPrinters()
+
+
+class LiveLeases:
+    def __init__(self, replicas: list[str]) -> None:
+        self.replicas = replicas
+
+    async def live_replicas(self) -> list[str]:
+        return list(self.replicas)
+
+    async def acquire(self, printer_id: str, replicas: list[str]) -> Lease | None:
+        return Lease(printer_id, 2, 2)
+
+
+async def test_a_dead_replicas_printers_are_taken_before_the_pass_lists_the_fleet(
+    farm: Farm, written: Writes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fleet_module, "CONNECT_WAIT_SECONDS", 0.0)  # the fake connections never open
+    fleet = make_fleet(connects=32)
+    fleet.uow_factory = ListedUow
+    fleet.leases = LiveLeases(["gw-1", "gw-2"])  # type: ignore[assignment]
+    await fleet.supervise_once()
+    ours = set(fleet.held)
+    assert ours and len(ours) < 10
+
+    fleet.leases.replicas = ["gw-1"]  # type: ignore[attr-defined]
+    ListedUow.printers.held_back = asyncio.Event()
+    passing = asyncio.create_task(fleet.supervise_once())
+    await wait_until(lambda: len(fleet.held) == 10, 5, "gw-2's printers taken over", interval=0.001)
+
+    assert ListedUow.printers.listings == 2, "the pass's listing was still waiting"
+    ListedUow.printers.held_back.set()
+    await passing

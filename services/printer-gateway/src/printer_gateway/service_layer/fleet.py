@@ -119,6 +119,10 @@ class Fleet:
         self._background: set[asyncio.Task[None]] = set()
         self._replicas: list[str] = []
         self._owners = RendezvousOwners()
+        self._versions: dict[str, int] = {}
+        """Live printers and their connection versions as the last supervision pass listed them."""
+        self._supervised_over: list[str] = []
+        """The live replicas the last supervision pass shared the printers over."""
         self._taking = 0
         """Printers being connected by a takeover now; meanwhile progress-only writes of the others wait."""
 
@@ -218,12 +222,17 @@ class Fleet:
         take over come before the writes held back for the printers already held."""
         replicas = await self.leases.live_replicas()
         self._replicas = replicas
+        if replicas != self._supervised_over and self._versions:
+            # A replica died: its printers are taken over from the fleet as the last pass saw it, before this
+            # pass's queries (listing 10,000 printers takes a second or more on a saturated CPU).
+            await self._take_mine(self._versions, replicas)
+        self._supervised_over = replicas
         now = self.clock()
         async with self.uow_factory() as uow:
             versions = await uow.printers.live_connection_versions()
             overdue = await uow.printers.dispatches_past_deadline(now)
-        owners = self._owners.owners(versions, replicas)
-        mine = {pid for pid, owner in owners.items() if owner == self.instance}
+        self._versions = versions
+        mine = self._mine(versions, replicas)
         leaving = [
             printer_id
             for printer_id, held in self.held.items()
@@ -233,17 +242,24 @@ class Fleet:
         ]
         await _bounded(self._let_go(printer_id, release=True) for printer_id in leaving)
         keep = list(self.held.items())
-        wanted = sorted(mine - set(self.held))
-        leases = await _bounded((self._acquire(printer_id, replicas) for printer_id in wanted), LEASE_CALLS)
-        acquired = [lease for lease in leases if lease is not None]
-        if acquired:
-            await self._take(acquired, versions)
+        await self._take_mine(versions, replicas)
         await self._resync(keep)
         for printer_id, held in keep:
             if printer_id in self.held and printer_id in overdue:
                 await self._check_deadline(printer_id, held)
             if printer_id in self.held:
                 await self._probe_if_refusing(held)
+
+    def _mine(self, versions: dict[str, int], replicas: list[str]) -> set[str]:
+        return {pid for pid, owner in self._owners.owners(versions, replicas).items() if owner == self.instance}
+
+    async def _take_mine(self, versions: dict[str, int], replicas: list[str]) -> None:
+        """Acquire the leases of the printers rendezvous gives this replica and it does not hold yet, and connect."""
+        wanted = sorted(self._mine(versions, replicas) - set(self.held))
+        leases = await _bounded((self._acquire(printer_id, replicas) for printer_id in wanted), LEASE_CALLS)
+        acquired = [lease for lease in leases if lease is not None]
+        if acquired:
+            await self._take(acquired, versions)
 
     async def _acquire(self, printer_id: str, replicas: list[str]) -> Lease | None:
         """One printer's lease, or None: a failure with one of hundreds must not fail the whole takeover pass."""
