@@ -215,3 +215,29 @@ async def test_a_dead_replicas_printers_are_taken_before_the_pass_lists_the_flee
     assert ListedUow.printers.listings == 2, "the pass's listing was still waiting"
     ListedUow.printers.held_back.set()
     await passing
+
+
+async def test_a_pass_woken_by_the_api_waits_out_the_gap_but_a_replica_change_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Registering thousands of printers woke a full pass per request; a dead replica must still be seen at once."""
+    monkeypatch.setattr(fleet_module, "WOKEN_PASS_GAP_SECONDS", 3600.0)
+    fleet = make_fleet(connects=1)
+    passes: list[int] = []
+
+    async def supervise_once() -> None:
+        passes.append(len(passes))
+
+    monkeypatch.setattr(fleet, "supervise_once", supervise_once)
+    running = asyncio.create_task(fleet._run())
+    try:
+        await wait_until(lambda: passes == [0], 5, "the first pass", interval=0.001)
+        fleet.wake()
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert passes == [0], "an API wake within the gap starts no pass"
+        fleet._replicas_changed.set()
+        fleet.wake()
+        await wait_until(lambda: passes == [0, 1], 5, "the pass for the replica change", interval=0.001)
+    finally:
+        running.cancel()

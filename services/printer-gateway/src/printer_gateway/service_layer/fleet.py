@@ -57,6 +57,12 @@ class OwnerUnreachable(Exception):
 CONCURRENCY = 32
 """Printer steps (lease calls, connects, disconnects) in flight at once during one supervision pass."""
 
+WOKEN_PASS_GAP_SECONDS = 1.0
+"""A pass woken by the API (a printer registered, changed or deleted) starts at least this long after the
+previous one began. Every registration woke a pass, and each pass lists the whole fleet: registering 10,000
+printers over 10 replicas kept every replica listing it back to back, more work with every printer added. A
+change of the live replicas (a takeover) is not held back."""
+
 LEASE_CALLS = 256
 """Lease acquisitions in flight at once: a few small key-value requests each, so a takeover of hundreds of
 printers asks for all their leases together instead of in lockstep rounds of `CONCURRENCY` (each round some
@@ -116,6 +122,7 @@ class Fleet:
         """One renewal pass at a time: two compare-and-sets of one lease would make the loser look lost."""
         self._watcher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._replicas_changed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self._replicas: list[str] = []
         self._owners = RendezvousOwners()
@@ -199,6 +206,7 @@ class Fleet:
                 replicas = await self.leases.live_replicas()
                 if replicas != self._replicas:
                     self._replicas = replicas
+                    self._replicas_changed.set()
                     self.wake()
             except Exception:
                 log.exception("listing the live replicas failed")
@@ -206,13 +214,19 @@ class Fleet:
 
     async def _run(self) -> None:
         while True:
+            started = time.monotonic()
             try:
                 await self.supervise_once()
             except Exception:
                 log.exception("fleet supervision pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.supervise_interval_seconds)
+            rest = started + WOKEN_PASS_GAP_SECONDS - time.monotonic()
+            if rest > 0 and not self._replicas_changed.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._replicas_changed.wait(), timeout=rest)
             self._wake.clear()
+            self._replicas_changed.clear()
 
     async def supervise_once(self) -> None:
         """One pass: take or let go of printers by rendezvous over the live replicas (a printer being
