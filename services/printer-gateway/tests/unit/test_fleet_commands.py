@@ -3,6 +3,7 @@ and (before a job is sent) the lease still its own at its revision; a lost lease
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -115,7 +116,6 @@ async def test_no_job_is_sent_while_the_heartbeat_may_have_expired(failed: list[
     assert "p1" in fleet.held, "a lease we still hold is kept: only the command waits for certainty"
 
 
-
 class LapsedLeases(Leases):
     """The heartbeat came back after a gap; a survivor took the lease on `taken` meanwhile."""
 
@@ -151,3 +151,32 @@ async def test_leases_unanswered_after_a_gap_confirm_nothing() -> None:
     await fleet._check_leases()
 
     assert leases.confirmed == [] and "p1" in fleet.held
+
+
+class RenewingLeases(Leases):
+    def __init__(self) -> None:
+        super().__init__(alive=True, held=True)
+        self.renewed: list[str] = []
+
+    async def renew(self, lease: Lease) -> bool:
+        self.renewed.append(lease.printer_id)
+        return True
+
+
+@pytest.mark.parametrize(("taking", "renewed"), [(0, ["old", "older"]), (40, ["older"])])
+async def test_while_a_takeover_connects_leases_are_renewed_only_half_a_ttl_old(
+    taking: int, renewed: list[str]
+) -> None:
+    leases = RenewingLeases()
+    fleet, _ = make_fleet(leases)
+    fleet.held.clear()
+    ttl = fleet.settings.lease_ttl_seconds
+    for printer_id, age in (("fresh", 0.1 * ttl), ("old", 0.4 * ttl), ("older", 0.6 * ttl)):
+        held = Held(Lease(printer_id, 1, 1), Connection(), 1)  # type: ignore[arg-type]
+        held.renewed_at = time.monotonic() - age
+        fleet.held[printer_id] = held
+    fleet._taking = taking
+
+    await fleet._renew_due(list(fleet.held.items()))
+
+    assert sorted(leases.renewed) == renewed

@@ -285,10 +285,12 @@ class Fleet:
 
     async def _renew_due(self, held: list[tuple[str, Held]], *, every: bool = False) -> bool:
         """Renew leases a third of a TTL old (or `every` one), concurrently: a large fleet must not renew
-        one by one. A lease given up meanwhile (its renewal then fails) is not mistaken for a lost one.
-        False when a renewal got no answer (so whether the lease is still ours is not known)."""
+        one by one. While a takeover connects, only those half a TTL old: the renewals wait for the printers
+        being taken over, and still leave half the TTL. A lease given up meanwhile (its renewal then fails)
+        is not mistaken for a lost one. False when a renewal got no answer (so whether the lease is still
+        ours is not known)."""
         async with self._renewing:
-            due_before = time.monotonic() - self.settings.lease_ttl_seconds / 3
+            due_before = time.monotonic() - self.settings.lease_ttl_seconds / (2 if self._taking else 3)
             due = [(pid, h) for pid, h in held if (every or h.renewed_at <= due_before) and self.held.get(pid) is h]
             if not due:
                 return True
