@@ -11,8 +11,9 @@ class Settings(ServiceSettings):
     """Fernet key that encrypts access codes at rest. Empty: a key is made once under DATA_DIR (dev only)."""
     lease_ttl_seconds: float = 30.0
     """How long a printer's lease outlives its holder's last renewal. Leases are renewed when a third of it
-    is gone (checked every sixth), so a replica whose event loop stalls for about two thirds of it loses
-    them (6 s lost some during a takeover on a saturated 2-core host). A dead replica is not waited for
+    is gone (half of it while a takeover connects; checked every sixth), so a replica whose event loop stalls
+    for about two thirds of it (a half, during a takeover) loses them (6 s lost some during a takeover on a
+    saturated 2-core host). A dead replica is not waited for
     this long: its leases are taken over once its heartbeat (`REPLICA_TTL_SECONDS`) expires. So it only
     bounds a stall, and each renewal is a key-value write: at 10 s a replica of 1,000 printers made about
     250 a second, a quarter of its steady-state CPU once reports cost little."""
@@ -24,8 +25,9 @@ class Settings(ServiceSettings):
     supervise_interval_seconds: float = 2.0
     """Supervision pass period (statuses behind, deadlines); a change in live replicas wakes it at once."""
     takeover_connects: int = 32
-    """Printers a takeover connects at once, each until its first status: small waves keep every TLS
-    handshake short on a saturated CPU instead of hundreds at once risking the connect timeout and backoff."""
+    """Printers a takeover connects at once, each until its session is open (TLS handshake and MQTT connect
+    done; the first status follows outside the slot): small waves keep every TLS handshake short on a saturated
+    CPU instead of hundreds at once risking the connect timeout and backoff."""
     stale_after_seconds: float = 60.0
     dispatch_deadline_seconds: float = 600.0
     bambu_url_template: str = "ftp:///{file}"
