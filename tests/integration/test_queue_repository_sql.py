@@ -140,7 +140,7 @@ async def test_a_pass_through_postgresql_dispatches_what_the_pure_decision_does(
 
     async def expected(uow: UnitOfWork) -> list[Any]:
         ready = [p for p in fleet if readiness(p, p.current_job_id is not None, T0) == "ready"]
-        queued = [j for j in await uow.queue.claim_queued(await _queued_ids(uow)) if j.status == "queued"]
+        queued = [j for j in (await uow.queue.claim_queued(await _queued_ids(uow)))[0] if j.status == "queued"]
         return sorted((d.job_id, d.printer_id) for d in match(queued, ready))
 
     async def actual(uow: UnitOfWork) -> list[Any]:
@@ -173,7 +173,7 @@ async def test_the_dispatches_of_a_pass_saved_in_one_statement_read_back_as_disp
 
     async def dispatch_all(uow: UnitOfWork) -> list[Job]:
         ids = [j.id for j in await uow.queue.jobs_of_order("sd") if j.status == "queued"]
-        claimed = await uow.queue.claim_queued(ids)
+        claimed, _ = await uow.queue.claim_queued(ids)
         for i, job in enumerate(claimed):
             if i % 2:
                 job.sliced_file = {"slice_key": f"k{i}", "file": {"kind": "gcode", "sha256": "b" * 64}, "grams": 1.5}
@@ -188,6 +188,29 @@ async def test_the_dispatches_of_a_pass_saved_in_one_statement_read_back_as_disp
 
     assert len(dispatched) > 2
     assert await in_transaction(sessions, read_back) == dispatched
+
+
+async def test_a_claim_reads_the_trace_each_order_of_its_jobs_remembers(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The dispatches of a pass continue the trace of the click that made their order's jobs: the claim reads it
+    with the jobs, for the orders that remember one."""
+    rng = random.Random(13)
+    for order_id in ("tr-a", "tr-b"):
+        made = messages.reconcile_order(request(order_id, 1, rng))
+        await handlers.reconcile_order(made, unit_of_work(sessions), Deps())
+    traceparent = f"00-{'ab' * 16}-{'cd' * 8}-01"
+
+    async def remember(uow: UnitOfWork) -> None:
+        await uow.queue.remember_trace("tr-a", traceparent)
+
+    await in_transaction(sessions, remember)
+    async with unit_of_work(sessions) as uow:
+        ids = [job.id for order_id in ("tr-a", "tr-b") for job in await uow.queue.jobs_of_order(order_id)]
+        jobs, traces = await uow.queue.claim_queued(ids)
+        await uow.rollback()
+    assert sorted(job.id for job in jobs) == sorted(ids) and {job.order_id for job in jobs} == {"tr-a", "tr-b"}
+    assert traces == {"tr-a": traceparent}
 
 
 @pytest.mark.parametrize("printers", [20, 45, 70])
@@ -230,7 +253,7 @@ async def test_a_pass_that_first_loads_a_share_of_each_group_decides_as_with_eve
         for made in fleet:
             await uow.queue.save_printer(made)
         ready = [p for p in await uow.queue.ready_printer_candidates(T0) if p.id.startswith(f"spread-{printers}-")]
-        others = await uow.queue.claim_queued(await _queued_ids(uow))
+        others, _ = await uow.queue.claim_queued(await _queued_ids(uow))
         expected = sorted((d.job_id, d.printer_id) for d in match(others, ready))
         engine = uow.session.bind.sync_engine  # type: ignore[union-attr]
         sa.event.listen(engine, "before_cursor_execute", count_group_probes)
@@ -282,7 +305,7 @@ async def test_a_pass_s_claim_and_update_read_only_its_jobs_with_or_without_stat
                     await session.execute(sa.text("ANALYZE jobs"))
                     await session.commit()
             async with unit_of_work(fresh) as uow:
-                claimed, claim_plan = await _with_plan(uow.session, uow.queue.claim_queued(wanted))
+                (claimed, _), claim_plan = await _with_plan(uow.session, uow.queue.claim_queued(wanted))
                 for job in claimed:
                     lifecycle.dispatch(job, f"p-{job.id}", f"cmd-{job.id}", T0, Deps().policy)
                 _, save_plan = await _with_plan(uow.session, uow.queue.save_dispatched(claimed))

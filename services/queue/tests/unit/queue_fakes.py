@@ -7,7 +7,7 @@ PostgreSQL fails here too.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -58,9 +58,6 @@ class InMemoryQueueRepository:
     async def remember_trace(self, order_id: str, traceparent: str) -> None:
         if order_id in self.orders:
             self.traces[order_id] = traceparent
-
-    async def order_traces(self, order_ids: Iterable[str]) -> dict[str, str]:
-        return {order_id: self.traces[order_id] for order_id in set(order_ids) if order_id in self.traces}
 
     async def get_order(self, order_id: str, *, for_update: bool = False) -> OrderRecord | None:
         found = self.orders.get(order_id)
@@ -186,12 +183,15 @@ class InMemoryQueueRepository:
             order.append((groups.setdefault(Requirement.of_job(j, models, color_tolerance), len(groups)), j.id))
         return (list(groups), order), []
 
-    async def claim_queued(self, job_ids: Sequence[str], *, skip_locked: bool = False) -> list[Job]:
+    async def claim_queued(
+        self, job_ids: Sequence[str], *, skip_locked: bool = False
+    ) -> tuple[list[Job], dict[str, str]]:
         wanted = set(job_ids)
-        return sorted(
+        jobs = sorted(
             (copy.deepcopy(j) for j in self.jobs.values() if j.id in wanted and j.status == "queued"),
             key=lambda j: j.id,
         )
+        return jobs, {j.order_id: self.traces[j.order_id] for j in jobs if j.order_id in self.traces}
 
     async def save_dispatched(self, jobs: Sequence[Job]) -> None:
         await self.save_jobs(jobs)

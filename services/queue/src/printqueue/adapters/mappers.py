@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from printqueue.domain.model import Assignment, Job, LoadedMaterial, Material, Printer
@@ -81,6 +81,70 @@ def job_from_row(row: Any) -> Job:
         slice_basis=row.slice_basis,
         sliced_file=dict(row.sliced_file) if row.sliced_file is not None else None,
     )
+
+
+JOB_RECORD_COLUMNS = (
+    "id", "order_id", "order_number", "line_item_id", "line_position", "sku_id", "sku", "part_id", "part_index",
+    "part_name", "copy_number", "material_type", "material_color", "material_profile", "parameters::text",
+    "file::text", "assignment::text", "order_created_at", "created_at", "updated_at", "fulfillment_date", "grams",
+    "print_minutes", "priority", "status", "wanted", "printer_id", "progress_percent", "error", "revision", "attempt",
+    "dispatch_attempts", "command_id", "dispatch_deadline", "last_sequence", "cancel_requested", "started_at",
+    "finished_at", "slice_basis", "sliced_file::text",
+)
+"""What `jobs_from_records` reads, in its order: `Job`'s fields (its material as three columns), JSON as text."""
+
+
+def job_record_columns(table: str) -> str:
+    """`JOB_RECORD_COLUMNS` of `table` (an alias) as a select list."""
+    return ", ".join(f"{table}.{column}" for column in JOB_RECORD_COLUMNS)
+
+
+def jobs_from_records(records: Iterable[Sequence[Any]]) -> list[Job]:
+    """Jobs from rows that begin with `JOB_RECORD_COLUMNS` (any columns after them are ignored), read by position,
+    each distinct JSON text decoded once: the jobs of an order share their parameters, file and assignment, and a
+    pass claiming 10,000 jobs spent more CPU decoding their JSON and reading 40 columns by name than PostgreSQL
+    spent claiming them. Each job gets its own top-level dicts, as `job_from_row` gives it."""
+    decoded = _DecodedTexts()
+    width = len(JOB_RECORD_COLUMNS)
+    jobs: list[Job] = []
+    for record in records:
+        (
+            id_, order_id, order_number, line_item_id, line_position, sku_id, sku, part_id, part_index, part_name,
+            copy_number, kind, color, profile, parameters, file, assignment, order_created_at, created_at,
+            updated_at, fulfillment_date, grams, print_minutes, priority, status, wanted, printer_id,
+            progress_percent, error, revision, attempt, dispatch_attempts, command_id, dispatch_deadline,
+            last_sequence, cancel_requested, started_at, finished_at, slice_basis, sliced_file,
+        ) = record[:width]
+        sliced = decoded[sliced_file] if sliced_file is not None else None  # SQL or JSON null: none
+        jobs.append(Job(
+            id=id_, order_id=order_id, order_number=order_number, line_item_id=line_item_id,
+            line_position=line_position, sku_id=sku_id, sku=sku, part_id=part_id, part_index=part_index,
+            part_name=part_name, copy_number=copy_number, material=_shared_material(kind, color, profile),
+            parameters=dict(decoded[parameters]), file=dict(decoded[file]),
+            assignment=assignment_from_text(assignment),
+            order_created_at=order_created_at, created_at=created_at, updated_at=updated_at,
+            fulfillment_date=fulfillment_date, grams=grams, print_minutes=print_minutes, priority=priority,
+            status=status, wanted=wanted, printer_id=printer_id, progress_percent=progress_percent, error=error,
+            revision=revision, attempt=attempt, dispatch_attempts=dispatch_attempts, command_id=command_id,
+            dispatch_deadline=dispatch_deadline, last_sequence=last_sequence, cancel_requested=cancel_requested,
+            started_at=started_at, finished_at=finished_at, slice_basis=slice_basis,
+            sliced_file=dict(sliced) if sliced is not None else None,
+        ))
+    return jobs
+
+
+class _DecodedTexts(dict[str, Any]):
+    """JSON values by their text, each decoded at its first lookup: to be copied, not handed out."""
+
+    def __missing__(self, text: str) -> Any:
+        value = self[text] = json.loads(text)
+        return value
+
+
+@functools.lru_cache(maxsize=65536)
+def assignment_from_text(text: str) -> Assignment:
+    """An assignment from its JSON text, decoded once per distinct text (pinned jobs make one per printer)."""
+    return assignment_from_json(json.loads(text))
 
 
 def job_values(job: Job) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from printqueue.adapters import orm
 from printqueue.adapters.farm_settings_repository import READ_COLOR_TOLERANCE, farm_settings_of
 from printqueue.adapters.mappers import (
     assignment_from_json,
-    job_from_row,
+    job_record_columns,
+    jobs_from_records,
     material_of,
     printer_from_row,
     printer_values,
@@ -198,12 +199,17 @@ class SqlMatchingQueries:
         wanted = [(row[6], group) for row, group, limit in zip(rows, groups, limits, strict=True) if limit]
         return [group for _, group in wanted], [(index, job_id) for index, (job_id, _) in enumerate(wanted)]
 
-    async def claim_queued(self, job_ids: Sequence[str], *, skip_locked: bool = False) -> list[Job]:
+    async def claim_queued(
+        self, job_ids: Sequence[str], *, skip_locked: bool = False
+    ) -> tuple[list[Job], dict[str, str]]:
         """The queued ones of `job_ids`, whole and locked in id order, in that order (a pass's thousands of ids
-        go as one array); with `skip_locked`, not those another transaction holds (instead of waiting for it)."""
+        go as one array); with `skip_locked`, not those another transaction holds (instead of waiting for it).
+        Also, by order id, the trace each of their orders remembers (`remember_trace`), read in the same
+        statement: their dispatches continue those traces."""
         query = _CLAIM_QUEUED_SKIP_LOCKED if skip_locked else _CLAIM_QUEUED
-        rows = await self.session.execute(query, {"job_ids": list(set(job_ids))})
-        return [job_from_row(r) for r in rows]
+        rows = await query.fetch(self.session, {"job_ids": list(set(job_ids))})
+        jobs = jobs_from_records(rows)
+        return jobs, {job.order_id: row[-1] for job, row in zip(jobs, rows, strict=True) if row[-1] is not None}
 
     async def save_dispatched(self, jobs: Sequence[Job]) -> None:
         """Write what `lifecycle.dispatch` changed on the jobs a pass claimed (their other columns are as claimed,
@@ -337,16 +343,17 @@ def _save_printer_and_try_lock_matching() -> sa.Select[Any]:
 _SAVE_PRINTER_AND_TRY_LOCK_MATCHING = _save_printer_and_try_lock_matching()
 
 
-def _claim_queued(locking_clause: str) -> sa.TextualSelect:
-    return sa.text(
+def _claim_queued(locking_clause: str) -> DriverStatement:
+    return DriverStatement(sa.text(
         f"""
-        SELECT {", ".join(f"j.{column.name}" for column in orm.jobs.c)}
+        SELECT {job_record_columns("j")},
+            (SELECT trace_parent FROM orders WHERE orders.order_id = j.order_id) AS trace_parent
         FROM (SELECT id FROM unnest(CAST(:job_ids AS text[])) AS given(id) ORDER BY id) AS wanted
         CROSS JOIN LATERAL (
             SELECT * FROM jobs WHERE jobs.id = wanted.id AND jobs.status = 'queued' LIMIT 1 {locking_clause}
         ) AS j
         """
-    ).columns(*orm.jobs.c)  # matched by position: the columns are named in the table's order here
+    ))
 
 
 _CLAIM_QUEUED = _claim_queued("FOR UPDATE")
@@ -355,7 +362,8 @@ _CLAIM_QUEUED_SKIP_LOCKED = _claim_queued("FOR UPDATE SKIP LOCKED")
 `id = ANY(:ids) AND status = 'queued'` PostgreSQL could instead scan a partial index of every queued job (`status
 = 'queued'` matches their predicate): it did whenever its statistics were stale, as right after a big order's
 jobs went in, and then the claim of a pass grew with the queue (200,000 queued jobs: most of a second to claim
-10,000). The LATERAL with its LIMIT leaves it only the probe per id."""
+10,000). The LATERAL with its LIMIT leaves it only the probe per id. Run on the driver, its rows as asyncpg gives
+them: the pass reads 10,000 by position (`mappers.jobs_from_records`)."""
 _EXPIRED_DISPATCHES = (
     sa.select(orm.jobs.c.id)
     .where(

@@ -3,19 +3,12 @@ advisory lock that serialises an order's writers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from printqueue.adapters import orm
 from printqueue.domain.model import OrderRecord
-
-_TRACES = sa.select(orm.orders.c.order_id, orm.orders.c.trace_parent).where(
-    orm.orders.c.order_id.in_(sa.bindparam("order_ids", expanding=True)), orm.orders.c.trace_parent.is_not(None)
-)
-"""Built once: every dispatching pass reads the traces of its orders."""
 
 
 class SqlOrderRepository:
@@ -61,10 +54,3 @@ class SqlOrderRepository:
     async def remember_trace(self, order_id: str, traceparent: str) -> None:
         t = orm.orders
         await self.session.execute(sa.update(t).where(t.c.order_id == order_id).values(trace_parent=traceparent))
-
-    async def order_traces(self, order_ids: Iterable[str]) -> dict[str, str]:
-        wanted = sorted(set(order_ids))
-        if not wanted:
-            return {}
-        rows = await self.session.execute(_TRACES, {"order_ids": wanted})
-        return {row.order_id: row.trace_parent for row in rows}

@@ -5,7 +5,7 @@ UPDATE`, ordered by id so concurrent transactions cannot deadlock); a read that 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -73,7 +73,13 @@ class QueueRepository(Protocol):
 
     async def farm_settings(self) -> FarmSettings: ...
     async def save_farm_settings(self, settings: FarmSettings, now: datetime) -> None: ...
-    async def claim_queued(self, job_ids: Sequence[str], *, skip_locked: bool = False) -> list[Job]: ...
+    async def claim_queued(
+        self, job_ids: Sequence[str], *, skip_locked: bool = False
+    ) -> tuple[list[Job], dict[str, str]]:
+        """The queued ones of `job_ids`, locked, and by order id the trace each of their orders remembers (the
+        click that made its jobs, `remember_trace`)."""
+        ...
+
     async def save_dispatched(self, jobs: Sequence[Job]) -> None:
         """Saves claimed jobs after `lifecycle.dispatch`: only the columns a dispatch changes."""
         ...
@@ -94,7 +100,6 @@ class QueueRepository(Protocol):
         self, job_ids: Sequence[str] | None = None, *, for_update: bool = False
     ) -> list[Job]: ...
     async def remember_trace(self, order_id: str, traceparent: str) -> None: ...
-    async def order_traces(self, order_ids: Iterable[str]) -> dict[str, str]: ...
 
 
 class SqlQueueRepository(

@@ -95,7 +95,8 @@ async def _assign(
     if not dispatches:
         return [], True
     planned_ids = [d.job_id for d in dispatches]
-    claimed = {job.id: job for job in await repo.claim_queued(planned_ids, skip_locked=skip_locked)}
+    jobs, traces = await repo.claim_queued(planned_ids, skip_locked=skip_locked)
+    claimed = {job.id: job for job in jobs}
     bases = sorted({job.slice_basis for job in claimed.values() if job.slice_basis is not None})
     completed = {(s.basis, s.target): s for s in await repo.slices_of(bases) if s.state == "completed"}
     printers = {p.id: p for p in ready}
@@ -113,7 +114,6 @@ async def _assign(
         lifecycle.dispatch(job, planned.printer_id, deps.ids(), now, deps.policy)
         done.append(planned)
     await repo.save_dispatched([claimed[d.job_id] for d in done])
-    traces = await repo.order_traces(claimed[d.job_id].order_id for d in done)
     by_trace: dict[str | None, list[Dispatch]] = {}
     for planned in done:
         by_trace.setdefault(traces.get(claimed[planned.job_id].order_id), []).append(planned)
