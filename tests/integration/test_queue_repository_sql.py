@@ -213,6 +213,34 @@ async def test_a_claim_reads_the_trace_each_order_of_its_jobs_remembers(
     assert traces == {"tr-a": traceparent}
 
 
+async def test_the_ready_printers_a_pass_reads_are_the_printers_as_saved(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A pass reads its ready printers by position with their JSON as text (`mappers.printers_from_records`):
+    each reads as `get_printer` reads it, spools and tags shared between printers or not."""
+    spools = (LoadedMaterial(0, "PLA", "000000FF", "Generic PLA"), LoadedMaterial(254, "PETG", None, None))
+    fleet = [
+        Printer(
+            id=f"rd-{i}", name=f"Ready {i}", revision=i + 1, model=["X1C", "MK4"][i % 2],
+            protocol=["bambu_lan", "prusalink"][i % 2], tags=[(), ("big", "ams")][i % 2], fabmatic=i == 2,
+            online=True, state=["idle", "finished"][i % 2], bed_clear=True, materials=spools[: 1 + i % 2],
+            idle_since=[None, T0 - timedelta(minutes=i)][i % 2], avoid_until=[None, T0 - timedelta(seconds=1)][i % 2],
+            dispatch_misses=i % 2, updated_at=T0 + timedelta(seconds=i),
+        )
+        for i in range(4)
+    ]
+
+    async def save_fleet(uow: UnitOfWork) -> None:
+        for printer in fleet:
+            await uow.queue.save_printer(printer)
+
+    await in_transaction(sessions, save_fleet)
+    async with unit_of_work(sessions) as uow:
+        ready = [p for p in await uow.queue.ready_printer_candidates(T0) if p.id.startswith("rd-")]
+        saved = [await uow.queue.get_printer(p.id) for p in fleet]
+    assert ready == saved and len(ready) == len(fleet)
+
+
 @pytest.mark.parametrize("printers", [20, 45, 70])
 async def test_a_pass_that_first_loads_a_share_of_each_group_decides_as_with_every_head(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch, printers: int

@@ -318,6 +318,46 @@ def printer_from_row(row: Any) -> Printer:
     )
 
 
+PRINTER_RECORD_COLUMNS = (
+    "id", "name", "revision", "model", "protocol", "tags::text", "fabmatic", "online", "state", "bed_clear",
+    "materials::text", "current_job_id", "idle_since", "deleted", "avoid_until", "dispatch_misses", "updated_at",
+)
+"""What `printers_from_records` reads, in its order: `Printer`'s fields, JSON as text."""
+
+
+def printers_from_records(records: Iterable[Sequence[Any]]) -> list[Printer]:
+    """Printers from rows of `PRINTER_RECORD_COLUMNS`, by position, their tags and spools decoded once per distinct
+    text and shared (tuples of frozen values): a pass over a whole fleet reads 10,000 printers, and decoding two
+    JSON values and reading 17 columns by name per printer was a tenth of its CPU."""
+    tags_of, materials_of = _TagsOfText(), _MaterialsOfText()
+    return [
+        Printer(
+            id=id_, name=name, revision=revision, model=model, protocol=protocol, tags=tags_of[tags],
+            fabmatic=fabmatic, online=online, state=state, bed_clear=bed_clear, materials=materials_of[materials],
+            current_job_id=current_job_id, idle_since=idle_since, deleted=deleted, avoid_until=avoid_until,
+            dispatch_misses=dispatch_misses, updated_at=updated_at,
+        )
+        for (
+            id_, name, revision, model, protocol, tags, fabmatic, online, state, bed_clear, materials,
+            current_job_id, idle_since, deleted, avoid_until, dispatch_misses, updated_at,
+        ) in records
+    ]
+
+
+class _TagsOfText(dict[str, tuple[str, ...]]):
+    def __missing__(self, text: str) -> tuple[str, ...]:
+        value = self[text] = tuple(json.loads(text))
+        return value
+
+
+class _MaterialsOfText(dict[str, tuple[LoadedMaterial, ...]]):
+    def __missing__(self, text: str) -> tuple[LoadedMaterial, ...]:
+        value = self[text] = tuple(
+            _loaded(m["slot"], m["type"], m.get("color"), m.get("profile")) for m in json.loads(text)
+        )
+        return value
+
+
 def printer_values(printer: Printer) -> dict[str, Any]:
     return {
         "id": printer.id,

@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from printqueue.adapters import orm
 from printqueue.adapters.farm_settings_repository import READ_COLOR_TOLERANCE, farm_settings_of
 from printqueue.adapters.mappers import (
+    PRINTER_RECORD_COLUMNS,
     assignment_from_json,
     job_record_columns,
     jobs_from_records,
     material_of,
     printer_from_row,
     printer_values,
+    printers_from_records,
 )
 from printqueue.adapters.printer_repository import UPSERT
 from printqueue.adapters.slicing_repository import SqlSlicingRepository
@@ -81,9 +83,8 @@ class SqlMatchingQueries:
         are left out here too, so a pass needs no second query over every active job. With `printer_id`, that
         printer if it is one of them."""
         if printer_id is None:
-            rows = await self.session.execute(_READY_PRINTER_CANDIDATES, {"now": now})
-        else:
-            rows = await self.session.execute(_READY_PRINTER_CANDIDATE, {"now": now, "printer_id": printer_id})
+            return printers_from_records(await self.session.execute(_READY_PRINTER_CANDIDATES, {"now": now}))
+        rows = await self.session.execute(_READY_PRINTER_CANDIDATE, {"now": now, "printer_id": printer_id})
         return [printer_from_row(r) for r in rows]
 
     async def occupied_printers(self) -> set[str]:
@@ -263,8 +264,14 @@ def _ready_printer_candidates(*, one: bool) -> sa.Select[Any]:
     else:
         free = t.c.id.not_in(sa.select(j.c.printer_id).where(*active))
     reported_status = sa.select(j.c.status).where(j.c.id == t.c.current_job_id).scalar_subquery()
+    # The whole fleet's as `printers_from_records` reads it; one printer's by name (`try_lock_matching_for` reads
+    # it as a lateral subquery).
+    columns: list[sa.ColumnElement[Any]] = (
+        list(t.c) if one else [sa.literal_column(f"printers.{c}") for c in PRINTER_RECORD_COLUMNS]
+    )
     query = (
-        sa.select(t)
+        sa.select(*columns)
+        .select_from(t)
         .where(
             t.c.deleted.is_(False),
             t.c.online.is_(True),
