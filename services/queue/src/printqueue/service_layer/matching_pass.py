@@ -124,6 +124,7 @@ async def _assign(
         # one span per trace, not per dispatch (a pass over a whole fleet made 10,000).
         with span("queue dispatch", parent=parent, attributes=_dispatch_attributes(group)):
             starts: list[tuple[str | None, str]] = []
+            issued_at = deps.clock()  # the commands of one commit are issued together
             for planned in group:
                 job = claimed[planned.job_id]
                 requirement = requirements.get((job.material, job.assignment))
@@ -131,7 +132,7 @@ async def _assign(
                     requirement = Requirement.of(job.material, job.assignment, color_tolerance=tolerance)
                     requirements[job.material, job.assignment] = requirement
                 slots = fitting_slots(printers[planned.printer_id], requirement)
-                starts.append((job.id, start_print(job, deps.clock(), slots)))
+                starts.append((job.id, start_print(job, issued_at, slots)))
             # The starts first: a printer need not wait behind a big order's JobChanged in the outbox.
             uow.emit_encoded(StartPrint, starts)
             jobs = [claimed[planned.job_id] for planned in group]

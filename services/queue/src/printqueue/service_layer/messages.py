@@ -279,7 +279,8 @@ class JobChangedJson:
             f'{{"id":{quote(job.id)},"order_id":{texts[job.order_id]},"order_number":{texts[job.order_number]}'
             f',"line_item_id":{texts[job.line_item_id]},"sku_id":{texts[job.sku_id]},"part_id":{texts[job.part_id]}'
             f',"part_name":{texts[job.part_name]},"copy_number":{int(job.copy_number)},"status":"{job.status}"'
-            f',"printer_id":{texts[job.printer_id]},"material":{self._material[1]}'
+            f',"printer_id":{"null" if job.printer_id is None else quote(job.printer_id)}'
+            f',"material":{self._material[1]}'
             f',"parameters":{self._parameters_json(job.parameters)}'
             f',"assignment":{self._assignment[1]},"priority":"{job.priority}"'
             f',"progress_percent":{self._numbers[float(job.progress_percent)]},"error":{texts[job.error]}'
@@ -395,20 +396,24 @@ class StartPrintJson:
         self._parameters = _Encoded(dumps)
         self._files = _Encoded(_file_ref_json)
         self._deadline = float_text(float(deadline_seconds))
+        self._issued: tuple[datetime | None, str] = (None, "")
 
     def __call__(self, job: Job, issued_at: datetime, slots: Iterable[int] = ()) -> str:
+        """A batch's commands issued at one moment (the same `issued_at`) share its text."""
         assert job.printer_id is not None and job.command_id is not None
         sliced = job.sliced_file if job.slice_basis is not None else None
         assert job.slice_basis is None or (sliced is not None and sliced.get("file") is not None)
         texts = self._texts
         file = _by_repr(self._files, sliced["file"] if sliced is not None else job.file)
+        if issued_at is not self._issued[0]:
+            self._issued = (issued_at, time_text(issued_at))
         return (
             f'{{"command_id":{quote(job.command_id)},"job_id":{quote(job.id)}'
             f',"printer_id":{quote(job.printer_id)},"order_number":{texts[job.order_number]}'
             f',"part_name":{texts[job.part_name]},"file":{file},"material":{_material_json(job.material)}'
             f',"parameters":{_by_repr(self._parameters, job.parameters)},"attempt":{int(job.dispatch_attempts)}'
             f',"fulfillment_date":{self._dates[job.fulfillment_date]},"deadline_seconds":{self._deadline}'
-            f',"issued_at":{time_text(issued_at)},"slots":[{",".join(str(int(slot)) for slot in slots)}]}}'
+            f',"issued_at":{self._issued[1]},"slots":[{",".join(map(str, map(int, slots)))}]}}'
         )
 
 
