@@ -20,7 +20,7 @@ from printqueue.domain.commands import RunMatchingPass
 from printqueue.domain.errors import TransitionForbidden
 from printqueue.domain.lifecycle import DispatchPolicy
 from printqueue.domain.model import FarmSettings, Job
-from printqueue.service_layer import handlers, messages, operator_actions
+from printqueue.service_layer import handlers, matching_pass, messages, operator_actions
 from printqueue.service_layer.handlers import Deps
 from printqueue.service_layer.matching_pass import run_matching_pass
 
@@ -310,10 +310,14 @@ async def test_retry_never_makes_a_second_live_job_for_one_identity() -> None:
         await queue.handle(operator_actions.retry_job, commands.RetryJob(cancelled.id))
 
 
-async def test_a_dispatch_continues_the_trace_of_the_print_request_not_the_matching_pass() -> None:
+@pytest.mark.parametrize("overlap_from", [1, 200])
+async def test_a_dispatch_continues_the_trace_of_the_print_request_not_the_matching_pass(
+    monkeypatch: pytest.MonkeyPatch, overlap_from: int
+) -> None:
     """One print-jobs click is one trace: the StartPrint and JobChanged a later matching pass sends carry the
     trace the reconciliation of their job's order ran in, whatever span the pass itself runs in, also when one
-    pass dispatches jobs of orders clicked in different traces."""
+    pass dispatches jobs of orders clicked in different traces, and when it builds them while its UPDATE runs."""
+    monkeypatch.setattr(matching_pass, "_OVERLAP_FROM", overlap_from)
     tracer = TracerProvider().get_tracer("test")
     queue = Queue()
     clicks: dict[str, int] = {}
@@ -332,6 +336,25 @@ async def test_a_dispatch_continues_the_trace_of_the_print_request_not_the_match
         order_id = queue.store.jobs[envelope.subject].order_id
         assert envelope.traceparent.split("-")[1] == f"{clicks[order_id]:032x}", (envelope.type, order_id)
     assert matching.get_span_context().trace_id not in clicks.values()
+
+
+async def test_a_pass_building_its_messages_while_its_update_runs_emits_what_it_emits_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A big pass builds its dispatches' messages while their UPDATE runs, handing the event loop back as it goes:
+    the same messages in the same order (each trace's starts, then its job changes) as one built after it."""
+    emitted = []
+    for overlap_from in (1, 10**6):
+        monkeypatch.setattr(matching_pass, "_OVERLAP_FROM", overlap_from)
+        queue = Queue()
+        for order_id in ("o1", "o2"):
+            await queue.order(quantity=3, order_id=order_id)
+        for printer_id in ("pr1", "pr2", "pr3", "pr4", "pr5"):
+            await queue.printer(printer_id)
+        sent = await queue.match()
+        emitted.append([(type(m).__name__, m.model_dump(mode="json")) for m in sent])
+        assert len(of(StartPrint, sent)) == len(of(JobChanged, sent)) == 5
+    assert emitted[0] == emitted[1]
 
 
 async def test_the_farms_colour_tolerance_lets_a_close_red_spool_take_a_red_job() -> None:
