@@ -143,7 +143,8 @@ class _DecodedTexts(dict[str, Any]):
 
 @functools.lru_cache(maxsize=65536)
 def assignment_from_text(text: str) -> Assignment:
-    """An assignment from its JSON text, decoded once per distinct text (pinned jobs make one per printer)."""
+    """An assignment from its JSON text, decoded once per distinct text: a pass reads one per requirement group
+    and per claimed job (pinned jobs make a group per printer they name: thousands per pass)."""
     return assignment_from_json(json.loads(text))
 
 

@@ -4,7 +4,6 @@ and the advisory lock that lets one pass run at a time."""
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from printqueue.adapters import orm
 from printqueue.adapters.farm_settings_repository import READ_COLOR_TOLERANCE, farm_settings_of
 from printqueue.adapters.mappers import (
     PRINTER_RECORD_COLUMNS,
-    assignment_from_json,
+    assignment_from_text,
     job_record_columns,
     jobs_from_records,
     material_of,
@@ -39,7 +38,7 @@ from printqueue.domain.matching import (
     file_family,
     sliced_for,
 )
-from printqueue.domain.model import ACTIVE, TERMINAL, Assignment, FarmSettings, Job, Printer
+from printqueue.domain.model import ACTIVE, TERMINAL, FarmSettings, Job, Printer
 from servicekit.driver_statements import DriverStatement
 
 MATCHING_LOCK_KEY = 0x5052_494E_5451  # "PRINTQ": one matching pass at a time across all replicas
@@ -137,7 +136,7 @@ class SqlMatchingQueries:
         sliced = await SqlSlicingRepository(self.session).sliced_targets(sorted({row[4] for row in rows if row[4]}))
         ready = len(fleet.printers)
         # A group's size is not read: asking for as many jobs as printers fit it, LIMIT yields what it has.
-        assignments = [_assignment_of(row[3]) for row in rows]
+        assignments = [assignment_from_text(row[3]) for row in rows]
         groups = [
             Requirement.of(
                 material_of(k, c or None, p or None), assignment, _models(b, sliced), file_family(f), color_tolerance
@@ -191,7 +190,7 @@ class SqlMatchingQueries:
                 sliced[basis] = frozenset(u for u in usable if u is not None)
         groups = [
             Requirement.of(
-                material_of(k, c or None, p or None), _assignment_of(a), _models(b, sliced), file_family(f),
+                material_of(k, c or None, p or None), assignment_from_text(a), _models(b, sliced), file_family(f),
                 color_tolerance,
             )
             for k, c, p, a, b, f, *_ in rows
@@ -383,13 +382,6 @@ _EXPIRED_DISPATCHES = (
 
 def _models(basis: str, sliced: SlicedTargets) -> frozenset[SlicedFor] | None:
     return sliced.get(basis, frozenset()) if basis else None
-
-
-@functools.lru_cache(maxsize=65536)
-def _assignment_of(text: str) -> Assignment:
-    """A group's assignment from its JSON text, decoded once per distinct text (pinned jobs make a group per
-    printer they name: thousands per pass)."""
-    return assignment_from_json(json.loads(text))
 
 
 _FILE_KIND = "coalesce(CASE WHEN slice_basis IS NULL THEN file ->> 'kind' END, '')"
