@@ -684,7 +684,8 @@ async def test_a_pass_for_one_printer_reads_what_the_pure_decision_for_it_needs_
     ]
 
     async with unit_of_work(sessions) as uow:  # rolled back: the other tests' slicing sees none of this
-        jobs = [j for j in await uow.queue.claim_queued(await _queued_ids(uow)) if j.order_id.startswith("one-")]
+        claimed, _ = await uow.queue.claim_queued(await _queued_ids(uow))
+        jobs = [j for j in claimed if j.order_id.startswith("one-")]
         for job in jobs:
             job.slice_basis = rng.choice([None, *bases])
             if rng.random() < 0.2:
@@ -695,7 +696,7 @@ async def test_a_pass_for_one_printer_reads_what_the_pure_decision_for_it_needs_
                 key=f"{basis}-{model}", basis=basis, printer_model=model, fabmatic=False, source={}, parameters={},
                 material=Material("PLA"), requested_at=T0, state="completed", file={"kind": "gcode.3mf"},
             ))
-        queued = [j for j in await uow.queue.claim_queued(await _queued_ids(uow)) if j.status == "queued"]
+        queued = [j for j in (await uow.queue.claim_queued(await _queued_ids(uow)))[0] if j.status == "queued"]
         sliced = await uow.queue.sliced_targets(bases)
         decided = 0
         for printer in fleet:
