@@ -161,7 +161,9 @@ class InMemoryQueueRepository:
         return self.settings, printer.id not in await self.occupied_printers()
 
     async def try_lock_matching_for(self, printer_id: str, now: datetime) -> tuple[FarmSettings, list[Printer]] | None:
-        return None if self.matching_lock_busy else (self.settings, await self.ready_printer_candidates(now, printer_id))
+        if self.matching_lock_busy:
+            return None
+        return self.settings, await self.ready_printer_candidates(now, printer_id)
 
     async def farm_settings(self) -> FarmSettings:
         return self.settings

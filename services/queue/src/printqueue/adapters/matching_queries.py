@@ -296,10 +296,10 @@ nothing to do take 2-5 s. One printer's (`_READY_PRINTER_CANDIDATE`, a printer t
 _READY_PRINTER_CANDIDATE = _ready_printer_candidates(one=True)
 
 
-def _try_lock_matching_for() -> sa.Select[Any]:
-    """The try-lock first (its subquery's OFFSET keeps PostgreSQL from folding it into the outer query, so it runs
-    once), then the printer's candidate row only if the lock was taken: the outer join yields one row either way."""
-    lock = (
+def _matching_try_lock() -> sa.Subquery:
+    """The pass's lock tried, with the farm's colour tolerance, as a subquery its OFFSET keeps PostgreSQL from
+    folding into the statement around it (so it runs once, first)."""
+    return (
         sa.select(
             sa.func.pg_try_advisory_xact_lock(MATCHING_LOCK_KEY).label("matching_locked"),
             READ_COLOR_TOLERANCE.scalar_subquery().label("color_tolerance"),
@@ -307,6 +307,12 @@ def _try_lock_matching_for() -> sa.Select[Any]:
         .offset(0)
         .subquery("matching_lock")
     )
+
+
+def _try_lock_matching_for() -> sa.Select[Any]:
+    """The try-lock first (its subquery's OFFSET keeps PostgreSQL from folding it into the outer query, so it runs
+    once), then the printer's candidate row only if the lock was taken: the outer join yields one row either way."""
+    lock = _matching_try_lock()
     candidate = _READY_PRINTER_CANDIDATE.where(lock.c.matching_locked).lateral("candidate")
     return sa.select(lock.c.matching_locked, lock.c.color_tolerance, candidate).select_from(
         lock.outerjoin(candidate, sa.true())
@@ -321,14 +327,7 @@ def _save_printer_and_try_lock_matching() -> sa.Select[Any]:
     and the occupancy half of `_ready_printer_candidates(one=True)` for the printer being saved."""
     t, j = orm.printers, orm.jobs
     saved = UPSERT.returning(t.c.id).cte("saved_printer")
-    lock = (
-        sa.select(
-            sa.func.pg_try_advisory_xact_lock(MATCHING_LOCK_KEY).label("matching_locked"),
-            READ_COLOR_TOLERANCE.scalar_subquery().label("color_tolerance"),
-        )
-        .offset(0)
-        .subquery("matching_lock")
-    )
+    lock = _matching_try_lock()
     printer_id = sa.bindparam("id", type_=t.c.id.type)
     current = sa.bindparam("current_job_id", type_=t.c.current_job_id.type)
 

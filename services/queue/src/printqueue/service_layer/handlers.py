@@ -27,7 +27,7 @@ from printqueue.domain.reconciliation import (
 )
 from printqueue.domain.slicing import Slice
 from printqueue.service_layer import messages
-from printqueue.service_layer.job_changes import carry_out, emit_stop, emit_summaries, locked_job
+from printqueue.service_layer.job_changes import built_while, carry_out, emit_stop, emit_summaries, locked_job
 from printqueue.service_layer.matching_pass import dispatch_to_printer
 from printqueue.service_layer.messages import Stats
 from printqueue.service_layer.slice_requests import (
@@ -125,22 +125,18 @@ async def _job_changes_while(
     writing: Awaitable[None], jobs: Sequence[Job], uow: QueueUnitOfWork
 ) -> list[EncodedEnvelope]:
     """The jobs' JobChanged as JSON in their envelopes (not emitted yet), built while `writing` (a big order's
-    COPY) runs: PostgreSQL ingests the rows while Python builds the messages, instead of one waiting for the
-    other. The building hands the event loop back every `_BUILD_STEP` messages, so the COPY keeps sending.
-    Neither touches the other's objects."""
-    task = asyncio.ensure_future(writing)
-    built: list[EncodedEnvelope] = []
+    COPY) runs (`job_changes.built_while`), handing the event loop back every `_BUILD_STEP` messages so the COPY
+    keeps sending."""
     encode = messages.JobChangedJson()
-    try:
+
+    async def build() -> list[EncodedEnvelope]:
+        built: list[EncodedEnvelope] = []
         for start in range(0, len(jobs), _BUILD_STEP):
             built += uow.encode(JobChanged, [(job.id, encode(job)) for job in jobs[start : start + _BUILD_STEP]])
             await asyncio.sleep(0)
-    except BaseException:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        raise
-    await task
-    return built
+        return built
+
+    return await built_while(writing, build)
 
 
 _BUILD_STEP = 200

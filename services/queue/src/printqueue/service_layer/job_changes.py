@@ -4,7 +4,8 @@ with its next `sequence`, a job leaving a printer stops it; and the lock order e
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from printqueue.domain.model import ACTIVE, Job, count_bucket
 from printqueue.service_layer import messages
 from printqueue.service_layer.messages import Stats
 from printqueue.service_layer.unit_of_work import QueueUnitOfWork
+from servicekit.outbox import EncodedEnvelope
 
 if TYPE_CHECKING:
     from printqueue.service_layer.handlers import Deps
@@ -101,3 +103,21 @@ async def locked_job(uow: QueueUnitOfWork, job_id: str, *, slice_lock: bool = Fa
             await uow.queue.lock_fleet_models(exclusive=False)
             await uow.queue.lock_slice_bases([peek.slice_basis])
     return await uow.queue.get_job(job_id, for_update=True)
+
+
+async def built_while(
+    writing: Awaitable[None], build: Callable[[], Awaitable[list[EncodedEnvelope]]]
+) -> list[EncodedEnvelope]:
+    """What `build` returns (messages about many jobs), built while `writing` (those jobs' COPY or UPDATE) runs:
+    PostgreSQL writes the rows through the jobs' indexes while Python renders the messages, instead of one
+    waiting for the other; `build` must hand the event loop back now and then. Neither touches the other's
+    objects. If building fails, the write is cancelled and awaited before the error goes on."""
+    task = asyncio.ensure_future(writing)
+    try:
+        built = await build()
+    except BaseException:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    await task
+    return built

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from contracts.queue.v1 import JobChanged, StartPrint
 from printqueue.domain import commands, lifecycle, slicing
 from printqueue.domain.matching import Candidates, Dispatch, Fleet, Requirement, decide, fitting_slots, readiness
 from printqueue.service_layer import messages
-from printqueue.service_layer.job_changes import carry_out, emit_summaries, locked_job
+from printqueue.service_layer.job_changes import built_while, carry_out, emit_summaries, locked_job
 from printqueue.service_layer.unit_of_work import QueueUnitOfWork
 from servicekit.collector import collector_paused
 from servicekit.outbox import EncodedEnvelope
@@ -125,7 +124,7 @@ async def _assign(
     overlap = len(done) >= _OVERLAP_FROM
     build = functools.partial(_dispatch_messages, uow, deps, done, claimed, traces, printers, tolerance, overlap)
     if overlap:
-        built = await _built_while(saving, build)
+        built = await built_while(saving, build)
     else:
         await saving
         built = await build()
@@ -138,7 +137,7 @@ async def _dispatch_messages(
     printers: dict[str, Printer], tolerance: float, overlap: bool,
 ) -> list[EncodedEnvelope]:
     """Each dispatch's StartPrint and JobChanged in their envelopes, not emitted yet. With `overlap` it hands the
-    event loop back every `_OVERLAP_FROM` messages, so a write running beside it (`_built_while`) keeps going."""
+    event loop back every `_OVERLAP_FROM` messages, so a write running beside it (`built_while`) keeps going."""
     by_trace: dict[str | None, list[Dispatch]] = {}
     for planned in done:
         by_trace.setdefault(traces.get(claimed[planned.job_id].order_id), []).append(planned)
@@ -169,23 +168,6 @@ async def _dispatch_messages(
                 built += uow.encode(JobChanged, changed)
                 if overlap:
                     await asyncio.sleep(0)
-    return built
-
-
-async def _built_while(
-    writing: Awaitable[None], build: Callable[[], Awaitable[list[EncodedEnvelope]]]
-) -> list[EncodedEnvelope]:
-    """What `build` returns, built while `writing` (the UPDATE of a pass's dispatches) runs: PostgreSQL writes
-    10,000 rows through the jobs' indexes while Python renders their 20,000 messages, instead of one waiting for
-    the other. Neither touches the other's objects."""
-    task = asyncio.ensure_future(writing)
-    try:
-        built = await build()
-    except BaseException:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        raise
-    await task
     return built
 
 
