@@ -328,7 +328,7 @@ async def _one_printer_turns_ready(work: Any, deps: Deps, number: int) -> float:
     async with work:
         await work.session.execute(sa.insert(orm.printers), [mappers.printer_values(printer)])
         started = time.perf_counter()
-        await dispatch_to_printer(printer.id, work, deps)
+        await dispatch_to_printer(printer, work, deps)
         elapsed = (time.perf_counter() - started) * 1000
         await work.rollback()
     return elapsed
