@@ -481,23 +481,36 @@ _IN_GROUP = f"""lower(btrim(material_type)) = g.t AND coalesce(material_color, '
           AND coalesce(material_profile, '') = g.p AND assignment = CAST(g.a AS jsonb)
           AND coalesce(slice_basis, '') = g.b AND {_FILE_KIND} = g.f"""
 
+def _group_heads(limit: str) -> str:
+    """A group `g`'s first `limit` queued jobs in `_JOB_ORDER`, from the index it lives in: the pinned one led by
+    its printer `g.o`, else the shared one (a plan cannot pick a partial index by a runtime value, so both
+    branches are spelt out and the other one's `g.o` test stops it at once)."""
+    return f"""
+        (SELECT {_HEAD_COLUMNS} FROM jobs
+         WHERE g.o IS NULL AND status = 'queued' AND {_SHARED} AND {_IN_GROUP}
+         ORDER BY {_JOB_ORDER} LIMIT {limit})
+        UNION ALL
+        (SELECT {_HEAD_COLUMNS} FROM jobs
+         WHERE g.o IS NOT NULL AND status = 'queued' AND {_PINNED} AND {_HOLDER} = g.o AND {_IN_GROUP}
+         ORDER BY {_JOB_ORDER} LIMIT {limit})
+    """
+
+
+_MERGED_IN_JOB_ORDER = (
+    "ORDER BY (j.priority <> 'normal'), coalesce(j.fulfillment_date, DATE 'infinity'), j.order_created_at,"
+    ' j.order_id COLLATE "C", j.line_position, j.part_index, j.copy_number, j.id COLLATE "C"'
+)
+"""The groups' heads merged in `_JOB_ORDER` (over the lateral's columns, `j`)."""
+
+
 _QUEUE_HEADS = sa.text(
     f"""
     SELECT g.i, j.id
     FROM unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ps AS text[]), CAST(:as AS text[]),
                 CAST(:bs AS text[]), CAST(:fs AS text[]), CAST(:os AS text[]), CAST(:ns AS int[]))
          WITH ORDINALITY AS g(t, c, p, a, b, f, o, n, i)
-    CROSS JOIN LATERAL (
-        (SELECT {_HEAD_COLUMNS} FROM jobs
-         WHERE g.o IS NULL AND status = 'queued' AND {_SHARED} AND {_IN_GROUP}
-         ORDER BY {_JOB_ORDER} LIMIT g.n)
-        UNION ALL
-        (SELECT {_HEAD_COLUMNS} FROM jobs
-         WHERE g.o IS NOT NULL AND status = 'queued' AND {_PINNED} AND {_HOLDER} = g.o AND {_IN_GROUP}
-         ORDER BY {_JOB_ORDER} LIMIT g.n)
-    ) AS j
-    ORDER BY (j.priority <> 'normal'), coalesce(j.fulfillment_date, DATE 'infinity'), j.order_created_at,
-             j.order_id COLLATE "C", j.line_position, j.part_index, j.copy_number, j.id COLLATE "C"
+    CROSS JOIN LATERAL ({_group_heads('g.n')}) AS j
+    {_MERGED_IN_JOB_ORDER}
     """
 )
 """Per requirement group, its first `n` queued jobs in the order `matching.job_order` defines (`COLLATE "C"`:
@@ -518,22 +531,13 @@ _QUEUE_GROUP_HEADS = DriverStatement(sa.text(
     )
     SELECT g.t, g.c, g.p, g.a::text, g.b, g.f, j.id, s.models, s.fabmatics, s.kinds
     FROM g
-    CROSS JOIN LATERAL (
-        (SELECT {_HEAD_COLUMNS} FROM jobs
-         WHERE g.o IS NULL AND status = 'queued' AND {_SHARED} AND {_IN_GROUP}
-         ORDER BY {_JOB_ORDER} LIMIT 1)
-        UNION ALL
-        (SELECT {_HEAD_COLUMNS} FROM jobs
-         WHERE g.o IS NOT NULL AND status = 'queued' AND {_PINNED} AND {_HOLDER} = g.o AND {_IN_GROUP}
-         ORDER BY {_JOB_ORDER} LIMIT 1)
-    ) AS j
+    CROSS JOIN LATERAL ({_group_heads('1')}) AS j
     LEFT JOIN LATERAL (
         SELECT array_agg(printer_model) AS models, array_agg(fabmatic) AS fabmatics,
                array_agg(file ->> 'kind') AS kinds
         FROM slices WHERE g.b <> '' AND slice_basis = g.b AND state = 'completed'
     ) AS s ON true
-    ORDER BY (j.priority <> 'normal'), coalesce(j.fulfillment_date, DATE 'infinity'), j.order_created_at,
-             j.order_id COLLATE "C", j.line_position, j.part_index, j.copy_number, j.id COLLATE "C"
+    {_MERGED_IN_JOB_ORDER}
     """
 ))
 """`_QUEUE_GROUPS_PINNED_TO` for one printer (`:holders`), each group's first queued job (in `matching.job_order`,
