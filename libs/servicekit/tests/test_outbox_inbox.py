@@ -200,15 +200,20 @@ async def test_redelivered_and_duplicated_messages_change_nothing_the_second_tim
 
     probe.bus.consume(ProbeHappened, probe.durable, handle, probe.uow, deliver_new_only=True)
     await probe.bus.start()
-    envelope = probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=7))
-    # Two copies JetStream cannot recognise as one (as after the duplicate window): the inbox must.
+    await _delivered_twice(probe, servers, ProbeHappened(probe_id=probe_id, value=7))
+    assert await probe.effects(probe_id) == [7]
+    assert probe.calls == 2, "the duplicate must not reach the handler"
+
+
+async def _delivered_twice(probe: Probe, servers: tuple[str, str], message: ProbeHappened) -> None:
+    """`message` published as two copies JetStream cannot recognise as one (as after the duplicate window: the
+    inbox must), then a marker; returns once the marker was applied, so both copies were handled before it."""
+    envelope = probe.outbox.envelope(message)
     await publish_raw(servers[0], envelope, "a-" + envelope.id)
     await publish_raw(servers[0], envelope, "b-" + envelope.id)
     marker = uuid.uuid4().hex
     await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=marker, value=1)))
     await wait_until(lambda: probe.effects(marker), 20, "the marker published after both copies")
-    assert await probe.effects(probe_id) == [7]
-    assert probe.calls == 2, "the duplicate must not reach the handler"
 
 
 @pytest.mark.parametrize("carried", [True, False], ids=["read carries the claim", "no statement carries it"])
@@ -233,12 +238,7 @@ async def test_a_handler_left_the_inbox_claim_applies_a_message_once(
 
     probe.bus.consume(ProbeHappened, probe.durable, handle, probe.uow, deliver_new_only=True, claim_in_handler=True)
     await probe.bus.start()
-    envelope = probe.outbox.envelope(ProbeHappened(probe_id=probe_id, value=7))
-    await publish_raw(servers[0], envelope, "a-" + envelope.id)
-    await publish_raw(servers[0], envelope, "b-" + envelope.id)
-    marker = uuid.uuid4().hex
-    await probe.bus.publish(probe.outbox.envelope(ProbeHappened(probe_id=marker, value=1)))
-    await wait_until(lambda: probe.effects(marker), 20, "the marker published after both copies")
+    await _delivered_twice(probe, servers, ProbeHappened(probe_id=probe_id, value=7))
     assert await probe.effects(probe_id) == [7]
     assert before == ([[], []] if carried else []), "the duplicate's read raised before returning"
 
