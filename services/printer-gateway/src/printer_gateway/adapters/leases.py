@@ -226,13 +226,17 @@ class LeaseTable:
         return Lease(printer_id, revision, revision, sent)
 
     async def still_held(self, lease: Lease) -> bool:
-        """The lease is ours at the revision we last wrote, asked of the bucket (before a command to the
-        printer: a survivor may have taken it over since the last renewal)."""
+        """The lease is ours, asked of the bucket (before a command to the printer: a survivor may have taken it
+        over since the last renewal): it names us at a revision written since we acquired it. Not just the one we
+        last heard of: renewals run beside this read, so its answer may show a renewal whose own answer we have
+        not read yet (or lost), or come after a renewal it did not see. A survivor's takeover writes its own name,
+        and SERVICE_INSTANCE is unique per live replica."""
         try:
             entry = await self._leases.get(lease.printer_id)
         except (KeyNotFoundError, NotFoundError):
             return False
-        return bool(entry.revision == lease.revision and entry.value == self.instance.encode())
+        ours = entry.value == self.instance.encode()
+        return bool(ours and entry.revision is not None and entry.revision >= lease.epoch)
 
     async def renew(self, lease: Lease) -> bool:
         """Compare-and-set on the revision we last wrote. A renewal whose answer timed out may still have
