@@ -107,6 +107,18 @@ async def test_a_job_is_not_sent_once_a_survivor_took_the_lease(failed: list[com
     assert "p1" not in fleet.held and not held.dispatching
 
 
+async def test_no_job_is_sent_on_a_printer_let_go_meanwhile(failed: list[commands.DispatchFailed]) -> None:
+    """Let go while its part file was fetched (and perhaps taken again since, by a new `Held`): the lease may
+    name us at a newer revision, but this dispatch's connection is closed."""
+    fleet, connection = make_fleet(Leases(alive=True, held=True))
+    held = fleet.held.pop("p1")
+
+    await fleet._dispatch_traced(plan(), held)
+
+    assert connection.jobs == []
+    assert [(f.printer_id, f.job_id) for f in failed] == [("p1", "j1")]
+
+
 async def test_no_job_is_sent_while_the_heartbeat_may_have_expired(failed: list[commands.DispatchFailed]) -> None:
     fleet, connection = make_fleet(Leases(alive=False, held=True))
 

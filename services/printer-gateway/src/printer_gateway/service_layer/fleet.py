@@ -467,9 +467,10 @@ class Fleet:
             held.dispatching = False
 
     async def _may_command(self, held: Held) -> bool:
-        """Our heartbeat is surely alive and the lease is still ours at our revision, asked of the bucket: a
-        printer is never commanded by a replica a survivor may have taken it from. A lost lease is let go."""
-        if not self.leases.presumed_alive():
+        """Our heartbeat is surely alive, the printer still held by this `Held` (not let go meanwhile), and the
+        lease still ours, asked of the bucket: a printer is never commanded by a replica a survivor may have
+        taken it from, nor through a connection let go of. A lost lease is let go."""
+        if not self.leases.presumed_alive() or self.held.get(held.lease.printer_id) is not held:
             return False
         if await self.leases.still_held(held.lease):
             return True
