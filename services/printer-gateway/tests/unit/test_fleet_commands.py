@@ -14,7 +14,7 @@ from printer_gateway.adapters.leases import Lease
 from printer_gateway.config import Settings
 from printer_gateway.domain import commands
 from printer_gateway.service_layer import handlers
-from printer_gateway.service_layer.fleet import Fleet, Held
+from printer_gateway.service_layer.fleet import MOVED_BEFORE_SENT, Fleet, Held
 from printer_gateway.service_layer.handlers import Deps, DispatchPlan
 from servicekit.testing import wait_until
 
@@ -117,6 +117,20 @@ async def test_no_job_is_sent_on_a_printer_let_go_meanwhile(failed: list[command
 
     assert connection.jobs == []
     assert [(f.printer_id, f.job_id) for f in failed] == [("p1", "j1")]
+
+
+async def test_a_dispatch_recorded_as_its_printer_was_let_go_is_given_back_at_once(
+    failed: list[commands.DispatchFailed],
+) -> None:
+    """Not left to its deadline: the command is spent, so no replica would ever send the job."""
+    fleet, connection = make_fleet(Leases(alive=True, held=True))
+    fleet.held.clear()
+
+    fleet.launch(plan())
+
+    await wait_until(lambda: failed, 5, "the dispatch given back", interval=0.001)
+    assert [(f.printer_id, f.job_id, f.reason) for f in failed] == [("p1", "j1", MOVED_BEFORE_SENT)]
+    assert connection.jobs == []
 
 
 async def test_no_job_is_sent_while_the_heartbeat_may_have_expired(failed: list[commands.DispatchFailed]) -> None:

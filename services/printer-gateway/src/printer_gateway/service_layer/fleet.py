@@ -50,6 +50,11 @@ CAMERA_ERROR = "Printfarm-Camera-Error"
 """Header of a camera answer that carries no picture, with the reason."""
 
 
+MOVED_BEFORE_SENT = "the printer changed gateway replica before the job was sent"
+"""Why a recorded dispatch is given back as not started, at once: the command is spent (carried out once per
+envelope), so no replica would send the job, and its deadline (the queue's, 90 s by default) is far."""
+
+
 class OwnerUnreachable(Exception):
     """The printer's owner cannot take a command now (it died or just let go); retried later."""
 
@@ -422,9 +427,11 @@ class Fleet:
                 await self._let_go(printer_id, release=False)
 
     def launch(self, plan: DispatchPlan) -> None:
-        """Upload and start in the background; the consumer that recorded the dispatch has committed."""
+        """Upload and start in the background; the consumer that recorded the dispatch has committed. A printer let
+        go meanwhile has the dispatch given back at once (`MOVED_BEFORE_SENT`), not at its deadline."""
         held = self.held.get(plan.printer_id)
         if held is None:
+            self._spawn(self._dispatch_failed(plan, MOVED_BEFORE_SENT), f"dispatch-{plan.command.job_id}")
             return
         held.dispatching = True
         self._spawn(self._dispatch(plan, held), f"dispatch-{plan.command.job_id}")
@@ -439,7 +446,7 @@ class Fleet:
         try:
             data = await self.part_files.fetch(cmd.file.sha256, cmd.file.bucket)
             if not await self._may_command(held):
-                await self._dispatch_failed(plan, "the printer changed gateway replica before the job was sent")
+                await self._dispatch_failed(plan, MOVED_BEFORE_SENT)
                 return
             await held.connection.print_job(
                 PrintJob(
