@@ -240,7 +240,8 @@ class Harness:
         try:
             updates = await wait_until(found, timeout, f"job {job_id} {status}")
         except TimeoutError as exc:
-            raise AssertionError(f"{exc}; seen: {self.events.statuses(job_id)}") from None
+            seen = [f"{u.status} ({u.error})" if u.error else u.status for u in self.events.updates(job_id)]
+            raise AssertionError(f"{exc}; seen: {seen}") from None
         return updates[0]
 
     def log(self, instance: str = f"{GATEWAY}-1") -> str:
