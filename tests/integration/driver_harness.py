@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from printer_gateway.adapters.driver import CommandRejected, MaterialRequirement, PrintJob
+from printer_gateway.adapters.driver import CommandRejected, MaterialRequirement, PrintJob, UploadError, monotonic
 from printer_gateway.adapters.reconnecting import WRONG_API_KEY, HttpPrinterSettings, ReconnectingDriver
 from printer_gateway.domain.lifecycle import (
     BedNoLongerClear,
@@ -211,6 +211,19 @@ async def upload_start_and_finish_end_with_the_bed_not_clear(
     kinds = lifecycle.follow(recorder)
     assert kinds[0] is PrintStarted and kinds[-2:] == [PrintCompleted, BedNoLongerClear]
     return printer
+
+
+async def a_start_too_late_is_never_sent(harness: Harness, spec: Spec) -> None:
+    """A job whose time to start has passed (its dispatch deadline near: the queue may give it to another
+    printer) is neither uploaded nor started, and says why."""
+    printer = await harness.printer(spec)
+    driver, recorder = await harness.connect(printer)
+    await recorder.wait_for(ready)
+
+    with pytest.raises(UploadError, match="too late to start the job before its dispatch deadline"):
+        await driver.print_job(replace(gcode_job("job-late"), start_by=monotonic() - 1))
+
+    assert printer.files.get("job-late.gcode") is None and printer.machine.job is None
 
 
 async def a_start_while_printing_is_refused(harness: Harness, spec: Spec, reason: str) -> None:

@@ -80,3 +80,7 @@ async def test_a_dropped_connection_mid_print_reconnects_and_the_job_stays_track
 
 async def test_a_silent_printer_goes_offline_then_comes_back(harness: Harness) -> None:
     await scenario.a_silent_printer_goes_offline_then_comes_back(harness, ENDER)
+
+
+async def test_a_start_too_late_is_never_sent(harness: Harness) -> None:
+    await scenario.a_start_too_late_is_never_sent(harness, ENDER)

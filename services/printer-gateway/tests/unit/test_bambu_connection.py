@@ -11,6 +11,7 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
+from printer_gateway.adapters import driver as driver_module
 from printer_gateway.adapters.bambu import connection as connection_module
 from printer_gateway.adapters.bambu.connection import (
     CERTIFICATE_REJECTED,
@@ -20,6 +21,7 @@ from printer_gateway.adapters.bambu.connection import (
     PrinterNotConnected,
     _PendingCommand,
 )
+from printer_gateway.adapters.driver import UploadError
 from printer_gateway.domain.printer_status import PrinterStatus
 from servicekit.testing import wait_until
 
@@ -274,3 +276,61 @@ async def test_a_command_waiting_for_its_effect_sees_a_repeated_report() -> None
     await connection._handle(push(2))
 
     assert future.done() and future.result() is None
+
+
+@pytest.mark.parametrize("upload_ends_at", [149.9, 150.0, 200.0])
+async def test_no_project_file_goes_after_the_time_to_start_has_passed(
+    monkeypatch: pytest.MonkeyPatch, upload_ends_at: float
+) -> None:
+    """An upload that ended after `start_by` sends no start: the dispatch deadline may have given the job back,
+    and the queue sent it to another printer. The upload itself is given only the time left."""
+    now = [100.0]
+    monkeypatch.setattr(driver_module, "monotonic", lambda: now[0])
+    timeouts: list[float] = []
+
+    async def upload(**kwargs: object) -> None:
+        timeouts.append(kwargs["timeout"])  # type: ignore[arg-type]
+        now[0] = upload_ends_at
+
+    sent: list[dict[str, object]] = []
+
+    async def command(command: dict[str, object], accepted_by: object) -> None:
+        sent.append(command)
+
+    async def listener(status: PrinterStatus) -> None:
+        return None
+
+    monkeypatch.setattr(connection_module.ftps, "upload", upload)
+    connection = BambuConnection(SETTINGS, listener)
+    monkeypatch.setattr(connection, "_require_connection", lambda: None)
+    monkeypatch.setattr(connection, "_command", command)
+    start = connection.start_print(
+        file_name="j1.gcode.3mf", data=b"3mf", plate="1", ams_mapping=[0], subtask_name="j1", start_by=150.0
+    )
+
+    if upload_ends_at < 150.0:
+        await start
+        assert [c["print"]["subtask_name"] for c in sent] == ["j1"]  # type: ignore[index]
+    else:
+        with pytest.raises(UploadError, match="too late to start the job before its dispatch deadline"):
+            await start
+        assert sent == []
+    assert timeouts == [50.0]
+
+
+async def test_no_upload_begins_once_the_time_to_start_has_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(driver_module, "monotonic", lambda: 100.0)
+
+    async def upload(**kwargs: object) -> None:
+        raise AssertionError("uploaded")
+
+    async def listener(status: PrinterStatus) -> None:
+        return None
+
+    monkeypatch.setattr(connection_module.ftps, "upload", upload)
+    connection = BambuConnection(SETTINGS, listener)
+    monkeypatch.setattr(connection, "_require_connection", lambda: None)
+    with pytest.raises(UploadError, match="too late"):
+        await connection.start_print(
+            file_name="j1.gcode.3mf", data=b"3mf", plate="1", ams_mapping=[0], subtask_name="j1", start_by=99.0
+        )

@@ -4,7 +4,7 @@ and (before a job is sent) the lease still its own at its revision; a lost lease
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,7 +14,8 @@ from printer_gateway.adapters.leases import Lease
 from printer_gateway.config import Settings
 from printer_gateway.domain import commands
 from printer_gateway.service_layer import handlers
-from printer_gateway.service_layer.fleet import MOVED_BEFORE_SENT, Fleet, Held
+from printer_gateway.service_layer import fleet as fleet_module
+from printer_gateway.service_layer.fleet import MOVED_BEFORE_SENT, START_MARGIN, Fleet, Held
 from printer_gateway.service_layer.handlers import Deps, DispatchPlan
 from servicekit.testing import wait_until
 
@@ -206,3 +207,23 @@ async def test_while_a_takeover_connects_leases_are_renewed_only_half_a_ttl_old(
     await fleet._renew_due(list(fleet.held.items()))
 
     assert sorted(leases.renewed) == renewed
+
+
+async def test_a_job_must_be_started_before_its_dispatch_deadline_less_a_margin(
+    monkeypatch: pytest.MonkeyPatch, failed: list[commands.DispatchFailed]
+) -> None:
+    """The queue takes a dispatch back at its deadline and may send the job elsewhere: the driver is told by when
+    its upload must end and the start be sent, so the printer can say it started before the deadline."""
+    fleet, connection = make_fleet(Leases(alive=True, held=True))
+    monkeypatch.setattr(fleet_module, "monotonic", lambda: 1000.0)
+    late = plan()
+    late = DispatchPlan(
+        "p1",
+        SimpleNamespace(**vars(late.command), deadline=timedelta(seconds=90)),  # type: ignore[arg-type]
+        start_deadline=fleet.clock() + timedelta(seconds=60),  # 30 s went by before the dispatch reached us
+    )
+
+    await fleet._dispatch_traced(late, fleet.held["p1"])
+
+    assert [job.start_by for job in connection.jobs] == [1000.0 + 60 - START_MARGIN * 90]
+    assert failed == []

@@ -5,6 +5,7 @@ PrusaLink or OctoPrint."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -60,10 +61,36 @@ class PrintJob:
     data: bytes
     plate: str
     material: MaterialRequirement
+    start_by: float | None = None
+    """The `monotonic()` time by which the start must be sent, or None. The queue gives a dispatch back at its
+    deadline and may send the job to another printer: a start sent after that could print the job twice. So the
+    upload gets until then (`upload_seconds`), and a start not sent by then is not sent (`check_start_in_time`)."""
 
     @property
     def file_name(self) -> str:
         return f"{self.job_id}.{self.file_kind}"
+
+    def upload_seconds(self, limit: float) -> float:
+        return upload_seconds(self.start_by, limit)
+
+    def check_start_in_time(self) -> None:
+        check_start_in_time(self.start_by, self.file_name)
+
+
+def upload_seconds(start_by: float | None, limit: float) -> float:
+    """How long an upload may take: the driver's `limit`, cut to the time left to send the start."""
+    return limit if start_by is None else max(0.0, min(limit, start_by - monotonic()))
+
+
+def check_start_in_time(start_by: float | None, file_name: str) -> None:
+    """Raises `UploadError` once the start may no longer be sent (the upload ended too late)."""
+    if start_by is not None and monotonic() >= start_by:
+        raise UploadError(f"upload of {file_name!r} ended too late to start the job before its dispatch deadline")
+
+
+def monotonic() -> float:
+    """The clock `PrintJob.start_by` is on (a module function, so tests can move it)."""
+    return time.monotonic()
 
 
 class PrinterDriver(Protocol):

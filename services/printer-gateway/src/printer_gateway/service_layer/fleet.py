@@ -23,6 +23,7 @@ from printer_gateway.adapters.driver import (
     PrinterCommandError,
     PrinterDriver,
     PrintJob,
+    monotonic,
 )
 from printer_gateway.adapters.drivers import make_driver
 from printer_gateway.adapters.leases import Lease, LeaseTable, RendezvousOwners
@@ -49,6 +50,11 @@ CAMERA_REQUEST = "Printfarm-Camera"
 CAMERA_ERROR = "Printfarm-Camera-Error"
 """Header of a camera answer that carries no picture, with the reason."""
 
+
+START_MARGIN = 0.15
+"""The share of a dispatch's time to start (90 s by default) kept for the printer to start and say so: the upload
+must end, and the start be sent, before the rest has passed. A start sent later might be seen after the deadline
+gave the job back, and the job printed twice."""
 
 MOVED_BEFORE_SENT = "the printer changed gateway replica before the job was sent"
 """Why a recorded dispatch is given back as not started, at once: the command is spent (carried out once per
@@ -450,6 +456,7 @@ class Fleet:
                 return
             await held.connection.print_job(
                 PrintJob(
+                    start_by=self._start_by(plan),
                     job_id=cmd.job_id,
                     file_kind=cmd.file.kind,
                     data=data,
@@ -472,6 +479,14 @@ class Fleet:
             await self._dispatch_failed(plan, f"dispatch failed: {exc}")
         finally:
             held.dispatching = False
+
+    def _start_by(self, plan: DispatchPlan) -> float | None:
+        """`PrintJob.start_by` for a dispatch: its deadline, less `START_MARGIN` of its time to start, so the
+        printer can report the start before the deadline gives the job back (and the queue sends it elsewhere)."""
+        if plan.start_deadline is None:
+            return None
+        left = (plan.start_deadline - self.clock()).total_seconds()
+        return monotonic() + left - START_MARGIN * plan.command.deadline.total_seconds()
 
     async def _may_command(self, held: Held) -> bool:
         """Our heartbeat is surely alive, the printer still held by this `Held` (not let go meanwhile), and the

@@ -4,6 +4,7 @@ caller needs afterwards; printer I/O happens after the commit, in the caller."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from printer_gateway.domain import commands
 from printer_gateway.domain.errors import PrinterNotFound, SerialTaken, WrongSecretField
@@ -198,6 +199,8 @@ class DispatchPlan:
 
     printer_id: str
     command: commands.StartPrint
+    start_deadline: datetime | None = None
+    """When the dispatch times out (`PrintTracker.start_deadline`): the start must reach the printer before."""
 
 
 async def start_print(cmd: commands.StartPrint, uow: PrinterGatewayUnitOfWork, deps: Deps) -> DispatchPlan | None:
@@ -222,8 +225,9 @@ async def _record_dispatch(
     if printer.current_command_id == cmd.command_id:
         return None
     before = printer.snapshot()
+    now = clock()
     try:
-        printer.dispatch(cmd.job_id, cmd.command_id, cmd.file.kind, clock(), cmd.deadline)
+        printer.dispatch(cmd.job_id, cmd.command_id, cmd.file.kind, now, cmd.deadline)
     except UnprintableFile as exc:
         uow.emit(messages.print_refused(cmd, str(exc), "failed", clock()))
         return None
@@ -233,7 +237,7 @@ async def _record_dispatch(
     if printer.snapshot() != before:
         _announce(printer, uow, clock)
     await uow.printers.save(printer)
-    return DispatchPlan(printer.id, cmd)
+    return DispatchPlan(printer.id, cmd, now + cmd.deadline)
 
 
 async def dispatch_failed(cmd: commands.DispatchFailed, uow: PrinterGatewayUnitOfWork, deps: Deps) -> None:

@@ -38,6 +38,8 @@ from printer_gateway.adapters.driver import (
     PrintJob,
     StatusListener,
     UploadError,
+    check_start_in_time,
+    upload_seconds,
 )
 from printer_gateway.adapters.video import H264Decoders
 from printer_gateway.domain.printer_status import PrinterStatus
@@ -235,7 +237,8 @@ class BambuConnection:
         except protocol.NoMatchingTray as exc:
             raise CommandRejected(str(exc)) from None
         await self.start_print(
-            file_name=job.file_name, data=job.data, plate=job.plate, ams_mapping=mapping, subtask_name=job.job_id
+            file_name=job.file_name, data=job.data, plate=job.plate, ams_mapping=mapping, subtask_name=job.job_id,
+            start_by=job.start_by,
         )
 
     async def start_print(
@@ -245,9 +248,12 @@ class BambuConnection:
         plate: str,
         ams_mapping: Sequence[int],
         subtask_name: str,
+        start_by: float | None = None,
     ) -> None:
-        """Upload then `project_file`; returns once the printer accepted it, else raises with its reason."""
+        """Upload then `project_file`; returns once the printer accepted it, else raises with its reason. With
+        `start_by` (`PrintJob.start_by`) the upload ends by then and no `project_file` goes after it."""
         self._require_connection()
+        check_start_in_time(start_by, file_name)
         settings = self._settings
         try:
             with span(
@@ -262,7 +268,7 @@ class BambuConnection:
                     file_name=file_name,
                     data=data,
                     ssl_context=self._ssl_context(),
-                    timeout=settings.upload_timeout,
+                    timeout=upload_seconds(start_by, settings.upload_timeout),
                 )
         except (ftps.UploadFailed, ValueError) as error:
             raise UploadError(str(error)) from None
@@ -271,6 +277,7 @@ class BambuConnection:
         except OSError as error:
             reason = CERTIFICATE_REJECTED if is_certificate_rejection(error) else str(error)
             raise UploadError(f"upload of {file_name!r} failed: {reason}") from None
+        check_start_in_time(start_by, file_name)
         command = protocol.project_file(
             self._ids.next(),
             file_name=file_name,

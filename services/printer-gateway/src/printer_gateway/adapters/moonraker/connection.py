@@ -60,13 +60,14 @@ class MoonrakerConnection(ReconnectingDriver):
         busy, Klipper not ready) comes back as a JSON-RPC error with Klipper's words."""
         if job.file_kind != "gcode":
             raise CommandRejected(f"a Klipper printer prints .gcode, not .{job.file_kind}")
+        job.check_start_in_time()
         http = self._require_http()
         form = aiohttp.FormData()
         form.add_field("root", "gcodes")
         form.add_field("checksum", hashlib.sha256(job.data).hexdigest())
         form.add_field("file", job.data, filename=job.file_name, content_type="application/octet-stream")
         try:
-            async with asyncio.timeout(self._settings.upload_timeout):
+            async with asyncio.timeout(job.upload_seconds(self._settings.upload_timeout)):
                 async with http.post(f"{self._settings.base_url}/server/files/upload", data=form) as reply:
                     if reply.status not in (200, 201):
                         raise UploadError(f"upload of {job.file_name!r} answered {reply.status}: {await _text(reply)}")
@@ -74,6 +75,7 @@ class MoonrakerConnection(ReconnectingDriver):
             raise UploadError(f"upload of {job.file_name!r} timed out") from None
         except aiohttp.ClientError as error:
             raise UploadError(f"upload of {job.file_name!r} failed: {error}") from None
+        job.check_start_in_time()
         await self._command("printer.print.start", {"filename": job.file_name})
 
     async def stop_print(self) -> None:

@@ -36,13 +36,14 @@ class OctoPrintConnection(ReconnectingDriver):
         says so in `effectivePrint`."""
         if job.file_kind != "gcode":
             raise CommandRejected(f"an OctoPrint printer prints .gcode, not .{job.file_kind}")
+        job.check_start_in_time()
         http = self._require_http()
         form = aiohttp.FormData()
         form.add_field("file", job.data, filename=job.file_name, content_type="application/octet-stream")
         form.add_field("select", "true")
         form.add_field("print", "true")
         try:
-            async with asyncio.timeout(self._settings.upload_timeout):
+            async with asyncio.timeout(job.upload_seconds(self._settings.upload_timeout)):
                 async with http.post(f"{self._settings.base_url}/api/files/local", data=form) as reply:
                     text = (await reply.text())[:300]
                     if reply.status != 201:

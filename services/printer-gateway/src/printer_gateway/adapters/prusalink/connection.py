@@ -40,15 +40,17 @@ class PrusaLinkConnection(ReconnectingDriver):
         409 with its reason."""
         if job.file_kind != "gcode":
             raise CommandRejected(f"a Prusa printer prints .gcode, not .{job.file_kind}")
+        job.check_start_in_time()
         path = _USB + quote(job.file_name)
         headers = {"Content-Length": str(len(job.data)), "Overwrite": "?1", "Content-Type": "text/x.gcode"}
         try:
-            async with asyncio.timeout(self._settings.upload_timeout):
+            async with asyncio.timeout(job.upload_seconds(self._settings.upload_timeout)):
                 await self._request("PUT", path, data=job.data, headers=headers, expect=(200, 201, 204))
         except TimeoutError:
             raise UploadError(f"upload of {job.file_name!r} timed out") from None
         except CommandRejected as error:
             raise UploadError(f"upload of {job.file_name!r} refused: {error.reason}") from None
+        job.check_start_in_time()
         await self._command("POST", path)
 
     async def stop_print(self) -> None:
