@@ -3,7 +3,7 @@ whichever path it came by, and retried (not dropped) while the printer is betwee
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -240,3 +240,19 @@ async def test_a_command_forwarded_by_another_replica_goes_on_in_the_trace_it_ca
 
     assert msg.answers == [b"ok"]
     assert fleet.launched_in_trace == [trace_id]
+
+
+async def test_a_late_command_has_only_the_rest_of_its_time_to_start() -> None:
+    """The queue's deadline runs from when it issued the command: one that reached the owner 30 s later (held
+    back while the printer was between owners) must start within the 60 s left, not a fresh 90."""
+    fleet = FakeFleet(held={"p1"}, owner="gw-1")
+    wired = wire(fleet)
+    cmd, _ = start_print()
+    late = cmd.model_copy(update={"issued_at": T0 - timedelta(seconds=30), "deadline_seconds": 90.0})
+    envelope = Envelope(id="e3", type=late.SUBJECT, source="/queue", data=late.model_dump(mode="json"))
+
+    await wired.deliver(late, envelope)
+
+    assert [plan.start_deadline for plan in fleet.launched] == [T0 + timedelta(seconds=60)]
+    tracked = wired.printers["p1"].tracker.job
+    assert tracked is not None and tracked.start_deadline == T0 + timedelta(seconds=60)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from contracts.envelope import Envelope
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
@@ -106,6 +106,9 @@ class StartPrint:
     material: PrintMaterial
     slots: tuple[int, ...]
     deadline: timedelta
+    issued_at: datetime | None = None
+    """When the queue issued it: its own deadline runs from then (plus a grace), however late the command arrives
+    (redelivered while the printer was between owners, a minute at most)."""
 
 
 @dataclass(frozen=True)

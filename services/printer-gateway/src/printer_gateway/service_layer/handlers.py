@@ -4,7 +4,7 @@ caller needs afterwards; printer I/O happens after the commit, in the caller."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from printer_gateway.domain import commands
 from printer_gateway.domain.errors import PrinterNotFound, SerialTaken, WrongSecretField
@@ -226,8 +226,12 @@ async def _record_dispatch(
         return None
     before = printer.snapshot()
     now = clock()
+    # The time to start runs from when the queue issued the command, as the queue's own deadline does: a command
+    # that arrived late (redelivered between owners) has less of it left, not a fresh one.
+    waited = max(timedelta(0), now - cmd.issued_at) if cmd.issued_at is not None else timedelta(0)
+    left = cmd.deadline - waited
     try:
-        printer.dispatch(cmd.job_id, cmd.command_id, cmd.file.kind, now, cmd.deadline)
+        printer.dispatch(cmd.job_id, cmd.command_id, cmd.file.kind, now, left)
     except UnprintableFile as exc:
         uow.emit(messages.print_refused(cmd, str(exc), "failed", clock()))
         return None
@@ -237,7 +241,7 @@ async def _record_dispatch(
     if printer.snapshot() != before:
         _announce(printer, uow, clock)
     await uow.printers.save(printer)
-    return DispatchPlan(printer.id, cmd, now + cmd.deadline)
+    return DispatchPlan(printer.id, cmd, now + left)
 
 
 async def dispatch_failed(cmd: commands.DispatchFailed, uow: PrinterGatewayUnitOfWork, deps: Deps) -> None:

@@ -92,6 +92,7 @@ def start_print(envelope: Envelope) -> commands.StartPrint:
         ),
         slots=tuple(message.slots),
         deadline=timedelta(seconds=message.deadline_seconds),
+        issued_at=message.issued_at,
     )
 
 
