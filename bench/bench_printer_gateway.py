@@ -2,7 +2,8 @@
 once a second, and how long the survivors take to own every printer again after a replica is killed.
 
     .venv/bin/python bench/bench_printer_gateway.py [--printers 500] [--replicas 1] [--simulators 1]
-        [--window 30] [--x1-share 0.5] [--printing] [--saturate] [--register-first] [--register-concurrency 16]
+        [--window 30] [--x1-share 0.5] [--printing] [--saturate [--busy-per-core 1]] [--register-first]
+        [--register-concurrency 16]
 
 Runs embedded PostgreSQL, NATS and the printer simulator (S separate processes, the printers split between
 them) through devstack in a temp folder; the gateway replicas are real `python -m printer_gateway` processes
@@ -12,8 +13,8 @@ Retry-After), so no replica ever holds the whole fleet; `--register-first` regis
 before the others start, as this bench did before. CPU is each gateway and simulator process's own
 user+system time over the window, read from /proc (target: under half a core per gateway replica). With
 one replica a second one joins before the kill, so there is a survivor. `--saturate` runs one busy process
-per core (nice 0, like everything else) from just before the kill until the handover is over: the handover
-under a saturated CPU. `--profile DIR` samples replica 1 and simulator 1 with py-spy (if installed).
+per core (nice 0, like everything else; `--busy-per-core` more) from just before the kill until the handover is
+over: the handover under a saturated CPU. `--profile DIR` samples replica 1 and simulator 1 with py-spy (if installed).
 The handover is timed from the kill -9 until every printer is owned by a survivor (its status written by
 that replica, read from the gateways' database rather than through a survivor's API) and connected by exactly
 one client.
@@ -105,9 +106,10 @@ def busy() -> None:
         pass
 
 
-def saturate() -> list[multiprocessing.Process]:
-    """One busy process per core at the default priority: the gateways compete for CPU as on a full host."""
-    hogs = [multiprocessing.Process(target=busy, daemon=True) for _ in range(os.cpu_count() or 1)]
+def saturate(per_core: int = 1) -> list[multiprocessing.Process]:
+    """`per_core` busy processes per core at the default priority: the gateways compete for CPU as on a full host
+    (more than one per core: each process's share as small as at 10,000 printers, with fewer printers)."""
+    hogs = [multiprocessing.Process(target=busy, daemon=True) for _ in range(per_core * (os.cpu_count() or 1))]
     for hog in hogs:
         hog.start()
     return hogs
@@ -421,7 +423,7 @@ async def main(args: argparse.Namespace) -> None:
             orphans = (await owned())[victim.name]
             survivors = names - {victim.name}
             if args.saturate:
-                hogs = saturate()
+                hogs = saturate(args.busy_per_core)
                 print(f"  {len(hogs)} busy processes started (CPU saturated)")
             print(f"  kill -9 of {victim.name} at {time.strftime('%H:%M:%S')}", flush=True)
             others = {name: pid for name, pid in pids.items() if name != victim.name}
@@ -468,6 +470,12 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--saturate", action="store_true", help="one busy process per core during the handover after the kill"
+    )
+    parser.add_argument(
+        "--busy-per-core",
+        type=int,
+        default=1,
+        help="with --saturate, busy processes per core (more: a smaller fleet's replicas as starved as a larger one's)",
     )
     parser.add_argument("--window", type=float, default=30.0, help="seconds of steady state to measure")
     parser.add_argument(
