@@ -187,21 +187,41 @@ async def settled(
 
 
 async def settled_in_database(
-    client: httpx.AsyncClient, database: Any, control_urls: list[str], owners: set[str], count: int
+    client: httpx.AsyncClient,
+    database: Any,
+    control_urls: list[str],
+    owners: set[str],
+    count: int,
+    progress: dict[int, float] | None = None,
 ) -> bool:
     """`settled`, with the gateways' database asked instead of a replica's API (the same columns the API shows):
     listing every printer through a survivor (10 pages of 500 full rows at 5,000 printers), every quarter of a
-    second once each printer had one client, spent that survivor's CPU in the very window being measured."""
-    for control_url in control_urls:
-        clients = (await client.get(f"{control_url}/printers")).json()["printers"]
-        if not all(c["connected_clients"] == 1 for c in clients):
-            return False
+    second once each printer had one client, spent that survivor's CPU in the very window being measured.
+    `progress` gets the first time each count of printers online under a survivor was seen."""
     row = await database.fetchrow(
         "SELECT count(*) AS live, count(*) FILTER (WHERE (status->>'online')::boolean AND owner = ANY($1)) AS back"
         " FROM printers WHERE NOT deleted",
         sorted(owners),
     )
-    return bool(row["live"] == count and row["back"] == count)
+    if progress is not None:
+        progress.setdefault(int(row["back"]), time.monotonic())
+    if not (row["live"] == count and row["back"] == count):
+        return False
+    for control_url in control_urls:
+        clients = (await client.get(f"{control_url}/printers")).json()["printers"]
+        if not all(c["connected_clients"] == 1 for c in clients):
+            return False
+    return True
+
+
+def timeline(progress: dict[int, float], start: float, before: int, orphans: int) -> str:
+    """When the first, half, nine tenths and all of the dead replica's printers were back under a survivor."""
+    marks = []
+    for label, share in (("first", 1 / max(orphans, 1)), ("half", 0.5), ("90%", 0.9), ("all", 1.0)):
+        seen = [at for back, at in progress.items() if back - before >= share * orphans]
+        if seen:
+            marks.append(f"{label} {min(seen) - start:.1f} s")
+    return ", ".join(marks)
 
 
 async def py_spy(pid: int, out: Path) -> asyncio.subprocess.Process | None:
@@ -430,11 +450,12 @@ async def main(args: argparse.Namespace) -> None:
             cpu_before = {name: cpu_seconds(pid) for name, pid in others.items()}
             spy = await py_spy(replicas[0].process.pid or 0, args.profile / "takeover.txt") if args.profile else None
             database = await asyncpg.connect(asyncpg_dsn(stack.database_urls[GATEWAY]))
+            progress: dict[int, float] = {}
             killed = time.monotonic()
             await stack.kill_service(victim.name, signal.SIGKILL)
             try:
                 await wait_until(
-                    lambda: settled_in_database(client, database, controls, survivors, args.printers),
+                    lambda: settled_in_database(client, database, controls, survivors, args.printers, progress),
                     300,
                     "the survivors to own every printer",
                     interval=0.25,
@@ -450,6 +471,8 @@ async def main(args: argparse.Namespace) -> None:
                 f"  kill -9 of a replica: its {orphans} printers back online"
                 f" in {handover:5.1f} s{saturated} (load average {load:.1f})"
             )
+            marks = timeline(progress, killed, args.printers - orphans, orphans)
+            print(f"    its printers back under a survivor (from the kill): {marks}")
             spent = ", ".join(f"{name} {cpu_seconds(pid) - cpu_before[name]:.1f}" for name, pid in others.items())
             print(f"    CPU seconds meanwhile: {spent}")
     finally:
