@@ -146,6 +146,33 @@ async def test_progress_of_held_printers_waits_while_a_takeover_connects(farm: F
     assert [s.progress_percent for pid, s in written.statuses if pid == "mine"] == [10, 12, 13]
 
 
+async def test_status_writes_in_flight_stay_below_the_database_pool(
+    farm: Farm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A takeover's first statuses come all at once; beyond the pool's connections each write opened one more."""
+    in_flight, most = 0, 0
+    release = asyncio.Event()
+
+    async def slow_write(cmd: commands.ObserveStatus, *_: Any) -> None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await release.wait()
+        in_flight -= 1
+
+    monkeypatch.setattr(handlers, "observe_status", slow_write)
+    fleet = make_fleet(connects=1)
+    for n in range(30):
+        fleet.held[f"p{n}"] = Held(Lease(f"p{n}", 1, 1), FakeConnection(farm, None), 1)  # type: ignore[arg-type]
+    writes = [asyncio.create_task(fleet._on_status(f"p{n}", IDLE)) for n in range(30)]
+    await wait_until(lambda: in_flight == fleet_module.STATUS_WRITES, 5, "the writes started", interval=0.001)
+    release.set()
+    await asyncio.gather(*writes)
+
+    assert most == fleet_module.STATUS_WRITES < 10
+    assert all(held.last_status == IDLE for held in fleet.held.values())
+
+
 class FlakyLeases:
     """Acquires every printer but one, whose lease call fails as a key expiring mid-create did."""
 
