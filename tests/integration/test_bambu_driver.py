@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from printer_gateway.adapters.bambu import ftps
+from printer_gateway.adapters.bambu import ftps, tls
 from printer_gateway.adapters.bambu.connection import (
     CERTIFICATE_REJECTED,
     WRONG_ACCESS_CODE,
@@ -210,6 +210,30 @@ async def test_certificate_from_another_ca_or_for_another_serial_is_rejected(har
     for recorder in (bambu_ca, other_serial):
         status = await recorder.wait_for(lambda s: s.state == "error")
         assert status.error_reason == CERTIFICATE_REJECTED
+
+
+async def test_printers_of_one_ca_share_one_mqtt_context_each_checked_against_its_own_serial(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading the CAs into a context per printer was a millisecond each in a takeover of hundreds."""
+    configured: list[ssl.SSLContext] = []
+    configure = tls._configure
+
+    def counted(context: ssl.SSLContext, ca_pem: str | None) -> None:
+        configured.append(context)
+        configure(context, ca_pem)
+
+    monkeypatch.setattr(tls, "_configure", counted)
+    tls.shared_ssl_context.cache_clear()
+    p1s, x1c = await harness.printer(P1S), await harness.printer(X1C)
+    recorders = [(await harness.connect(printer))[1] for printer in (p1s, x1c)]
+    for recorder in recorders:
+        await recorder.wait_for(online)
+    _, swapped = await harness.connect(p1s, serial=x1c.serial)
+
+    status = await swapped.wait_for(lambda s: s.state == "error")
+    assert status.error_reason == CERTIFICATE_REJECTED
+    assert len(configured) == 1
 
 
 async def test_print_from_upload_to_finish_on_a_delta_reporting_printer(harness: Harness) -> None:

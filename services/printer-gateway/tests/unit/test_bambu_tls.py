@@ -18,6 +18,7 @@ from printer_gateway.adapters.bambu.tls import (
     create_ssl_context,
     default_ca_bundle,
     is_certificate_rejection,
+    shared_ssl_context,
 )
 
 
@@ -137,3 +138,16 @@ def test_certificate_from_an_unknown_ca_is_rejected(tmp_path: Path) -> None:
 
 def test_other_errors_are_not_certificate_rejections() -> None:
     assert not is_certificate_rejection(ConnectionRefusedError("refused"))
+
+
+def test_a_shared_context_expects_one_serial_per_address_while_it_connects() -> None:
+    """Fails closed: a handshake outliving its connect, or two serials at one address, is not trusted."""
+    context = shared_ssl_context()
+    with context.expecting_serial("10.0.0.5", 8883, "01P00A000000001"):
+        assert context.serial_at("10.0.0.5", 8883) == "01P00A000000001"
+        with pytest.raises(ssl.SSLCertVerificationError):
+            context.serial_at("10.0.0.5", 8884)
+        with context.expecting_serial("10.0.0.5", 8883, "01P00A000000002"), pytest.raises(ssl.SSLCertVerificationError):
+            context.serial_at("10.0.0.5", 8883)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        context.serial_at("10.0.0.5", 8883)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ssl
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any
 
@@ -29,7 +31,11 @@ class PrinterCertificateSocket(ssl.SSLSocket):
 
     def do_handshake(self, block: bool = False) -> None:
         super().do_handshake(block)
-        expected = getattr(self.context, "expected_serial", None)
+        context = self.context
+        if isinstance(context, SharedPrinterSSLContext):
+            check_peer_serial(self.getpeercert(), context.serial_at(self.server_hostname, self.getpeername()[1]))
+            return
+        expected = getattr(context, "expected_serial", None)
         if expected:
             check_peer_serial(self.getpeercert(), expected)
 
@@ -44,6 +50,12 @@ class PrinterSSLContext(ssl.SSLContext):
 def create_ssl_context(ca_pem: str | None = None, expected_serial: str | None = None) -> ssl.SSLContext:
     """Verify the chain against `ca_pem` (default: Bambu's CAs); hostnames are IPs, so no hostname check."""
     context = PrinterSSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    _configure(context, ca_pem)
+    context.expected_serial = expected_serial
+    return context
+
+
+def _configure(context: ssl.SSLContext, ca_pem: str | None) -> None:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(cadata=ca_pem if ca_pem is not None else default_ca_bundle())
@@ -51,7 +63,52 @@ def create_ssl_context(ca_pem: str | None = None, expected_serial: str | None = 
     if strict is not None:
         context.verify_flags &= ~strict
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-    context.expected_serial = expected_serial
+
+
+class SharedPrinterSSLContext(PrinterSSLContext):
+    """One context for every printer of a CA, told which serial each printer's address must name while its
+    connection opens (`expecting_serial`): aiomqtt (paho) wraps the socket itself, with the host it was given
+    as `server_hostname`, so the handshake knows the printer by its host and port, not by its context."""
+
+    def __init__(self, protocol: int = ssl.PROTOCOL_TLS_CLIENT) -> None:
+        super().__init__()
+        self._serials: dict[tuple[str, int], list[str]] = {}
+        self._serials_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def expecting_serial(self, host: str, port: int, serial: str) -> Iterator[None]:
+        """While a connection to `host`:`port` opens, its certificate must name `serial`."""
+        with self._serials_lock:
+            self._serials.setdefault((host, port), []).append(serial)
+        try:
+            yield
+        finally:
+            with self._serials_lock:
+                serials = self._serials[(host, port)]
+                serials.remove(serial)
+                if not serials:
+                    del self._serials[(host, port)]
+
+    def serial_at(self, host: str | None, port: int) -> str:
+        """The serial a connection to `host`:`port` expects. Fails closed: with none expected (the connect
+        outlived its wait), or two printers configured at one address with different serials opening at once
+        (which is which cannot be told), the certificate is rejected."""
+        with self._serials_lock:
+            serials = set(self._serials.get((host or "", port), ()))
+        if len(serials) != 1:
+            raise ssl.SSLCertVerificationError(
+                f"{_VERIFY_FAILED}: no single printer serial expected at {host}:{port} ({len(serials)})"
+            )
+        return serials.pop()
+
+
+@functools.lru_cache(maxsize=256)
+def shared_ssl_context(ca_pem: str | None = None) -> SharedPrinterSSLContext:
+    """One context per CA, shared by every printer's MQTT connection, each checking its own serial: a context
+    per printer loaded its CAs again (about a millisecond, 3-4% of a survivor's CPU in a takeover) and held a
+    copy of them per printer."""
+    context = SharedPrinterSSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    _configure(context, ca_pem)
     return context
 
 
