@@ -106,6 +106,7 @@ def build_app(
         upload_timeout=settings.upload_timeout_seconds,
         health_timeout=settings.health_timeout_seconds,
         openapi_timeout=settings.openapi_timeout_seconds,
+        restart_grace=settings.upstream_restart_grace_seconds,
         transport=transport,
     )
     keys = IdempotencyKeys(

@@ -44,6 +44,8 @@ class Settings(ServiceSettings):
     max_upload_bytes: int = 200 * 1024 * 1024
     """Part uploads (`POST /api/v1/parts`); every other body is held to MAX_JSON_BYTES."""
     upstream_timeout_seconds: float = 30.0
+    upstream_restart_grace_seconds: float = 5.0
+    """How long a request waits for a service that refuses connections (restarting) before it is a 503."""
     upload_timeout_seconds: float = 600.0
     health_timeout_seconds: float = 2.0
     health_probes: dict[str, str] = {}

@@ -63,6 +63,7 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
         "api_token": TOKEN,
         "data_dir": tmp_path,
         "idempotency_wait_seconds": 0.5,
+        "upstream_restart_grace_seconds": 0.3,
         **overrides,
     }
     return Settings(**values)

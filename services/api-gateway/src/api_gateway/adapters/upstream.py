@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterable
 from typing import Any, Literal
 
@@ -39,6 +41,8 @@ POOL_IDLE_SECONDS = 30.0
 """An idle pooled connection is dropped after this: well before the services close theirs (servicekit's
 KEEP_ALIVE_SECONDS, 75 s)."""
 RESENDABLE = frozenset({"GET", "HEAD", "OPTIONS"})
+REFUSED_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.5)
+"""Waits between attempts at a service that refuses connections (the last one repeats)."""
 
 
 class Upstreams:
@@ -50,9 +54,13 @@ class Upstreams:
         upload_timeout: float,
         health_timeout: float,
         openapi_timeout: float,
+        restart_grace: float = 0.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`restart_grace`: how long a request waits for a service that refuses connections (one being
+        restarted by its supervisor, or a pod being replaced) before it is a 503."""
         self.bases = bases
+        self.restart_grace = restart_grace
         self.timeout = httpx.Timeout(timeout, connect=min(5.0, timeout))
         self.upload_timeout = httpx.Timeout(upload_timeout, connect=min(5.0, timeout))
         self.health_timeout, self.openapi_timeout = health_timeout, openapi_timeout
@@ -87,17 +95,33 @@ class Upstreams:
         )
         try:
             try:
-                return await self.client.send(request, stream=True)
+                return await self._send_while_refused(request, body)
             except (httpx.RemoteProtocolError, httpx.ReadError):
                 # A pooled connection the service closed as it was reused: a request without a body that
                 # changes nothing is sent once more, on a new connection.
                 if method not in RESENDABLE or not isinstance(body, bytes):
                     raise
-                return await self.client.send(request, stream=True)
+                return await self._send_while_refused(request, body)
         except httpx.TimeoutException as exc:
             raise UpstreamUnavailable(service, "did not answer in time") from exc
         except httpx.TransportError as exc:
             raise UpstreamUnavailable(service, "is not reachable") from exc
+
+    async def _send_while_refused(self, request: httpx.Request, body: bytes | AsyncIterable[bytes]) -> httpx.Response:
+        """Send; while the service refuses the connection, try again until `restart_grace` has passed. A refused
+        connection carried nothing, so any method may go again, as long as its body can be sent again (bytes:
+        a streamed upload is read once). A service that stays down is a 503 after the grace, not a loop."""
+        give_up = time.monotonic() + self.restart_grace
+        waits = iter(REFUSED_RETRY_SECONDS)
+        wait = 0.0
+        while True:
+            try:
+                return await self.client.send(request, stream=True)
+            except httpx.ConnectError:
+                wait = next(waits, wait)
+                if not isinstance(body, bytes) or time.monotonic() + wait > give_up:
+                    raise
+                await asyncio.sleep(wait)
 
     async def health(self, service: str) -> ServiceHealth:
         return await self.probe(self.bases[service] + "/health")
