@@ -34,7 +34,7 @@ from printer_gateway.domain.lifecycle import (
     PrintTracker,
 )
 from printer_gateway.domain.printer_status import LoadedMaterial, PrinterStatus
-from printer_simulator.catalog import parse_printer
+from printer_simulator.catalog import MaterialSpec, parse_printer
 from printer_simulator.fleet import Fleet
 from printer_simulator.printer import SimulatedPrinter
 from printer_simulator.project import build_project
@@ -330,6 +330,50 @@ async def test_silent_printer_goes_offline_then_recovers(harness: Harness) -> No
     printer.set_silent(False)
     back = await recorder.wait_for(online, after=mark)
     assert back.state == "idle"
+
+
+async def test_muted_reports_stop_at_the_printer_and_come_back_with_what_changed(harness: Harness) -> None:
+    """What a takeover does to the printers a survivor already holds: the printer stops sending (unsubscribed), the
+    session stays up and is not taken for stale, and unmuting brings a full report with what changed meanwhile."""
+    printer = await harness.printer(P1S)
+    connection, recorder = await harness.connect(printer, stale_after=0.8)
+    await recorder.wait_for(online)
+
+    await connection.mute_reports()
+    await wait_until(lambda: printer.subscribers == 0, WAIT, "the printer to drop our subscription")
+    sent = printer.reports_sent
+    printer.set_materials((MaterialSpec(slot=0, type="PETG", color="C12E1FFF", profile="GFG00", remain_percent=40),))
+    mark = len(recorder.statuses)
+    with pytest.raises(AssertionError, match="no matching status"):
+        await recorder.wait_for(lambda s: True, timeout=2.5 * 0.8, after=mark)  # nothing, not even "offline"
+    assert printer.reports_sent == sent and printer.connected_clients == 1
+
+    await connection.unmute_reports()
+    back = await recorder.wait_for(lambda s: s.materials[:1] != () and s.materials[0].type == "PETG", after=mark)
+    assert back.online and back.materials[0].remain_percent == 40
+
+    await connection.mute_reports()
+    await wait_until(lambda: printer.subscribers == 0, WAIT, "the printer to drop our subscription again")
+    await connection.probe_control()  # its reply comes with the reports: the command unmutes first
+    assert printer.subscribers == 1
+
+
+async def test_a_printer_whose_session_ended_while_muted_is_not_muted_again(harness: Harness) -> None:
+    """A broker that drops a client for unsubscribing (not known of any, but not ruled out) must not make every
+    takeover reconnect the survivor's printers: muting only saves CPU."""
+    printer = await harness.printer(X1C)
+    connection, recorder = await harness.connect(printer)
+    await recorder.wait_for(online)
+    await connection.mute_reports()
+    await wait_until(lambda: printer.subscribers == 0, WAIT, "the printer to drop our subscription")
+    printer.drop_connections()
+    await recorder.wait_for(lambda s: not s.online)
+    mark = len(recorder.statuses)
+    await recorder.wait_for(online, after=mark)
+    await wait_until(lambda: printer.subscribers == 1, WAIT, "subscribed by the new session")
+
+    await connection.mute_reports()
+    assert printer.subscribers == 1  # a mute sent would have had its UNSUBACK by now
 
 
 async def test_dropped_connection_reconnects_and_asks_for_a_full_report(harness: Harness) -> None:

@@ -13,8 +13,8 @@ import pytest
 from printer_gateway.adapters.leases import Lease
 from printer_gateway.config import Settings
 from printer_gateway.domain import commands
-from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer import fleet as fleet_module
+from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.fleet import MOVED_BEFORE_SENT, START_MARGIN, Fleet, Held
 from printer_gateway.service_layer.handlers import Deps, DispatchPlan
 from servicekit.testing import wait_until

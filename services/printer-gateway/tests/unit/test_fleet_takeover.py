@@ -62,6 +62,23 @@ class FakeConnection:
         self.farm, self.on_status = farm, on_status
         self.status: PrinterStatus | None = None
         self.attempted = asyncio.Event()
+        self.muted = False
+        self.mutes: list[bool] = []
+        self.mute_gate: asyncio.Event | None = None
+        """Set by a test to hold a mute back (its UNSUBACK slow to come)."""
+
+    async def mute_reports(self) -> None:
+        """Like the driver: the UNSUBSCRIBE goes at the call, then its UNSUBACK is awaited."""
+        self.muted = True
+        self.mutes.append(True)
+        if self.mute_gate is not None:
+            await self.mute_gate.wait()
+
+    async def unmute_reports(self) -> None:
+        """Like the driver: nothing to do unless muted."""
+        if self.muted:
+            self.muted = False
+            self.mutes.append(False)
 
     async def start(self) -> None:
         self.farm.pending.append(self)
@@ -268,3 +285,78 @@ async def test_a_pass_woken_by_the_api_waits_out_the_gap_but_a_replica_change_do
         await wait_until(lambda: passes == [0, 1], 5, "the pass for the replica change", interval=0.001)
     finally:
         running.cancel()
+
+
+def hold(fleet: Fleet, farm: Farm, count: int) -> list[FakeConnection]:
+    connections = [FakeConnection(farm, None) for _ in range(count)]
+    for n, connection in enumerate(connections):
+        fleet.held[f"mine{n}"] = Held(Lease(f"mine{n}", 1, 1), connection, 1)  # type: ignore[arg-type]
+    return connections
+
+
+async def test_a_big_takeover_mutes_the_printers_already_held_until_its_connects_are_done(farm: Farm) -> None:
+    """A survivor's CPU went to its own printers' reports while the dead replica's printers waited."""
+    fleet = make_fleet(connects=fleet_module.MUTE_FROM)
+    mine = hold(fleet, farm, 5)
+    fleet.held["mine4"].dispatching = True  # being sent a job: its command needs the reports
+
+    leases = [Lease(f"orphan{n}", 1, 1) for n in range(fleet_module.MUTE_FROM)]
+    taking = asyncio.create_task(fleet._take(leases, {}))
+    await wait_until(lambda: len(farm.pending) == len(leases), 5, "the takeover connecting", interval=0.001)
+    await wait_until(lambda: all(c.muted for c in mine[:4]), 5, "the held printers muted", interval=0.001)
+    assert not mine[4].muted and mine[4].mutes == []
+    for connection in list(farm.pending):
+        connection.open()
+    await taking
+    await wait_until(lambda: not any(c.muted for c in mine), 5, "the held printers unmuted", interval=0.001)
+
+    assert [c.mutes for c in mine[:4]] == [[True, False]] * 4
+    taken = [fleet.held[lease.printer_id].connection for lease in leases]
+    assert all(c.mutes == [] for c in taken)  # type: ignore[attr-defined]
+
+
+async def test_a_small_takeover_mutes_nothing(farm: Farm) -> None:
+    fleet = make_fleet(connects=32)
+    mine = hold(fleet, farm, 3)
+    taking = asyncio.create_task(fleet._take([Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM - 1)], {}))
+    await wait_until(lambda: farm.pending, 5, "the takeover connecting", interval=0.001)
+    for connection in list(farm.pending):
+        connection.open()
+    await taking
+    assert all(c.mutes == [] for c in mine)
+
+
+async def test_a_long_takeover_unmutes_the_held_printers_after_the_longest_mute(
+    farm: Farm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fleet_module, "MUTE_MAX_SECONDS", 0.05)
+    fleet = make_fleet(connects=fleet_module.MUTE_FROM)
+    mine = hold(fleet, farm, 2)
+    taking = asyncio.create_task(fleet._take([Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM)], {}))
+    await wait_until(lambda: all(c.mutes == [True, False] for c in mine), 5, "unmuted by the timer", interval=0.001)
+    assert len(farm.pending) == fleet_module.MUTE_FROM, "the takeover is still connecting"
+    for connection in list(farm.pending):
+        connection.open()
+    await taking
+    await asyncio.gather(*fleet._background)
+    assert all(c.mutes == [True, False] for c in mine), "unmuted once"
+
+
+async def test_an_unmute_does_not_wait_for_mutes_and_none_comes_after_it(
+    farm: Farm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A takeover over before its mutes were answered, or even sent, must not leave a printer muted."""
+    monkeypatch.setattr(fleet_module, "LEASE_CALLS", 1)  # one mute at a time: the second one waits its turn
+    fleet = make_fleet(connects=fleet_module.MUTE_FROM)
+    slow, waiting = hold(fleet, farm, 2)
+    slow.mute_gate = asyncio.Event()  # its UNSUBACK never comes
+    taking = asyncio.create_task(fleet._take([Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM)], {}))
+    await wait_until(lambda: len(farm.pending) == fleet_module.MUTE_FROM and slow.muted, 5, "muting", interval=0.001)
+    for connection in list(farm.pending):
+        connection.open()
+    await taking
+    await wait_until(lambda: not slow.muted, 5, "the slow one unmuted", interval=0.001)
+    await asyncio.gather(*fleet._background)
+
+    assert slow.mutes == [True, False]
+    assert waiting.mutes == [] and not waiting.muted, "its mute was called off before it was sent"

@@ -164,6 +164,11 @@ class SimulatedPrinter:
     def connected_clients(self) -> int:
         return self._lan.connected_clients
 
+    @property
+    def subscribers(self) -> int:
+        """MQTT clients subscribed to the printer's reports (a client that muted them is connected, not subscribed)."""
+        return self._lan.subscribers
+
     # timers -----------------------------------------------------------------------------------------
     def _time(self) -> float:
         return asyncio.get_running_loop().time()

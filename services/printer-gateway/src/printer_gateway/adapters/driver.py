@@ -129,6 +129,15 @@ class PrinterDriver(Protocol):
         """A harmless command, to learn whether a printer that refused control accepts it again."""
         ...
 
+    async def mute_reports(self) -> None:
+        """Stop the printer's reports for a while, the connection kept: a takeover needs the CPU they take.
+        A command unmutes first (its reply comes with the reports); so may a driver that has nothing to mute."""
+        ...
+
+    async def unmute_reports(self) -> None:
+        """Reports again, starting with a full one (what changed meanwhile is not lost)."""
+        ...
+
     async def camera_snapshot(self) -> bytes:
         """The camera's newest JPEG picture; raises `CameraUnavailable`."""
         ...

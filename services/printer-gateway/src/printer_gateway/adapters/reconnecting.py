@@ -110,6 +110,13 @@ class ReconnectingDriver(ABC):
         """These printers refuse a wrong key at connect time; the loop retries that by itself."""
         return None
 
+    async def mute_reports(self) -> None:
+        """Polled or pushed over one session per printer, cheap next to a Bambu printer's TLS MQTT reports: kept."""
+        return None
+
+    async def unmute_reports(self) -> None:
+        return None
+
     async def camera_snapshot(self) -> bytes:
         raise CameraUnavailable("the gateway shows no camera for this kind of printer yet")
 

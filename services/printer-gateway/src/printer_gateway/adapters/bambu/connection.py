@@ -164,6 +164,11 @@ class BambuConnection:
         self._reported = False
         self._camera: LiveCamera | None = None
         self._attempted = asyncio.Event()
+        self._muted = False
+        """Unsubscribed from the reports (`mute_reports`) in this session: silence is not staleness."""
+        self._never_mute = False
+        """A session ended while muted: perhaps this printer's broker drops a client that unsubscribes. Muting
+        only saves CPU, so it is not tried on this printer again."""
 
     @property
     def attempted(self) -> asyncio.Event:
@@ -313,7 +318,32 @@ class BambuConnection:
     async def request_full_report(self) -> None:
         """Ask for a full report; for a missing field only, P1 printers suffer when polled."""
         client = self._require_connection()
+        await self.unmute_reports()
         await self._publish(client, protocol.pushall(self._ids.next()))
+
+    async def mute_reports(self) -> None:
+        """Unsubscribe from the printer's reports, the session kept open (keepalive pings go on): a survivor
+        taking over a dead replica's printers spent most of its CPU share reading its own printers' reports
+        (TLS, MQTT framing, a JSON fingerprint each, every second). Not while a command waits for its reply,
+        which comes on the report topic; a command sent while muted unmutes first."""
+        client = self._client
+        if client is None or self._muted or self._pending or self._never_mute:
+            return
+        self._muted = True
+        with contextlib.suppress(aiomqtt.MqttError):  # the session is failing: the next one subscribes anew
+            await client.unsubscribe(protocol.report_topic(self._settings.serial))
+
+    async def unmute_reports(self) -> None:
+        """Subscribe again and ask for a full report: a P1's deltas sent meanwhile were missed."""
+        client = self._client
+        if not self._muted or client is None:
+            return
+        self._muted = False
+        self._heard_at = asyncio.get_running_loop().time()
+        await asyncio.gather(
+            client.subscribe(protocol.report_topic(self._settings.serial)),
+            self._publish(client, protocol.pushall(self._ids.next())),
+        )
 
     def _require_connection(self) -> aiomqtt.Client:
         if self._client is None:
@@ -328,6 +358,7 @@ class BambuConnection:
         future: asyncio.Future[protocol.CommandReply | None] = asyncio.get_running_loop().create_future()
         self._pending[sequence_id] = _PendingCommand(str(body["command"]), future, accepted_by)
         try:
+            await self.unmute_reports()
             await self._publish(client, command)
             async with asyncio.timeout(self._settings.command_timeout):
                 reply = await future
@@ -413,7 +444,7 @@ class BambuConnection:
         self._heard_at = asyncio.get_running_loop().time()
         self._attempted.set()
         try:
-            self._cache, self._last_message = {}, None
+            self._cache, self._last_message, self._muted = {}, None, False
             self._client = client
             # Sent in this order without waiting for each acknowledgement: the printer handles them in order, so
             # the full report answers a subscription already made, one round trip after the connect, not three.
@@ -425,6 +456,7 @@ class BambuConnection:
             await self._consume(client)
         finally:
             self._client = None
+            self._never_mute = self._never_mute or self._muted
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
                     await client.__aexit__(None, None, None)
@@ -438,6 +470,9 @@ class BambuConnection:
                 async with asyncio.timeout_at(self._heard_at + stale_after):
                     message = await anext(messages)
             except TimeoutError:
+                if self._muted:
+                    self._heard_at = loop.time()  # silent because we asked; the keepalive watches the link
+                    continue
                 if loop.time() >= self._heard_at + stale_after:
                     raise _Stale from None
                 continue  # only repeats came, dropped at the gate
