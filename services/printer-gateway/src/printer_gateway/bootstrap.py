@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from printer_gateway.adapters import orm
+from printer_gateway.adapters.drivers import use_blocking_io_threads
 from printer_gateway.adapters.leases import LeaseTable
 from printer_gateway.adapters.part_files import PartFiles
 from printer_gateway.config import Settings
@@ -61,6 +62,10 @@ def create_app(
         if rewritten:
             log.info("re-encrypted %s printer access codes under the newest PRINTER_SECRET_KEY", rewritten)
 
+    async def size_blocking_io() -> None:
+        use_blocking_io_threads(settings.blocking_io_threads)
+
+    runtime.on_start(size_blocking_io)
     runtime.on_start(reencrypt_access_codes)
     runtime.on_start(serve_forwarded)
     runtime.on_start(fleet.start)

@@ -28,6 +28,9 @@ class Settings(ServiceSettings):
     """Printers a takeover connects at once, each until its session is open (TLS handshake and MQTT connect
     done; the first status follows outside the slot): small waves keep every TLS handshake short on a saturated
     CPU instead of hundreds at once risking the connect timeout and backoff."""
+    blocking_io_threads: int = 64
+    """Threads for the drivers' blocking calls (paho's connect and TLS handshake under aiomqtt, FTPS uploads):
+    more than `TAKEOVER_CONNECTS` plus the uploads that may run beside a takeover (`use_blocking_io_threads`)."""
     stale_after_seconds: float = 60.0
     dispatch_deadline_seconds: float = 600.0
     bambu_url_template: str = "ftp:///{file}"
