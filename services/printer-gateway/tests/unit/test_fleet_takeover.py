@@ -301,7 +301,7 @@ async def test_a_big_takeover_mutes_the_printers_already_held_until_its_connects
     fleet.held["mine4"].dispatching = True  # being sent a job: its command needs the reports
 
     leases = [Lease(f"orphan{n}", 1, 1) for n in range(fleet_module.MUTE_FROM)]
-    taking = asyncio.create_task(fleet._take(leases, {}))
+    taking = asyncio.create_task(fleet._take(leases, {}, mute_held=True))
     await wait_until(lambda: len(farm.pending) == len(leases), 5, "the takeover connecting", interval=0.001)
     await wait_until(lambda: all(c.muted for c in mine[:4]), 5, "the held printers muted", interval=0.001)
     assert not mine[4].muted and mine[4].mutes == []
@@ -318,7 +318,9 @@ async def test_a_big_takeover_mutes_the_printers_already_held_until_its_connects
 async def test_a_small_takeover_mutes_nothing(farm: Farm) -> None:
     fleet = make_fleet(connects=32)
     mine = hold(fleet, farm, 3)
-    taking = asyncio.create_task(fleet._take([Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM - 1)], {}))
+    taking = asyncio.create_task(
+        fleet._take([Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM - 1)], {}, mute_held=True)
+    )
     await wait_until(lambda: farm.pending, 5, "the takeover connecting", interval=0.001)
     for connection in list(farm.pending):
         connection.open()
@@ -332,7 +334,9 @@ async def test_a_long_takeover_unmutes_the_held_printers_after_the_longest_mute(
     monkeypatch.setattr(fleet_module, "MUTE_MAX_SECONDS", 0.05)
     fleet = make_fleet(connects=fleet_module.MUTE_FROM)
     mine = hold(fleet, farm, 2)
-    taking = asyncio.create_task(fleet._take([Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM)], {}))
+    taking = asyncio.create_task(
+        fleet._take([Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM)], {}, mute_held=True)
+    )
     await wait_until(lambda: all(c.mutes == [True, False] for c in mine), 5, "unmuted by the timer", interval=0.001)
     assert len(farm.pending) == fleet_module.MUTE_FROM, "the takeover is still connecting"
     for connection in list(farm.pending):
@@ -350,7 +354,9 @@ async def test_an_unmute_does_not_wait_for_mutes_and_none_comes_after_it(
     fleet = make_fleet(connects=fleet_module.MUTE_FROM)
     slow, waiting = hold(fleet, farm, 2)
     slow.mute_gate = asyncio.Event()  # its UNSUBACK never comes
-    taking = asyncio.create_task(fleet._take([Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM)], {}))
+    taking = asyncio.create_task(
+        fleet._take([Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM)], {}, mute_held=True)
+    )
     await wait_until(lambda: len(farm.pending) == fleet_module.MUTE_FROM and slow.muted, 5, "muting", interval=0.001)
     for connection in list(farm.pending):
         connection.open()
@@ -360,3 +366,37 @@ async def test_an_unmute_does_not_wait_for_mutes_and_none_comes_after_it(
 
     assert slow.mutes == [True, False]
     assert waiting.mutes == [] and not waiting.muted, "its mute was called off before it was sent"
+
+
+async def test_new_printers_mute_nothing_however_many(farm: Farm) -> None:
+    """A bulk registration (or a replica joining) is no takeover: muting every held printer on each of its passes
+    only cost them a subscription and a full report each time."""
+    fleet = make_fleet(connects=64)
+    mine = hold(fleet, farm, 3)
+    taking = asyncio.create_task(fleet._take([Lease(f"new{n}", 1, 1) for n in range(64)], {}))
+    await wait_until(lambda: len(farm.pending) == 64, 5, "the new printers connecting", interval=0.001)
+    for connection in list(farm.pending):
+        connection.open()
+    await taking
+    assert all(c.mutes == [] for c in mine)
+
+
+async def test_a_replicas_death_mutes_the_survivors_printers_while_its_are_taken(
+    farm: Farm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fleet_module, "CONNECT_WAIT_SECONDS", 0.0)  # the fake connections never open
+    monkeypatch.setattr(fleet_module, "MUTE_FROM", 1)
+    fleet = make_fleet(connects=32)
+    fleet.uow_factory = ListedUow
+    ListedUow.printers.held_back = None
+    fleet.leases = LiveLeases(["gw-1", "gw-2"])  # type: ignore[assignment]
+    await fleet.supervise_once()
+    before = {pid: held.connection for pid, held in fleet.held.items()}
+    assert before and all(c.mutes == [] for c in before.values())  # type: ignore[attr-defined]
+
+    fleet.leases.replicas = ["gw-1"]  # type: ignore[attr-defined]
+    await fleet.supervise_once()
+    await wait_until(lambda: not fleet._background, 5, "muted and unmuted", interval=0.001)
+
+    assert len(fleet.held) == 10
+    assert all(c.mutes == [True, False] for c in before.values())  # type: ignore[attr-defined]

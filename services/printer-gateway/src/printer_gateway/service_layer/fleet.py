@@ -287,7 +287,8 @@ class Fleet:
         if replicas != self._supervised_over and self._versions:
             # A replica died: its printers are taken over from the fleet as the last pass saw it, before this
             # pass's queries (listing 10,000 printers takes a second or more on a saturated CPU).
-            await self._take_mine(self._versions, replicas)
+            died = not set(self._supervised_over) <= set(replicas)
+            await self._take_mine(self._versions, replicas, mute_held=died)
         self._supervised_over = replicas
         now = self.clock()
         async with self.uow_factory() as uow:
@@ -315,13 +316,13 @@ class Fleet:
     def _mine(self, versions: dict[str, int], replicas: list[str]) -> set[str]:
         return {pid for pid, owner in self._owners.owners(versions, replicas).items() if owner == self.instance}
 
-    async def _take_mine(self, versions: dict[str, int], replicas: list[str]) -> None:
+    async def _take_mine(self, versions: dict[str, int], replicas: list[str], *, mute_held: bool = False) -> None:
         """Acquire the leases of the printers rendezvous gives this replica and it does not hold yet, and connect."""
         wanted = sorted(self._mine(versions, replicas) - set(self.held))
         leases = await _bounded((self._acquire(printer_id, replicas) for printer_id in wanted), LEASE_CALLS)
         acquired = [lease for lease in leases if lease is not None]
         if acquired:
-            await self._take(acquired, versions)
+            await self._take(acquired, versions, mute_held=mute_held)
 
     async def _acquire(self, printer_id: str, replicas: list[str]) -> Lease | None:
         """One printer's lease, or None: a failure with one of hundreds must not fail the whole takeover pass."""
@@ -368,7 +369,7 @@ class Fleet:
         with contextlib.suppress(PrinterCommandError):
             await held.connection.probe_control()
 
-    async def _take(self, leases: list[Lease], versions: dict[str, int]) -> None:
+    async def _take(self, leases: list[Lease], versions: dict[str, int], *, mute_held: bool = False) -> None:
         """Connect to printers whose leases were just acquired: their settings in one query, every lease
         held (so renewed) at once, then `takeover_connects` connections started at a time, each until its
         session is open (its TLS handshake done). Hundreds of TLS handshakes at once on a busy CPU make each
@@ -397,7 +398,7 @@ class Fleet:
             self.held[printer_id] = held
             taken.append(held)
             log.info("took printer %s (%s) with lease epoch %s", printer.name, printer_id, lease.epoch)
-        muted = self._mute_others(taken)
+        muted = self._mute_others(taken) if mute_held else None
         self._taking += len(taken)
         try:
             await _bounded((self._connect(held) for held in taken), self.settings.takeover_connects)
@@ -407,8 +408,10 @@ class Fleet:
                 self._spawn(muted.unmute(self._unmute), "unmute-reports")
 
     def _mute_others(self, taken: list[Held]) -> _Muting | None:
-        """For a big takeover, mute the printers held before it (not one being sent a job); they speak again
-        when the caller unmutes them, or after `MUTE_MAX_SECONDS` at the latest."""
+        """For a big takeover of a dead replica's printers, mute the printers held before it (not one being sent a
+        job); they speak again when the caller unmutes them, or after `MUTE_MAX_SECONDS` at the latest. Not for
+        printers newly registered or a replica joining: muting and unmuting every held printer on each pass of
+        a bulk registration made registering 3,000 printers over 3 replicas take 54.5 s instead of 38.2."""
         if len(taken) < MUTE_FROM:
             return None
         joining = {id(held) for held in taken}
