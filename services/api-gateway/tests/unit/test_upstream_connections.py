@@ -13,20 +13,28 @@ from api_gateway.adapters.upstream import POOL_IDLE_SECONDS, Upstreams, Upstream
 from servicekit.runtime import KEEP_ALIVE_SECONDS
 
 
-def upstreams(fail_first: int) -> tuple[Upstreams, list[str]]:
+def failing(
+    first: int, error: type[httpx.TransportError], *, grace: float = 0.0, answer_status: int = 200
+) -> tuple[Upstreams, list[str]]:
+    """The orders service: its first `first` requests fail with `error`, then it answers; what reached it."""
     seen: list[str] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request.method)
-        if len(seen) <= fail_first:
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
-        return httpx.Response(200, json={"ok": True})
+        if len(seen) <= first:
+            raise error("failed as told", request=request)
+        return httpx.Response(answer_status, json={"ok": True})
 
     pool = Upstreams(
         {"orders": "http://orders"}, timeout=5, upload_timeout=5, health_timeout=1, openapi_timeout=1,
-        transport=httpx.MockTransport(answer),
+        restart_grace=grace, transport=httpx.MockTransport(answer),
     )
     return pool, seen
+
+
+def upstreams(fail_first: int) -> tuple[Upstreams, list[str]]:
+    """A pooled connection the service closed as it was reused."""
+    return failing(fail_first, httpx.RemoteProtocolError)
 
 
 async def test_a_read_on_a_connection_closed_under_it_is_sent_again() -> None:
@@ -59,19 +67,7 @@ def test_the_gateway_drops_idle_connections_before_the_services_close_them() -> 
 
 def restarting(refusals: int, *, grace: float = 5.0) -> tuple[Upstreams, list[str]]:
     """A service that refuses the first `refusals` connections, as one does while its supervisor restarts it."""
-    seen: list[str] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request.method)
-        if len(seen) <= refusals:
-            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
-        return httpx.Response(201, json={"ok": True})
-
-    pool = Upstreams(
-        {"orders": "http://orders"}, timeout=5, upload_timeout=5, health_timeout=1, openapi_timeout=1,
-        restart_grace=grace, transport=httpx.MockTransport(answer),
-    )
-    return pool, seen
+    return failing(refusals, httpx.ConnectError, grace=grace, answer_status=201)
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])

@@ -315,16 +315,19 @@ async def test_a_big_takeover_mutes_the_printers_already_held_until_its_connects
     assert all(c.mutes == [] for c in taken)  # type: ignore[attr-defined]
 
 
-async def test_a_small_takeover_mutes_nothing(farm: Farm) -> None:
-    fleet = make_fleet(connects=32)
-    mine = hold(fleet, farm, 3)
-    taking = asyncio.create_task(
-        fleet._take([Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM - 1)], {}, mute_held=True)
-    )
-    await wait_until(lambda: farm.pending, 5, "the takeover connecting", interval=0.001)
+async def take_all(fleet: Fleet, farm: Farm, leases: list[Lease], *, mute_held: bool = False) -> None:
+    """A takeover (a dead replica's printers with `mute_held`) whose connections open once all were started."""
+    taking = asyncio.create_task(fleet._take(leases, {}, mute_held=mute_held))
+    await wait_until(lambda: len(farm.pending) == len(leases), 5, "the takeover connecting", interval=0.001)
     for connection in list(farm.pending):
         connection.open()
     await taking
+
+
+async def test_a_small_takeover_mutes_nothing(farm: Farm) -> None:
+    fleet = make_fleet(connects=32)
+    mine = hold(fleet, farm, 3)
+    await take_all(fleet, farm, [Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM - 1)], mute_held=True)
     assert all(c.mutes == [] for c in mine)
 
 
@@ -373,11 +376,7 @@ async def test_new_printers_mute_nothing_however_many(farm: Farm) -> None:
     only cost them a subscription and a full report each time."""
     fleet = make_fleet(connects=64)
     mine = hold(fleet, farm, 3)
-    taking = asyncio.create_task(fleet._take([Lease(f"new{n}", 1, 1) for n in range(64)], {}))
-    await wait_until(lambda: len(farm.pending) == 64, 5, "the new printers connecting", interval=0.001)
-    for connection in list(farm.pending):
-        connection.open()
-    await taking
+    await take_all(fleet, farm, [Lease(f"new{n}", 1, 1) for n in range(64)])
     assert all(c.mutes == [] for c in mine)
 
 
