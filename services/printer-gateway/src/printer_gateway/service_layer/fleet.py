@@ -91,10 +91,10 @@ statements were 3-5 % of a survivor's samples in a saturated takeover at 10,000 
 
 
 MUTE_FROM = 16
-"""A takeover of this many printers or more mutes the reports of the printers already held while it connects
-(`PrinterDriver.mute_reports`). On a saturated CPU a survivor's share went to reading its own printers'
-reports, which repeat every second, and the printers to take over waited: 10,000 printers over 10 replicas
-came back under a survivor in 35-41 s, the survivors' heartbeats lapsing meanwhile."""
+"""A takeover of this many of a dead replica's printers or more mutes the reports of the printers already held
+while it connects them (`PrinterDriver.mute_reports`). On a saturated CPU a survivor's share went to reading
+its own printers' reports, which repeat every second, and the printers to take over waited: 10,000 printers
+over 10 replicas came back under a survivor in 35-41 s, the survivors' heartbeats lapsing meanwhile."""
 
 MUTE_MAX_SECONDS = 20.0
 """The longest the held printers' reports stay muted for one takeover, however long its connects take: their
