@@ -23,9 +23,9 @@ from printer_gateway.domain.model import Printer
 def use_blocking_io_threads(count: int) -> None:
     """Give the running loop's default executor `count` threads: aiomqtt runs paho's connect there (the TCP
     connect and the whole TLS handshake block a thread), and FTPS uploads too. asyncio's own default is the
-    CPU count + 4, six on a 2-core host, which held a takeover to six connects at once whatever
-    `TAKEOVER_CONNECTS` said: on a saturated CPU each handshake waits on a starved printer (or simulator) for
-    its round trips, so the takeover went at six handshakes' pace (a survivor's 110 printers took 13 s)."""
+    CPU count + 4, six on a 2-core host: at most six connects at once whatever `TAKEOVER_CONNECTS` said, and
+    an upload or two beside a takeover took slots from it. (On the 2-core dev machine, saturated, the
+    handshakes wait on starved printer simulators, and a survivor's waves of 32 took 2.3-3 s with either size.)"""
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(count, thread_name_prefix="printer-io"))
 
 
