@@ -56,6 +56,9 @@ GATEWAY_ENV = {
     "RELAY_IDLE_POLL_SECONDS": "0.1",
     "CONTROL_PROBE_SECONDS": "1",
     "CONSUMER_ACK_WAIT_SECONDS": "10",
+    # a takeover of 2 printers or more mutes the survivor's printers (16 in production): the kill -9 test's
+    # prints then run through muted and unmuted reports
+    "MUTE_REPORTS_FROM": "2",
 }
 WAIT = 15.0
 PLA_WHITE = {"slot": 0, "type": "PLA", "color": "#FFFFFF", "profile": "GFA00", "remain_percent": 80}
@@ -698,6 +701,7 @@ async def test_killed_replica_is_taken_over_without_losing_or_repeating_a_print(
 
     await farm.finish_all(gw, jobs)
     assert handover < 15
+    assert any("muting the reports of" in gw.log(r) for r in farm.replicas), "a survivor muted its printers"
     await _printed_once_each(gw, farm, jobs)
     tracked_across = [pid for pid in orphans if len({u.lease_epoch for u in gw.events.updates(jobs[pid])}) > 1]
     assert tracked_across, "a print running during the handover was followed to its end by the new owner"

@@ -117,8 +117,11 @@ def farm(monkeypatch: pytest.MonkeyPatch) -> Farm:
     return made
 
 
-def make_fleet(connects: int) -> Fleet:
-    settings = Settings(progress_write_seconds=0.0, takeover_connects=connects)
+MUTE_FROM = Settings().mute_reports_from
+
+
+def make_fleet(connects: int, mute_from: int = MUTE_FROM) -> Fleet:
+    settings = Settings(progress_write_seconds=0.0, takeover_connects=connects, mute_reports_from=mute_from)
     deps = Deps(clock=lambda: datetime(2026, 1, 1, tzinfo=UTC), cipher=None)  # type: ignore[arg-type]
     return Fleet(settings, "gw-1", Uow, None, Cipher(), None, deps)  # type: ignore[arg-type]
 
@@ -296,11 +299,11 @@ def hold(fleet: Fleet, farm: Farm, count: int) -> list[FakeConnection]:
 
 async def test_a_big_takeover_mutes_the_printers_already_held_until_its_connects_are_done(farm: Farm) -> None:
     """A survivor's CPU went to its own printers' reports while the dead replica's printers waited."""
-    fleet = make_fleet(connects=fleet_module.MUTE_FROM)
+    fleet = make_fleet(connects=MUTE_FROM)
     mine = hold(fleet, farm, 5)
     fleet.held["mine4"].dispatching = True  # being sent a job: its command needs the reports
 
-    leases = [Lease(f"orphan{n}", 1, 1) for n in range(fleet_module.MUTE_FROM)]
+    leases = [Lease(f"orphan{n}", 1, 1) for n in range(MUTE_FROM)]
     taking = asyncio.create_task(fleet._take(leases, {}, mute_held=True))
     await wait_until(lambda: len(farm.pending) == len(leases), 5, "the takeover connecting", interval=0.001)
     await wait_until(lambda: all(c.muted for c in mine[:4]), 5, "the held printers muted", interval=0.001)
@@ -327,7 +330,7 @@ async def take_all(fleet: Fleet, farm: Farm, leases: list[Lease], *, mute_held: 
 async def test_a_small_takeover_mutes_nothing(farm: Farm) -> None:
     fleet = make_fleet(connects=32)
     mine = hold(fleet, farm, 3)
-    await take_all(fleet, farm, [Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM - 1)], mute_held=True)
+    await take_all(fleet, farm, [Lease(f"o{n}", 1, 1) for n in range(MUTE_FROM - 1)], mute_held=True)
     assert all(c.mutes == [] for c in mine)
 
 
@@ -335,13 +338,13 @@ async def test_a_long_takeover_unmutes_the_held_printers_after_the_longest_mute(
     farm: Farm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fleet_module, "MUTE_MAX_SECONDS", 0.05)
-    fleet = make_fleet(connects=fleet_module.MUTE_FROM)
+    fleet = make_fleet(connects=MUTE_FROM)
     mine = hold(fleet, farm, 2)
     taking = asyncio.create_task(
-        fleet._take([Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM)], {}, mute_held=True)
+        fleet._take([Lease(f"o{n}", 1, 1) for n in range(MUTE_FROM)], {}, mute_held=True)
     )
     await wait_until(lambda: all(c.mutes == [True, False] for c in mine), 5, "unmuted by the timer", interval=0.001)
-    assert len(farm.pending) == fleet_module.MUTE_FROM, "the takeover is still connecting"
+    assert len(farm.pending) == MUTE_FROM, "the takeover is still connecting"
     for connection in list(farm.pending):
         connection.open()
     await taking
@@ -354,13 +357,13 @@ async def test_an_unmute_does_not_wait_for_mutes_and_none_comes_after_it(
 ) -> None:
     """A takeover over before its mutes were answered, or even sent, must not leave a printer muted."""
     monkeypatch.setattr(fleet_module, "LEASE_CALLS", 1)  # one mute at a time: the second one waits its turn
-    fleet = make_fleet(connects=fleet_module.MUTE_FROM)
+    fleet = make_fleet(connects=MUTE_FROM)
     slow, waiting = hold(fleet, farm, 2)
     slow.mute_gate = asyncio.Event()  # its UNSUBACK never comes
     taking = asyncio.create_task(
-        fleet._take([Lease(f"o{n}", 1, 1) for n in range(fleet_module.MUTE_FROM)], {}, mute_held=True)
+        fleet._take([Lease(f"o{n}", 1, 1) for n in range(MUTE_FROM)], {}, mute_held=True)
     )
-    await wait_until(lambda: len(farm.pending) == fleet_module.MUTE_FROM and slow.muted, 5, "muting", interval=0.001)
+    await wait_until(lambda: len(farm.pending) == MUTE_FROM and slow.muted, 5, "muting", interval=0.001)
     for connection in list(farm.pending):
         connection.open()
     await taking
@@ -384,8 +387,7 @@ async def test_a_replicas_death_mutes_the_survivors_printers_while_its_are_taken
     farm: Farm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fleet_module, "CONNECT_WAIT_SECONDS", 0.0)  # the fake connections never open
-    monkeypatch.setattr(fleet_module, "MUTE_FROM", 1)
-    fleet = make_fleet(connects=32)
+    fleet = make_fleet(connects=32, mute_from=1)
     fleet.uow_factory = ListedUow
     ListedUow.printers.held_back = None
     fleet.leases = LiveLeases(["gw-1", "gw-2"])  # type: ignore[assignment]

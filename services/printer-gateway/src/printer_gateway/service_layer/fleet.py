@@ -90,12 +90,6 @@ statements prepared again) and closed again as soon as it came back: asyncpg's c
 statements were 3-5 % of a survivor's samples in a saturated takeover at 10,000 printers."""
 
 
-MUTE_FROM = 16
-"""A takeover of this many of a dead replica's printers or more mutes the reports of the printers already held
-while it connects them (`PrinterDriver.mute_reports`). On a saturated CPU a survivor's share went to reading
-its own printers' reports, which repeat every second, and the printers to take over waited: 10,000 printers
-over 10 replicas came back under a survivor in 35-41 s, the survivors' heartbeats lapsing meanwhile."""
-
 MUTE_MAX_SECONDS = 20.0
 """The longest the held printers' reports stay muted for one takeover, however long its connects take: their
 statuses (a print ending, a filament run-out) are at most this late."""
@@ -412,12 +406,13 @@ class Fleet:
         job); they speak again when the caller unmutes them, or after `MUTE_MAX_SECONDS` at the latest. Not for
         printers newly registered or a replica joining: muting and unmuting every held printer on each pass of
         a bulk registration made registering 3,000 printers over 3 replicas take 54.5 s instead of 38.2."""
-        if len(taken) < MUTE_FROM:
+        if len(taken) < self.settings.mute_reports_from:
             return None
         joining = {id(held) for held in taken}
         others = [h for h in self.held.values() if id(h) not in joining and not h.dispatching]
         if not others:
             return None
+        log.info("muting the reports of %s printers while %s are taken over", len(others), len(taken))
         muting = _Muting(others, self._spawn(self._mute(others), "mute-reports"))
         asyncio.get_running_loop().call_later(
             MUTE_MAX_SECONDS, lambda: self._spawn(muting.unmute(self._unmute), "unmute-reports")
