@@ -401,3 +401,26 @@ async def test_a_replicas_death_mutes_the_survivors_printers_while_its_are_taken
 
     assert len(fleet.held) == 10
     assert all(c.mutes == [True, False] for c in before.values())  # type: ignore[attr-defined]
+
+
+FINISHED = PrinterStatus(online=True, state="finished", gcode_state="FINISH", progress_percent=100, subtask_name="j")
+
+
+async def test_a_pass_never_writes_a_status_older_than_one_written_meanwhile(farm: Farm, written: Writes) -> None:
+    """The pass found progress held back (11 % against 10 % written); before its write ran, the print finished and
+    the connection wrote that. Writing the 11 % then stepped the printer back to printing, and the next report,
+    finished again, was a second end of print: its bed marked not clear after the operator had cleared it."""
+    fleet = make_fleet(connects=1)
+    (connection,) = hold(fleet, farm, 1)
+    connection.status = RUNNING
+    await fleet._on_status("mine0", RUNNING)
+    connection.status = replace(RUNNING, progress_percent=11)  # held back: only progress changed
+
+    passing = asyncio.create_task(fleet._resync(list(fleet.held.items())))
+    await asyncio.sleep(0)  # the pass has picked the printer as behind; its write has not run yet
+    connection.status = FINISHED
+    await fleet._on_status("mine0", FINISHED)
+    await passing
+
+    assert [status.gcode_state for _, status in written.statuses] == ["RUNNING", "FINISH"]
+    assert fleet.held["mine0"].last_status == FINISHED

@@ -453,26 +453,40 @@ class Fleet:
         if held is None:
             return
         async with held.lock:
-            if status == held.last_status:
-                return
-            last = held.last_status
-            throttle = self.settings.progress_write_seconds
-            if (
-                last is not None
-                and last.differs_only_in_progress(status)
-                and (self._taking or held.written_at > time.monotonic() - throttle)
-            ):
-                return
-            try:
-                cmd = commands.ObserveStatus(printer_id, status, held.lease.epoch, self.instance)
-                async with self._status_writes:
-                    await handlers.observe_status(cmd, self.uow_factory(), self.deps)
-                held.last_status, held.written_at = status, time.monotonic()
-            except StaleLease:
-                log.warning("printer %s was taken over by another replica", printer_id)
-                self._spawn(self._let_go(printer_id, release=False), f"let-go-{printer_id}")
-            except Exception:
-                log.exception("recording the status of printer %s failed; retried on the next pass", printer_id)
+            await self._record(printer_id, held, status)
+
+    async def _write_behind(self, printer_id: str, held: Held) -> None:
+        """Write the connection's status as it is once the lock is ours, not as it was when the pass looked: a
+        status taken before waiting may be older than one the connection wrote meanwhile, and writing it stepped
+        the printer back (a finished print seen running again, then ending again: its bed marked not clear
+        after the operator had cleared it, and the next job refused)."""
+        async with held.lock:
+            status = held.connection.status
+            if status is not None and self.held.get(printer_id) is held:
+                await self._record(printer_id, held, status)
+
+    async def _record(self, printer_id: str, held: Held, status: PrinterStatus) -> None:
+        """Write `status` unless it is the last one written, or only progress held back; under `held.lock`."""
+        if status == held.last_status:
+            return
+        last = held.last_status
+        throttle = self.settings.progress_write_seconds
+        if (
+            last is not None
+            and last.differs_only_in_progress(status)
+            and (self._taking or held.written_at > time.monotonic() - throttle)
+        ):
+            return
+        try:
+            cmd = commands.ObserveStatus(printer_id, status, held.lease.epoch, self.instance)
+            async with self._status_writes:
+                await handlers.observe_status(cmd, self.uow_factory(), self.deps)
+            held.last_status, held.written_at = status, time.monotonic()
+        except StaleLease:
+            log.warning("printer %s was taken over by another replica", printer_id)
+            self._spawn(self._let_go(printer_id, release=False), f"let-go-{printer_id}")
+        except Exception:
+            log.exception("recording the status of printer %s failed; retried on the next pass", printer_id)
 
     def _spawn(self, step: Awaitable[None], name: str) -> asyncio.Task[None]:
         """Run beside the caller: a connection's own task must not wait for that connection to close."""
@@ -487,11 +501,11 @@ class Fleet:
         connection only reports changes, so an idle printer would stay wrong), or progress held back
         by `PROGRESS_WRITE_SECONDS`."""
         behind = [
-            (printer_id, h.connection.status)
+            (printer_id, h)
             for printer_id, h in held
             if h.connection.status is not None and h.connection.status != h.last_status and not h.lock.locked()
         ]
-        await _bounded(self._on_status(printer_id, status) for printer_id, status in behind if status is not None)
+        await _bounded(self._write_behind(printer_id, h) for printer_id, h in behind)
 
     async def _check_deadline(self, printer_id: str, held: Held) -> None:
         async with held.lock:
