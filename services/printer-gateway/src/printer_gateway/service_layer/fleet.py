@@ -123,18 +123,20 @@ class _Muting:
     run long. Mutes not sent yet are called off first, so none comes after the unmute (a mute sent is undone by
     the unmute's subscription, which follows it on the same connection)."""
 
-    def __init__(self, held: list[Held], muting: asyncio.Task[None]) -> None:
-        self.held, self._muting = held, muting
+    def __init__(
+        self, held: list[Held], muting: asyncio.Task[None], unmute: Callable[[list[Held]], Awaitable[None]]
+    ) -> None:
+        self.held, self._muting, self._unmute = held, muting, unmute
         self._unmuted = False
 
-    async def unmute(self, unmute: Callable[[list[Held]], Awaitable[None]]) -> None:
+    async def unmute(self) -> None:
         if self._unmuted:
             return
         self._unmuted = True
         self._muting.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._muting
-        await unmute(self.held)
+        await self._unmute(self.held)
 
 
 class Fleet:
@@ -399,7 +401,7 @@ class Fleet:
         finally:
             self._taking -= len(taken)
             if muted is not None:
-                self._spawn(muted.unmute(self._unmute), "unmute-reports")
+                self._spawn(muted.unmute(), "unmute-reports")
 
     def _mute_others(self, taken: list[Held]) -> _Muting | None:
         """For a big takeover of a dead replica's printers, mute the printers held before it (not one being sent a
@@ -413,10 +415,8 @@ class Fleet:
         if not others:
             return None
         log.info("muting the reports of %s printers while %s are taken over", len(others), len(taken))
-        muting = _Muting(others, self._spawn(self._mute(others), "mute-reports"))
-        asyncio.get_running_loop().call_later(
-            MUTE_MAX_SECONDS, lambda: self._spawn(muting.unmute(self._unmute), "unmute-reports")
-        )
+        muting = _Muting(others, self._spawn(self._mute(others), "mute-reports"), self._unmute)
+        asyncio.get_running_loop().call_later(MUTE_MAX_SECONDS, lambda: self._spawn(muting.unmute(), "unmute-reports"))
         return muting
 
     async def _mute(self, held: list[Held]) -> None:
