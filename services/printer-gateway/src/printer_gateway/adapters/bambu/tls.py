@@ -71,6 +71,7 @@ class SharedPrinterSSLContext(PrinterSSLContext):
     as `server_hostname`, so the handshake knows the printer by its host and port, not by its context."""
 
     def __init__(self, protocol: int = ssl.PROTOCOL_TLS_CLIENT) -> None:
+        # `protocol` is taken by `ssl.SSLContext.__new__`; Python passes the constructor's arguments here too.
         super().__init__()
         self._serials: dict[tuple[str, int], list[str]] = {}
         self._serials_lock = threading.Lock()
