@@ -36,6 +36,9 @@ class InMemoryPrinterRepository:
         found = self.state.printers.get(printer_id)
         return copy.deepcopy(found) if found is not None and not found.deleted else None
 
+    async def get_many(self, printer_ids: Sequence[str], *, for_update: bool = False) -> dict[str, Printer]:
+        return {i: p for i in sorted(set(printer_ids)) if (p := await self.get(i)) is not None}
+
     async def serial_taken(self, serial: str, except_id: str | None = None) -> str | None:
         return next(
             (p.id for p in self.state.printers.values() if p.serial == serial and not p.deleted and p.id != except_id),
@@ -80,8 +83,18 @@ class InMemoryPrinterRepository:
         self.state.printers[printer.id] = copy.deepcopy(printer)
         self.state.printers[printer.id].lease_epoch = epoch
 
+    async def save_many_fenced(self, saves: Sequence[tuple[Printer, int]]) -> None:
+        for printer, epoch in saves:
+            held = self.state.printers.get(printer.id)
+            if held is not None and held.lease_epoch <= epoch:
+                self.state.printers[printer.id] = copy.deepcopy(printer)
+                self.state.printers[printer.id].lease_epoch = epoch
+
     async def record_state(self, printer_id: str, state: UtilisationState, at: datetime) -> None:
         self.state.states.append(StateChange(printer_id, state, at))
+
+    async def record_states(self, changes: Sequence[StateChange]) -> None:
+        self.state.states.extend(changes)
 
 
 class InMemoryUnitOfWork(FakeUnitOfWork[GatewayState]):

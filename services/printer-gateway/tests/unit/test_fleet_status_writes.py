@@ -40,17 +40,18 @@ class Writes:
         self.statuses: list[PrinterStatus] = []
         self.fail_next = False
 
-    async def observe_status(self, cmd: commands.ObserveStatus, *_: Any) -> None:
+    async def observe_statuses(self, cmd: commands.ObserveStatuses, *_: Any) -> frozenset[str]:
         if self.fail_next:
             self.fail_next = False
             raise ConnectionError("database unavailable")
-        self.statuses.append(cmd.status)
+        self.statuses.extend(report.status for report in cmd.reports)
+        return frozenset()
 
 
 @pytest.fixture
 def written(monkeypatch: pytest.MonkeyPatch) -> Writes:
     writes = Writes()
-    monkeypatch.setattr(handlers, "observe_status", writes.observe_status)
+    monkeypatch.setattr(handlers, "observe_statuses", writes.observe_statuses)
     return writes
 
 

@@ -99,14 +99,15 @@ class Writes:
     def __init__(self) -> None:
         self.statuses: list[tuple[str, PrinterStatus]] = []
 
-    async def observe_status(self, cmd: commands.ObserveStatus, *_: Any) -> None:
-        self.statuses.append((cmd.printer_id, cmd.status))
+    async def observe_statuses(self, cmd: commands.ObserveStatuses, *_: Any) -> frozenset[str]:
+        self.statuses.extend((report.printer_id, report.status) for report in cmd.reports)
+        return frozenset()
 
 
 @pytest.fixture
 def written(monkeypatch: pytest.MonkeyPatch) -> Writes:
     writes = Writes()
-    monkeypatch.setattr(handlers, "observe_status", writes.observe_status)
+    monkeypatch.setattr(handlers, "observe_statuses", writes.observe_statuses)
     return writes
 
 
@@ -169,27 +170,34 @@ async def test_progress_of_held_printers_waits_while_a_takeover_connects(farm: F
 async def test_status_writes_in_flight_stay_below_the_database_pool(
     farm: Farm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A takeover's first statuses come all at once; beyond the pool's connections each write opened one more."""
-    in_flight, most = 0, 0
+    """A takeover's first statuses come all at once; beyond the pool's connections each write opened one more.
+    Those that wait for a writer go together, a transaction for many."""
+    in_flight, most, transactions = 0, 0, 0
     release = asyncio.Event()
 
-    async def slow_write(cmd: commands.ObserveStatus, *_: Any) -> None:
-        nonlocal in_flight, most
+    async def slow_write(cmd: commands.ObserveStatuses, *_: Any) -> frozenset[str]:
+        nonlocal in_flight, most, transactions
         in_flight += 1
+        transactions += 1
         most = max(most, in_flight)
         await release.wait()
         in_flight -= 1
+        return frozenset()
 
-    monkeypatch.setattr(handlers, "observe_status", slow_write)
+    monkeypatch.setattr(handlers, "observe_statuses", slow_write)
     fleet = make_fleet(connects=1)
     for n in range(30):
         fleet.held[f"p{n}"] = Held(Lease(f"p{n}", 1, 1), FakeConnection(farm, None), 1)  # type: ignore[arg-type]
-    writes = [asyncio.create_task(fleet._on_status(f"p{n}", IDLE)) for n in range(30)]
-    await wait_until(lambda: in_flight == fleet_module.STATUS_WRITES, 5, "the writes started", interval=0.001)
+    writes = []
+    for n in range(30):  # reported one after another, each write under way before the next report
+        writes.append(asyncio.create_task(fleet._on_status(f"p{n}", IDLE)))
+        busy = min(n + 1, fleet_module.STATUS_WRITES)
+        await wait_until(lambda busy=busy: in_flight == busy, 5, "a write began", interval=0.001)
     release.set()
     await asyncio.gather(*writes)
 
     assert most == fleet_module.STATUS_WRITES < 10
+    assert transactions == fleet_module.STATUS_WRITES + 1  # the first eight alone, the 22 that waited together
     assert all(held.last_status == IDLE for held in fleet.held.values())
 
 

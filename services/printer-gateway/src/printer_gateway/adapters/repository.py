@@ -116,6 +116,18 @@ class PrinterRepository:
         row = (await self.session.execute(query)).first()
         return _to_domain(row) if row else None
 
+    async def get_many(self, printer_ids: Sequence[str], *, for_update: bool = False) -> dict[str, Printer]:
+        """The live printers among `printer_ids`; `for_update` locks their rows in id order (two transactions locking
+        overlapping sets wait for each other instead of deadlocking)."""
+        query = (
+            sa.select(printers)
+            .where(printers.c.id.in_(sorted(set(printer_ids))), sa.not_(printers.c.deleted))
+            .order_by(printers.c.id)
+        )
+        if for_update:
+            query = query.with_for_update()
+        return {row.id: _to_domain(row) for row in (await self.session.execute(query)).all()}
+
     async def serial_taken(self, serial: str, except_id: str | None = None) -> str | None:
         query = sa.select(printers.c.id).where(printers.c.serial == serial, sa.not_(printers.c.deleted))
         if except_id:
@@ -203,9 +215,30 @@ class PrinterRepository:
         if result.first() is None:
             raise StaleLease(printer.id)
 
+    async def save_many_fenced(self, saves: Sequence[tuple[Printer, int]]) -> None:
+        """`save_fenced` for many printers in one statement, each on behalf of its lease `epoch`. The caller holds
+        their rows locked and has left out those a newer holder has (`lease_epoch` above its epoch): a row the
+        fence refuses here is skipped without a word, as the statement cannot say which."""
+        if not saves:
+            return
+        rows = [
+            {**_values(printer), "lease_epoch": epoch, "_id": printer.id, "_epoch": epoch} for printer, epoch in saves
+        ]
+        # SET takes the keys named as columns; `_id` and `_epoch` are only the WHERE's.
+        statement = sa.update(printers).where(
+            printers.c.id == sa.bindparam("_id"), printers.c.lease_epoch <= sa.bindparam("_epoch")
+        )
+        await self.session.execute(statement, rows)
+
     async def record_state(self, printer_id: str, state: UtilisationState, at: datetime) -> None:
         """A printer entered `state` at `at` (committed with the status that caused it)."""
-        await self.session.execute(sa.insert(printer_states).values(printer_id=printer_id, state=state, at=at))
+        await self.record_states([StateChange(printer_id, state, at)])
+
+    async def record_states(self, changes: Sequence[StateChange]) -> None:
+        """`record_state` for each of `changes`, in one statement."""
+        if changes:
+            values = [{"printer_id": c.printer_id, "state": c.state, "at": c.at} for c in changes]
+            await self.session.execute(sa.insert(printer_states), values)
 
     async def state_history(self, since: datetime, until: datetime) -> tuple[StateChange, ...]:
         """Every change in [since, until) and, per printer, the last one before `since` (the state the window

@@ -64,6 +64,13 @@ class ObserveStatus:
 
 
 @dataclass(frozen=True)
+class ObserveStatuses:
+    """Reports written together, in one transaction (those that waited for a status writer)."""
+
+    reports: tuple[ObserveStatus, ...]
+
+
+@dataclass(frozen=True)
 class CheckDeadline:
     printer_id: str
     epoch: int

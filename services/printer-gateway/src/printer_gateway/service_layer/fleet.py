@@ -8,7 +8,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -36,6 +36,7 @@ from printer_gateway.domain.commands import StartPrint
 from printer_gateway.domain.printer_status import PrinterStatus
 from printer_gateway.service_layer import handlers
 from printer_gateway.service_layer.handlers import Deps, DispatchPlan
+from printer_gateway.service_layer.status_batches import StatusBatches
 from printer_gateway.service_layer.unit_of_work import PrinterGatewayUnitOfWork
 from servicekit.secrets import SecretCipher
 from servicekit.tracing import span
@@ -87,7 +88,11 @@ STATUS_WRITES = 8
 """Status writes in flight at once, below the database pool's 10 connections: a takeover's first statuses
 (hundreds at once) took the pool's 20 overflow connections, each opened (a PostgreSQL backend started, the
 statements prepared again) and closed again as soon as it came back: asyncpg's connect and its first
-statements were 3-5 % of a survivor's samples in a saturated takeover at 10,000 printers."""
+statements were 3-5 % of a survivor's samples in a saturated takeover at 10,000 printers. Reports that arrive
+while all are busy wait for the next free writer and go in one transaction (`StatusBatches`)."""
+
+STATUS_BATCH = 64
+"""The most reports one status transaction writes."""
 
 
 MUTE_MAX_SECONDS = 20.0
@@ -175,7 +180,7 @@ class Fleet:
         """The live replicas the last supervision pass shared the printers over."""
         self._taking = 0
         """Printers being connected by a takeover now; meanwhile progress-only writes of the others wait."""
-        self._status_writes = asyncio.Semaphore(STATUS_WRITES)
+        self._statuses = StatusBatches(self._write_statuses, writers=STATUS_WRITES, most=STATUS_BATCH)
 
     def owns(self, printer_id: str) -> bool:
         """Held, and our heartbeat surely alive: once it may have expired, a survivor may be taking the
@@ -479,14 +484,18 @@ class Fleet:
             return
         try:
             cmd = commands.ObserveStatus(printer_id, status, held.lease.epoch, self.instance)
-            async with self._status_writes:
-                await handlers.observe_status(cmd, self.uow_factory(), self.deps)
-            held.last_status, held.written_at = status, time.monotonic()
-        except StaleLease:
-            log.warning("printer %s was taken over by another replica", printer_id)
-            self._spawn(self._let_go(printer_id, release=False), f"let-go-{printer_id}")
+            written = await self._statuses.write(cmd)
         except Exception:
             log.exception("recording the status of printer %s failed; retried on the next pass", printer_id)
+            return
+        if written:
+            held.last_status, held.written_at = status, time.monotonic()
+        else:
+            log.warning("printer %s was taken over by another replica", printer_id)
+            self._spawn(self._let_go(printer_id, release=False), f"let-go-{printer_id}")
+
+    async def _write_statuses(self, reports: Sequence[commands.ObserveStatus]) -> frozenset[str]:
+        return await handlers.observe_statuses(commands.ObserveStatuses(tuple(reports)), self.uow_factory(), self.deps)
 
     def _spawn(self, step: Awaitable[None], name: str) -> asyncio.Task[None]:
         """Run beside the caller: a connection's own task must not wait for that connection to close."""

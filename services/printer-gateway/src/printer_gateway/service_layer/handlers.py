@@ -11,7 +11,7 @@ from printer_gateway.domain.errors import PrinterNotFound, SerialTaken, WrongSec
 from printer_gateway.domain.lifecycle import PrintTracker
 from printer_gateway.domain.model import Printer, PrinterError, PrintOutcome, UnprintableFile
 from printer_gateway.domain.printer_status import PrinterStatus
-from printer_gateway.domain.utilisation import utilisation_state
+from printer_gateway.domain.utilisation import StateChange, utilisation_state
 from printer_gateway.service_layer import messages
 from printer_gateway.service_layer.unit_of_work import PrinterGatewayUnitOfWork
 from servicekit.ids import Clock, IdFactory, new_id, utc_now
@@ -157,25 +157,51 @@ async def clear_bed(cmd: commands.ClearBed, uow: PrinterGatewayUnitOfWork, deps:
     return printer
 
 
-async def observe_status(cmd: commands.ObserveStatus, uow: PrinterGatewayUnitOfWork, deps: Deps) -> None:
-    """Fold one status report into the printer; publish what changed. Fenced by the lease epoch."""
+async def observe_status(cmd: commands.ObserveStatus, uow: PrinterGatewayUnitOfWork, deps: Deps) -> bool:
+    """Fold one status report into the printer; publish what changed. Fenced by the lease epoch: False, and
+    nothing written, when another replica holds the printer now."""
+    return cmd.printer_id not in await observe_statuses(commands.ObserveStatuses((cmd,)), uow, deps)
+
+
+async def observe_statuses(cmd: commands.ObserveStatuses, uow: PrinterGatewayUnitOfWork, deps: Deps) -> frozenset[str]:
+    """`observe_status` for many reports in one transaction: a takeover's first statuses (a hundred or more per
+    survivor at once) were a transaction each, every round trip waiting for a CPU when it was saturated. Returns
+    the printers a newer lease holder has; nothing is written for them. Reports of one printer apply in order."""
     async with uow:
-        printer = await uow.printers.get(cmd.printer_id, for_update=True)
-        if printer is None:
-            return
-        before = printer.snapshot()
-        was = utilisation_state(printer.status)
-        command_id = printer.current_command_id
+        reports = cmd.reports
+        found = await uow.printers.get_many([report.printer_id for report in reports], for_update=True)
+        # The rows are locked: a newer holder seen here cannot appear before the commit, nor vanish.
+        stale = frozenset(r.printer_id for r in reports if (p := found.get(r.printer_id)) and p.lease_epoch > r.epoch)
+        saves: dict[str, tuple[Printer, int]] = {}
+        changes: list[StateChange] = []
         now = deps.clock()
-        outcomes = printer.observe(cmd.status, now)
-        printer.owner, printer.lease_epoch = cmd.owner, cmd.epoch
-        if printer.snapshot() != before or outcomes:
-            _announce(printer, uow, deps.clock)
-        if (state := utilisation_state(printer.status)) != was:
-            await uow.printers.record_state(printer.id, state, now)
-        _report(printer, outcomes, uow, deps.clock, command_id)
-        await uow.printers.save_fenced(printer, cmd.epoch)
+        for report in reports:
+            printer = found.get(report.printer_id)
+            if printer is None or printer.id in stale:
+                continue
+            if (change := _observe(printer, report, uow, deps, now)) is not None:
+                changes.append(change)
+            saves[printer.id] = (printer, report.epoch)
+        await uow.printers.record_states(changes)
+        await uow.printers.save_many_fenced(list(saves.values()))
         await uow.commit()
+    return stale
+
+
+def _observe(
+    printer: Printer, report: commands.ObserveStatus, uow: PrinterGatewayUnitOfWork, deps: Deps, now: datetime
+) -> StateChange | None:
+    """One report folded into `printer` and its messages emitted; the utilisation state it entered, if any."""
+    before = printer.snapshot()
+    was = utilisation_state(printer.status)
+    command_id = printer.current_command_id
+    outcomes = printer.observe(report.status, now)
+    printer.owner, printer.lease_epoch = report.owner, report.epoch
+    if printer.snapshot() != before or outcomes:
+        _announce(printer, uow, deps.clock)
+    _report(printer, outcomes, uow, deps.clock, command_id)
+    state = utilisation_state(printer.status)
+    return StateChange(printer.id, state, now) if state != was else None
 
 
 async def check_deadline(cmd: commands.CheckDeadline, uow: PrinterGatewayUnitOfWork, deps: Deps) -> None:
