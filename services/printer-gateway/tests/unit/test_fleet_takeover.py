@@ -305,8 +305,11 @@ def hold(fleet: Fleet, farm: Farm, count: int) -> list[FakeConnection]:
     return connections
 
 
-async def test_a_big_takeover_mutes_the_printers_already_held_until_its_connects_are_done(farm: Farm) -> None:
-    """A survivor's CPU went to its own printers' reports while the dead replica's printers waited."""
+async def test_a_big_takeover_mutes_the_printers_already_held_until_those_taken_over_reported(
+    farm: Farm, written: Writes
+) -> None:
+    """A survivor's CPU went to its own printers' reports while the dead replica's printers waited; unmuted as soon
+    as the connects were done, their full reports all came just as the last printers taken over first reported."""
     fleet = make_fleet(connects=MUTE_FROM)
     mine = hold(fleet, farm, 5)
     fleet.held["mine4"].dispatching = True  # being sent a job: its command needs the reports
@@ -316,14 +319,30 @@ async def test_a_big_takeover_mutes_the_printers_already_held_until_its_connects
     await wait_until(lambda: len(farm.pending) == len(leases), 5, "the takeover connecting", interval=0.001)
     await wait_until(lambda: all(c.muted for c in mine[:4]), 5, "the held printers muted", interval=0.001)
     assert not mine[4].muted and mine[4].mutes == []
-    for connection in list(farm.pending):
+    opened = list(farm.pending)
+    for connection in opened:
         connection.open()
     await taking
+    for connection in opened[:-1]:
+        await connection.report()
+    await wait_until(lambda: len(written.statuses) == len(opened) - 1, 5, "all but one reported", interval=0.001)
+    assert all(c.muted for c in mine[:4]), "one printer taken over has not reported yet"
+    await opened[-1].report()
     await wait_until(lambda: not any(c.muted for c in mine), 5, "the held printers unmuted", interval=0.001)
 
     assert [c.mutes for c in mine[:4]] == [[True, False]] * 4
     taken = [fleet.held[lease.printer_id].connection for lease in leases]
     assert all(c.mutes == [] for c in taken)  # type: ignore[attr-defined]
+
+
+async def test_printers_taken_over_that_do_not_report_keep_the_others_muted_only_so_long(
+    farm: Farm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fleet_module, "FIRST_STATUS_WAIT_SECONDS", 0.05)
+    fleet = make_fleet(connects=MUTE_FROM)
+    mine = hold(fleet, farm, 2)
+    await take_all(fleet, farm, [Lease(f"o{n}", 1, 1) for n in range(MUTE_FROM)], mute_held=True)  # none reports
+    await wait_until(lambda: all(c.mutes == [True, False] for c in mine), 5, "unmuted all the same", interval=0.001)
 
 
 async def take_all(fleet: Fleet, farm: Farm, leases: list[Lease], *, mute_held: bool = False) -> None:
@@ -365,6 +384,7 @@ async def test_an_unmute_does_not_wait_for_mutes_and_none_comes_after_it(
 ) -> None:
     """A takeover over before its mutes were answered, or even sent, must not leave a printer muted."""
     monkeypatch.setattr(fleet_module, "LEASE_CALLS", 1)  # one mute at a time: the second one waits its turn
+    monkeypatch.setattr(fleet_module, "FIRST_STATUS_WAIT_SECONDS", 0.0)  # the printers taken over never report
     fleet = make_fleet(connects=MUTE_FROM)
     slow, waiting = hold(fleet, farm, 2)
     slow.mute_gate = asyncio.Event()  # its UNSUBACK never comes
@@ -395,6 +415,7 @@ async def test_a_replicas_death_mutes_the_survivors_printers_while_its_are_taken
     farm: Farm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fleet_module, "CONNECT_WAIT_SECONDS", 0.0)  # the fake connections never open
+    monkeypatch.setattr(fleet_module, "FIRST_STATUS_WAIT_SECONDS", 0.0)  # nor report
     fleet = make_fleet(connects=32, mute_from=1)
     fleet.uow_factory = ListedUow
     ListedUow.printers.held_back = None

@@ -95,6 +95,10 @@ STATUS_BATCH = 64
 """The most reports one status transaction writes."""
 
 
+FIRST_STATUS_WAIT_SECONDS = 5.0
+"""How long, once a takeover's connects are done, the held printers stay muted waiting for the printers taken over
+to have their first status written (a printer that never answers must not keep the others quiet)."""
+
 MUTE_MAX_SECONDS = 20.0
 """The longest the held printers' reports stay muted for one takeover, however long its connects take: their
 statuses (a print ending, a filament run-out) are at most this late."""
@@ -121,11 +125,13 @@ class Held:
     renewed_at: float = field(default_factory=time.monotonic)
     probed_at: float = 0.0
     written_at: float = 0.0
+    first_written: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once a status of this connection is in the database."""
 
 
 class _Muting:
-    """The printers one takeover muted, unmuted once: when the takeover's connects are done, or by a timer if they
-    run long. Mutes not sent yet are called off first, so none comes after the unmute (a mute sent is undone by
+    """The printers one takeover muted, unmuted once: when the printers taken over have reported, or by a timer if
+    that runs long. Mutes not sent yet are called off first, so none comes after the unmute (a mute sent is undone by
     the unmute's subscription, which follows it on the same connection)."""
 
     def __init__(
@@ -406,11 +412,22 @@ class Fleet:
         finally:
             self._taking -= len(taken)
             if muted is not None:
-                self._spawn(muted.unmute(), "unmute-reports")
+                self._spawn(self._unmute_once_reported(taken, muted), "unmute-reports")
+
+    async def _unmute_once_reported(self, taken: list[Held], muted: _Muting) -> None:
+        """Unmute once every printer taken over has its first status written (`FIRST_STATUS_WAIT_SECONDS` at most
+        after the connects): unmuted as the connects ended, a thousand held printers' full reports came at once,
+        just as the last printers taken over sent their first, and those waited behind them (the last 4-5 s of a
+        10,000-printer handover)."""
+        waits = [h.first_written.wait() for h in taken if self.held.get(h.lease.printer_id) is h]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*waits), FIRST_STATUS_WAIT_SECONDS)
+        await muted.unmute()
 
     def _mute_others(self, taken: list[Held]) -> _Muting | None:
         """For a big takeover of a dead replica's printers, mute the printers held before it (not one being sent a
-        job); they speak again when the caller unmutes them, or after `MUTE_MAX_SECONDS` at the latest. Not for
+        job); they speak again when the caller unmutes them (`_unmute_once_reported`), or after `MUTE_MAX_SECONDS`
+        at the latest. Not for
         printers newly registered or a replica joining: muting and unmuting every held printer on each pass of
         a bulk registration made registering 3,000 printers over 3 replicas take 54.5 s instead of 38.2."""
         if len(taken) < self.settings.mute_reports_from:
@@ -490,6 +507,7 @@ class Fleet:
             return
         if written:
             held.last_status, held.written_at = status, time.monotonic()
+            held.first_written.set()
         else:
             log.warning("printer %s was taken over by another replica", printer_id)
             self._spawn(self._let_go(printer_id, release=False), f"let-go-{printer_id}")
