@@ -30,8 +30,8 @@ class Settings(ServiceSettings):
     CPU instead of hundreds at once risking the connect timeout and backoff."""
     mute_reports_from: int = 16
     """A takeover of this many of a dead replica's printers or more mutes the reports of the printers already held
-    until those taken over have reported (`PrinterDriver.mute_reports`). On a saturated CPU a survivor's share went to reading
-    its own printers' reports, which repeat every second, while the printers to take over waited."""
+    until those taken over have reported (`PrinterDriver.mute_reports`). On a saturated CPU a survivor's share went
+    to reading its own printers' reports, which repeat every second, while the printers to take over waited."""
     blocking_io_threads: int = 64
     """Threads for the drivers' blocking calls (paho's connect and TLS handshake under aiomqtt, FTPS uploads):
     more than `TAKEOVER_CONNECTS` plus the uploads that may run beside a takeover (`use_blocking_io_threads`)."""

@@ -106,3 +106,16 @@ async def test_a_report_whose_caller_left_before_its_turn_is_not_written() -> No
         await gone
     assert database.transactions == [["a"], ["kept"]]
     await wait_until(lambda: batches.in_flight == 0, 5, "the writer ended", interval=0.001)
+
+
+async def test_a_report_right_after_the_last_writer_finished_is_written() -> None:
+    """The caller of the last report resumes before its writer's task is done: its next report must start a
+    writer, not wait for one that has already stopped looking."""
+    database = Database()
+    database.gate.set()
+    batches = StatusBatches(database.write, writers=1, most=64)
+
+    assert await batches.write(report("a")) is True
+    async with asyncio.timeout(5):  # not wait_for: its new task would start only after the writer's task ended
+        assert await batches.write(report("b")) is True
+    assert database.transactions == [["a"], ["b"]]

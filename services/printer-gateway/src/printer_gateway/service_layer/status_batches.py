@@ -21,23 +21,33 @@ class StatusBatches:
     def __init__(self, write: WriteStatuses, *, writers: int, most: int) -> None:
         self._write, self._writers, self._most = write, writers, most
         self._waiting: list[tuple[ObserveStatus, asyncio.Future[bool]]] = []
-        self._running: set[asyncio.Task[None]] = set()
+        self._draining = 0
+        """Writers still looking at `_waiting`: counted down as a writer stops looking, not when its task is done
+        (a report made between the two would have waited for no writer)."""
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def in_flight(self) -> int:
-        return len(self._running)
+        return self._draining
 
     async def write(self, cmd: ObserveStatus) -> bool:
         """True once written, False if a newer lease holder has the printer; raises what the write raised."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((cmd, future))
-        if len(self._running) < self._writers:
+        if self._draining < self._writers:
+            self._draining += 1
             task = asyncio.create_task(self._drain(), name="status-writer")
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await future
 
     async def _drain(self) -> None:
+        try:
+            await self._write_waiting()
+        finally:
+            self._draining -= 1
+
+    async def _write_waiting(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[: self._most], self._waiting[self._most :]
             batch = [(cmd, future) for cmd, future in batch if not future.done()]  # a caller gone (cancelled)
