@@ -119,3 +119,17 @@ async def test_a_report_right_after_the_last_writer_finished_is_written() -> Non
     async with asyncio.timeout(5):  # not wait_for: its new task would start only after the writer's task ended
         assert await batches.write(report("b")) is True
     assert database.transactions == [["a"], ["b"]]
+
+
+async def test_a_writer_stopped_mid_write_does_not_leave_its_callers_waiting() -> None:
+    database = Database()  # never let through
+    batches = StatusBatches(database.write, writers=1, most=64)
+    caller = asyncio.create_task(batches.write(report("a")))
+    await wait_until(lambda: database.in_flight == 1, 5, "a's transaction began", interval=0.001)
+
+    for writer in list(batches._tasks):
+        writer.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(caller, 5)
+    assert batches.in_flight == 0

@@ -427,9 +427,9 @@ class Fleet:
     def _mute_others(self, taken: list[Held]) -> _Muting | None:
         """For a big takeover of a dead replica's printers, mute the printers held before it (not one being sent a
         job); they speak again when the caller unmutes them (`_unmute_once_reported`), or after `MUTE_MAX_SECONDS`
-        at the latest. Not for
-        printers newly registered or a replica joining: muting and unmuting every held printer on each pass of
-        a bulk registration made registering 3,000 printers over 3 replicas take 54.5 s instead of 38.2."""
+        at the latest. Not for printers newly registered or a replica joining: muting and unmuting every held
+        printer on each pass of a bulk registration made registering 3,000 printers over 3 replicas take 54.5 s
+        instead of 38.2."""
         if len(taken) < self.settings.mute_reports_from:
             return None
         joining = {id(held) for held in taken}

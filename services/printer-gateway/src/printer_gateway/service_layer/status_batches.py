@@ -55,6 +55,10 @@ class StatusBatches:
                 continue
             try:
                 stale = await self._write([cmd for cmd, _ in batch])
+            except asyncio.CancelledError:
+                for _, future in batch:  # the writer stopped (shutdown): its callers must not wait for ever
+                    future.cancel()
+                raise
             except Exception as exc:
                 if len(batch) == 1:
                     _settle(batch[0][1], exc)
