@@ -43,14 +43,20 @@ class Database:
             self.in_flight -= 1
 
 
+async def begun(batches: StatusBatches, database: Database, printer_id: str) -> asyncio.Task[bool]:
+    """A report whose transaction has begun (and waits for the database)."""
+    busy = database.in_flight
+    write = asyncio.create_task(batches.write(report(printer_id)))
+    await wait_until(lambda: database.in_flight == busy + 1, 5, f"{printer_id}'s transaction began", interval=0.001)
+    return write
+
+
 async def test_reports_waiting_for_a_busy_writer_go_together_in_the_next_transaction() -> None:
     database = Database()
     batches = StatusBatches(database.write, writers=2, most=64)
 
-    first = asyncio.create_task(batches.write(report("a")))
-    await wait_until(lambda: database.in_flight == 1, 5, "a's transaction began", interval=0.001)
-    second = asyncio.create_task(batches.write(report("b")))
-    await wait_until(lambda: database.in_flight == 2, 5, "b's transaction began", interval=0.001)
+    first = await begun(batches, database, "a")
+    second = await begun(batches, database, "b")
     rest = [asyncio.create_task(batches.write(report(f"p{n:02}"))) for n in range(20)]
     await wait_until(lambda: all(not t.done() for t in rest), 5, "the rest waiting", interval=0.001)
     database.gate.set()
@@ -93,8 +99,7 @@ async def test_a_report_that_fails_fails_alone_and_the_rest_of_its_batch_is_writ
 async def test_a_report_whose_caller_left_before_its_turn_is_not_written() -> None:
     database = Database()
     batches = StatusBatches(database.write, writers=1, most=64)
-    first = asyncio.create_task(batches.write(report("a")))
-    await wait_until(lambda: database.in_flight == 1, 5, "a's transaction began", interval=0.001)
+    first = await begun(batches, database, "a")
     gone = asyncio.create_task(batches.write(report("gone")))
     kept = asyncio.create_task(batches.write(report("kept")))
     await wait_until(lambda: len(batches._waiting) == 2, 5, "both waiting", interval=0.001)
@@ -124,8 +129,7 @@ async def test_a_report_right_after_the_last_writer_finished_is_written() -> Non
 async def test_a_writer_stopped_mid_write_does_not_leave_its_callers_waiting() -> None:
     database = Database()  # never let through
     batches = StatusBatches(database.write, writers=1, most=64)
-    caller = asyncio.create_task(batches.write(report("a")))
-    await wait_until(lambda: database.in_flight == 1, 5, "a's transaction began", interval=0.001)
+    caller = await begun(batches, database, "a")
 
     for writer in list(batches._tasks):
         writer.cancel()
