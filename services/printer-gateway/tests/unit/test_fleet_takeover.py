@@ -189,7 +189,7 @@ async def test_status_writes_in_flight_stay_below_the_database_pool(
     for n in range(30):
         fleet.held[f"p{n}"] = Held(Lease(f"p{n}", 1, 1), FakeConnection(farm, None), 1)  # type: ignore[arg-type]
     writes = []
-    for n in range(30):  # reported one after another, each write under way before the next report
+    for n in range(30):  # one after another: each of the first eight has its transaction begun before the next
         writes.append(asyncio.create_task(fleet._on_status(f"p{n}", IDLE)))
         busy = min(n + 1, fleet_module.STATUS_WRITES)
         await wait_until(lambda busy=busy: in_flight == busy, 5, "a write began", interval=0.001)
