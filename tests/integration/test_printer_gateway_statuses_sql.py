@@ -71,13 +71,13 @@ async def test_reports_of_many_printers_in_one_transaction_leave_what_one_at_a_t
         (*reports(batched, IDLE), *reports([taken], IDLE), *reports(batched[:1], RUNNING))
     )
     stale = await handlers.observe_statuses(together, unit_of_work(sessions), DEPS)
-    written = [
-        await handlers.observe_status(cmd, unit_of_work(sessions), DEPS)
-        for cmd in [*reports(alone, IDLE), *reports(alone[:1], RUNNING)]
+    one_at_a_time = [
+        await handlers.observe_statuses(commands.ObserveStatuses((report,)), unit_of_work(sessions), DEPS)
+        for report in [*reports(alone, IDLE), *reports(alone[:1], RUNNING)]
     ]
 
     assert stale == {taken}
-    assert written == [True] * 4
+    assert one_at_a_time == [frozenset()] * 4
     async with sessions() as session:
         ids = [*batched, *alone, taken]
         rows = {r.id: r for r in await session.execute(sa.select(orm.printers).where(orm.printers.c.id.in_(ids)))}

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from printer_gateway_fakes import GatewayState, InMemoryUnitOfWork
 
-from printer_gateway.domain.commands import ObserveStatus
+from printer_gateway.domain.commands import ObserveStatus, ObserveStatuses
 from printer_gateway.domain.lifecycle import PrintTracker
 from printer_gateway.domain.model import Printer
 from printer_gateway.domain.printer_status import PrinterStatus
@@ -91,7 +91,8 @@ async def test_the_gateway_records_a_state_only_when_the_utilisation_state_chang
     for minute, status in enumerate(reports):
         now = T0 + timedelta(minutes=minute)
         deps = Deps(clock=lambda now=now: now, cipher=None)  # type: ignore[arg-type, misc]
-        await handlers.observe_status(ObserveStatus("p1", status, 1, "gw-1"), uow, deps)  # type: ignore[arg-type]
+        report = ObserveStatuses((ObserveStatus("p1", status, 1, "gw-1"),))
+        assert await handlers.observe_statuses(report, uow, deps) == frozenset()  # type: ignore[arg-type]
     assert uow.commits == len(reports)
     assert [(change.state, change.at) for change in uow.state.states] == [
         ("idle", T0),

@@ -157,16 +157,11 @@ async def clear_bed(cmd: commands.ClearBed, uow: PrinterGatewayUnitOfWork, deps:
     return printer
 
 
-async def observe_status(cmd: commands.ObserveStatus, uow: PrinterGatewayUnitOfWork, deps: Deps) -> bool:
-    """Fold one status report into the printer; publish what changed. Fenced by the lease epoch: False, and
-    nothing written, when another replica holds the printer now."""
-    return cmd.printer_id not in await observe_statuses(commands.ObserveStatuses((cmd,)), uow, deps)
-
-
 async def observe_statuses(cmd: commands.ObserveStatuses, uow: PrinterGatewayUnitOfWork, deps: Deps) -> frozenset[str]:
-    """`observe_status` for many reports in one transaction: a takeover's first statuses (a hundred or more per
-    survivor at once) were a transaction each, every round trip waiting for a CPU when it was saturated. Returns
-    the printers a newer lease holder has; nothing is written for them. Reports of one printer apply in order."""
+    """Fold status reports into their printers and publish what changed, in one transaction however many: a
+    takeover's first statuses (a hundred or more per survivor at once) were a transaction each, every round trip
+    waiting for a CPU when it was saturated. Fenced by the lease epoch: returns the printers a newer lease holder
+    has, and nothing is written for them. Reports of one printer apply in order."""
     async with uow:
         reports = cmd.reports
         found = await uow.printers.get_many([report.printer_id for report in reports], for_update=True)
