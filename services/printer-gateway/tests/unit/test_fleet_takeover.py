@@ -341,8 +341,13 @@ async def test_printers_taken_over_that_do_not_report_keep_the_others_muted_only
     monkeypatch.setattr(fleet_module, "FIRST_STATUS_WAIT_SECONDS", 0.05)
     fleet = make_fleet(connects=MUTE_FROM)
     mine = hold(fleet, farm, 2)
-    await take_all(fleet, farm, [Lease(f"o{n}", 1, 1) for n in range(MUTE_FROM)], mute_held=True)  # none reports
+    await take_all(fleet, farm, orphans(), mute_held=True)  # none reports
     await wait_until(lambda: all(c.mutes == [True, False] for c in mine), 5, "unmuted all the same", interval=0.001)
+
+
+def orphans(count: int = MUTE_FROM) -> list[Lease]:
+    """Leases of a dead replica's printers, as many as a takeover that mutes (or `count`)."""
+    return [Lease(f"o{n}", 1, 1) for n in range(count)]
 
 
 async def take_all(fleet: Fleet, farm: Farm, leases: list[Lease], *, mute_held: bool = False) -> None:
@@ -357,7 +362,7 @@ async def take_all(fleet: Fleet, farm: Farm, leases: list[Lease], *, mute_held: 
 async def test_a_small_takeover_mutes_nothing(farm: Farm) -> None:
     fleet = make_fleet(connects=32)
     mine = hold(fleet, farm, 3)
-    await take_all(fleet, farm, [Lease(f"o{n}", 1, 1) for n in range(MUTE_FROM - 1)], mute_held=True)
+    await take_all(fleet, farm, orphans(MUTE_FROM - 1), mute_held=True)
     assert all(c.mutes == [] for c in mine)
 
 
@@ -368,7 +373,7 @@ async def test_a_long_takeover_unmutes_the_held_printers_after_the_longest_mute(
     fleet = make_fleet(connects=MUTE_FROM)
     mine = hold(fleet, farm, 2)
     taking = asyncio.create_task(
-        fleet._take([Lease(f"o{n}", 1, 1) for n in range(MUTE_FROM)], {}, mute_held=True)
+        fleet._take(orphans(), {}, mute_held=True)
     )
     await wait_until(lambda: all(c.mutes == [True, False] for c in mine), 5, "unmuted by the timer", interval=0.001)
     assert len(farm.pending) == MUTE_FROM, "the takeover is still connecting"
@@ -389,7 +394,7 @@ async def test_an_unmute_does_not_wait_for_mutes_and_none_comes_after_it(
     slow, waiting = hold(fleet, farm, 2)
     slow.mute_gate = asyncio.Event()  # its UNSUBACK never comes
     taking = asyncio.create_task(
-        fleet._take([Lease(f"o{n}", 1, 1) for n in range(MUTE_FROM)], {}, mute_held=True)
+        fleet._take(orphans(), {}, mute_held=True)
     )
     await wait_until(lambda: len(farm.pending) == MUTE_FROM and slow.muted, 5, "muting", interval=0.001)
     for connection in list(farm.pending):
