@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -194,3 +196,65 @@ async def test_a_lease_taken_over_meanwhile_is_not_renewed(nc: NatsClient) -> No
 
     assert not await table.renew(lease)
     assert await table.owner(printer_id) == "gw-b"
+
+
+async def kept_replica(nc: NatsClient, name: str, *, stall_seconds: float) -> LeaseTable:
+    """A replica whose heartbeat a thread keeps (`LeaseTable.keep_heartbeat`), on a connection of its own."""
+    url = nc.connected_url
+    assert url is not None
+    bus = SimpleNamespace(
+        js=nc.jetstream(), service="printer-gateway", connect_options=lambda name: {"servers": url.geturl()}
+    )
+    table = LeaseTable(cast(Bus, bus), name, LEASE_TTL, REPLICA_TTL)
+    await table.open()
+    await table.heartbeat()
+    table.confirm_leases()
+    await table.keep_heartbeat(stall_seconds)
+    return table
+
+
+def block_the_event_loop(seconds: float) -> None:
+    """Nothing on the caller's event loop runs meanwhile."""
+    time.sleep(seconds)
+
+
+async def test_a_replica_whose_event_loop_is_busy_keeps_its_heartbeat(nc: NatsClient) -> None:
+    """The event loop held for three TTLs (a saturated CPU's backlog): the heartbeat, on its own thread, went on."""
+    table = await kept_replica(nc, "gw-busy", stall_seconds=30)
+    try:
+        lapses = table.lapses
+        block_the_event_loop(3 * REPLICA_TTL)  # a saturated CPU's backlog
+
+        assert table.presumed_alive() and table.lapses == lapses
+        survivor = await replica(nc, "gw-b")
+        assert not await survivor.replica_gone("gw-busy")
+    finally:
+        await table.leave()
+
+
+async def test_a_replica_whose_event_loop_is_stuck_stops_its_heartbeat_until_it_turns(nc: NatsClient) -> None:
+    table = await kept_replica(nc, "gw-stuck", stall_seconds=REPLICA_TTL)
+    survivor = await replica(nc, "gw-b")
+    try:
+        lapses = table.lapses
+        block_the_event_loop(3 * REPLICA_TTL)  # stuck longer than `stall_seconds`, then its TTL
+
+        assert not table.presumed_alive()
+        assert await survivor.replica_gone("gw-stuck"), "its key expired: survivors take its printers over"
+        table.loop_turned()
+        await wait_until(lambda: table.lapses > lapses, 10, "the heartbeat to resume")
+        assert table.lapsed, "a gap: its leases are checked before it commands a printer again"
+        survivor._gone.clear()
+        assert not await survivor.replica_gone("gw-stuck")
+    finally:
+        await table.leave()
+
+
+async def test_a_replica_that_left_writes_no_heartbeat_after_its_key_was_deleted(nc: NatsClient) -> None:
+    table = await kept_replica(nc, "gw-leaving", stall_seconds=30)
+    survivor = await replica(nc, "gw-b")
+    assert "replica-heartbeat" in {thread.name for thread in threading.enumerate()}
+    await table.leave()
+
+    assert "replica-heartbeat" not in {thread.name for thread in threading.enumerate()}, "no beat after the delete"
+    assert await survivor.replica_gone("gw-leaving")

@@ -182,15 +182,20 @@ class Bus:
     def connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
 
+    def connect_options(self, name: str | None = None) -> dict[str, Any]:
+        """What `connect` gives nats-py, for another connection of this process's own (one a thread keeps on an
+        event loop of its own): the same server, credentials, TLS and reply inbox."""
+        return {
+            "servers": self.nats_url,
+            "name": name or self.service,
+            "max_reconnect_attempts": -1,
+            "reconnect_time_wait": 1,
+            "inbox_prefix": self.inbox_prefix,
+            "tls": self._tls,
+        }
+
     async def connect(self) -> None:
-        self._nc = await nats.connect(
-            self.nats_url,
-            name=self.service,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=1,
-            inbox_prefix=self.inbox_prefix,
-            tls=self._tls,
-        )
+        self._nc = await nats.connect(**self.connect_options())
         self._js = self._nc.jetstream(timeout=10)
         await self.ensure_streams()
 

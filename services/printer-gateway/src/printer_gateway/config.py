@@ -22,6 +22,9 @@ class Settings(ServiceSettings):
     its own): a kill -9 is noticed within this, and its printers' leases are then taken over by
     compare-and-set. Shorter than the leases' TTL, so detection is fast while a slow renewal pass costs no
     lease. Both TTLs are applied to their key-value buckets at start, existing buckets too."""
+    heartbeat_stall_seconds: float = 15.0
+    """The heartbeat (on a thread of its own, so a saturated event loop does not delay it) stops while the service's
+    event loop has not turned for this long: a replica whose loop is stuck is taken over as a dead one."""
     supervise_interval_seconds: float = 2.0
     """Supervision pass period (statuses behind, deadlines); a change in live replicas wakes it at once."""
     takeover_connects: int = 32

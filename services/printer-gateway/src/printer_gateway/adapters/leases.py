@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from nats.js.api import KeyValueConfig
 from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 
 from contracts.printers.v1 import LEASES_BUCKET, REPLICAS_BUCKET
+from printer_gateway.adapters.heartbeat import HeartbeatThread
 from servicekit.messaging import Bus
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,9 @@ class LeaseTable:
         """Gaps in the heartbeat so far: a check of the leases confirms only if no new gap began meanwhile."""
         self._gone: dict[str, float] = {}
         """Replicas whose heartbeat key we found missing, and when: a takeover of hundreds of printers asks once."""
+        self._beats = threading.Lock()
+        """The heartbeat's bookkeeping is written by its thread (`keep_heartbeat`) and read and confirmed here."""
+        self._beater: HeartbeatThread | None = None
 
     async def open(self) -> None:
         self._leases = await self._bucket(LEASES_BUCKET, self.ttl)
@@ -138,18 +143,45 @@ class LeaseTable:
             log.warning("could not change the TTL of key-value bucket %s to %s s", name, ttl, exc_info=True)
 
     async def heartbeat(self) -> None:
+        """One heartbeat, from the caller's event loop (the first one, before `keep_heartbeat`; tests)."""
         sent = time.monotonic()
-        await self._replicas.put(self.instance, str(self.started_at).encode())
-        if sent >= self._alive_until:
-            self.lapsed = True
-            self.lapses += 1
-        self._alive_until = sent + self.replica_ttl
+        await self._replicas.put(self.instance, self._heartbeat_value())
+        self.beat_sent(sent)
+
+    def _heartbeat_value(self) -> bytes:
+        return str(self.started_at).encode()
+
+    def beat_sent(self, sent: float) -> None:
+        """A heartbeat sent at `sent` (monotonic) was written: our key surely lives until its TTL from then. One
+        sent once the last had surely expired opens a gap (`lapsed`). From any thread."""
+        with self._beats:
+            if sent >= self._alive_until:
+                self.lapsed = True
+                self.lapses += 1
+            self._alive_until = max(self._alive_until, sent + self.replica_ttl)
+
+    async def keep_heartbeat(self, stall_seconds: float) -> None:
+        """Beat every eighth of the replicas' TTL from now on, on a thread of its own (`HeartbeatThread`) while
+        this event loop turns (`loop_turned`) at least every `stall_seconds`."""
+        if self._beater is not None:
+            return
+        options = self.bus.connect_options(name=f"{self.bus.service} heartbeat {self.instance}")
+        beater = HeartbeatThread(
+            options, self.instance, self._heartbeat_value(), self.replica_ttl / 8, stall_seconds, self.beat_sent
+        )
+        await beater.start()
+        self._beater = beater
+
+    def loop_turned(self) -> None:
+        if self._beater is not None:
+            self._beater.loop_turned()
 
     def confirm_leases(self, lapses: int | None = None) -> None:
         """Every lease held was renewed (or let go) after the heartbeat came back (after gap number
         `lapses`, if given, and no later one): commands may go again."""
-        if lapses is None or lapses == self.lapses:
-            self.lapsed = False
+        with self._beats:
+            if lapses is None or lapses == self.lapses:
+                self.lapsed = False
 
     def presumed_alive(self) -> bool:
         """True while our heartbeat key surely has not expired, and has not since our leases were last
@@ -157,7 +189,11 @@ class LeaseTable:
         return not self.lapsed and time.monotonic() < self._alive_until
 
     async def leave(self) -> None:
-        self._alive_until = 0.0
+        beater, self._beater = self._beater, None
+        if beater is not None:
+            await beater.stop()
+        with self._beats:
+            self._alive_until = 0.0
         try:
             await self._replicas.delete(self.instance)
         except Exception:

@@ -202,7 +202,8 @@ class Fleet:
     async def start(self) -> None:
         await self.leases.open()
         await self.leases.heartbeat()
-        self._beat = asyncio.create_task(self._keep_heartbeat(), name="fleet-heartbeat")
+        await self.leases.keep_heartbeat(self.settings.heartbeat_stall_seconds)
+        self._beat = asyncio.create_task(self._watch_heartbeat(), name="fleet-heartbeat")
         self._task = asyncio.create_task(self._run(), name="fleet-supervisor")
         self._keeper = asyncio.create_task(self._keep_leases(), name="fleet-leases")
         self._watcher = asyncio.create_task(self._watch_replicas(), name="fleet-replicas")
@@ -216,18 +217,14 @@ class Fleet:
         await _bounded(self._let_go(printer_id, release=True) for printer_id in list(self.held))
         await self.leases.leave()
 
-    async def _keep_heartbeat(self) -> None:
-        """The heartbeat alone on its own task, every eighth of its TTL: a renewal pass over a thousand
-        leases, or slow supervision work, must not make a live replica look dead."""
+    async def _watch_heartbeat(self) -> None:
+        """Every eighth of the heartbeat's TTL: tell the heartbeat's thread this event loop still turns, and once the
+        heartbeat had a gap, check the leases (on a task of its own: renewing a thousand leases takes a while)."""
         interval = self.settings.replica_ttl_seconds / 8
         while True:
-            try:
-                await self.leases.heartbeat()
-                if self.leases.lapsed and (self._checker is None or self._checker.done()):
-                    # beside the heartbeat: renewing a thousand leases must not delay the next beat
-                    self._checker = asyncio.create_task(self._check_leases(), name="fleet-lease-check")
-            except Exception:
-                log.exception("heartbeat failed")
+            self.leases.loop_turned()
+            if self.leases.lapsed and (self._checker is None or self._checker.done()):
+                self._checker = asyncio.create_task(self._check_leases(), name="fleet-lease-check")
             await asyncio.sleep(interval)
 
     async def _check_leases(self) -> None:
