@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 
 import aiomqtt
 import pytest
@@ -26,6 +27,21 @@ from printer_gateway.domain.printer_status import PrinterStatus
 from servicekit.testing import wait_until
 
 SETTINGS = BambuPrinterSettings(serial="01S00C000000001", host="192.0.2.7", access_code="12345678")
+
+
+@pytest.fixture(autouse=True)
+def no_tls_connection(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The network is faked at the MQTT client: the TLS connection opened before it is a socket connected nowhere."""
+    opened: list[socket.socket] = []
+
+    async def open_tls_socket(host: str, port: int, context: object) -> socket.socket:
+        opened.append(socket.socket())
+        return opened[-1]
+
+    monkeypatch.setattr(connection_module, "open_tls_socket", open_tls_socket)
+    yield
+    for sock in opened:
+        sock.close()
 
 
 class FakeSleep:

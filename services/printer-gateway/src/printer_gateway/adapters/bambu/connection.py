@@ -28,7 +28,12 @@ from printer_gateway.adapters.bambu.report import (
     report_fingerprint,
 )
 from printer_gateway.adapters.bambu.rtsps_camera import RtspsCamera
-from printer_gateway.adapters.bambu.tls import create_ssl_context, is_certificate_rejection, shared_ssl_context
+from printer_gateway.adapters.bambu.tls import (
+    create_ssl_context,
+    is_certificate_rejection,
+    open_tls_socket,
+    shared_ssl_context,
+)
 from printer_gateway.adapters.driver import (
     CameraUnavailable,
     CommandRejected,
@@ -431,7 +436,11 @@ class BambuConnection:
         try:
             with expecting_serial:
                 async with asyncio.timeout(settings.connect_timeout):
-                    await client.__aenter__()
+                    await _enter_over(client, await open_tls_socket(settings.host, settings.mqtt_port, tls_context))
+        except OSError as error:
+            if is_certificate_rejection(error):
+                raise _Refused(CERTIFICATE_REJECTED) from None
+            raise
         except aiomqtt.MqttCodeError as error:
             if _code_of(error) in _AUTH_REFUSED_CODES:
                 raise _Refused(WRONG_ACCESS_CODE) from None
@@ -570,6 +579,27 @@ class BambuConnection:
 
 def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
+
+
+async def _enter_over(client: aiomqtt.Client, sock: ssl.SSLSocket) -> None:
+    """`client.__aenter__()` (paho's connect, on aiomqtt's worker thread) over `sock`, a TLS connection already open
+    (`open_tls_socket`), instead of the socket paho would open and handshake itself on that thread. Its private
+    `_create_socket` is the one seam paho has for it (aiomqtt and paho are pinned in uv.lock; the driver tests speak
+    to the simulator through it). Once: a second connect of this client would be given no socket."""
+    given = [sock]
+
+    def create_socket() -> ssl.SSLSocket:
+        if not given:
+            raise OSError("this MQTT client's connection was used already")
+        return given.pop()
+
+    setattr(client._client, "_create_socket", create_socket)  # noqa: B010 - mypy refuses assigning a method
+    try:
+        await client.__aenter__()
+    except BaseException:
+        if given:  # paho never took it
+            sock.close()
+        raise
 
 
 def _code_of(error: aiomqtt.MqttCodeError) -> int | None:

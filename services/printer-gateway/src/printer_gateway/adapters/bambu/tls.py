@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+import ipaddress
+import socket
 import ssl
 import threading
 from collections.abc import Iterator, Mapping
@@ -131,3 +134,75 @@ def is_certificate_rejection(error: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+async def open_tls_socket(host: str, port: int, context: ssl.SSLContext) -> ssl.SSLSocket:
+    """A TCP connection and its TLS handshake made on the running event loop, not on a thread: aiomqtt runs paho's
+    blocking connect and handshake on a worker thread, and on a saturated CPU a takeover's 32 threads and the event
+    loop passed the GIL back and forth at every step of every handshake (a survivor's connects then finished in
+    waves, seconds apart). The socket is returned non-blocking, handshake done (the certificate checked as
+    `context` checks it), for paho to speak MQTT on (`BambuConnection._session`)."""
+    loop = asyncio.get_running_loop()
+    failed: OSError | None = None
+    for family, kind, proto, _, address in await _addresses(loop, host, port):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+        except OSError as error:
+            sock.close()
+            failed = error
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            tls = context.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+            await _handshake(loop, tls)
+        except BaseException:
+            sock.close()
+            raise
+        return tls
+    raise failed or OSError(f"no address for {host}")
+
+
+async def _addresses(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[Any]:
+    """An IP literal (every Bambu printer's host) without `getaddrinfo`, which the loop also runs on a thread."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return list(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+
+
+async def _handshake(loop: asyncio.AbstractEventLoop, tls: ssl.SSLSocket) -> None:
+    while True:
+        try:
+            tls.do_handshake()
+            return
+        except ssl.SSLWantReadError:
+            await _ready(loop, tls, write=False)
+        except ssl.SSLWantWriteError:
+            await _ready(loop, tls, write=True)
+
+
+async def _ready(loop: asyncio.AbstractEventLoop, sock: socket.socket, *, write: bool) -> None:
+    ready: asyncio.Future[None] = loop.create_future()
+    fd = sock.fileno()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    if write:
+        loop.add_writer(fd, wake)
+    else:
+        loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
