@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import socket
 import ssl
@@ -18,6 +19,7 @@ from printer_gateway.adapters.bambu.tls import (
     create_ssl_context,
     default_ca_bundle,
     is_certificate_rejection,
+    open_tls_socket,
     shared_ssl_context,
 )
 
@@ -151,3 +153,73 @@ def test_a_shared_context_expects_one_serial_per_address_while_it_connects() -> 
             context.serial_at("10.0.0.5", 8883)
     with pytest.raises(ssl.SSLCertVerificationError):
         context.serial_at("10.0.0.5", 8883)
+
+
+async def _listening_printer(cert: Path, key: Path) -> tuple[asyncio.Server, int]:
+    """A TLS listener on 127.0.0.1 that answers one byte once a client sends one."""
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            writer.write(await reader.readexactly(1))
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_context)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_a_tls_connection_opened_on_the_event_loop_is_handshaken_and_non_blocking(tmp_path: Path) -> None:
+    ca_key, ca = _ca("Test Printer CA")
+    cert, key = _leaf(ca_key, ca, "01P00A123456789", tmp_path)
+    server, port = await _listening_printer(cert, key)
+    context = shared_ssl_context(_pem(ca))
+    try:
+        with context.expecting_serial("127.0.0.1", port, "01P00A123456789"):
+            tls = await asyncio.wait_for(open_tls_socket("127.0.0.1", port, context), 10)
+        try:
+            assert not tls.getblocking()
+            assert tls.version() is not None, "handshake done"
+            tls.send(b"x")
+            loop = asyncio.get_running_loop()
+            answered = loop.create_future()
+            loop.add_reader(tls.fileno(), lambda: answered.done() or answered.set_result(None))
+            try:
+                await asyncio.wait_for(answered, 10)
+            finally:
+                loop.remove_reader(tls.fileno())
+            assert tls.recv(1) == b"x"
+        finally:
+            tls.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_tls_connection_opened_on_the_event_loop_checks_the_serial(tmp_path: Path) -> None:
+    ca_key, ca = _ca("Test Printer CA")
+    cert, key = _leaf(ca_key, ca, "01P00A000000000", tmp_path)
+    server, port = await _listening_printer(cert, key)
+    context = shared_ssl_context(_pem(ca))
+    try:
+        with (
+            context.expecting_serial("127.0.0.1", port, "01P00A123456789"),
+            pytest.raises(ssl.SSLCertVerificationError) as raised,
+        ):
+            await asyncio.wait_for(open_tls_socket("127.0.0.1", port, context), 10)
+        assert is_certificate_rejection(raised.value)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_refused_tls_connection_raises_the_connect_error() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.wait_for(open_tls_socket("127.0.0.1", port, shared_ssl_context()), 10)

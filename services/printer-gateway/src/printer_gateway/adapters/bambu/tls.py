@@ -156,11 +156,12 @@ async def open_tls_socket(host: str, port: int, context: ssl.SSLContext) -> ssl.
         except BaseException:
             sock.close()
             raise
+        tls: ssl.SSLSocket | None = None
         try:
             tls = context.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
             await _handshake(loop, tls)
         except BaseException:
-            sock.close()
+            (tls or sock).close()  # the wrapped socket holds the connection once made
             raise
         return tls
     raise failed or OSError(f"no address for {host}")
