@@ -4,12 +4,13 @@ never a live replica's, and the old holder's renewal then fails; bucket TTLs fol
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -198,7 +199,9 @@ async def test_a_lease_taken_over_meanwhile_is_not_renewed(nc: NatsClient) -> No
     assert await table.owner(printer_id) == "gw-b"
 
 
-async def kept_replica(nc: NatsClient, name: str, *, stall_seconds: float) -> LeaseTable:
+async def kept_replica(
+    nc: NatsClient, name: str, *, stall_seconds: float, on_replicas: Callable[[list[str], float], None] | None = None
+) -> LeaseTable:
     """A replica whose heartbeat a thread keeps (`LeaseTable.keep_heartbeat`), on a connection of its own."""
     url = nc.connected_url
     assert url is not None
@@ -209,7 +212,7 @@ async def kept_replica(nc: NatsClient, name: str, *, stall_seconds: float) -> Le
     await table.open()
     await table.heartbeat()
     table.confirm_leases()
-    await table.keep_heartbeat(stall_seconds)
+    await table.keep_heartbeat(stall_seconds, on_replicas)
     return table
 
 
@@ -244,8 +247,10 @@ async def test_a_replica_whose_event_loop_is_stuck_stops_its_heartbeat_until_it_
         table.loop_turned()
         await wait_until(lambda: table.lapses > lapses, 10, "the heartbeat to resume")
         assert table.lapsed, "a gap: its leases are checked before it commands a printer again"
-        survivor._gone.clear()
-        assert not await survivor.replica_gone("gw-stuck")
+        async def back() -> bool:
+            return not await survivor.replica_gone("gw-stuck")
+
+        await wait_until(back, 10, "its key back")
     finally:
         await table.leave()
 
@@ -258,3 +263,25 @@ async def test_a_replica_that_left_writes_no_heartbeat_after_its_key_was_deleted
 
     assert "replica-heartbeat" not in {thread.name for thread in threading.enumerate()}, "no beat after the delete"
     assert await survivor.replica_gone("gw-leaving")
+
+
+async def test_the_heartbeat_thread_hands_each_listing_of_the_live_replicas_to_the_event_loop(nc: NatsClient) -> None:
+    """A replica joining, then leaving, is seen in the thread's listings, given on the caller's event loop."""
+    loop = asyncio.get_running_loop()
+    listings: list[tuple[list[str], float]] = []
+
+    def listed(live: list[str], listed_at: float) -> None:
+        assert asyncio.get_running_loop() is loop, "handed over on the caller's event loop"
+        listings.append((live, listed_at))
+
+    table = await kept_replica(nc, "gw-a", stall_seconds=30, on_replicas=listed)
+    try:
+        await wait_until(lambda: listings and listings[-1][0] == ["gw-a"], 10, "a listing of itself")
+        other = await replica(nc, "gw-b")
+        await wait_until(lambda: listings[-1][0] == ["gw-a", "gw-b"], 10, "the new replica listed")
+        await other.leave()
+        await wait_until(lambda: listings[-1][0] == ["gw-a"], 10, "the replica that left no longer listed")
+        times = [listed_at for _, listed_at in listings]
+        assert times == sorted(times) and times[-1] <= time.monotonic()
+    finally:
+        await table.leave()

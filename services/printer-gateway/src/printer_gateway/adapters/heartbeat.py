@@ -8,6 +8,9 @@ keeps time and its TTL can be short, which is how fast a dead replica is noticed
 
 It still says the replica serves its printers: it beats only while the service's loop has turned within
 `stall_seconds` (`loop_turned`), so a replica whose loop is stuck is taken over as a dead one would be.
+
+After each beat it lists the live replicas as well, and hands a changed list to the service's loop: a dead
+replica is noticed the moment its key expires, not once the busy loop gets round to asking.
 """
 
 from __future__ import annotations
@@ -17,13 +20,25 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import nats
 
 from contracts.printers.v1 import REPLICAS_BUCKET
+from printer_gateway.adapters.replicas import ReplicaDirectory
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Beats:
+    interval: float
+    """Seconds between heartbeats."""
+    stall_seconds: float
+    """No heartbeat while the service's event loop has not turned for this long."""
+    ttl: float
+    """The heartbeat key's TTL (how long a replica found gone is believed gone without asking again)."""
 
 
 class HeartbeatThread:
@@ -32,14 +47,17 @@ class HeartbeatThread:
         connect_options: dict[str, Any],
         instance: str,
         value: bytes,
-        interval: float,
-        stall_seconds: float,
+        beats: Beats,
         beat_sent: Callable[[float], None],
+        on_replicas: Callable[[list[str], float], None] | None = None,
     ) -> None:
         """`beat_sent(sent)` is called on this thread after each heartbeat written, with the monotonic time
-        the write was sent (the key's TTL runs from about then)."""
+        the write was sent (the key's TTL runs from about then); `on_replicas(live, listed_at)` on the caller's
+        event loop with each listing of the live replicas and the monotonic time it was asked."""
         self._options, self.instance, self.value = connect_options, instance, value
-        self.interval, self.stall_seconds, self._beat_sent = interval, stall_seconds, beat_sent
+        self.interval, self.stall_seconds, self.ttl = beats.interval, beats.stall_seconds, beats.ttl
+        self._beat_sent, self._on_replicas = beat_sent, on_replicas
+        self._caller: asyncio.AbstractEventLoop | None = None
         self._loop_seen = time.monotonic()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -67,6 +85,7 @@ class HeartbeatThread:
             caller.call_soon_threadsafe(settle)
 
         self._loop_seen = time.monotonic()
+        self._caller = caller
         self._thread = threading.Thread(target=self._run, args=(ready,), name="replica-heartbeat", daemon=True)
         self._thread.start()
         await started
@@ -95,16 +114,34 @@ class HeartbeatThread:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         nc = await nats.connect(**self._options)
         try:
-            bucket = await nc.jetstream(timeout=max(self.interval * 4, 1.0)).key_value(REPLICAS_BUCKET)
+            js = nc.jetstream(timeout=max(self.interval * 4, 1.0))
+            bucket = await js.key_value(REPLICAS_BUCKET)
+            directory = ReplicaDirectory(js, bucket, self.instance, self.ttl)
             ready(None)
             while not self._stop.is_set():
                 await self._beat(bucket)
+                if self._on_replicas is not None:
+                    await self._list(directory)
                 try:
                     await asyncio.wait_for(self._stop.wait(), self.interval)
                 except TimeoutError:
                     pass
         finally:
             await nc.close()
+
+    async def _list(self, directory: ReplicaDirectory) -> None:
+        listed_at = time.monotonic()
+        try:
+            live = await directory.live()
+        except Exception:
+            log.warning("listing the live replicas failed", exc_info=True)
+            return
+        if self._caller is None or self._on_replicas is None:
+            return
+        try:
+            self._caller.call_soon_threadsafe(self._on_replicas, live, listed_at)
+        except RuntimeError:
+            pass  # the service's loop has ended
 
     async def _beat(self, bucket: Any) -> None:
         behind = time.monotonic() - self._loop_seen

@@ -12,12 +12,11 @@ the old revision) then fails. A replica whose own heartbeat may have expired sen
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +24,8 @@ from nats.js.api import KeyValueConfig
 from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 
 from contracts.printers.v1 import LEASES_BUCKET, REPLICAS_BUCKET
-from printer_gateway.adapters.heartbeat import HeartbeatThread
+from printer_gateway.adapters.heartbeat import Beats, HeartbeatThread
+from printer_gateway.adapters.replicas import ReplicaDirectory
 from servicekit.messaging import Bus
 
 log = logging.getLogger(__name__)
@@ -108,8 +108,6 @@ class LeaseTable:
         survivor may have taken some, so no command until they are checked (`confirm_leases`)."""
         self.lapses = 0
         """Gaps in the heartbeat so far: a check of the leases confirms only if no new gap began meanwhile."""
-        self._gone: dict[str, float] = {}
-        """Replicas whose heartbeat key we found missing, and when: a takeover of hundreds of printers asks once."""
         self._beats = threading.Lock()
         """The heartbeat's bookkeeping is written by its thread (`keep_heartbeat`) and read and confirmed here."""
         self._beater: HeartbeatThread | None = None
@@ -117,6 +115,7 @@ class LeaseTable:
     async def open(self) -> None:
         self._leases = await self._bucket(LEASES_BUCKET, self.ttl)
         self._replicas = await self._bucket(REPLICAS_BUCKET, self.replica_ttl)
+        self.directory = ReplicaDirectory(self.bus.js, self._replicas, self.instance, self.replica_ttl)
 
     async def _bucket(self, name: str, ttl: float) -> Any:
         try:
@@ -160,14 +159,22 @@ class LeaseTable:
                 self.lapses += 1
             self._alive_until = max(self._alive_until, sent + self.replica_ttl)
 
-    async def keep_heartbeat(self, stall_seconds: float) -> None:
+    async def keep_heartbeat(
+        self, stall_seconds: float, on_replicas: Callable[[list[str], float], None] | None = None
+    ) -> None:
         """Beat every eighth of the replicas' TTL from now on, on a thread of its own (`HeartbeatThread`) while
-        this event loop turns (`loop_turned`) at least every `stall_seconds`."""
+        this event loop turns (`loop_turned`) at least every `stall_seconds`; after each beat the thread lists the
+        live replicas too, and hands each list to `on_replicas` on this event loop."""
         if self._beater is not None:
             return
         options = self.bus.connect_options(name=f"{self.bus.service} heartbeat {self.instance}")
         beater = HeartbeatThread(
-            options, self.instance, self._heartbeat_value(), self.replica_ttl / 8, stall_seconds, self.beat_sent
+            options,
+            self.instance,
+            self._heartbeat_value(),
+            Beats(self.replica_ttl / 8, stall_seconds, self.replica_ttl),
+            self.beat_sent,
+            on_replicas,
         )
         await beater.start()
         self._beater = beater
@@ -200,29 +207,10 @@ class LeaseTable:
             log.debug("could not remove replica key", exc_info=True)
 
     async def live_replicas(self) -> list[str]:
-        """The replicas whose heartbeat key exists, from the bucket's stream itself. Not the client's `keys()`:
-        its watcher may declare the listing complete before a key already sent has been read, and a replica
-        left out makes every other one try to take its printers (seen: a key a few ms old missing)."""
-        prefix = f"$KV.{REPLICAS_BUCKET}."
-        info = await self.bus.js.stream_info(f"KV_{REPLICAS_BUCKET}", subjects_filter=f"{prefix}>")
-        named = [subject[len(prefix) :] for subject in (info.state.subjects or {})]
-        others = [name for name in named if name != self.instance]
-        gone = await asyncio.gather(*(self.replica_gone(name) for name in others))  # a deleted key leaves a marker
-        return sorted({name for name, left in zip(others, gone, strict=True) if not left} | {self.instance})
+        return await self.directory.live()
 
     async def replica_gone(self, replica: str) -> bool:
-        """Asked of the bucket itself, not of a listing: a steal must not rest on a stale or partial list.
-        A replica found gone is not asked about again for a sixteenth of the TTL."""
-        found = self._gone.get(replica)
-        if found is not None and time.monotonic() - found < self.replica_ttl / 16:
-            return True
-        try:
-            entry = await self._replicas.get(replica)
-        except (KeyNotFoundError, NotFoundError):
-            self._gone[replica] = time.monotonic()
-            return True
-        self._gone.pop(replica, None)
-        return entry.value is None or entry.operation is not None
+        return await self.directory.gone(replica)
 
     async def owner(self, printer_id: str) -> str | None:
         try:

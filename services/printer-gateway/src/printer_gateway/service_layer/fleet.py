@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -174,7 +175,8 @@ class Fleet:
         self._checker: asyncio.Task[None] | None = None
         self._renewing = asyncio.Lock()
         """One renewal pass at a time: two compare-and-sets of one lease would make the loser look lost."""
-        self._watcher: asyncio.Task[None] | None = None
+        self._listed: tuple[list[str], float] = ([], -math.inf)
+        """The heartbeat thread's last listing of the live replicas, and when it came (monotonic)."""
         self._wake = asyncio.Event()
         self._replicas_changed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
@@ -202,14 +204,13 @@ class Fleet:
     async def start(self) -> None:
         await self.leases.open()
         await self.leases.heartbeat()
-        await self.leases.keep_heartbeat(self.settings.heartbeat_stall_seconds)
+        await self.leases.keep_heartbeat(self.settings.heartbeat_stall_seconds, self._replicas_listed)
         self._beat = asyncio.create_task(self._watch_heartbeat(), name="fleet-heartbeat")
         self._task = asyncio.create_task(self._run(), name="fleet-supervisor")
         self._keeper = asyncio.create_task(self._keep_leases(), name="fleet-leases")
-        self._watcher = asyncio.create_task(self._watch_replicas(), name="fleet-replicas")
 
     async def stop(self) -> None:
-        for task in (self._task, self._keeper, self._watcher, self._beat, self._checker):
+        for task in (self._task, self._keeper, self._beat, self._checker):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -248,21 +249,22 @@ class Fleet:
                 log.exception("lease renewal pass failed")
             await asyncio.sleep(interval)
 
-    async def _watch_replicas(self) -> None:
-        """Wake supervision when the live replicas change: a dead replica's printers are taken over as
-        soon as its heartbeat expires, not at the next supervision interval. Apart from lease renewal, so
-        a slow listing never delays a renewal."""
-        interval = self.settings.replica_ttl_seconds / 8
-        while True:
-            try:
-                replicas = await self.leases.live_replicas()
-                if replicas != self._replicas:
-                    self._replicas = replicas
-                    self._replicas_changed.set()
-                    self.wake()
-            except Exception:
-                log.exception("listing the live replicas failed")
-            await asyncio.sleep(interval)
+    def _replicas_listed(self, replicas: list[str], listed_at: float) -> None:
+        """The heartbeat's thread listed the live replicas (after each beat): a change wakes supervision, so a dead
+        replica's printers are taken over as soon as its heartbeat expires, not at the next supervision interval,
+        and however far behind this event loop is (the listing's round trips are the thread's)."""
+        self._listed = (replicas, listed_at)
+        if replicas != self._replicas:
+            self._replicas = replicas
+            self._replicas_changed.set()
+            self.wake()
+
+    async def _live_replicas(self) -> list[str]:
+        """The heartbeat thread's last listing if it is fresh (made within two beats), else asked now."""
+        replicas, listed_at = self._listed
+        if time.monotonic() - listed_at <= self.settings.replica_ttl_seconds / 4:
+            return replicas
+        return await self.leases.live_replicas()
 
     async def _run(self) -> None:
         while True:
@@ -286,7 +288,7 @@ class Fleet:
         deadlines that fell due. A few queries per pass whatever the fleet size, and the per-printer
         steps run concurrently: a takeover of hundreds of printers must not go one by one. Printers to
         take over come before the writes held back for the printers already held."""
-        replicas = await self.leases.live_replicas()
+        replicas = await self._live_replicas()
         self._replicas = replicas
         if replicas != self._supervised_over and self._versions:
             # A replica died: its printers are taken over from the fleet as the last pass saw it, before this
