@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import aiomqtt
 import pytest
+from paho.mqtt.client import MQTTMessage
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -254,26 +255,43 @@ async def test_a_repeated_report_is_dropped_before_it_is_parsed(monkeypatch: pyt
     assert [s.progress_percent for s in statuses] == [0, 4]
 
 
-async def test_a_repeated_report_is_dropped_before_it_is_queued() -> None:
-    """Repeats never reach aiomqtt's iterator; they still count as hearing from the printer."""
+async def test_a_repeated_report_is_dropped_before_aiomqtt_wraps_and_queues_it() -> None:
+    """Repeats never reach aiomqtt's handler (nor its iterator's queue); they still count as hearing from it."""
     statuses: list[PrinterStatus] = []
 
     async def listener(status: PrinterStatus) -> None:
         statuses.append(status)
 
-    def message(payload: bytes) -> aiomqtt.Message:
-        return aiomqtt.Message(f"device/{SETTINGS.serial}/report", payload, 0, False, 0, None)
+    wrapped: list[bytes] = []
+    client = aiomqtt.Client("192.0.2.7")
+    aiomqtt_handler = client._client.on_message
+    assert aiomqtt_handler is not None
 
+    def handler(paho_client: object, userdata: object, message: MQTTMessage) -> None:
+        wrapped.append(message.payload)
+        aiomqtt_handler(paho_client, userdata, message)
+
+    client._client.on_message = handler
     connection = BambuConnection(SETTINGS, listener)
-    gate = connection_module._ReportGate(admit=connection._admit)
-    gate.put_nowait(message(push(1, mc_percent=0)))
-    await connection._handle(gate.get_nowait().payload, admitted=True)
+    connection_module._gate_reports(client, connection._admit)
+
+    def receive(payload: bytes) -> None:
+        message = MQTTMessage(topic=f"device/{SETTINGS.serial}/report".encode())
+        message.payload = payload
+        client._client.on_message(client._client, None, message)  # as paho hands a PUBLISH over
+
+    async def handle_queued() -> None:
+        while wrapped:
+            await connection._handle(wrapped.pop(0), admitted=True)
+
+    receive(push(1, mc_percent=0))
+    await handle_queued()
     connection._heard_at = 0.0
     for sequence_id in range(2, 5):
-        gate.put_nowait(message(push(sequence_id, mc_percent=0)))
-    assert gate.qsize() == 0 and connection._heard_at > 0.0
-    gate.put_nowait(message(push(5, mc_percent=4)))
-    await connection._handle(gate.get_nowait().payload, admitted=True)
+        receive(push(sequence_id, mc_percent=0))
+    assert wrapped == [] and connection._heard_at > 0.0
+    receive(push(5, mc_percent=4))
+    await handle_queued()
 
     assert [s.progress_percent for s in statuses] == [0, 4]
 

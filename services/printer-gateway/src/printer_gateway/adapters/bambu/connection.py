@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import random
@@ -12,7 +11,7 @@ import ssl
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import aiomqtt
 from opentelemetry.trace import SpanKind
@@ -121,21 +120,6 @@ class _PendingCommand:
     def answered_by(self, reply: protocol.CommandReply) -> bool:
         """Other clients (Bambu Studio, Handy) see the same replies; their ids may collide with ours."""
         return not self.future.done() and reply.command in (None, self.command)
-
-
-class _ReportGate(asyncio.Queue[aiomqtt.Message]):
-    """aiomqtt's queue of incoming messages with a gate in front: a report that repeats the last one is dropped
-    as it arrives, before aiomqtt's iterator spends a task and a wait on it. Most reports of a fleet repeat
-    the last one (X1 full reports every second), and on a saturated CPU during a takeover every microsecond
-    the held printers' reports cost is taken from the printers being connected."""
-
-    def __init__(self, maxsize: int = 0, *, admit: Callable[[aiomqtt.Message], bool]) -> None:
-        super().__init__(maxsize)
-        self._admit = admit
-
-    def put_nowait(self, item: aiomqtt.Message) -> None:
-        if self._admit(item):
-            super().put_nowait(item)
 
 
 class BambuConnection:
@@ -430,9 +414,8 @@ class BambuConnection:
             tls_context=tls_context,
             keepalive=settings.keepalive,
             timeout=settings.command_timeout,
-            # aiomqtt calls it as a class, with `maxsize` only
-            queue_type=cast("type[asyncio.Queue[aiomqtt.Message]]", functools.partial(_ReportGate, admit=self._admit)),
         )
+        _gate_reports(client, self._admit)
         try:
             with expecting_serial:
                 async with asyncio.timeout(settings.connect_timeout):
@@ -487,10 +470,10 @@ class BambuConnection:
                 continue  # only repeats came, dropped at the gate
             await self._handle(message.payload, admitted=True)
 
-    def _admit(self, message: aiomqtt.Message) -> bool:
-        """The gate of `_ReportGate`: everything heard counts against staleness, only news is queued."""
+    def _admit(self, payload: bytes) -> bool:
+        """The gate of `_gate_reports`: everything heard counts against staleness, only news is queued."""
         self._heard_at = asyncio.get_running_loop().time()
-        return not self._repeats(message.payload)
+        return not self._repeats(payload)
 
     def _repeats(self, payload: Any) -> bool:
         """The message says what the last one said (and nothing waits for a reply, which may repeat an earlier one
@@ -579,6 +562,24 @@ class BambuConnection:
 
 def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
+
+
+def _gate_reports(client: aiomqtt.Client, admit: Callable[[bytes], bool]) -> None:
+    """Put `admit` in front of aiomqtt's handler of what paho receives: a report that repeats the last one is dropped
+    as paho hands it over, before aiomqtt wraps it in a `Message` (its topic validated again) and queues it for the
+    iterator. Most reports of a fleet repeat the last one (an X1's full report every second); wrapping them was a
+    tenth of a survivor's CPU in a saturated takeover, taken from the printers being connected. paho's `on_message`
+    is public; aiomqtt keeps its paho client in `_client` (both pinned in uv.lock)."""
+    paho = client._client
+    deliver = paho.on_message
+    if deliver is None:
+        raise RuntimeError("aiomqtt no longer handles paho's messages through on_message")
+
+    def on_message(paho_client: Any, userdata: Any, message: Any) -> None:
+        if admit(message.payload):
+            deliver(paho_client, userdata, message)
+
+    paho.on_message = on_message
 
 
 async def _enter_over(client: aiomqtt.Client, sock: ssl.SSLSocket) -> None:
