@@ -5,6 +5,7 @@ written afterwards)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -270,6 +271,37 @@ async def test_a_dead_replicas_printers_are_taken_before_the_pass_lists_the_flee
     assert ListedUow.printers.listings == 2, "the pass's listing was still waiting"
     ListedUow.printers.held_back.set()
     await passing
+
+
+async def test_a_replica_listed_gone_is_taken_over_at_once_beside_a_pass_under_way(
+    farm: Farm, written: Writes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat's thread lists gw-2 gone while a pass that began with gw-2 alive waits for its listing of the
+    fleet (seconds on a saturated CPU): the takeover does not wait for it, and the pass lets none of it go."""
+    monkeypatch.setattr(fleet_module, "CONNECT_WAIT_SECONDS", 0.0)  # the fake connections never open
+    fleet = make_fleet(connects=32)
+    fleet.uow_factory = ListedUow
+    ListedUow.printers.held_back = None
+    fleet.leases = LiveLeases(["gw-1", "gw-2"])  # type: ignore[assignment]
+    await fleet.supervise_once()
+    ours = dict(fleet.held)
+    assert ours and len(ours) < 10
+
+    listed = ListedUow.printers.listings
+    ListedUow.printers.held_back = asyncio.Event()
+    passing = asyncio.create_task(fleet.supervise_once())  # gw-2 still alive when it began
+    await wait_until(
+        lambda: ListedUow.printers.listings == listed + 1, 5, "the pass waiting for its listing", interval=0.001
+    )
+    fleet.leases.replicas = ["gw-1"]  # type: ignore[attr-defined]
+    fleet._replicas_listed(["gw-1"], time.monotonic())
+    await wait_until(lambda: len(fleet.held) == 10, 5, "gw-2's printers taken over", interval=0.001)
+    taken = dict(fleet.held)
+    ListedUow.printers.held_back.set()
+    await passing
+
+    assert fleet.held == taken, "the pass neither let go of nor took again a printer the takeover holds"
+    assert all(fleet.held[pid] is held for pid, held in ours.items())
 
 
 async def test_a_pass_woken_by_the_api_waits_out_the_gap_but_a_replica_change_does_not(
