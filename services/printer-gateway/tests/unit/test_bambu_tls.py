@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import socket
 import ssl
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -155,8 +157,12 @@ def test_a_shared_context_expects_one_serial_per_address_while_it_connects() -> 
         context.serial_at("10.0.0.5", 8883)
 
 
-async def _listening_printer(cert: Path, key: Path) -> tuple[asyncio.Server, int]:
-    """A TLS listener on 127.0.0.1 that answers one byte once a client sends one."""
+@contextlib.asynccontextmanager
+async def _printer_listening(tmp: Path, serial: str) -> AsyncIterator[tuple[int, ssl.SSLContext]]:
+    """A TLS listener on 127.0.0.1 whose certificate names `serial`, answering one byte with the same byte; the port
+    and the shared context of its CA."""
+    ca_key, ca = _ca("Test Printer CA")
+    cert, key = _leaf(ca_key, ca, serial, tmp)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert, key)
 
@@ -170,15 +176,15 @@ async def _listening_printer(cert: Path, key: Path) -> tuple[asyncio.Server, int
             writer.close()
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_context)
-    return server, server.sockets[0].getsockname()[1]
+    try:
+        yield server.sockets[0].getsockname()[1], shared_ssl_context(_pem(ca))
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 async def test_a_tls_connection_opened_on_the_event_loop_is_handshaken_and_non_blocking(tmp_path: Path) -> None:
-    ca_key, ca = _ca("Test Printer CA")
-    cert, key = _leaf(ca_key, ca, "01P00A123456789", tmp_path)
-    server, port = await _listening_printer(cert, key)
-    context = shared_ssl_context(_pem(ca))
-    try:
+    async with _printer_listening(tmp_path, "01P00A123456789") as (port, context):
         with context.expecting_serial("127.0.0.1", port, "01P00A123456789"):
             tls = await asyncio.wait_for(open_tls_socket("127.0.0.1", port, context), 10)
         try:
@@ -195,26 +201,16 @@ async def test_a_tls_connection_opened_on_the_event_loop_is_handshaken_and_non_b
             assert tls.recv(1) == b"x"
         finally:
             tls.close()
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_a_tls_connection_opened_on_the_event_loop_checks_the_serial(tmp_path: Path) -> None:
-    ca_key, ca = _ca("Test Printer CA")
-    cert, key = _leaf(ca_key, ca, "01P00A000000000", tmp_path)
-    server, port = await _listening_printer(cert, key)
-    context = shared_ssl_context(_pem(ca))
-    try:
+    async with _printer_listening(tmp_path, "01P00A000000000") as (port, context):
         with (
             context.expecting_serial("127.0.0.1", port, "01P00A123456789"),
             pytest.raises(ssl.SSLCertVerificationError) as raised,
         ):
             await asyncio.wait_for(open_tls_socket("127.0.0.1", port, context), 10)
         assert is_certificate_rejection(raised.value)
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_a_refused_tls_connection_raises_the_connect_error() -> None:
