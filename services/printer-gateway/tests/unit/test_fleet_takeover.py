@@ -420,7 +420,7 @@ async def test_an_unmute_does_not_wait_for_mutes_and_none_comes_after_it(
     farm: Farm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A takeover over before its mutes were answered, or even sent, must not leave a printer muted."""
-    monkeypatch.setattr(fleet_module, "LEASE_CALLS", 1)  # one mute at a time: the second one waits its turn
+    monkeypatch.setattr(fleet_module, "MUTE_CALLS", 1)  # one mute at a time: the second one waits its turn
     monkeypatch.setattr(fleet_module, "FIRST_STATUS_WAIT_SECONDS", 0.0)  # the printers taken over never report
     fleet = make_fleet(connects=MUTE_FROM)
     slow, waiting = hold(fleet, farm, 2)

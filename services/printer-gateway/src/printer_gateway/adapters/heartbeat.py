@@ -19,7 +19,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,16 +118,22 @@ class HeartbeatThread:
             bucket = await js.key_value(REPLICAS_BUCKET)
             directory = ReplicaDirectory(js, bucket, self.instance, self.ttl)
             ready(None)
-            while not self._stop.is_set():
-                await self._beat(bucket)
-                if self._on_replicas is not None:
-                    await self._list(directory)
-                try:
-                    await asyncio.wait_for(self._stop.wait(), self.interval)
-                except TimeoutError:
-                    pass
+            steps = [self._every_interval(lambda: self._beat(bucket))]
+            if self._on_replicas is not None:
+                # A task of its own: a slow listing (ten requests on a saturated CPU) must not delay the next beat.
+                steps.append(self._every_interval(lambda: self._list(directory)))
+            await asyncio.gather(*steps)
         finally:
             await nc.close()
+
+    async def _every_interval(self, step: Callable[[], Awaitable[None]]) -> None:
+        assert self._stop is not None
+        while not self._stop.is_set():
+            await step()
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.interval)
+            except TimeoutError:
+                pass
 
     async def _list(self, directory: ReplicaDirectory) -> None:
         listed_at = time.monotonic()

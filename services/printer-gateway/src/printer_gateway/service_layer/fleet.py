@@ -76,6 +76,11 @@ previous one began. Every registration woke a pass, and each pass lists the whol
 printers over 10 replicas kept every replica listing it back to back, more work with every printer added. A
 change of the live replicas (a takeover) is not held back."""
 
+MUTE_CALLS = 16
+"""Mutes (or unmutes) in flight at once, an UNSUBSCRIBE and its acknowledgement each. A takeover's thousand mutes
+all at once (256 in flight) filled every event-loop turn, and its first connect came 2 s after its leases on a
+saturated CPU; a few at a time, they interleave with the connects."""
+
 LEASE_CALLS = 256
 """Lease acquisitions in flight at once: a few small key-value requests each, so a takeover of hundreds of
 printers asks for all their leases together instead of in lockstep rounds of `CONCURRENCY` (each round some
@@ -450,12 +455,12 @@ class Fleet:
         return muting
 
     async def _mute(self, held: list[Held]) -> None:
-        await _bounded((self._quietly(h.connection.mute_reports, "muting") for h in held), LEASE_CALLS)
+        await _bounded((self._quietly(h.connection.mute_reports, "muting") for h in held), MUTE_CALLS)
 
     async def _unmute(self, held: list[Held]) -> None:
         """Only printers still held by the same `Held` (one let go and taken again has a new connection)."""
         current = [h for h in held if self.held.get(h.lease.printer_id) is h]
-        await _bounded((self._quietly(h.connection.unmute_reports, "unmuting") for h in current), LEASE_CALLS)
+        await _bounded((self._quietly(h.connection.unmute_reports, "unmuting") for h in current), MUTE_CALLS)
 
     async def _quietly(self, step: Callable[[], Awaitable[None]], doing: str) -> None:
         try:
