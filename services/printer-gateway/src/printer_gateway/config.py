@@ -23,8 +23,8 @@ class Settings(ServiceSettings):
     compare-and-set. Shorter than the leases' TTL, so detection is fast while a slow renewal pass costs no
     lease. Both TTLs are applied to their key-value buckets at start, existing buckets too. It was 4 s while the
     heartbeat ran on the event loop (which lapsed on a saturated CPU even so); on its thread no heartbeat lapsed
-    in four saturated 10,000-printer handovers at 2-4 s, one did at 2 s with a profiler attached: 3 s keeps a
-    margin."""
+    in six saturated 10,000-printer handovers at 2-4 s, but some did when the survivors were loaded more (a
+    profiler attached at 2 s; muting off, or slowed, at 3 s): 3 s keeps some margin."""
     heartbeat_stall_seconds: float = 15.0
     """The heartbeat (on a thread of its own, so a saturated event loop does not delay it) stops while the service's
     event loop has not turned for this long: a replica whose loop is stuck is taken over as a dead one."""

@@ -9,8 +9,9 @@ keeps time and its TTL can be short, which is how fast a dead replica is noticed
 It still says the replica serves its printers: it beats only while the service's loop has turned within
 `stall_seconds` (`loop_turned`), so a replica whose loop is stuck is taken over as a dead one would be.
 
-After each beat it lists the live replicas as well, and hands a changed list to the service's loop: a dead
-replica is noticed the moment its key expires, not once the busy loop gets round to asking.
+Every beat interval it also lists the live replicas (on a task of its own, so a slow listing never delays a beat)
+and hands each list to the service's loop: a dead replica is noticed as its key expires, not once the busy loop
+gets round to asking.
 """
 
 from __future__ import annotations

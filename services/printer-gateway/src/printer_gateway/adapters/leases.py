@@ -163,8 +163,8 @@ class LeaseTable:
         self, stall_seconds: float, on_replicas: Callable[[list[str], float], None] | None = None
     ) -> None:
         """Beat every eighth of the replicas' TTL from now on, on a thread of its own (`HeartbeatThread`) while
-        this event loop turns (`loop_turned`) at least every `stall_seconds`; after each beat the thread lists the
-        live replicas too, and hands each list to `on_replicas` on this event loop."""
+        this event loop turns (`loop_turned`) at least every `stall_seconds`; as often, the thread lists the live
+        replicas too, and hands each list to `on_replicas` on this event loop."""
         if self._beater is not None:
             return
         options = self.bus.connect_options(name=f"{self.bus.service} heartbeat {self.instance}")

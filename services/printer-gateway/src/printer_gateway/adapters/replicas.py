@@ -13,7 +13,7 @@ from contracts.printers.v1 import REPLICAS_BUCKET
 
 class ReplicaDirectory:
     """The live replicas, asked over one NATS connection: the service's own, or the heartbeat thread's (which
-    lists them after each beat, however far behind the service's event loop is)."""
+    lists them every beat interval, however far behind the service's event loop is)."""
 
     def __init__(self, js: Any, bucket: Any, instance: str, ttl: float) -> None:
         self.js, self.bucket, self.instance, self.ttl = js, bucket, instance, ttl

@@ -590,16 +590,17 @@ async def _enter_over(client: aiomqtt.Client, sock: ssl.SSLSocket) -> None:
     given = [sock]
 
     def create_socket() -> ssl.SSLSocket:
-        if not given:
-            raise OSError("this MQTT client's connection was used already")
-        return given.pop()
+        try:
+            return given.pop()  # atomic: this runs on aiomqtt's worker thread
+        except IndexError:
+            raise OSError("this MQTT client's connection was used already or given up") from None
 
     setattr(client._client, "_create_socket", create_socket)  # noqa: B010 - mypy refuses assigning a method
     try:
         await client.__aenter__()
     except BaseException:
-        if given:  # paho never took it
-            sock.close()
+        with contextlib.suppress(IndexError):  # else paho took it, and closes it
+            given.pop().close()  # paho never took it (its connect, cancelled, may still run on the worker thread)
         raise
 
 
