@@ -258,17 +258,21 @@ async def test_a_dead_replicas_printers_are_taken_before_the_pass_lists_the_flee
     monkeypatch.setattr(fleet_module, "CONNECT_WAIT_SECONDS", 0.0)  # the fake connections never open
     fleet = make_fleet(connects=32)
     fleet.uow_factory = ListedUow
+    ListedUow.printers.held_back = None
     fleet.leases = LiveLeases(["gw-1", "gw-2"])  # type: ignore[assignment]
     await fleet.supervise_once()
     ours = set(fleet.held)
     assert ours and len(ours) < 10
 
+    listed = ListedUow.printers.listings
     fleet.leases.replicas = ["gw-1"]  # type: ignore[attr-defined]
     ListedUow.printers.held_back = asyncio.Event()
     passing = asyncio.create_task(fleet.supervise_once())
     await wait_until(lambda: len(fleet.held) == 10, 5, "gw-2's printers taken over", interval=0.001)
+    # taken while the pass had not listed the fleet yet, or was waiting for that listing: never after it
+    await wait_until(lambda: ListedUow.printers.listings == listed + 1, 5, "the pass listing", interval=0.001)
 
-    assert ListedUow.printers.listings == 2, "the pass's listing was still waiting"
+    assert not passing.done(), "the pass's listing was still waiting"
     ListedUow.printers.held_back.set()
     await passing
 
