@@ -252,18 +252,23 @@ class LiveLeases:
         return Lease(printer_id, 2, 2)
 
 
-async def test_a_dead_replicas_printers_are_taken_before_the_pass_lists_the_fleet(
-    farm: Farm, written: Writes, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def sharing_with_gw2(monkeypatch: pytest.MonkeyPatch) -> tuple[Fleet, dict[str, Held]]:
+    """gw-1's fleet once a pass shared the ten printers with gw-2 (the listing fake starting clean), and its share."""
     monkeypatch.setattr(fleet_module, "CONNECT_WAIT_SECONDS", 0.0)  # the fake connections never open
     fleet = make_fleet(connects=32)
     fleet.uow_factory = ListedUow
     ListedUow.printers.held_back = None
     fleet.leases = LiveLeases(["gw-1", "gw-2"])  # type: ignore[assignment]
     await fleet.supervise_once()
-    ours = set(fleet.held)
+    ours = dict(fleet.held)
     assert ours and len(ours) < 10
+    return fleet, ours
 
+
+async def test_a_dead_replicas_printers_are_taken_before_the_pass_lists_the_fleet(
+    farm: Farm, written: Writes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet, _ = await sharing_with_gw2(monkeypatch)
     listed = ListedUow.printers.listings
     fleet.leases.replicas = ["gw-1"]  # type: ignore[attr-defined]
     ListedUow.printers.held_back = asyncio.Event()
@@ -282,15 +287,7 @@ async def test_a_replica_listed_gone_is_taken_over_at_once_beside_a_pass_under_w
 ) -> None:
     """The heartbeat's thread lists gw-2 gone while a pass that began with gw-2 alive waits for its listing of the
     fleet (seconds on a saturated CPU): the takeover does not wait for it, and the pass lets none of it go."""
-    monkeypatch.setattr(fleet_module, "CONNECT_WAIT_SECONDS", 0.0)  # the fake connections never open
-    fleet = make_fleet(connects=32)
-    fleet.uow_factory = ListedUow
-    ListedUow.printers.held_back = None
-    fleet.leases = LiveLeases(["gw-1", "gw-2"])  # type: ignore[assignment]
-    await fleet.supervise_once()
-    ours = dict(fleet.held)
-    assert ours and len(ours) < 10
-
+    fleet, ours = await sharing_with_gw2(monkeypatch)
     listed = ListedUow.printers.listings
     ListedUow.printers.held_back = asyncio.Event()
     passing = asyncio.create_task(fleet.supervise_once())  # gw-2 still alive when it began

@@ -71,8 +71,8 @@ class HeartbeatThread:
 
     async def start(self) -> None:
         """Start the thread and return once its connection is open (it beats from then on)."""
-        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         caller = asyncio.get_running_loop()
+        started: asyncio.Future[None] = caller.create_future()
 
         def ready(error: BaseException | None) -> None:
             def settle() -> None:

@@ -180,8 +180,9 @@ class Fleet:
         self._beat: asyncio.Task[None] | None = None
         self._checker: asyncio.Task[None] | None = None
         self._renewing = asyncio.Lock()
-        self._acquiring = asyncio.Lock()
         """One renewal pass at a time: two compare-and-sets of one lease would make the loser look lost."""
+        self._acquiring = asyncio.Lock()
+        """One `_take_mine` at a time: two would both acquire a printer and hold it twice."""
         self._listed: tuple[list[str], float] = ([], -math.inf)
         """The heartbeat thread's last listing of the live replicas, and when it came (monotonic)."""
         self._wake = asyncio.Event()
@@ -257,7 +258,7 @@ class Fleet:
             await asyncio.sleep(interval)
 
     def _replicas_listed(self, replicas: list[str], listed_at: float) -> None:
-        """The heartbeat's thread listed the live replicas (after each beat): a change wakes supervision, so a dead
+        """The heartbeat's thread listed the live replicas (every beat interval): a change wakes supervision, so a dead
         replica's printers are taken over as soon as its heartbeat expires, not at the next supervision interval,
         and however far behind this event loop is (the listing's round trips are the thread's). A replica gone starts
         the takeover of its printers at once, beside a supervision pass that may be under way (one over 10,000
