@@ -1,6 +1,7 @@
 """Printer leases between gateway replicas against a real NATS JetStream key-value store: a survivor takes
-a dead replica's leases over by compare-and-set once its heartbeat expired (not when the leases expire),
-never a live replica's, and the old holder's renewal then fails; bucket TTLs follow the settings."""
+a dead replica's leases over by compare-and-set once its heartbeat expired (not when the leases expire), or
+once the NATS server says nobody answers for it, never a live replica's, and the old holder's renewal then
+fails; bucket TTLs follow the settings."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from contracts.printers.v1 import LEASES_BUCKET, REPLICAS_BUCKET
+from contracts.printers.v1 import GATEWAY_ALIVE_SUBJECT, LEASES_BUCKET, REPLICAS_BUCKET
 from devstack.nats_server import NatsServer
 from devstack.ports import free_ports
 from printer_gateway.adapters.leases import LeaseTable
@@ -56,7 +57,14 @@ async def nc(tmp_path: Path) -> AsyncIterator[NatsClient]:
 async def replica(
     nc: NatsClient, name: str, *, lease_ttl: float = LEASE_TTL, replica_ttl: float = REPLICA_TTL
 ) -> LeaseTable:
-    table = LeaseTable(cast(Bus, SimpleNamespace(js=nc.jetstream())), name, lease_ttl, replica_ttl)
+    """A replica whose heartbeat the test writes (`LeaseTable.heartbeat`), answering its alive subject on the
+    test's connection for as long as the test runs (as a process that never dies)."""
+
+    async def answer(msg: Any) -> None:
+        await msg.respond(b"")
+
+    await nc.subscribe(GATEWAY_ALIVE_SUBJECT.format(instance=name), cb=answer)
+    table = LeaseTable(cast(Bus, SimpleNamespace(js=nc.jetstream(), nc=nc)), name, lease_ttl, replica_ttl)
     await table.open()
     await table.heartbeat()
     table.confirm_leases()
@@ -200,19 +208,25 @@ async def test_a_lease_taken_over_meanwhile_is_not_renewed(nc: NatsClient) -> No
 
 
 async def kept_replica(
-    nc: NatsClient, name: str, *, stall_seconds: float, on_replicas: Callable[[list[str], float], None] | None = None
+    nc: NatsClient,
+    name: str,
+    *,
+    stall_seconds: float,
+    on_replicas: Callable[[list[str], float], None] | None = None,
+    replica_ttl: float = REPLICA_TTL,
 ) -> LeaseTable:
-    """A replica whose heartbeat a thread keeps (`LeaseTable.keep_heartbeat`), on a connection of its own."""
+    """A replica whose heartbeat a thread keeps (`LeaseTable.keep_heartbeat`), on a connection of its own that
+    answers its alive subject, as the service starts it."""
     url = nc.connected_url
     assert url is not None
     bus = SimpleNamespace(
-        js=nc.jetstream(), service="printer-gateway", connect_options=lambda name: {"servers": url.geturl()}
+        js=nc.jetstream(), nc=nc, service="printer-gateway", connect_options=lambda name: {"servers": url.geturl()}
     )
-    table = LeaseTable(cast(Bus, bus), name, LEASE_TTL, REPLICA_TTL)
+    table = LeaseTable(cast(Bus, bus), name, LEASE_TTL, replica_ttl)
     await table.open()
+    await table.keep_heartbeat(stall_seconds, on_replicas)
     await table.heartbeat()
     table.confirm_leases()
-    await table.keep_heartbeat(stall_seconds, on_replicas)
     return table
 
 
@@ -285,3 +299,147 @@ async def test_the_heartbeat_thread_hands_each_listing_of_the_live_replicas_to_t
         assert times == sorted(times) and times[-1] <= time.monotonic()
     finally:
         await table.leave()
+
+
+async def test_a_replica_whose_process_died_is_taken_over_before_its_heartbeat_key_expires(nc: NatsClient) -> None:
+    """Its heartbeat thread's connection closed as a killed process's is (the key left in the bucket, with a TTL
+    longer than the test): the server says nobody answers its alive subject, and a survivor's listing and lease
+    takeover follow that, not the key."""
+    dead = await kept_replica(nc, "gw-dead", stall_seconds=30, replica_ttl=LEASE_TTL)
+    survivor = await replica(nc, "gw-b", replica_ttl=LEASE_TTL)
+    printer_id = printer()
+    held = await dead.acquire(printer_id, ["gw-dead", "gw-b"])
+    assert held is not None
+    assert await survivor.live_replicas() == ["gw-b", "gw-dead"]
+    assert not await survivor.replica_gone("gw-dead"), "a replica that answers is alive"
+
+    beater = dead._beater
+    assert beater is not None
+    await beater.stop()  # its connection closes, its key stays: as a process killed
+
+    async def silent() -> bool:
+        return await survivor.live_replicas() == ["gw-b"]
+
+    await wait_until(silent, 20, "gw-dead found silent")
+    replicas = await nc.jetstream().key_value(REPLICAS_BUCKET)
+    assert (await replicas.get("gw-dead")).value, "its heartbeat key has not expired"
+    assert await survivor.replica_gone("gw-dead")
+    taken = await survivor.acquire(printer_id, ["gw-b"])
+    assert taken is not None and taken.epoch > held.epoch
+    assert not await dead.renew(held)
+
+
+async def test_a_replica_that_answers_again_is_alive_again(nc: NatsClient) -> None:
+    """Found silent (its connection dropped), then answering (reconnected, or restarted under its name): listed
+    again at once, its key never having expired."""
+    survivor = await replica(nc, "gw-b", replica_ttl=LEASE_TTL)
+    back = await kept_replica(nc, "gw-back", stall_seconds=30, replica_ttl=LEASE_TTL)
+    beater = back._beater
+    assert beater is not None
+    await beater.stop()
+
+    async def listed(expected: list[str]) -> bool:
+        return await survivor.live_replicas() == expected
+
+    async def silent() -> bool:
+        return await listed(["gw-b"])
+
+    async def answering() -> bool:
+        return await listed(["gw-b", "gw-back"])
+
+    await wait_until(silent, 20, "gw-back found silent")
+    back._beater = None
+    await back.keep_heartbeat(30)
+    try:
+        await wait_until(answering, 20, "gw-back listed again")
+        assert not await survivor.replica_gone("gw-back")
+    finally:
+        await back.leave()
+
+
+async def test_a_replica_whose_answering_connection_drops_counts_its_heartbeat_expired(nc: NatsClient) -> None:
+    """From then on the others may find it silent and take its leases: it commands nothing until its next beat has
+    opened a gap and its leases are checked."""
+    table = await kept_replica(nc, "gw-a", stall_seconds=30)
+    try:
+        assert table.presumed_alive()
+        lapses = table.lapses
+
+        table.connection_lost()
+
+        assert not table.presumed_alive()
+        await wait_until(lambda: table.lapses > lapses, 10, "the next beat")
+        assert table.lapsed and not table.presumed_alive(), "its leases are checked before it commands again"
+    finally:
+        await table.leave()
+
+
+class CuttableProxy:
+    """A TCP proxy to the NATS server whose connections the test can cut, as a network drop or a server closing
+    a connection would (the client sees its socket closed and reconnects through the proxy)."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target_host, self.target_port = target_host, target_port
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(self.target_host, self.target_port)
+        self._writers += [writer, upstream_writer]
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    def cut(self) -> None:
+        writers, self._writers = self._writers, []
+        for writer in writers:
+            writer.transport.abort()
+
+    async def stop(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+
+
+async def test_a_dropped_answering_connection_stops_commands_before_anyone_can_find_the_replica_silent(
+    nc: NatsClient,
+) -> None:
+    """The heartbeat thread's connection cut under it: the replica counts its heartbeat as expired at once (the
+    others may find it silent from then on and take its printers), and after it reconnected, its next beat opens
+    a gap, so it commands nothing until its leases are checked."""
+    url = nc.connected_url
+    assert url is not None and url.hostname is not None and url.port is not None
+    proxy = CuttableProxy(url.hostname, url.port)
+    await proxy.start()
+    bus = SimpleNamespace(
+        js=nc.jetstream(), nc=nc, service="printer-gateway",
+        connect_options=lambda name: {"servers": f"nats://127.0.0.1:{proxy.port}", "reconnect_time_wait": 0.1},
+    )
+    table = LeaseTable(cast(Bus, bus), "gw-cut", LEASE_TTL, LEASE_TTL)
+    await table.open()
+    await table.keep_heartbeat(30)
+    await table.heartbeat()
+    table.confirm_leases()
+    try:
+        assert table.presumed_alive()
+        lapses = table.lapses
+
+        proxy.cut()
+
+        await wait_until(lambda: not table.presumed_alive(), 10, "the lost connection seen")
+        await wait_until(lambda: table.lapses > lapses, 20, "a beat after reconnecting")
+        assert table.lapsed and not table.presumed_alive(), "its leases are checked before it commands again"
+    finally:
+        await table.leave()
+        await proxy.stop()

@@ -18,7 +18,14 @@ from typing import Literal
 
 from contracts.envelope import ContractMessage
 from contracts.orders.v1 import OrderCancelled, OrderChanged, OrderCompleted, OrderPrintRequested
-from contracts.printers.v1 import GATEWAY_FORWARD_SUBJECT, LEASES_BUCKET, REPLICAS_BUCKET, PrinterChanged, PrintUpdated
+from contracts.printers.v1 import (
+    GATEWAY_ALIVE_SUBJECT,
+    GATEWAY_FORWARD_SUBJECT,
+    LEASES_BUCKET,
+    REPLICAS_BUCKET,
+    PrinterChanged,
+    PrintUpdated,
+)
 from contracts.queue.v1 import (
     JobChanged,
     OrderForecastChanged,
@@ -97,6 +104,7 @@ BUCKETS: tuple[Bucket, ...] = (
 REQUESTS: tuple[Request, ...] = (
     Request(GET_SKUS_SUBJECT, "skus", frozenset({"orders"})),
     Request(GATEWAY_FORWARD_SUBJECT.format(instance="*"), "printer-gateway", frozenset({"printer-gateway"})),
+    Request(GATEWAY_ALIVE_SUBJECT.format(instance="*"), "printer-gateway", frozenset({"printer-gateway"})),
 )
 
 EVENT_READERS: dict[str, tuple[str, ...]] = {"api-gateway": ("orders", "queue", "printers")}

@@ -14,6 +14,10 @@ REPLICAS_BUCKET = "printer-gateway-replicas"
 """JetStream key-value bucket: live gateway replicas (heartbeats that expire)."""
 GATEWAY_FORWARD_SUBJECT = "rpc.printers.v1.gateway.{instance}.command"
 """Core NATS request/reply: a replica hands a queue command to the replica owning the printer."""
+GATEWAY_ALIVE_SUBJECT = "rpc.printers.v1.gateway.{instance}.alive"
+"""Core NATS request/reply, empty both ways: a replica's heartbeat thread answers it while its connection is
+open, so once a replica's process dies the NATS server answers "no responders" at once, before its heartbeat
+key expires."""
 
 PrinterState = Literal["offline", "idle", "printing", "paused", "finished", "error"]
 PrintStatus = Literal["started", "printing", "paused", "completed", "failed", "cancelled", "not_started"]

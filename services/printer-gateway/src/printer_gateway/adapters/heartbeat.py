@@ -11,7 +11,8 @@ It still says the replica serves its printers: it beats only while the service's
 
 Every beat interval it also lists the live replicas (on a task of its own, so a slow listing never delays a beat)
 and hands each list to the service's loop: a dead replica is noticed as its key expires, not once the busy loop
-gets round to asking.
+gets round to asking. Its connection answers the replica's alive subject, and the listing asks the others': a
+replica whose process died is noticed by the NATS server's "no responders" (`Silences`), before its key expires.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from typing import Any
 
 import nats
 
-from contracts.printers.v1 import REPLICAS_BUCKET
-from printer_gateway.adapters.replicas import ReplicaDirectory
+from contracts.printers.v1 import GATEWAY_ALIVE_SUBJECT, REPLICAS_BUCKET
+from printer_gateway.adapters.replicas import ReplicaDirectory, Silences
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,19 @@ class HeartbeatThread:
         beats: Beats,
         beat_sent: Callable[[float], None],
         on_replicas: Callable[[list[str], float], None] | None = None,
+        *,
+        connection_lost: Callable[[], None] | None = None,
+        silences: Silences | None = None,
     ) -> None:
         """`beat_sent(sent)` is called on this thread after each heartbeat written, with the monotonic time
         the write was sent (the key's TTL runs from about then); `on_replicas(live, listed_at)` on the caller's
-        event loop with each listing of the live replicas and the monotonic time it was asked."""
+        event loop with each listing of the live replicas and the monotonic time it was asked;
+        `connection_lost()` on this thread as soon as its connection is seen lost (the other replicas may find
+        this one silent from then on); the listing notes the replicas found silent in `silences`."""
         self._options, self.instance, self.value = connect_options, instance, value
         self.interval, self.stall_seconds, self.ttl = beats.interval, beats.stall_seconds, beats.ttl
         self._beat_sent, self._on_replicas = beat_sent, on_replicas
+        self._connection_lost, self.silences = connection_lost, silences
         self._caller: asyncio.AbstractEventLoop | None = None
         self._loop_seen = time.monotonic()
         self._thread: threading.Thread | None = None
@@ -113,11 +120,14 @@ class HeartbeatThread:
 
     async def _main(self, ready: Callable[[BaseException | None], None]) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        nc = await nats.connect(**self._options)
+        nc = await nats.connect(**self._options, disconnected_cb=self._disconnected)
         try:
             js = nc.jetstream(timeout=max(self.interval * 4, 1.0))
             bucket = await js.key_value(REPLICAS_BUCKET)
-            directory = ReplicaDirectory(js, bucket, self.instance, self.ttl)
+            # Answering before the first beat: a replica listed is never found silent for want of a subscription.
+            await nc.subscribe(GATEWAY_ALIVE_SUBJECT.format(instance=self.instance), cb=_answer)
+            await nc.flush()
+            directory = ReplicaDirectory(js, bucket, self.instance, self.ttl, nc, self.silences)
             ready(None)
             steps = [self._every_interval(lambda: self._beat(bucket))]
             if self._on_replicas is not None:
@@ -126,6 +136,10 @@ class HeartbeatThread:
             await asyncio.gather(*steps)
         finally:
             await nc.close()
+
+    async def _disconnected(self) -> None:
+        if self._connection_lost is not None:
+            self._connection_lost()
 
     async def _every_interval(self, step: Callable[[], Awaitable[None]]) -> None:
         assert self._stop is not None
@@ -167,3 +181,9 @@ class HeartbeatThread:
             log.warning("heartbeat write failed", exc_info=True)
             return
         self._beat_sent(sent)
+
+
+async def _answer(msg: Any) -> None:
+    """Another replica asks whether this one's connection is open: it is, since the question came."""
+    if msg.reply:
+        await msg.respond(b"")

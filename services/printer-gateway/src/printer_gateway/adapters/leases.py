@@ -8,6 +8,9 @@ A replica's liveness is a heartbeat key of its own with a shorter TTL than the l
 holder's heartbeat has expired, a survivor takes its leases over by compare-and-set on their
 revision instead of waiting for them to expire, and the dead holder's renewal (compare-and-set on
 the old revision) then fails. A replica whose own heartbeat may have expired sends no command.
+A holder whose process died is taken over sooner: the NATS server says nobody answers its alive
+subject (`replicas.Silences`); a live replica whose connection for that subject drops counts its
+heartbeat as expired at once (`connection_lost`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequen
 
 from contracts.printers.v1 import LEASES_BUCKET, REPLICAS_BUCKET
 from printer_gateway.adapters.heartbeat import Beats, HeartbeatThread
-from printer_gateway.adapters.replicas import ReplicaDirectory
+from printer_gateway.adapters.replicas import ReplicaDirectory, Silences
 from servicekit.messaging import Bus
 
 log = logging.getLogger(__name__)
@@ -111,11 +114,15 @@ class LeaseTable:
         self._beats = threading.Lock()
         """The heartbeat's bookkeeping is written by its thread (`keep_heartbeat`) and read and confirmed here."""
         self._beater: HeartbeatThread | None = None
+        self.silences = Silences(confirm_after=self.replica_ttl / 8)
+        """Replicas the NATS server said nobody answers for, noted by the heartbeat thread's listings."""
 
     async def open(self) -> None:
         self._leases = await self._bucket(LEASES_BUCKET, self.ttl)
         self._replicas = await self._bucket(REPLICAS_BUCKET, self.replica_ttl)
-        self.directory = ReplicaDirectory(self.bus.js, self._replicas, self.instance, self.replica_ttl)
+        self.directory = ReplicaDirectory(
+            self.bus.js, self._replicas, self.instance, self.replica_ttl, self.bus.nc, self.silences
+        )
 
     async def _bucket(self, name: str, ttl: float) -> Any:
         try:
@@ -159,6 +166,13 @@ class LeaseTable:
                 self.lapses += 1
             self._alive_until = max(self._alive_until, sent + self.replica_ttl)
 
+    def connection_lost(self) -> None:
+        """The heartbeat thread's connection, the one that answers our alive subject, was lost: the other replicas
+        may find us silent and take our leases over without waiting for our key to expire, so our heartbeat
+        counts as expired now (no command until the leases are checked after the next beat). From any thread."""
+        with self._beats:
+            self._alive_until = 0.0
+
     async def keep_heartbeat(
         self, stall_seconds: float, on_replicas: Callable[[list[str], float], None] | None = None
     ) -> None:
@@ -175,6 +189,8 @@ class LeaseTable:
             Beats(self.replica_ttl / 8, stall_seconds, self.replica_ttl),
             self.beat_sent,
             on_replicas,
+            connection_lost=self.connection_lost,
+            silences=self.silences,
         )
         await beater.start()
         self._beater = beater

@@ -1,22 +1,68 @@
-"""Which gateway replicas are alive: those whose heartbeat key exists in the replicas' key-value bucket."""
+"""Which gateway replicas are alive: those whose heartbeat key exists in the replicas' key-value bucket and
+whose connection the NATS server has not seen close (`Silences`)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
+from nats.errors import NoRespondersError
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
-from contracts.printers.v1 import REPLICAS_BUCKET
+from contracts.printers.v1 import GATEWAY_ALIVE_SUBJECT, REPLICAS_BUCKET
+
+
+class Silences:
+    """Replicas nobody answers for: asked on their alive subject (`GATEWAY_ALIVE_SUBJECT`), the NATS server itself
+    said "no responders", so the heartbeat thread's connection that answers it is closed. A process killed has
+    its sockets closed by the kernel at once, and the server notices then, while its heartbeat key lives on until
+    its TTL (3 s): seen so, a dead replica is known gone within a beat or two. Only the server's own answer
+    counts (a replica too busy to answer in time is not silent), and only when it held for `confirm_after`
+    seconds, over two probes at least that far apart: a replica whose connection was closed under it (a NATS
+    server restarting) reconnects at once, and it treats its heartbeat as lapsed the moment it sees the
+    disconnect (`LeaseTable.connection_lost`), so it checks its leases before commanding again. Shared by the
+    heartbeat thread's directory and the service's (thread-safe)."""
+
+    def __init__(self, confirm_after: float) -> None:
+        self.confirm_after = confirm_after
+        self._lock = threading.Lock()
+        self._silent: dict[str, tuple[float, float]] = {}
+        """Replica -> (first, last) monotonic times it was found silent, with no answer since the first."""
+
+    def silent(self, replica: str, at: float) -> None:
+        with self._lock:
+            first, _ = self._silent.get(replica, (at, at))
+            self._silent[replica] = (first, at)
+
+    def heard(self, replica: str) -> None:
+        with self._lock:
+            self._silent.pop(replica, None)
+
+    def dead(self, replica: str) -> bool:
+        with self._lock:
+            found = self._silent.get(replica)
+        return found is not None and found[1] - found[0] >= self.confirm_after
+
+    def forget_all_but(self, replicas: set[str]) -> None:
+        """Replicas no longer listed are forgotten (their key expired: the key says gone from then on)."""
+        with self._lock:
+            for replica in [r for r in self._silent if r not in replicas]:
+                del self._silent[replica]
 
 
 class ReplicaDirectory:
     """The live replicas, asked over one NATS connection: the service's own, or the heartbeat thread's (which
     lists them every beat interval, however far behind the service's event loop is)."""
 
-    def __init__(self, js: Any, bucket: Any, instance: str, ttl: float) -> None:
+    def __init__(
+        self, js: Any, bucket: Any, instance: str, ttl: float, nc: Any = None, silences: Silences | None = None
+    ) -> None:
+        """With `nc` and `silences`, a listing also asks each listed replica's alive subject over `nc`, and a
+        replica found silent (`Silences.dead`) is gone, its key still there or not."""
         self.js, self.bucket, self.instance, self.ttl = js, bucket, instance, ttl
+        self.nc, self.silences = nc, silences
         self._gone: dict[str, float] = {}
         """Replicas whose heartbeat key we found missing, and when: a takeover of hundreds of printers asks once."""
 
@@ -28,12 +74,35 @@ class ReplicaDirectory:
         info = await self.js.stream_info(f"KV_{REPLICAS_BUCKET}", subjects_filter=f"{prefix}>")
         named = [subject[len(prefix) :] for subject in (info.state.subjects or {})]
         others = [name for name in named if name != self.instance]
-        gone = await asyncio.gather(*(self.gone(name) for name in others))  # a deleted key leaves a marker
-        return sorted({name for name, left in zip(others, gone, strict=True) if not left} | {self.instance})
+        gone = await asyncio.gather(*(self._key_gone(name) for name in others))  # a deleted key leaves a marker
+        present = [name for name, left in zip(others, gone, strict=True) if not left]
+        if self.nc is not None and self.silences is not None:
+            self.silences.forget_all_but(set(named))
+            await asyncio.gather(*(self._ask(name) for name in present))
+            present = [name for name in present if not self.silences.dead(name)]
+        return sorted({*present, self.instance})
+
+    async def _ask(self, replica: str) -> None:
+        """Ask `replica`'s alive subject, and note what the server said (`Silences`)."""
+        assert self.silences is not None
+        try:
+            await self.nc.request(GATEWAY_ALIVE_SUBJECT.format(instance=replica), b"", timeout=max(self.ttl / 8, 0.1))
+        except NoRespondersError:
+            self.silences.silent(replica, time.monotonic())
+        except Exception:
+            return  # no answer in time, or our own connection is down: not the server saying nobody is there
+        else:
+            self.silences.heard(replica)
 
     async def gone(self, replica: str) -> bool:
         """Asked of the bucket itself, not of a listing: a steal must not rest on a stale or partial list.
-        A replica found gone is not asked about again for a sixteenth of the TTL."""
+        A replica found silent is gone; one whose key was found gone is not asked about again for a sixteenth of
+        the TTL."""
+        if self.silences is not None and self.silences.dead(replica):
+            return True
+        return await self._key_gone(replica)
+
+    async def _key_gone(self, replica: str) -> bool:
         found = self._gone.get(replica)
         if found is not None and time.monotonic() - found < self.ttl / 16:
             return True

@@ -211,8 +211,9 @@ class Fleet:
 
     async def start(self) -> None:
         await self.leases.open()
-        await self.leases.heartbeat()
+        # The thread answers our alive subject before its first beat lists us (`replicas.Silences`).
         await self.leases.keep_heartbeat(self.settings.heartbeat_stall_seconds, self._replicas_listed)
+        await self.leases.heartbeat()
         self._beat = asyncio.create_task(self._watch_heartbeat(), name="fleet-heartbeat")
         self._task = asyncio.create_task(self._run(), name="fleet-supervisor")
         self._keeper = asyncio.create_task(self._keep_leases(), name="fleet-leases")
