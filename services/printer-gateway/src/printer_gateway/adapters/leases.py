@@ -172,6 +172,7 @@ class LeaseTable:
         counts as expired now (no command until the leases are checked after the next beat). From any thread."""
         with self._beats:
             self._alive_until = 0.0
+        log.warning("the heartbeat's connection was lost: no command until it is back and the leases are checked")
 
     async def keep_heartbeat(
         self, stall_seconds: float, on_replicas: Callable[[list[str], float], None] | None = None

@@ -4,6 +4,7 @@ whose connection the NATS server has not seen close (`Silences`)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from typing import Any
@@ -12,6 +13,8 @@ from nats.errors import NoRespondersError
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from contracts.printers.v1 import GATEWAY_ALIVE_SUBJECT, REPLICAS_BUCKET
+
+log = logging.getLogger(__name__)
 
 
 class Silences:
@@ -33,12 +36,16 @@ class Silences:
 
     def silent(self, replica: str, at: float) -> None:
         with self._lock:
-            first, _ = self._silent.get(replica, (at, at))
+            first, last = self._silent.get(replica, (at, at))
             self._silent[replica] = (first, at)
+        if last - first < self.confirm_after <= at - first:
+            log.warning("replica %s is silent (the NATS server says nobody answers for it): gone", replica)
 
     def heard(self, replica: str) -> None:
         with self._lock:
-            self._silent.pop(replica, None)
+            found = self._silent.pop(replica, None)
+        if found is not None and found[1] - found[0] >= self.confirm_after:
+            log.warning("replica %s, found silent, is heard from again", replica)
 
     def dead(self, replica: str) -> bool:
         with self._lock:
@@ -59,12 +66,15 @@ class ReplicaDirectory:
     def __init__(
         self, js: Any, bucket: Any, instance: str, ttl: float, nc: Any = None, silences: Silences | None = None
     ) -> None:
-        """With `nc` and `silences`, a listing also asks each listed replica's alive subject over `nc`, and a
-        replica found silent (`Silences.dead`) is gone, its key still there or not."""
+        """With `nc` and `silences`, a listing also asks the alive subject of each listed replica whose heartbeat
+        key has not changed for two beat intervals (`STALE_BEATS`) over `nc`, and a replica found silent
+        (`Silences.dead`) is gone, its key still there or not."""
         self.js, self.bucket, self.instance, self.ttl = js, bucket, instance, ttl
         self.nc, self.silences = nc, silences
         self._gone: dict[str, float] = {}
         """Replicas whose heartbeat key we found missing, and when: a takeover of hundreds of printers asks once."""
+        self._beats: dict[str, tuple[int, float]] = {}
+        """Replica -> the revision of its heartbeat key last read, and when (monotonic) we first read it."""
 
     async def live(self) -> list[str]:
         """The replicas whose heartbeat key exists, from the bucket's stream itself. Not the client's `keys()`:
@@ -74,13 +84,28 @@ class ReplicaDirectory:
         info = await self.js.stream_info(f"KV_{REPLICAS_BUCKET}", subjects_filter=f"{prefix}>")
         named = [subject[len(prefix) :] for subject in (info.state.subjects or {})]
         others = [name for name in named if name != self.instance]
-        gone = await asyncio.gather(*(self._key_gone(name) for name in others))  # a deleted key leaves a marker
-        present = [name for name, left in zip(others, gone, strict=True) if not left]
+        beats = await asyncio.gather(*(self._beat_of(name) for name in others))  # a deleted key leaves a marker
+        present = [(name, beat) for name, beat in zip(others, beats, strict=True) if beat is not None]
         if self.nc is not None and self.silences is not None:
             self.silences.forget_all_but(set(named))
-            await asyncio.gather(*(self._ask(name) for name in present))
-            present = [name for name in present if not self.silences.dead(name)]
-        return sorted({*present, self.instance})
+            now = time.monotonic()
+            suspects = [name for name, beat in present if self._beating_stopped(name, beat, now)]
+            await asyncio.gather(*(self._ask(name) for name in suspects))
+            return sorted({*(name for name, _ in present if not self.silences.dead(name)), self.instance})
+        return sorted({*(name for name, _ in present), self.instance})
+
+    def _beating_stopped(self, replica: str, beat: int, now: float) -> bool:
+        """Its heartbeat key unchanged for `STALE_BEATS` beat intervals: worth asking whether it still answers. A
+        live replica beats every interval, so in a healthy fleet nobody is asked anything; a key written again
+        means a replica heard from (its heartbeat and its answers share a connection)."""
+        assert self.silences is not None
+        seen = self._beats.get(replica)
+        if seen is None or seen[0] != beat:
+            self._beats[replica] = (beat, now)
+            if seen is not None:
+                self.silences.heard(replica)
+            return False
+        return now - seen[1] >= STALE_BEATS * self.ttl / 8
 
     async def _ask(self, replica: str) -> None:
         """Ask `replica`'s alive subject, and note what the server said (`Silences`)."""
@@ -103,13 +128,24 @@ class ReplicaDirectory:
         return await self._key_gone(replica)
 
     async def _key_gone(self, replica: str) -> bool:
+        return await self._beat_of(replica) is None
+
+    async def _beat_of(self, replica: str) -> int | None:
+        """The revision of `replica`'s heartbeat key, None if it is gone."""
         found = self._gone.get(replica)
         if found is not None and time.monotonic() - found < self.ttl / 16:
-            return True
+            return None
         try:
             entry = await self.bucket.get(replica)
         except (KeyNotFoundError, NotFoundError):
             self._gone[replica] = time.monotonic()
-            return True
+            return None
         self._gone.pop(replica, None)
-        return entry.value is None or entry.operation is not None
+        if entry.value is None or entry.operation is not None:
+            return None
+        revision: int = entry.revision
+        return revision
+
+
+STALE_BEATS = 2
+"""A replica whose heartbeat key is unchanged for this many beat intervals is asked whether it still answers."""
