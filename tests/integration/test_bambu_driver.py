@@ -358,6 +358,25 @@ async def test_muted_reports_stop_at_the_printer_and_come_back_with_what_changed
     assert printer.subscribers == 1
 
 
+async def test_a_full_report_asked_of_a_muted_printer_unmutes_it_with_one_pushall(harness: Harness) -> None:
+    printer = await harness.printer(P1S)
+    connection, recorder = await harness.connect(printer)
+    await recorder.wait_for(online)
+    await connection.mute_reports()
+    await wait_until(lambda: printer.subscribers == 0, WAIT, "the printer to drop our subscription")
+
+    def pushalls() -> int:
+        return sum(1 for c in printer.commands if c["command"] == "pushall")
+
+    asked = pushalls()
+    await connection.request_full_report()
+    await wait_until(lambda: printer.subscribers == 1 and pushalls() > asked, WAIT, "subscribed and asked")
+    await connection.request_full_report()  # unmuted now: this one asks on its own
+    await wait_until(lambda: pushalls() >= asked + 2, WAIT, "the second request")
+
+    assert pushalls() == asked + 2, "one pushall per request, not two for the one that unmuted"
+
+
 async def test_a_printer_whose_session_ended_while_muted_is_not_muted_again(harness: Harness) -> None:
     """A broker that drops a client for unsubscribing (not known of any, but not ruled out) must not make every
     takeover reconnect the survivor's printers: muting only saves CPU."""

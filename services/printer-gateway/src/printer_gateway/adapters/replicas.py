@@ -21,7 +21,8 @@ class Silences:
     """Replicas nobody answers for: asked on their alive subject (`GATEWAY_ALIVE_SUBJECT`), the NATS server itself
     said "no responders", so the heartbeat thread's connection that answers it is closed. A process killed has
     its sockets closed by the kernel at once, and the server notices then, while its heartbeat key lives on until
-    its TTL (3 s): seen so, a dead replica is known gone within a beat or two. Only the server's own answer
+    its TTL (3 s): seen so, a dead replica is known gone 1-1.5 s after it died (asked once its key stopped
+    changing for two beats). Only the server's own answer
     counts (a replica too busy to answer in time is not silent), and only when it held for `confirm_after`
     seconds, over two probes at least that far apart: a replica whose connection was closed under it (a NATS
     server restarting) reconnects at once, and it treats its heartbeat as lapsed the moment it sees the

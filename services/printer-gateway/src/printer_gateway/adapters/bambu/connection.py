@@ -305,9 +305,12 @@ class BambuConnection:
         await self._command(protocol.get_accessories(self._ids.next()), None)
 
     async def request_full_report(self) -> None:
-        """Ask for a full report; for a missing field only, P1 printers suffer when polled."""
+        """Ask for a full report; for a missing field only, P1 printers suffer when polled. A muted printer is
+        unmuted, which asks for one itself (not a second)."""
         client = self._require_connection()
-        await self.unmute_reports()
+        if self._muted:
+            await self.unmute_reports()
+            return
         await self._publish(client, protocol.pushall(self._ids.next()))
 
     async def mute_reports(self) -> None:
