@@ -209,6 +209,31 @@ async def test_while_a_takeover_connects_leases_are_renewed_only_half_a_ttl_old(
     assert sorted(leases.renewed) == renewed
 
 
+class SlowlyAnsweredLeases(Leases):
+    """Renewals written at once whose answers come `lag` seconds later (a saturated event loop)."""
+
+    def __init__(self, lag: float) -> None:
+        super().__init__(alive=True, held=True)
+        self.lag = lag
+
+    async def renew(self, lease: Lease) -> bool:
+        lease.written_at = time.monotonic() - self.lag
+        return True
+
+
+async def test_a_lease_is_next_due_a_third_of_a_ttl_after_its_renewal_was_sent_not_answered() -> None:
+    lag = 8.0
+    fleet, _ = make_fleet(SlowlyAnsweredLeases(lag))
+    ttl = fleet.settings.lease_ttl_seconds
+    held = fleet.held["p1"]
+    held.renewed_at = time.monotonic() - ttl
+
+    await fleet._renew_due(list(fleet.held.items()))
+
+    assert held.renewed_at == held.lease.written_at
+    assert held.renewed_at <= time.monotonic() - lag, "due again a third of the TTL after the write, not the answer"
+
+
 async def test_a_job_must_be_started_before_its_dispatch_deadline_less_a_margin(
     monkeypatch: pytest.MonkeyPatch, failed: list[commands.DispatchFailed]
 ) -> None:
