@@ -22,12 +22,11 @@ class Silences:
     said "no responders", so the heartbeat thread's connection that answers it is closed. A process killed has
     its sockets closed by the kernel at once, and the server notices then, while its heartbeat key lives on until
     its TTL (3 s): seen so, a dead replica is known gone 1-1.5 s after it died (asked once its key stopped
-    changing for two beats). Only the server's own answer
-    counts (a replica too busy to answer in time is not silent), and only when it held for `confirm_after`
-    seconds, over two probes at least that far apart: a replica whose connection was closed under it (a NATS
-    server restarting) reconnects at once, and it treats its heartbeat as lapsed the moment it sees the
-    disconnect (`LeaseTable.connection_lost`), so it checks its leases before commanding again. Shared by the
-    heartbeat thread's directory and the service's (thread-safe)."""
+    changing for two beats). Only the server's own answer counts (a replica too busy to answer in time is not
+    silent), and only when it held for `confirm_after` seconds, over two probes at least that far apart: a
+    replica whose connection was closed under it (a NATS server restarting) reconnects at once, and it treats
+    its heartbeat as lapsed the moment it sees the disconnect (`LeaseTable.connection_lost`), so it checks its
+    leases before commanding again. Shared by the heartbeat thread's directory and the service's (thread-safe)."""
 
     def __init__(self, confirm_after: float) -> None:
         self.confirm_after = confirm_after
@@ -89,6 +88,7 @@ class ReplicaDirectory:
         present = [(name, beat) for name, beat in zip(others, beats, strict=True) if beat is not None]
         if self.nc is not None and self.silences is not None:
             self.silences.forget_all_but(set(named))
+            self._beats = {name: seen for name, seen in self._beats.items() if name in named}
             now = time.monotonic()
             suspects = [name for name, beat in present if self._beating_stopped(name, beat, now)]
             await asyncio.gather(*(self._ask(name) for name in suspects))
