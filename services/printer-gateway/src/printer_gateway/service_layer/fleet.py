@@ -371,8 +371,8 @@ class Fleet:
         for (printer_id, h), ok in zip(due, results, strict=True):
             if ok is True:
                 # Its key's TTL runs from the write, not from the answer, which a saturated loop reads seconds
-                # later: counted from the answer, renewals under load came more than a TTL apart and leases
-                # expired under live replicas (about 4 a minute each in a 10,000-printer run).
+                # later: counted from the answer, renewals under load could come more than a TTL apart (an
+                # overloaded 10,000-printer run lost leases under live replicas, this among its causes).
                 h.renewed_at = h.lease.written_at
             elif isinstance(ok, BaseException):
                 log.warning("renewing the lease on printer %s failed: %r", printer_id, ok)
