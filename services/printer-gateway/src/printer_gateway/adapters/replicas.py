@@ -126,9 +126,6 @@ class ReplicaDirectory:
         the TTL."""
         if self.silences is not None and self.silences.dead(replica):
             return True
-        return await self._key_gone(replica)
-
-    async def _key_gone(self, replica: str) -> bool:
         return await self._beat_of(replica) is None
 
     async def _beat_of(self, replica: str) -> int | None:

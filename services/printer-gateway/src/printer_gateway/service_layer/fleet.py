@@ -129,8 +129,6 @@ class Held:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_status: PrinterStatus | None = None
     dispatching: bool = False
-    renewed_at: float = field(default_factory=time.monotonic)
-    """When the lease's last renewal was sent (monotonic): its key's TTL runs from about then."""
     probed_at: float = 0.0
     written_at: float = 0.0
     first_written: asyncio.Event = field(default_factory=asyncio.Event)
@@ -364,19 +362,19 @@ class Fleet:
         ours is not known)."""
         async with self._renewing:
             due_before = time.monotonic() - self.settings.lease_ttl_seconds / (2 if self._taking else 3)
-            due = [(pid, h) for pid, h in held if (every or h.renewed_at <= due_before) and self.held.get(pid) is h]
+            # Counted from the lease's last write as sent (its key's TTL runs from there), not from its answer, which
+            # a saturated loop reads seconds later: so counted, renewals under load could come more than a TTL apart
+            # (an overloaded 10,000-printer run lost leases under live replicas, this among its causes).
+            due = [
+                (pid, h) for pid, h in held if (every or h.lease.written_at <= due_before) and self.held.get(pid) is h
+            ]
             if not due:
                 return True
             results = await asyncio.gather(*(self.leases.renew(h.lease) for _, h in due), return_exceptions=True)
         for (printer_id, h), ok in zip(due, results, strict=True):
-            if ok is True:
-                # Its key's TTL runs from the write, not from the answer, which a saturated loop reads seconds
-                # later: counted from the answer, renewals under load could come more than a TTL apart (an
-                # overloaded 10,000-printer run lost leases under live replicas, this among its causes).
-                h.renewed_at = h.lease.written_at
-            elif isinstance(ok, BaseException):
+            if isinstance(ok, BaseException):
                 log.warning("renewing the lease on printer %s failed: %r", printer_id, ok)
-            elif self.held.get(printer_id) is h:
+            elif ok is not True and self.held.get(printer_id) is h:
                 log.warning("lease on printer %s lost; disconnecting", printer_id)
                 await self._let_go(printer_id, release=False)
         return not any(isinstance(ok, BaseException) for ok in results)
@@ -421,7 +419,6 @@ class Fleet:
                 self.decoders,
             )
             held = Held(lease, connection, versions.get(printer_id, printer.connection_version))
-            held.renewed_at = lease.written_at  # a big takeover's first leases are older than its last
             self.held[printer_id] = held
             taken.append(held)
             log.info("took printer %s (%s) with lease epoch %s", printer.name, printer_id, lease.epoch)
