@@ -368,3 +368,54 @@ async def test_no_upload_begins_once_the_time_to_start_has_passed(monkeypatch: p
         await connection.start_print(
             file_name="j1.gcode.3mf", data=b"3mf", plate="1", ams_mapping=[0], subtask_name="j1", start_by=99.0
         )
+
+
+async def _loop_turns() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def test_a_writer_is_registered_only_on_a_socket_still_open() -> None:
+    """paho asks for a writer from its worker thread; a socket it closed before the loop got to that request gets
+    none: neither on the closed descriptor (asyncio's "Bad file descriptor" ERROR) nor on another printer's socket
+    that opened meanwhile under the same descriptor number (the dead client's writer would run at every turn)."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    client = aiomqtt.Client("192.0.2.7")
+    connection_module._guard_write_registration(client)
+    paho = client._client
+    register, unregister = paho.on_socket_register_write, paho.on_socket_unregister_write
+    assert register is not None and unregister is not None
+    try:
+        closed, peer = socket.socketpair()
+        descriptor = closed.fileno()
+        register(paho, None, closed)
+        closed.close()
+        await _loop_turns()
+        assert errors == []
+        peer.close()
+
+        reused, peer = socket.socketpair()
+        gone, gone_peer = socket.socketpair()
+        descriptor = gone.fileno()
+        register(paho, None, gone)
+        gone.close()
+        other, other_peer = socket.socketpair()
+        assert other.fileno() == descriptor  # the lowest free number, as the kernel hands them out
+        await _loop_turns()
+        assert loop.remove_writer(descriptor) is False and errors == []
+        for sock in (reused, peer, gone_peer, other, other_peer):
+            sock.close()
+
+        live, live_peer = socket.socketpair()
+        writes: list[None] = []
+        paho.loop_write = lambda: writes.append(None)  # type: ignore[method-assign]
+        register(paho, None, live)
+        await wait_until(lambda: bool(writes), 2.0, "the writer called on a writable socket")
+        unregister(paho, None, live)
+        assert loop.remove_writer(live.fileno()) is False
+        live.close()
+        live_peer.close()
+    finally:
+        loop.set_exception_handler(None)

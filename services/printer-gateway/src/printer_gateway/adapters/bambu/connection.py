@@ -419,6 +419,7 @@ class BambuConnection:
             timeout=settings.command_timeout,
         )
         _gate_reports(client, self._admit)
+        _guard_write_registration(client)
         try:
             with expecting_serial:
                 async with asyncio.timeout(settings.connect_timeout):
@@ -583,6 +584,45 @@ def _gate_reports(client: aiomqtt.Client, admit: Callable[[bytes], bool]) -> Non
             deliver(paho_client, userdata, message)
 
     paho.on_message = on_message
+
+
+def _guard_write_registration(client: aiomqtt.Client) -> None:
+    """Replace aiomqtt's handler of paho's "socket has data to write": aiomqtt schedules `loop.add_writer` on the
+    socket's descriptor number from whichever thread paho calls it (its connect runs on a worker thread), and paho
+    may close the socket before that runs (a session ending, a connect failing). The writer was then registered on
+    a closed descriptor (an ERROR line, "Bad file descriptor") or, with 10,000 connections opening and closing, on
+    the same number reused by another printer's new socket: the dead client's writer then ran at every turn of the
+    event loop, that socket being writable, doing nothing and never removed, or replaced that printer's own writer.
+    Here the writer is registered only if the socket is still open (its descriptor still its own) when the loop
+    gets to it. paho's callbacks are public; aiomqtt keeps its paho client in `_client` and the future that ends its
+    session in `_disconnected` (both pinned in uv.lock)."""
+    paho = client._client
+    loop = asyncio.get_running_loop()
+
+    def write(paho_client: Any) -> None:
+        try:
+            paho_client.loop_write()
+        except Exception as error:  # a broken connection: end the session, as aiomqtt does
+            disconnected = client._disconnected
+            if not disconnected.done():
+                disconnected.set_exception(error)
+
+    def register_write(paho_client: Any, userdata: Any, sock: Any) -> None:
+        descriptor = sock.fileno()
+
+        def register() -> None:
+            if descriptor >= 0 and sock.fileno() == descriptor:
+                loop.add_writer(descriptor, write, paho_client)
+
+        loop.call_soon_threadsafe(register)
+
+    def unregister_write(paho_client: Any, userdata: Any, sock: Any) -> None:
+        descriptor = sock.fileno()
+        if descriptor >= 0:
+            loop.remove_writer(descriptor)
+
+    paho.on_socket_register_write = register_write
+    paho.on_socket_unregister_write = unregister_write
 
 
 async def _enter_over(client: aiomqtt.Client, sock: ssl.SSLSocket) -> None:
