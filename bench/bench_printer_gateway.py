@@ -3,7 +3,7 @@ once a second, and how long the survivors take to own every printer again after 
 
     .venv/bin/python bench/bench_printer_gateway.py [--printers 500] [--replicas 1] [--simulators 1]
         [--window 30] [--x1-share 0.5] [--printing] [--saturate [--busy-per-core 1]] [--register-first]
-        [--register-concurrency 16]
+        [--register-concurrency 16] [--kills 1]
 
 Runs embedded PostgreSQL, NATS and the printer simulator (S separate processes, the printers split between
 them) through devstack in a temp folder; the gateway replicas are real `python -m printer_gateway` processes
@@ -15,6 +15,9 @@ user+system time over the window, read from /proc (target: under half a core per
 one replica a second one joins before the kill, so there is a survivor. `--saturate` runs one busy process
 per core (nice 0, like everything else; `--busy-per-core` more) from just before the kill until the handover is
 over: the handover under a saturated CPU. `--profile DIR` samples replica 1 and simulator 1 with py-spy (if installed).
+`--kills N` measures N handovers after one registration: after each, the killed replica starts again under its
+name and the fleet settles over every replica before the next kill (10,000 printers take minutes to register;
+one run's handovers vary by seconds on a saturated machine, so one figure says little).
 The handover is timed from the kill -9 until every printer is owned by a survivor (its status written by
 that replica, read from the gateways' database rather than through a survivor's API) and connected by exactly
 one client.
@@ -24,12 +27,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import json
 import multiprocessing
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -438,41 +443,68 @@ async def main(args: argparse.Namespace) -> None:
                     f" {counts[first.name]} / {counts[second.name]} printers"
                 )
             victim = replicas[-1]
-            orphans = (await owned())[victim.name]
             survivors = names - {victim.name}
-            if args.saturate:
-                hogs = saturate(args.busy_per_core)
-                print(f"  {len(hogs)} busy processes started (CPU saturated)")
-            print(f"  kill -9 of {victim.name} at {time.strftime('%H:%M:%S')}", flush=True)
-            others = {name: pid for name, pid in pids.items() if name != victim.name}
-            cpu_before = {name: cpu_seconds(pid) for name, pid in others.items()}
-            spy = await py_spy(replicas[0].process.pid or 0, args.profile / "takeover.txt") if args.profile else None
-            database = await asyncpg.connect(asyncpg_dsn(stack.database_urls[GATEWAY]))
-            progress: dict[int, float] = {}
-            killed = time.monotonic()
-            await stack.kill_service(victim.name, signal.SIGKILL)
-            try:
-                await wait_until(
-                    lambda: settled_in_database(client, database, controls, survivors, args.printers, progress),
-                    300,
-                    "the survivors to own every printer",
-                    interval=0.25,
+            handovers: list[float] = []
+            for round_number in range(1, args.kills + 1):
+                if round_number > 1:
+                    # The victim back under its own name: the others hand its share back (rendezvous), and the
+                    # next kill is of a fleet settled over every replica again, as the first was.
+                    started = time.monotonic()
+                    victim = await stack.start_service(GATEWAY, instance=victim.name)
+                    pids[victim.name] = victim.process.pid or 0
+                    await wait_until(shared_by_all, 600, "the victim back in the fleet", interval=1.0)
+                    print(f"  {victim.name} started again: the fleet settled over all in"
+                          f" {time.monotonic() - started:5.1f} s")
+                    await asyncio.sleep(5)
+                orphans = (await owned())[victim.name]
+                if args.saturate:
+                    hogs = saturate(args.busy_per_core)
+                    print(f"  {len(hogs)} busy processes started (CPU saturated)")
+                print(f"  kill -9 of {victim.name} at {time.strftime('%H:%M:%S')} (round {round_number})", flush=True)
+                others = {name: pid for name, pid in pids.items() if name != victim.name}
+                cpu_before = {name: cpu_seconds(pid) for name, pid in others.items()}
+                spy = (
+                    await py_spy(replicas[0].process.pid or 0, args.profile / f"takeover-{round_number}.txt")
+                    if args.profile
+                    else None
                 )
-            finally:
-                await database.close()
-            handover = time.monotonic() - killed
-            if args.profile:
-                await stop_py_spy(spy, args.profile / "takeover.txt")
-            load = os.getloadavg()[0]
-            saturated = ", CPU saturated" if args.saturate else ""
-            print(
-                f"  kill -9 of a replica: its {orphans} printers back online"
-                f" in {handover:5.1f} s{saturated} (load average {load:.1f})"
-            )
-            marks = timeline(progress, killed, args.printers - orphans, orphans)
-            print(f"    its printers back under a survivor (from the kill): {marks}")
-            spent = ", ".join(f"{name} {cpu_seconds(pid) - cpu_before[name]:.1f}" for name, pid in others.items())
-            print(f"    CPU seconds meanwhile: {spent}")
+                database = await asyncpg.connect(asyncpg_dsn(stack.database_urls[GATEWAY]))
+                progress: dict[int, float] = {}
+                killed = time.monotonic()
+                await stack.kill_service(victim.name, signal.SIGKILL)
+                try:
+                    await wait_until(
+                        functools.partial(
+                            settled_in_database, client, database, controls, survivors, args.printers, progress
+                        ),
+                        300,
+                        "the survivors to own every printer",
+                        interval=0.25,
+                    )
+                finally:
+                    await database.close()
+                handover = time.monotonic() - killed
+                handovers.append(handover)
+                if args.profile:
+                    await stop_py_spy(spy, args.profile / f"takeover-{round_number}.txt")
+                load = os.getloadavg()[0]
+                saturated = ", CPU saturated" if args.saturate else ""
+                print(
+                    f"  kill -9 of a replica: its {orphans} printers back online"
+                    f" in {handover:5.1f} s{saturated} (load average {load:.1f})"
+                )
+                marks = timeline(progress, killed, args.printers - orphans, orphans)
+                print(f"    its printers back under a survivor (from the kill): {marks}")
+                spent = ", ".join(f"{name} {cpu_seconds(pid) - cpu_before[name]:.1f}" for name, pid in others.items())
+                print(f"    CPU seconds meanwhile: {spent}")
+                for hog in hogs:
+                    hog.kill()
+                hogs = []
+            if len(handovers) > 1:
+                print(
+                    f"  {len(handovers)} handovers: " + ", ".join(f"{h:.1f}" for h in handovers)
+                    + f" s; median {statistics.median(handovers):.1f} s, worst {max(handovers):.1f} s"
+                )
     finally:
         for hog in hogs:
             hog.kill()
@@ -508,6 +540,12 @@ if __name__ == "__main__":
         "--register-first",
         action="store_true",
         help="register every printer through one replica before the others start (this bench's old order)",
+    )
+    parser.add_argument(
+        "--kills",
+        type=int,
+        default=1,
+        help="handovers to measure after one registration (the killed replica starts again and the fleet settles)",
     )
     parser.add_argument("--register-concurrency", type=int, default=16, help="registrations in flight at once")
     parser.add_argument(
