@@ -348,7 +348,7 @@ async def test_a_big_takeover_mutes_the_printers_already_held_until_those_taken_
     fleet.held["mine4"].dispatching = True  # being sent a job: its command needs the reports
 
     leases = [Lease(f"orphan{n}", 1, 1) for n in range(MUTE_FROM)]
-    taking = asyncio.create_task(fleet._take(leases, {}, mute_held=True))
+    taking = asyncio.create_task(fleet._take(leases, {}, muted=fleet._mute_others(len(leases))))
     await wait_until(lambda: len(farm.pending) == len(leases), 5, "the takeover connecting", interval=0.001)
     await wait_until(lambda: all(c.muted for c in mine[:4]), 5, "the held printers muted", interval=0.001)
     assert not mine[4].muted and mine[4].mutes == []
@@ -385,7 +385,8 @@ def orphans(count: int = MUTE_FROM) -> list[Lease]:
 
 async def take_all(fleet: Fleet, farm: Farm, leases: list[Lease], *, mute_held: bool = False) -> None:
     """A takeover (a dead replica's printers with `mute_held`) whose connections open once all were started."""
-    taking = asyncio.create_task(fleet._take(leases, {}, mute_held=mute_held))
+    muted = fleet._mute_others(len(leases)) if mute_held else None
+    taking = asyncio.create_task(fleet._take(leases, {}, muted=muted))
     await wait_until(lambda: len(farm.pending) == len(leases), 5, "the takeover connecting", interval=0.001)
     for connection in list(farm.pending):
         connection.open()
@@ -405,9 +406,7 @@ async def test_a_long_takeover_unmutes_the_held_printers_after_the_longest_mute(
     monkeypatch.setattr(fleet_module, "MUTE_MAX_SECONDS", 0.05)
     fleet = make_fleet(connects=MUTE_FROM)
     mine = hold(fleet, farm, 2)
-    taking = asyncio.create_task(
-        fleet._take(orphans(), {}, mute_held=True)
-    )
+    taking = asyncio.create_task(fleet._take(orphans(), {}, muted=fleet._mute_others(MUTE_FROM)))
     await wait_until(lambda: all(c.mutes == [True, False] for c in mine), 5, "unmuted by the timer", interval=0.001)
     assert len(farm.pending) == MUTE_FROM, "the takeover is still connecting"
     for connection in list(farm.pending):
@@ -426,9 +425,7 @@ async def test_an_unmute_does_not_wait_for_mutes_and_none_comes_after_it(
     fleet = make_fleet(connects=MUTE_FROM)
     slow, waiting = hold(fleet, farm, 2)
     slow.mute_gate = asyncio.Event()  # its UNSUBACK never comes
-    taking = asyncio.create_task(
-        fleet._take(orphans(), {}, mute_held=True)
-    )
+    taking = asyncio.create_task(fleet._take(orphans(), {}, muted=fleet._mute_others(MUTE_FROM)))
     await wait_until(lambda: len(farm.pending) == MUTE_FROM and slow.muted, 5, "muting", interval=0.001)
     for connection in list(farm.pending):
         connection.open()
@@ -491,3 +488,51 @@ async def test_a_pass_never_writes_a_status_older_than_one_written_meanwhile(far
 
     assert [status.gcode_state for _, status in written.statuses] == ["RUNNING", "FINISH"]
     assert fleet.held["mine0"].last_status == FINISHED
+
+
+class GatedLeases:
+    """Leases whose acquisition waits for the test; `granted` says whether they are ours in the end."""
+
+    def __init__(self, granted: bool = True) -> None:
+        self.asked: list[str] = []
+        self.gate = asyncio.Event()
+        self.granted = granted
+
+    async def acquire(self, printer_id: str, live: object) -> Lease | None:
+        self.asked.append(printer_id)
+        await self.gate.wait()
+        return Lease(printer_id, 2, 2) if self.granted else None
+
+
+async def test_a_dead_replicas_printers_mute_the_held_ones_before_their_leases_are_asked_for(
+    farm: Farm, written: Writes
+) -> None:
+    """Acquiring a hundred leases is three round trips each (a second on a saturated CPU): the held printers' reports
+    are muted from the start of the takeover, and unmuted once the printers taken over have reported."""
+    fleet = make_fleet(connects=MUTE_FROM)
+    mine = hold(fleet, farm, 2)
+    leases = GatedLeases()
+    fleet.leases = leases  # type: ignore[assignment]
+    versions = {f"o{n}": 1 for n in range(MUTE_FROM)} | {f"mine{n}": 1 for n in range(2)}
+    taking = asyncio.create_task(fleet._take_mine(versions, ["gw-1"], mute_held=True))
+    await wait_until(lambda: len(leases.asked) == MUTE_FROM, 5, "the leases asked for", interval=0.001)
+    await wait_until(lambda: all(c.muted for c in mine), 5, "the held printers muted", interval=0.001)
+    leases.gate.set()
+    await wait_until(lambda: len(farm.pending) == MUTE_FROM, 5, "the takeover connecting", interval=0.001)
+    for connection in list(farm.pending):
+        await connection.report()
+    await taking
+    await wait_until(lambda: not any(c.muted for c in mine), 5, "the held printers unmuted", interval=0.001)
+    assert [c.mutes for c in mine] == [[True, False]] * 2
+
+
+async def test_a_takeover_that_acquires_nothing_unmutes_at_once(farm: Farm, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fleet_module, "MUTE_MAX_SECONDS", 60.0)
+    fleet = make_fleet(connects=MUTE_FROM)
+    mine = hold(fleet, farm, 2)
+    leases = GatedLeases(granted=False)
+    leases.gate.set()
+    fleet.leases = leases  # type: ignore[assignment]
+    await fleet._take_mine({f"o{n}": 1 for n in range(MUTE_FROM)}, ["gw-1"], mute_held=True)
+    await wait_until(lambda: all(c.mutes == [True, False] for c in mine), 5, "unmuted at once", interval=0.001)
+    assert farm.pending == []

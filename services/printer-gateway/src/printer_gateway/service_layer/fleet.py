@@ -341,10 +341,19 @@ class Fleet:
         printer (the second finding its own name on the lease) and hold it twice."""
         async with self._acquiring:
             wanted = sorted(self._mine(versions, replicas) - set(self.held))
-            leases = await _bounded((self._acquire(printer_id, replicas) for printer_id in wanted), LEASE_CALLS)
+            # A dead replica's printers: the held ones are muted before the leases are asked for, not once they are
+            # acquired (three round trips each, a second of a saturated 10,000-printer handover, while the held
+            # printers' reports took the survivor's and their simulator's CPU).
+            muted = self._mute_others(len(wanted)) if mute_held else None
+            try:
+                leases = await _bounded((self._acquire(printer_id, replicas) for printer_id in wanted), LEASE_CALLS)
+            except BaseException:
+                if muted is not None:
+                    self._spawn(muted.unmute(), "unmute-reports")
+                raise
             acquired = [lease for lease in leases if lease is not None]
-            if acquired:
-                await self._take(acquired, versions, mute_held=mute_held)
+            if acquired or muted is not None:
+                await self._take(acquired, versions, muted=muted)
 
     async def _acquire(self, printer_id: str, replicas: list[str]) -> Lease | None:
         """One printer's lease, or None: a failure with one of hundreds must not fail the whole takeover pass."""
@@ -394,17 +403,28 @@ class Fleet:
         with contextlib.suppress(PrinterCommandError):
             await held.connection.probe_control()
 
-    async def _take(self, leases: list[Lease], versions: dict[str, int], *, mute_held: bool = False) -> None:
+    async def _take(self, leases: list[Lease], versions: dict[str, int], *, muted: _Muting | None = None) -> None:
         """Connect to printers whose leases were just acquired: their settings in one query, every lease
         held (so renewed) at once, then `takeover_connects` connections started at a time, each until its
         session is open (its TLS handshake done). Hundreds of TLS handshakes at once on a busy CPU make each
         slow enough to risk the connect timeout and its backoff; in small waves each is quick, and the event
         loop stays free for lease renewal and the other printers. The first status follows outside the slot:
         held until it came, a slot spent the round trips after the handshake waiting (on a saturated CPU each
-        is an event-loop turn of the gateway and of the printer), and the waves went in lockstep."""
+        is an event-loop turn of the gateway and of the printer), and the waves went in lockstep. `muted`: the held
+        printers this takeover muted (`_mute_others`), unmuted once those taken over have reported."""
+        taken: list[Held] = []
+        try:
+            await self._connect_taken(leases, versions, taken)
+        finally:
+            if muted is not None:
+                self._spawn(self._unmute_once_reported(taken, muted), "unmute-reports")
+
+    async def _connect_taken(self, leases: list[Lease], versions: dict[str, int], taken: list[Held]) -> None:
+        """`_take`'s work: each printer held as it is set up is appended to `taken`."""
+        if not leases:
+            return
         async with self.uow_factory() as uow:
             found = await uow.printers.connection_details([lease.printer_id for lease in leases])
-        taken: list[Held] = []
         for lease in leases:
             printer_id = lease.printer_id
             if printer_id not in found:
@@ -422,14 +442,11 @@ class Fleet:
             self.held[printer_id] = held
             taken.append(held)
             log.info("took printer %s (%s) with lease epoch %s", printer.name, printer_id, lease.epoch)
-        muted = self._mute_others(taken) if mute_held else None
         self._taking += len(taken)
         try:
             await _bounded((self._connect(held) for held in taken), self.settings.takeover_connects)
         finally:
             self._taking -= len(taken)
-            if muted is not None:
-                self._spawn(self._unmute_once_reported(taken, muted), "unmute-reports")
 
     async def _unmute_once_reported(self, taken: list[Held], muted: _Muting) -> None:
         """Unmute once every printer taken over has its first status written (`FIRST_STATUS_WAIT_SECONDS` at most
@@ -441,19 +458,18 @@ class Fleet:
             await asyncio.wait_for(asyncio.gather(*waits), FIRST_STATUS_WAIT_SECONDS)
         await muted.unmute()
 
-    def _mute_others(self, taken: list[Held]) -> _Muting | None:
-        """For a big takeover of a dead replica's printers, mute the printers held before it (not one being sent a
-        job); they speak again when the caller unmutes them (`_unmute_once_reported`), or after `MUTE_MAX_SECONDS`
-        at the latest. Not for printers newly registered or a replica joining: muting and unmuting every held
-        printer on each pass of a bulk registration made registering 3,000 printers over 3 replicas take 54.5 s
-        instead of 38.2."""
-        if len(taken) < self.settings.mute_reports_from:
+    def _mute_others(self, taking: int) -> _Muting | None:
+        """For a big takeover (`taking` of a dead replica's printers), mute the printers held before it (not one being
+        sent a job); they speak again when the caller unmutes them (`_unmute_once_reported`), or after
+        `MUTE_MAX_SECONDS` at the latest. Not for printers newly registered or a replica joining: muting and
+        unmuting every held printer on each pass of a bulk registration made registering 3,000 printers over 3
+        replicas take 54.5 s instead of 38.2. Called before the printers taken over are held."""
+        if taking < self.settings.mute_reports_from:
             return None
-        joining = {id(held) for held in taken}
-        others = [h for h in self.held.values() if id(h) not in joining and not h.dispatching]
+        others = [h for h in self.held.values() if not h.dispatching]
         if not others:
             return None
-        log.info("muting the reports of %s printers while %s are taken over", len(others), len(taken))
+        log.info("muting the reports of %s printers while %s are taken over", len(others), taking)
         muting = _Muting(others, self._spawn(self._mute(others), "mute-reports"), self._unmute)
         asyncio.get_running_loop().call_later(MUTE_MAX_SECONDS, lambda: self._spawn(muting.unmute(), "unmute-reports"))
         return muting
