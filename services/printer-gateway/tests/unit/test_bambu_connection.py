@@ -389,14 +389,12 @@ async def test_a_writer_is_registered_only_on_a_socket_still_open() -> None:
     assert register is not None and unregister is not None
     try:
         closed, peer = socket.socketpair()
-        descriptor = closed.fileno()
         register(paho, None, closed)
         closed.close()
         await _loop_turns()
         assert errors == []
         peer.close()
 
-        reused, peer = socket.socketpair()
         gone, gone_peer = socket.socketpair()
         descriptor = gone.fileno()
         register(paho, None, gone)
@@ -405,7 +403,7 @@ async def test_a_writer_is_registered_only_on_a_socket_still_open() -> None:
         assert other.fileno() == descriptor  # the lowest free number, as the kernel hands them out
         await _loop_turns()
         assert loop.remove_writer(descriptor) is False and errors == []
-        for sock in (reused, peer, gone_peer, other, other_peer):
+        for sock in (gone_peer, other, other_peer):
             sock.close()
 
         live, live_peer = socket.socketpair()
