@@ -375,44 +375,44 @@ async def _loop_turns() -> None:
         await asyncio.sleep(0)
 
 
-async def test_a_writer_is_registered_only_on_a_socket_still_open() -> None:
-    """paho asks for a writer from its worker thread; a socket it closed before the loop got to that request gets
-    none: neither on the closed descriptor (asyncio's "Bad file descriptor" ERROR) nor on another printer's socket
-    that opened meanwhile under the same descriptor number (the dead client's writer would run at every turn)."""
+async def test_a_socket_is_watched_only_while_it_is_still_paho_s_own() -> None:
+    """aiomqtt asks the loop to watch paho's socket (reading once open, writing when it has data to send) from paho's
+    thread; a socket paho closed before the loop got to the request is not watched: neither its closed descriptor
+    (asyncio's "Bad file descriptor" ERROR) nor another printer's socket that opened meanwhile under the same number
+    (the dead client's reader or writer would replace that printer's own and run at every turn)."""
     loop = asyncio.get_running_loop()
     errors: list[dict[str, object]] = []
     loop.set_exception_handler(lambda _, context: errors.append(context))
     client = aiomqtt.Client("192.0.2.7")
-    connection_module._guard_write_registration(client)
+    connection_module._watch_only_current_socket(client)
     paho = client._client
-    register, unregister = paho.on_socket_register_write, paho.on_socket_unregister_write
-    assert register is not None and unregister is not None
+    opened, register = paho.on_socket_open, paho.on_socket_register_write
+    assert opened is not None and register is not None
     try:
-        closed, peer = socket.socketpair()
-        register(paho, None, closed)
-        closed.close()
-        await _loop_turns()
-        assert errors == []
-        peer.close()
-
-        gone, gone_peer = socket.socketpair()
-        descriptor = gone.fileno()
-        register(paho, None, gone)
-        gone.close()
-        other, other_peer = socket.socketpair()
-        assert other.fileno() == descriptor  # the lowest free number, as the kernel hands them out
-        await _loop_turns()
-        assert loop.remove_writer(descriptor) is False and errors == []
-        for sock in (gone_peer, other, other_peer):
-            sock.close()
+        for announce in (opened, register):
+            closed, peer = socket.socketpair()
+            descriptor = closed.fileno()
+            paho._sock = closed
+            announce(paho, None, closed)
+            paho._sock = None  # paho forgets its socket, then closes it
+            closed.close()
+            other, other_peer = socket.socketpair()
+            assert other.fileno() == descriptor  # the lowest free number, as the kernel hands them out
+            await _loop_turns()
+            assert errors == []
+            for descriptor in (other.fileno(), other_peer.fileno()):
+                assert loop.remove_reader(descriptor) is False and loop.remove_writer(descriptor) is False
+            for sock in (peer, other, other_peer):
+                sock.close()
 
         live, live_peer = socket.socketpair()
+        paho._sock = live
         writes: list[None] = []
         paho.loop_write = lambda: writes.append(None)  # type: ignore[method-assign]
         register(paho, None, live)
         await wait_until(lambda: bool(writes), 2.0, "the writer called on a writable socket")
-        unregister(paho, None, live)
-        assert loop.remove_writer(live.fileno()) is False
+        assert loop.remove_writer(live.fileno()) is True
+        paho._sock = None
         live.close()
         live_peer.close()
     finally:

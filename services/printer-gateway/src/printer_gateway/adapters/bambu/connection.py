@@ -419,7 +419,7 @@ class BambuConnection:
             timeout=settings.command_timeout,
         )
         _gate_reports(client, self._admit)
-        _guard_write_registration(client)
+        _watch_only_current_socket(client)
         try:
             with expecting_serial:
                 async with asyncio.timeout(settings.connect_timeout):
@@ -586,43 +586,46 @@ def _gate_reports(client: aiomqtt.Client, admit: Callable[[bytes], bool]) -> Non
     paho.on_message = on_message
 
 
-def _guard_write_registration(client: aiomqtt.Client) -> None:
-    """Replace aiomqtt's handler of paho's "socket has data to write": aiomqtt schedules `loop.add_writer` on the
-    socket's descriptor number from whichever thread paho calls it (its connect runs on a worker thread), and paho
-    may close the socket before that runs (a session ending, a connect failing). The writer was then registered on
-    a closed descriptor (an ERROR line, "Bad file descriptor") or, with 10,000 connections opening and closing, on
-    the same number reused by another printer's new socket: the dead client's writer then ran at every turn of the
-    event loop, that socket being writable, doing nothing and never removed, or replaced that printer's own writer.
-    Here the writer is registered only if the socket is still open (its descriptor still its own) when the loop
-    gets to it. paho's callbacks are public; aiomqtt keeps its paho client in `_client` and the future that ends its
-    session in `_disconnected` (both pinned in uv.lock)."""
-    paho = client._client
-    loop = asyncio.get_running_loop()
+def _watch_only_current_socket(client: aiomqtt.Client) -> None:
+    """Give aiomqtt an event loop that watches a descriptor only while it is still paho's socket. aiomqtt asks the loop
+    to watch paho's socket for reading (when it opens) and writing (when it has data to send) by descriptor number,
+    from paho's thread (its connect runs on a worker thread) through `call_soon_threadsafe`, and paho may close the
+    socket before the loop gets to it (a session ending, a connect failing). The loop then watched a closed
+    descriptor (asyncio's ERROR "Bad file descriptor", seen during 10,000-printer runs) or, the number reused
+    meanwhile by another printer's new socket, that socket: the dead client's reader or writer replaced that
+    printer's own, and, never removed, ran at every turn of the loop while that socket was readable or writable.
+    aiomqtt keeps the loop in `_loop` and its paho client in `_client` (both pinned in uv.lock); paho's `socket()` is
+    public."""
+    setattr(client, "_loop", _CurrentSocketLoop(client._loop, client._client))  # noqa: B010 - a private attribute
 
-    def write(paho_client: Any) -> None:
-        try:
-            paho_client.loop_write()
-        except Exception as error:  # a broken connection: end the session, as aiomqtt does
-            disconnected = client._disconnected
-            if not disconnected.done():
-                disconnected.set_exception(error)
 
-    def register_write(paho_client: Any, userdata: Any, sock: Any) -> None:
-        descriptor = sock.fileno()
+class _CurrentSocketLoop:
+    """The running event loop as one aiomqtt client uses it: a reader or writer is added only for the descriptor of
+    paho's current socket (still open: a closed socket's `fileno()` is -1). Everything else is the loop's own."""
 
-        def register() -> None:
-            if descriptor >= 0 and sock.fileno() == descriptor:
-                loop.add_writer(descriptor, write, paho_client)
+    def __init__(self, loop: asyncio.AbstractEventLoop, paho: Any) -> None:
+        self._loop, self._paho = loop, paho
 
-        loop.call_soon_threadsafe(register)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
 
-    def unregister_write(paho_client: Any, userdata: Any, sock: Any) -> None:
-        descriptor = sock.fileno()
-        if descriptor >= 0:
-            loop.remove_writer(descriptor)
+    def _current(self, descriptor: int) -> bool:
+        sock = self._paho.socket()
+        return descriptor >= 0 and sock is not None and sock.fileno() == descriptor
 
-    paho.on_socket_register_write = register_write
-    paho.on_socket_unregister_write = unregister_write
+    def add_reader(self, descriptor: int, callback: Callable[..., object], *args: Any) -> None:
+        if self._current(descriptor):
+            self._loop.add_reader(descriptor, callback, *args)
+
+    def add_writer(self, descriptor: int, callback: Callable[..., object], *args: Any) -> None:
+        if self._current(descriptor):
+            self._loop.add_writer(descriptor, callback, *args)
+
+    def remove_reader(self, descriptor: int) -> bool:
+        return descriptor >= 0 and self._loop.remove_reader(descriptor)
+
+    def remove_writer(self, descriptor: int) -> bool:
+        return descriptor >= 0 and self._loop.remove_writer(descriptor)
 
 
 async def _enter_over(client: aiomqtt.Client, sock: ssl.SSLSocket) -> None:
