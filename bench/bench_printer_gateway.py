@@ -451,7 +451,6 @@ async def main(args: argparse.Namespace) -> None:
                     # next kill is of a fleet settled over every replica again, as the first was.
                     started = time.monotonic()
                     victim = await stack.start_service(GATEWAY, instance=victim.name)
-                    pids[victim.name] = victim.process.pid or 0
                     await wait_until(shared_by_all, 600, "the victim back in the fleet", interval=1.0)
                     print(f"  {victim.name} started again: the fleet settled over all in"
                           f" {time.monotonic() - started:5.1f} s")
