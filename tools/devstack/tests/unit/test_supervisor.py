@@ -48,6 +48,19 @@ def test_a_crash_loop_is_enough_exits_within_the_window(gaps: list[float]) -> No
         assert decision.crash_loop == (len(recent) >= POLICY.crash_loop_exits)
 
 
+def test_a_service_killed_every_so_often_after_working_is_started_again_at_once() -> None:
+    """The default policy: a child killed every 20 s (up some 15 s each time) is a crash loop by count, but each
+    start comes after the first delay, not the doubled one: held down 15 s, it outlasted the API gateway's
+    restart grace and clients got 503s."""
+    history, now = RestartHistory(RestartPolicy()), 0.0
+    for _ in range(10):
+        now += 20.0
+        decision = history.record_exit(now, ran_for=15.0)
+        assert decision.delay == RestartPolicy().initial_delay
+    assert decision.crash_loop
+    assert history.record_exit(now + 1.0, ran_for=1.0).delay == 2 * RestartPolicy().initial_delay
+
+
 def test_exits_are_described_by_signal_name_or_code() -> None:
     assert describe_exit(-signal.SIGKILL) == "killed by SIGKILL"
     assert describe_exit(3) == "exited with code 3"
