@@ -233,7 +233,10 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
     measures the same first pass). Columns: `all ms`, `match` over every queued job (what the pure figure
     measured before the pass handed the decision group heads); `heads`, the queue keys the pass reads from
     PostgreSQL; `pure`, `decide` over those heads with the fleet put on its shelves, as the pass runs it;
-    `PG`, the whole pass, wall and this process's CPU (PostgreSQL's own is not in it); `writes`, the floor
+    `PG`, the whole pass, wall and this process's CPU; `db CPU`, the CPU of the PostgreSQL backend that ran the
+    pass's statements (from /proc, so only for a server on this machine, as the bench starts; '-' otherwise);
+    `CPU floor`, both CPUs over the machine's cores: no schedule of that work, however well it overlapped the
+    two, takes less wall time on this machine; `writes`, the floor
     under it: PostgreSQL alone writing what the pass wrote (`_write_floor`), so `PG / writes` is the pass's
     ratio to the writes no design of the pass can skip with this schema; `1 ready`, the pass one more printer
     turning ready gets (`dispatch_to_printer`), holding common materials, the fleet ready too."""
@@ -246,7 +249,8 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
     print(f"cost of one matching pass (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; the pass"
           f" through PostgreSQL with the services' collector thresholds {SERVICE_THRESHOLDS})")
     print(f"  {'jobs':>8} {'printers':>8} | {'all ms':>7} | {'heads':>6} {'pure ms':>8} {'pure CPU':>8}"
-          f" {'pure MiB':>8} | {'PG ms':>8} {'PG CPU':>8} {'PG MiB':>7} {'dispatched':>10} {'writes ms':>9}"
+          f" {'pure MiB':>8} | {'PG ms':>8} {'PG CPU':>8} {'db CPU':>7} {'CPU floor':>9} {'PG MiB':>7}"
+          f" {'dispatched':>10} {'writes ms':>9}"
           f" | {'1 ready ms':>10}")
     folder = Path(tempfile.mkdtemp(prefix="printfarm-bench-queue-table-"))
     config = StackConfig.for_tests(folder, {}, services=(), start_simulator=False)
@@ -286,17 +290,21 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
                         candidates, _ = await reading.queue.queued_groups(Fleet(ready), 0.0, FIRST_SPREAD)
                     heads = len(candidates[1])
                     pure_ms, pure_cpu, pure_mib = decide_cost(candidates, ready)
-                    timings, cpus, peak, dispatched, floors = [], [], 0.0, 0, []
+                    timings, cpus, db_cpus, peak, dispatched, floors = [], [], [], 0.0, 0, []
                     gc.set_threshold(*SERVICE_THRESHOLDS)  # as `python -m printqueue` runs its passes
                     for traced in (False, False, True):
                         if traced:
                             tracemalloc.start()
                         async with uow() as work:
+                            backend = await _backend_cpu_reader(work.session)
+                            db_cpu = backend()
                             started, cpu = time.perf_counter(), time.process_time()
                             done = await run_matching_pass(RunMatchingPass(), work, deps)
                             await work.outbox.add(work.session, work._pending)
                             elapsed = (time.perf_counter() - started) * 1000
                             cpu = (time.process_time() - cpu) * 1000
+                            db_end = backend()
+                            db_cpu = None if db_cpu is None or db_end is None else db_end - db_cpu
                             dispatched, written = len(done), list(work._pending)
                         if not traced:
                             floors.append(await _write_floor(uow(), done, written))
@@ -306,12 +314,14 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
                         else:
                             timings.append(elapsed)
                             cpus.append(cpu)
+                            db_cpus.append(db_cpu)
                     one_ready = [await _one_printer_turns_ready(uow(), deps, n) for n in range(3)]
                     gc.set_threshold(*DEFAULT_GC)
+                    db, floor = _cpu_floor(cpus, db_cpus)
                     print(
                         f"  {jobs:>8} {printers:>8} | {all_ms:>7.1f} | {heads:>6} {pure_ms:>8.1f} {pure_cpu:>8.1f}"
-                        f" {pure_mib:>8.1f} | {min(timings):>8.1f} {min(cpus):>8.1f} {peak:>7.1f} {dispatched:>10}"
-                        f" {min(floors):>9.1f} | {statistics.median(one_ready):>10.1f}",
+                        f" {pure_mib:>8.1f} | {min(timings):>8.1f} {min(cpus):>8.1f} {db:>7} {floor:>9}"
+                        f" {peak:>7.1f} {dispatched:>10} {min(floors):>9.1f} | {statistics.median(one_ready):>10.1f}",
                         flush=True,
                     )
             await engine.dispose()
@@ -319,6 +329,32 @@ async def cost_table(jobs_grid: list[int], printers_grid: list[int]) -> None:
         print(GROWTH)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _backend_cpu_reader(session: Any) -> Callable[[], float | None]:
+    """A reader of the CPU ms the PostgreSQL backend serving `session` has used so far (its /proc stat's user and
+    system time), or of None when that backend is not a process of this machine the bench may read."""
+    pid = (await session.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+    stat, tick = Path(f"/proc/{pid}/stat"), os.sysconf("SC_CLK_TCK")
+
+    def read() -> float | None:
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) * 1000 / tick  # utime and stime, fields 14 and 15 of stat
+
+    return read
+
+
+def _cpu_floor(cpus: list[float], db_cpus: list[float | None]) -> tuple[str, str]:
+    """The PostgreSQL backend's CPU and the CPU floor (the queue's and PostgreSQL's CPU over the cores) of the
+    run with the least CPU in all, as column texts ('-' without the backend's figures)."""
+    runs = [(cpu + db, db) for cpu, db in zip(cpus, db_cpus, strict=True) if db is not None]
+    if not runs:
+        return "-", "-"
+    total, db = min(runs)
+    return f"{db:.0f}", f"{total / (os.cpu_count() or 1):.0f}"
 
 
 async def _write_floor(work: Any, done: list[Any], written: list[Any]) -> float:
