@@ -28,6 +28,11 @@ def client() -> TestClient:
             raise sqlalchemy.exc.TimeoutError("QueuePool limit of size 10 overflow 20 reached")
         if item.quantity == 31:
             raise sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+        if item.quantity == 32:  # a statement that met a connection the server had closed (a restart)
+            closed = Exception("connection is closed")
+            raise sqlalchemy.exc.DBAPIError("SELECT 1", {}, closed, connection_invalidated=True)
+        if item.quantity == 33:
+            raise sqlalchemy.exc.DBAPIError("SELECT 1", {}, Exception("numeric overflow"))
         return {"quantity": item.quantity}
 
     return TestClient(app, raise_server_exceptions=False)
@@ -56,7 +61,9 @@ def test_domain_conflict_and_crash_are_problems_without_internals() -> None:
 def test_a_busy_or_unreachable_database_is_a_503_to_retry_not_a_crash() -> None:
     """A burst larger than the connection pool (seen with 10,000 printers on one gateway) changed nothing."""
     c = client()
-    for quantity in (30, 31):
+    for quantity in (30, 31, 32):
         reply = c.post("/items", json={"quantity": quantity})
         assert reply.status_code == 503 and reply.headers["retry-after"] == "1"
-        assert "QueuePool" not in reply.text and "refused" not in reply.text
+        assert "QueuePool" not in reply.text and "refused" not in reply.text and "closed" not in reply.text
+    other = c.post("/items", json={"quantity": 33})
+    assert other.status_code == 500 and "overflow" not in other.text

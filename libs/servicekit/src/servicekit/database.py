@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.exc import DisconnectionError
@@ -28,7 +29,48 @@ def create_engine(
     # a round trip more, and at under two checkouts a second each one waited over 5 s and was pinged.
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_use_lifo=True)
     ping_when_idle(engine, ping_after_idle_seconds)
+    unreachable_as_operational_error(engine)
     return engine
+
+
+def unreachable_as_operational_error(engine: AsyncEngine) -> None:
+    """A connection that cannot be made because the server is out of reach fails as SQLAlchemy's
+    `OperationalError`, whatever asyncpg raised: a refused or missing socket comes out of asyncpg as a bare
+    `OSError` and a server starting up or shutting down as a generic `DBAPIError`, so during a PostgreSQL
+    restart a request answered 500 instead of the 503 an `OperationalError` gets (`servicekit.problems`).
+    A server that answers and refuses (a wrong password, a missing database) keeps its own error."""
+
+    def connect(dialect: Any, record: ConnectionPoolEntry, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            if not out_of_reach(exc):
+                raise
+            raise dialect.loaded_dbapi.OperationalError(f"the database is out of reach: {exc!r}", exc) from exc
+
+    sa.event.listen(engine.sync_engine, "do_connect", connect)
+
+
+def out_of_reach(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it was raised from, says the server could not be reached or is not taking
+    connections: a socket error, asyncpg's connection errors (SQLSTATE class 08) and a server starting up or
+    shutting down (57P01-57P03)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (OSError, *_UNREACHABLE_SERVER)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+_UNREACHABLE_SERVER: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
 
 
 def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:

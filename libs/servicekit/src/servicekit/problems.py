@@ -139,6 +139,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             Unavailable("the service's database is busy or out of reach; retry shortly", headers={"Retry-After": "1"})
         )
 
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        # A statement that met a connection the server closed (a restart) changed nothing either; any other
+        # database error is a crash.
+        assert isinstance(exc, sqlalchemy.exc.DBAPIError)
+        if exc.connection_invalidated:
+            return await on_database_busy(request, exc)
+        return await on_crash(request, exc)
+
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(Problem("internal error; it has been logged", status=500, title="Internal error"))
@@ -149,4 +157,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(sqlalchemy.exc.TimeoutError, on_database_busy)
     app.add_exception_handler(sqlalchemy.exc.OperationalError, on_database_busy)
     app.add_exception_handler(sqlalchemy.exc.InterfaceError, on_database_busy)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_crash)
