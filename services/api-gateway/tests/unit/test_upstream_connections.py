@@ -107,3 +107,46 @@ async def test_without_a_grace_a_refusal_is_a_503_at_once() -> None:
         await pool.send("orders", "GET", "/api/v1/orders", [], b"")
     assert seen == ["GET"]
     await pool.aclose()
+
+
+def database_restarting(unavailable: int, *, grace: float = 5.0) -> tuple[Upstreams, list[str]]:
+    """A service whose database is restarting: its first `unavailable` answers are its own 503 with a
+    Retry-After (servicekit's answer to a database out of reach), then it answers."""
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        if len(seen) <= unavailable:
+            return httpx.Response(503, headers={"Retry-After": "1"}, json={"status": 503})
+        return httpx.Response(200, json={"ok": True})
+
+    pool = Upstreams(
+        {"orders": "http://orders"}, timeout=5, upload_timeout=5, health_timeout=1, openapi_timeout=1,
+        restart_grace=grace, transport=httpx.MockTransport(answer),
+    )
+    return pool, seen
+
+
+async def test_a_read_waits_out_a_service_s_database_restarting() -> None:
+    pool, seen = database_restarting(unavailable=3)
+    reply = await pool.send("orders", "GET", "/api/v1/orders", [], b"")
+    assert reply.status_code == 200 and seen == ["GET"] * 4
+    await reply.aclose()
+    await pool.aclose()
+
+
+async def test_a_write_answered_503_is_not_sent_again() -> None:
+    pool, seen = database_restarting(unavailable=1)
+    reply = await pool.send("orders", "POST", "/api/v1/orders", [], b"{}")
+    assert reply.status_code == 503 and seen == ["POST"]
+    await reply.aclose()
+    await pool.aclose()
+
+
+async def test_a_read_still_503_after_the_grace_gets_the_service_s_own_answer() -> None:
+    pool, seen = database_restarting(unavailable=1_000, grace=0.5)
+    reply = await pool.send("orders", "GET", "/api/v1/orders", [], b"")
+    assert reply.status_code == 503 and reply.headers["retry-after"] == "1"
+    assert 4 <= len(seen) < 20
+    await reply.aclose()
+    await pool.aclose()

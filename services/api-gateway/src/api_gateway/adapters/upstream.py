@@ -45,6 +45,11 @@ REFUSED_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.5)
 """Waits between attempts at a service that refuses connections (the last one repeats)."""
 
 
+def _unavailable_for_now(reply: httpx.Response) -> bool:
+    """A service's own 503 that says when to try again: nothing was done, and soon something will be."""
+    return reply.status_code == 503 and "retry-after" in reply.headers
+
+
 class Upstreams:
     def __init__(
         self,
@@ -110,18 +115,28 @@ class Upstreams:
     async def _send_while_refused(self, request: httpx.Request, body: bytes | AsyncIterable[bytes]) -> httpx.Response:
         """Send; while the service refuses the connection, try again until `restart_grace` has passed. A refused
         connection carried nothing, so any method may go again, as long as its body can be sent again (bytes:
-        a streamed upload is read once). A service that stays down is a 503 after the grace, not a loop."""
+        a streamed upload is read once). A read the service itself answers 503 with a Retry-After (its
+        database restarting: a second or so) goes again too, within the same grace: it changed nothing. A
+        service that stays down is a 503 after the grace, not a loop."""
         give_up = time.monotonic() + self.restart_grace
         waits = iter(REFUSED_RETRY_SECONDS)
         wait = 0.0
         while True:
             try:
-                return await self.client.send(request, stream=True)
+                reply = await self.client.send(request, stream=True)
             except httpx.ConnectError:
                 wait = next(waits, wait)
                 if not isinstance(body, bytes) or time.monotonic() + wait > give_up:
                     raise
                 await asyncio.sleep(wait)
+                continue
+            if not _unavailable_for_now(reply) or request.method not in RESENDABLE:
+                return reply
+            wait = next(waits, wait)
+            if time.monotonic() + wait > give_up:
+                return reply
+            await reply.aclose()
+            await asyncio.sleep(wait)
 
     async def health(self, service: str) -> ServiceHealth:
         return await self.probe(self.bases[service] + "/health")
